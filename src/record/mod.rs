@@ -1,0 +1,1 @@
+//! Protocol V2 TLV records (in progress).
