@@ -44,9 +44,9 @@
 pub mod layout;
 pub mod record;
 pub mod ring;
-pub(crate) mod sync;
 #[cfg(not(shmbus_loom))]
 pub mod segment;
+pub(crate) mod sync;
 pub mod wait;
 
 #[cfg(not(shmbus_loom))]

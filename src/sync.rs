@@ -11,16 +11,10 @@
 //! [loom]: https://docs.rs/loom
 
 #[cfg(not(shmbus_loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[cfg(shmbus_loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-
-#[cfg(not(shmbus_loom))]
-pub(crate) use std::sync::Arc;
-
-#[cfg(shmbus_loom)]
-pub(crate) use loom::sync::Arc;
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A hint that the caller is spinning on a value another thread will change.
 ///
@@ -99,5 +93,59 @@ impl AccessTracker {
         for w in self.words(offset, len) {
             w.with_mut(|_| ());
         }
+    }
+}
+
+/// Loads an 8-byte-aligned word of mapped memory that another process may be
+/// writing at the same moment. The load is atomic (never torn) and `Relaxed`:
+/// ordering comes from the cursor loads that precede it.
+///
+/// # Safety
+///
+/// `ptr` is 8-byte aligned and valid for reads of 8 bytes.
+#[inline(always)]
+pub(crate) unsafe fn load_word(ptr: *const u64) -> u64 {
+    // SAFETY: the caller guarantees alignment and validity; every access to
+    // these words by shmbus is atomic, so there is no mixed-size race.
+    unsafe { core::sync::atomic::AtomicU64::from_ptr(ptr as *mut u64) }
+        .load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Stores an 8-byte-aligned word of mapped memory (`Relaxed`; published by a
+/// later `Release` store of a cursor).
+///
+/// # Safety
+///
+/// `ptr` is 8-byte aligned and valid for writes of 8 bytes.
+#[inline(always)]
+pub(crate) unsafe fn store_word(ptr: *mut u64, value: u64) {
+    // SAFETY: as for `load_word`.
+    unsafe { core::sync::atomic::AtomicU64::from_ptr(ptr) }
+        .store(value, core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Heap memory standing in for a mapped data region (in-process rings and
+/// loom models): 8-byte aligned, zeroed, and writable through a shared
+/// reference because every byte sits in an `UnsafeCell`.
+pub(crate) struct HeapBytes {
+    words: Box<[core::cell::UnsafeCell<u64>]>,
+}
+
+// SAFETY: the bytes are only reached through raw pointers by ring code whose
+// synchronisation (cursor Release/Acquire pairs) orders every access.
+unsafe impl Sync for HeapBytes {}
+// SAFETY: as above; the buffer owns plain integers.
+unsafe impl Send for HeapBytes {}
+
+impl HeapBytes {
+    pub(crate) fn zeroed(len: usize) -> Self {
+        let words = (0..len.div_ceil(8))
+            .map(|_| core::cell::UnsafeCell::new(0u64))
+            .collect();
+        HeapBytes { words }
+    }
+
+    pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
+        core::cell::UnsafeCell::raw_get(self.words.as_ptr()) as *mut u8
     }
 }

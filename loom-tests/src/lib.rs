@@ -1,0 +1,3 @@
+//! Loom models of shmbus's lock-free algorithms live in `tests/`; build them
+//! with `RUSTFLAGS="--cfg shmbus_loom"`. Without that cfg they compile to
+//! nothing.

@@ -1,0 +1,993 @@
+//! Single-producer single-consumer ring of variable-length records.
+//!
+//! The data region holds record frames back to back (see
+//! [`crate::layout::RECORD_HEADER_LEN`] for the frame). The producer owns
+//! `tail`, the consumer owns `head` (both in [`SpscControl`], on separate
+//! cache lines); each side keeps a private copy of the other's position and
+//! reloads it only when that copy says the ring is full (producer) or empty
+//! (consumer), so in steady state each record costs one store per side and
+//! no shared cache line bounces.
+//!
+//! ```text
+//!             head                         tail
+//!              v                            v
+//! +-----------+----------+--------+--------+---------------+---------+
+//! |   free    | record 1 | rec 2  | rec 3  |     free      | padding |
+//! +-----------+----------+--------+--------+---------------+---------+
+//! 0          head & mask                   tail & mask           capacity
+//! ```
+//!
+//! A record never wraps: when it does not fit before the end of the region,
+//! the producer fills the rest with a padding frame and starts at index 0.
+//! Records are therefore always contiguous and zero-copy on both sides.
+//!
+//! Every position and header the consumer reads is treated as hostile: it is
+//! loaded once into a local, checked, then used; an inconsistency is a
+//! [`Corruption`](crate::ring::Corruption), never a panic or an
+//! out-of-bounds read.
+
+#[cfg(not(shmbus_loom))]
+mod shm;
+
+#[cfg(not(shmbus_loom))]
+pub use shm::{SpscRing, SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
+
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::layout::{
+    frame_len, pack_record_header, unpack_record_header, SpscControl, FLAG_PADDING, KNOWN_FLAGS,
+    RECORD_HEADER_LEN,
+};
+use crate::ring::region::DataRegion;
+use crate::ring::{Corruption, CorruptionKind};
+use crate::sync::{AccessTracker, HeapBytes, Ordering};
+use crate::wait::{WaitStrategy, Waiter};
+
+/// Smallest data region a ring accepts.
+pub const MIN_CAPACITY: usize = 64;
+/// Largest data region a ring accepts (1 TiB).
+pub const MAX_CAPACITY: usize = 1 << 40;
+
+/// Size of an SPSC ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpscConfig {
+    /// Bytes in the data region: a power of two in
+    /// [`MIN_CAPACITY`]`..=`[`MAX_CAPACITY`].
+    pub capacity: usize,
+    /// Largest payload of one record. `None` means the most the capacity
+    /// allows: a record frame may take at most half the region, which
+    /// guarantees an empty ring always has room for it even after padding.
+    pub max_payload: Option<u32>,
+}
+
+impl SpscConfig {
+    /// A ring of `capacity` bytes with the largest maximum payload it allows.
+    pub const fn with_capacity(capacity: usize) -> Self {
+        SpscConfig {
+            capacity,
+            max_payload: None,
+        }
+    }
+
+    /// Checks the configuration; returns `(capacity, max_payload)`.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying what is wrong.
+    pub fn validate(&self) -> Result<(u64, u32), String> {
+        let cap = self.capacity;
+        if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
+            return Err(format!(
+                "capacity {cap} must be a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}"
+            ));
+        }
+        let largest = max_payload_for(cap as u64);
+        let max = match self.max_payload {
+            None => largest,
+            Some(m) if m <= largest => m,
+            Some(m) => {
+                return Err(format!(
+                    "max payload {m} is too large for capacity {cap} (at most {largest}: a record may take half the ring)"
+                ))
+            }
+        };
+        Ok((cap as u64, max))
+    }
+}
+
+/// Largest payload whose frame fits in half of `capacity`.
+pub(crate) fn max_payload_for(capacity: u64) -> u32 {
+    let half = capacity / 2 - RECORD_HEADER_LEN as u64;
+    u32::try_from(half).unwrap_or(u32::MAX & !7)
+}
+
+/// Why a claim did not return a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    /// Not enough free space now; try again after the consumer catches up.
+    Full,
+    /// The record can never fit: `len` exceeds the ring's maximum payload.
+    TooLarge {
+        /// Length asked for.
+        len: usize,
+        /// The ring's maximum payload.
+        max: u32,
+    },
+    /// A timed claim gave up.
+    TimedOut,
+    /// The consumer position in shared memory is inconsistent.
+    Corrupt(Corruption),
+}
+
+/// Why a read did not return a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// No record is published; try again later.
+    Empty,
+    /// A timed read gave up.
+    TimedOut,
+    /// What the producer published is inconsistent.
+    Corrupt(Corruption),
+}
+
+impl std::fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimError::Full => write!(f, "ring is full"),
+            ClaimError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "record of {len} bytes exceeds the ring's maximum payload of {max}"
+                )
+            }
+            ClaimError::TimedOut => write!(f, "timed out waiting for free space"),
+            ClaimError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Empty => write!(f, "ring is empty"),
+            ReadError::TimedOut => write!(f, "timed out waiting for a record"),
+            ReadError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
+        }
+    }
+}
+
+impl std::error::Error for ClaimError {}
+impl std::error::Error for ReadError {}
+
+/// What keeps a ring's memory alive while a handle uses it.
+pub(crate) enum Backing {
+    /// An in-process ring on the heap (the Arc is only held, never read).
+    Heap(#[allow(dead_code)] std::sync::Arc<HeapRing>),
+    /// A mapped segment, with this handle's liveness lock.
+    #[cfg(not(shmbus_loom))]
+    Mapped(shm::Attachment),
+}
+
+/// Control block, data and access tracker of an in-process ring.
+pub(crate) struct HeapRing {
+    control: SpscControl,
+    data: HeapBytes,
+    tracker: AccessTracker,
+}
+
+/// What both handles know about their ring, read once when attaching.
+struct RingView {
+    control: NonNull<SpscControl>,
+    data: DataRegion,
+    capacity: u64,
+    mask: u64,
+    max_payload: u32,
+    backing: Backing,
+}
+
+impl RingView {
+    fn control(&self) -> &SpscControl {
+        // SAFETY: `backing` keeps the control block alive as long as `self`.
+        unsafe { self.control.as_ref() }
+    }
+}
+
+/// Creates an in-process ring on the heap.
+///
+/// It runs the same code as a ring in shared memory; use it for tests,
+/// benchmarks and threads of one process. Under `--cfg shmbus_loom` this is
+/// how the loom models build their rings.
+///
+/// # Errors
+///
+/// The configuration is invalid (see [`SpscConfig::validate`]).
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::ring::spsc::{self, SpscConfig};
+/// let (mut tx, mut rx) = spsc::heap(SpscConfig::with_capacity(1024))?;
+/// tx.try_send(7, b"hello")?;
+/// let rec = rx.try_read()?;
+/// assert_eq!((rec.record_type(), &rec[..]), (7, &b"hello"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
+    let (capacity, max_payload) = config.validate()?;
+    let ring = std::sync::Arc::new(HeapRing {
+        control: SpscControl::new(capacity, max_payload),
+        data: HeapBytes::zeroed(capacity as usize),
+        tracker: AccessTracker::new(capacity as usize),
+    });
+    let view = |ring: &std::sync::Arc<HeapRing>| RingView {
+        control: NonNull::from(&ring.control),
+        // SAFETY: the heap buffer is 8-aligned, `capacity` bytes long, and the
+        // Arc in `backing` keeps it and the tracker alive with the view.
+        data: unsafe { DataRegion::new(ring.data.as_mut_ptr(), capacity as usize, &ring.tracker) },
+        capacity,
+        mask: capacity - 1,
+        max_payload,
+        backing: Backing::Heap(ring.clone()),
+    };
+    let producer = Producer::attach(view(&ring)).map_err(|c| c.to_string())?;
+    let consumer = Consumer::attach(view(&ring)).map_err(|c| c.to_string())?;
+    Ok((producer, consumer))
+}
+
+impl SpscControl {
+    /// A fresh control block (both positions 0).
+    pub(crate) fn new(capacity: u64, max_payload: u32) -> Self {
+        SpscControl {
+            capacity,
+            max_payload,
+            reserved0: 0,
+            producer_pid: crate::sync::AtomicU32::new(0),
+            consumer_pid: crate::sync::AtomicU32::new(0),
+            pad0: [0; crate::layout::CACHE_LINE - 24],
+            tail: crate::sync::AtomicU64::new(0),
+            pad1: [0; crate::layout::CACHE_LINE - 8],
+            head: crate::sync::AtomicU64::new(0),
+            pad2: [0; crate::layout::CACHE_LINE - 8],
+        }
+    }
+}
+
+/// Checks a consumer position against a producer position.
+fn check_positions(head: u64, tail: u64, capacity: u64) -> Result<(), CorruptionKind> {
+    if tail % 8 != 0 {
+        return Err(CorruptionKind::Misaligned { value: tail });
+    }
+    if head % 8 != 0 {
+        return Err(CorruptionKind::Misaligned { value: head });
+    }
+    if tail < head {
+        return Err(CorruptionKind::TailBehindHead { tail });
+    }
+    if tail - head > capacity {
+        return Err(CorruptionKind::TailTooFarAhead { tail });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Producer
+// ---------------------------------------------------------------------------
+
+/// The writing end of an SPSC ring. Exactly one exists per ring.
+pub struct Producer {
+    ring: RingView,
+    /// Next free position (end of the last committed or staged record).
+    tail: u64,
+    /// Last value stored to `control.tail`.
+    published: u64,
+    /// Last consumer position seen; free space is `head_cache + capacity - tail`.
+    head_cache: u64,
+}
+
+// SAFETY: a Producer is the only writer of its ring's tail and free space;
+// moving it to another thread moves that right with it.
+unsafe impl Send for Producer {}
+
+impl Producer {
+    fn attach(ring: RingView) -> Result<Self, Corruption> {
+        let ctl = ring.control();
+        // SYNC POINT: pairs with the Release stores of `tail` by a previous
+        // producer of this ring; resuming after it sees all it published.
+        let tail = ctl.tail.load(Ordering::Acquire);
+        // SYNC POINT: pairs with the consumer's Release store of `head`.
+        let head = ctl.head.load(Ordering::Acquire);
+        check_positions(head, tail, ring.capacity).map_err(|kind| Corruption {
+            kind,
+            position: head,
+        })?;
+        Ok(Producer {
+            ring,
+            tail,
+            published: tail,
+            head_cache: head,
+        })
+    }
+
+    /// Data region size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Largest payload one record can carry.
+    pub fn max_payload(&self) -> u32 {
+        self.ring.max_payload
+    }
+
+    /// Position after the last committed or staged record (bytes written
+    /// since the ring was created, including frame overhead).
+    pub fn position(&self) -> u64 {
+        self.tail
+    }
+
+    /// Reserves room for a record of `len` payload bytes without waiting.
+    /// Returns the position of its frame.
+    #[inline]
+    fn reserve(&mut self, len: usize) -> Result<u64, ClaimError> {
+        if len > self.ring.max_payload as usize {
+            return Err(ClaimError::TooLarge {
+                len,
+                max: self.ring.max_payload,
+            });
+        }
+        let need = frame_len(len) as u64;
+        let index = self.tail & self.ring.mask;
+        let to_end = self.ring.capacity - index;
+        let pad = if need > to_end { to_end } else { 0 };
+        let end = self.tail + pad + need;
+        if end - self.head_cache > self.ring.capacity {
+            // SYNC POINT: pairs with the consumer's Release store of `head` in
+            // `Consumer::release`: its reads of the bytes it freed happen
+            // before we overwrite them.
+            let head = self.ring.control().head.load(Ordering::Acquire);
+            if head % 8 != 0 || head > self.tail || self.tail - head > self.ring.capacity {
+                return Err(ClaimError::Corrupt(Corruption {
+                    kind: CorruptionKind::HeadOutOfRange { head },
+                    position: self.tail,
+                }));
+            }
+            self.head_cache = head;
+            if end - head > self.ring.capacity {
+                return Err(ClaimError::Full);
+            }
+        }
+        if pad > 0 {
+            let i = index as usize;
+            self.ring.data.note_write(i, pad as usize);
+            self.ring
+                .data
+                .store_header(i, pack_record_header((pad - 8) as u32, 0, FLAG_PADDING));
+            self.tail += pad;
+        }
+        Ok(self.tail)
+    }
+
+    fn slot(&mut self, position: u64, len: usize) -> WriteSlot<'_> {
+        let index = (position & self.ring.mask) as usize;
+        self.ring.data.note_write(index, frame_len(len));
+        WriteSlot {
+            producer: self,
+            index,
+            len,
+            record_type: 0,
+        }
+    }
+
+    /// Claims room for a record of `len` payload bytes, without waiting.
+    ///
+    /// Write the payload into the returned slot, then
+    /// [`commit`](WriteSlot::commit) it (or [`stage`](WriteSlot::stage) it
+    /// and [`publish`](Producer::publish) later). Dropping the slot aborts
+    /// the record: the consumer never sees it.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Full`], [`ClaimError::TooLarge`], or
+    /// [`ClaimError::Corrupt`] if the consumer position is inconsistent.
+    #[inline]
+    pub fn try_claim(&mut self, len: usize) -> Result<WriteSlot<'_>, ClaimError> {
+        let position = self.reserve(len)?;
+        Ok(self.slot(position, len))
+    }
+
+    /// Claims room for `len` bytes, waiting with `wait` while the ring is full.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::TooLarge`] or [`ClaimError::Corrupt`]; never `Full`.
+    pub fn claim_blocking(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+    ) -> Result<WriteSlot<'_>, ClaimError> {
+        let position = self.reserve_waiting(len, wait, None)?;
+        Ok(self.slot(position, len))
+    }
+
+    /// Claims room for `len` bytes, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::TimedOut`], [`ClaimError::TooLarge`] or
+    /// [`ClaimError::Corrupt`].
+    pub fn claim_timeout(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<WriteSlot<'_>, ClaimError> {
+        let position = self.reserve_waiting(len, wait, Some(timeout))?;
+        Ok(self.slot(position, len))
+    }
+
+    fn reserve_waiting(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+        timeout: Option<Duration>,
+    ) -> Result<u64, ClaimError> {
+        // Staged records must become visible or the consumer can never free
+        // the space we are waiting for.
+        self.publish();
+        let mut waiter = Waiter::new(wait);
+        let started = timeout.map(|_| Instant::now());
+        loop {
+            match self.reserve(len) {
+                Err(ClaimError::Full) => {}
+                other => return other,
+            }
+            if let (Some(t), Some(s)) = (timeout, started) {
+                if waiter.rounds() % 64 == 0 && s.elapsed() >= t {
+                    return Err(ClaimError::TimedOut);
+                }
+            }
+            waiter.wait();
+        }
+    }
+
+    /// Copies `payload` into a new record of type `record_type` and commits
+    /// it, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`Producer::try_claim`].
+    #[inline]
+    pub fn try_send(&mut self, record_type: u16, payload: &[u8]) -> Result<(), ClaimError> {
+        let mut slot = self.try_claim(payload.len())?;
+        slot.copy_from_slice(payload);
+        slot.set_record_type(record_type);
+        slot.commit();
+        Ok(())
+    }
+
+    /// Makes every staged record visible to the consumer with one store.
+    #[inline]
+    pub fn publish(&mut self) {
+        if self.tail != self.published {
+            self.published = self.tail;
+            // SYNC POINT: pairs with the consumer's Acquire load of `tail` in
+            // `Consumer::next_frame`; every header and payload byte written
+            // before this store is visible to it after that load.
+            self.ring.control().tail.store(self.tail, Ordering::Release);
+        }
+    }
+
+    /// Whether the consumer of this ring is attached and alive, for a ring
+    /// in shared memory; `None` for an in-process ring.
+    pub fn consumer_alive(&self) -> Option<bool> {
+        match &self.ring.backing {
+            Backing::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Backing::Mapped(a) => a.peer_alive(),
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // Staged records are committed work; do not lose them on drop.
+        self.publish();
+    }
+}
+
+/// Room for one record, claimed from a [`Producer`]. Derefs to its payload
+/// bytes (uninitialised content: whatever was in the ring before).
+pub struct WriteSlot<'a> {
+    producer: &'a mut Producer,
+    index: usize,
+    len: usize,
+    record_type: u16,
+}
+
+impl<'a> WriteSlot<'a> {
+    /// Sets the record type (an application-defined `u16`; default 0).
+    #[inline]
+    pub fn set_record_type(&mut self, record_type: u16) -> &mut Self {
+        self.record_type = record_type;
+        self
+    }
+
+    /// Writes the frame header and advances the producer's private tail.
+    #[inline]
+    fn finish(self) -> &'a mut Producer {
+        let producer = self.producer;
+        producer.ring.data.store_header(
+            self.index,
+            pack_record_header(self.len as u32, self.record_type, 0),
+        );
+        producer.tail += frame_len(self.len) as u64;
+        producer
+    }
+
+    /// Finishes the record and publishes it (and any staged before it) with
+    /// one `Release` store.
+    #[inline]
+    pub fn commit(self) {
+        self.finish().publish();
+    }
+
+    /// Finishes the record without publishing it: it becomes visible with
+    /// the next [`Producer::publish`] or [`WriteSlot::commit`], so a batch
+    /// costs one store.
+    #[inline]
+    pub fn stage(self) {
+        let _ = self.finish();
+    }
+
+    /// Drops the record; the consumer never sees it. Same as dropping the slot.
+    pub fn abort(self) {}
+}
+
+impl Deref for WriteSlot<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `reserve` checked the frame lies inside the region and in
+        // free space, which only this producer may touch until it publishes.
+        unsafe {
+            self.producer
+                .ring
+                .data
+                .slice(self.index + RECORD_HEADER_LEN, self.len)
+        }
+    }
+}
+
+impl DerefMut for WriteSlot<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`; `&mut self` makes this the only slice.
+        unsafe {
+            self.producer
+                .ring
+                .data
+                .slice_mut(self.index + RECORD_HEADER_LEN, self.len)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Consumer
+// ---------------------------------------------------------------------------
+
+/// One readable record located by the consumer.
+#[derive(Clone, Copy)]
+struct Frame {
+    index: usize,
+    len: usize,
+    record_type: u16,
+    next: u64,
+}
+
+/// The reading end of an SPSC ring. Exactly one exists per ring.
+pub struct Consumer {
+    ring: RingView,
+    /// Next position to read.
+    head: u64,
+    /// Last value stored to `control.head`.
+    released: u64,
+    /// Last producer position seen (validated).
+    tail_cache: u64,
+}
+
+// SAFETY: a Consumer is the only reader of its ring's records and the only
+// writer of its head; moving it to another thread moves that right with it.
+unsafe impl Send for Consumer {}
+
+impl Consumer {
+    fn attach(ring: RingView) -> Result<Self, Corruption> {
+        let ctl = ring.control();
+        // SYNC POINT: pairs with the Release stores of `head` by a previous
+        // consumer of this ring.
+        let head = ctl.head.load(Ordering::Acquire);
+        // SYNC POINT: pairs with the producer's Release store of `tail`.
+        let tail = ctl.tail.load(Ordering::Acquire);
+        check_positions(head, tail, ring.capacity).map_err(|kind| Corruption {
+            kind,
+            position: head,
+        })?;
+        Ok(Consumer {
+            ring,
+            head,
+            released: head,
+            tail_cache: tail,
+        })
+    }
+
+    /// Data region size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Position of the next record to read.
+    pub fn position(&self) -> u64 {
+        self.head
+    }
+
+    /// Locates the next record without waiting.
+    #[inline]
+    fn next_frame(&mut self) -> Result<Frame, ReadError> {
+        let corrupt = |kind, position| ReadError::Corrupt(Corruption { kind, position });
+        loop {
+            if self.head == self.tail_cache {
+                // SYNC POINT: pairs with the producer's Release store of `tail`
+                // in `Producer::publish`; the frames before `tail` are
+                // completely written after this load.
+                let tail = self.ring.control().tail.load(Ordering::Acquire);
+                check_positions(self.head, tail, self.ring.capacity)
+                    .map_err(|kind| corrupt(kind, self.head))?;
+                self.tail_cache = tail;
+                if tail == self.head {
+                    return Err(ReadError::Empty);
+                }
+            }
+            let index = (self.head & self.ring.mask) as usize;
+            let available = self.tail_cache - self.head;
+            let to_end = self.ring.capacity - index as u64;
+            // Read the header once; from here on only the local copy is used.
+            let (len, record_type, flags) = unpack_record_header(self.ring.data.load_header(index));
+            if flags & !KNOWN_FLAGS != 0 {
+                return Err(corrupt(CorruptionKind::UnknownFlags { flags }, self.head));
+            }
+            if flags & FLAG_PADDING != 0 {
+                if u64::from(len) + RECORD_HEADER_LEN as u64 != to_end || to_end > available {
+                    return Err(corrupt(CorruptionKind::BadPadding { len }, self.head));
+                }
+                self.head += to_end;
+                continue;
+            }
+            if len > self.ring.max_payload {
+                return Err(corrupt(CorruptionKind::LengthTooLarge { len }, self.head));
+            }
+            let total = frame_len(len as usize) as u64;
+            if total > to_end || total > available {
+                return Err(corrupt(
+                    CorruptionKind::RecordOutOfBounds { len },
+                    self.head,
+                ));
+            }
+            self.ring.data.note_read(index, total as usize);
+            return Ok(Frame {
+                index,
+                len: len as usize,
+                record_type,
+                next: self.head + total,
+            });
+        }
+    }
+
+    fn record(&mut self, frame: Frame) -> Record<'_> {
+        Record {
+            consumer: self,
+            frame,
+        }
+    }
+
+    /// Borrows the next record without waiting.
+    ///
+    /// Dropping the [`Record`] releases its space to the producer; use
+    /// [`Record::defer_release`] and [`Consumer::release`] to release a batch
+    /// with one store.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Empty`] or [`ReadError::Corrupt`].
+    #[inline]
+    pub fn try_read(&mut self) -> Result<Record<'_>, ReadError> {
+        let frame = self.next_frame()?;
+        Ok(self.record(frame))
+    }
+
+    /// Borrows the next record, waiting with `wait` while the ring is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Corrupt`]; never `Empty`.
+    pub fn read_blocking(&mut self, wait: WaitStrategy) -> Result<Record<'_>, ReadError> {
+        let frame = self.next_frame_waiting(wait, None)?;
+        Ok(self.record(frame))
+    }
+
+    /// Borrows the next record, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::TimedOut`] or [`ReadError::Corrupt`].
+    pub fn read_timeout(
+        &mut self,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Record<'_>, ReadError> {
+        let frame = self.next_frame_waiting(wait, Some(timeout))?;
+        Ok(self.record(frame))
+    }
+
+    fn next_frame_waiting(
+        &mut self,
+        wait: WaitStrategy,
+        timeout: Option<Duration>,
+    ) -> Result<Frame, ReadError> {
+        // Deferred releases must reach the producer or it may never fill
+        // the ring with what we are waiting for.
+        self.release();
+        let mut waiter = Waiter::new(wait);
+        let started = timeout.map(|_| Instant::now());
+        loop {
+            match self.next_frame() {
+                Err(ReadError::Empty) => {}
+                other => return other,
+            }
+            if let (Some(t), Some(s)) = (timeout, started) {
+                if waiter.rounds() % 64 == 0 && s.elapsed() >= t {
+                    return Err(ReadError::TimedOut);
+                }
+            }
+            waiter.wait();
+        }
+    }
+
+    /// Reads up to `max` records without waiting, calling `f(type, payload)`
+    /// for each, then releases them all with one store. Returns how many were
+    /// read (0 if the ring was empty).
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Corrupt`] if the first record is corrupt; corruption
+    /// found after some records were read ends the batch early and is
+    /// reported by the next call.
+    pub fn read_batch(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(u16, &[u8]),
+    ) -> Result<usize, ReadError> {
+        let mut n = 0;
+        while n < max {
+            match self.next_frame() {
+                Ok(frame) => {
+                    // SAFETY: `next_frame` validated the frame inside the region
+                    // and before the producer position.
+                    let payload = unsafe {
+                        self.ring
+                            .data
+                            .slice(frame.index + RECORD_HEADER_LEN, frame.len)
+                    };
+                    f(frame.record_type, payload);
+                    self.head = frame.next;
+                    n += 1;
+                }
+                Err(ReadError::Corrupt(c)) if n == 0 => return Err(ReadError::Corrupt(c)),
+                Err(_) => break,
+            }
+        }
+        self.release();
+        Ok(n)
+    }
+
+    /// Returns the space of every record read so far to the producer with
+    /// one `Release` store.
+    #[inline]
+    pub fn release(&mut self) {
+        if self.head != self.released {
+            self.released = self.head;
+            // SYNC POINT: pairs with the producer's Acquire load of `head` in
+            // `Producer::reserve`; our reads of the released records happen
+            // before it reuses their bytes.
+            self.ring.control().head.store(self.head, Ordering::Release);
+        }
+    }
+
+    /// Bytes published by the producer and not yet read, as of the last look
+    /// at its position (refreshed by this call).
+    pub fn pending_bytes(&mut self) -> u64 {
+        // SYNC POINT: pairs with the producer's Release store of `tail`.
+        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        if check_positions(self.head, tail, self.ring.capacity).is_ok() {
+            self.tail_cache = tail;
+        }
+        self.tail_cache - self.head
+    }
+
+    /// Whether the producer of this ring is attached and alive, for a ring
+    /// in shared memory; `None` for an in-process ring.
+    pub fn producer_alive(&self) -> Option<bool> {
+        match &self.ring.backing {
+            Backing::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Backing::Mapped(a) => a.peer_alive(),
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A record borrowed from the ring. Derefs to its payload.
+///
+/// Dropping it releases its space to the producer at once.
+pub struct Record<'a> {
+    consumer: &'a mut Consumer,
+    frame: Frame,
+}
+
+impl Record<'_> {
+    /// The record type the producer set.
+    #[inline]
+    pub fn record_type(&self) -> u16 {
+        self.frame.record_type
+    }
+
+    /// Releases the record now (same as dropping it).
+    #[inline]
+    pub fn release(self) {}
+
+    /// Marks the record read without telling the producer yet; the space is
+    /// returned by the next [`Consumer::release`] (or any later release).
+    #[inline]
+    pub fn defer_release(self) {
+        self.consumer
+            .ring
+            .data
+            .note_read(self.frame.index, frame_len(self.frame.len));
+        self.consumer.head = self.frame.next;
+        core::mem::forget(self);
+    }
+}
+
+impl Deref for Record<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `next_frame` validated the frame inside the region and
+        // before the producer position; the producer does not write it until
+        // we release it.
+        unsafe {
+            self.consumer
+                .ring
+                .data
+                .slice(self.frame.index + RECORD_HEADER_LEN, self.frame.len)
+        }
+    }
+}
+
+impl Drop for Record<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.consumer
+            .ring
+            .data
+            .note_read(self.frame.index, frame_len(self.frame.len));
+        self.consumer.head = self.frame.next;
+        self.consumer.release();
+    }
+}
+
+#[cfg(all(test, not(shmbus_loom)))]
+mod tests {
+    use super::*;
+
+    fn ring(capacity: usize) -> (Producer, Consumer) {
+        heap(SpscConfig::with_capacity(capacity)).expect("valid config")
+    }
+
+    #[test]
+    fn records_come_out_in_order_with_their_types() {
+        let (mut tx, mut rx) = ring(256);
+        for i in 0..1000u32 {
+            let payload = i.to_le_bytes().repeat((i % 7) as usize + 1);
+            tx.try_send(i as u16, &payload).expect("room");
+            let rec = rx.try_read().expect("a record");
+            assert_eq!(rec.record_type(), i as u16);
+            assert_eq!(&rec[..], &payload[..]);
+        }
+        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+    }
+
+    #[test]
+    fn full_ring_refuses_until_the_consumer_releases() {
+        let (mut tx, mut rx) = ring(64); // max payload 24: frame 32 = half
+        tx.try_send(0, &[1; 24]).expect("first fits");
+        tx.try_send(0, &[2; 24]).expect("second fits");
+        assert_eq!(tx.try_claim(1).err(), Some(ClaimError::Full));
+        assert_eq!(
+            tx.try_claim(25).err(),
+            Some(ClaimError::TooLarge { len: 25, max: 24 })
+        );
+        assert_eq!(&rx.try_read().expect("rec")[..], &[1; 24]);
+        tx.try_send(0, &[3; 24]).expect("room after release");
+    }
+
+    #[test]
+    fn wrap_writes_padding_and_the_record_starts_at_zero() {
+        let (mut tx, mut rx) = ring(64);
+        tx.try_send(1, &[1; 16]).expect("fits"); // frame 24 at 0
+        tx.try_send(2, &[2; 16]).expect("fits"); // frame 24 at 24
+        assert_eq!(rx.try_read().expect("rec").record_type(), 1);
+        assert_eq!(rx.try_read().expect("rec").record_type(), 2);
+        // 16 bytes left before the end: a 24-byte frame must wrap.
+        tx.try_send(3, &[3; 16]).expect("fits after padding");
+        assert_eq!(tx.position(), 64 + 24);
+        let rec = rx.try_read().expect("rec");
+        assert_eq!((rec.record_type(), &rec[..]), (3, &[3u8; 16][..]));
+    }
+
+    #[test]
+    fn aborted_claims_are_never_seen() {
+        let (mut tx, mut rx) = ring(128);
+        let mut slot = tx.try_claim(8).expect("room");
+        slot.copy_from_slice(b"ABORTED!");
+        slot.abort();
+        drop(tx.try_claim(8).expect("room")); // dropped = aborted too
+        tx.try_send(9, b"kept").expect("room");
+        let rec = rx.try_read().expect("rec");
+        assert_eq!(&rec[..], b"kept");
+        drop(rec);
+        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+    }
+
+    #[test]
+    fn staged_records_appear_only_when_published() {
+        let (mut tx, mut rx) = ring(256);
+        for i in 0..3u8 {
+            let mut slot = tx.try_claim(1).expect("room");
+            slot[0] = i;
+            slot.stage();
+        }
+        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        tx.publish();
+        let mut seen = Vec::new();
+        assert_eq!(rx.read_batch(10, |_, p| seen.push(p[0])), Ok(3));
+        assert_eq!(seen, [0, 1, 2]);
+    }
+
+    #[test]
+    fn deferred_releases_free_space_only_on_release() {
+        let (mut tx, mut rx) = ring(64);
+        tx.try_send(0, &[0; 24]).expect("fits");
+        tx.try_send(0, &[0; 24]).expect("fits");
+        rx.try_read().expect("rec").defer_release();
+        assert_eq!(tx.try_claim(24).err(), Some(ClaimError::Full));
+        rx.release();
+        assert!(tx.try_claim(24).is_ok());
+    }
+
+    #[test]
+    fn invalid_configs_are_refused() {
+        assert!(SpscConfig::with_capacity(100).validate().is_err());
+        assert!(SpscConfig::with_capacity(32).validate().is_err());
+        let too_big = SpscConfig {
+            capacity: 64,
+            max_payload: Some(25),
+        };
+        assert!(too_big.validate().is_err());
+        assert_eq!(SpscConfig::with_capacity(64).validate(), Ok((64, 24)));
+    }
+}

@@ -1,0 +1,280 @@
+//! SPSC rings in shared memory: a [`Segment`] of kind `Spsc`.
+//!
+//! ```text
+//! offset 0    SegmentHeader   (128 bytes)
+//! offset 128  SpscControl     (384 bytes: config | tail | head)
+//! offset 512  data region     (capacity bytes)
+//! ```
+//!
+//! Exactly one producer and one consumer may be attached at a time, across
+//! all processes. Each proves it is attached by holding an OFD lock on its
+//! role's slot ([`SPSC_LOCK_PRODUCER`], [`SPSC_LOCK_CONSUMER`]); the kernel
+//! drops the lock when the process dies, so a replacement can attach at once
+//! and resume from the positions in shared memory.
+
+use core::ptr::NonNull;
+
+use super::{max_payload_for, Backing, Consumer, Producer, RingView, SpscConfig};
+use crate::layout::{SegmentKind, SpscControl, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET};
+use crate::ring::region::DataRegion;
+use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
+use crate::sync::{AccessTracker, Ordering};
+
+/// Liveness-lock slot held by the attached producer.
+pub const SPSC_LOCK_PRODUCER: u64 = 0;
+/// Liveness-lock slot held by the attached consumer.
+pub const SPSC_LOCK_CONSUMER: u64 = 1;
+
+/// Access tracking is a no-op outside loom; one shared instance serves every
+/// mapped ring.
+static NO_TRACKING: AccessTracker = AccessTracker;
+
+/// Entry point for SPSC rings in a namespace.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::{Namespace, ring::spsc::{SpscConfig, SpscRing}};
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-spsc-{}", std::process::id()));
+/// let ns = Namespace::at(&tmp, "example")?;
+/// SpscRing::create(&ns, "orders", SpscConfig::with_capacity(4096))?;
+/// let mut tx = SpscRing::producer(&ns, "orders")?;
+/// // A second producer is refused while the first is alive.
+/// assert!(SpscRing::producer(&ns, "orders").is_err());
+/// tx.try_send(1, b"BUY 100 @ 42")?;
+/// let mut rx = SpscRing::consumer(&ns, "orders")?;
+/// assert_eq!(&rx.try_read()?[..], b"BUY 100 @ 42");
+/// # SpscRing::remove(&ns, "orders")?;
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SpscRing;
+
+/// A handle's segment and the role lock it holds.
+pub(crate) struct Attachment {
+    segment: Segment,
+    slot: u64,
+    peer_slot: u64,
+}
+
+impl Attachment {
+    pub(crate) fn peer_alive(&self) -> Option<bool> {
+        self.segment.is_lock_held(self.peer_slot).ok()
+    }
+
+    fn control(&self) -> &SpscControl {
+        // SAFETY: the segment was validated as an SPSC segment, whose control
+        // block lies at SPSC_CONTROL_OFFSET and lives as long as the mapping.
+        unsafe { &*(self.segment.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl) }
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        let pid = if self.slot == SPSC_LOCK_PRODUCER {
+            &self.control().producer_pid
+        } else {
+            &self.control().consumer_pid
+        };
+        pid.store(0, Ordering::Relaxed);
+        // Closing the descriptor releases the lock too; this makes it explicit.
+        let _ = self.segment.unlock(self.slot);
+    }
+}
+
+impl SpscRing {
+    /// Bytes a segment for `config` occupies.
+    pub fn segment_size(config: &SpscConfig) -> usize {
+        SPSC_DATA_OFFSET + config.capacity
+    }
+
+    /// Creates the ring `name` in `ns`.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::InvalidConfig`], [`SegmentError::AlreadyExists`],
+    /// [`SegmentError::NoSpace`] and the other creation errors.
+    pub fn create(ns: &Namespace, name: &str, config: SpscConfig) -> Result<(), SegmentError> {
+        let (capacity, max_payload) = config
+            .validate()
+            .map_err(|reason| SegmentError::InvalidConfig { reason })?;
+        let size = Self::segment_size(&config);
+        Segment::create(ns, name, SegmentKind::Spsc, size, |after_header, _len| {
+            let control = after_header as *mut SpscControl;
+            // SAFETY: the control block lies at offset 128 of a fresh mapping
+            // of `size` bytes that no other process can use yet.
+            unsafe { control.write(SpscControl::new(capacity, max_payload)) };
+        })?;
+        Ok(())
+    }
+
+    /// Removes the ring's segment (attached handles keep working on their
+    /// mapping; new attaches fail).
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::NotFound`] or an I/O error.
+    pub fn remove(ns: &Namespace, name: &str) -> Result<(), SegmentError> {
+        Segment::remove(ns, name, SegmentKind::Spsc)
+    }
+
+    /// Attaches as the ring's producer.
+    ///
+    /// # Errors
+    ///
+    /// Every [`Segment::open`] error, [`SegmentError::Corrupt`] if the
+    /// control block is inconsistent, [`SegmentError::AlreadyAttached`] if a
+    /// live producer holds the ring.
+    pub fn producer(ns: &Namespace, name: &str) -> Result<Producer, SegmentError> {
+        Self::producer_with(ns, name, &OpenOptions::default())
+    }
+
+    /// [`SpscRing::producer`] with explicit open options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::producer`].
+    pub fn producer_with(
+        ns: &Namespace,
+        name: &str,
+        opts: &OpenOptions,
+    ) -> Result<Producer, SegmentError> {
+        let (view, path) = Self::attach(
+            ns,
+            name,
+            opts,
+            SPSC_LOCK_PRODUCER,
+            SPSC_LOCK_CONSUMER,
+            "producer",
+        )?;
+        let producer = Producer::attach(view).map_err(|c| SegmentError::Corrupt {
+            path,
+            reason: c.to_string(),
+        })?;
+        producer
+            .ring
+            .control()
+            .producer_pid
+            .store(std::process::id(), Ordering::Relaxed);
+        Ok(producer)
+    }
+
+    /// Attaches as the ring's consumer.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::producer`], for the consumer role.
+    pub fn consumer(ns: &Namespace, name: &str) -> Result<Consumer, SegmentError> {
+        Self::consumer_with(ns, name, &OpenOptions::default())
+    }
+
+    /// [`SpscRing::consumer`] with explicit open options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::consumer`].
+    pub fn consumer_with(
+        ns: &Namespace,
+        name: &str,
+        opts: &OpenOptions,
+    ) -> Result<Consumer, SegmentError> {
+        let (view, path) = Self::attach(
+            ns,
+            name,
+            opts,
+            SPSC_LOCK_CONSUMER,
+            SPSC_LOCK_PRODUCER,
+            "consumer",
+        )?;
+        let consumer = Consumer::attach(view).map_err(|c| SegmentError::Corrupt {
+            path,
+            reason: c.to_string(),
+        })?;
+        consumer
+            .ring
+            .control()
+            .consumer_pid
+            .store(std::process::id(), Ordering::Relaxed);
+        Ok(consumer)
+    }
+
+    fn attach(
+        ns: &Namespace,
+        name: &str,
+        opts: &OpenOptions,
+        slot: u64,
+        peer_slot: u64,
+        role: &'static str,
+    ) -> Result<(RingView, std::path::PathBuf), SegmentError> {
+        let segment = Segment::open(ns, name, SegmentKind::Spsc, opts)?;
+        let path = segment.path().to_owned();
+        let (capacity, max_payload) = validate_control(&segment)?;
+        if !segment.try_lock(slot)? {
+            return Err(SegmentError::AlreadyAttached { path, role });
+        }
+        let base = segment.base();
+        let attachment = Attachment {
+            segment,
+            slot,
+            peer_slot,
+        };
+        let view = RingView {
+            // SAFETY: `validate_control` checked the segment holds a control
+            // block at this offset; the mapping is page-aligned and outlives
+            // the view through `backing`.
+            control: unsafe {
+                NonNull::new_unchecked(base.add(SPSC_CONTROL_OFFSET) as *mut SpscControl)
+            },
+            // SAFETY: the data region lies at SPSC_DATA_OFFSET (128-aligned)
+            // and holds `capacity` bytes (checked against the segment size).
+            data: unsafe {
+                DataRegion::new(base.add(SPSC_DATA_OFFSET), capacity as usize, &NO_TRACKING)
+            },
+            capacity,
+            mask: capacity - 1,
+            max_payload,
+            backing: Backing::Mapped(attachment),
+        };
+        Ok((view, path))
+    }
+}
+
+/// Reads the immutable configuration of a mapped SPSC control block and
+/// checks it against the segment (hostile input: read once, then check).
+pub(crate) fn validate_control(segment: &Segment) -> Result<(u64, u32), SegmentError> {
+    let corrupt = |reason: String| SegmentError::Corrupt {
+        path: segment.path().to_owned(),
+        reason,
+    };
+    if segment.len() < SPSC_DATA_OFFSET {
+        return Err(corrupt(format!(
+            "{} bytes cannot hold an SPSC control block",
+            segment.len()
+        )));
+    }
+    // SAFETY: the segment is at least SPSC_DATA_OFFSET bytes, so the control
+    // block is inside the mapping; plain reads of immutable fields.
+    let control = unsafe { &*(segment.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl) };
+    let capacity = control.capacity;
+    let max_payload = control.max_payload;
+    if !capacity.is_power_of_two()
+        || capacity < super::MIN_CAPACITY as u64
+        || capacity > super::MAX_CAPACITY as u64
+    {
+        return Err(corrupt(format!(
+            "capacity {capacity} is not a valid ring size"
+        )));
+    }
+    if segment.len() as u64 != SPSC_DATA_OFFSET as u64 + capacity {
+        return Err(corrupt(format!(
+            "capacity {capacity} does not match the segment size {}",
+            segment.len()
+        )));
+    }
+    if max_payload > max_payload_for(capacity) {
+        return Err(corrupt(format!(
+            "max payload {max_payload} is too large for capacity {capacity}"
+        )));
+    }
+    Ok((capacity, max_payload))
+}

@@ -1,0 +1,70 @@
+//! Liveness tokens: open-file-description (OFD) byte-range locks.
+//!
+//! A process proves it is attached to a role (the producer of a ring, say)
+//! by holding a write lock on one byte of the segment file. The lock belongs
+//! to the open file description, so the kernel drops it when the last
+//! descriptor closes, including when the process dies by SIGKILL. Unlike
+//! `kill(pid, 0)`, a reused pid cannot fake it; unlike classic POSIX locks, two
+//! descriptors in the same process do conflict, so a second attach from the
+//! same process is refused too.
+//!
+//! The locked bytes are abstract slots (they may lie past the end of the
+//! file); they never touch the mapped data.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+fn flock_for(slot: u64, kind: libc::c_short) -> io::Result<libc::flock> {
+    let start = libc::off_t::try_from(slot)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "lock slot out of range"))?;
+    // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
+    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = start;
+    fl.l_len = 1;
+    fl.l_pid = 0; // required by F_OFD_*
+    Ok(fl)
+}
+
+/// Tries to take the write lock on `slot` without blocking.
+///
+/// Returns `Ok(false)` when another open file description holds it.
+pub(crate) fn try_lock(fd: BorrowedFd<'_>, slot: u64) -> io::Result<bool> {
+    let fl = flock_for(slot, libc::F_WRLCK as libc::c_short)?;
+    // SAFETY: `fd` is a live descriptor and `fl` a valid flock for F_OFD_SETLK.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// Releases the lock on `slot` held through `fd` (a no-op if not held).
+pub(crate) fn unlock(fd: BorrowedFd<'_>, slot: u64) -> io::Result<()> {
+    let fl = flock_for(slot, libc::F_UNLCK as libc::c_short)?;
+    // SAFETY: `fd` is a live descriptor and `fl` a valid flock for F_OFD_SETLK.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether some open file description other than `fd`'s holds `slot`.
+///
+/// Works on a read-only descriptor, so inspection never takes a lock.
+pub(crate) fn is_held(fd: BorrowedFd<'_>, slot: u64) -> io::Result<bool> {
+    let mut fl = flock_for(slot, libc::F_WRLCK as libc::c_short)?;
+    // SAFETY: `fd` is a live descriptor; F_OFD_GETLK writes back into `fl`.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}

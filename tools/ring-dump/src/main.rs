@@ -1,0 +1,2 @@
+//! ring-dump (in progress).
+fn main() {}
