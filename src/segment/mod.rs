@@ -630,6 +630,13 @@ fn open_dir_nofollow(path: &Path) -> Result<OwnedFd, SegmentError> {
             name: path.display().to_string(),
             reason: "contains a NUL byte",
         })?;
+    // O_NOFOLLOW|O_DIRECTORY on a link fails with ENOTDIR or ELOOP depending
+    // on the kernel; look first so the error says what is wrong.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(SegmentError::Symlink {
+            path: path.to_owned(),
+        });
+    }
     // SAFETY: `c_path` is NUL-terminated.
     let fd = unsafe {
         libc::open(

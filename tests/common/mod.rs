@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use shmbus::Namespace;
+
+/// A namespace under a fresh base directory in /dev/shm (or the temp dir),
+/// removed with everything in it on drop.
+pub struct TempNs {
+    pub base: PathBuf,
+    pub ns: Namespace,
+}
+
+impl TempNs {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let root = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let base = root.join(format!(
+            "shmbus-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let ns = Namespace::at(&base, "t").expect("create test namespace");
+        TempNs { base, ns }
+    }
+
+    /// Path of segment `name` of kind suffix `kind` ("spsc").
+    pub fn file(&self, name: &str, kind: &str) -> PathBuf {
+        self.ns.path().join(format!("{name}.{kind}"))
+    }
+}
+
+impl Drop for TempNs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// SplitMix64: a tiny deterministic generator for test data.
+pub fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Environment variable that turns a test binary into a child role.
+pub const CHILD_ROLE: &str = "SHMBUS_TEST_CHILD_ROLE";
+/// Base directory handed to a child.
+pub const CHILD_BASE: &str = "SHMBUS_TEST_CHILD_BASE";
+
+/// Re-runs this test binary as a child process executing only `test_name`,
+/// with `role` and `base` in its environment.
+pub fn spawn_child(test_name: &str, role: &str, base: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ROLE, role)
+        .env(CHILD_BASE, base)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child process")
+}
+
+/// The role this process was started with, if it is a child.
+pub fn child_role() -> Option<(String, PathBuf)> {
+    let role = std::env::var(CHILD_ROLE).ok()?;
+    let base = std::env::var_os(CHILD_BASE)?;
+    Some((role, PathBuf::from(base)))
+}

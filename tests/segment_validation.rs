@@ -1,0 +1,301 @@
+//! Opening refuses every kind of bad segment with its own error, and never
+//! spins forever or follows a link.
+
+mod common;
+
+use std::fs::{self, OpenOptions as FsOpen};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::time::{Duration, Instant};
+
+use common::TempNs;
+use shmbus::ring::spsc::{SpscConfig, SpscRing};
+use shmbus::segment::OpenOptions;
+use shmbus::{Namespace, SegmentError};
+
+const SHORT: OpenOptions = OpenOptions {
+    init_timeout: Duration::from_millis(100),
+};
+
+fn ring(t: &TempNs, name: &str) {
+    SpscRing::create(&t.ns, name, SpscConfig::with_capacity(4096)).expect("create ring");
+}
+
+fn poke(t: &TempNs, name: &str, offset: u64, bytes: &[u8]) {
+    let f = FsOpen::new()
+        .write(true)
+        .open(t.file(name, "spsc"))
+        .expect("open for poking");
+    f.write_all_at(bytes, offset).expect("poke");
+}
+
+fn open_err(t: &TempNs, name: &str) -> SegmentError {
+    match SpscRing::consumer_with(&t.ns, name, &SHORT) {
+        Ok(_) => panic!("{name}: a bad segment was accepted"),
+        Err(e) => {
+            // Every error reads as one lowercase sentence naming the file.
+            let msg = e.to_string();
+            assert!(!msg.ends_with('.') && !msg.contains('\n'), "{msg}");
+            e
+        }
+    }
+}
+
+#[test]
+fn zero_byte_file_times_out_as_too_small() {
+    let t = TempNs::new("zero");
+    let f = fs::File::create(t.file("z", "spsc")).expect("create");
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    let started = Instant::now();
+    let e = open_err(&t, "z");
+    assert!(matches!(e, SegmentError::TooSmall { size: 0, .. }), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited too long"
+    );
+}
+
+#[test]
+fn never_initialised_segment_times_out() {
+    let t = TempNs::new("uninit");
+    let f = fs::File::create(t.file("u", "spsc")).expect("create");
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    f.set_len(4096 + 512).expect("size it like a ring");
+    let started = Instant::now();
+    let e = open_err(&t, "u");
+    assert!(matches!(e, SegmentError::NotInitialised { .. }), "{e}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(2));
+}
+
+#[test]
+fn file_shorter_than_its_header_says() {
+    let t = TempNs::new("short");
+    ring(&t, "s");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(t.file("s", "spsc"))
+        .expect("open")
+        .set_len(1024)
+        .expect("truncate");
+    let e = open_err(&t, "s");
+    assert!(
+        matches!(
+            e,
+            SegmentError::SizeMismatch {
+                declared: 4608,
+                actual: 1024,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_magic() {
+    let t = TempNs::new("magic");
+    ring(&t, "m");
+    poke(&t, "m", 0, b"JUNK");
+    assert!(matches!(open_err(&t, "m"), SegmentError::BadMagic { .. }));
+}
+
+#[test]
+fn another_layout_version() {
+    let t = TempNs::new("version");
+    ring(&t, "v");
+    poke(&t, "v", 4, &99u32.to_ne_bytes());
+    let e = open_err(&t, "v");
+    assert!(
+        matches!(
+            e,
+            SegmentError::VersionMismatch {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn another_layout_hash() {
+    let t = TempNs::new("hash");
+    ring(&t, "h");
+    poke(&t, "h", 8, &0x1234_5678u64.to_ne_bytes());
+    assert!(matches!(
+        open_err(&t, "h"),
+        SegmentError::LayoutMismatch {
+            found: 0x1234_5678,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn control_block_with_impossible_capacity() {
+    let t = TempNs::new("cap");
+    ring(&t, "c");
+    poke(&t, "c", 128, &3000u64.to_ne_bytes());
+    assert!(matches!(open_err(&t, "c"), SegmentError::Corrupt { .. }));
+}
+
+#[test]
+fn symlink_in_place_of_the_file() {
+    let t = TempNs::new("link");
+    ring(&t, "real");
+    std::os::unix::fs::symlink(t.file("real", "spsc"), t.file("l", "spsc")).expect("symlink");
+    assert!(matches!(open_err(&t, "l"), SegmentError::Symlink { .. }));
+    // Creating over the link must not follow it either.
+    let e = SpscRing::create(&t.ns, "l", SpscConfig::with_capacity(4096)).expect_err("exists");
+    assert!(matches!(e, SegmentError::AlreadyExists { .. }), "{e}");
+}
+
+#[test]
+fn file_writable_by_others() {
+    let t = TempNs::new("mode");
+    ring(&t, "w");
+    fs::set_permissions(t.file("w", "spsc"), fs::Permissions::from_mode(0o666)).expect("chmod");
+    assert!(matches!(
+        open_err(&t, "w"),
+        SegmentError::InsecureMode { mode: 0o666, .. }
+    ));
+}
+
+#[test]
+fn file_owned_by_another_uid() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: changing a file's owner needs root");
+        return;
+    }
+    let t = TempNs::new("owner");
+    ring(&t, "o");
+    std::os::unix::fs::chown(t.file("o", "spsc"), Some(65534), Some(65534)).expect("chown");
+    assert!(matches!(
+        open_err(&t, "o"),
+        SegmentError::WrongOwner { owner: 65534, .. }
+    ));
+}
+
+#[test]
+fn missing_segment_is_not_found() {
+    let t = TempNs::new("missing");
+    assert!(matches!(
+        open_err(&t, "nope"),
+        SegmentError::NotFound { .. }
+    ));
+}
+
+#[test]
+fn invalid_names_never_reach_the_file_system() {
+    let t = TempNs::new("names");
+    let long = "x".repeat(65);
+    for bad in ["../x", "a/b", "", "a\0b", long.as_str(), ".hidden", ".."] {
+        let e = SpscRing::create(&t.ns, bad, SpscConfig::with_capacity(4096)).expect_err(bad);
+        assert!(
+            matches!(e, SegmentError::InvalidName { .. }),
+            "{bad:?}: {e}"
+        );
+        let e = SpscRing::producer(&t.ns, bad).err().expect("refused");
+        assert!(
+            matches!(e, SegmentError::InvalidName { .. }),
+            "{bad:?}: {e}"
+        );
+        assert!(matches!(
+            Namespace::at(&t.base, bad),
+            Err(SegmentError::InvalidName { .. })
+        ));
+    }
+    // Nothing was created outside the namespace directory.
+    assert_eq!(fs::read_dir(t.ns.path()).expect("read dir").count(), 0);
+    assert!(!t.base.join("x.spsc").exists());
+}
+
+#[test]
+fn files_and_directories_are_private_whatever_the_umask() {
+    let t = TempNs::new("perm");
+    // SAFETY: umask(2) only swaps the process's mask.
+    let old = unsafe { libc::umask(0o000) };
+    ring(&t, "p");
+    let ns2 = Namespace::at(&t.base, "second").expect("namespace");
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let mode = |p: &std::path::Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&t.file("p", "spsc")), 0o600);
+    assert_eq!(mode(t.ns.path()), 0o700);
+    assert_eq!(mode(ns2.path()), 0o700);
+}
+
+#[test]
+fn namespace_directory_that_is_a_symlink_or_shared_is_refused() {
+    let t = TempNs::new("nsdir");
+    let target = t.base.join("elsewhere");
+    fs::create_dir(&target).expect("mkdir");
+    std::os::unix::fs::symlink(&target, t.base.join("linked")).expect("symlink");
+    assert!(matches!(
+        Namespace::at(&t.base, "linked"),
+        Err(SegmentError::Symlink { .. })
+    ));
+    fs::create_dir(t.base.join("open")).expect("mkdir");
+    fs::set_permissions(t.base.join("open"), fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert!(matches!(
+        Namespace::at(&t.base, "open"),
+        Err(SegmentError::InsecureMode { .. })
+    ));
+}
+
+#[test]
+fn creating_more_than_the_file_system_holds_fails_now_not_later() {
+    let t = TempNs::new("nospace");
+    // 1 TiB: more than any tmpfs on these machines can reserve.
+    let e =
+        SpscRing::create(&t.ns, "huge", SpscConfig::with_capacity(1 << 40)).expect_err("no space");
+    assert!(matches!(e, SegmentError::NoSpace { .. }), "{e}");
+    assert!(
+        !t.file("huge", "spsc").exists(),
+        "a failed create left its file behind"
+    );
+}
+
+#[test]
+fn creating_twice_is_refused() {
+    let t = TempNs::new("twice");
+    ring(&t, "d");
+    let e = SpscRing::create(&t.ns, "d", SpscConfig::with_capacity(4096)).expect_err("exists");
+    assert!(matches!(e, SegmentError::AlreadyExists { .. }));
+}
+
+#[test]
+fn one_producer_per_ring_even_within_a_process() {
+    let t = TempNs::new("one");
+    ring(&t, "r");
+    let first = SpscRing::producer(&t.ns, "r").expect("first producer");
+    let e = SpscRing::producer(&t.ns, "r")
+        .err()
+        .expect("second refused");
+    assert!(
+        matches!(
+            e,
+            SegmentError::AlreadyAttached {
+                role: "producer",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    drop(first);
+    SpscRing::producer(&t.ns, "r").expect("free again after drop");
+}
+
+#[test]
+fn shmbus_dir_overrides_the_base_directory() {
+    let t = TempNs::new("envdir");
+    // Only this test reads SHMBUS_DIR in this binary.
+    std::env::set_var("SHMBUS_DIR", &t.base);
+    let ns = Namespace::open("from-env").expect("namespace");
+    std::env::remove_var("SHMBUS_DIR");
+    assert_eq!(ns.path(), t.base.join("from-env"));
+}
