@@ -100,7 +100,7 @@ impl SpscConfig {
 /// Largest payload whose frame fits in half of `capacity`.
 pub(crate) fn max_payload_for(capacity: u64) -> u32 {
     let half = capacity / 2 - RECORD_HEADER_LEN as u64;
-    u32::try_from(half).unwrap_or(u32::MAX & !7)
+    u32::try_from(half).unwrap_or(!7)
 }
 
 /// Why a claim did not return a slot.
@@ -945,7 +945,7 @@ mod tests {
         let mut slot = tx.try_claim(8).expect("room");
         slot.copy_from_slice(b"ABORTED!");
         slot.abort();
-        drop(tx.try_claim(8).expect("room")); // dropped = aborted too
+        let _ = tx.try_claim(8).expect("room"); // dropped = aborted too
         tx.try_send(9, b"kept").expect("room");
         let rec = rx.try_read().expect("rec");
         assert_eq!(&rec[..], b"kept");

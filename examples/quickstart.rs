@@ -1,0 +1,206 @@
+//! Quickstart: a publisher process and a subscriber process exchange records
+//! through a shared-memory SPSC ring on the default namespace
+//! (`/dev/shm/shmbus/default`, or `$SHMBUS_DIR/default`).
+//!
+//! The publisher (this process, pinned to core 0) creates the ring and starts
+//! the subscriber (a second process, pinned to core 1). It then streams:
+//!
+//! 1. a latency phase: 1 million 64-byte records, one every ~2 µs, each
+//!    stamped with `CLOCK_MONOTONIC` (shared by all processes on the host);
+//!    the subscriber records `now - stamp` in an HDR histogram;
+//! 2. a throughput phase: 5 million 64-byte records as fast as the ring
+//!    takes them; the subscriber times first to last.
+//!
+//! The subscriber prints the one-way latency percentiles and the throughput;
+//! the publisher removes the ring at the end (also on error).
+//!
+//! Run: `cargo run --release --example quickstart`
+//! Options: `--latency-records N`, `--throughput-records N`, `--namespace NS`.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use shmbus::ring::spsc::{SpscConfig, SpscRing};
+use shmbus::segment::DEFAULT_NAMESPACE;
+use shmbus::wait::WaitStrategy;
+use shmbus::Namespace;
+
+const RECORD_LEN: usize = 64;
+const LATENCY: u16 = 1;
+const THROUGHPUT: u16 = 2;
+const END: u16 = 3;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+struct Options {
+    namespace: String,
+    latency_records: u64,
+    throughput_records: u64,
+    subscriber_of: Option<String>,
+}
+
+fn options() -> Result<Options> {
+    let mut o = Options {
+        namespace: DEFAULT_NAMESPACE.to_owned(),
+        latency_records: 1_000_000,
+        throughput_records: 5_000_000,
+        subscriber_of: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--namespace" => o.namespace = value()?,
+            "--latency-records" => o.latency_records = value()?.parse()?,
+            "--throughput-records" => o.throughput_records = value()?.parse()?,
+            "--subscriber-of" => o.subscriber_of = Some(value()?),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(o)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: comparable across processes.
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn pin(core: usize) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(id) = cores.get(core % cores.len().max(1)) {
+        core_affinity::set_for_current(*id);
+    }
+}
+
+/// Removes the ring when the publisher leaves, whatever the reason.
+struct RemoveOnDrop<'a>(&'a Namespace, &'a str);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = SpscRing::remove(self.0, self.1);
+    }
+}
+
+fn main() -> Result<()> {
+    let o = options()?;
+    let ns = Namespace::open(&o.namespace)?;
+    match &o.subscriber_of {
+        Some(ring) => subscriber(&ns, ring),
+        None => publisher(&ns, &o),
+    }
+}
+
+fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
+    pin(0);
+    let ring = format!("quickstart-{}", std::process::id());
+    SpscRing::create(ns, &ring, SpscConfig::with_capacity(1 << 20))?;
+    let _cleanup = RemoveOnDrop(ns, &ring);
+    let mut tx = SpscRing::producer(ns, &ring)?;
+    println!(
+        "publisher pid {}: ring {} ({} bytes)",
+        std::process::id(),
+        ns.path().join(format!("{ring}.spsc")).display(),
+        tx.capacity()
+    );
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["--namespace", &o.namespace, "--subscriber-of", &ring])
+        .spawn()?;
+    // Wait until the subscriber holds the consumer role.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tx.consumer_alive() != Some(true) {
+        if Instant::now() > deadline || child.try_wait()?.is_some() {
+            return Err("subscriber did not attach".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    let wait = WaitStrategy::BusySpin;
+    let mut send = |record_type: u16, seq: u64| -> Result<()> {
+        let mut slot = tx.claim_blocking(RECORD_LEN, wait)?;
+        slot[8..16].copy_from_slice(&seq.to_le_bytes());
+        slot.set_record_type(record_type);
+        // Stamp last, right before publishing.
+        slot[..8].copy_from_slice(&now_ns().to_le_bytes());
+        slot.commit();
+        Ok(())
+    };
+    for seq in 0..o.latency_records {
+        send(LATENCY, seq)?;
+        let next = now_ns() + 2_000;
+        while now_ns() < next {
+            std::hint::spin_loop();
+        }
+    }
+    for seq in 0..o.throughput_records {
+        send(THROUGHPUT, seq)?;
+    }
+    send(END, 0)?;
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("subscriber failed: {status}").into());
+    }
+    Ok(())
+}
+
+fn subscriber(ns: &Namespace, ring: &str) -> Result<()> {
+    pin(1);
+    let mut rx = SpscRing::consumer(ns, ring)?;
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let (mut received, mut bytes) = (0u64, 0u64);
+    let (mut first, mut last) = (None, Instant::now());
+    let mut expected = (LATENCY, 0u64);
+    loop {
+        let rec = rx.read_timeout(WaitStrategy::BusySpin, Duration::from_secs(10))?;
+        let t = now_ns();
+        let stamp = u64::from_le_bytes(rec[..8].try_into()?);
+        let seq = u64::from_le_bytes(rec[8..16].try_into()?);
+        match rec.record_type() {
+            LATENCY => latency.record(t.saturating_sub(stamp).max(1))?,
+            THROUGHPUT => {
+                first.get_or_insert_with(Instant::now);
+                last = Instant::now();
+                received += 1;
+                bytes += rec.len() as u64;
+            }
+            END => break,
+            other => return Err(format!("unexpected record type {other}").into()),
+        }
+        // Nothing lost, nothing out of order.
+        if expected.0 != rec.record_type() {
+            expected = (rec.record_type(), 0);
+        }
+        if seq != expected.1 {
+            return Err(format!("expected record {} got {seq}", expected.1).into());
+        }
+        expected.1 += 1;
+    }
+    println!("\none-way latency, {} records of {RECORD_LEN} bytes, publisher and subscriber in separate processes:", latency.len());
+    println!(
+        "  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "p50", "p90", "p99", "p99.9", "p99.99", "max"
+    );
+    println!(
+        "  {:>6}ns {:>6}ns {:>6}ns {:>6}ns {:>6}ns {:>6}ns",
+        latency.value_at_quantile(0.50),
+        latency.value_at_quantile(0.90),
+        latency.value_at_quantile(0.99),
+        latency.value_at_quantile(0.999),
+        latency.value_at_quantile(0.9999),
+        latency.max()
+    );
+    let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
+    if secs > 0.0 {
+        println!(
+            "throughput: {received} records of {RECORD_LEN} bytes in {secs:.3} s = {:.1} M records/s, {:.2} GB/s",
+            received as f64 / secs / 1e6,
+            bytes as f64 / secs / 1e9
+        );
+    }
+    Ok(())
+}
