@@ -14,6 +14,7 @@
 //! | [`ring`]     | the lock-free algorithms over a control block and a data region |
 //! | [`record`]   | the Protocol V2 TLV codec: builders, borrowing parsers, typed payloads |
 //! | [`wait`]     | wait strategies for blocking calls |
+//! | [`inspect`]  | read-only snapshots and record walks of live rings, used by `ring-dump` |
 //!
 //! ## Example
 //!
@@ -41,6 +42,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(not(shmbus_loom))]
+pub mod inspect;
 pub mod layout;
 pub mod record;
 pub mod ring;

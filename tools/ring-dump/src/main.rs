@@ -1,2 +1,419 @@
-//! ring-dump (in progress).
-fn main() {}
+//! `ring-dump`: read-only inspection of live shmbus rings.
+//!
+//! Opens segments with `Segment::open_read_only` (a `PROT_READ` mapping, no
+//! lock taken, nothing written), so it is safe to run against a production
+//! host. Prints a ring's header, positions, occupancy, which roles are
+//! attached (proved by their liveness locks) and its records in hex, as text
+//! or as one JSON object.
+//!
+//! Exit codes: 0 ok; 1 namespace or ring not found; 2 corrupt or unusable
+//! (and usage errors), with exactly one line `ring-dump: <reason>` on stderr.
+
+mod render;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use shmbus::inspect::{InspectError, SpscInspector, SpscRecord};
+use shmbus::segment::{validate_name, OpenOptions, SegmentError, DEFAULT_NAMESPACE};
+use shmbus::Namespace;
+
+/// Exit code: everything asked for was shown.
+const EXIT_OK: u8 = 0;
+/// Exit code: the namespace or the ring does not exist.
+const EXIT_NOT_FOUND: u8 = 1;
+/// Exit code: corrupt or unusable segment, or a bad command line.
+const EXIT_UNUSABLE: u8 = 2;
+
+const DEFAULT_RECORDS: usize = 16;
+const DEFAULT_HEX_BYTES: usize = 64;
+
+const HELP: &str = "\
+ring-dump: read-only inspection of live shmbus rings
+
+USAGE:
+    ring-dump [OPTIONS] list
+    ring-dump [OPTIONS] spsc NAME
+
+COMMANDS:
+    list          every SPSC ring in the namespace: capacity, occupancy, who is attached
+    spsc NAME     one SPSC ring: header, positions, occupancy, producer and consumer
+                  (attached = holds its liveness lock, so is alive), then its records
+                  from the consumer position on, in hex
+
+OPTIONS:
+    --dir BASE          base directory [default: $SHMBUS_DIR, else /dev/shm/shmbus]
+    -n, --namespace NS  namespace under BASE [default: default]
+    --json              print one JSON object on stdout instead of text
+    --records N         show at most N records [default: 16; 0 shows none]
+    --hex-bytes N       show the first N payload bytes of each record [default: 64]
+    -h, --help          print this help
+    -V, --version       print the version
+
+ring-dump never creates, locks or writes anything: segments are mapped read-only.
+
+EXIT CODES:
+    0  ok (a record walk overtaken by a live consumer is reported on stdout, still 0)
+    1  namespace or ring not found
+    2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
+       positions or records, wrong owner or mode, I/O error), or a bad command line;
+       the reason is one line on stderr: `ring-dump: <reason>`
+
+EXAMPLES:
+    ring-dump list
+    ring-dump --namespace prod spsc execution_reports
+    ring-dump --json -n prod spsc execution_reports | jq .used_bytes
+    ring-dump --records 4 --hex-bytes 32 spsc orders
+    SHMBUS_DIR=/tmp/shmbus ring-dump --json list
+";
+
+/// A reason to stop, with the exit code it maps to.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    reason: String,
+}
+
+impl Failure {
+    fn usage(reason: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_UNUSABLE,
+            reason: format!("{} (see ring-dump --help)", reason.into()),
+        }
+    }
+}
+
+/// The one place that decides which exit code a segment error gets.
+fn segment_exit_code(e: &SegmentError) -> u8 {
+    match e {
+        SegmentError::NotFound { .. } => EXIT_NOT_FOUND,
+        SegmentError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            EXIT_NOT_FOUND
+        }
+        // Bad magic, version, layout, size or kind; poisoned; corrupt control
+        // block; not initialised; symlink, owner or mode refused; invalid
+        // name; I/O errors: the segment cannot be used as it is.
+        _ => EXIT_UNUSABLE,
+    }
+}
+
+fn inspect_exit_code(e: &InspectError) -> u8 {
+    match e {
+        InspectError::Segment(e) => segment_exit_code(e),
+        _ => EXIT_UNUSABLE,
+    }
+}
+
+impl From<SegmentError> for Failure {
+    fn from(e: SegmentError) -> Self {
+        Failure {
+            code: segment_exit_code(&e),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<InspectError> for Failure {
+    fn from(e: InspectError) -> Self {
+        Failure {
+            code: inspect_exit_code(&e),
+            reason: e.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    List,
+    Spsc(String),
+    Help,
+    Version,
+}
+
+#[derive(Debug)]
+struct Args {
+    base: PathBuf,
+    namespace: String,
+    json: bool,
+    records: usize,
+    hex_bytes: usize,
+    command: Command,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
+    let mut base = None;
+    let mut namespace = None;
+    let mut json = false;
+    let mut records = DEFAULT_RECORDS;
+    let mut hex_bytes = DEFAULT_HEX_BYTES;
+    let mut positional = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // Accept both `--opt value` and `--opt=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, Failure> {
+            match inline.clone().or_else(|| args.next()) {
+                Some(v) => Ok(v),
+                None => Err(Failure::usage(format!("{name} needs a value"))),
+            }
+        };
+        let number = |name: &str, v: String| -> Result<usize, Failure> {
+            v.parse()
+                .map_err(|_| Failure::usage(format!("{name} takes a number, not \"{v}\"")))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(args_for(Command::Help)),
+            "-V" | "--version" => return Ok(args_for(Command::Version)),
+            "--json" => json = true,
+            "--dir" => base = Some(PathBuf::from(value("--dir")?)),
+            "-n" | "--namespace" => namespace = Some(value("--namespace")?),
+            "--records" => records = number("--records", value("--records")?)?,
+            "--hex-bytes" => hex_bytes = number("--hex-bytes", value("--hex-bytes")?)?,
+            "--" => {
+                positional.extend(args.by_ref());
+                break;
+            }
+            f if f.starts_with('-') && f.len() > 1 => {
+                return Err(Failure::usage(format!("unknown option {f}")))
+            }
+            _ => positional.push(arg),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let command = match positional.next().as_deref() {
+        Some("list") => Command::List,
+        Some("spsc") => match positional.next() {
+            Some(name) => Command::Spsc(name),
+            None => return Err(Failure::usage("spsc needs a ring NAME")),
+        },
+        Some("help") => Command::Help,
+        Some(other) => return Err(Failure::usage(format!("unknown command \"{other}\""))),
+        None => return Err(Failure::usage("no command given: use list or spsc NAME")),
+    };
+    if let Some(extra) = positional.next() {
+        return Err(Failure::usage(format!("unexpected argument \"{extra}\"")));
+    }
+    Ok(Args {
+        base: base.unwrap_or_else(Namespace::base_dir),
+        namespace: namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+        json,
+        records,
+        hex_bytes,
+        command,
+    })
+}
+
+fn args_for(command: Command) -> Args {
+    Args {
+        base: PathBuf::new(),
+        namespace: String::new(),
+        json: false,
+        records: 0,
+        hex_bytes: 0,
+        command,
+    }
+}
+
+/// Opens the namespace without creating anything: `Namespace::at` creates a
+/// missing directory, so its existence is checked first.
+fn open_namespace(base: &Path, name: &str) -> Result<Namespace, Failure> {
+    validate_name(name)?;
+    let dir = base.join(name);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(_) => Ok(Namespace::at(base, name)?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Failure {
+            code: EXIT_NOT_FOUND,
+            reason: format!(
+                "namespace {name} not found (no directory {})",
+                dir.display()
+            ),
+        }),
+        Err(e) => Err(Failure {
+            code: EXIT_UNUSABLE,
+            reason: format!("cannot stat namespace directory {}: {e}", dir.display()),
+        }),
+    }
+}
+
+/// How a record walk ended, for the report.
+#[derive(Debug)]
+pub(crate) enum WalkEnd {
+    /// Every published record was shown.
+    Complete,
+    /// `--records` was reached; `remaining` bytes after `position` not shown.
+    Limit { position: u64, remaining: u64 },
+    /// A live consumer passed the walk; the reason says where.
+    Overtaken { reason: String },
+    /// A record is corrupt; the reason says which.
+    Corrupt { reason: String },
+}
+
+/// What the tool prints and the exit code it ends with.
+struct Output {
+    stdout: String,
+    failure: Option<Failure>,
+}
+
+fn run(args: &Args) -> Result<Output, Failure> {
+    let opts = OpenOptions::default();
+    match &args.command {
+        Command::Help => Ok(Output {
+            stdout: HELP.to_owned(),
+            failure: None,
+        }),
+        Command::Version => Ok(Output {
+            stdout: format!("ring-dump {}\n", env!("CARGO_PKG_VERSION")),
+            failure: None,
+        }),
+        Command::List => {
+            let ns = open_namespace(&args.base, &args.namespace)?;
+            let names = shmbus::inspect::list_spsc(&ns)?;
+            let rings: Vec<_> = names
+                .into_iter()
+                .map(|name| {
+                    let result =
+                        shmbus::inspect::inspect_spsc(&ns, &name, &opts).map_err(|e| Failure {
+                            code: inspect_exit_code(&e),
+                            reason: e.to_string(),
+                        });
+                    (name, result)
+                })
+                .collect();
+            let stdout = if args.json {
+                render::list_json(&ns, &rings)
+            } else {
+                render::list_text(&ns, &rings)
+            };
+            Ok(Output {
+                stdout,
+                failure: None,
+            })
+        }
+        Command::Spsc(name) => {
+            let ns = open_namespace(&args.base, &args.namespace)?;
+            validate_name(name)?;
+            let ring = SpscInspector::open(&ns, name, &opts)?;
+            let snapshot = ring.snapshot()?;
+            let mut records: Vec<SpscRecord> = Vec::new();
+            let mut walk = ring.records(&snapshot, args.records, args.hex_bytes);
+            let mut end = WalkEnd::Complete;
+            let mut failure = None;
+            for record in walk.by_ref() {
+                match record {
+                    Ok(r) => records.push(r),
+                    Err(e @ InspectError::Overtaken { .. }) => {
+                        end = WalkEnd::Overtaken {
+                            reason: e.to_string(),
+                        };
+                    }
+                    Err(e) => {
+                        end = WalkEnd::Corrupt {
+                            reason: e.to_string(),
+                        };
+                        failure = Some(Failure::from(e));
+                    }
+                }
+            }
+            if matches!(end, WalkEnd::Complete) && walk.remaining_bytes() > 0 {
+                end = WalkEnd::Limit {
+                    position: walk.position(),
+                    remaining: walk.remaining_bytes(),
+                };
+            }
+            let stdout = if args.json {
+                render::spsc_json(&ns, &snapshot, &records, &end)
+            } else {
+                render::spsc_text(&ns, &snapshot, &records, &end)
+            };
+            Ok(Output { stdout, failure })
+        }
+    }
+}
+
+/// Writes `text` to stdout; a closed pipe (`ring-dump ... | head`) is not
+/// an error worth reporting.
+fn write_stdout(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Reports a failure as exactly one line on stderr and returns its code.
+fn fail(f: Failure) -> ExitCode {
+    let one_line = f.reason.replace(['\n', '\r'], " ");
+    let _ = writeln!(io::stderr().lock(), "ring-dump: {one_line}");
+    ExitCode::from(f.code)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(f) => return fail(f),
+    };
+    match run(&args) {
+        Ok(out) => {
+            write_stdout(&out.stdout);
+            match out.failure {
+                Some(f) => fail(f),
+                None => ExitCode::from(EXIT_OK),
+            }
+        }
+        Err(f) => fail(f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, Failure> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn options_go_before_or_after_the_command() {
+        let a = parse(&["--json", "spsc", "orders", "--records=3", "-n", "prod"]).expect("valid");
+        assert_eq!(a.command, Command::Spsc("orders".into()));
+        assert!(a.json);
+        assert_eq!((a.records, a.namespace.as_str()), (3, "prod"));
+        assert_eq!(a.hex_bytes, DEFAULT_HEX_BYTES);
+        let a = parse(&["--dir", "/tmp/x", "list"]).expect("valid");
+        assert_eq!(
+            (a.command, a.base),
+            (Command::List, PathBuf::from("/tmp/x"))
+        );
+    }
+
+    #[test]
+    fn bad_command_lines_are_usage_errors() {
+        for bad in [
+            &[][..],
+            &["spsc"],
+            &["frobnicate"],
+            &["--records", "many", "list"],
+            &["--bogus", "list"],
+            &["list", "extra"],
+            &["--dir"],
+        ] {
+            let f = parse(bad).expect_err("must be refused");
+            assert_eq!(f.code, EXIT_UNUSABLE, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn not_found_is_1_and_the_rest_is_2() {
+        let nf = SegmentError::NotFound { path: "/x".into() };
+        assert_eq!(segment_exit_code(&nf), EXIT_NOT_FOUND);
+        let p = SegmentError::Poisoned { path: "/x".into() };
+        assert_eq!(segment_exit_code(&p), EXIT_UNUSABLE);
+        let io = SegmentError::Io {
+            op: "open",
+            path: "/x".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(segment_exit_code(&io), EXIT_UNUSABLE);
+    }
+}
