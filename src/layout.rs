@@ -41,6 +41,11 @@ pub const fn magic_word(version: u32) -> u64 {
 pub enum SegmentKind {
     /// A single-producer single-consumer ring ([`SpscControl`] + data).
     Spsc = 1,
+    /// A multi-producer broadcast log ([`BroadcastControl`], participant
+    /// slots, record slots).
+    Broadcast = 2,
+    /// A namespace's topic directory ([`DirectoryControl`] + entries).
+    Directory = 3,
 }
 
 impl SegmentKind {
@@ -48,6 +53,8 @@ impl SegmentKind {
     pub fn from_raw(raw: u32) -> Option<Self> {
         match raw {
             1 => Some(SegmentKind::Spsc),
+            2 => Some(SegmentKind::Broadcast),
+            3 => Some(SegmentKind::Directory),
             _ => None,
         }
     }
@@ -56,6 +63,8 @@ impl SegmentKind {
     pub fn name(self) -> &'static str {
         match self {
             SegmentKind::Spsc => "spsc",
+            SegmentKind::Broadcast => "bcast",
+            SegmentKind::Directory => "dir",
         }
     }
 
@@ -63,6 +72,8 @@ impl SegmentKind {
     pub fn layout_hash(self) -> u64 {
         match self {
             SegmentKind::Spsc => SPSC_LAYOUT_HASH,
+            SegmentKind::Broadcast => BROADCAST_LAYOUT_HASH,
+            SegmentKind::Directory => DIRECTORY_LAYOUT_HASH,
         }
     }
 }
@@ -220,6 +231,276 @@ pub const fn unpack_record_header(word: u64) -> (u32, u16, u16) {
 }
 
 // ---------------------------------------------------------------------------
+// Broadcast log
+// ---------------------------------------------------------------------------
+
+/// Control block of a broadcast log, right after the segment header.
+///
+/// ```text
+/// line 0 (offset   0): slots u64 | slot stride u32 | max payload u32 |
+///                      policy u32 | max subscribers u32 | max publishers u32 |
+///                      reserved u32 | claim timeout ns u64 | reserved ...
+/// line 1 (offset 128): tail u64     -- next sequence to claim; producers fetch_add
+/// line 2 (offset 256): gate u64     -- a recent minimum of the gating cursors
+/// line 3 (offset 384): wake seq u32 | sleepers u32 -- futex word and sleeper count
+/// line 4 (offset 512): counters: reclaimed claims | reaped subscribers | reaped publishers
+/// offset 640:          SubscriberSlot x max subscribers (128 bytes each)
+///                      PublisherSlot  x max publishers  (128 bytes each)
+///                      record slots   x slots           (stride bytes each)
+/// ```
+///
+/// Positions are record sequence numbers: record `s` lives in record slot
+/// `s & (slots - 1)`. `tail` is in `0 .. 2^62` and only grows.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BroadcastControl {
+    /// Number of record slots: a power of two. Immutable.
+    pub slots: u64,
+    /// Bytes per record slot (16-byte header + payload, rounded to 64). Immutable.
+    pub slot_stride: u32,
+    /// Largest payload of one record. Immutable.
+    pub max_payload: u32,
+    /// 0 `Backpressure`, 1 `Overwrite`. Immutable.
+    pub policy: u32,
+    /// Number of [`SubscriberSlot`]s. Immutable.
+    pub max_subscribers: u32,
+    /// Number of [`PublisherSlot`]s. Immutable.
+    pub max_publishers: u32,
+    /// Reserved, zero.
+    pub reserved0: u32,
+    /// A claim not committed after this long may be reclaimed as a skip
+    /// record by a waiting reader or producer. Immutable.
+    pub claim_timeout_ns: u64,
+    /// Pads line 0.
+    pub pad0: [u8; CACHE_LINE - 40],
+    /// Next sequence number to claim. Producers `fetch_add`; everyone reads.
+    pub tail: AtomicU64,
+    /// Pads line 1.
+    pub pad1: [u8; CACHE_LINE - 8],
+    /// Lower bound of every gating cursor, as last computed by a producer
+    /// (`Backpressure` only). Only grows.
+    pub gate: AtomicU64,
+    /// Pads line 2.
+    pub pad2: [u8; CACHE_LINE - 8],
+    /// Futex word: bumped by a producer that finds sleepers.
+    pub wake_seq: AtomicU32,
+    /// Number of subscribers asleep (or about to sleep) on `wake_seq`.
+    pub sleepers: AtomicU32,
+    /// Pads line 3.
+    pub pad3: [u8; CACHE_LINE - 8],
+    /// Claims reclaimed after `claim_timeout_ns` (their producer died or stalled).
+    pub reclaimed_claims: AtomicU64,
+    /// Subscriber slots freed or detached after their owner died.
+    pub reaped_subscribers: AtomicU64,
+    /// Publisher slots freed after their owner died.
+    pub reaped_publishers: AtomicU64,
+    /// Pads line 4.
+    pub pad4: [u8; CACHE_LINE - 24],
+}
+
+/// Participant slot states (in [`SubscriberSlot::state`] and [`PublisherSlot::state`]).
+pub mod participant {
+    /// Unused.
+    pub const FREE: u32 = 0;
+    /// Being registered by a process holding its lock.
+    pub const CLAIMING: u32 = 1;
+    /// In use by a process holding its lock.
+    pub const LIVE: u32 = 2;
+    /// A durable subscriber whose process left or died: keeps its cursor
+    /// (and keeps gating producers) until it returns or is removed.
+    pub const DETACHED: u32 = 3;
+}
+
+/// One subscriber's slot in a broadcast log (one cache line).
+///
+/// ```text
+/// 0 state u32 | 4 pid u32 | 8 cursor u64 | 16 heartbeat ns u64 |
+/// 24 missed u64 | 32 name length u32 | 36 reserved u32 | 40 name [u64; 8] | ...
+/// ```
+///
+/// Only the process holding the slot's liveness lock writes `cursor`,
+/// `heartbeat_ns` and `missed`; anyone may reap a slot whose lock is free.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SubscriberSlot {
+    /// [`participant`] state.
+    pub state: AtomicU32,
+    /// Owner's pid, for humans only.
+    pub pid: AtomicU32,
+    /// Next sequence this subscriber will read; everything before it is done.
+    pub cursor: AtomicU64,
+    /// Last sign of life, `CLOCK_MONOTONIC` ns, for humans only.
+    pub heartbeat_ns: AtomicU64,
+    /// Records this subscriber lost to being lapped (`Overwrite`).
+    pub missed: AtomicU64,
+    /// Length of the durable name; 0 for an anonymous subscriber.
+    pub name_len: AtomicU32,
+    /// Reserved, zero.
+    pub reserved0: u32,
+    /// Durable name, 64 bytes as eight words.
+    pub name: [AtomicU64; 8],
+    /// Pads the line.
+    pub pad: [u8; CACHE_LINE - 104],
+}
+
+/// One publisher's slot in a broadcast log (one cache line).
+#[repr(C)]
+#[derive(Debug)]
+pub struct PublisherSlot {
+    /// [`participant`] state.
+    pub state: AtomicU32,
+    /// Owner's pid, for humans only.
+    pub pid: AtomicU32,
+    /// Records committed by this publisher.
+    pub published: AtomicU64,
+    /// Pads the line.
+    pub pad: [u8; CACHE_LINE - 16],
+}
+
+/// Header at the start of every record slot.
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +---------------------------------------------------------------+
+/// |            stamp (u64): 2(s+1) committed record s,            |
+/// +            2(s+1)+1 record s being written, 0 never used      +
+/// |                                                               |
+/// +---------------------------------------------------------------+
+/// |                   payload length in bytes                     |
+/// +-------------------------------+-------------------------------+
+/// |         record type           |            flags              |
+/// +-------------------------------+-------------------------------+
+/// |                   payload ... (up to max payload)             |
+/// ```
+///
+/// The stamp is written last with `Release` when a record is committed, so
+/// a record being written is visibly incomplete; it doubles as a seqlock, so
+/// a reader in an `Overwrite` log detects a record overwritten under it.
+pub const SLOT_HEADER_LEN: usize = 16;
+
+/// The header of a record slot as a structure (see [`SLOT_HEADER_LEN`]).
+#[repr(C)]
+#[derive(Debug)]
+pub struct RecordSlotHeader {
+    /// Seqlock stamp: [`stamp_committed`] / [`stamp_writing`] of the
+    /// record's sequence, 0 if the slot was never used.
+    pub stamp: AtomicU64,
+    /// Payload length (low 32 bits), record type (next 16), flags (top 16),
+    /// as packed by [`pack_record_header`].
+    pub word: AtomicU64,
+}
+
+/// Broadcast record flag: a skip record left where a claim was reclaimed.
+pub const FLAG_SKIP: u16 = 2;
+
+/// Stamp of committed record `seq`.
+#[inline(always)]
+pub const fn stamp_committed(seq: u64) -> u64 {
+    (seq + 1) << 1
+}
+
+/// Stamp of record `seq` while its producer writes it.
+#[inline(always)]
+pub const fn stamp_writing(seq: u64) -> u64 {
+    ((seq + 1) << 1) | 1
+}
+
+/// Offset of the broadcast control block in its segment.
+pub const BROADCAST_CONTROL_OFFSET: usize = CACHE_LINE;
+/// Offset of the first subscriber slot in a broadcast segment.
+pub const BROADCAST_SUBSCRIBERS_OFFSET: usize = BROADCAST_CONTROL_OFFSET + 5 * CACHE_LINE;
+
+/// Offsets of the parts of a broadcast segment: (publisher slots, record
+/// slots, total size).
+pub const fn broadcast_offsets(
+    max_subscribers: usize,
+    max_publishers: usize,
+    slots: usize,
+    stride: usize,
+) -> (usize, usize, usize) {
+    let publishers = BROADCAST_SUBSCRIBERS_OFFSET + max_subscribers * CACHE_LINE;
+    let records = publishers + max_publishers * CACHE_LINE;
+    (publishers, records, records + slots * stride)
+}
+
+// ---------------------------------------------------------------------------
+// Topic directory
+// ---------------------------------------------------------------------------
+
+/// Control block of a namespace's topic directory.
+///
+/// ```text
+/// offset 0 (after the segment header): entries u32 | reserved ... (one line)
+/// offset 128: TopicEntry x entries (256 bytes each)
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct DirectoryControl {
+    /// Number of [`TopicEntry`]s. Immutable.
+    pub entries: u32,
+    /// Reserved, zero.
+    pub reserved: [u8; CACHE_LINE - 4],
+}
+
+/// Topic entry states (low 32 bits of [`TopicEntry::state`]).
+pub mod entry {
+    /// Unused.
+    pub const FREE: u32 = 0;
+    /// A process holding the entry's lock is creating the topic.
+    pub const CREATING: u32 = 1;
+    /// Ready: name, config and ring file are valid.
+    pub const READY: u32 = 2;
+}
+
+/// One topic in the directory (two cache lines).
+///
+/// ```text
+/// 0   state u64: epoch (high 32) | entry state (low 32)
+/// 8   name length u32 | 12 kind u32 | 16 policy u32 | 20 max payload u32
+/// 24  slots u64 | 32 max subscribers u32 | 36 max publishers u32
+/// 40  creator pid u32 | 44 claim timeout ms u32 | 48 name [u8; 64] | 112 reserved ...
+/// ```
+///
+/// Everything but `state` is written by the creator while the state is
+/// `CREATING` and published by the `Release` store of `READY`. The ring
+/// file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: a topic name
+/// never becomes a file name.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TopicEntry {
+    /// Epoch (high 32 bits) and [`entry`] state (low 32 bits).
+    pub state: AtomicU64,
+    /// Bytes of `name` in use.
+    pub name_len: AtomicU32,
+    /// Topic kind (1 broadcast).
+    pub kind: AtomicU32,
+    /// Ring policy.
+    pub policy: AtomicU32,
+    /// Largest payload.
+    pub max_payload: AtomicU32,
+    /// Record slots.
+    pub slots: AtomicU64,
+    /// Subscriber slots.
+    pub max_subscribers: AtomicU32,
+    /// Publisher slots.
+    pub max_publishers: AtomicU32,
+    /// Creator's pid, for humans only.
+    pub creator_pid: AtomicU32,
+    /// Claim timeout in milliseconds.
+    pub claim_timeout_ms: AtomicU32,
+    /// Topic name, 64 bytes as eight words.
+    pub name: [AtomicU64; 8],
+    /// Pads to two lines.
+    pub pad: [u8; 2 * CACHE_LINE - 112],
+}
+
+/// Offset of the directory control block in its segment.
+pub const DIRECTORY_CONTROL_OFFSET: usize = CACHE_LINE;
+/// Offset of the first topic entry in the directory segment.
+pub const DIRECTORY_ENTRIES_OFFSET: usize = DIRECTORY_CONTROL_OFFSET + CACHE_LINE;
+
+// ---------------------------------------------------------------------------
 // Compile-time layout checks (normal builds only: loom's atomics have another
 // size, and loom never maps shared memory).
 // ---------------------------------------------------------------------------
@@ -249,6 +530,36 @@ mod checks {
     const _: () = assert!(offset_of!(SpscControl, head) == 2 * CACHE_LINE);
     const _: () = assert!(SPSC_DATA_OFFSET == 512);
     const _: () = assert!(SPSC_DATA_OFFSET % CACHE_LINE == 0);
+
+    const _: () = assert!(size_of::<BroadcastControl>() == 5 * CACHE_LINE);
+    const _: () = assert!(offset_of!(BroadcastControl, slot_stride) == 8);
+    const _: () = assert!(offset_of!(BroadcastControl, policy) == 16);
+    const _: () = assert!(offset_of!(BroadcastControl, claim_timeout_ns) == 32);
+    const _: () = assert!(offset_of!(BroadcastControl, tail) == CACHE_LINE);
+    const _: () = assert!(offset_of!(BroadcastControl, gate) == 2 * CACHE_LINE);
+    const _: () = assert!(offset_of!(BroadcastControl, wake_seq) == 3 * CACHE_LINE);
+    const _: () = assert!(offset_of!(BroadcastControl, sleepers) == 3 * CACHE_LINE + 4);
+    const _: () = assert!(offset_of!(BroadcastControl, reclaimed_claims) == 4 * CACHE_LINE);
+    const _: () = assert!(size_of::<SubscriberSlot>() == CACHE_LINE);
+    const _: () = assert!(offset_of!(SubscriberSlot, cursor) == 8);
+    const _: () = assert!(offset_of!(SubscriberSlot, heartbeat_ns) == 16);
+    const _: () = assert!(offset_of!(SubscriberSlot, missed) == 24);
+    const _: () = assert!(offset_of!(SubscriberSlot, name_len) == 32);
+    const _: () = assert!(offset_of!(SubscriberSlot, name) == 40);
+    const _: () = assert!(size_of::<PublisherSlot>() == CACHE_LINE);
+    const _: () = assert!(offset_of!(PublisherSlot, published) == 8);
+    const _: () = assert!(BROADCAST_SUBSCRIBERS_OFFSET == 768);
+    const _: () = assert!(size_of::<RecordSlotHeader>() == SLOT_HEADER_LEN);
+    const _: () = assert!(offset_of!(RecordSlotHeader, word) == 8);
+
+    const _: () = assert!(size_of::<DirectoryControl>() == CACHE_LINE);
+    const _: () = assert!(size_of::<TopicEntry>() == 2 * CACHE_LINE);
+    const _: () = assert!(offset_of!(TopicEntry, name_len) == 8);
+    const _: () = assert!(offset_of!(TopicEntry, slots) == 24);
+    const _: () = assert!(offset_of!(TopicEntry, max_subscribers) == 32);
+    const _: () = assert!(offset_of!(TopicEntry, creator_pid) == 40);
+    const _: () = assert!(offset_of!(TopicEntry, name) == 48);
+    const _: () = assert!(DIRECTORY_ENTRIES_OFFSET == 256);
 }
 
 /// FNV-1a over a list of numbers, usable in `const` context.
@@ -307,6 +618,50 @@ const SPSC_FIELDS: [u64; 0] = [];
 
 /// Layout hash of an SPSC segment as this build lays it out.
 pub const SPSC_LAYOUT_HASH: u64 = layout_hash(&SPSC_FIELDS);
+
+#[cfg(not(shmbus_loom))]
+const BROADCAST_FIELDS: [u64; 14] = {
+    use core::mem::{offset_of, size_of};
+    [
+        size_of::<SegmentHeader>() as u64,
+        size_of::<BroadcastControl>() as u64,
+        offset_of!(BroadcastControl, max_payload) as u64,
+        offset_of!(BroadcastControl, claim_timeout_ns) as u64,
+        offset_of!(BroadcastControl, tail) as u64,
+        offset_of!(BroadcastControl, gate) as u64,
+        offset_of!(BroadcastControl, wake_seq) as u64,
+        offset_of!(BroadcastControl, reclaimed_claims) as u64,
+        size_of::<SubscriberSlot>() as u64,
+        offset_of!(SubscriberSlot, cursor) as u64,
+        offset_of!(SubscriberSlot, name) as u64,
+        size_of::<PublisherSlot>() as u64,
+        SLOT_HEADER_LEN as u64,
+        FLAG_SKIP as u64,
+    ]
+};
+#[cfg(shmbus_loom)]
+const BROADCAST_FIELDS: [u64; 0] = [];
+
+/// Layout hash of a broadcast segment as this build lays it out.
+pub const BROADCAST_LAYOUT_HASH: u64 = layout_hash(&BROADCAST_FIELDS);
+
+#[cfg(not(shmbus_loom))]
+const DIRECTORY_FIELDS: [u64; 6] = {
+    use core::mem::{offset_of, size_of};
+    [
+        size_of::<SegmentHeader>() as u64,
+        size_of::<DirectoryControl>() as u64,
+        size_of::<TopicEntry>() as u64,
+        offset_of!(TopicEntry, slots) as u64,
+        offset_of!(TopicEntry, name) as u64,
+        DIRECTORY_ENTRIES_OFFSET as u64,
+    ]
+};
+#[cfg(shmbus_loom)]
+const DIRECTORY_FIELDS: [u64; 0] = [];
+
+/// Layout hash of a directory segment as this build lays it out.
+pub const DIRECTORY_LAYOUT_HASH: u64 = layout_hash(&DIRECTORY_FIELDS);
 
 #[cfg(test)]
 mod tests {

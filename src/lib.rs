@@ -13,7 +13,9 @@
 //! | [`segment`]  | create, open and validate a memory-mapped file in a namespace directory |
 //! | [`ring`]     | the lock-free algorithms over a control block and a data region |
 //! | [`record`]   | the Protocol V2 TLV codec: builders, borrowing parsers, typed payloads |
-//! | [`wait`]     | wait strategies for blocking calls |
+//! | [`wait`]     | wait strategies for blocking calls, futex sleeping included |
+//! | [`directory`] | the topic directory: names to broadcast logs, race-safe create-or-open |
+//! | [`bus`]      | the public API: bus, topics, publishers, subscribers, routing |
 //! | [`inspect`]  | read-only snapshots and record walks of live rings, used by `ring-dump` |
 //!
 //! ## Example
@@ -42,6 +44,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(not(shmbus_loom))]
+pub mod bus;
+#[cfg(not(shmbus_loom))]
+pub mod directory;
 #[cfg(not(shmbus_loom))]
 pub mod inspect;
 pub mod layout;

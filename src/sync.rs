@@ -11,10 +11,10 @@
 //! [loom]: https://docs.rs/loom
 
 #[cfg(not(shmbus_loom))]
-pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 #[cfg(shmbus_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// A hint that the caller is spinning on a value another thread will change.
 ///
@@ -147,5 +147,126 @@ impl HeapBytes {
 
     pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
         core::cell::UnsafeCell::raw_get(self.words.as_ptr()) as *mut u8
+    }
+}
+
+/// Sleeps until `word` is woken by [`futex_wake_all`], unless it no longer
+/// holds `expected` (checked atomically with going to sleep by the kernel),
+/// or `timeout` passes. Works across processes: the word lives in a shared
+/// mapping, so this uses the non-private futex operations.
+#[cfg(not(shmbus_loom))]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAIT only reads
+    // it, and `ts` outlives the call. Errors (EAGAIN when the value changed,
+    // EINTR, ETIMEDOUT) all mean "return and look again".
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
+/// Wakes every thread sleeping in [`futex_wait`] on `word`, in any process.
+#[cfg(not(shmbus_loom))]
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAKE does not
+    // touch memory.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+#[cfg(shmbus_loom)]
+loom::lazy_static! {
+    /// Loom stand-in for the kernel's futex hash bucket.
+    static ref FUTEX: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+        (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
+}
+
+/// Loom model of `FUTEX_WAIT`: the value check and going to sleep are atomic
+/// with respect to [`futex_wake_all`], as in the kernel. There is no
+/// timeout, so a lost wake-up shows up as a deadlock in the model.
+#[cfg(shmbus_loom)]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: std::time::Duration) {
+    let Ok(guard) = FUTEX.0.lock() else { return };
+    if word.load(Ordering::Relaxed) != expected {
+        return;
+    }
+    let _ = FUTEX.1.wait(guard);
+}
+
+/// Loom model of `FUTEX_WAKE` for every waiter.
+#[cfg(shmbus_loom)]
+pub(crate) fn futex_wake_all(_word: &AtomicU32) {
+    let _guard = FUTEX.0.lock();
+    FUTEX.1.notify_all();
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process.
+#[cfg(not(shmbus_loom))]
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// Under loom time does not pass: stalls are never timed out.
+#[cfg(shmbus_loom)]
+pub(crate) fn monotonic_ns() -> u64 {
+    0
+}
+
+/// In-process stand-in for the kernel's liveness locks (heap rings and loom
+/// models): one flag per slot. Registration in those rings happens before
+/// any concurrency under test, so plain `core` atomics suffice.
+pub(crate) struct HeapLocks {
+    held: Box<[core::sync::atomic::AtomicBool]>,
+}
+
+impl HeapLocks {
+    pub(crate) fn new(n: usize) -> Self {
+        HeapLocks {
+            held: (0..n)
+                .map(|_| core::sync::atomic::AtomicBool::new(false))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn try_lock(&self, i: usize) -> bool {
+        self.held.get(i).is_some_and(|h| {
+            h.compare_exchange(
+                false,
+                true,
+                core::sync::atomic::Ordering::AcqRel,
+                core::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+        })
+    }
+
+    pub(crate) fn unlock(&self, i: usize) {
+        if let Some(h) = self.held.get(i) {
+            h.store(false, core::sync::atomic::Ordering::Release);
+        }
+    }
+
+    pub(crate) fn is_held(&self, i: usize) -> bool {
+        self.held
+            .get(i)
+            .is_some_and(|h| h.load(core::sync::atomic::Ordering::Acquire))
     }
 }

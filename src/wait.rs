@@ -9,6 +9,12 @@
 //! | [`WaitStrategy::BusySpin`] | lowest: the core never leaves the loop | 100 % of a core |
 //! | [`WaitStrategy::Yield`] | low while cores are free, suffers when oversubscribed | 100 %, but shares the core |
 //! | [`WaitStrategy::Backoff`] | spins, then yields, then sleeps in growing steps | near zero when idle |
+//! | [`WaitStrategy::Blocking`] | spins, then sleeps on a futex in the segment until a producer wakes it | zero when idle |
+//!
+//! `Blocking` needs a futex word in the ring: broadcast topics have one (a
+//! publisher bumps it and calls `FUTEX_WAKE` only when its sleeper count is
+//! non-zero, so publishing makes no system call while nobody sleeps). The
+//! SPSC ring has none and treats `Blocking` as `Backoff`.
 //!
 //! Pin the thread (`core_affinity`) before busy-spinning.
 
@@ -33,6 +39,11 @@ pub enum WaitStrategy {
         /// Longest single sleep after that.
         max_sleep: Duration,
     },
+    /// Spin `spins` rounds, then sleep on the ring's futex until woken.
+    Blocking {
+        /// Rounds of busy-spinning before sleeping.
+        spins: u32,
+    },
 }
 
 impl WaitStrategy {
@@ -43,6 +54,10 @@ impl WaitStrategy {
         yields: 64,
         max_sleep: Duration::from_millis(1),
     };
+
+    /// Spin briefly, then sleep on the futex: for many subscribers sharing
+    /// few cores.
+    pub const BLOCKING: WaitStrategy = WaitStrategy::Blocking { spins: 256 };
 }
 
 impl Default for WaitStrategy {
@@ -71,6 +86,15 @@ impl Waiter {
         match self.strategy {
             WaitStrategy::BusySpin => spin_hint(),
             WaitStrategy::Yield => yield_now(),
+            // Without a futex word (see `should_sleep`) blocking backs off.
+            WaitStrategy::Blocking { spins } => {
+                if self.round <= spins {
+                    spin_hint();
+                } else {
+                    let step = (self.round - spins).min(10);
+                    sleep_or_yield(Duration::from_micros(1u64 << step));
+                }
+            }
             WaitStrategy::Backoff {
                 spins,
                 yields,
@@ -87,6 +111,20 @@ impl Waiter {
                 }
             }
         }
+    }
+
+    /// Whether the next wait should sleep on a futex (a `Blocking` strategy
+    /// past its spinning rounds). Rings with a futex word ask this first and
+    /// sleep themselves instead of calling [`Waiter::wait`].
+    #[inline]
+    pub fn should_sleep(&self) -> bool {
+        matches!(self.strategy, WaitStrategy::Blocking { spins } if self.round >= spins)
+    }
+
+    /// Counts a round spent sleeping on a futex.
+    #[inline]
+    pub fn count_round(&mut self) {
+        self.round = self.round.saturating_add(1);
     }
 
     /// Rounds waited since creation or the last [`Waiter::reset`].

@@ -7,7 +7,10 @@
 //! the heap, so loom checks the very code that runs in production.
 //!
 //! * [`spsc`]: one producer, one consumer, variable-length records.
+//! * [`broadcast`]: many publishers, any number of subscribers with their
+//!   own cursors, `Backpressure` or `Overwrite`.
 
+pub mod broadcast;
 pub(crate) mod region;
 pub mod spsc;
 

@@ -2,6 +2,11 @@
 
 use crate::sync::{load_word, store_word, AccessTracker};
 
+/// Access tracking is a no-op outside loom; one shared instance serves every
+/// mapped ring.
+#[cfg(not(shmbus_loom))]
+pub(crate) static NO_TRACKING: AccessTracker = AccessTracker;
+
 /// A power-of-two run of bytes shared by the two sides of a ring.
 ///
 /// Indices are byte offsets in `0 .. capacity`. Record headers are read and

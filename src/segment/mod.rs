@@ -553,6 +553,41 @@ impl Segment {
         lock::unlock(self.file.as_fd(), slot).map_err(|e| SegmentError::io("unlock", &self.path, e))
     }
 
+    /// A separate open file description of this segment, for liveness locks
+    /// that must not be shared with this handle's (OFD locks are per open
+    /// file description, so two threads using one handle would otherwise
+    /// see each other's locks as their own).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be reopened, or it is no longer the same file.
+    pub fn lock_handle(&self) -> Result<LockHandle, SegmentError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(self.writable)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&self.path)
+            .map_err(|e| SegmentError::io("reopen", &self.path, e))?;
+        let (a, b) = (
+            self.file
+                .metadata()
+                .map_err(|e| SegmentError::io("fstat", &self.path, e))?,
+            file.metadata()
+                .map_err(|e| SegmentError::io("fstat", &self.path, e))?,
+        );
+        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+            return Err(SegmentError::Corrupt {
+                path: self.path.clone(),
+                reason: "the file was replaced while open".to_owned(),
+            });
+        }
+        Ok(LockHandle {
+            file,
+            path: self.path.clone(),
+        })
+    }
+
     /// Whether another open of the file holds liveness lock `slot`, that is,
     /// whether the process that took it is still alive and attached.
     ///
@@ -560,6 +595,31 @@ impl Segment {
     ///
     /// The lock query failed.
     pub fn is_lock_held(&self, slot: u64) -> Result<bool, SegmentError> {
+        lock::is_held(self.file.as_fd(), slot)
+            .map_err(|e| SegmentError::io("lock query", &self.path, e))
+    }
+}
+
+/// An open file description of a segment used only for liveness locks.
+#[derive(Debug)]
+pub struct LockHandle {
+    file: File,
+    path: PathBuf,
+}
+
+impl LockHandle {
+    /// Takes lock `slot`; `Ok(false)` if another open file description has it.
+    pub(crate) fn try_lock(&self, slot: u64) -> Result<bool, SegmentError> {
+        lock::try_lock(self.file.as_fd(), slot).map_err(|e| SegmentError::io("lock", &self.path, e))
+    }
+
+    /// Releases lock `slot`.
+    pub(crate) fn unlock(&self, slot: u64) -> Result<(), SegmentError> {
+        lock::unlock(self.file.as_fd(), slot).map_err(|e| SegmentError::io("unlock", &self.path, e))
+    }
+
+    /// Whether another open file description holds lock `slot`.
+    pub(crate) fn is_held(&self, slot: u64) -> Result<bool, SegmentError> {
         lock::is_held(self.file.as_fd(), slot)
             .map_err(|e| SegmentError::io("lock query", &self.path, e))
     }

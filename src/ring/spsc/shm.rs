@@ -16,18 +16,14 @@ use core::ptr::NonNull;
 
 use super::{max_payload_for, Backing, Consumer, Producer, RingView, SpscConfig};
 use crate::layout::{SegmentKind, SpscControl, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET};
-use crate::ring::region::DataRegion;
+use crate::ring::region::{DataRegion, NO_TRACKING};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
-use crate::sync::{AccessTracker, Ordering};
+use crate::sync::Ordering;
 
 /// Liveness-lock slot held by the attached producer.
 pub const SPSC_LOCK_PRODUCER: u64 = 0;
 /// Liveness-lock slot held by the attached consumer.
 pub const SPSC_LOCK_CONSUMER: u64 = 1;
-
-/// Access tracking is a no-op outside loom; one shared instance serves every
-/// mapped ring.
-static NO_TRACKING: AccessTracker = AccessTracker;
 
 /// Entry point for SPSC rings in a namespace.
 ///

@@ -1,0 +1,1679 @@
+//! Multi-producer broadcast log: many publishers append, any number of
+//! subscribers each read every record at their own pace.
+//!
+//! The log is a ring of `slots` fixed-size record slots. A record is one
+//! slot (payloads are variable-length up to the slot's maximum), and a
+//! position is a record sequence number: record `s` lives in slot
+//! `s & (slots - 1)`. That is what makes a lapped subscriber's loss exact.
+//!
+//! ```text
+//!   publishers: seq = tail.fetch_add(1)          subscribers: own cursor each
+//!                   |                                 |        |
+//!                   v                                 v        v
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! | s=8    | s=9    | s=10   | s=3    | s=4    | s=5    | s=6    | s=7    |
+//! | done   | writing| (claim)| done   | done   | done   | done   | done   |
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! ```
+//!
+//! **Publishing.** A publisher claims a sequence with one atomic add on
+//! `tail` (a compare-and-swap in [`Publisher::try_claim`] under
+//! `Backpressure`, which must not claim when full), marks the slot's stamp
+//! "writing", writes header and payload in place, and commits by storing the
+//! slot's stamp with `Release`: until then the record is visibly incomplete.
+//! The cost does not depend on the number of subscribers: under
+//! `Backpressure` a publisher compares against a cached minimum of the
+//! subscriber cursors (the *gate*) and rescans the cursors only when the
+//! cache says the log is full, once per lap at most.
+//!
+//! **Policies.**
+//! * [`Policy::Backpressure`]: nothing is lost. A publisher never claims a
+//!   slot whose previous record some live subscriber (or detached durable
+//!   one) has not read. A subscriber whose process died stops gating as soon
+//!   as a blocked publisher notices its liveness lock is gone.
+//! * [`Policy::Overwrite`]: publishers never wait for subscribers. Each slot
+//!   stamp works as a seqlock: a subscriber checks it before and after
+//!   reading, so an overwritten record is reported as
+//!   [`RecvError::Lapped`] with the exact number of records missed, never
+//!   returned torn.
+//!
+//! **Crashes.** A publisher killed between claim and commit leaves one
+//! incomplete slot. A reader (or lapping publisher) that has waited on it
+//! for longer than the topic's claim timeout turns it into a skip record,
+//! counted in `reclaimed_claims`, and goes on.
+
+use core::ops::Deref;
+use core::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::layout::{
+    pack_record_header, participant, stamp_committed, stamp_writing, unpack_record_header,
+    BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot, FLAG_SKIP, SLOT_HEADER_LEN,
+};
+use crate::ring::{Corruption, CorruptionKind};
+use crate::sync::{
+    fence, futex_wait, futex_wake_all, monotonic_ns, spin_hint, AccessTracker, AtomicU32,
+    AtomicU64, HeapBytes, HeapLocks, Ordering,
+};
+use crate::wait::{WaitStrategy, Waiter};
+
+/// What a broadcast log does when a subscriber falls a whole ring behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Publishers wait for the slowest live subscriber: nothing is lost.
+    Backpressure,
+    /// Publishers never wait; a lapped subscriber is told how much it missed.
+    Overwrite,
+}
+
+impl Policy {
+    /// The value stored in shared memory.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Policy::Backpressure => 0,
+            Policy::Overwrite => 1,
+        }
+    }
+
+    /// Decodes a value read from shared memory.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            0 => Some(Policy::Backpressure),
+            1 => Some(Policy::Overwrite),
+            _ => None,
+        }
+    }
+}
+
+/// Where a new subscriber starts reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StartAt {
+    /// At the next record published after it subscribes.
+    #[default]
+    Tail,
+    /// At the oldest record still in the log.
+    Oldest,
+}
+
+/// Size and behaviour of a broadcast log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BroadcastConfig {
+    /// Record slots: a power of two, at least 2.
+    pub slots: u32,
+    /// Largest payload of one record, 1..=1 MiB.
+    pub max_payload: u32,
+    /// Back-pressure or overwrite.
+    pub policy: Policy,
+    /// Subscriber slots (1..=4096).
+    pub max_subscribers: u32,
+    /// Publisher slots (1..=1024).
+    pub max_publishers: u32,
+    /// How long a claim may stay uncommitted before a waiter reclaims it.
+    pub claim_timeout: Duration,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            slots: 4096,
+            max_payload: 240,
+            policy: Policy::Backpressure,
+            max_subscribers: 64,
+            max_publishers: 16,
+            claim_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl BroadcastConfig {
+    /// Bytes per record slot: header plus payload, rounded up to 64.
+    pub fn slot_stride(&self) -> usize {
+        (SLOT_HEADER_LEN + self.max_payload as usize).div_ceil(64) * 64
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.slots.is_power_of_two() || self.slots < 2 {
+            return Err(format!(
+                "slots {} must be a power of two of at least 2",
+                self.slots
+            ));
+        }
+        if self.max_payload == 0 || self.max_payload > 1 << 20 {
+            return Err(format!(
+                "max payload {} must be 1..=1048576",
+                self.max_payload
+            ));
+        }
+        if self.max_subscribers == 0 || self.max_subscribers > 4096 {
+            return Err(format!(
+                "max subscribers {} must be 1..=4096",
+                self.max_subscribers
+            ));
+        }
+        if self.max_publishers == 0 || self.max_publishers > 1024 {
+            return Err(format!(
+                "max publishers {} must be 1..=1024",
+                self.max_publishers
+            ));
+        }
+        if self.claim_timeout.is_zero() {
+            return Err("claim timeout must be positive".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Why a claim did not return a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    /// `Backpressure`: the slowest subscriber is a whole log behind.
+    Full,
+    /// The payload exceeds the topic's maximum.
+    TooLarge {
+        /// Length asked for.
+        len: usize,
+        /// The topic's maximum payload.
+        max: u32,
+    },
+    /// A timed claim gave up.
+    TimedOut,
+}
+
+/// Why a subscriber got no record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvError {
+    /// Nothing new yet.
+    Empty,
+    /// `Overwrite`: publishers overwrote `missed` records before this
+    /// subscriber read them. It now continues at the oldest record still
+    /// intact.
+    Lapped {
+        /// Records lost, exactly.
+        missed: u64,
+    },
+    /// A timed read gave up.
+    TimedOut,
+    /// A copy buffer is smaller than the record.
+    BufferTooSmall {
+        /// The record's length.
+        needed: usize,
+    },
+    /// Shared memory is inconsistent.
+    Corrupt(Corruption),
+}
+
+impl std::fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimError::Full => write!(
+                f,
+                "log is full (the slowest subscriber is a whole log behind)"
+            ),
+            ClaimError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "record of {len} bytes exceeds the topic's maximum payload of {max}"
+                )
+            }
+            ClaimError::TimedOut => write!(f, "timed out waiting for the slowest subscriber"),
+        }
+    }
+}
+
+impl std::fmt::Display for RecvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecvError::Empty => write!(f, "no new record"),
+            RecvError::Lapped { missed } => {
+                write!(f, "lapped by publishers: {missed} records missed")
+            }
+            RecvError::TimedOut => write!(f, "timed out waiting for a record"),
+            RecvError::BufferTooSmall { needed } => {
+                write!(f, "buffer too small for a {needed}-byte record")
+            }
+            RecvError::Corrupt(c) => write!(f, "log is corrupt: {c}"),
+        }
+    }
+}
+
+impl std::error::Error for ClaimError {}
+impl std::error::Error for RecvError {}
+
+/// Liveness-lock slot of subscriber slot `i` in a broadcast segment.
+pub const fn subscriber_lock(i: usize) -> u64 {
+    1_000 + i as u64
+}
+
+/// Liveness-lock slot of publisher slot `j` in a broadcast segment.
+pub const fn publisher_lock(j: usize) -> u64 {
+    100_000 + j as u64
+}
+
+/// Proof of life of the participants: kernel locks on a segment, or flags
+/// for an in-process log.
+pub(crate) enum Liveness {
+    Heap(std::sync::Arc<HeapBroadcast>),
+    #[cfg(not(shmbus_loom))]
+    Mapped(crate::segment::Segment),
+}
+
+impl Liveness {
+    fn try_lock(&self, slot: u64) -> bool {
+        match self {
+            Liveness::Heap(h) => h.locks.try_lock(slot as usize),
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped(s) => s.try_lock(slot).unwrap_or(false),
+        }
+    }
+
+    fn unlock(&self, slot: u64) {
+        match self {
+            Liveness::Heap(h) => h.locks.unlock(slot as usize),
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped(s) => {
+                let _ = s.unlock(slot);
+            }
+        }
+    }
+
+    /// Whether another holder (a live process) has `slot`. Errs on "alive".
+    fn held_by_other(&self, slot: u64) -> bool {
+        match self {
+            Liveness::Heap(h) => h.locks.is_held(slot as usize),
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped(s) => s.is_lock_held(slot).unwrap_or(true),
+        }
+    }
+}
+
+/// Memory of an in-process log (tests, loom models).
+pub(crate) struct HeapBroadcast {
+    control: BroadcastControl,
+    subscribers: Box<[SubscriberSlot]>,
+    publishers: Box<[PublisherSlot]>,
+    headers: Box<[RecordSlotHeader]>,
+    payloads: HeapBytes,
+    tracker: AccessTracker,
+    locks: HeapLocks,
+}
+
+/// Everything a handle knows about its log, read once and validated.
+pub(crate) struct BroadcastView {
+    control: NonNull<BroadcastControl>,
+    subscribers: NonNull<SubscriberSlot>,
+    publishers: NonNull<PublisherSlot>,
+    headers: *const u8,
+    header_stride: usize,
+    payloads: *mut u8,
+    payload_stride: usize,
+    tracker: *const AccessTracker,
+    slots: u64,
+    mask: u64,
+    max_payload: u32,
+    policy: Policy,
+    max_subscribers: usize,
+    max_publishers: usize,
+    claim_timeout_ns: u64,
+    liveness: Liveness,
+}
+
+// SAFETY: the view only points into memory kept alive by `liveness` (a
+// mapping or an Arc), and every shared access goes through atomics or the
+// ring protocol.
+unsafe impl Send for BroadcastView {}
+
+/// The layout facts a view is built from.
+pub(crate) struct ViewParts {
+    pub(crate) control: NonNull<BroadcastControl>,
+    pub(crate) subscribers: NonNull<SubscriberSlot>,
+    pub(crate) publishers: NonNull<PublisherSlot>,
+    pub(crate) headers: *const u8,
+    pub(crate) header_stride: usize,
+    pub(crate) payloads: *mut u8,
+    pub(crate) payload_stride: usize,
+    pub(crate) tracker: *const AccessTracker,
+    pub(crate) config: BroadcastConfig,
+    pub(crate) liveness: Liveness,
+}
+
+impl BroadcastView {
+    /// # Safety
+    ///
+    /// Every pointer in `parts` is valid for the sizes its config implies
+    /// for as long as `parts.liveness` lives, and the control block holds
+    /// `parts.config`.
+    pub(crate) unsafe fn new(parts: ViewParts) -> Self {
+        let c = parts.config;
+        BroadcastView {
+            control: parts.control,
+            subscribers: parts.subscribers,
+            publishers: parts.publishers,
+            headers: parts.headers,
+            header_stride: parts.header_stride,
+            payloads: parts.payloads,
+            payload_stride: parts.payload_stride,
+            tracker: parts.tracker,
+            slots: u64::from(c.slots),
+            mask: u64::from(c.slots) - 1,
+            max_payload: c.max_payload,
+            policy: c.policy,
+            max_subscribers: c.max_subscribers as usize,
+            max_publishers: c.max_publishers as usize,
+            claim_timeout_ns: c.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
+            liveness: parts.liveness,
+        }
+    }
+
+    fn control(&self) -> &BroadcastControl {
+        // SAFETY: `new`'s contract.
+        unsafe { self.control.as_ref() }
+    }
+
+    fn subscriber(&self, i: usize) -> &SubscriberSlot {
+        debug_assert!(i < self.max_subscribers);
+        // SAFETY: `i < max_subscribers`, the length of the slot array.
+        unsafe { &*self.subscribers.as_ptr().add(i) }
+    }
+
+    fn publisher(&self, j: usize) -> &PublisherSlot {
+        debug_assert!(j < self.max_publishers);
+        // SAFETY: `j < max_publishers`, the length of the slot array.
+        unsafe { &*self.publishers.as_ptr().add(j) }
+    }
+
+    #[inline(always)]
+    fn header(&self, seq: u64) -> &RecordSlotHeader {
+        let i = (seq & self.mask) as usize;
+        // SAFETY: `i < slots`; headers are `header_stride` apart and aligned.
+        unsafe { &*(self.headers.add(i * self.header_stride) as *const RecordSlotHeader) }
+    }
+
+    #[inline(always)]
+    fn payload_offset(&self, seq: u64) -> usize {
+        (seq & self.mask) as usize * self.payload_stride
+    }
+
+    #[inline(always)]
+    fn tracker(&self) -> &AccessTracker {
+        // SAFETY: `new`'s contract.
+        unsafe { &*self.tracker }
+    }
+
+    /// Loom tracking of payload bytes, only where the protocol promises
+    /// exclusive access (`Backpressure`); `Overwrite` reads race by design
+    /// and are validated by the stamp instead.
+    #[inline(always)]
+    fn note(&self, seq: u64, len: usize, write: bool) {
+        if self.policy == Policy::Backpressure {
+            let off = self.payload_offset(seq);
+            if write {
+                self.tracker().write(off, len.max(1));
+            } else {
+                self.tracker().read(off, len.max(1));
+            }
+        }
+    }
+
+    /// The lowest cursor among gating subscribers (live, being registered,
+    /// or detached durable), or `upper` if there is none.
+    fn scan_gate(&self, upper: u64) -> (u64, Option<usize>) {
+        let mut min = upper;
+        let mut at = None;
+        for i in 0..self.max_subscribers {
+            let s = self.subscriber(i);
+            // SYNC POINT: pairs with the registration's SeqCst store of LIVE.
+            let state = s.state.load(Ordering::SeqCst);
+            if state == participant::LIVE || state == participant::DETACHED {
+                // SYNC POINT: pairs with the subscriber's Release store of its
+                // cursor in `Subscriber::release`: its reads of the records
+                // before the cursor happen before we overwrite them.
+                let c = s.cursor.load(Ordering::Acquire);
+                if c < min {
+                    min = c;
+                    at = Some(i);
+                }
+            }
+        }
+        (min, at)
+    }
+
+    /// Frees (or, for durable ones, detaches) live subscriber slots whose
+    /// process is gone. Returns how many were reaped.
+    fn reap_dead_subscribers(&self) -> u64 {
+        let mut reaped = 0;
+        for i in 0..self.max_subscribers {
+            let s = self.subscriber(i);
+            let state = s.state.load(Ordering::Acquire);
+            if state != participant::LIVE && state != participant::CLAIMING {
+                continue;
+            }
+            if self.liveness.held_by_other(subscriber_lock(i)) {
+                continue;
+            }
+            let durable = s.name_len.load(Ordering::Relaxed) > 0 && state == participant::LIVE;
+            let next = if durable {
+                participant::DETACHED
+            } else {
+                participant::FREE
+            };
+            if s.state
+                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                reaped += 1;
+                self.control()
+                    .reaped_subscribers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        reaped
+    }
+
+    /// Turns an uncommitted claim of `seq` into a skip record, if its slot
+    /// still shows an older lap or an unfinished write of `seq`.
+    fn reclaim(&self, seq: u64) {
+        let h = self.header(seq);
+        let seen = h.stamp.load(Ordering::Acquire);
+        if seen >= stamp_committed(seq) && seen != stamp_writing(seq) {
+            return;
+        }
+        if h.stamp
+            .compare_exchange(
+                seen,
+                stamp_writing(seq),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return;
+        }
+        h.word
+            .store(pack_record_header(0, 0, FLAG_SKIP), Ordering::Relaxed);
+        // SYNC POINT: pairs with readers' Acquire load of the stamp.
+        h.stamp.store(stamp_committed(seq), Ordering::Release);
+        self.control()
+            .reclaimed_claims
+            .fetch_add(1, Ordering::Relaxed);
+        self.wake_sleepers();
+    }
+
+    /// After a commit: wakes sleeping subscribers, with no system call when
+    /// there are none.
+    #[inline(always)]
+    fn wake_sleepers(&self) {
+        let ctl = self.control();
+        // SYNC POINT: Dekker pair with the SeqCst fence in
+        // `Subscriber::sleep`: either we see its sleeper count, or it sees
+        // our commit before it sleeps.
+        fence(Ordering::SeqCst);
+        if ctl.sleepers.load(Ordering::Relaxed) != 0 {
+            ctl.wake_seq.fetch_add(1, Ordering::Release);
+            futex_wake_all(&ctl.wake_seq);
+        }
+    }
+}
+
+/// Tracks how long a waiter has watched one uncommitted slot.
+#[derive(Default)]
+struct Stall {
+    seq: u64,
+    polls: u32,
+    since_ns: u64,
+}
+
+impl Stall {
+    /// Counts one more look at uncommitted `seq`; true once it has stayed
+    /// uncommitted for `timeout_ns` (the clock is read every 1024 looks).
+    fn timed_out(&mut self, seq: u64, timeout_ns: u64) -> bool {
+        if self.seq != seq || self.polls == 0 {
+            *self = Stall {
+                seq,
+                polls: 1,
+                since_ns: 0,
+            };
+            return false;
+        }
+        self.polls = self.polls.wrapping_add(1);
+        if self.polls % 1024 != 0 {
+            return false;
+        }
+        let now = monotonic_ns();
+        if self.since_ns == 0 {
+            self.since_ns = now;
+            return false;
+        }
+        now.saturating_sub(self.since_ns) >= timeout_ns
+    }
+}
+
+/// Creates an in-process broadcast log on the heap (tests, benchmarks,
+/// loom models). Handles are made with [`HeapLog::publisher`] and
+/// [`HeapLog::subscriber`].
+///
+/// # Errors
+///
+/// The configuration is invalid.
+pub fn heap(config: BroadcastConfig) -> Result<HeapLog, String> {
+    config.validate()?;
+    let slots = config.slots as usize;
+    let payload_stride = config.max_payload.div_ceil(8) as usize * 8;
+    let mem = std::sync::Arc::new(HeapBroadcast {
+        control: BroadcastControl::new(&config),
+        subscribers: (0..config.max_subscribers)
+            .map(|_| SubscriberSlot::new())
+            .collect(),
+        publishers: (0..config.max_publishers)
+            .map(|_| PublisherSlot::new())
+            .collect(),
+        headers: (0..slots).map(|_| RecordSlotHeader::new()).collect(),
+        payloads: HeapBytes::zeroed(slots * payload_stride),
+        tracker: AccessTracker::new(slots * payload_stride),
+        locks: HeapLocks::new(publisher_lock(config.max_publishers as usize) as usize),
+    });
+    Ok(HeapLog {
+        mem,
+        config,
+        payload_stride,
+    })
+}
+
+/// An in-process broadcast log; see [`heap`].
+pub struct HeapLog {
+    mem: std::sync::Arc<HeapBroadcast>,
+    config: BroadcastConfig,
+    payload_stride: usize,
+}
+
+impl HeapLog {
+    fn view(&self) -> BroadcastView {
+        let m = &self.mem;
+        let parts = ViewParts {
+            control: NonNull::from(&m.control),
+            subscribers: NonNull::from(&m.subscribers[0]),
+            publishers: NonNull::from(&m.publishers[0]),
+            headers: m.headers.as_ptr() as *const u8,
+            header_stride: core::mem::size_of::<RecordSlotHeader>(),
+            payloads: m.payloads.as_mut_ptr(),
+            payload_stride: self.payload_stride,
+            tracker: &m.tracker,
+            config: self.config,
+            liveness: Liveness::Heap(m.clone()),
+        };
+        // SAFETY: every array was allocated above for this config and the
+        // Arc in `liveness` keeps it alive.
+        unsafe { BroadcastView::new(parts) }
+    }
+
+    /// A new publisher.
+    ///
+    /// # Errors
+    ///
+    /// Every publisher slot is taken.
+    pub fn publisher(&self) -> Result<Publisher, RegisterError> {
+        Publisher::register(self.view())
+    }
+
+    /// A new anonymous subscriber.
+    ///
+    /// # Errors
+    ///
+    /// Every subscriber slot is taken.
+    pub fn subscriber(&self, start: StartAt) -> Result<Subscriber, RegisterError> {
+        Subscriber::register(self.view(), None, start)
+    }
+}
+
+impl BroadcastControl {
+    pub(crate) fn new(c: &BroadcastConfig) -> Self {
+        BroadcastControl {
+            slots: u64::from(c.slots),
+            slot_stride: c.slot_stride() as u32,
+            max_payload: c.max_payload,
+            policy: c.policy.to_raw(),
+            max_subscribers: c.max_subscribers,
+            max_publishers: c.max_publishers,
+            reserved0: 0,
+            claim_timeout_ns: c.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
+            pad0: [0; crate::layout::CACHE_LINE - 40],
+            tail: AtomicU64::new(0),
+            pad1: [0; crate::layout::CACHE_LINE - 8],
+            gate: AtomicU64::new(0),
+            pad2: [0; crate::layout::CACHE_LINE - 8],
+            wake_seq: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+            pad3: [0; crate::layout::CACHE_LINE - 8],
+            reclaimed_claims: AtomicU64::new(0),
+            reaped_subscribers: AtomicU64::new(0),
+            reaped_publishers: AtomicU64::new(0),
+            pad4: [0; crate::layout::CACHE_LINE - 24],
+        }
+    }
+}
+
+impl SubscriberSlot {
+    pub(crate) fn new() -> Self {
+        SubscriberSlot {
+            state: AtomicU32::new(participant::FREE),
+            pid: AtomicU32::new(0),
+            cursor: AtomicU64::new(0),
+            heartbeat_ns: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            name_len: AtomicU32::new(0),
+            reserved0: 0,
+            name: core::array::from_fn(|_| AtomicU64::new(0)),
+            pad: [0; crate::layout::CACHE_LINE - 104],
+        }
+    }
+
+    fn name_matches(&self, name: &[u8]) -> bool {
+        self.name_len.load(Ordering::Relaxed) as usize == name.len()
+            && (0..8).all(|w| self.name[w].load(Ordering::Relaxed) == name_word(name, w))
+    }
+
+    fn set_name(&self, name: &[u8]) {
+        for w in 0..8 {
+            self.name[w].store(name_word(name, w), Ordering::Relaxed);
+        }
+        self.name_len.store(name.len() as u32, Ordering::Relaxed);
+    }
+
+    /// The durable name, if any (hostile bytes: lossy, length-clamped).
+    pub fn name(&self) -> Option<String> {
+        let len = (self.name_len.load(Ordering::Relaxed) as usize).min(64);
+        if len == 0 {
+            return None;
+        }
+        let mut bytes = [0u8; 64];
+        for w in 0..8 {
+            bytes[w * 8..w * 8 + 8]
+                .copy_from_slice(&self.name[w].load(Ordering::Relaxed).to_le_bytes());
+        }
+        Some(String::from_utf8_lossy(&bytes[..len]).into_owned())
+    }
+}
+
+/// Word `w` of a name padded with zeros to 64 bytes.
+pub(crate) fn name_word(name: &[u8], w: usize) -> u64 {
+    let mut b = [0u8; 8];
+    for (k, byte) in b.iter_mut().enumerate() {
+        *byte = name.get(w * 8 + k).copied().unwrap_or(0);
+    }
+    u64::from_le_bytes(b)
+}
+
+impl PublisherSlot {
+    pub(crate) fn new() -> Self {
+        PublisherSlot {
+            state: AtomicU32::new(participant::FREE),
+            pid: AtomicU32::new(0),
+            published: AtomicU64::new(0),
+            pad: [0; crate::layout::CACHE_LINE - 16],
+        }
+    }
+}
+
+impl RecordSlotHeader {
+    pub(crate) fn new() -> Self {
+        RecordSlotHeader {
+            stamp: AtomicU64::new(0),
+            word: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Why a publisher or subscriber could not join a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// Every slot of that kind is held by a live process.
+    NoFreeSlot {
+        /// "publisher" or "subscriber".
+        role: &'static str,
+        /// How many slots the topic has.
+        slots: usize,
+    },
+    /// A live process already holds this durable subscriber name.
+    DurableInUse {
+        /// The name.
+        name: String,
+    },
+    /// The durable name is empty or longer than 64 bytes.
+    BadDurableName,
+}
+
+impl std::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterError::NoFreeSlot { role, slots } => write!(
+                f,
+                "all {slots} {role} slots of the topic are held by live processes (raise max_{role}s when creating the topic)"
+            ),
+            RegisterError::DurableInUse { name } => {
+                write!(f, "durable subscriber \"{name}\" is already attached in a live process")
+            }
+            RegisterError::BadDurableName => write!(f, "a durable subscriber name must be 1-64 bytes"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+// ---------------------------------------------------------------------------
+// Publisher
+// ---------------------------------------------------------------------------
+
+/// A publisher on a broadcast log. Any number may publish at once.
+pub struct Publisher {
+    ring: BroadcastView,
+    slot: usize,
+    /// Last gate value seen: claims below `gate + slots` need no rescan.
+    gate_cache: u64,
+    published: u64,
+    full_polls: u32,
+    last_reap_ns: u64,
+}
+
+impl Publisher {
+    pub(crate) fn register(ring: BroadcastView) -> Result<Self, RegisterError> {
+        for j in 0..ring.max_publishers {
+            if !ring.liveness.try_lock(publisher_lock(j)) {
+                continue;
+            }
+            let p = ring.publisher(j);
+            let state = p.state.load(Ordering::Acquire);
+            if state != participant::FREE {
+                // Its lock was free: the owner died. Take the slot over.
+                ring.control()
+                    .reaped_publishers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            p.pid.store(std::process::id(), Ordering::Relaxed);
+            p.state.store(participant::LIVE, Ordering::Release);
+            p.published.store(0, Ordering::Relaxed);
+            // SYNC POINT: pairs with the Release stores of `gate`.
+            let gate_cache = ring.control().gate.load(Ordering::Acquire);
+            return Ok(Publisher {
+                ring,
+                slot: j,
+                gate_cache,
+                published: 0,
+                full_polls: 0,
+                last_reap_ns: 0,
+            });
+        }
+        Err(RegisterError::NoFreeSlot {
+            role: "publisher",
+            slots: ring.max_publishers,
+        })
+    }
+
+    /// The topic's maximum payload.
+    pub fn max_payload(&self) -> u32 {
+        self.ring.max_payload
+    }
+
+    /// The log's policy.
+    pub fn policy(&self) -> Policy {
+        self.ring.policy
+    }
+
+    /// Records this publisher has committed.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    /// Refreshes the gate from the subscriber cursors; true if `seq` may be
+    /// claimed now.
+    fn gate_allows(&mut self, seq: u64) -> bool {
+        let ctl = self.ring.control();
+        // SYNC POINT: pairs with the Release store of `gate` below (by any
+        // publisher).
+        let shared = ctl.gate.load(Ordering::Acquire);
+        if shared > self.gate_cache {
+            self.gate_cache = shared;
+        }
+        if seq < self.gate_cache + self.ring.slots {
+            return true;
+        }
+        let (min, _) = self.ring.scan_gate(seq);
+        if min > self.gate_cache {
+            self.gate_cache = min;
+            ctl.gate.fetch_max(min, Ordering::Release);
+        }
+        seq < self.gate_cache + self.ring.slots
+    }
+
+    /// While blocked, every millisecond or so: look for dead subscribers.
+    fn maybe_reap(&mut self) {
+        self.full_polls = self.full_polls.wrapping_add(1);
+        if self.full_polls % 256 != 0 {
+            return;
+        }
+        let now = monotonic_ns();
+        if now.saturating_sub(self.last_reap_ns) >= 1_000_000 {
+            self.last_reap_ns = now;
+            self.ring.reap_dead_subscribers();
+        }
+    }
+
+    /// Waits until no one still needs what slot `seq` held on the previous
+    /// lap: its previous record was committed (two publishers a lap apart
+    /// never write one slot at once).
+    fn wait_previous_lap(&mut self, seq: u64) {
+        if seq < self.ring.slots {
+            return;
+        }
+        let previous = seq - self.ring.slots;
+        let mut stall = Stall::default();
+        loop {
+            let stamp = self.ring.header(seq).stamp.load(Ordering::Acquire);
+            if stamp >= stamp_committed(previous) && stamp != stamp_writing(previous) {
+                return;
+            }
+            if stall.timed_out(previous, self.ring.claim_timeout_ns) {
+                self.ring.reclaim(previous);
+            }
+            spin_hint();
+        }
+    }
+
+    #[inline]
+    fn check_len(&self, len: usize) -> Result<(), ClaimError> {
+        if len > self.ring.max_payload as usize {
+            return Err(ClaimError::TooLarge {
+                len,
+                max: self.ring.max_payload,
+            });
+        }
+        Ok(())
+    }
+
+    /// Claims a sequence number without waiting for subscribers.
+    #[inline]
+    fn reserve(&mut self, len: usize) -> Result<u64, ClaimError> {
+        self.check_len(len)?;
+        match self.ring.policy {
+            Policy::Overwrite => Ok(self.ring.control().tail.fetch_add(1, Ordering::AcqRel)),
+            Policy::Backpressure => loop {
+                let tail = self.ring.control().tail.load(Ordering::Relaxed);
+                if !self.gate_allows(tail) {
+                    self.maybe_reap();
+                    return Err(ClaimError::Full);
+                }
+                if self
+                    .ring
+                    .control()
+                    .tail
+                    .compare_exchange_weak(tail, tail + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(tail);
+                }
+            },
+        }
+    }
+
+    /// Claims the next record without waiting for subscribers.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Full`] (`Backpressure` only) or [`ClaimError::TooLarge`].
+    #[inline]
+    pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
+        let seq = self.reserve(len)?;
+        Ok(self.begin(seq, len))
+    }
+
+    /// Claims the next record, waiting with `wait` (`Backpressure`) while
+    /// the slowest live subscriber is a whole log behind.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::TooLarge`].
+    pub fn claim_blocking(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+    ) -> Result<Claim<'_>, ClaimError> {
+        self.claim_timeout(len, wait, Duration::MAX)
+    }
+
+    /// As [`Publisher::claim_blocking`], giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::TimedOut`] or [`ClaimError::TooLarge`].
+    pub fn claim_timeout(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Claim<'_>, ClaimError> {
+        let started = Instant::now();
+        let mut waiter = Waiter::new(match wait {
+            // Publishers have no futex to sleep on; they back off.
+            WaitStrategy::Blocking { .. } => WaitStrategy::BACKOFF,
+            other => other,
+        });
+        let seq = loop {
+            match self.reserve(len) {
+                Err(ClaimError::Full) => {}
+                other => break other?,
+            }
+            if waiter.rounds() % 64 == 0 && started.elapsed() >= timeout {
+                return Err(ClaimError::TimedOut);
+            }
+            waiter.wait();
+        };
+        Ok(self.begin(seq, len))
+    }
+
+    fn begin(&mut self, seq: u64, len: usize) -> Claim<'_> {
+        if self.ring.policy == Policy::Overwrite {
+            self.wait_previous_lap(seq);
+        }
+        let h = self.ring.header(seq);
+        h.stamp.store(stamp_writing(seq), Ordering::Relaxed);
+        // SYNC POINT: seqlock writer side; orders the "writing" stamp before
+        // the payload stores, pairing with the Acquire fence a reader runs
+        // before re-checking the stamp.
+        fence(Ordering::Release);
+        self.ring.note(seq, len, true);
+        Claim {
+            publisher: self,
+            seq,
+            len,
+            record_type: 0,
+        }
+    }
+
+    /// Copies `payload` into a new record and commits it without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`Publisher::try_claim`].
+    pub fn try_publish(&mut self, record_type: u16, payload: &[u8]) -> Result<u64, ClaimError> {
+        let mut claim = self.try_claim(payload.len())?;
+        claim.copy_from_slice(payload);
+        claim.set_record_type(record_type);
+        Ok(claim.commit())
+    }
+
+    /// Copies `payload` into a new record and commits it, waiting while the
+    /// log is full.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::TooLarge`].
+    pub fn publish_blocking(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        wait: WaitStrategy,
+    ) -> Result<u64, ClaimError> {
+        let mut claim = self.claim_blocking(payload.len(), wait)?;
+        claim.copy_from_slice(payload);
+        claim.set_record_type(record_type);
+        Ok(claim.commit())
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.ring
+            .publisher(self.slot)
+            .state
+            .store(participant::FREE, Ordering::Release);
+        self.ring.liveness.unlock(publisher_lock(self.slot));
+    }
+}
+
+/// A claimed record: write the payload in place, then [`Claim::commit`].
+///
+/// A claim that is dropped uncommitted is published as a skip record
+/// (subscribers pass over it), so the log never stalls on it.
+pub struct Claim<'a> {
+    publisher: &'a mut Publisher,
+    seq: u64,
+    len: usize,
+    record_type: u16,
+}
+
+impl Claim<'_> {
+    /// Sets the record type.
+    pub fn set_record_type(&mut self, record_type: u16) -> &mut Self {
+        self.record_type = record_type;
+        self
+    }
+
+    /// The record's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+
+    fn finish(&mut self, word: u64) {
+        let ring = &self.publisher.ring;
+        let h = ring.header(self.seq);
+        h.word.store(word, Ordering::Relaxed);
+        // SYNC POINT: commit; pairs with the subscribers' Acquire load of the
+        // stamp: header and payload are visible once they see it.
+        h.stamp.store(stamp_committed(self.seq), Ordering::Release);
+        ring.wake_sleepers();
+    }
+
+    /// Commits the record: one `Release` store of its stamp. Returns its
+    /// sequence number.
+    #[inline]
+    pub fn commit(mut self) -> u64 {
+        self.finish(pack_record_header(self.len as u32, self.record_type, 0));
+        let p = &mut *self.publisher;
+        p.published += 1;
+        p.ring
+            .publisher(p.slot)
+            .published
+            .store(p.published, Ordering::Relaxed);
+        let seq = self.seq;
+        core::mem::forget(self);
+        seq
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        // Aborted: publish a skip record so nobody waits on this slot.
+        self.finish(pack_record_header(0, 0, FLAG_SKIP));
+    }
+}
+
+impl Deref for Claim<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let ring = &self.publisher.ring;
+        // SAFETY: the claimed slot's payload area holds `max_payload >= len`
+        // bytes and belongs to this claim until commit.
+        unsafe {
+            core::slice::from_raw_parts(ring.payloads.add(ring.payload_offset(self.seq)), self.len)
+        }
+    }
+}
+
+impl core::ops::DerefMut for Claim<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let ring = &self.publisher.ring;
+        // SAFETY: as for `deref`; `&mut self` makes this the only slice.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                ring.payloads.add(ring.payload_offset(self.seq)),
+                self.len,
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Subscriber
+// ---------------------------------------------------------------------------
+
+/// A subscriber on a broadcast log, with its own cursor.
+pub struct Subscriber {
+    ring: BroadcastView,
+    slot: usize,
+    /// Next sequence to read.
+    cursor: u64,
+    /// Last cursor stored in the slot.
+    released: u64,
+    missed: u64,
+    stall: Stall,
+    reads: u32,
+}
+
+/// A located record.
+#[derive(Clone, Copy)]
+struct Found {
+    seq: u64,
+    len: usize,
+    record_type: u16,
+}
+
+impl Subscriber {
+    pub(crate) fn register(
+        ring: BroadcastView,
+        name: Option<&str>,
+        start: StartAt,
+    ) -> Result<Self, RegisterError> {
+        let name = name.map(str::as_bytes);
+        if let Some(n) = name {
+            if n.is_empty() || n.len() > 64 {
+                return Err(RegisterError::BadDurableName);
+            }
+            // A durable subscriber resumes its own slot if it has one.
+            for i in 0..ring.max_subscribers {
+                let s = ring.subscriber(i);
+                if s.state.load(Ordering::Acquire) == participant::FREE || !s.name_matches(n) {
+                    continue;
+                }
+                if !ring.liveness.try_lock(subscriber_lock(i)) {
+                    return Err(RegisterError::DurableInUse {
+                        name: String::from_utf8_lossy(n).into_owned(),
+                    });
+                }
+                let state = s.state.load(Ordering::Acquire);
+                if state != participant::FREE && s.name_matches(n) {
+                    // SYNC POINT: pairs with the previous owner's Release
+                    // stores of the cursor.
+                    let cursor = s.cursor.load(Ordering::Acquire);
+                    s.pid.store(std::process::id(), Ordering::Relaxed);
+                    s.state.store(participant::LIVE, Ordering::SeqCst);
+                    return Ok(Self::new(ring, i, cursor));
+                }
+                ring.liveness.unlock(subscriber_lock(i));
+            }
+        }
+        for i in 0..ring.max_subscribers {
+            if !ring.liveness.try_lock(subscriber_lock(i)) {
+                continue;
+            }
+            let s = ring.subscriber(i);
+            let state = s.state.load(Ordering::Acquire);
+            let durable_left = state != participant::FREE && s.name_len.load(Ordering::Relaxed) > 0;
+            if durable_left {
+                // Another durable subscriber's slot: keep its place.
+                if state != participant::DETACHED {
+                    s.state.store(participant::DETACHED, Ordering::Release);
+                    ring.control()
+                        .reaped_subscribers
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                ring.liveness.unlock(subscriber_lock(i));
+                continue;
+            }
+            if state != participant::FREE {
+                ring.control()
+                    .reaped_subscribers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            s.state.store(participant::CLAIMING, Ordering::Relaxed);
+            s.set_name(name.unwrap_or(&[]));
+            s.missed.store(0, Ordering::Relaxed);
+            s.pid.store(std::process::id(), Ordering::Relaxed);
+            s.heartbeat_ns.store(monotonic_ns(), Ordering::Relaxed);
+            let ctl = ring.control();
+            let t0 = ctl.tail.load(Ordering::SeqCst);
+            let first = match start {
+                StartAt::Tail => t0,
+                StartAt::Oldest => t0.saturating_sub(ring.slots),
+            };
+            s.cursor.store(first, Ordering::Relaxed);
+            // SYNC POINT: with the SeqCst load of `tail` below and the SeqCst
+            // loads in `scan_gate`: a publisher that did not see us LIVE
+            // claimed before our second look at the tail, so everything from
+            // that tail on is still ahead of it.
+            s.state.store(participant::LIVE, Ordering::SeqCst);
+            let cursor = match start {
+                StartAt::Tail => {
+                    let t1 = ctl.tail.load(Ordering::SeqCst);
+                    s.cursor.store(t1, Ordering::Release);
+                    t1
+                }
+                StartAt::Oldest => first,
+            };
+            return Ok(Self::new(ring, i, cursor));
+        }
+        Err(RegisterError::NoFreeSlot {
+            role: "subscriber",
+            slots: ring.max_subscribers,
+        })
+    }
+
+    fn new(ring: BroadcastView, slot: usize, cursor: u64) -> Self {
+        Subscriber {
+            ring,
+            slot,
+            cursor,
+            released: cursor,
+            missed: 0,
+            stall: Stall::default(),
+            reads: 0,
+        }
+    }
+
+    /// Sequence number of the next record this subscriber reads.
+    pub fn position(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Records lost to laps since this subscriber joined.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// The log's policy.
+    pub fn policy(&self) -> Policy {
+        self.ring.policy
+    }
+
+    /// Locates the next record without waiting.
+    #[inline]
+    fn locate(&mut self) -> Result<Found, RecvError> {
+        loop {
+            let seq = self.cursor;
+            let h = self.ring.header(seq);
+            // SYNC POINT: pairs with the publisher's Release store of the
+            // stamp in `Claim::finish`: header and payload are complete.
+            let stamp = h.stamp.load(Ordering::Acquire);
+            let want = stamp_committed(seq);
+            if stamp == want {
+                let (len, record_type, flags) =
+                    unpack_record_header(h.word.load(Ordering::Relaxed));
+                if flags & !FLAG_SKIP != 0 {
+                    return Err(self.corrupt(CorruptionKind::UnknownFlags { flags }));
+                }
+                if flags & FLAG_SKIP != 0 {
+                    self.cursor += 1;
+                    continue;
+                }
+                if len > self.ring.max_payload {
+                    return Err(self.corrupt(CorruptionKind::LengthTooLarge { len }));
+                }
+                self.ring.note(seq, len as usize, false);
+                return Ok(Found {
+                    seq,
+                    len: len as usize,
+                    record_type,
+                });
+            }
+            if stamp > stamp_writing(seq) {
+                return Err(self.lapped());
+            }
+            // Not yet committed: either nothing was claimed here, or a claim
+            // is in progress. A claim stalled past the timeout is reclaimed.
+            let tail = self.ring.control().tail.load(Ordering::Acquire);
+            if tail > seq && self.stall.timed_out(seq, self.ring.claim_timeout_ns) {
+                self.ring.reclaim(seq);
+                continue;
+            }
+            if self.ring.policy == Policy::Overwrite && tail > seq + self.ring.slots {
+                return Err(self.lapped());
+            }
+            return Err(RecvError::Empty);
+        }
+    }
+
+    fn corrupt(&self, kind: CorruptionKind) -> RecvError {
+        RecvError::Corrupt(Corruption {
+            kind,
+            position: self.cursor,
+        })
+    }
+
+    /// Moves the cursor to the oldest record still intact and reports how
+    /// many were skipped.
+    #[cold]
+    fn lapped(&mut self) -> RecvError {
+        // SYNC POINT: pairs with the publishers' AcqRel fetch_add of `tail`.
+        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        let oldest = tail.saturating_sub(self.ring.slots);
+        if oldest <= self.cursor {
+            // A stamp from a later lap while the tail says otherwise.
+            return self.corrupt(CorruptionKind::HeadOutOfRange { head: tail });
+        }
+        let missed = oldest - self.cursor;
+        self.cursor = oldest;
+        self.missed += missed;
+        let s = self.ring.subscriber(self.slot);
+        s.missed.store(self.missed, Ordering::Relaxed);
+        self.release();
+        RecvError::Lapped { missed }
+    }
+
+    /// Whether `found` is still intact (its stamp unchanged since located).
+    #[inline]
+    fn intact(&self, found: Found) -> bool {
+        // SYNC POINT: seqlock reader side; pairs with the Release fence a
+        // publisher runs after marking a slot "writing": if any byte we read
+        // came from a newer write, the stamp load below sees it changed.
+        fence(Ordering::Acquire);
+        self.ring.header(found.seq).stamp.load(Ordering::Relaxed) == stamp_committed(found.seq)
+    }
+
+    /// Borrows the next record without waiting (zero-copy).
+    ///
+    /// Under `Overwrite` the bytes can be overwritten while borrowed: check
+    /// [`Record::is_intact`] after using them, or use [`Subscriber::try_recv`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`], [`RecvError::Lapped`] or [`RecvError::Corrupt`].
+    #[inline]
+    pub fn try_read(&mut self) -> Result<Record<'_>, RecvError> {
+        let found = self.locate()?;
+        Ok(Record {
+            subscriber: self,
+            found,
+        })
+    }
+
+    /// Copies the next record into `buf` without waiting, and returns its
+    /// `(record type, length)`. Under `Overwrite` the copy is validated: a
+    /// record overwritten during the copy is reported as `Lapped`, never
+    /// returned torn.
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscriber::try_read`], plus [`RecvError::BufferTooSmall`].
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u16, usize), RecvError> {
+        loop {
+            let found = self.locate()?;
+            if found.len > buf.len() {
+                return Err(RecvError::BufferTooSmall { needed: found.len });
+            }
+            let src = self.ring.payload_offset(found.seq);
+            // SAFETY: the payload area of the slot holds `max_payload >= len`
+            // bytes inside the region; under `Overwrite` it may be written
+            // concurrently, which the stamp check below detects.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    self.ring.payloads.add(src),
+                    buf.as_mut_ptr(),
+                    found.len,
+                )
+            };
+            if self.intact(found) {
+                self.cursor = found.seq + 1;
+                self.after_read();
+                return Ok((found.record_type, found.len));
+            }
+            // Overwritten during the copy: locate reports the lap next.
+        }
+    }
+
+    #[inline]
+    fn after_read(&mut self) {
+        self.reads = self.reads.wrapping_add(1);
+        self.release();
+        if self.reads % 1024 == 0 {
+            self.heartbeat();
+        }
+    }
+
+    fn heartbeat(&self) {
+        self.ring
+            .subscriber(self.slot)
+            .heartbeat_ns
+            .store(monotonic_ns(), Ordering::Relaxed);
+    }
+
+    /// Publishes the cursor (done after every record unless deferred).
+    #[inline]
+    pub fn release(&mut self) {
+        if self.cursor != self.released {
+            self.released = self.cursor;
+            // SYNC POINT: pairs with the publishers' Acquire loads of cursors
+            // in `scan_gate`: our reads of every record before the cursor
+            // happen before a publisher reuses their slots.
+            self.ring
+                .subscriber(self.slot)
+                .cursor
+                .store(self.cursor, Ordering::Release);
+        }
+    }
+
+    /// Reads the next record, waiting with `wait`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Lapped`] or [`RecvError::Corrupt`].
+    pub fn read_blocking(&mut self, wait: WaitStrategy) -> Result<Record<'_>, RecvError> {
+        self.read_timeout(wait, Duration::MAX)
+    }
+
+    /// As [`Subscriber::read_blocking`], giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::TimedOut`], [`RecvError::Lapped`] or [`RecvError::Corrupt`].
+    pub fn read_timeout(
+        &mut self,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Record<'_>, RecvError> {
+        self.wait_ready(wait, timeout)?;
+        self.try_read()
+    }
+
+    /// As [`Subscriber::try_recv`], waiting with `wait` up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscriber::try_recv`], plus [`RecvError::TimedOut`].
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<(u16, usize), RecvError> {
+        loop {
+            self.wait_ready(wait, timeout)?;
+            match self.try_recv(buf) {
+                Err(RecvError::Empty) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until `locate` finds a record (or an error other than Empty).
+    fn wait_ready(&mut self, wait: WaitStrategy, timeout: Duration) -> Result<(), RecvError> {
+        let started = Instant::now();
+        let mut waiter = Waiter::new(wait);
+        loop {
+            match self.locate() {
+                Ok(_) => return Ok(()),
+                Err(RecvError::Empty) => {}
+                Err(e) => return Err(e),
+            }
+            if waiter.rounds() % 64 == 0 && started.elapsed() >= timeout {
+                return Err(RecvError::TimedOut);
+            }
+            if waiter.should_sleep() {
+                let left = timeout.saturating_sub(started.elapsed());
+                self.sleep(left.min(Duration::from_millis(100)));
+                waiter.count_round();
+            } else {
+                waiter.wait();
+            }
+        }
+    }
+
+    /// Sleeps on the log's futex until a publisher commits (or `max`).
+    fn sleep(&mut self, max: Duration) {
+        self.heartbeat();
+        let seen = self.ring.control().wake_seq.load(Ordering::Acquire);
+        self.ring.control().sleepers.fetch_add(1, Ordering::Relaxed);
+        // SYNC POINT: Dekker pair with the SeqCst fence in
+        // `BroadcastView::wake_sleepers`: either the publisher sees our
+        // sleeper count and wakes us, or we see its commit here.
+        fence(Ordering::SeqCst);
+        if matches!(self.locate(), Err(RecvError::Empty)) {
+            futex_wait(&self.ring.control().wake_seq, seen, max);
+        }
+        self.ring.control().sleepers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.release();
+        let s = self.ring.subscriber(self.slot);
+        let next = if s.name_len.load(Ordering::Relaxed) > 0 {
+            participant::DETACHED
+        } else {
+            participant::FREE
+        };
+        s.state.store(next, Ordering::Release);
+        self.ring.liveness.unlock(subscriber_lock(self.slot));
+    }
+}
+
+/// A record borrowed from a broadcast log; dropping it moves the cursor on.
+pub struct Record<'a> {
+    subscriber: &'a mut Subscriber,
+    found: Found,
+}
+
+impl Record<'_> {
+    /// The record type.
+    pub fn record_type(&self) -> u16 {
+        self.found.record_type
+    }
+
+    /// The record's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.found.seq
+    }
+
+    /// Whether the bytes are still the record's (always true under
+    /// `Backpressure`). Under `Overwrite`, check this after using the bytes.
+    pub fn is_intact(&self) -> bool {
+        self.subscriber.intact(self.found)
+    }
+}
+
+impl Deref for Record<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let ring = &self.subscriber.ring;
+        // SAFETY: `locate` bounded `len` by the slot's payload area; under
+        // `Backpressure` publishers cannot reuse the slot before we release
+        // it, under `Overwrite` see `is_intact`.
+        unsafe {
+            core::slice::from_raw_parts(
+                ring.payloads.add(ring.payload_offset(self.found.seq)),
+                self.found.len,
+            )
+        }
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        let s = &mut *self.subscriber;
+        s.ring.note(self.found.seq, self.found.len, false);
+        s.cursor = self.found.seq + 1;
+        s.after_read();
+    }
+}
+
+#[cfg(all(test, not(shmbus_loom)))]
+mod tests {
+    use super::*;
+
+    fn config(slots: u32, policy: Policy) -> BroadcastConfig {
+        BroadcastConfig {
+            slots,
+            max_payload: 32,
+            policy,
+            max_subscribers: 4,
+            max_publishers: 4,
+            claim_timeout: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn every_subscriber_sees_every_record_in_order() {
+        let log = heap(config(8, Policy::Backpressure)).expect("config");
+        let mut a = log.subscriber(StartAt::Tail).expect("sub");
+        let mut b = log.subscriber(StartAt::Tail).expect("sub");
+        let mut p = log.publisher().expect("pub");
+        for i in 0..8u8 {
+            p.try_publish(u16::from(i), &[i; 5]).expect("room");
+        }
+        assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
+        for sub in [&mut a, &mut b] {
+            for i in 0..8u8 {
+                let r = sub.try_read().expect("record");
+                assert_eq!((r.record_type(), &r[..]), (u16::from(i), &[i; 5][..]));
+            }
+            assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
+        }
+        p.try_publish(9, b"after").expect("room after both read");
+    }
+
+    #[test]
+    fn the_slowest_subscriber_gates_and_a_dropped_one_stops_gating() {
+        let log = heap(config(4, Policy::Backpressure)).expect("config");
+        let mut fast = log.subscriber(StartAt::Tail).expect("sub");
+        let slow = log.subscriber(StartAt::Tail).expect("sub");
+        let mut p = log.publisher().expect("pub");
+        for i in 0..4u8 {
+            p.try_publish(0, &[i]).expect("room");
+            drop(fast.try_read().expect("record"));
+        }
+        assert_eq!(
+            p.try_claim(1).err(),
+            Some(ClaimError::Full),
+            "slow subscriber gates"
+        );
+        drop(slow);
+        p.try_publish(0, b"x").expect("no more gating");
+    }
+
+    #[test]
+    fn overwrite_reports_exact_misses_and_resumes_at_the_oldest() {
+        let log = heap(config(4, Policy::Overwrite)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut p = log.publisher().expect("pub");
+        for i in 0..10u8 {
+            p.try_publish(0, &[i]).expect("never full");
+        }
+        assert_eq!(sub.try_read().err(), Some(RecvError::Lapped { missed: 6 }));
+        let mut buf = [0u8; 32];
+        for i in 6..10u8 {
+            assert_eq!(sub.try_recv(&mut buf).expect("record"), (0, 1));
+            assert_eq!(buf[0], i);
+        }
+        assert_eq!(sub.missed(), 6);
+    }
+
+    #[test]
+    fn an_aborted_claim_becomes_a_skip_record() {
+        let log = heap(config(4, Policy::Backpressure)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut p = log.publisher().expect("pub");
+        drop(p.try_claim(4).expect("room"));
+        p.try_publish(1, b"kept").expect("room");
+        assert_eq!(&sub.try_read().expect("record")[..], b"kept");
+    }
+
+    #[test]
+    fn a_stalled_claim_is_reclaimed_after_the_timeout() {
+        let log = heap(config(4, Policy::Backpressure)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut p1 = log.publisher().expect("pub");
+        let mut p2 = log.publisher().expect("pub");
+        let stuck = p1.try_claim(4).expect("room");
+        p2.try_publish(2, b"next").expect("room");
+        let t = Instant::now();
+        let rec = sub
+            .read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5))
+            .expect("reclaimed, then the next record");
+        assert_eq!(&rec[..], b"next");
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        core::mem::forget(stuck);
+    }
+
+    #[test]
+    fn oldest_start_sees_retained_records() {
+        let log = heap(config(4, Policy::Overwrite)).expect("config");
+        let mut p = log.publisher().expect("pub");
+        for i in 0..6u8 {
+            p.try_publish(0, &[i]).expect("never full");
+        }
+        let mut sub = log.subscriber(StartAt::Oldest).expect("sub");
+        assert_eq!(sub.try_read().expect("oldest")[0], 2);
+    }
+}
