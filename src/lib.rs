@@ -46,7 +46,6 @@
 
 #[cfg(not(shmbus_loom))]
 pub mod bus;
-#[cfg(not(shmbus_loom))]
 pub mod directory;
 #[cfg(not(shmbus_loom))]
 pub mod inspect;

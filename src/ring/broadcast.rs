@@ -978,7 +978,10 @@ impl Publisher {
             self.wait_previous_lap(seq);
         }
         let h = self.ring.header(seq);
-        h.stamp.store(stamp_writing(seq), Ordering::Relaxed);
+        // SYNC POINT: pairs with a reader's Acquire load of the stamp: a
+        // reader that sees "writing seq" also sees the tail claim before it
+        // (so its lap arithmetic never runs on a stale tail).
+        h.stamp.store(stamp_writing(seq), Ordering::Release);
         // SYNC POINT: seqlock writer side; orders the "writing" stamp before
         // the payload stores, pairing with the Acquire fence a reader runs
         // before re-checking the stamp.
