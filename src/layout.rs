@@ -241,7 +241,7 @@ pub const fn unpack_record_header(word: u64) -> (u32, u16, u16) {
 ///                      policy u32 | max subscribers u32 | max publishers u32 |
 ///                      reserved u32 | claim timeout ns u64 | reserved ...
 /// line 1 (offset 128): tail u64     -- next sequence to claim; producers fetch_add
-/// line 2 (offset 256): gate u64     -- a recent minimum of the gating cursors
+/// line 2 (offset 256): gate u64 | registrations u64 -- a recent minimum of the gating cursors
 /// line 3 (offset 384): wake seq u32 | sleepers u32 -- futex word and sleeper count
 /// line 4 (offset 512): counters: reclaimed claims | reaped subscribers | reaped publishers
 /// offset 640:          SubscriberSlot x max subscribers (128 bytes each)
@@ -280,8 +280,11 @@ pub struct BroadcastControl {
     /// Lower bound of every gating cursor, as last computed by a producer
     /// (`Backpressure` only). Only grows.
     pub gate: AtomicU64,
+    /// Bumped by every subscriber registration: a producer whose gate scan
+    /// overlapped one rescans before trusting the result.
+    pub registrations: AtomicU64,
     /// Pads line 2.
-    pub pad2: [u8; CACHE_LINE - 8],
+    pub pad2: [u8; CACHE_LINE - 16],
     /// Futex word: bumped by a producer that finds sleepers.
     pub wake_seq: AtomicU32,
     /// Number of subscribers asleep (or about to sleep) on `wake_seq`.
@@ -315,7 +318,7 @@ pub mod participant {
 ///
 /// ```text
 /// 0 state u32 | 4 pid u32 | 8 cursor u64 | 16 heartbeat ns u64 |
-/// 24 missed u64 | 32 name length u32 | 36 reserved u32 | 40 name [u64; 8] | ...
+/// 24 missed u64 | 32 name length u32 | 36 sleeping u32 | 40 name [u64; 8] | ...
 /// ```
 ///
 /// Only the process holding the slot's liveness lock writes `cursor`,
@@ -335,8 +338,9 @@ pub struct SubscriberSlot {
     pub missed: AtomicU64,
     /// Length of the durable name; 0 for an anonymous subscriber.
     pub name_len: AtomicU32,
-    /// Reserved, zero.
-    pub reserved0: u32,
+    /// 1 while this subscriber is counted in `sleepers`; whoever swaps it
+    /// back to 0 (the subscriber, or a reaper after its death) decrements.
+    pub sleeping: AtomicU32,
     /// Durable name, 64 bytes as eight words.
     pub name: [AtomicU64; 8],
     /// Pads the line.
@@ -537,6 +541,8 @@ mod checks {
     const _: () = assert!(offset_of!(BroadcastControl, claim_timeout_ns) == 32);
     const _: () = assert!(offset_of!(BroadcastControl, tail) == CACHE_LINE);
     const _: () = assert!(offset_of!(BroadcastControl, gate) == 2 * CACHE_LINE);
+    const _: () = assert!(offset_of!(BroadcastControl, registrations) == 2 * CACHE_LINE + 8);
+    const _: () = assert!(offset_of!(SubscriberSlot, sleeping) == 36);
     const _: () = assert!(offset_of!(BroadcastControl, wake_seq) == 3 * CACHE_LINE);
     const _: () = assert!(offset_of!(BroadcastControl, sleepers) == 3 * CACHE_LINE + 4);
     const _: () = assert!(offset_of!(BroadcastControl, reclaimed_claims) == 4 * CACHE_LINE);
@@ -633,8 +639,10 @@ const BROADCAST_FIELDS: [u64; 14] = {
         offset_of!(BroadcastControl, reclaimed_claims) as u64,
         size_of::<SubscriberSlot>() as u64,
         offset_of!(SubscriberSlot, cursor) as u64,
-        offset_of!(SubscriberSlot, name) as u64,
-        size_of::<PublisherSlot>() as u64,
+        offset_of!(SubscriberSlot, sleeping) as u64 * 1000
+            + offset_of!(SubscriberSlot, name) as u64,
+        size_of::<PublisherSlot>() as u64
+            + offset_of!(BroadcastControl, registrations) as u64 * 1000,
         SLOT_HEADER_LEN as u64,
         FLAG_SKIP as u64,
     ]

@@ -175,13 +175,14 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Du
 }
 
 /// Wakes every thread sleeping in [`futex_wait`] on `word`, in any process.
+/// Returns how many were woken.
 #[cfg(not(shmbus_loom))]
-pub(crate) fn futex_wake_all(word: &AtomicU32) {
+pub(crate) fn futex_wake_all(word: &AtomicU32) -> usize {
     // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAKE does not
     // touch memory.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
-    }
+    let woken =
+        unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+    usize::try_from(woken).unwrap_or(0)
 }
 
 #[cfg(shmbus_loom)]
@@ -203,11 +204,12 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: std::time::D
     let _ = FUTEX.1.wait(guard);
 }
 
-/// Loom model of `FUTEX_WAKE` for every waiter.
+/// Loom model of `FUTEX_WAKE` for every waiter (reports one woken).
 #[cfg(shmbus_loom)]
-pub(crate) fn futex_wake_all(_word: &AtomicU32) {
+pub(crate) fn futex_wake_all(_word: &AtomicU32) -> usize {
     let _guard = FUTEX.0.lock();
     FUTEX.1.notify_all();
+    1
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process.

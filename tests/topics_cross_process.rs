@@ -1125,10 +1125,10 @@ impl ControlView {
 /// sleeper behind: once it has been reaped, publishing makes no futex wake
 /// (the futex word stays put), as when nobody ever slept.
 ///
-/// Fails today: `Subscriber::sleep` (src/ring/broadcast.rs) increments
-/// `sleepers` before `futex_wait` and decrements it after; a process
-/// killed in between leaves the count at 1 forever, and every later commit
-/// bumps `wake_seq` and calls FUTEX_WAKE.
+/// A sleeping subscriber raises the `sleeping` flag of its own slot before
+/// counting itself in `sleepers`; whoever clears the flag (the subscriber on
+/// waking, or the publisher that reaps its slot after its death) takes the
+/// count back down.
 #[test]
 fn a_subscriber_killed_asleep_leaves_no_sleeper_behind() {
     const TEST: &str = "a_subscriber_killed_asleep_leaves_no_sleeper_behind";
@@ -1186,14 +1186,11 @@ fn a_subscriber_killed_asleep_leaves_no_sleeper_behind() {
 /// protected from the moment it is registered: a record it has been handed
 /// stays intact, and it never sees `Lapped` (which is for `Overwrite`).
 ///
-/// Fails today: a publisher's cached gate (`Publisher::gate_allows` in
-/// src/ring/broadcast.rs) lets it claim up to `gate + slots` without
-/// rescanning the cursors; with no subscriber the gate is the tail, so right
-/// after a rescan it may overwrite any of the last `slots` records, which is
-/// exactly where `Subscriber::register` starts an `Oldest` subscriber
-/// (`tail - slots`) without looking at the gate. Here the subscriber holds
-/// record 1 (zero-copy) while the publisher, with its gate cached at 64,
-/// publishes record 65 into the same slot.
+/// A publisher's cached gate lets it claim up to `gate + slots` without
+/// rescanning the cursors, so an `Oldest` subscriber starts no earlier than
+/// the published gate (and a registration overlapping a gate scan forces a
+/// rescan). Here the publisher's gate is cached at 64 when the subscriber
+/// joins; it must not be handed record 1, which record 65 may overwrite.
 #[test]
 fn an_oldest_subscriber_under_backpressure_is_not_overwritten() {
     const SLOTS: u64 = 64;

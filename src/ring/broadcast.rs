@@ -98,7 +98,7 @@ pub enum StartAt {
 /// Size and behaviour of a broadcast log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BroadcastConfig {
-    /// Record slots: a power of two, at least 2.
+    /// Record slots: a power of two.
     pub slots: u32,
     /// Largest payload of one record, 1..=1 MiB.
     pub max_payload: u32,
@@ -137,11 +137,8 @@ impl BroadcastConfig {
     ///
     /// A sentence saying what is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.slots.is_power_of_two() || self.slots < 2 {
-            return Err(format!(
-                "slots {} must be a power of two of at least 2",
-                self.slots
-            ));
+        if !self.slots.is_power_of_two() {
+            return Err(format!("slots {} must be a power of two", self.slots));
         }
         if self.max_payload == 0 || self.max_payload > 1 << 20 {
             return Err(format!(
@@ -320,6 +317,9 @@ pub(crate) struct BroadcastView {
     max_publishers: usize,
     claim_timeout_ns: u64,
     liveness: Liveness,
+    /// Futex wakes that found nobody asleep although `sleepers` said
+    /// otherwise (a sleeper died): every 1024, dead subscribers are reaped.
+    idle_wakes: core::cell::Cell<u32>,
 }
 
 // SAFETY: the view only points into memory kept alive by `liveness` (a
@@ -366,6 +366,7 @@ impl BroadcastView {
             max_publishers: c.max_publishers as usize,
             claim_timeout_ns: c.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
             liveness: parts.liveness,
+            idle_wakes: core::cell::Cell::new(0),
         }
     }
 
@@ -469,9 +470,24 @@ impl BroadcastView {
                 self.control()
                     .reaped_subscribers
                     .fetch_add(1, Ordering::Relaxed);
+                self.forget_sleeper(s);
             }
         }
         reaped
+    }
+
+    /// Takes a dead (or waking) subscriber out of the sleeper count, once.
+    fn forget_sleeper(&self, s: &SubscriberSlot) {
+        if s.sleeping.swap(0, Ordering::AcqRel) == 1 {
+            // Saturating: a sleeper killed between raising its flag and
+            // counting itself must not wrap the count. (In that window the
+            // decrement may take another sleeper's count; that sleeper then
+            // wakes at its sleep cap, 100 ms, instead of at once.)
+            let _ =
+                self.control()
+                    .sleepers
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
     }
 
     /// Turns an uncommitted claim of `seq` into a skip record, if its slot
@@ -514,7 +530,21 @@ impl BroadcastView {
         fence(Ordering::SeqCst);
         if ctl.sleepers.load(Ordering::Relaxed) != 0 {
             ctl.wake_seq.fetch_add(1, Ordering::Release);
-            futex_wake_all(&ctl.wake_seq);
+            if futex_wake_all(&ctl.wake_seq) == 0 {
+                self.idle_wake();
+            }
+        }
+    }
+
+    /// A wake found nobody: usually a sleeper between counting itself and
+    /// sleeping, but a sleeper that died keeps the count up for good, so
+    /// now and then look for dead subscribers.
+    #[cold]
+    fn idle_wake(&self) {
+        let n = self.idle_wakes.get().wrapping_add(1);
+        self.idle_wakes.set(n);
+        if n % 1024 == 0 {
+            self.reap_dead_subscribers();
         }
     }
 }
@@ -644,7 +674,8 @@ impl BroadcastControl {
             tail: AtomicU64::new(0),
             pad1: [0; crate::layout::CACHE_LINE - 8],
             gate: AtomicU64::new(0),
-            pad2: [0; crate::layout::CACHE_LINE - 8],
+            registrations: AtomicU64::new(0),
+            pad2: [0; crate::layout::CACHE_LINE - 16],
             wake_seq: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
             pad3: [0; crate::layout::CACHE_LINE - 8],
@@ -665,7 +696,7 @@ impl SubscriberSlot {
             heartbeat_ns: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             name_len: AtomicU32::new(0),
-            reserved0: 0,
+            sleeping: AtomicU32::new(0),
             name: core::array::from_fn(|_| AtomicU64::new(0)),
             pad: [0; crate::layout::CACHE_LINE - 104],
         }
@@ -831,8 +862,9 @@ impl Publisher {
     /// claimed now.
     fn gate_allows(&mut self, seq: u64) -> bool {
         let ctl = self.ring.control();
-        // SYNC POINT: pairs with the Release store of `gate` below (by any
-        // publisher).
+        // SYNC POINT: pairs with the SeqCst fetch_max of `gate` below (by
+        // any publisher), which follows that publisher's Acquire loads of
+        // the cursors: what those subscribers read happens before we reuse.
         let shared = ctl.gate.load(Ordering::Acquire);
         if shared > self.gate_cache {
             self.gate_cache = shared;
@@ -840,10 +872,22 @@ impl Publisher {
         if seq < self.gate_cache + self.ring.slots {
             return true;
         }
-        let (min, _) = self.ring.scan_gate(seq);
+        // A registration that overlaps the scan may have read the gate
+        // before our update lands: rescan until none did.
+        let min = loop {
+            // SYNC POINT: SeqCst with the registration's SeqCst bump of
+            // `registrations` and load of `gate` in `Subscriber::register`:
+            // either we see the bump (and rescan, seeing the subscriber), or
+            // it sees our gate and starts at or after it.
+            let before = ctl.registrations.load(Ordering::SeqCst);
+            let (min, _) = self.ring.scan_gate(seq);
+            ctl.gate.fetch_max(min, Ordering::SeqCst);
+            if ctl.registrations.load(Ordering::SeqCst) == before {
+                break min;
+            }
+        };
         if min > self.gate_cache {
             self.gate_cache = min;
-            ctl.gate.fetch_max(min, Ordering::Release);
         }
         seq < self.gate_cache + self.ring.slots
     }
@@ -1167,6 +1211,7 @@ impl Subscriber {
                 }
                 let state = s.state.load(Ordering::Acquire);
                 if state != participant::FREE && s.name_matches(n) {
+                    ring.forget_sleeper(s);
                     // SYNC POINT: pairs with the previous owner's Release
                     // stores of the cursor.
                     let cursor = s.cursor.load(Ordering::Acquire);
@@ -1192,6 +1237,7 @@ impl Subscriber {
                         .reaped_subscribers
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                ring.forget_sleeper(s);
                 ring.liveness.unlock(subscriber_lock(i));
                 continue;
             }
@@ -1200,6 +1246,7 @@ impl Subscriber {
                     .reaped_subscribers
                     .fetch_add(1, Ordering::Relaxed);
             }
+            ring.forget_sleeper(s);
             s.state.store(participant::CLAIMING, Ordering::Relaxed);
             s.set_name(name.unwrap_or(&[]));
             s.missed.store(0, Ordering::Relaxed);
@@ -1217,13 +1264,25 @@ impl Subscriber {
             // claimed before our second look at the tail, so everything from
             // that tail on is still ahead of it.
             s.state.store(participant::LIVE, Ordering::SeqCst);
+            ctl.registrations.fetch_add(1, Ordering::SeqCst);
             let cursor = match start {
                 StartAt::Tail => {
                     let t1 = ctl.tail.load(Ordering::SeqCst);
                     s.cursor.store(t1, Ordering::Release);
                     t1
                 }
-                StartAt::Oldest => first,
+                StartAt::Oldest => {
+                    // Publishers may already overwrite anything below the
+                    // gate they last published; start at or after it.
+                    let gate = ctl.gate.load(Ordering::SeqCst);
+                    let oldest = if ring.policy == Policy::Backpressure {
+                        first.max(gate)
+                    } else {
+                        first
+                    };
+                    s.cursor.store(oldest, Ordering::Release);
+                    oldest
+                }
             };
             return Ok(Self::new(ring, i, cursor));
         }
@@ -1496,6 +1555,10 @@ impl Subscriber {
     fn sleep(&mut self, max: Duration) {
         self.heartbeat();
         let seen = self.ring.control().wake_seq.load(Ordering::Acquire);
+        self.ring
+            .subscriber(self.slot)
+            .sleeping
+            .store(1, Ordering::Relaxed);
         self.ring.control().sleepers.fetch_add(1, Ordering::Relaxed);
         // SYNC POINT: Dekker pair with the SeqCst fence in
         // `BroadcastView::wake_sleepers`: either the publisher sees our
@@ -1504,7 +1567,7 @@ impl Subscriber {
         if matches!(self.locate(), Err(RecvError::Empty)) {
             futex_wait(&self.ring.control().wake_seq, seen, max);
         }
-        self.ring.control().sleepers.fetch_sub(1, Ordering::Relaxed);
+        self.ring.forget_sleeper(self.ring.subscriber(self.slot));
     }
 }
 
