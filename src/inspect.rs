@@ -45,9 +45,7 @@ use crate::layout::{
     frame_len, unpack_record_header, SegmentKind, SpscControl, FLAG_PADDING, KNOWN_FLAGS,
     LAYOUT_VERSION, RECORD_HEADER_LEN, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET, STATE_POISONED,
 };
-use crate::ring::spsc::{
-    max_payload_for, MAX_CAPACITY, MIN_CAPACITY, SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER,
-};
+use crate::ring::spsc::{SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
 use crate::ring::{Corruption, CorruptionKind};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
 use crate::sync::{load_word, spin_hint, Ordering};
@@ -236,7 +234,7 @@ impl SpscInspector {
     /// the segment.
     pub fn open(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<Self, InspectError> {
         let segment = Segment::open_read_only(ns, name, SegmentKind::Spsc, opts)?;
-        let (capacity, max_payload) = validate_control(&segment)?;
+        let (capacity, max_payload, _) = crate::ring::spsc::validate_control(&segment)?;
         Ok(SpscInspector {
             segment,
             name: name.to_owned(),
@@ -545,47 +543,6 @@ impl Iterator for RecordWalk<'_> {
 }
 
 impl std::iter::FusedIterator for RecordWalk<'_> {}
-
-/// Reads the immutable configuration of a mapped SPSC control block and
-/// checks it against the segment (hostile input: read once, then check).
-/// Mirrors the check the ring runs when a producer or consumer attaches.
-fn validate_control(segment: &Segment) -> Result<(u64, u32), SegmentError> {
-    let corrupt = |reason: String| SegmentError::Corrupt {
-        path: segment.path().to_owned(),
-        reason,
-    };
-    if segment.len() < SPSC_DATA_OFFSET {
-        return Err(corrupt(format!(
-            "{} bytes cannot hold an SPSC control block",
-            segment.len()
-        )));
-    }
-    let control = segment.base().wrapping_add(SPSC_CONTROL_OFFSET) as *const SpscControl;
-    // SAFETY: the segment is at least SPSC_DATA_OFFSET bytes, so both fields
-    // lie inside the mapping, aligned (128-aligned block in a page-aligned
-    // mapping); they are immutable after creation and read once here.
-    let (capacity, max_payload) = unsafe { ((*control).capacity, (*control).max_payload) };
-    if !capacity.is_power_of_two()
-        || capacity < MIN_CAPACITY as u64
-        || capacity > MAX_CAPACITY as u64
-    {
-        return Err(corrupt(format!(
-            "capacity {capacity} is not a valid ring size"
-        )));
-    }
-    if segment.len() as u64 != SPSC_DATA_OFFSET as u64 + capacity {
-        return Err(corrupt(format!(
-            "capacity {capacity} does not match the segment size {}",
-            segment.len()
-        )));
-    }
-    if max_payload > max_payload_for(capacity) {
-        return Err(corrupt(format!(
-            "max payload {max_payload} is too large for capacity {capacity}"
-        )));
-    }
-    Ok((capacity, max_payload))
-}
 
 /// Names of the SPSC rings in `ns`, sorted.
 ///

@@ -144,8 +144,9 @@ pub const STATE_POISONED: u32 = 1;
 /// Control block of an SPSC ring: three cache lines after the segment header.
 ///
 /// ```text
-/// line 0 (offset   0): capacity u64 | max payload u32 | reserved u32 |
-///                      producer pid u32 | consumer pid u32 | reserved ...
+/// line 0 (offset   0): capacity u64 | max payload u32 | flags u32 |
+///                      producer pid u32 | consumer pid u32 |
+///                      wake seq u32 | sleepers u32 | reserved ...
 /// line 1 (offset 128): tail u64  -- producer position; only the producer writes
 /// line 2 (offset 256): head u64  -- consumer position; only the consumer writes
 /// ```
@@ -161,14 +162,19 @@ pub struct SpscControl {
     pub capacity: u64,
     /// Largest payload a record may carry. Immutable.
     pub max_payload: u32,
-    /// Reserved, zero.
-    pub reserved0: u32,
+    /// Bit 0: the producer wakes a consumer sleeping on `wake_seq`
+    /// ([`SPSC_FLAG_WAKEUPS`]). Immutable.
+    pub flags: u32,
     /// Pid of the attached producer or 0, for humans only.
     pub producer_pid: AtomicU32,
     /// Pid of the attached consumer or 0, for humans only.
     pub consumer_pid: AtomicU32,
+    /// Futex word: bumped by the producer when the consumer sleeps.
+    pub wake_seq: AtomicU32,
+    /// 1 while the consumer sleeps (or is about to) on `wake_seq`.
+    pub sleepers: AtomicU32,
     /// Pads line 0.
-    pub pad0: [u8; CACHE_LINE - 24],
+    pub pad0: [u8; CACHE_LINE - 32],
     /// Producer position: end of the last published record.
     pub tail: AtomicU64,
     /// Pads line 1.
@@ -178,6 +184,10 @@ pub struct SpscControl {
     /// Pads line 2.
     pub pad2: [u8; CACHE_LINE - 8],
 }
+
+/// [`SpscControl::flags`] bit: blocking consumers sleep on a futex and the
+/// producer wakes them.
+pub const SPSC_FLAG_WAKEUPS: u32 = 1;
 
 /// Offset of the SPSC control block in its segment.
 pub const SPSC_CONTROL_OFFSET: usize = CACHE_LINE;
@@ -530,6 +540,9 @@ mod checks {
     const _: () = assert!(offset_of!(SpscControl, max_payload) == 8);
     const _: () = assert!(offset_of!(SpscControl, producer_pid) == 16);
     const _: () = assert!(offset_of!(SpscControl, consumer_pid) == 20);
+    const _: () = assert!(offset_of!(SpscControl, flags) == 12);
+    const _: () = assert!(offset_of!(SpscControl, wake_seq) == 24);
+    const _: () = assert!(offset_of!(SpscControl, sleepers) == 28);
     const _: () = assert!(offset_of!(SpscControl, tail) == CACHE_LINE);
     const _: () = assert!(offset_of!(SpscControl, head) == 2 * CACHE_LINE);
     const _: () = assert!(SPSC_DATA_OFFSET == 512);
@@ -612,7 +625,8 @@ const SPSC_FIELDS: [u64; 14] = {
         size_of::<SpscControl>() as u64,
         offset_of!(SpscControl, capacity) as u64,
         offset_of!(SpscControl, max_payload) as u64,
-        offset_of!(SpscControl, producer_pid) as u64,
+        offset_of!(SpscControl, producer_pid) as u64
+            + offset_of!(SpscControl, sleepers) as u64 * 1000,
         offset_of!(SpscControl, tail) as u64,
         offset_of!(SpscControl, head) as u64,
         SPSC_CONTROL_OFFSET as u64,

@@ -11,10 +11,13 @@
 //! | [`WaitStrategy::Backoff`] | spins, then yields, then sleeps in growing steps | near zero when idle |
 //! | [`WaitStrategy::Blocking`] | spins, then sleeps on a futex in the segment until a producer wakes it | zero when idle |
 //!
-//! `Blocking` needs a futex word in the ring: broadcast topics have one (a
-//! publisher bumps it and calls `FUTEX_WAKE` only when its sleeper count is
-//! non-zero, so publishing makes no system call while nobody sleeps). The
-//! SPSC ring has none and treats `Blocking` as `Backoff`.
+//! `Blocking` sleeps on a futex word in the ring's segment: a producer bumps
+//! it and calls `FUTEX_WAKE` only when the sleeper count is non-zero, so
+//! publishing makes no system call while nobody sleeps. Broadcast topics
+//! always have it; an SPSC ring has it when created with
+//! `SpscConfig::with_wakeups` (the check costs its producer a fence per
+//! publish), and otherwise backs off instead of sleeping. Producers waiting
+//! for space always back off.
 //!
 //! Pin the thread (`core_affinity`) before busy-spinning.
 

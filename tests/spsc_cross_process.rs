@@ -199,3 +199,49 @@ fn second_consumer_is_refused_while_the_first_lives() {
     assert_eq!(tx.consumer_alive(), Some(false));
     SpscRing::consumer(&t.ns, RING).expect("role is free after exit");
 }
+
+/// A consumer sleeping on the futex of a ring with wake-ups gets every
+/// record of a child producer that publishes in bursts with pauses, and the
+/// producer's futex word moved (it did wake the sleeper).
+#[test]
+fn blocking_consumer_sleeps_between_bursts_and_misses_nothing() {
+    const BURSTS: u64 = 20;
+    const PER_BURST: u64 = 500;
+    if let Some((role, base)) = child_role() {
+        if role == "bursty-producer" {
+            let ns = Namespace::at(&base, "t").expect("namespace");
+            let mut tx = SpscRing::producer(&ns, RING).expect("attach producer");
+            for b in 0..BURSTS {
+                produce(&mut tx, b * PER_BURST, (b + 1) * PER_BURST);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        return;
+    }
+    let t = TempNs::new("blocking");
+    let config = SpscConfig::with_capacity(1 << 16).with_wakeups();
+    SpscRing::create(&t.ns, RING, config).expect("create ring");
+    let mut rx = SpscRing::consumer(&t.ns, RING).expect("attach consumer");
+    let mut child = spawn_child(
+        "blocking_consumer_sleeps_between_bursts_and_misses_nothing",
+        "bursty-producer",
+        &t.base,
+    );
+    for seq in 0..BURSTS * PER_BURST {
+        let rec = rx
+            .read_timeout(WaitStrategy::BLOCKING, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("waiting for record {seq}: {e}"));
+        check(seq, &rec);
+    }
+    assert!(child.wait().expect("wait child").success());
+    // The word at offset 128 + 24 is the ring's futex word: bumped only when
+    // the producer found the consumer asleep.
+    let mut word = [0u8; 4];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &std::fs::File::open(t.file(RING, "spsc")).expect("open"),
+        &mut word,
+        128 + 24,
+    )
+    .expect("read");
+    assert!(u32::from_ne_bytes(word) > 0, "the consumer never slept");
+}

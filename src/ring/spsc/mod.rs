@@ -30,6 +30,8 @@
 mod shm;
 
 #[cfg(not(shmbus_loom))]
+pub(crate) use shm::validate_control;
+#[cfg(not(shmbus_loom))]
 pub use shm::{SpscRing, SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
 
 use core::ops::{Deref, DerefMut};
@@ -38,11 +40,11 @@ use std::time::{Duration, Instant};
 
 use crate::layout::{
     frame_len, pack_record_header, unpack_record_header, SpscControl, FLAG_PADDING, KNOWN_FLAGS,
-    RECORD_HEADER_LEN,
+    RECORD_HEADER_LEN, SPSC_FLAG_WAKEUPS,
 };
 use crate::ring::region::DataRegion;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{AccessTracker, HeapBytes, Ordering};
+use crate::sync::{fence, futex_wait, futex_wake_all, AccessTracker, HeapBytes, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// Smallest data region a ring accepts.
@@ -60,14 +62,38 @@ pub struct SpscConfig {
     /// allows: a record frame may take at most half the region, which
     /// guarantees an empty ring always has room for it even after padding.
     pub max_payload: Option<u32>,
+    /// Whether a consumer waiting with [`WaitStrategy::Blocking`] sleeps on
+    /// a futex that the producer wakes. Costs the producer a fence and a
+    /// load per publish, so it is off by default (and `Blocking` then backs
+    /// off instead of sleeping).
+    pub wakeups: bool,
 }
 
 impl SpscConfig {
-    /// A ring of `capacity` bytes with the largest maximum payload it allows.
+    /// A ring of `capacity` bytes with the largest maximum payload it allows
+    /// and no futex wake-ups.
     pub const fn with_capacity(capacity: usize) -> Self {
         SpscConfig {
             capacity,
             max_payload: None,
+            wakeups: false,
+        }
+    }
+
+    /// The same ring with futex wake-ups for blocking consumers.
+    pub const fn with_wakeups(self) -> Self {
+        SpscConfig {
+            wakeups: true,
+            ..self
+        }
+    }
+
+    /// The [`SpscControl::flags`] this configuration stores.
+    pub(crate) fn flags(&self) -> u32 {
+        if self.wakeups {
+            SPSC_FLAG_WAKEUPS
+        } else {
+            0
         }
     }
 
@@ -184,6 +210,8 @@ struct RingView {
     capacity: u64,
     mask: u64,
     max_payload: u32,
+    /// [`SPSC_FLAG_WAKEUPS`] was set when the ring was created.
+    wakeups: bool,
     backing: Backing,
 }
 
@@ -217,7 +245,7 @@ impl RingView {
 pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
     let (capacity, max_payload) = config.validate()?;
     let ring = std::sync::Arc::new(HeapRing {
-        control: SpscControl::new(capacity, max_payload),
+        control: SpscControl::new(capacity, max_payload, config.flags()),
         data: HeapBytes::zeroed(capacity as usize),
         tracker: AccessTracker::new(capacity as usize),
     });
@@ -229,6 +257,7 @@ pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
         capacity,
         mask: capacity - 1,
         max_payload,
+        wakeups: config.wakeups,
         backing: Backing::Heap(ring.clone()),
     };
     let producer = Producer::attach(view(&ring)).map_err(|c| c.to_string())?;
@@ -238,14 +267,16 @@ pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
 
 impl SpscControl {
     /// A fresh control block (both positions 0).
-    pub(crate) fn new(capacity: u64, max_payload: u32) -> Self {
+    pub(crate) fn new(capacity: u64, max_payload: u32, flags: u32) -> Self {
         SpscControl {
             capacity,
             max_payload,
-            reserved0: 0,
+            flags,
             producer_pid: crate::sync::AtomicU32::new(0),
             consumer_pid: crate::sync::AtomicU32::new(0),
-            pad0: [0; crate::layout::CACHE_LINE - 24],
+            wake_seq: crate::sync::AtomicU32::new(0),
+            sleepers: crate::sync::AtomicU32::new(0),
+            pad0: [0; crate::layout::CACHE_LINE - 32],
             tail: crate::sync::AtomicU64::new(0),
             pad1: [0; crate::layout::CACHE_LINE - 8],
             head: crate::sync::AtomicU64::new(0),
@@ -475,6 +506,23 @@ impl Producer {
             // `Consumer::next_frame`; every header and payload byte written
             // before this store is visible to it after that load.
             self.ring.control().tail.store(self.tail, Ordering::Release);
+            if self.ring.wakeups {
+                self.wake_consumer();
+            }
+        }
+    }
+
+    /// Wakes a sleeping consumer, with no system call when it is awake.
+    #[inline]
+    fn wake_consumer(&self) {
+        let ctl = self.ring.control();
+        // SYNC POINT: Dekker pair with the SeqCst fence in
+        // `Consumer::sleep`: either we see its sleeper flag, or it sees our
+        // tail store before it sleeps.
+        fence(Ordering::SeqCst);
+        if ctl.sleepers.load(Ordering::Relaxed) != 0 {
+            ctl.wake_seq.fetch_add(1, Ordering::Release);
+            futex_wake_all(&ctl.wake_seq);
         }
     }
 
@@ -748,8 +796,33 @@ impl Consumer {
                     return Err(ReadError::TimedOut);
                 }
             }
-            waiter.wait();
+            if self.ring.wakeups && waiter.should_sleep() {
+                let left = match (timeout, started) {
+                    (Some(t), Some(s)) => t.saturating_sub(s.elapsed()),
+                    _ => Duration::MAX,
+                };
+                self.sleep(left.min(Duration::from_millis(100)));
+                waiter.count_round();
+            } else {
+                waiter.wait();
+            }
         }
+    }
+
+    /// Sleeps on the ring's futex until the producer publishes (or `max`).
+    fn sleep(&mut self, max: Duration) {
+        let ctl = self.ring.control();
+        let seen = ctl.wake_seq.load(Ordering::Acquire);
+        ctl.sleepers.store(1, Ordering::Relaxed);
+        // SYNC POINT: Dekker pair with the SeqCst fence in
+        // `Producer::wake_consumer`: either the producer sees our flag and
+        // wakes us, or we see its tail store here.
+        fence(Ordering::SeqCst);
+        // SYNC POINT: pairs with the producer's Release store of `tail`.
+        if ctl.tail.load(Ordering::Acquire) == self.head {
+            futex_wait(&ctl.wake_seq, seen, max);
+        }
+        ctl.sleepers.store(0, Ordering::Relaxed);
     }
 
     /// Reads up to `max` records without waiting, calling `f(type, payload)`

@@ -15,7 +15,9 @@
 use core::ptr::NonNull;
 
 use super::{max_payload_for, Backing, Consumer, Producer, RingView, SpscConfig};
-use crate::layout::{SegmentKind, SpscControl, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET};
+use crate::layout::{
+    SegmentKind, SpscControl, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET, SPSC_FLAG_WAKEUPS,
+};
 use crate::ring::region::{DataRegion, NO_TRACKING};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
 use crate::sync::Ordering;
@@ -99,7 +101,7 @@ impl SpscRing {
             let control = after_header as *mut SpscControl;
             // SAFETY: the control block lies at offset 128 of a fresh mapping
             // of `size` bytes that no other process can use yet.
-            unsafe { control.write(SpscControl::new(capacity, max_payload)) };
+            unsafe { control.write(SpscControl::new(capacity, max_payload, config.flags())) };
         })?;
         Ok(())
     }
@@ -186,11 +188,11 @@ impl SpscRing {
             path,
             reason: c.to_string(),
         })?;
-        consumer
-            .ring
-            .control()
-            .consumer_pid
+        let ctl = consumer.ring.control();
+        ctl.consumer_pid
             .store(std::process::id(), Ordering::Relaxed);
+        // A consumer that died asleep left its flag up; we are the only one.
+        ctl.sleepers.store(0, Ordering::Relaxed);
         Ok(consumer)
     }
 
@@ -204,7 +206,7 @@ impl SpscRing {
     ) -> Result<(RingView, std::path::PathBuf), SegmentError> {
         let segment = Segment::open(ns, name, SegmentKind::Spsc, opts)?;
         let path = segment.path().to_owned();
-        let (capacity, max_payload) = validate_control(&segment)?;
+        let (capacity, max_payload, wakeups) = validate_control(&segment)?;
         if !segment.try_lock(slot)? {
             return Err(SegmentError::AlreadyAttached { path, role });
         }
@@ -229,6 +231,7 @@ impl SpscRing {
             capacity,
             mask: capacity - 1,
             max_payload,
+            wakeups,
             backing: Backing::Mapped(attachment),
         };
         Ok((view, path))
@@ -237,7 +240,8 @@ impl SpscRing {
 
 /// Reads the immutable configuration of a mapped SPSC control block and
 /// checks it against the segment (hostile input: read once, then check).
-pub(crate) fn validate_control(segment: &Segment) -> Result<(u64, u32), SegmentError> {
+/// Returns `(capacity, max_payload, wakeups)`.
+pub(crate) fn validate_control(segment: &Segment) -> Result<(u64, u32, bool), SegmentError> {
     let corrupt = |reason: String| SegmentError::Corrupt {
         path: segment.path().to_owned(),
         reason,
@@ -272,5 +276,9 @@ pub(crate) fn validate_control(segment: &Segment) -> Result<(u64, u32), SegmentE
             "max payload {max_payload} is too large for capacity {capacity}"
         )));
     }
-    Ok((capacity, max_payload))
+    let flags = control.flags;
+    if flags & !SPSC_FLAG_WAKEUPS != 0 {
+        return Err(corrupt(format!("unknown flags {flags:#x}")));
+    }
+    Ok((capacity, max_payload, flags & SPSC_FLAG_WAKEUPS != 0))
 }
