@@ -1059,6 +1059,7 @@ mod tests {
         let too_big = SpscConfig {
             capacity: 64,
             max_payload: Some(25),
+            wakeups: false,
         };
         assert!(too_big.validate().is_err());
         assert_eq!(SpscConfig::with_capacity(64).validate(), Ok((64, 24)));
