@@ -9,6 +9,11 @@
 //! The library side (`shmbus::inspect`) is exercised directly too, for what
 //! the binary cannot show deterministically: a walk overtaken by the
 //! consumer, and hostile bytes in every position and header.
+//!
+//! Topics are built through the public bus API: a publisher of Protocol V2
+//! trades, a live anonymous subscriber part-way through them and a durable
+//! subscriber that left (so its slot is `DETACHED`), all held by this test
+//! process while ring-dump, another process, looks at them.
 
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -17,8 +22,17 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+use std::time::Duration;
+
+use shmbus::bus::{Bus, Policy, StartAt, TopicConfig};
 use shmbus::inspect::{self, InspectError, SpscInspector};
-use shmbus::layout::{pack_record_header, SegmentKind, FLAG_PADDING, SPSC_DATA_OFFSET};
+use shmbus::layout::{
+    pack_record_header, SegmentKind, BROADCAST_CONTROL_OFFSET, FLAG_PADDING, SPSC_DATA_OFFSET,
+};
+use shmbus::record::{
+    venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TradeTlv,
+};
+use shmbus::ring::broadcast::Subscriber;
 use shmbus::ring::spsc::{SpscConfig, SpscRing};
 use shmbus::ring::CorruptionKind;
 use shmbus::segment::{OpenOptions, Segment};
@@ -55,6 +69,11 @@ impl TempBase {
 
     fn ring_file(&self, name: &str) -> PathBuf {
         self.0.join(NS).join(format!("{name}.spsc"))
+    }
+
+    /// The file of the broadcast log segment `segment`.
+    fn log_file(&self, segment: &str) -> PathBuf {
+        self.0.join(NS).join(format!("{segment}.bcast"))
     }
 }
 
@@ -726,6 +745,384 @@ fn hostile_positions_and_headers_never_panic() {
         oks > 0 && errs > 0,
         "fuzz reached both paths: {oks} ok, {errs} err"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Topics
+// ---------------------------------------------------------------------------
+
+const TOPIC: &str = "market_data";
+/// Trades published on the topic.
+const TRADES: u64 = 5;
+/// Trades the live subscriber has read.
+const READ: u64 = 2;
+
+fn topic_config(policy: Policy, slots: u32) -> TopicConfig {
+    TopicConfig {
+        slots,
+        max_payload: 128,
+        policy,
+        max_subscribers: 4,
+        max_publishers: 2,
+        claim_timeout: Duration::from_secs(1),
+    }
+}
+
+/// Protocol V2 market-data message carrying one trade, sender sequence `seq`.
+fn trade(seq: u64) -> Vec<u8> {
+    let mut buf = [0u8; 128];
+    let btc = Instrument::coin(venue::BINANCE, "BTC").expect("ticker");
+    let len = MessageBuilder::new(
+        &mut buf,
+        RelayDomain::MarketData,
+        SourceType::BinanceCollector,
+    )
+    .sequence(seq)
+    .timestamp_ns(1_700_000_000_000_000_000 + seq)
+    .typed(&TradeTlv::new(
+        btc,
+        Fixed8::from_raw(6_500_000_000_000 + seq as i64),
+        Fixed8::from_raw(12_500_000),
+        Side::Buy,
+        seq,
+    ))
+    .finish(Checksum::Compute)
+    .expect("message fits");
+    buf[..len].to_vec()
+}
+
+/// What a topic under test is made of; the participants stay attached
+/// while it lives.
+struct Desk {
+    _bus: Bus,
+    segment: String,
+    _publisher: shmbus::ring::broadcast::Publisher,
+    _live: Subscriber,
+}
+
+/// `market_data` with [`TRADES`] trades published, a durable subscriber
+/// "risk" that left before reading any (DETACHED, lag TRADES) and a live
+/// anonymous subscriber that read [`READ`] of them (lag TRADES - READ).
+fn desk_with_traffic(base: &TempBase) -> Desk {
+    let bus = Bus::at(base.path(), NS).expect("bus");
+    let topic = bus
+        .topic(TOPIC, &topic_config(Policy::Backpressure, 16))
+        .expect("topic");
+    drop(
+        topic
+            .durable_subscriber("risk", StartAt::Oldest)
+            .expect("durable subscriber"),
+    );
+    let mut live = topic.subscriber(StartAt::Oldest).expect("subscriber");
+    let mut publisher = topic.publisher().expect("publisher");
+    for seq in 0..TRADES {
+        publisher
+            .try_publish(u16::from(RelayDomain::MarketData as u8), &trade(seq))
+            .expect("publish");
+    }
+    for _ in 0..READ {
+        drop(live.try_read().expect("read"));
+    }
+    Desk {
+        segment: topic.record().segment.clone(),
+        _bus: bus,
+        _publisher: publisher,
+        _live: live,
+    }
+}
+
+#[test]
+fn topics_lists_each_topic_with_live_counts_and_lag() {
+    let base = TempBase::new();
+    let desk = desk_with_traffic(&base);
+    let before = std::fs::read(base.log_file(&desk.segment)).expect("read log");
+
+    let run = ring_dump(base.path(), &["topics"]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let out = &run.stdout;
+    assert!(out.contains("1 topic\n"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(TOPIC))
+        .unwrap_or_else(|| panic!("no line for {TOPIC} in:\n{out}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    // name, policy, slots, max payload, tail, publishers, subscribers, max lag
+    assert_eq!(
+        cells,
+        [TOPIC, "backpressure", "16", "128", "5", "1", "1", "5"],
+        "{out}"
+    );
+
+    let j = ring_dump(base.path(), &["--json", "topics"]).json();
+    let topics = j.get("topics").and_then(Json::as_array).expect("topics");
+    assert_eq!(topics.len(), 1);
+    let t = &topics[0];
+    let num = |k: &str| {
+        t.get(k)
+            .and_then(Json::as_u64)
+            .unwrap_or_else(|| panic!("{k}"))
+    };
+    assert_eq!(t.get("name").and_then(Json::as_str), Some(TOPIC));
+    assert_eq!(t.get("policy").and_then(Json::as_str), Some("backpressure"));
+    assert_eq!(
+        (num("slots"), num("max_payload"), num("tail")),
+        (16, 128, 5)
+    );
+    assert_eq!(
+        (
+            num("publishers_alive"),
+            num("subscribers_alive"),
+            num("max_lag")
+        ),
+        (1, 1, TRADES)
+    );
+    assert_eq!(
+        std::fs::read(base.log_file(&desk.segment)).expect("read log"),
+        before,
+        "ring-dump modified the log"
+    );
+}
+
+#[test]
+fn topic_json_shows_positions_participants_and_decoded_records() {
+    let base = TempBase::new();
+    let desk = desk_with_traffic(&base);
+    let log = base.log_file(&desk.segment);
+    let before = std::fs::read(&log).expect("read log");
+
+    let run = ring_dump(base.path(), &["--json", "topic", TOPIC]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let j = run.json();
+    let num = |k: &str| {
+        j.get(k)
+            .and_then(Json::as_u64)
+            .unwrap_or_else(|| panic!("{k}"))
+    };
+    assert_eq!(j.get("namespace").and_then(Json::as_str), Some(NS));
+    assert_eq!(j.get("name").and_then(Json::as_str), Some(TOPIC));
+    assert_eq!(
+        j.get("segment").and_then(Json::as_str),
+        Some(desk.segment.as_str())
+    );
+    assert_eq!(j.get("policy").and_then(Json::as_str), Some("backpressure"));
+    assert_eq!((num("slots"), num("max_payload")), (16, 128));
+    assert_eq!(num("claim_timeout_ns"), 1_000_000_000);
+    assert_eq!(num("tail"), TRADES);
+    assert_eq!(num("creator_pid"), u64::from(std::process::id()));
+    let counters = j.get("counters").expect("counters");
+    assert_eq!(
+        counters.get("reclaimed_claims").and_then(Json::as_u64),
+        Some(0)
+    );
+
+    let me = u64::from(std::process::id());
+    let publishers = j
+        .get("publishers")
+        .and_then(Json::as_array)
+        .expect("publishers");
+    assert_eq!(publishers.len(), 1);
+    let p = &publishers[0];
+    assert_eq!(p.get("alive"), Some(&Json::Bool(true)));
+    assert_eq!(p.get("state").and_then(Json::as_str), Some("live"));
+    assert_eq!(p.get("pid").and_then(Json::as_u64), Some(me));
+    assert_eq!(p.get("published").and_then(Json::as_u64), Some(TRADES));
+
+    let subscribers = j
+        .get("subscribers")
+        .and_then(Json::as_array)
+        .expect("subscribers");
+    assert_eq!(subscribers.len(), 2, "{}", run.stdout);
+    let risk = subscribers
+        .iter()
+        .find(|s| s.get("name").and_then(Json::as_str) == Some("risk"))
+        .expect("the durable subscriber is listed");
+    assert_eq!(risk.get("state").and_then(Json::as_str), Some("detached"));
+    assert_eq!(risk.get("alive"), Some(&Json::Bool(false)));
+    assert_eq!(risk.get("cursor").and_then(Json::as_u64), Some(0));
+    assert_eq!(risk.get("lag").and_then(Json::as_u64), Some(TRADES));
+    let live = subscribers
+        .iter()
+        .find(|s| s.get("name") == Some(&Json::Null))
+        .expect("the anonymous subscriber is listed");
+    assert_eq!(live.get("state").and_then(Json::as_str), Some("live"));
+    assert_eq!(live.get("alive"), Some(&Json::Bool(true)));
+    assert_eq!(live.get("pid").and_then(Json::as_u64), Some(me));
+    assert_eq!(live.get("cursor").and_then(Json::as_u64), Some(READ));
+    assert_eq!(live.get("lag").and_then(Json::as_u64), Some(TRADES - READ));
+    assert!(live
+        .get("heartbeat_age_ns")
+        .and_then(Json::as_u64)
+        .is_some());
+
+    let records = j.get("records").and_then(Json::as_array).expect("records");
+    let sequences: Vec<u64> = records
+        .iter()
+        .map(|r| r.get("sequence").and_then(Json::as_u64).expect("sequence"))
+        .collect();
+    assert_eq!(sequences, [4, 3, 2, 1, 0], "newest first");
+    for r in records {
+        let seq = r.get("sequence").and_then(Json::as_u64).expect("sequence");
+        assert_eq!(r.get("type").and_then(Json::as_u64), Some(1));
+        assert_eq!(
+            r.get("len").and_then(Json::as_u64),
+            Some(trade(seq).len() as u64)
+        );
+        let v2 = r.get("v2").expect("decoded as Protocol V2");
+        assert_eq!(v2.get("relay_domain").and_then(Json::as_u64), Some(1));
+        assert_eq!(v2.get("domain").and_then(Json::as_str), Some("MarketData"));
+        assert_eq!(
+            v2.get("source_name").and_then(Json::as_str),
+            Some("BinanceCollector")
+        );
+        assert_eq!(v2.get("sequence").and_then(Json::as_u64), Some(seq));
+        assert_eq!(
+            v2.get("timestamp_ns").and_then(Json::as_u64),
+            Some(1_700_000_000_000_000_000 + seq)
+        );
+        let tlvs = v2.get("tlvs").and_then(Json::as_array).expect("tlvs");
+        assert_eq!(tlvs.len(), 1);
+        assert_eq!(tlvs[0].get("type").and_then(Json::as_u64), Some(1));
+    }
+    let walk = j.get("walk").expect("walk");
+    assert_eq!(walk.get("status").and_then(Json::as_str), Some("complete"));
+
+    // The text form says the same.
+    let text = ring_dump(base.path(), &["--records", "2", "topic", TOPIC]);
+    assert_eq!(text.code, 0, "stderr: {}", text.stderr);
+    let out = &text.stdout;
+    for expected in [
+        "topic        desk/market_data",
+        "16 slots of 192 bytes, max payload 128 bytes, backpressure",
+        "tail 5",
+        "publishers   1 in use, 1 alive",
+        "subscribers  2 in use, 1 alive",
+        "durable \"risk\"",
+        "lag 3",
+        "records      2 shown, newest first",
+        "seq 4  type 1",
+        "Protocol V2 MarketData (1) from BinanceCollector",
+        "TLV type 1 ",
+        "up to 3 older records below sequence 3",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert_eq!(
+        std::fs::read(&log).expect("read log"),
+        before,
+        "log modified"
+    );
+}
+
+#[test]
+fn missing_topic_or_directory_exits_1_with_one_line() {
+    let base = TempBase::new();
+    let _ = base.ns();
+    // A namespace where no topic was ever created has no directory.
+    for args in [&["topics"][..], &["topic", TOPIC], &["--json", "topics"]] {
+        let run = ring_dump(base.path(), args);
+        assert_eq!(run.code, 1, "{args:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert!(
+            run.one_error_line().contains("no topic directory"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        !base.path().join(NS).join("directory.dir").exists(),
+        "ring-dump created the directory"
+    );
+
+    let _desk = desk_with_traffic(&base);
+    let run = ring_dump(base.path(), &["topic", "nope"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.one_error_line()
+            .contains("no topic \"nope\" in namespace desk"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn corrupt_log_control_block_exits_2_and_is_listed_unusable() {
+    let base = TempBase::new();
+    let desk = desk_with_traffic(&base);
+    let segment = desk.segment.clone();
+    drop(desk);
+    // The control block's first field is the slot count (16): say 32.
+    write_at(
+        &base.log_file(&segment),
+        BROADCAST_CONTROL_OFFSET as u64,
+        &32u64.to_ne_bytes(),
+    );
+    let before = std::fs::read(base.log_file(&segment)).expect("read log");
+
+    let run = ring_dump(base.path(), &["topic", TOPIC]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert_eq!(run.stdout, "");
+    let line = run.one_error_line();
+    assert!(line.contains("is corrupt"), "{line}");
+    assert!(line.contains("slots 32"), "{line}");
+
+    let run = ring_dump(base.path(), &["topics"]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("unusable: "), "{}", run.stdout);
+    let j = ring_dump(base.path(), &["--json", "topics"]).json();
+    let topics = j.get("topics").and_then(Json::as_array).expect("topics");
+    assert_eq!(topics[0].get("exit_code").and_then(Json::as_u64), Some(2));
+    assert_eq!(
+        std::fs::read(base.log_file(&segment)).expect("read log"),
+        before,
+        "ring-dump modified the log"
+    );
+}
+
+#[test]
+fn topic_records_from_the_library_stop_at_the_oldest_held() {
+    let base = TempBase::new();
+    let bus = Bus::at(base.path(), NS).expect("bus");
+    let topic = bus
+        .topic("ticks", &topic_config(Policy::Overwrite, 4))
+        .expect("topic");
+    let mut publisher = topic.publisher().expect("publisher");
+    for seq in 0..10 {
+        publisher.try_publish(9, &trade(seq)).expect("publish");
+    }
+    let opts = OpenOptions::default();
+    let (snap, records) = inspect::topic_records(&base.ns(), "ticks", &opts, 16).expect("inspect");
+    assert_eq!((snap.tail, snap.oldest()), (10, 6));
+    assert_eq!(snap.topic.config.policy, Policy::Overwrite);
+    let got: Vec<(u64, u64)> = records
+        .iter()
+        .map(|r| {
+            let v2 = r.decode_v2().expect("Protocol V2");
+            (r.sequence, v2.sequence)
+        })
+        .collect();
+    assert_eq!(got, [(9, 9), (8, 8), (7, 7), (6, 6)]);
+    let (_, two) = inspect::topic_records(&base.ns(), "ticks", &opts, 2).expect("inspect");
+    assert_eq!(two.iter().map(|r| r.sequence).collect::<Vec<_>>(), [9, 8]);
+
+    assert_eq!(
+        inspect::list_topics(&base.ns())
+            .expect("list")
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["ticks"]
+    );
+    assert!(matches!(
+        inspect::inspect_topic(&base.ns(), "nope", &opts),
+        Err(InspectError::TopicNotFound { .. })
+    ));
+    // A record that is not Protocol V2 falls back to raw bytes.
+    publisher.try_publish(9, b"not a message").expect("publish");
+    let (_, last) = inspect::topic_records(&base.ns(), "ticks", &opts, 1).expect("inspect");
+    assert_eq!(last[0].payload, b"not a message");
+    assert!(last[0].decode_v2().is_err());
 }
 
 // ---------------------------------------------------------------------------

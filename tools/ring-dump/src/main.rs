@@ -1,13 +1,17 @@
-//! `ring-dump`: read-only inspection of live shmbus rings.
+//! `ring-dump`: read-only inspection of live shmbus rings and topics.
 //!
 //! Opens segments with `Segment::open_read_only` (a `PROT_READ` mapping, no
 //! lock taken, nothing written), so it is safe to run against a production
-//! host. Prints a ring's header, positions, occupancy, which roles are
-//! attached (proved by their liveness locks) and its records in hex, as text
-//! or as one JSON object.
+//! host. For an SPSC ring it prints the header, positions, occupancy, which
+//! roles are attached (proved by their liveness locks) and its records in
+//! hex; for a topic (found through the namespace's topic directory) the
+//! configuration, positions, counters, every publisher and subscriber with
+//! its lag and liveness, and the last records decoded as Protocol V2 (or in
+//! hex). Text, or one JSON object.
 //!
-//! Exit codes: 0 ok; 1 namespace or ring not found; 2 corrupt or unusable
-//! (and usage errors), with exactly one line `ring-dump: <reason>` on stderr.
+//! Exit codes: 0 ok; 1 namespace, ring, topic directory or topic not found;
+//! 2 corrupt or unusable (and usage errors), with exactly one line
+//! `ring-dump: <reason>` on stderr.
 
 mod render;
 
@@ -15,13 +19,14 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use shmbus::inspect::{InspectError, SpscInspector, SpscRecord};
+use shmbus::directory::DirectoryError;
+use shmbus::inspect::{BroadcastRecord, InspectError, SpscInspector, SpscRecord, TopicInspector};
 use shmbus::segment::{validate_name, OpenOptions, SegmentError, DEFAULT_NAMESPACE};
 use shmbus::Namespace;
 
 /// Exit code: everything asked for was shown.
 const EXIT_OK: u8 = 0;
-/// Exit code: the namespace or the ring does not exist.
+/// Exit code: the namespace, ring, topic directory or topic does not exist.
 const EXIT_NOT_FOUND: u8 = 1;
 /// Exit code: corrupt or unusable segment, or a bad command line.
 const EXIT_UNUSABLE: u8 = 2;
@@ -30,32 +35,42 @@ const DEFAULT_RECORDS: usize = 16;
 const DEFAULT_HEX_BYTES: usize = 64;
 
 const HELP: &str = "\
-ring-dump: read-only inspection of live shmbus rings
+ring-dump: read-only inspection of live shmbus rings and topics
 
 USAGE:
     ring-dump [OPTIONS] list
     ring-dump [OPTIONS] spsc NAME
+    ring-dump [OPTIONS] topics
+    ring-dump [OPTIONS] topic NAME
 
 COMMANDS:
     list          every SPSC ring in the namespace: capacity, occupancy, who is attached
     spsc NAME     one SPSC ring: header, positions, occupancy, producer and consumer
                   (attached = holds its liveness lock, so is alive), then its records
                   from the consumer position on, in hex
+    topics        every topic in the namespace's topic directory: policy, slots, max
+                  payload, tail, live publishers and subscribers, largest lag
+    topic NAME    one topic: configuration, tail and gate, counters, every publisher
+                  and subscriber (state, durable name, pid, cursor, lag, missed,
+                  heartbeat age, alive = holds its liveness lock), then its last
+                  records, newest first, decoded as Protocol V2 (hex otherwise)
 
 OPTIONS:
     --dir BASE          base directory [default: $SHMBUS_DIR, else /dev/shm/shmbus]
     -n, --namespace NS  namespace under BASE [default: default]
     --json              print one JSON object on stdout instead of text
     --records N         show at most N records [default: 16; 0 shows none]
-    --hex-bytes N       show the first N payload bytes of each record [default: 64]
+    --hex-bytes N       show the first N payload bytes of each record in hex
+                        [default: 64]
     -h, --help          print this help
     -V, --version       print the version
 
 ring-dump never creates, locks or writes anything: segments are mapped read-only.
 
 EXIT CODES:
-    0  ok (a record walk overtaken by a live consumer is reported on stdout, still 0)
-    1  namespace or ring not found
+    0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten by
+       a live publisher, is reported on stdout, still 0)
+    1  namespace, ring, topic directory or topic not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
        positions or records, wrong owner or mode, I/O error), or a bad command line;
        the reason is one line on stderr: `ring-dump: <reason>`
@@ -66,6 +81,10 @@ EXAMPLES:
     ring-dump --json -n prod spsc execution_reports | jq .used_bytes
     ring-dump --records 4 --hex-bytes 32 spsc orders
     SHMBUS_DIR=/tmp/shmbus ring-dump --json list
+    ring-dump -n prod topics
+    ring-dump -n prod topic market_data
+    ring-dump --records 5 topic market_data
+    ring-dump --json -n prod topic market_data | jq '.subscribers[] | {name, lag, alive}'
 ";
 
 /// A reason to stop, with the exit code it maps to.
@@ -101,6 +120,8 @@ fn segment_exit_code(e: &SegmentError) -> u8 {
 fn inspect_exit_code(e: &InspectError) -> u8 {
     match e {
         InspectError::Segment(e) => segment_exit_code(e),
+        InspectError::Directory(DirectoryError::Segment(e)) => segment_exit_code(e),
+        InspectError::NoDirectory { .. } | InspectError::TopicNotFound { .. } => EXIT_NOT_FOUND,
         _ => EXIT_UNUSABLE,
     }
 }
@@ -127,6 +148,8 @@ impl From<InspectError> for Failure {
 enum Command {
     List,
     Spsc(String),
+    Topics,
+    Topic(String),
     Help,
     Version,
 }
@@ -190,9 +213,18 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
             Some(name) => Command::Spsc(name),
             None => return Err(Failure::usage("spsc needs a ring NAME")),
         },
+        Some("topics") => Command::Topics,
+        Some("topic") => match positional.next() {
+            Some(name) => Command::Topic(name),
+            None => return Err(Failure::usage("topic needs a topic NAME")),
+        },
         Some("help") => Command::Help,
         Some(other) => return Err(Failure::usage(format!("unknown command \"{other}\""))),
-        None => return Err(Failure::usage("no command given: use list or spsc NAME")),
+        None => {
+            return Err(Failure::usage(
+                "no command given: use list, spsc NAME, topics or topic NAME",
+            ))
+        }
     };
     if let Some(extra) = positional.next() {
         return Err(Failure::usage(format!("unexpected argument \"{extra}\"")));
@@ -248,6 +280,20 @@ pub(crate) enum WalkEnd {
     Limit { position: u64, remaining: u64 },
     /// A live consumer passed the walk; the reason says where.
     Overtaken { reason: String },
+    /// A record is corrupt; the reason says which.
+    Corrupt { reason: String },
+}
+
+/// How a topic's record walk ended, for the report.
+#[derive(Debug)]
+pub(crate) enum LogWalkEnd {
+    /// Every record the log still holds was shown.
+    Complete,
+    /// `--records` was reached; `remaining` older sequences below `below`
+    /// may still be in the log.
+    Limit { below: u64, remaining: u64 },
+    /// A live publisher reused the slot being read; the reason says which.
+    Overwritten { reason: String },
     /// A record is corrupt; the reason says which.
     Corrupt { reason: String },
 }
@@ -331,6 +377,66 @@ fn run(args: &Args) -> Result<Output, Failure> {
             };
             Ok(Output { stdout, failure })
         }
+        Command::Topics => {
+            let ns = open_namespace(&args.base, &args.namespace)?;
+            let topics = shmbus::inspect::list_topics(&ns)?;
+            let topics: Vec<_> = topics
+                .into_iter()
+                .map(|topic| {
+                    let name = topic.name.clone();
+                    let result = TopicInspector::open_topic(&ns, topic, &opts)
+                        .and_then(|log| log.snapshot())
+                        .map_err(Failure::from);
+                    (name, result)
+                })
+                .collect();
+            let stdout = if args.json {
+                render::topics_json(&ns, &topics)
+            } else {
+                render::topics_text(&ns, &topics)
+            };
+            Ok(Output {
+                stdout,
+                failure: None,
+            })
+        }
+        Command::Topic(name) => {
+            let ns = open_namespace(&args.base, &args.namespace)?;
+            let log = TopicInspector::open(&ns, name, &opts)?;
+            let snapshot = log.snapshot()?;
+            let mut records: Vec<BroadcastRecord> = Vec::new();
+            let mut walk = log.records(&snapshot, args.records);
+            let mut end = LogWalkEnd::Complete;
+            let mut failure = None;
+            for record in walk.by_ref() {
+                match record {
+                    Ok(r) => records.push(r),
+                    Err(e @ InspectError::Overwritten { .. }) => {
+                        end = LogWalkEnd::Overwritten {
+                            reason: e.to_string(),
+                        };
+                    }
+                    Err(e) => {
+                        end = LogWalkEnd::Corrupt {
+                            reason: e.to_string(),
+                        };
+                        failure = Some(Failure::from(e));
+                    }
+                }
+            }
+            if matches!(end, LogWalkEnd::Complete) && walk.remaining_sequences() > 0 {
+                end = LogWalkEnd::Limit {
+                    below: walk.position(),
+                    remaining: walk.remaining_sequences(),
+                };
+            }
+            let stdout = if args.json {
+                render::topic_json(&ns, &snapshot, &records, &end, args.hex_bytes)
+            } else {
+                render::topic_text(&ns, &snapshot, &records, &end, args.hex_bytes)
+            };
+            Ok(Output { stdout, failure })
+        }
     }
 }
 
@@ -380,6 +486,12 @@ mod tests {
         assert!(a.json);
         assert_eq!((a.records, a.namespace.as_str()), (3, "prod"));
         assert_eq!(a.hex_bytes, DEFAULT_HEX_BYTES);
+        let a = parse(&["topic", "market_data", "--json", "--records", "2"]).expect("valid");
+        assert_eq!(a.command, Command::Topic("market_data".into()));
+        assert!(a.json);
+        assert_eq!(a.records, 2);
+        let a = parse(&["topics"]).expect("valid");
+        assert_eq!(a.command, Command::Topics);
         let a = parse(&["--dir", "/tmp/x", "list"]).expect("valid");
         assert_eq!(
             (a.command, a.base),
@@ -392,6 +504,8 @@ mod tests {
         for bad in [
             &[][..],
             &["spsc"],
+            &["topic"],
+            &["topics", "extra"],
             &["frobnicate"],
             &["--records", "many", "list"],
             &["--bogus", "list"],
@@ -415,5 +529,22 @@ mod tests {
             source: io::Error::from(io::ErrorKind::PermissionDenied),
         };
         assert_eq!(segment_exit_code(&io), EXIT_UNUSABLE);
+        let no_dir = InspectError::NoDirectory { path: "/x".into() };
+        assert_eq!(inspect_exit_code(&no_dir), EXIT_NOT_FOUND);
+        let no_topic = InspectError::TopicNotFound {
+            namespace: "prod".into(),
+            topic: "md".into(),
+        };
+        assert_eq!(inspect_exit_code(&no_topic), EXIT_NOT_FOUND);
+        let missing_dir =
+            InspectError::Directory(DirectoryError::Segment(SegmentError::NotFound {
+                path: "/x".into(),
+            }));
+        assert_eq!(inspect_exit_code(&missing_dir), EXIT_NOT_FOUND);
+        let bad_dir = InspectError::Directory(DirectoryError::Corrupt {
+            entry: 3,
+            reason: "bad".into(),
+        });
+        assert_eq!(inspect_exit_code(&bad_dir), EXIT_UNUSABLE);
     }
 }

@@ -6,10 +6,13 @@
 
 use std::fmt::Write;
 
-use shmbus::inspect::{RoleInfo, SpscRecord, SpscSnapshot};
+use shmbus::inspect::{
+    participant_state_name, policy_name, BroadcastRecord, PublisherInfo, RoleInfo, SpscRecord,
+    SpscSnapshot, SubscriberInfo, TopicSnapshot, V2Summary,
+};
 use shmbus::Namespace;
 
-use crate::{Failure, WalkEnd};
+use crate::{Failure, LogWalkEnd, WalkEnd};
 
 /// Payload bytes per line of a hex dump.
 const HEX_LINE: usize = 16;
@@ -183,6 +186,267 @@ pub(crate) fn list_text(
                     s.occupancy_percent(),
                     role_cell(&s.producer),
                     role_cell(&s.consumer)
+                );
+            }
+            Err(f) => {
+                let _ = writeln!(
+                    o,
+                    "{:<width$}  unusable: {}",
+                    name,
+                    f.reason.replace(['\n', '\r'], " ")
+                );
+            }
+        }
+    }
+    o
+}
+
+pub(crate) fn topic_text(
+    ns: &Namespace,
+    s: &TopicSnapshot,
+    records: &[BroadcastRecord],
+    end: &LogWalkEnd,
+    hex_bytes: usize,
+) -> String {
+    let mut o = String::new();
+    let t = &s.topic;
+    let c = &t.config;
+    let _ = writeln!(
+        o,
+        "topic        {}/{} (broadcast log {}, directory entry {})",
+        ns.name(),
+        t.name,
+        t.segment,
+        t.entry
+    );
+    let _ = writeln!(o, "path         {}", s.path.display());
+    let _ = writeln!(
+        o,
+        "layout       version {}, hash {:#018x}",
+        s.layout_version, s.layout_hash
+    );
+    let _ = writeln!(
+        o,
+        "segment      {} bytes, created {} by pid {}",
+        s.segment_size,
+        utc_timestamp(s.created_realtime_ns),
+        t.creator_pid
+    );
+    let _ = writeln!(
+        o,
+        "state        {}",
+        if s.poisoned { "poisoned" } else { "healthy" }
+    );
+    let _ = writeln!(
+        o,
+        "config       {} slots of {} bytes, max payload {} bytes, {}, claim timeout {}",
+        c.slots,
+        s.slot_stride,
+        c.max_payload,
+        policy_name(c.policy),
+        duration_text(s.claim_timeout_ns)
+    );
+    let _ = writeln!(
+        o,
+        "             {} subscriber slots, {} publisher slots",
+        c.max_subscribers, c.max_publishers
+    );
+    let _ = writeln!(
+        o,
+        "positions    tail {}, gate {}, oldest held {}",
+        s.tail,
+        s.gate,
+        s.oldest()
+    );
+    let _ = writeln!(
+        o,
+        "waiting      {} sleeping subscriber{}, {} registrations so far",
+        s.sleepers,
+        if s.sleepers == 1 { "" } else { "s" },
+        s.registrations
+    );
+    let _ = writeln!(
+        o,
+        "counters     reclaimed claims {}, reaped subscribers {}, reaped publishers {}",
+        s.reclaimed_claims, s.reaped_subscribers, s.reaped_publishers
+    );
+    let _ = writeln!(
+        o,
+        "publishers   {} in use, {} alive",
+        s.publishers.len(),
+        s.publishers_alive()
+    );
+    for p in &s.publishers {
+        let _ = writeln!(o, "  {}", publisher_text(p));
+    }
+    let _ = writeln!(
+        o,
+        "subscribers  {} in use, {} alive",
+        s.subscribers.len(),
+        s.subscribers_alive()
+    );
+    for sub in &s.subscribers {
+        let _ = writeln!(o, "  {}", subscriber_text(sub));
+    }
+    let _ = writeln!(o, "records      {} shown, newest first", records.len());
+    for r in records {
+        let len = r.payload.len();
+        let _ = writeln!(
+            o,
+            "  seq {}  type {}  flags {:#06x}  len {}",
+            r.sequence, r.record_type, r.flags, len
+        );
+        match r.decode_v2() {
+            Ok(v2) => v2_text(&mut o, &v2),
+            Err(e) => {
+                let _ = writeln!(o, "    not Protocol V2 ({e}); hex:");
+                hex_dump(&mut o, &r.payload[..len.min(hex_bytes)]);
+                if len > hex_bytes {
+                    let _ = writeln!(
+                        o,
+                        "    ... {} more bytes (raise --hex-bytes)",
+                        len - hex_bytes
+                    );
+                }
+            }
+        }
+    }
+    match end {
+        LogWalkEnd::Complete => {}
+        LogWalkEnd::Limit { below, remaining } => {
+            let _ = writeln!(
+                o,
+                "  ... up to {remaining} older records below sequence {below} (raise --records)"
+            );
+        }
+        LogWalkEnd::Overwritten { reason } | LogWalkEnd::Corrupt { reason } => {
+            let _ = writeln!(o, "  walk stopped: {reason}");
+        }
+    }
+    o
+}
+
+fn publisher_text(p: &PublisherInfo) -> String {
+    format!(
+        "slot {:<4}  {:<8}  pid {:<8}  published {:<10}  {}",
+        p.slot,
+        participant_state_name(p.state),
+        p.pid,
+        p.published,
+        if p.alive { "alive" } else { "not alive" }
+    )
+}
+
+fn subscriber_text(s: &SubscriberInfo) -> String {
+    let name = match &s.name {
+        Some(n) => format!("durable \"{}\"", n.escape_debug()),
+        None => "anonymous".to_owned(),
+    };
+    let heartbeat = match s.heartbeat_age_ns {
+        Some(age) => format!("heartbeat {} ago", duration_text(age)),
+        None => "no heartbeat".to_owned(),
+    };
+    format!(
+        "slot {:<4}  {:<8}  {name}  pid {}  cursor {}  lag {}  missed {}  {heartbeat}  {}",
+        s.slot,
+        participant_state_name(s.state),
+        s.pid,
+        s.cursor,
+        s.lag,
+        s.missed,
+        if s.alive { "alive" } else { "not alive" }
+    )
+}
+
+fn v2_text(o: &mut String, v: &V2Summary) {
+    let domain = match v.domain_name() {
+        Some(n) => format!("{n} ({})", v.relay_domain),
+        None => format!("domain {}", v.relay_domain),
+    };
+    let source = match v.source_name() {
+        Some(n) => format!("{n} ({})", v.source),
+        None => format!("source {}", v.source),
+    };
+    let _ = writeln!(
+        o,
+        "    Protocol V2 {domain} from {source}, v{}, flags {:#04x}, seq {}, time {}, checksum {:#010x}",
+        v.version,
+        v.flags,
+        v.sequence,
+        utc_timestamp(v.timestamp_ns),
+        v.checksum
+    );
+    if v.tlvs.is_empty() {
+        let _ = writeln!(o, "    (no TLV items)");
+    }
+    for t in &v.tlvs {
+        let _ = writeln!(
+            o,
+            "    TLV type {:<3}  len {}{}",
+            t.tlv_type,
+            t.len,
+            if t.extended { "  (extended)" } else { "" }
+        );
+    }
+}
+
+/// Nanoseconds as a short human duration (`850ns`, `12.5ms`, `3.2s`, `2h5m`).
+fn duration_text(ns: u64) -> String {
+    match ns {
+        0..=999 => format!("{ns}ns"),
+        1_000..=999_999 => format!("{:.1}us", ns as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1}ms", ns as f64 / 1e6),
+        1_000_000_000..=3_599_999_999_999 => format!("{:.1}s", ns as f64 / 1e9),
+        _ => {
+            let minutes = ns / 60_000_000_000;
+            format!("{}h{}m", minutes / 60, minutes % 60)
+        }
+    }
+}
+
+pub(crate) fn topics_text(
+    ns: &Namespace,
+    topics: &[(String, Result<TopicSnapshot, Failure>)],
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "namespace {} ({}): {} topic{}",
+        ns.name(),
+        ns.path().display(),
+        topics.len(),
+        if topics.len() == 1 { "" } else { "s" }
+    );
+    if topics.is_empty() {
+        return o;
+    }
+    let width = topics
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let _ = writeln!(
+        o,
+        "{:<width$}  {:<12}  {:>10}  {:>11}  {:>12}  {:>10}  {:>11}  {:>8}",
+        "NAME", "POLICY", "SLOTS", "MAX PAYLOAD", "TAIL", "PUBLISHERS", "SUBSCRIBERS", "MAX LAG"
+    );
+    for (name, result) in topics {
+        match result {
+            Ok(s) => {
+                let c = &s.topic.config;
+                let _ = writeln!(
+                    o,
+                    "{:<width$}  {:<12}  {:>10}  {:>11}  {:>12}  {:>10}  {:>11}  {:>8}",
+                    name,
+                    policy_name(c.policy),
+                    c.slots,
+                    c.max_payload,
+                    s.tail,
+                    s.publishers_alive(),
+                    s.subscribers_alive(),
+                    s.max_lag()
+                        .map_or_else(|| "-".to_owned(), |l| l.to_string())
                 );
             }
             Err(f) => {
@@ -377,6 +641,211 @@ pub(crate) fn list_json(
     )
 }
 
+fn hex_string(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+fn json_opt_u64(v: Option<u64>) -> String {
+    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
+fn json_opt_str(v: Option<&str>) -> String {
+    v.map_or_else(|| "null".to_owned(), json_str)
+}
+
+fn publisher_json(p: &PublisherInfo) -> String {
+    format!(
+        "{{\"slot\":{},\"state\":{},\"pid\":{},\"published\":{},\"alive\":{}}}",
+        p.slot,
+        json_str(participant_state_name(p.state)),
+        p.pid,
+        p.published,
+        p.alive
+    )
+}
+
+fn subscriber_json(s: &SubscriberInfo) -> String {
+    format!(
+        concat!(
+            "{{\"slot\":{},\"state\":{},\"name\":{},\"durable\":{},\"pid\":{},\"cursor\":{},",
+            "\"lag\":{},\"missed\":{},\"heartbeat_age_ns\":{},\"alive\":{}}}"
+        ),
+        s.slot,
+        json_str(participant_state_name(s.state)),
+        json_opt_str(s.name.as_deref()),
+        s.name.is_some(),
+        s.pid,
+        s.cursor,
+        s.lag,
+        s.missed,
+        json_opt_u64(s.heartbeat_age_ns),
+        s.alive
+    )
+}
+
+fn v2_json(v: &V2Summary) -> String {
+    let tlvs: Vec<String> = v
+        .tlvs
+        .iter()
+        .map(|t| {
+            format!(
+                "{{\"type\":{},\"len\":{},\"extended\":{}}}",
+                t.tlv_type, t.len, t.extended
+            )
+        })
+        .collect();
+    format!(
+        concat!(
+            "{{\"relay_domain\":{},\"domain\":{},\"version\":{},\"source\":{},",
+            "\"source_name\":{},\"flags\":{},\"sequence\":{},\"timestamp_ns\":{},",
+            "\"checksum\":{},\"tlvs\":[{}]}}"
+        ),
+        v.relay_domain,
+        json_opt_str(v.domain_name()),
+        v.version,
+        v.source,
+        json_opt_str(v.source_name()),
+        v.flags,
+        v.sequence,
+        v.timestamp_ns,
+        v.checksum,
+        tlvs.join(",")
+    )
+}
+
+fn broadcast_record_json(r: &BroadcastRecord, hex_bytes: usize) -> String {
+    let len = r.payload.len();
+    let shown = &r.payload[..len.min(hex_bytes)];
+    let decoded = match r.decode_v2() {
+        Ok(v) => format!("\"v2\":{}", v2_json(&v)),
+        Err(e) => format!("\"v2\":null,\"v2_error\":{}", json_str(&e.to_string())),
+    };
+    format!(
+        "{{\"sequence\":{},\"type\":{},\"flags\":{},\"len\":{len},\"hex\":\"{}\",\"truncated\":{},{decoded}}}",
+        r.sequence,
+        r.record_type,
+        r.flags,
+        hex_string(shown),
+        shown.len() < len
+    )
+}
+
+fn log_walk_json(end: &LogWalkEnd) -> String {
+    match end {
+        LogWalkEnd::Complete => "{\"status\":\"complete\"}".to_owned(),
+        LogWalkEnd::Limit { below, remaining } => format!(
+            "{{\"status\":\"limit\",\"below_sequence\":{below},\"remaining_sequences\":{remaining}}}"
+        ),
+        LogWalkEnd::Overwritten { reason } => format!(
+            "{{\"status\":\"overwritten\",\"reason\":{}}}",
+            json_str(reason)
+        ),
+        LogWalkEnd::Corrupt { reason } => {
+            format!("{{\"status\":\"corrupt\",\"reason\":{}}}", json_str(reason))
+        }
+    }
+}
+
+/// A topic snapshot's fields, without the enclosing braces.
+fn topic_fields(s: &TopicSnapshot) -> String {
+    let t = &s.topic;
+    let c = &t.config;
+    let publishers: Vec<String> = s.publishers.iter().map(publisher_json).collect();
+    let subscribers: Vec<String> = s.subscribers.iter().map(subscriber_json).collect();
+    format!(
+        concat!(
+            "\"name\":{},\"kind\":\"topic\",\"segment\":{},\"path\":{},\"entry\":{},",
+            "\"creator_pid\":{},\"layout_version\":{},\"layout_hash\":\"{:#018x}\",",
+            "\"segment_size\":{},\"created_realtime_ns\":{},\"poisoned\":{},",
+            "\"policy\":{},\"slots\":{},\"slot_stride\":{},\"max_payload\":{},",
+            "\"max_subscribers\":{},\"max_publishers\":{},\"claim_timeout_ns\":{},",
+            "\"tail\":{},\"gate\":{},\"oldest\":{},\"registrations\":{},\"sleepers\":{},",
+            "\"counters\":{{\"reclaimed_claims\":{},\"reaped_subscribers\":{},",
+            "\"reaped_publishers\":{}}},",
+            "\"publishers_alive\":{},\"subscribers_alive\":{},\"max_lag\":{},",
+            "\"publishers\":[{}],\"subscribers\":[{}]"
+        ),
+        json_str(&t.name),
+        json_str(&t.segment),
+        json_path(&s.path),
+        t.entry,
+        t.creator_pid,
+        s.layout_version,
+        s.layout_hash,
+        s.segment_size,
+        s.created_realtime_ns,
+        s.poisoned,
+        json_str(policy_name(c.policy)),
+        c.slots,
+        s.slot_stride,
+        c.max_payload,
+        c.max_subscribers,
+        c.max_publishers,
+        s.claim_timeout_ns,
+        s.tail,
+        s.gate,
+        s.oldest(),
+        s.registrations,
+        s.sleepers,
+        s.reclaimed_claims,
+        s.reaped_subscribers,
+        s.reaped_publishers,
+        s.publishers_alive(),
+        s.subscribers_alive(),
+        json_opt_u64(s.max_lag()),
+        publishers.join(","),
+        subscribers.join(",")
+    )
+}
+
+pub(crate) fn topic_json(
+    ns: &Namespace,
+    s: &TopicSnapshot,
+    records: &[BroadcastRecord],
+    end: &LogWalkEnd,
+    hex_bytes: usize,
+) -> String {
+    let records: Vec<String> = records
+        .iter()
+        .map(|r| broadcast_record_json(r, hex_bytes))
+        .collect();
+    format!(
+        "{{\"namespace\":{},{},\"records\":[{}],\"walk\":{}}}\n",
+        json_str(ns.name()),
+        topic_fields(s),
+        records.join(","),
+        log_walk_json(end)
+    )
+}
+
+pub(crate) fn topics_json(
+    ns: &Namespace,
+    topics: &[(String, Result<TopicSnapshot, Failure>)],
+) -> String {
+    let items: Vec<String> = topics
+        .iter()
+        .map(|(name, result)| match result {
+            Ok(s) => format!("{{{}}}", topic_fields(s)),
+            Err(f) => format!(
+                "{{\"name\":{},\"kind\":\"topic\",\"error\":{},\"exit_code\":{}}}",
+                json_str(name),
+                json_str(&f.reason),
+                f.code
+            ),
+        })
+        .collect();
+    format!(
+        "{{\"namespace\":{},\"path\":{},\"topics\":[{}]}}\n",
+        json_str(ns.name()),
+        json_path(ns.path()),
+        items.join(",")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +863,14 @@ mod tests {
             utc_timestamp(1_709_210_096_789_000_000),
             "2024-02-29T12:34:56.789Z"
         );
+    }
+
+    #[test]
+    fn durations_are_short_and_human() {
+        assert_eq!(duration_text(850), "850ns");
+        assert_eq!(duration_text(12_500_000), "12.5ms");
+        assert_eq!(duration_text(2_000_000_000), "2.0s");
+        assert_eq!(duration_text(7_500 * 1_000_000_000), "2h5m");
     }
 
     #[test]
