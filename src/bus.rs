@@ -318,30 +318,76 @@ pub(crate) fn create_log(
     Ok(())
 }
 
-/// Validates a mapped log against the directory's configuration and builds
-/// the view the ring code runs on.
-fn map_log(segment: Segment, config: &TopicConfig) -> Result<BroadcastView, BusError> {
+/// Where the parts of a validated broadcast segment lie.
+pub(crate) struct LogLayout {
+    /// Record slots.
+    pub(crate) slots: u64,
+    /// Bytes per record slot.
+    pub(crate) stride: usize,
+    /// Largest payload.
+    pub(crate) max_payload: u32,
+    /// Claim timeout the creator stored.
+    pub(crate) claim_timeout_ns: u64,
+    /// Offset of the publisher slots.
+    pub(crate) publishers: usize,
+    /// Offset of the record slots.
+    pub(crate) records: usize,
+}
+
+/// Checks a mapped broadcast log against the directory's configuration
+/// (hostile input: every field is read once and compared; the directory's
+/// configuration passed `validate`, so offsets computed from it cannot
+/// overflow).
+pub(crate) fn check_log(
+    segment: &Segment,
+    config: &TopicConfig,
+) -> Result<LogLayout, SegmentError> {
     let corrupt = |reason: String| SegmentError::Corrupt {
         path: segment.path().to_owned(),
         reason,
     };
     if segment.len() < BROADCAST_SUBSCRIBERS_OFFSET {
-        return Err(corrupt("too small for a broadcast control block".to_owned()).into());
+        return Err(corrupt(format!(
+            "{} bytes cannot hold a broadcast control block",
+            segment.len()
+        )));
     }
-    // SAFETY: the segment holds at least the control block (checked above).
+    // SAFETY: the segment holds at least the control block (checked above),
+    // 128-aligned in a page-aligned mapping; its immutable fields are read
+    // once into locals below.
     let ctl =
         unsafe { &*(segment.base().add(BROADCAST_CONTROL_OFFSET) as *const BroadcastControl) };
     let stride = config.slot_stride();
-    let mismatch = ctl.slots != u64::from(config.slots)
-        || ctl.slot_stride as usize != stride
-        || ctl.max_payload != config.max_payload
-        || ctl.policy != config.policy.to_raw()
-        || ctl.max_subscribers != config.max_subscribers
-        || ctl.max_publishers != config.max_publishers;
-    if mismatch {
-        return Err(
-            corrupt("its control block disagrees with the topic directory".to_owned()).into(),
-        );
+    let disagree = [
+        ("slots", ctl.slots, u64::from(config.slots)),
+        ("slot stride", u64::from(ctl.slot_stride), stride as u64),
+        (
+            "max payload",
+            u64::from(ctl.max_payload),
+            u64::from(config.max_payload),
+        ),
+        (
+            "policy",
+            u64::from(ctl.policy),
+            u64::from(config.policy.to_raw()),
+        ),
+        (
+            "max subscribers",
+            u64::from(ctl.max_subscribers),
+            u64::from(config.max_subscribers),
+        ),
+        (
+            "max publishers",
+            u64::from(ctl.max_publishers),
+            u64::from(config.max_publishers),
+        ),
+    ]
+    .into_iter()
+    .find(|(_, found, expected)| found != expected);
+    if let Some((field, found, expected)) = disagree {
+        return Err(corrupt(format!(
+            "its control block says {field} {found} but the topic directory says {expected}"
+        )));
     }
     let (publishers, records, size) = broadcast_offsets(
         config.max_subscribers as usize,
@@ -350,14 +396,37 @@ fn map_log(segment: Segment, config: &TopicConfig) -> Result<BroadcastView, BusE
         stride,
     );
     if segment.len() != size {
-        return Err(corrupt(format!("{} bytes, expected {size}", segment.len())).into());
+        return Err(corrupt(format!(
+            "{} bytes, but its configuration needs {size}",
+            segment.len()
+        )));
     }
+    debug_assert!(publishers % CACHE_LINE == 0 && records % CACHE_LINE == 0);
+    Ok(LogLayout {
+        slots: u64::from(config.slots),
+        stride,
+        max_payload: config.max_payload,
+        claim_timeout_ns: ctl.claim_timeout_ns.max(1),
+        publishers,
+        records,
+    })
+}
+
+/// Validates a mapped log against the directory's configuration and builds
+/// the view the ring code runs on.
+fn map_log(segment: Segment, config: &TopicConfig) -> Result<BroadcastView, BusError> {
+    let LogLayout {
+        stride,
+        claim_timeout_ns,
+        publishers,
+        records,
+        ..
+    } = check_log(&segment, config)?;
     let base = segment.base();
     let config = TopicConfig {
-        claim_timeout: std::time::Duration::from_nanos(ctl.claim_timeout_ns.max(1)),
+        claim_timeout: std::time::Duration::from_nanos(claim_timeout_ns),
         ..*config
     };
-    debug_assert_eq!(publishers % CACHE_LINE, 0);
     // SAFETY: the offsets come from `broadcast_offsets` for a segment whose
     // size was just checked to match; every part is 64-byte aligned (the
     // mapping is page-aligned and strides are multiples of 64), and the

@@ -50,11 +50,11 @@ use std::path::{Path, PathBuf};
 
 use crate::directory::{Directory, DirectoryError, TopicRecord};
 use crate::layout::{
-    broadcast_offsets, frame_len, participant, stamp_committed, stamp_writing,
-    unpack_record_header, BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentKind,
-    SpscControl, SubscriberSlot, BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET,
-    CACHE_LINE, FLAG_PADDING, FLAG_SKIP, KNOWN_FLAGS, LAYOUT_VERSION, RECORD_HEADER_LEN,
-    SLOT_HEADER_LEN, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET, STATE_POISONED,
+    frame_len, participant, stamp_committed, stamp_writing, unpack_record_header, BroadcastControl,
+    PublisherSlot, RecordSlotHeader, SegmentKind, SpscControl, SubscriberSlot,
+    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, FLAG_PADDING, FLAG_SKIP,
+    KNOWN_FLAGS, LAYOUT_VERSION, RECORD_HEADER_LEN, SLOT_HEADER_LEN, SPSC_CONTROL_OFFSET,
+    SPSC_DATA_OFFSET, STATE_POISONED,
 };
 use crate::record::{Form, MessageView, ParseError, ParseOptions, RelayDomain, SourceType, Verify};
 use crate::ring::broadcast::{publisher_lock, subscriber_lock, Policy};
@@ -935,90 +935,15 @@ impl TopicInspector {
         opts: &OpenOptions,
     ) -> Result<Self, InspectError> {
         let segment = Segment::open_read_only(ns, &topic.segment, SegmentKind::Broadcast, opts)?;
-        let corrupt = |reason: String| {
-            InspectError::Segment(SegmentError::Corrupt {
-                path: segment.path().to_owned(),
-                reason,
-            })
-        };
-        if segment.len() < BROADCAST_SUBSCRIBERS_OFFSET {
-            return Err(corrupt(format!(
-                "{} bytes cannot hold a broadcast control block",
-                segment.len()
-            )));
-        }
-        // SAFETY: the segment is at least BROADCAST_SUBSCRIBERS_OFFSET bytes,
-        // so the control block is inside the mapping (128-aligned in a
-        // page-aligned mapping); plain reads of immutable fields, each read
-        // once into a local below.
-        let control =
-            unsafe { &*(segment.base().add(BROADCAST_CONTROL_OFFSET) as *const BroadcastControl) };
-        let slots = control.slots;
-        let stride = control.slot_stride;
-        let max_payload = control.max_payload;
-        let policy = control.policy;
-        let max_subscribers = control.max_subscribers;
-        let max_publishers = control.max_publishers;
-        let claim_timeout_ns = control.claim_timeout_ns;
-
-        // The directory's configuration passed `BroadcastConfig::validate`,
-        // which bounds every size, so it is the reference and the offsets
-        // computed from it cannot overflow.
-        let config = &topic.config;
-        let expected_stride = config.slot_stride();
-        let disagree = [
-            ("slots", slots, u64::from(config.slots)),
-            ("slot stride", u64::from(stride), expected_stride as u64),
-            (
-                "max payload",
-                u64::from(max_payload),
-                u64::from(config.max_payload),
-            ),
-            (
-                "policy",
-                u64::from(policy),
-                u64::from(config.policy.to_raw()),
-            ),
-            (
-                "max subscribers",
-                u64::from(max_subscribers),
-                u64::from(config.max_subscribers),
-            ),
-            (
-                "max publishers",
-                u64::from(max_publishers),
-                u64::from(config.max_publishers),
-            ),
-        ]
-        .into_iter()
-        .find(|(_, found, expected)| found != expected);
-        if let Some((field, found, expected)) = disagree {
-            return Err(corrupt(format!(
-                "its control block says {field} {found} but the topic directory says {expected}"
-            )));
-        }
-        let (publishers_offset, records_offset, size) = broadcast_offsets(
-            config.max_subscribers as usize,
-            config.max_publishers as usize,
-            config.slots as usize,
-            expected_stride,
-        );
-        if segment.len() != size {
-            return Err(corrupt(format!(
-                "{} bytes, but its configuration needs {size}",
-                segment.len()
-            )));
-        }
-        debug_assert!(publishers_offset % CACHE_LINE == 0 && records_offset % CACHE_LINE == 0);
-        debug_assert!(expected_stride % 64 == 0 && expected_stride >= SLOT_HEADER_LEN);
+        let layout = crate::bus::check_log(&segment, &topic.config)?;
         Ok(TopicInspector {
             segment,
-            slots,
-            stride: expected_stride,
-            max_payload,
-            claim_timeout_ns,
-            publishers_offset,
-            records_offset,
+            slots: layout.slots,
+            stride: layout.stride,
+            max_payload: layout.max_payload,
+            claim_timeout_ns: layout.claim_timeout_ns,
+            publishers_offset: layout.publishers,
+            records_offset: layout.records,
             topic,
         })
     }
