@@ -71,10 +71,12 @@ fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Pins this thread to `core` by id. (Not through `get_core_ids()`: a child
+/// process inherits its parent's affinity mask, so it would only be offered
+/// the parent's core.)
 fn pin(core: usize) {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    if let Some(id) = cores.get(core % cores.len().max(1)) {
-        core_affinity::set_for_current(*id);
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+        eprintln!("could not pin to core {core}; running unpinned");
     }
 }
 
