@@ -212,12 +212,25 @@ pub const SPSC_DATA_OFFSET: usize = SPSC_CONTROL_OFFSET + 3 * CACHE_LINE;
 /// the end of the region, the producer writes a padding record
 /// ([`FLAG_PADDING`]) that fills the region to its end, and the real record
 /// starts at index 0.
+///
+/// The header word is the commit marker: the producer writes the payload,
+/// zeroes the next header position ([`SENTINEL_LEN`]), then stores the
+/// header (with [`FLAG_COMMITTED`]) with `Release`. A consumer polls only
+/// the header at its own position, so a record costs it one cache miss;
+/// the producer position in [`SpscControl::tail`] is informational.
 pub const RECORD_HEADER_LEN: usize = 8;
 
 /// Record flag: this frame is padding up to the end of the region; skip it.
 pub const FLAG_PADDING: u16 = 1;
+/// Record flag: set in every header the producer has committed. A header
+/// word of 0 means "nothing here yet"; one without this bit is corruption.
+pub const FLAG_COMMITTED: u16 = 0x8000;
 /// Every flag bit this build understands; any other bit set is corruption.
-pub const KNOWN_FLAGS: u16 = FLAG_PADDING;
+pub const KNOWN_FLAGS: u16 = FLAG_PADDING | FLAG_COMMITTED;
+/// Bytes after a record that the producer zeroes before committing it: the
+/// next header position, so a consumer never mistakes an older lap's bytes
+/// for a header.
+pub const SENTINEL_LEN: u64 = 8;
 
 /// Alignment of every record frame.
 pub const RECORD_ALIGN: usize = 8;

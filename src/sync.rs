@@ -111,19 +111,6 @@ pub(crate) unsafe fn load_word(ptr: *const u64) -> u64 {
         .load(core::sync::atomic::Ordering::Relaxed)
 }
 
-/// Stores an 8-byte-aligned word of mapped memory (`Relaxed`; published by a
-/// later `Release` store of a cursor).
-///
-/// # Safety
-///
-/// `ptr` is 8-byte aligned and valid for writes of 8 bytes.
-#[inline(always)]
-pub(crate) unsafe fn store_word(ptr: *mut u64, value: u64) {
-    // SAFETY: as for `load_word`.
-    unsafe { core::sync::atomic::AtomicU64::from_ptr(ptr) }
-        .store(value, core::sync::atomic::Ordering::Relaxed)
-}
-
 /// Heap memory standing in for a mapped data region (in-process rings and
 /// loom models): 8-byte aligned, zeroed, and writable through a shared
 /// reference because every byte sits in an `UnsafeCell`.
@@ -270,5 +257,61 @@ impl HeapLocks {
         self.held
             .get(i)
             .is_some_and(|h| h.load(core::sync::atomic::Ordering::Acquire))
+    }
+}
+
+/// How the record-header words of a ring's data region are loaded and
+/// stored. They are the ring's commit markers, so their ordering matters:
+/// in a normal build they are atomics on the region's own (mapped) memory;
+/// under loom, whose atomics cannot live in plain bytes, they are a parallel
+/// array of loom atomics, one per 8-byte word of the region.
+#[cfg(not(shmbus_loom))]
+#[derive(Debug, Default)]
+pub(crate) struct HeaderWords;
+
+#[cfg(not(shmbus_loom))]
+impl HeaderWords {
+    pub(crate) fn new(_len: usize) -> Self {
+        HeaderWords
+    }
+
+    /// # Safety
+    ///
+    /// `base + index` is 8-byte aligned and valid for reads of 8 bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn load(&self, base: *mut u8, index: usize, order: Ordering) -> u64 {
+        // SAFETY: per the contract; every access to these words is atomic.
+        unsafe { AtomicU64::from_ptr(base.add(index) as *mut u64) }.load(order)
+    }
+
+    /// # Safety
+    ///
+    /// `base + index` is 8-byte aligned and valid for writes of 8 bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn store(&self, base: *mut u8, index: usize, value: u64, order: Ordering) {
+        // SAFETY: per the contract; every access to these words is atomic.
+        unsafe { AtomicU64::from_ptr(base.add(index) as *mut u64) }.store(value, order)
+    }
+}
+
+#[cfg(shmbus_loom)]
+pub(crate) struct HeaderWords {
+    words: Box<[AtomicU64]>,
+}
+
+#[cfg(shmbus_loom)]
+impl HeaderWords {
+    pub(crate) fn new(len: usize) -> Self {
+        HeaderWords {
+            words: (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub(crate) unsafe fn load(&self, _base: *mut u8, index: usize, order: Ordering) -> u64 {
+        self.words[index / 8].load(order)
+    }
+
+    pub(crate) unsafe fn store(&self, _base: *mut u8, index: usize, value: u64, order: Ordering) {
+        self.words[index / 8].store(value, order)
     }
 }

@@ -27,7 +27,8 @@ use std::time::Duration;
 use shmbus::bus::{Bus, Policy, StartAt, TopicConfig};
 use shmbus::inspect::{self, InspectError, SpscInspector};
 use shmbus::layout::{
-    pack_record_header, SegmentKind, BROADCAST_CONTROL_OFFSET, FLAG_PADDING, SPSC_DATA_OFFSET,
+    pack_record_header, SegmentKind, BROADCAST_CONTROL_OFFSET, FLAG_COMMITTED, FLAG_PADDING,
+    SPSC_DATA_OFFSET,
 };
 use shmbus::record::{
     venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TradeTlv,
@@ -238,9 +239,9 @@ fn dump_shows_header_positions_occupancy_and_hex_records() {
         "producer   not attached",
         "consumer   not attached",
         "records    2 shown",
-        "position 16  type 7  flags 0x0000  len 4",
+        "position 16  type 7  flags 0x8000  len 4",
         "de ad be ef",
-        "position 32  type 42  flags 0x0000  len 14",
+        "position 32  type 42  flags 0x8000  len 14",
         "42 55 59 20 31 30 30 20 40 20 34 32 2e 35",
         "|BUY 100 @ 42.5|",
     ] {
@@ -331,18 +332,19 @@ fn records_and_hex_bytes_limit_the_dump() {
 fn records_after_a_wrap_are_found_past_the_padding() {
     let base = TempBase::new();
     let ns = base.ns();
-    SpscRing::create(&ns, "wrap", SpscConfig::with_capacity(64)).expect("create");
+    // 128 bytes: max payload 48 (frame 56 and an 8-byte sentinel: half).
+    SpscRing::create(&ns, "wrap", SpscConfig::with_capacity(128)).expect("create");
     let mut tx = SpscRing::producer(&ns, "wrap").expect("producer");
     let mut rx = SpscRing::consumer(&ns, "wrap").expect("consumer");
-    tx.try_send(1, &[1; 16]).expect("send"); // frame 24 at 0
-    tx.try_send(2, &[2; 16]).expect("send"); // frame 24 at 24
-    drop(rx.try_read().expect("read")); // head 24
-    tx.try_send(3, &[3; 16]).expect("send"); // padding 16 at 48, frame 24 at 64
+    tx.try_send(1, &[1; 48]).expect("send"); // frame 56 at 0
+    tx.try_send(2, &[2; 40]).expect("send"); // frame 48 at 56
+    drop(rx.try_read().expect("read")); // head 56
+    tx.try_send(3, &[3; 24]).expect("send"); // padding 24 at 104, frame 32 at 128
     drop((tx, rx));
 
     let j = ring_dump(base.path(), &["--json", "spsc", "wrap"]).json();
-    assert_eq!(j.get("head").and_then(Json::as_u64), Some(24));
-    assert_eq!(j.get("tail").and_then(Json::as_u64), Some(88));
+    assert_eq!(j.get("head").and_then(Json::as_u64), Some(56));
+    assert_eq!(j.get("tail").and_then(Json::as_u64), Some(160));
     let positions: Vec<(u64, u64)> = j
         .get("records")
         .and_then(Json::as_array)
@@ -355,7 +357,7 @@ fn records_after_a_wrap_are_found_past_the_padding() {
             )
         })
         .collect();
-    assert_eq!(positions, [(24, 2), (64, 3)]);
+    assert_eq!(positions, [(56, 2), (128, 3)]);
 }
 
 #[test]
@@ -639,19 +641,20 @@ type KindCheck = fn(&CorruptionKind) -> bool;
 fn corrupt_frames_are_typed_errors() {
     let cases: [(u64, KindCheck); 4] = [
         // unknown flag bit
-        (pack_record_header(4, 1, 0x8000), |k| {
-            matches!(k, CorruptionKind::UnknownFlags { flags: 0x8000 })
+        (pack_record_header(4, 1, 0x4000 | FLAG_COMMITTED), |k| {
+            matches!(k, CorruptionKind::UnknownFlags { flags: 0xC000 })
         }),
         // padding that does not reach the end of the region
-        (pack_record_header(8, 0, FLAG_PADDING), |k| {
-            matches!(k, CorruptionKind::BadPadding { len: 8 })
-        }),
+        (
+            pack_record_header(8, 0, FLAG_PADDING | FLAG_COMMITTED),
+            |k| matches!(k, CorruptionKind::BadPadding { len: 8 }),
+        ),
         // longer than the maximum payload
-        (pack_record_header(4000, 1, 0), |k| {
+        (pack_record_header(4000, 1, FLAG_COMMITTED), |k| {
             matches!(k, CorruptionKind::LengthTooLarge { len: 4000 })
         }),
         // valid length, but past the producer position
-        (pack_record_header(64, 1, 0), |k| {
+        (pack_record_header(64, 1, FLAG_COMMITTED), |k| {
             matches!(k, CorruptionKind::RecordOutOfBounds { len: 64 })
         }),
     ];

@@ -3,7 +3,8 @@
 //! out-of-bounds read or a hang.
 //!
 //! Offsets used below (see `shmbus::layout`): capacity at 128, tail at 256,
-//! head at 384, data region at 512.
+//! head at 384, data region at 512. The consumer follows the record headers
+//! (the commit markers); the producer position is informational.
 
 mod common;
 
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{splitmix, TempNs};
-use shmbus::layout::{pack_record_header, FLAG_PADDING, SPSC_DATA_OFFSET};
+use shmbus::layout::{pack_record_header, FLAG_COMMITTED, FLAG_PADDING, SPSC_DATA_OFFSET};
 use shmbus::ring::spsc::{ClaimError, ReadError, SpscConfig, SpscRing};
 use shmbus::ring::CorruptionKind;
+use shmbus::SegmentError;
 
 const CAP: u64 = 4096;
 const TAIL: u64 = 256;
@@ -54,36 +56,47 @@ fn corrupt_kind(e: ReadError) -> CorruptionKind {
 }
 
 #[test]
-fn misaligned_producer_position() {
+fn misaligned_consumer_position_is_refused_on_attach() {
     let f = Fixture::new("misaligned");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
-    f.poke_u64(TAIL, 13);
-    let e = rx.try_read().err().expect("error");
-    assert_eq!(corrupt_kind(e), CorruptionKind::Misaligned { value: 13 });
+    f.poke_u64(HEAD, 13);
+    for e in [
+        SpscRing::consumer(&f.t.ns, "h").err(),
+        SpscRing::producer(&f.t.ns, "h").err(),
+    ] {
+        match e {
+            Some(SegmentError::Corrupt { reason, .. }) => {
+                assert!(reason.contains("13"), "{reason}")
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
 }
 
+/// The producer position in the control block is informational: garbage
+/// there neither misleads the consumer (it follows the headers) nor a new
+/// producer (it rebuilds the position from the committed headers).
 #[test]
-fn producer_position_more_than_a_capacity_ahead() {
-    let f = Fixture::new("ahead");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
-    f.poke_u64(TAIL, CAP + 8);
-    let e = rx.try_read().err().expect("error");
-    assert_eq!(
-        corrupt_kind(e),
-        CorruptionKind::TailTooFarAhead { tail: CAP + 8 }
-    );
-}
-
-#[test]
-fn producer_position_moved_backwards() {
-    let f = Fixture::new("back");
+fn garbage_producer_position_misleads_nobody() {
+    let f = Fixture::new("tail");
     let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
+    tx.try_send(0, &[0; 8]).expect("send"); // frame 16 at 0
+    drop(tx);
     let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
-    tx.try_send(1, &[7; 8]).expect("send");
-    drop(rx.try_read().expect("record"));
-    f.poke_u64(TAIL, 0);
-    let e = rx.try_read().err().expect("error");
-    assert_eq!(corrupt_kind(e), CorruptionKind::TailBehindHead { tail: 0 });
+    for (round, garbage) in [13, CAP * 5, u64::MAX].into_iter().enumerate() {
+        let round = round as u8;
+        f.poke_u64(TAIL, garbage);
+        let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer rebuilds its position");
+        assert_eq!(
+            tx.position(),
+            16 * (u64::from(round) + 1),
+            "rebuilt from the headers"
+        );
+        tx.try_send(0, &[round + 1; 8]).expect("send");
+        drop(tx);
+        f.poke_u64(TAIL, garbage);
+        let rec = rx.try_read().expect("the consumer follows the headers");
+        assert_eq!(&rec[..], &[round; 8]);
+    }
 }
 
 #[test]
@@ -92,7 +105,7 @@ fn record_length_beyond_the_maximum() {
     let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
     let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
     tx.try_send(1, &[7; 8]).expect("send");
-    f.poke_u64(DATA, pack_record_header(u32::MAX, 1, 0));
+    f.poke_u64(DATA, pack_record_header(u32::MAX, 1, FLAG_COMMITTED));
     let e = rx.try_read().err().expect("error");
     assert_eq!(
         corrupt_kind(e),
@@ -101,17 +114,33 @@ fn record_length_beyond_the_maximum() {
 }
 
 #[test]
-fn record_running_past_the_producer_position() {
+fn record_running_past_the_end_of_the_region() {
     let f = Fixture::new("oob");
     let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
     let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
-    tx.try_send(1, &[7; 8]).expect("send"); // 16-byte frame
-    f.poke_u64(DATA, pack_record_header(100, 1, 0));
+    // Frames of 1024, 1024, 1024 and 1008 bytes: the next header is at 4080,
+    // 16 bytes before the end of the 4096-byte region.
+    for len in [1016, 1016, 1016, 1000] {
+        tx.try_send(1, &vec![0; len]).expect("send");
+        drop(rx.try_read().expect("record"));
+    }
+    f.poke_u64(DATA + 4080, pack_record_header(32, 1, FLAG_COMMITTED));
     let e = rx.try_read().err().expect("error");
     assert_eq!(
         corrupt_kind(e),
-        CorruptionKind::RecordOutOfBounds { len: 100 }
+        CorruptionKind::RecordOutOfBounds { len: 32 }
     );
+}
+
+#[test]
+fn header_without_the_committed_mark() {
+    let f = Fixture::new("uncommitted");
+    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
+    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    tx.try_send(1, &[7; 8]).expect("send");
+    f.poke_u64(DATA, pack_record_header(8, 1, 0));
+    let e = rx.try_read().err().expect("error");
+    assert_eq!(corrupt_kind(e), CorruptionKind::UnknownFlags { flags: 0 });
 }
 
 #[test]
@@ -120,11 +149,11 @@ fn unknown_record_flags() {
     let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
     let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
     tx.try_send(1, &[7; 8]).expect("send");
-    f.poke_u64(DATA, pack_record_header(8, 1, 0x8000));
+    f.poke_u64(DATA, pack_record_header(8, 1, 0x4000 | FLAG_COMMITTED));
     let e = rx.try_read().err().expect("error");
     assert_eq!(
         corrupt_kind(e),
-        CorruptionKind::UnknownFlags { flags: 0x8000 }
+        CorruptionKind::UnknownFlags { flags: 0xC000 }
     );
 }
 
@@ -134,7 +163,10 @@ fn padding_that_does_not_reach_the_end() {
     let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
     let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
     tx.try_send(1, &[7; 8]).expect("send");
-    f.poke_u64(DATA, pack_record_header(0, 0, FLAG_PADDING));
+    f.poke_u64(
+        DATA,
+        pack_record_header(0, 0, FLAG_PADDING | FLAG_COMMITTED),
+    );
     let e = rx.try_read().err().expect("error");
     assert_eq!(corrupt_kind(e), CorruptionKind::BadPadding { len: 0 });
 }

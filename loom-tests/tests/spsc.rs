@@ -20,7 +20,8 @@ fn payload(seq: u8, len: usize) -> Vec<u8> {
 }
 
 fn ring() -> (Producer, Consumer) {
-    // 64 bytes: max payload 24 (a 32-byte frame is half the region).
+    // 64 bytes: max payload 16 (a 24-byte frame and its 8-byte sentinel
+    // are half the region).
     spsc::heap(SpscConfig::with_capacity(64)).expect("valid config")
 }
 
@@ -80,11 +81,11 @@ fn full_ring_backpressure() {
         let (mut tx, mut rx) = ring();
         let producer = thread::spawn(move || {
             for seq in 0..3 {
-                send_spinning(&mut tx, seq, 24);
+                send_spinning(&mut tx, seq, 16);
             }
         });
         for seq in 0..3 {
-            expect_record(&mut rx, seq, 24);
+            expect_record(&mut rx, seq, 16);
         }
         producer.join().expect("producer");
         assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
@@ -127,7 +128,7 @@ fn batch_publish_and_release() {
                 slot.stage();
             }
             tx.publish();
-            send_spinning(&mut tx, 2, 24);
+            send_spinning(&mut tx, 2, 16);
         });
         let mut next = 0u8;
         while next < 3 {
@@ -138,7 +139,7 @@ fn batch_publish_and_release() {
             // The staged pair is published by one store: never half of it.
             assert!(next != 0 || n != 1, "saw 1 record of a 2-record batch");
             for (ty, p) in seen {
-                let len = if next < 2 { 8 } else { 24 };
+                let len = if next < 2 { 8 } else { 16 };
                 assert_eq!((ty, p), (u16::from(next), payload(next, len)));
                 next += 1;
             }
@@ -159,14 +160,14 @@ fn deferred_release() {
         let (mut tx, mut rx) = ring();
         let producer = thread::spawn(move || {
             for seq in 0..3 {
-                send_spinning(&mut tx, seq, 24);
+                send_spinning(&mut tx, seq, 16);
             }
         });
         for seq in 0..2u8 {
             loop {
                 match rx.try_read() {
                     Ok(rec) => {
-                        assert_eq!(&rec[..], &payload(seq, 24)[..]);
+                        assert_eq!(&rec[..], &payload(seq, 16)[..]);
                         rec.defer_release();
                         break;
                     }
@@ -178,7 +179,7 @@ fn deferred_release() {
         // The producer cannot have sent the third record: nothing was released.
         assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
         rx.release();
-        expect_record(&mut rx, 2, 24);
+        expect_record(&mut rx, 2, 16);
         producer.join().expect("producer");
     });
 }
@@ -189,10 +190,10 @@ fn deferred_release() {
 fn empty_then_one_record() {
     loom::model(|| {
         let (mut tx, mut rx) = ring();
-        let producer = thread::spawn(move || send_spinning(&mut tx, 7, 20));
+        let producer = thread::spawn(move || send_spinning(&mut tx, 7, 16));
         let seen_early = match rx.try_read() {
             Ok(rec) => {
-                assert_eq!(&rec[..], &payload(7, 20)[..]);
+                assert_eq!(&rec[..], &payload(7, 16)[..]);
                 true
             }
             Err(ReadError::Empty) => false,
@@ -200,7 +201,7 @@ fn empty_then_one_record() {
         };
         producer.join().expect("producer");
         if !seen_early {
-            expect_record(&mut rx, 7, 20);
+            expect_record(&mut rx, 7, 16);
         }
         assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
     });

@@ -1,11 +1,16 @@
 //! The data region of a ring: bytes that may be an mmap or the heap.
 
-use crate::sync::{load_word, store_word, AccessTracker};
+use crate::sync::{AccessTracker, HeaderWords, Ordering};
 
 /// Access tracking is a no-op outside loom; one shared instance serves every
 /// mapped ring.
 #[cfg(not(shmbus_loom))]
 pub(crate) static NO_TRACKING: AccessTracker = AccessTracker;
+
+/// Header words of a mapped region are atomics on the mapping itself; this
+/// zero-sized accessor serves every mapped ring.
+#[cfg(not(shmbus_loom))]
+pub(crate) static MAPPED_HEADERS: HeaderWords = HeaderWords;
 
 /// A power-of-two run of bytes shared by the two sides of a ring.
 ///
@@ -17,18 +22,21 @@ pub(crate) struct DataRegion {
     base: *mut u8,
     capacity: usize,
     tracker: *const AccessTracker,
+    headers: *const HeaderWords,
 }
 
 impl DataRegion {
     /// # Safety
     ///
     /// `base` is 8-byte aligned and valid for reads and writes of `capacity`
-    /// bytes, and `tracker` valid for reads, for as long as the region is
-    /// used; `capacity` is a power of two and a multiple of 8.
+    /// bytes, and `tracker` and `headers` valid for reads (`headers` sized
+    /// for `capacity`), for as long as the region is used; `capacity` is a
+    /// power of two and a multiple of 8.
     pub(crate) unsafe fn new(
         base: *mut u8,
         capacity: usize,
         tracker: *const AccessTracker,
+        headers: *const HeaderWords,
     ) -> Self {
         debug_assert!(capacity.is_power_of_two() && capacity >= 8);
         debug_assert_eq!(base as usize % 8, 0);
@@ -36,6 +44,7 @@ impl DataRegion {
             base,
             capacity,
             tracker,
+            headers,
         }
     }
 
@@ -45,23 +54,24 @@ impl DataRegion {
         unsafe { &*self.tracker }
     }
 
-    /// Loads the record header word at `index`.
+    /// Loads the record header word at `index` with `order`. Header words
+    /// are the ring's commit markers, polled while the other side writes
+    /// them: they are atomics, not tracked as data.
     #[inline(always)]
-    pub(crate) fn load_header(&self, index: usize) -> u64 {
+    pub(crate) fn load_header(&self, index: usize, order: Ordering) -> u64 {
         debug_assert!(index % 8 == 0 && index + 8 <= self.capacity);
-        self.tracker().read(index, 8);
         // SAFETY: callers pass an 8-aligned index inside the region (positions
-        // are validated multiples of 8 masked by capacity - 1).
-        unsafe { load_word(self.base.add(index) as *const u64) }
+        // are multiples of 8 masked by capacity - 1); `new`'s contract keeps
+        // `headers` alive.
+        unsafe { (*self.headers).load(self.base, index, order) }
     }
 
-    /// Stores the record header word at `index`.
+    /// Stores the record header word at `index` with `order`.
     #[inline(always)]
-    pub(crate) fn store_header(&self, index: usize, word: u64) {
+    pub(crate) fn store_header(&self, index: usize, word: u64, order: Ordering) {
         debug_assert!(index % 8 == 0 && index + 8 <= self.capacity);
-        self.tracker().write(index, 8);
         // SAFETY: as for `load_header`.
-        unsafe { store_word(self.base.add(index) as *mut u64, word) }
+        unsafe { (*self.headers).store(self.base, index, word, order) }
     }
 
     /// Records, for loom, that `len` bytes at `index` are about to be read.

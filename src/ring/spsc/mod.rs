@@ -39,12 +39,14 @@ use core::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::layout::{
-    frame_len, pack_record_header, unpack_record_header, SpscControl, FLAG_PADDING, KNOWN_FLAGS,
-    RECORD_HEADER_LEN, SPSC_FLAG_WAKEUPS,
+    frame_len, pack_record_header, unpack_record_header, SpscControl, FLAG_COMMITTED, FLAG_PADDING,
+    KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
 };
 use crate::ring::region::DataRegion;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{fence, futex_wait, futex_wake_all, AccessTracker, HeapBytes, Ordering};
+use crate::sync::{
+    fence, futex_wait, futex_wake_all, AccessTracker, HeaderWords, HeapBytes, Ordering,
+};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// Smallest data region a ring accepts.
@@ -59,8 +61,9 @@ pub struct SpscConfig {
     /// [`MIN_CAPACITY`]`..=`[`MAX_CAPACITY`].
     pub capacity: usize,
     /// Largest payload of one record. `None` means the most the capacity
-    /// allows: a record frame may take at most half the region, which
-    /// guarantees an empty ring always has room for it even after padding.
+    /// allows: a record frame and its 8-byte sentinel may take at most half
+    /// the region, which guarantees an empty ring always has room for it even
+    /// after padding, and that the ring holds two of its largest records.
     pub max_payload: Option<u32>,
     /// Whether a consumer waiting with [`WaitStrategy::Blocking`] sleeps on
     /// a futex that the producer wakes. Costs the producer a fence and a
@@ -123,9 +126,10 @@ impl SpscConfig {
     }
 }
 
-/// Largest payload whose frame fits in half of `capacity`.
+/// Largest payload whose frame and sentinel fit in half of `capacity`, so
+/// a ring always holds two of its largest records.
 pub(crate) fn max_payload_for(capacity: u64) -> u32 {
-    let half = capacity / 2 - RECORD_HEADER_LEN as u64;
+    let half = capacity / 2 - RECORD_HEADER_LEN as u64 - SENTINEL_LEN;
     u32::try_from(half).unwrap_or(!7)
 }
 
@@ -201,6 +205,7 @@ pub(crate) struct HeapRing {
     control: SpscControl,
     data: HeapBytes,
     tracker: AccessTracker,
+    headers: HeaderWords,
 }
 
 /// What both handles know about their ring, read once when attaching.
@@ -248,12 +253,21 @@ pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
         control: SpscControl::new(capacity, max_payload, config.flags()),
         data: HeapBytes::zeroed(capacity as usize),
         tracker: AccessTracker::new(capacity as usize),
+        headers: HeaderWords::new(capacity as usize),
     });
     let view = |ring: &std::sync::Arc<HeapRing>| RingView {
         control: NonNull::from(&ring.control),
         // SAFETY: the heap buffer is 8-aligned, `capacity` bytes long, and the
-        // Arc in `backing` keeps it and the tracker alive with the view.
-        data: unsafe { DataRegion::new(ring.data.as_mut_ptr(), capacity as usize, &ring.tracker) },
+        // Arc in `backing` keeps it, the tracker and the header words alive
+        // with the view.
+        data: unsafe {
+            DataRegion::new(
+                ring.data.as_mut_ptr(),
+                capacity as usize,
+                &ring.tracker,
+                &ring.headers,
+            )
+        },
         capacity,
         mask: capacity - 1,
         max_payload,
@@ -285,21 +299,45 @@ impl SpscControl {
     }
 }
 
-/// Checks a consumer position against a producer position.
-fn check_positions(head: u64, tail: u64, capacity: u64) -> Result<(), CorruptionKind> {
-    if tail % 8 != 0 {
-        return Err(CorruptionKind::Misaligned { value: tail });
+/// Where the committed records that follow `head` end: the position of the
+/// first header that reads "nothing yet". Walks at most one capacity.
+fn committed_end(ring: &RingView, head: u64) -> Result<u64, Corruption> {
+    let mut position = head;
+    while position - head < ring.capacity {
+        let index = (position & ring.mask) as usize;
+        let to_end = ring.capacity - index as u64;
+        // SYNC POINT: pairs with the previous producer's Release stores of
+        // headers in `Producer::publish`.
+        let word = ring.data.load_header(index, Ordering::Acquire);
+        if word == 0 {
+            break;
+        }
+        let (len, _, flags) = unpack_record_header(word);
+        let corrupt = |kind| Corruption { kind, position };
+        if flags & !KNOWN_FLAGS != 0 || flags & FLAG_COMMITTED == 0 {
+            return Err(corrupt(CorruptionKind::UnknownFlags { flags }));
+        }
+        let frame = if flags & FLAG_PADDING != 0 {
+            if u64::from(len) + RECORD_HEADER_LEN as u64 != to_end {
+                return Err(corrupt(CorruptionKind::BadPadding { len }));
+            }
+            to_end
+        } else {
+            let frame = frame_len(len as usize) as u64;
+            if len > ring.max_payload || frame > to_end {
+                return Err(corrupt(CorruptionKind::RecordOutOfBounds { len }));
+            }
+            frame
+        };
+        position += frame;
     }
-    if head % 8 != 0 {
-        return Err(CorruptionKind::Misaligned { value: head });
+    if position - head > ring.capacity {
+        return Err(Corruption {
+            kind: CorruptionKind::TailTooFarAhead { tail: position },
+            position: head,
+        });
     }
-    if tail < head {
-        return Err(CorruptionKind::TailBehindHead { tail });
-    }
-    if tail - head > capacity {
-        return Err(CorruptionKind::TailTooFarAhead { tail });
-    }
-    Ok(())
+    Ok(position)
 }
 
 // ---------------------------------------------------------------------------
@@ -311,33 +349,45 @@ pub struct Producer {
     ring: RingView,
     /// Next free position (end of the last committed or staged record).
     tail: u64,
-    /// Last value stored to `control.tail`.
-    published: u64,
     /// Last consumer position seen; free space is `head_cache + capacity - tail`.
     head_cache: u64,
+    /// The earliest header not yet visible, `(index, word)`: the commit
+    /// point of everything staged since the last publish.
+    held: Option<(usize, u64)>,
 }
 
 // SAFETY: a Producer is the only writer of its ring's tail and free space;
 // moving it to another thread moves that right with it.
 unsafe impl Send for Producer {}
 
+/// Room reserved for one claim: `pad` bytes of padding, then the record.
+#[derive(Clone, Copy)]
+struct Reserved {
+    pad: u64,
+    position: u64,
+}
+
 impl Producer {
     fn attach(ring: RingView) -> Result<Self, Corruption> {
-        let ctl = ring.control();
-        // SYNC POINT: pairs with the Release stores of `tail` by a previous
-        // producer of this ring; resuming after it sees all it published.
-        let tail = ctl.tail.load(Ordering::Acquire);
         // SYNC POINT: pairs with the consumer's Release store of `head`.
-        let head = ctl.head.load(Ordering::Acquire);
-        check_positions(head, tail, ring.capacity).map_err(|kind| Corruption {
-            kind,
-            position: head,
-        })?;
+        let head = ring.control().head.load(Ordering::Acquire);
+        if head % 8 != 0 {
+            return Err(Corruption {
+                kind: CorruptionKind::Misaligned { value: head },
+                position: head,
+            });
+        }
+        // The stored tail is informational; the committed headers are the
+        // truth. A producer that died after committing but before storing
+        // the tail would otherwise leave its successor behind the consumer.
+        let tail = committed_end(&ring, head)?;
+        // SYNC POINT: pairs with inspectors' loads of `tail`.
+        ring.control().tail.store(tail, Ordering::Release);
         Ok(Producer {
             ring,
             tail,
-            published: tail,
             head_cache: head,
+            held: None,
         })
     }
 
@@ -357,10 +407,11 @@ impl Producer {
         self.tail
     }
 
-    /// Reserves room for a record of `len` payload bytes without waiting.
-    /// Returns the position of its frame.
+    /// Reserves room for a record of `len` payload bytes without waiting:
+    /// padding to the end of the region if the frame does not fit before
+    /// it, the frame, and the 8-byte sentinel after it.
     #[inline]
-    fn reserve(&mut self, len: usize) -> Result<u64, ClaimError> {
+    fn reserve(&mut self, len: usize) -> Result<Reserved, ClaimError> {
         if len > self.ring.max_payload as usize {
             return Err(ClaimError::TooLarge {
                 len,
@@ -371,7 +422,7 @@ impl Producer {
         let index = self.tail & self.ring.mask;
         let to_end = self.ring.capacity - index;
         let pad = if need > to_end { to_end } else { 0 };
-        let end = self.tail + pad + need;
+        let end = self.tail + pad + need + SENTINEL_LEN;
         if end - self.head_cache > self.ring.capacity {
             // SYNC POINT: pairs with the consumer's Release store of `head` in
             // `Consumer::release`: its reads of the bytes it freed happen
@@ -388,22 +439,22 @@ impl Producer {
                 return Err(ClaimError::Full);
             }
         }
-        if pad > 0 {
-            let i = index as usize;
-            self.ring.data.note_write(i, pad as usize);
-            self.ring
-                .data
-                .store_header(i, pack_record_header((pad - 8) as u32, 0, FLAG_PADDING));
-            self.tail += pad;
-        }
-        Ok(self.tail)
+        Ok(Reserved {
+            pad,
+            position: self.tail + pad,
+        })
     }
 
-    fn slot(&mut self, position: u64, len: usize) -> WriteSlot<'_> {
-        let index = (position & self.ring.mask) as usize;
+    fn slot(&mut self, reserved: Reserved, len: usize) -> WriteSlot<'_> {
+        let index = (reserved.position & self.ring.mask) as usize;
+        if reserved.pad > 0 {
+            let pad_index = (self.tail & self.ring.mask) as usize;
+            self.ring.data.note_write(pad_index, reserved.pad as usize);
+        }
         self.ring.data.note_write(index, frame_len(len));
         WriteSlot {
             producer: self,
+            pad: reserved.pad,
             index,
             len,
             record_type: 0,
@@ -423,8 +474,8 @@ impl Producer {
     /// [`ClaimError::Corrupt`] if the consumer position is inconsistent.
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<WriteSlot<'_>, ClaimError> {
-        let position = self.reserve(len)?;
-        Ok(self.slot(position, len))
+        let reserved = self.reserve(len)?;
+        Ok(self.slot(reserved, len))
     }
 
     /// Claims room for `len` bytes, waiting with `wait` while the ring is full.
@@ -437,8 +488,8 @@ impl Producer {
         len: usize,
         wait: WaitStrategy,
     ) -> Result<WriteSlot<'_>, ClaimError> {
-        let position = self.reserve_waiting(len, wait, None)?;
-        Ok(self.slot(position, len))
+        let reserved = self.reserve_waiting(len, wait, None)?;
+        Ok(self.slot(reserved, len))
     }
 
     /// Claims room for `len` bytes, waiting at most `timeout`.
@@ -453,8 +504,8 @@ impl Producer {
         wait: WaitStrategy,
         timeout: Duration,
     ) -> Result<WriteSlot<'_>, ClaimError> {
-        let position = self.reserve_waiting(len, wait, Some(timeout))?;
-        Ok(self.slot(position, len))
+        let reserved = self.reserve_waiting(len, wait, Some(timeout))?;
+        Ok(self.slot(reserved, len))
     }
 
     fn reserve_waiting(
@@ -462,7 +513,7 @@ impl Producer {
         len: usize,
         wait: WaitStrategy,
         timeout: Option<Duration>,
-    ) -> Result<u64, ClaimError> {
+    ) -> Result<Reserved, ClaimError> {
         // Staged records must become visible or the consumer can never free
         // the space we are waiting for.
         self.publish();
@@ -500,11 +551,14 @@ impl Producer {
     /// Makes every staged record visible to the consumer with one store.
     #[inline]
     pub fn publish(&mut self) {
-        if self.tail != self.published {
-            self.published = self.tail;
-            // SYNC POINT: pairs with the consumer's Acquire load of `tail` in
-            // `Consumer::next_frame`; every header and payload byte written
-            // before this store is visible to it after that load.
+        if let Some((index, word)) = self.held.take() {
+            // SYNC POINT: the commit; pairs with the consumer's Acquire load of
+            // the header in `Consumer::next_frame`. Every payload byte, header
+            // and sentinel written since the last publish is visible to it
+            // once it sees this word.
+            self.ring.data.store_header(index, word, Ordering::Release);
+            // SYNC POINT: pairs with inspectors' and a new producer's loads
+            // of `tail` (informational: consumers follow the headers).
             self.ring.control().tail.store(self.tail, Ordering::Release);
             if self.ring.wakeups {
                 self.wake_consumer();
@@ -518,7 +572,7 @@ impl Producer {
         let ctl = self.ring.control();
         // SYNC POINT: Dekker pair with the SeqCst fence in
         // `Consumer::sleep`: either we see its sleeper flag, or it sees our
-        // tail store before it sleeps.
+        // header store before it sleeps.
         fence(Ordering::SeqCst);
         if ctl.sleepers.load(Ordering::Relaxed) != 0 {
             ctl.wake_seq.fetch_add(1, Ordering::Release);
@@ -548,6 +602,9 @@ impl Drop for Producer {
 /// bytes (uninitialised content: whatever was in the ring before).
 pub struct WriteSlot<'a> {
     producer: &'a mut Producer,
+    /// Padding bytes before the record (at the producer's tail).
+    pad: u64,
+    /// Index of the record's frame.
     index: usize,
     len: usize,
     record_type: u16,
@@ -561,15 +618,37 @@ impl<'a> WriteSlot<'a> {
         self
     }
 
-    /// Writes the frame header and advances the producer's private tail.
+    /// Writes the sentinel after the record and the record's header (and
+    /// padding header), holding back the earliest header of everything not
+    /// yet published; advances the producer's private tail.
     #[inline]
     fn finish(self) -> &'a mut Producer {
         let producer = self.producer;
-        producer.ring.data.store_header(
-            self.index,
-            pack_record_header(self.len as u32, self.record_type, 0),
-        );
-        producer.tail += frame_len(self.len) as u64;
+        let ring = &producer.ring;
+        let start = producer.tail;
+        let end = start + self.pad + frame_len(self.len) as u64;
+        // The next header position must read "nothing yet" before this
+        // record can be seen: it may still hold bytes of an older lap.
+        ring.data
+            .store_header((end & ring.mask) as usize, 0, Ordering::Relaxed);
+        let record = pack_record_header(self.len as u32, self.record_type, FLAG_COMMITTED);
+        let first = if self.pad > 0 {
+            ring.data
+                .store_header(self.index, record, Ordering::Relaxed);
+            let padding = pack_record_header(
+                (self.pad - RECORD_HEADER_LEN as u64) as u32,
+                0,
+                FLAG_PADDING | FLAG_COMMITTED,
+            );
+            ((start & ring.mask) as usize, padding)
+        } else {
+            (self.index, record)
+        };
+        match producer.held {
+            None => producer.held = Some(first),
+            Some(_) => ring.data.store_header(first.0, first.1, Ordering::Relaxed),
+        }
+        producer.tail = end;
         producer
     }
 
@@ -640,8 +719,6 @@ pub struct Consumer {
     head: u64,
     /// Last value stored to `control.head`.
     released: u64,
-    /// Last producer position seen (validated).
-    tail_cache: u64,
 }
 
 // SAFETY: a Consumer is the only reader of its ring's records and the only
@@ -650,21 +727,19 @@ unsafe impl Send for Consumer {}
 
 impl Consumer {
     fn attach(ring: RingView) -> Result<Self, Corruption> {
-        let ctl = ring.control();
         // SYNC POINT: pairs with the Release stores of `head` by a previous
         // consumer of this ring.
-        let head = ctl.head.load(Ordering::Acquire);
-        // SYNC POINT: pairs with the producer's Release store of `tail`.
-        let tail = ctl.tail.load(Ordering::Acquire);
-        check_positions(head, tail, ring.capacity).map_err(|kind| Corruption {
-            kind,
-            position: head,
-        })?;
+        let head = ring.control().head.load(Ordering::Acquire);
+        if head % 8 != 0 {
+            return Err(Corruption {
+                kind: CorruptionKind::Misaligned { value: head },
+                position: head,
+            });
+        }
         Ok(Consumer {
             ring,
             head,
             released: head,
-            tail_cache: tail,
         })
     }
 
@@ -682,31 +757,28 @@ impl Consumer {
     #[inline]
     fn next_frame(&mut self) -> Result<Frame, ReadError> {
         let corrupt = |kind, position| ReadError::Corrupt(Corruption { kind, position });
+        let mut skipped_padding = false;
         loop {
-            if self.head == self.tail_cache {
-                // SYNC POINT: pairs with the producer's Release store of `tail`
-                // in `Producer::publish`; the frames before `tail` are
-                // completely written after this load.
-                let tail = self.ring.control().tail.load(Ordering::Acquire);
-                check_positions(self.head, tail, self.ring.capacity)
-                    .map_err(|kind| corrupt(kind, self.head))?;
-                self.tail_cache = tail;
-                if tail == self.head {
-                    return Err(ReadError::Empty);
-                }
-            }
             let index = (self.head & self.ring.mask) as usize;
-            let available = self.tail_cache - self.head;
             let to_end = self.ring.capacity - index as u64;
-            // Read the header once; from here on only the local copy is used.
-            let (len, record_type, flags) = unpack_record_header(self.ring.data.load_header(index));
-            if flags & !KNOWN_FLAGS != 0 {
+            // SYNC POINT: pairs with the producer's Release store of a header
+            // in `Producer::publish`: the frame and everything published
+            // with it are complete after this load. Read once; from here on
+            // only the local copy is used.
+            let word = self.ring.data.load_header(index, Ordering::Acquire);
+            if word == 0 {
+                return Err(ReadError::Empty);
+            }
+            let (len, record_type, flags) = unpack_record_header(word);
+            if flags & !KNOWN_FLAGS != 0 || flags & FLAG_COMMITTED == 0 {
                 return Err(corrupt(CorruptionKind::UnknownFlags { flags }, self.head));
             }
             if flags & FLAG_PADDING != 0 {
-                if u64::from(len) + RECORD_HEADER_LEN as u64 != to_end || to_end > available {
+                // At most one padding frame precedes a record.
+                if u64::from(len) + RECORD_HEADER_LEN as u64 != to_end || skipped_padding {
                     return Err(corrupt(CorruptionKind::BadPadding { len }, self.head));
                 }
+                skipped_padding = true;
                 self.head += to_end;
                 continue;
             }
@@ -714,7 +786,7 @@ impl Consumer {
                 return Err(corrupt(CorruptionKind::LengthTooLarge { len }, self.head));
             }
             let total = frame_len(len as usize) as u64;
-            if total > to_end || total > available {
+            if total > to_end {
                 return Err(corrupt(
                     CorruptionKind::RecordOutOfBounds { len },
                     self.head,
@@ -816,10 +888,11 @@ impl Consumer {
         ctl.sleepers.store(1, Ordering::Relaxed);
         // SYNC POINT: Dekker pair with the SeqCst fence in
         // `Producer::wake_consumer`: either the producer sees our flag and
-        // wakes us, or we see its tail store here.
+        // wakes us, or we see its header store here.
         fence(Ordering::SeqCst);
-        // SYNC POINT: pairs with the producer's Release store of `tail`.
-        if ctl.tail.load(Ordering::Acquire) == self.head {
+        let index = (self.head & self.ring.mask) as usize;
+        // SYNC POINT: pairs with the producer's Release store of a header.
+        if self.ring.data.load_header(index, Ordering::Acquire) == 0 {
             futex_wait(&ctl.wake_seq, seen, max);
         }
         ctl.sleepers.store(0, Ordering::Relaxed);
@@ -875,15 +948,12 @@ impl Consumer {
         }
     }
 
-    /// Bytes published by the producer and not yet read, as of the last look
-    /// at its position (refreshed by this call).
-    pub fn pending_bytes(&mut self) -> u64 {
+    /// Bytes published by the producer and not yet read, from the
+    /// producer's informational tail (0 if it is behind).
+    pub fn pending_bytes(&self) -> u64 {
         // SYNC POINT: pairs with the producer's Release store of `tail`.
         let tail = self.ring.control().tail.load(Ordering::Acquire);
-        if check_positions(self.head, tail, self.ring.capacity).is_ok() {
-            self.tail_cache = tail;
-        }
-        self.tail_cache - self.head
+        tail.saturating_sub(self.head)
     }
 
     /// Whether the producer of this ring is attached and alive, for a ring
@@ -986,16 +1056,18 @@ mod tests {
 
     #[test]
     fn full_ring_refuses_until_the_consumer_releases() {
-        let (mut tx, mut rx) = ring(64); // max payload 24: frame 32 = half
-        tx.try_send(0, &[1; 24]).expect("first fits");
-        tx.try_send(0, &[2; 24]).expect("second fits");
+        // Max payload 16: frame 24 + sentinel 8 = half the ring.
+        let (mut tx, mut rx) = ring(64);
+        tx.try_send(0, &[1; 16]).expect("first fits");
+        tx.try_send(0, &[2; 16]).expect("second fits");
         assert_eq!(tx.try_claim(1).err(), Some(ClaimError::Full));
         assert_eq!(
-            tx.try_claim(25).err(),
-            Some(ClaimError::TooLarge { len: 25, max: 24 })
+            tx.try_claim(17).err(),
+            Some(ClaimError::TooLarge { len: 17, max: 16 })
         );
-        assert_eq!(&rx.try_read().expect("rec")[..], &[1; 24]);
-        tx.try_send(0, &[3; 24]).expect("room after release");
+        assert_eq!(&rx.try_read().expect("rec")[..], &[1; 16]);
+        // 16 bytes before the end: an 8-byte record (frame 16) fits there.
+        tx.try_send(0, &[3; 8]).expect("room after release");
     }
 
     #[test]
@@ -1044,12 +1116,12 @@ mod tests {
     #[test]
     fn deferred_releases_free_space_only_on_release() {
         let (mut tx, mut rx) = ring(64);
-        tx.try_send(0, &[0; 24]).expect("fits");
-        tx.try_send(0, &[0; 24]).expect("fits");
+        tx.try_send(0, &[0; 16]).expect("fits");
+        tx.try_send(0, &[0; 16]).expect("fits");
         rx.try_read().expect("rec").defer_release();
-        assert_eq!(tx.try_claim(24).err(), Some(ClaimError::Full));
+        assert_eq!(tx.try_claim(8).err(), Some(ClaimError::Full));
         rx.release();
-        assert!(tx.try_claim(24).is_ok());
+        assert!(tx.try_claim(8).is_ok());
     }
 
     #[test]
@@ -1058,10 +1130,10 @@ mod tests {
         assert!(SpscConfig::with_capacity(32).validate().is_err());
         let too_big = SpscConfig {
             capacity: 64,
-            max_payload: Some(25),
+            max_payload: Some(17),
             wakeups: false,
         };
         assert!(too_big.validate().is_err());
-        assert_eq!(SpscConfig::with_capacity(64).validate(), Ok((64, 24)));
+        assert_eq!(SpscConfig::with_capacity(64).validate(), Ok((64, 16)));
     }
 }

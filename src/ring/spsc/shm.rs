@@ -18,7 +18,7 @@ use super::{max_payload_for, Backing, Consumer, Producer, RingView, SpscConfig};
 use crate::layout::{
     SegmentKind, SpscControl, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET, SPSC_FLAG_WAKEUPS,
 };
-use crate::ring::region::{DataRegion, NO_TRACKING};
+use crate::ring::region::{DataRegion, MAPPED_HEADERS, NO_TRACKING};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
 use crate::sync::Ordering;
 
@@ -226,7 +226,12 @@ impl SpscRing {
             // SAFETY: the data region lies at SPSC_DATA_OFFSET (128-aligned)
             // and holds `capacity` bytes (checked against the segment size).
             data: unsafe {
-                DataRegion::new(base.add(SPSC_DATA_OFFSET), capacity as usize, &NO_TRACKING)
+                DataRegion::new(
+                    base.add(SPSC_DATA_OFFSET),
+                    capacity as usize,
+                    &NO_TRACKING,
+                    &MAPPED_HEADERS,
+                )
             },
             capacity,
             mask: capacity - 1,
