@@ -58,9 +58,10 @@ impl WaitStrategy {
         max_sleep: Duration::from_millis(1),
     };
 
-    /// Spin briefly, then sleep on the futex: for many subscribers sharing
-    /// few cores.
-    pub const BLOCKING: WaitStrategy = WaitStrategy::Blocking { spins: 256 };
+    /// Spin briefly (32 rounds, about a microsecond), then sleep on the
+    /// futex: for many subscribers sharing few cores, where a long spin
+    /// would hold the core another woken subscriber needs.
+    pub const BLOCKING: WaitStrategy = WaitStrategy::Blocking { spins: 32 };
 }
 
 impl Default for WaitStrategy {

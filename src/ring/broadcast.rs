@@ -804,6 +804,8 @@ pub struct Publisher {
     slot: usize,
     /// Last gate value seen: claims below `gate + slots` need no rescan.
     gate_cache: u64,
+    /// Subscriber slot that held the gate at the last scan.
+    slowest: Option<usize>,
     published: u64,
     full_polls: u32,
     last_reap_ns: u64,
@@ -832,6 +834,7 @@ impl Publisher {
                 ring,
                 slot: j,
                 gate_cache,
+                slowest: None,
                 published: 0,
                 full_polls: 0,
                 last_reap_ns: 0,
@@ -872,20 +875,34 @@ impl Publisher {
         if seq < self.gate_cache + self.ring.slots {
             return true;
         }
+        // Still held back by the subscriber that was slowest at the last
+        // scan? One load says so for certain (the minimum cannot be above
+        // its cursor); only when it has moved on is a full scan worth it.
+        if let Some(i) = self.slowest {
+            let s = self.ring.subscriber(i);
+            let state = s.state.load(Ordering::Acquire);
+            // SYNC POINT: pairs with that subscriber's Release store of its
+            // cursor (only used to decide "still full": no reuse follows).
+            let gating = state == participant::LIVE || state == participant::DETACHED;
+            if gating && s.cursor.load(Ordering::Acquire) + self.ring.slots <= seq {
+                return false;
+            }
+        }
         // A registration that overlaps the scan may have read the gate
         // before our update lands: rescan until none did.
-        let min = loop {
+        let (min, slowest) = loop {
             // SYNC POINT: SeqCst with the registration's SeqCst bump of
             // `registrations` and load of `gate` in `Subscriber::register`:
             // either we see the bump (and rescan, seeing the subscriber), or
             // it sees our gate and starts at or after it.
             let before = ctl.registrations.load(Ordering::SeqCst);
-            let (min, _) = self.ring.scan_gate(seq);
+            let (min, at) = self.ring.scan_gate(seq);
             ctl.gate.fetch_max(min, Ordering::SeqCst);
             if ctl.registrations.load(Ordering::SeqCst) == before {
-                break min;
+                break (min, at);
             }
         };
+        self.slowest = slowest;
         if min > self.gate_cache {
             self.gate_cache = min;
         }
