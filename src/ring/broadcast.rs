@@ -558,21 +558,31 @@ struct Stall {
 }
 
 impl Stall {
-    /// Counts one more look at uncommitted `seq`; true once it has stayed
-    /// uncommitted for `timeout_ns` (the clock is read every 1024 looks).
-    fn timed_out(&mut self, seq: u64, timeout_ns: u64) -> bool {
+    /// Counts one more look at uncommitted `seq`; returns how many looks it
+    /// has had in a row.
+    fn look(&mut self, seq: u64) -> u32 {
         if self.seq != seq || self.polls == 0 {
             *self = Stall {
                 seq,
-                polls: 1,
+                polls: 0,
                 since_ns: 0,
             };
-            return false;
         }
         self.polls = self.polls.wrapping_add(1);
-        if self.polls % 1024 != 0 {
+        self.polls
+    }
+
+    /// Counts one more look at uncommitted `seq`; true once it has stayed
+    /// uncommitted for `timeout_ns` (the clock is read every 1024 looks).
+    fn timed_out(&mut self, seq: u64, timeout_ns: u64) -> bool {
+        if self.look(seq) % 1024 != 0 {
             return false;
         }
+        self.since_elapsed(timeout_ns)
+    }
+
+    /// Whether `timeout_ns` has passed since the first call for this stall.
+    fn since_elapsed(&mut self, timeout_ns: u64) -> bool {
         let now = monotonic_ns();
         if self.since_ns == 0 {
             self.since_ns = now;
@@ -1370,9 +1380,19 @@ impl Subscriber {
                 return Err(self.lapped());
             }
             // Not yet committed: either nothing was claimed here, or a claim
-            // is in progress. A claim stalled past the timeout is reclaimed.
+            // is in progress. The tail is the publishers' hottest line, so
+            // look at it only every 64 looks at the same slot: enough to
+            // reclaim a stalled claim or notice a lap, too rare to slow the
+            // publishers down.
+            let looks = self.stall.look(seq);
+            if looks % 64 != 0 {
+                return Err(RecvError::Empty);
+            }
             let tail = self.ring.control().tail.load(Ordering::Acquire);
-            if tail > seq && self.stall.timed_out(seq, self.ring.claim_timeout_ns) {
+            if tail > seq
+                && looks % 1024 == 0
+                && self.stall.since_elapsed(self.ring.claim_timeout_ns)
+            {
                 self.ring.reclaim(seq);
                 continue;
             }
