@@ -971,11 +971,7 @@ fn main() {
         println!();
     }
 
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = common::criterion(Duration::from_millis(500), Duration::from_secs(2));
     criterion_benches(&mut c, &cost_ow);
     c.final_summary();
 

@@ -468,11 +468,7 @@ fn main() {
         println!();
     }
 
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = common::criterion(Duration::from_millis(500), Duration::from_secs(2));
     floor.criterion(&mut c);
     shm.criterion(&mut c);
     rtrb.criterion(&mut c);

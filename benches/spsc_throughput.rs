@@ -38,7 +38,7 @@ mod common;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
+use criterion::Throughput;
 use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig, SpscRing};
 
 use common::{expect_seq, spin, stamp, CORE_A, CORE_B};
@@ -423,11 +423,7 @@ fn main() {
         println!();
     }
 
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .configure_from_args();
+    let mut c = common::criterion(Duration::from_millis(300), Duration::from_secs(1));
     for size in [64, 1024] {
         let mut group = c.benchmark_group(format!("throughput_{size}B"));
         group.throughput(Throughput::Elements(1));

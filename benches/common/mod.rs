@@ -283,3 +283,14 @@ pub fn print_throughput_table(rows: &[ThroughputRow]) {
         );
     }
 }
+
+/// Criterion set up the same way for every bench: few samples (the
+/// hdrhistogram tables are the main output), short warm-up and measurement,
+/// command-line arguments honoured (`--test`, filters).
+pub fn criterion(warm_up: Duration, measurement: Duration) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(warm_up)
+        .measurement_time(measurement)
+        .configure_from_args()
+}
