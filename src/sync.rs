@@ -97,12 +97,13 @@ impl AccessTracker {
 }
 
 /// Loads an 8-byte-aligned word of mapped memory that another process may be
-/// writing at the same moment. The load is atomic (never torn) and `Relaxed`:
-/// ordering comes from the cursor loads that precede it.
+/// writing at the same moment (inspection of read-only mappings). The load
+/// is atomic (never torn) and `Relaxed`; callers fence.
 ///
 /// # Safety
 ///
 /// `ptr` is 8-byte aligned and valid for reads of 8 bytes.
+#[cfg(not(shmbus_loom))]
 #[inline(always)]
 pub(crate) unsafe fn load_word(ptr: *const u64) -> u64 {
     // SAFETY: the caller guarantees alignment and validity; every access to
