@@ -1,12 +1,15 @@
 //! Single-producer single-consumer ring of variable-length records.
 //!
 //! The data region holds record frames back to back (see
-//! [`crate::layout::RECORD_HEADER_LEN`] for the frame). The producer owns
-//! `tail`, the consumer owns `head` (both in [`SpscControl`], on separate
-//! cache lines); each side keeps a private copy of the other's position and
-//! reloads it only when that copy says the ring is full (producer) or empty
-//! (consumer), so in steady state each record costs one store per side and
-//! no shared cache line bounces.
+//! [`crate::layout::RECORD_HEADER_LEN`] for the frame). Each record's header
+//! is its commit marker: the producer writes the payload, zeroes the next
+//! header position (the sentinel), then stores the header with `Release`;
+//! the consumer polls only the header at its own position, so a record costs
+//! it one cache line, not the producer's position and then the record. The
+//! consumer owns `head` (in [`SpscControl`], on its own cache line); the
+//! producer keeps a private copy and reloads it only when that copy says the
+//! ring is full. The producer's `tail` is stored after every publish for
+//! inspectors and for a producer that takes over, but nobody waits on it.
 //!
 //! ```text
 //!             head                         tail
@@ -916,8 +919,8 @@ impl Consumer {
         while n < max {
             match self.next_frame() {
                 Ok(frame) => {
-                    // SAFETY: `next_frame` validated the frame inside the region
-                    // and before the producer position.
+                    // SAFETY: `next_frame` validated the frame inside the region;
+                    // the producer does not write it until we release it.
                     let payload = unsafe {
                         self.ring
                             .data
@@ -1009,9 +1012,8 @@ impl Deref for Record<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        // SAFETY: `next_frame` validated the frame inside the region and
-        // before the producer position; the producer does not write it until
-        // we release it.
+        // SAFETY: `next_frame` validated the frame inside the region; the
+        // producer does not write it until we release it.
         unsafe {
             self.consumer
                 .ring
