@@ -6,7 +6,7 @@
 
 use crate::layout::{entry, TopicEntry};
 use crate::ring::broadcast::{name_word, BroadcastConfig, Policy};
-use crate::sync::{monotonic_ns, yield_now, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{fence, monotonic_ns, yield_now, AtomicU32, AtomicU64, Ordering};
 
 /// Topic kind stored in an entry: a broadcast log.
 pub(crate) const KIND_BROADCAST: u32 = 1;
@@ -58,6 +58,17 @@ pub(crate) enum TableError<E> {
 /// Segment name of the log of entry `i` at `epoch`.
 pub(crate) fn topic_segment(i: usize, epoch: u32) -> String {
     format!("topic-{i}-{epoch}")
+}
+
+/// Loads an entry's state word: a Relaxed load and an Acquire fence (only
+/// Relaxed loads are promised to work on the read-only mapping inspection
+/// uses).
+fn load_state(e: &TopicEntry) -> u64 {
+    let word = e.state.load(Ordering::Relaxed);
+    // SYNC POINT: with the load above, pairs with the creator's Release
+    // store of READY in `create_at`: name and config are visible after it.
+    fence(Ordering::Acquire);
+    word
 }
 
 fn split(word: u64) -> (u32, u32) {
@@ -139,7 +150,7 @@ pub(crate) fn open<S: EntryStore>(
     for probe in 0..entries.len() {
         let i = (first + probe) % entries.len();
         // SYNC POINT: pairs with the creator's Release store of READY.
-        let (_, state) = split(entries[i].state.load(Ordering::Acquire));
+        let (_, state) = split(load_state(&entries[i]));
         if state == entry::FREE {
             break;
         }
@@ -155,7 +166,7 @@ pub(crate) fn list(entries: &[TopicEntry]) -> Vec<TopicRecord> {
     (0..entries.len())
         .filter_map(|i| {
             // SYNC POINT: pairs with the creator's Release store of READY.
-            let (epoch, state) = split(entries[i].state.load(Ordering::Acquire));
+            let (epoch, state) = split(load_state(&entries[i]));
             (state == entry::READY)
                 .then(|| read_entry(entries, i, epoch))
                 .flatten()
@@ -180,7 +191,7 @@ fn claim_or_match<S: EntryStore>(
     loop {
         // SYNC POINT: pairs with the creator's Release store of READY in
         // `create_at`: name and config are visible once READY is seen.
-        let word = e.state.load(Ordering::Acquire);
+        let word = load_state(e);
         let (epoch, state) = split(word);
         match state {
             entry::READY => {

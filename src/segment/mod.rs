@@ -42,7 +42,7 @@ use crate::layout::{
     magic_word, SegmentHeader, SegmentKind, CACHE_LINE, LAYOUT_VERSION, SEGMENT_MAGIC,
     STATE_POISONED,
 };
-use crate::sync::Ordering;
+use crate::sync::{fence, Ordering};
 
 /// Base directory used when neither `SHMBUS_DIR` nor [`Namespace::at`] says
 /// otherwise.
@@ -428,9 +428,13 @@ impl Segment {
 
     fn validate_header(&self, file_size: u64) -> Result<(), SegmentError> {
         let h = self.header();
-        // SYNC POINT: pairs with the Release store in `Segment::create`; every
-        // header and control field the creator wrote is visible after this.
-        let word = h.magic_version.load(Ordering::Acquire);
+        // A Relaxed load and an Acquire fence rather than an Acquire load:
+        // only Relaxed loads are promised to work on a read-only mapping.
+        let word = h.magic_version.load(Ordering::Relaxed);
+        // SYNC POINT: with the load above, pairs with the Release store in
+        // `Segment::create`; every header and control field the creator
+        // wrote is visible after this.
+        fence(Ordering::Acquire);
         let path = || self.path.clone();
         let magic = word as u32;
         let version = (word >> 32) as u32;
@@ -657,27 +661,28 @@ fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), Seg
     Ok(())
 }
 
-/// Creates `path` with mode 0700 if it does not exist. With `parents`, also
-/// creates missing ancestors (each 0700). An existing directory is kept as
-/// is; the namespace directory itself is checked by the caller.
+/// Creates `path` with mode 0700 if it does not exist (with `parents`, its
+/// missing ancestors too). An existing directory is left exactly as it is;
+/// the namespace directory itself is checked by the caller.
 fn create_private_dir(path: &Path, parents: bool) -> Result<(), SegmentError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let mut builder = std::fs::DirBuilder::new();
-    builder.mode(0o700).recursive(parents);
-    match builder.create(path) {
-        Ok(()) => {
-            // The umask may have cleared bits of 0700; set them exactly. Only
-            // reached when we created it (or `recursive` found it existing).
-            let meta =
-                std::fs::symlink_metadata(path).map_err(|e| SegmentError::io("stat", path, e))?;
-            // SAFETY: geteuid cannot fail.
-            if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o700 != 0o700 {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-                    .map_err(|e| SegmentError::io("chmod", path, e))?;
-            }
-            Ok(())
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    if parents {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .recursive(true)
+                .create(parent)
+                .map_err(|e| SegmentError::io("mkdir", parent, e))?;
         }
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        // We made it: the umask may have cleared bits of 0700; set them exactly.
+        Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| SegmentError::io("chmod", path, e)),
+        // Another process made it first.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(SegmentError::io("mkdir", path, e)),
     }
