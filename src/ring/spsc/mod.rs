@@ -224,6 +224,15 @@ struct RingView {
 }
 
 impl RingView {
+    /// Whether the other side holds its liveness lock (mapped rings only).
+    fn peer_alive(&self) -> Option<bool> {
+        match &self.backing {
+            Backing::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Backing::Mapped(a) => a.peer_alive(),
+        }
+    }
+
     fn control(&self) -> &SpscControl {
         // SAFETY: `backing` keeps the control block alive as long as `self`.
         unsafe { self.control.as_ref() }
@@ -586,11 +595,7 @@ impl Producer {
     /// Whether the consumer of this ring is attached and alive, for a ring
     /// in shared memory; `None` for an in-process ring.
     pub fn consumer_alive(&self) -> Option<bool> {
-        match &self.ring.backing {
-            Backing::Heap(_) => None,
-            #[cfg(not(shmbus_loom))]
-            Backing::Mapped(a) => a.peer_alive(),
-        }
+        self.ring.peer_alive()
     }
 }
 
@@ -962,11 +967,7 @@ impl Consumer {
     /// Whether the producer of this ring is attached and alive, for a ring
     /// in shared memory; `None` for an in-process ring.
     pub fn producer_alive(&self) -> Option<bool> {
-        match &self.ring.backing {
-            Backing::Heap(_) => None,
-            #[cfg(not(shmbus_loom))]
-            Backing::Mapped(a) => a.peer_alive(),
-        }
+        self.ring.peer_alive()
     }
 }
 
