@@ -325,6 +325,36 @@ impl TlvPayload for TradeTlv {
     const TLV_TYPE: TlvType = TlvType::Trade;
 }
 
+/// `instrument()` and `set_instrument()` for payloads that carry the four
+/// instrument fields (`asset_id`, `venue_id`, `asset_type`, `reserved`).
+macro_rules! instrument_accessors {
+    ($($payload:ty),*) => {$(
+        impl $payload {
+            /// The instrument.
+            #[inline]
+            pub fn instrument(&self) -> Instrument {
+                Instrument {
+                    asset_id: self.asset_id.get(),
+                    venue_id: self.venue_id.get(),
+                    asset_type: self.asset_type,
+                    reserved: self.reserved,
+                }
+            }
+
+            /// Sets the instrument fields.
+            #[inline]
+            pub fn set_instrument(&mut self, instrument: Instrument) {
+                self.asset_id.set(instrument.asset_id);
+                self.venue_id.set(instrument.venue_id);
+                self.asset_type = instrument.asset_type;
+                self.reserved = instrument.reserved;
+            }
+        }
+    )*};
+}
+
+instrument_accessors!(TradeTlv, QuoteTlv, OrderBookTlv);
+
 impl TradeTlv {
     /// A trade with zero padding.
     #[inline]
@@ -346,26 +376,6 @@ impl TradeTlv {
             side: side as u8,
             padding: [0; 3],
         }
-    }
-
-    /// The instrument.
-    #[inline]
-    pub fn instrument(&self) -> Instrument {
-        Instrument {
-            asset_id: self.asset_id.get(),
-            venue_id: self.venue_id.get(),
-            asset_type: self.asset_type,
-            reserved: self.reserved,
-        }
-    }
-
-    /// Sets the instrument fields.
-    #[inline]
-    pub fn set_instrument(&mut self, instrument: Instrument) {
-        self.asset_id.set(instrument.asset_id);
-        self.venue_id.set(instrument.venue_id);
-        self.asset_type = instrument.asset_type;
-        self.reserved = instrument.reserved;
     }
 
     /// The price.
@@ -498,17 +508,6 @@ impl QuoteTlv {
             venue_id: U16::new(instrument.venue_id),
             asset_type: instrument.asset_type,
             reserved: instrument.reserved,
-        }
-    }
-
-    /// The instrument.
-    #[inline]
-    pub fn instrument(&self) -> Instrument {
-        Instrument {
-            asset_id: self.asset_id.get(),
-            venue_id: self.venue_id.get(),
-            asset_type: self.asset_type,
-            reserved: self.reserved,
         }
     }
 
@@ -719,26 +718,6 @@ impl TlvPayload for OrderBookTlv {
 }
 
 impl OrderBookTlv {
-    /// The instrument.
-    #[inline]
-    pub fn instrument(&self) -> Instrument {
-        Instrument {
-            asset_id: self.asset_id.get(),
-            venue_id: self.venue_id.get(),
-            asset_type: self.asset_type,
-            reserved: self.reserved,
-        }
-    }
-
-    /// Sets the instrument fields.
-    #[inline]
-    pub fn set_instrument(&mut self, instrument: Instrument) {
-        self.asset_id.set(instrument.asset_id);
-        self.venue_id.set(instrument.venue_id);
-        self.asset_type = instrument.asset_type;
-        self.reserved = instrument.reserved;
-    }
-
     /// Bid levels in use, best first.
     #[inline]
     pub fn bids(&self) -> &[OrderLevel] {
