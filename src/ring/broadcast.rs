@@ -18,9 +18,10 @@
 //!
 //! **Publishing.** A publisher claims a sequence with one atomic add on
 //! `tail` (a compare-and-swap in [`Publisher::try_claim`] under
-//! `Backpressure`, which must not claim when full), marks the slot's stamp
-//! "writing", writes header and payload in place, and commits by storing the
-//! slot's stamp with `Release`: until then the record is visibly incomplete.
+//! `Backpressure`, which must not claim when full), under `Overwrite` marks
+//! the slot's stamp "writing", writes header and payload in place, and
+//! commits by storing the slot's stamp with `Release`: until then the record
+//! is visibly incomplete (its stamp still names an older lap).
 //! The cost does not depend on the number of subscribers: under
 //! `Backpressure` a publisher compares against a cached minimum of the
 //! subscriber cursors (the *gate*) and rescans the cursors only when the
@@ -1045,18 +1046,20 @@ impl Publisher {
     }
 
     fn begin(&mut self, seq: u64, len: usize) -> Claim<'_> {
+        // Under `Backpressure` no reader is in the slot (the gate saw to it),
+        // so the slot's older-lap stamp already says "not yet": no store.
         if self.ring.policy == Policy::Overwrite {
             self.wait_previous_lap(seq);
+            let h = self.ring.header(seq);
+            // SYNC POINT: pairs with a reader's Acquire load of the stamp: a
+            // reader that sees "writing seq" also sees the tail claim before
+            // it (so its lap arithmetic never runs on a stale tail).
+            h.stamp.store(stamp_writing(seq), Ordering::Release);
+            // SYNC POINT: seqlock writer side; orders the "writing" stamp
+            // before the payload stores, pairing with the Acquire fence a
+            // reader runs before re-checking the stamp.
+            fence(Ordering::Release);
         }
-        let h = self.ring.header(seq);
-        // SYNC POINT: pairs with a reader's Acquire load of the stamp: a
-        // reader that sees "writing seq" also sees the tail claim before it
-        // (so its lap arithmetic never runs on a stale tail).
-        h.stamp.store(stamp_writing(seq), Ordering::Release);
-        // SYNC POINT: seqlock writer side; orders the "writing" stamp before
-        // the payload stores, pairing with the Acquire fence a reader runs
-        // before re-checking the stamp.
-        fence(Ordering::Release);
         self.ring.note(seq, len, true);
         Claim {
             publisher: self,
@@ -1472,9 +1475,9 @@ impl Subscriber {
                 return Err(RecvError::BufferTooSmall { needed: found.len });
             }
             let src = self.ring.payload_offset(found.seq);
-            // SAFETY: the payload area of the slot holds `max_payload >= len`
-            // bytes inside the region; under `Overwrite` it may be written
-            // concurrently, which the stamp check below detects.
+            // Under `Overwrite` the bytes may be written as we copy; the
+            // stamp check below detects it.
+            // SAFETY: the slot's payload area holds `max_payload >= len` bytes.
             unsafe {
                 core::ptr::copy_nonoverlapping(
                     self.ring.payloads.add(src),
@@ -1650,9 +1653,9 @@ impl Deref for Record<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let ring = &self.subscriber.ring;
-        // SAFETY: `locate` bounded `len` by the slot's payload area; under
-        // `Backpressure` publishers cannot reuse the slot before we release
-        // it, under `Overwrite` see `is_intact`.
+        // Under `Backpressure` no publisher reuses the slot before we
+        // release it; under `Overwrite` see `is_intact`.
+        // SAFETY: `locate` bounded `len` by the slot's payload area.
         unsafe {
             core::slice::from_raw_parts(
                 ring.payloads.add(ring.payload_offset(self.found.seq)),

@@ -60,9 +60,8 @@ impl DataRegion {
     #[inline(always)]
     pub(crate) fn load_header(&self, index: usize, order: Ordering) -> u64 {
         debug_assert!(index % 8 == 0 && index + 8 <= self.capacity);
-        // SAFETY: callers pass an 8-aligned index inside the region (positions
-        // are multiples of 8 masked by capacity - 1); `new`'s contract keeps
-        // `headers` alive.
+        // SAFETY: an 8-aligned index inside the region (a masked multiple of
+        // 8); `new`'s contract keeps `headers` alive.
         unsafe { (*self.headers).load(self.base, index, order) }
     }
 

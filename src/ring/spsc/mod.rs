@@ -269,9 +269,8 @@ pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
     });
     let view = |ring: &std::sync::Arc<HeapRing>| RingView {
         control: NonNull::from(&ring.control),
-        // SAFETY: the heap buffer is 8-aligned, `capacity` bytes long, and the
-        // Arc in `backing` keeps it, the tracker and the header words alive
-        // with the view.
+        // The Arc in `backing` keeps buffer, tracker and header words alive.
+        // SAFETY: the heap buffer is 8-aligned and `capacity` bytes long.
         data: unsafe {
             DataRegion::new(
                 ring.data.as_mut_ptr(),

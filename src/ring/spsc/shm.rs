@@ -217,9 +217,8 @@ impl SpscRing {
             peer_slot,
         };
         let view = RingView {
-            // SAFETY: `validate_control` checked the segment holds a control
-            // block at this offset; the mapping is page-aligned and outlives
-            // the view through `backing`.
+            // The mapping outlives the view through `backing`.
+            // SAFETY: `validate_control` checked the block lies at this offset.
             control: unsafe {
                 NonNull::new_unchecked(base.add(SPSC_CONTROL_OFFSET) as *mut SpscControl)
             },
