@@ -49,16 +49,6 @@ pub enum SegmentKind {
 }
 
 impl SegmentKind {
-    /// Decodes a kind read from shared memory (hostile input).
-    pub fn from_raw(raw: u32) -> Option<Self> {
-        match raw {
-            1 => Some(SegmentKind::Spsc),
-            2 => Some(SegmentKind::Broadcast),
-            3 => Some(SegmentKind::Directory),
-            _ => None,
-        }
-    }
-
     /// Short lowercase name for messages and tools.
     pub fn name(self) -> &'static str {
         match self {
