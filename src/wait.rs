@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use crate::sync::{spin_hint, yield_now};
+use crate::sync::{monotonic_ns, spin_hint, yield_now};
 
 /// How a blocking call waits for the other side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,20 +70,88 @@ impl Default for WaitStrategy {
     }
 }
 
-/// The state of one wait: how many rounds it has waited so far.
+/// The state of one wait: how many rounds it has waited so far, and the
+/// deadline it gives up at, if any.
+///
+/// A blocking call makes one `Waiter` per call, asks [`Waiter::timed_out`]
+/// after every failed attempt, then calls [`Waiter::wait`] (or sleeps on its
+/// futex for at most [`Waiter::sleep_budget`]). The deadline is checked
+/// against `CLOCK_MONOTONIC` on every round that yields or sleeps, and every
+/// 64 rounds while spinning (a few microseconds), so a timeout fires within
+/// one wait period of its deadline however long the wait has lasted; and no
+/// sleep runs past the deadline.
 #[derive(Clone, Debug)]
 pub struct Waiter {
     strategy: WaitStrategy,
+    /// Rounds waited, saturating: decides the phase (spin, yield, sleep).
     round: u32,
+    /// Calls to `timed_out`, wrapping: paces clock reads while spinning.
+    checks: u32,
+    /// `CLOCK_MONOTONIC` ns at which the wait gives up; `None` for never.
+    deadline_ns: Option<u64>,
 }
 
 impl Waiter {
-    /// A fresh waiter.
+    /// A fresh waiter with no deadline.
     pub fn new(strategy: WaitStrategy) -> Self {
-        Waiter { strategy, round: 0 }
+        Waiter {
+            strategy,
+            round: 0,
+            checks: 0,
+            deadline_ns: None,
+        }
     }
 
-    /// Waits once, as the strategy says for the current round.
+    /// A fresh waiter that gives up `timeout` from now. A timeout too long
+    /// to represent (such as `Duration::MAX`) means no deadline.
+    pub fn with_timeout(strategy: WaitStrategy, timeout: Duration) -> Self {
+        let deadline_ns = u64::try_from(timeout.as_nanos())
+            .ok()
+            .and_then(|t| monotonic_ns().checked_add(t));
+        Waiter {
+            deadline_ns,
+            ..Waiter::new(strategy)
+        }
+    }
+
+    /// Whether the deadline has passed. Reads the clock on every round that
+    /// yields or sleeps and on every 64th call while spinning.
+    #[inline]
+    pub fn timed_out(&mut self) -> bool {
+        let Some(deadline) = self.deadline_ns else {
+            return false;
+        };
+        self.checks = self.checks.wrapping_add(1);
+        if self.is_spinning() && self.checks % 64 != 1 {
+            return false;
+        }
+        monotonic_ns() >= deadline
+    }
+
+    /// Time left before the deadline, at most `cap`: how long a futex sleep
+    /// may last.
+    pub fn sleep_budget(&self, cap: Duration) -> Duration {
+        match self.deadline_ns {
+            None => cap,
+            Some(deadline) => cap.min(Duration::from_nanos(
+                deadline.saturating_sub(monotonic_ns()),
+            )),
+        }
+    }
+
+    /// Whether the current round only spins (no yield, no sleep).
+    fn is_spinning(&self) -> bool {
+        match self.strategy {
+            WaitStrategy::BusySpin => true,
+            WaitStrategy::Yield => false,
+            WaitStrategy::Backoff { spins, .. } | WaitStrategy::Blocking { spins } => {
+                self.round < spins
+            }
+        }
+    }
+
+    /// Waits once, as the strategy says for the current round. A sleep is
+    /// cut short at the deadline.
     #[inline]
     pub fn wait(&mut self) {
         self.round = self.round.saturating_add(1);
@@ -96,7 +164,7 @@ impl Waiter {
                     spin_hint();
                 } else {
                     let step = (self.round - spins).min(10);
-                    sleep_or_yield(Duration::from_micros(1u64 << step));
+                    self.sleep_or_yield(Duration::from_micros(1u64 << step));
                 }
             }
             WaitStrategy::Backoff {
@@ -111,15 +179,25 @@ impl Waiter {
                 } else {
                     let step = (self.round - spins - yields).min(20);
                     let sleep = Duration::from_micros(1u64 << step).min(max_sleep);
-                    sleep_or_yield(sleep);
+                    self.sleep_or_yield(sleep);
                 }
             }
         }
     }
 
+    fn sleep_or_yield(&self, d: Duration) {
+        let d = self.sleep_budget(d);
+        if d.is_zero() {
+            yield_now();
+        } else {
+            sleep_or_yield(d);
+        }
+    }
+
     /// Whether the next wait should sleep on a futex (a `Blocking` strategy
     /// past its spinning rounds). Rings with a futex word ask this first and
-    /// sleep themselves instead of calling [`Waiter::wait`].
+    /// sleep themselves (for at most [`Waiter::sleep_budget`]) instead of
+    /// calling [`Waiter::wait`].
     #[inline]
     pub fn should_sleep(&self) -> bool {
         matches!(self.strategy, WaitStrategy::Blocking { spins } if self.round >= spins)
@@ -136,7 +214,7 @@ impl Waiter {
         self.round
     }
 
-    /// Starts over from the first (cheapest) round.
+    /// Starts over from the first (cheapest) round; the deadline stays.
     pub fn reset(&mut self) {
         self.round = 0;
     }
@@ -175,5 +253,56 @@ mod tests {
         assert_eq!(w.rounds(), 14);
         w.reset();
         assert_eq!(w.rounds(), 0);
+    }
+
+    /// Every strategy gives up within one wait period of its deadline, even
+    /// after more rounds than a `u32` counts (the round counter saturates;
+    /// the clock-read pacing must not stop at `u32::MAX`).
+    #[test]
+    fn a_deadline_fires_within_one_wait_period_for_every_strategy() {
+        let strategies = [
+            WaitStrategy::BusySpin,
+            WaitStrategy::Yield,
+            WaitStrategy::BACKOFF,
+            WaitStrategy::Backoff {
+                spins: 0,
+                yields: 0,
+                max_sleep: Duration::from_millis(50),
+            },
+            WaitStrategy::BLOCKING,
+        ];
+        for s in strategies {
+            for saturated in [false, true] {
+                let timeout = Duration::from_millis(20);
+                let mut w = Waiter::with_timeout(s, timeout);
+                if saturated {
+                    w.round = u32::MAX;
+                    w.checks = u32::MAX - 3;
+                }
+                let t = std::time::Instant::now();
+                while !w.timed_out() {
+                    w.wait();
+                }
+                let took = t.elapsed();
+                assert!(took >= timeout, "{s:?} gave up early: {took:?}");
+                // One wait period here is at most the 1 ms backoff sleep
+                // (sleeps are cut at the deadline); allow scheduling noise.
+                assert!(
+                    took < timeout + Duration::from_millis(15),
+                    "{s:?} (saturated {saturated}) overshot: {took:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_deadline_never_times_out_and_sleep_budget_is_the_cap() {
+        let mut w = Waiter::with_timeout(WaitStrategy::BusySpin, Duration::MAX);
+        for _ in 0..1000 {
+            assert!(!w.timed_out());
+        }
+        assert_eq!(w.sleep_budget(Duration::from_millis(7)), Duration::from_millis(7));
+        let w = Waiter::with_timeout(WaitStrategy::BLOCKING, Duration::from_millis(5));
+        assert!(w.sleep_budget(Duration::from_secs(1)) <= Duration::from_millis(5));
     }
 }

@@ -45,7 +45,7 @@
 
 use core::ops::Deref;
 use core::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::layout::{
     pack_record_header, participant, stamp_committed, stamp_writing, unpack_record_header,
@@ -1026,18 +1026,18 @@ impl Publisher {
         wait: WaitStrategy,
         timeout: Duration,
     ) -> Result<Claim<'_>, ClaimError> {
-        let started = Instant::now();
-        let mut waiter = Waiter::new(match wait {
+        let strategy = match wait {
             // Publishers have no futex to sleep on; they back off.
             WaitStrategy::Blocking { .. } => WaitStrategy::BACKOFF,
             other => other,
-        });
+        };
+        let mut waiter = Waiter::with_timeout(strategy, timeout);
         let seq = loop {
             match self.reserve(len) {
                 Err(ClaimError::Full) => {}
                 other => break other?,
             }
-            if waiter.rounds() % 64 == 0 && started.elapsed() >= timeout {
+            if waiter.timed_out() {
                 return Err(ClaimError::TimedOut);
             }
             waiter.wait();
@@ -1570,20 +1570,18 @@ impl Subscriber {
 
     /// Waits until `locate` finds a record (or an error other than Empty).
     fn wait_ready(&mut self, wait: WaitStrategy, timeout: Duration) -> Result<(), RecvError> {
-        let started = Instant::now();
-        let mut waiter = Waiter::new(wait);
+        let mut waiter = Waiter::with_timeout(wait, timeout);
         loop {
             match self.locate() {
                 Ok(_) => return Ok(()),
                 Err(RecvError::Empty) => {}
                 Err(e) => return Err(e),
             }
-            if waiter.rounds() % 64 == 0 && started.elapsed() >= timeout {
+            if waiter.timed_out() {
                 return Err(RecvError::TimedOut);
             }
             if waiter.should_sleep() {
-                let left = timeout.saturating_sub(started.elapsed());
-                self.sleep(left.min(Duration::from_millis(100)));
+                self.sleep(waiter.sleep_budget(Duration::from_millis(100)));
                 waiter.count_round();
             } else {
                 waiter.wait();
@@ -1677,6 +1675,7 @@ impl Drop for Record<'_> {
 #[cfg(all(test, not(shmbus_loom)))]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn config(slots: u32, policy: Policy) -> BroadcastConfig {
         BroadcastConfig {

@@ -39,7 +39,7 @@ pub use shm::{SpscRing, SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
 
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::layout::{
     frame_len, pack_record_header, unpack_record_header, SpscControl, FLAG_COMMITTED, FLAG_PADDING,
@@ -528,17 +528,14 @@ impl Producer {
         // Staged records must become visible or the consumer can never free
         // the space we are waiting for.
         self.publish();
-        let mut waiter = Waiter::new(wait);
-        let started = timeout.map(|_| Instant::now());
+        let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
         loop {
             match self.reserve(len) {
                 Err(ClaimError::Full) => {}
                 other => return other,
             }
-            if let (Some(t), Some(s)) = (timeout, started) {
-                if waiter.rounds() % 64 == 0 && s.elapsed() >= t {
-                    return Err(ClaimError::TimedOut);
-                }
+            if waiter.timed_out() {
+                return Err(ClaimError::TimedOut);
             }
             waiter.wait();
         }
@@ -863,24 +860,17 @@ impl Consumer {
         // Deferred releases must reach the producer or it may never fill
         // the ring with what we are waiting for.
         self.release();
-        let mut waiter = Waiter::new(wait);
-        let started = timeout.map(|_| Instant::now());
+        let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
         loop {
             match self.next_frame() {
                 Err(ReadError::Empty) => {}
                 other => return other,
             }
-            if let (Some(t), Some(s)) = (timeout, started) {
-                if waiter.rounds() % 64 == 0 && s.elapsed() >= t {
-                    return Err(ReadError::TimedOut);
-                }
+            if waiter.timed_out() {
+                return Err(ReadError::TimedOut);
             }
             if self.ring.wakeups && waiter.should_sleep() {
-                let left = match (timeout, started) {
-                    (Some(t), Some(s)) => t.saturating_sub(s.elapsed()),
-                    _ => Duration::MAX,
-                };
-                self.sleep(left.min(Duration::from_millis(100)));
+                self.sleep(waiter.sleep_budget(Duration::from_millis(100)));
                 waiter.count_round();
             } else {
                 waiter.wait();
