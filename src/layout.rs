@@ -28,7 +28,7 @@ pub const SEGMENT_MAGIC: u32 = u32::from_le_bytes(*b"SHMB");
 /// Version of the shared-memory layout this build reads and writes.
 ///
 /// Bump it whenever any structure in this module changes meaning.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Packs magic and layout version into the word published last on creation.
 pub const fn magic_word(version: u32) -> u64 {
