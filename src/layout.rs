@@ -131,6 +131,37 @@ pub struct SegmentHeader {
 /// [`SegmentHeader::state`] value of a segment a reader declared corrupt.
 pub const STATE_POISONED: u32 = 1;
 
+/// Why the memory of a mapped segment can no longer be used, whatever its
+/// bytes say. Rings return it as `Unusable(fault)` from their slow paths
+/// (full, empty, waiting) once their segment reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SegmentFault {
+    /// The file was removed (through the API or unlinked by hand): nobody
+    /// new can attach, so records written now would reach no one.
+    Removed,
+    /// The file was shortened under the mapping by some process; the lost
+    /// pages now read as zeros.
+    Truncated,
+    /// A process declared the segment corrupt.
+    Poisoned,
+}
+
+impl core::fmt::Display for SegmentFault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            SegmentFault::Removed => {
+                "its segment file was removed (re-open the ring or topic by name to reach the live one)"
+            }
+            SegmentFault::Truncated => {
+                "its segment file was truncated by another process (remove it and create it again)"
+            }
+            SegmentFault::Poisoned => {
+                "its segment was marked poisoned after corruption was found (remove it and create it again)"
+            }
+        })
+    }
+}
+
 /// Control block of an SPSC ring: three cache lines after the segment header.
 ///
 /// ```text
