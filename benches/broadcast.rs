@@ -216,7 +216,7 @@ impl Outbox for ShmOutbox {
                 Ok(mut claim) => {
                     fill(&mut claim, seq, ns);
                     claim.set_record_type(1);
-                    claim.commit();
+                    claim.commit().expect("committed within the claim timeout");
                     return;
                 }
                 Err(ClaimError::Full) => {

@@ -185,7 +185,7 @@ fn run() -> Result<()> {
         .finish(Checksum::Zero)?;
         debug_assert_eq!(len, TRADE_MESSAGE_LEN);
         slot.set_record_type(MARKET_DATA);
-        slot.commit();
+        slot.commit()?;
     }
     p.publish_blocking(END, &[], WaitStrategy::BACKOFF)?;
 

@@ -50,9 +50,9 @@ use std::path::{Path, PathBuf};
 
 use crate::directory::{Directory, DirectoryError, TopicRecord};
 use crate::layout::{
-    frame_len, participant, stamp_committed, stamp_writing, unpack_record_header, BroadcastControl,
+    frame_len, participant, split_stamp, stamp_committed, unpack_record_header, BroadcastControl,
     PublisherSlot, RecordSlotHeader, SegmentKind, SpscControl, SubscriberSlot,
-    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, FLAG_PADDING, FLAG_SKIP,
+    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, FLAG_PADDING,
     KNOWN_FLAGS, LAYOUT_VERSION, RECORD_HEADER_LEN, SLOT_HEADER_LEN, SPSC_CONTROL_OFFSET,
     SPSC_DATA_OFFSET, STATE_POISONED,
 };
@@ -792,7 +792,8 @@ pub struct BroadcastRecord {
     pub sequence: u64,
     /// Record type set by the publisher.
     pub record_type: u16,
-    /// Flags in the slot header (never [`FLAG_SKIP`]: skips are not shown).
+    /// Flags in the slot header (always 0: no broadcast record flag is
+    /// defined; skipped and reclaimed records are not shown).
     pub flags: u16,
     /// The whole payload.
     pub payload: Vec<u8>,
@@ -1047,7 +1048,7 @@ impl TopicInspector {
         let mut publishers = Vec::new();
         for j in 0..self.topic.config.max_publishers as usize {
             let p = self.publisher(j);
-            let state = p.state.load(Ordering::Relaxed);
+            let state = participant::state(p.state.load(Ordering::Relaxed));
             if state == participant::FREE {
                 continue;
             }
@@ -1063,7 +1064,7 @@ impl TopicInspector {
         let mut subscribers = Vec::new();
         for i in 0..self.topic.config.max_subscribers as usize {
             let s = self.subscriber(i);
-            let state = s.state.load(Ordering::Relaxed);
+            let state = participant::state(s.state.load(Ordering::Relaxed));
             if state == participant::FREE {
                 continue;
             }
@@ -1214,22 +1215,22 @@ impl Iterator for LogWalk<'_> {
             // committed stamp in `Claim::finish`: the slot header and
             // payload it wrote are visible after this fence.
             fence(Ordering::Acquire);
-            if stamp > stamp_writing(seq) {
+            if split_stamp(stamp).0 > seq + 1 {
                 // A later lap is in this slot: the log moved on since the
                 // snapshot and every older record is gone as well.
                 return self.overwritten(seq);
             }
             if stamp != stamp_committed(seq) {
-                // Claimed but not committed yet, or abandoned and not
-                // reclaimed: nothing to show for this sequence.
+                // Claimed but not committed yet, skipped, or reclaimed:
+                // nothing to show for this sequence.
                 continue;
             }
             // Read the header word once; from here on only the copy is used.
             let (len, record_type, flags) =
                 unpack_record_header(header.word.load(Ordering::Relaxed));
-            let bad = if flags & !FLAG_SKIP != 0 {
+            let bad = if flags != 0 {
                 Some(CorruptionKind::UnknownFlags { flags })
-            } else if flags & FLAG_SKIP == 0 && len > self.log.max_payload {
+            } else if len > self.log.max_payload {
                 Some(CorruptionKind::LengthTooLarge { len })
             } else {
                 None
@@ -1247,9 +1248,6 @@ impl Iterator for LogWalk<'_> {
                         position: seq,
                     },
                 });
-            }
-            if flags & FLAG_SKIP != 0 {
-                continue;
             }
             let payload = self.copy_payload(seq, len as usize);
             if !self.still_committed(seq) {

@@ -345,7 +345,14 @@ pub struct BroadcastControl {
     pub pad4: [u8; CACHE_LINE - 24],
 }
 
-/// Participant slot states (in [`SubscriberSlot::state`] and [`PublisherSlot::state`]).
+/// Participant slot states (in [`SubscriberSlot::state`] and
+/// [`PublisherSlot::state`]).
+///
+/// The state word holds the state in its low 8 bits and a generation in its
+/// high 24: every registration bumps the generation, so a reaper that read
+/// the word of a dead participant and then compares-and-swaps it to `FREE`
+/// fails if a new participant registered in between (the ABA a bare state
+/// would allow). The generation wraps after 2^24 registrations of one slot.
 pub mod participant {
     /// Unused.
     pub const FREE: u32 = 0;
@@ -356,21 +363,53 @@ pub mod participant {
     /// A durable subscriber whose process left or died: keeps its cursor
     /// (and keeps gating producers) until it returns or is removed.
     pub const DETACHED: u32 = 3;
+
+    /// The state in a state word.
+    #[inline(always)]
+    pub const fn state(word: u32) -> u32 {
+        word & 0xff
+    }
+
+    /// The generation in a state word.
+    #[inline(always)]
+    pub const fn generation(word: u32) -> u32 {
+        word >> 8
+    }
+
+    /// The word of `state` at the same generation as `word`.
+    #[inline(always)]
+    pub const fn with_state(word: u32, state: u32) -> u32 {
+        (word & !0xff) | (state & 0xff)
+    }
+
+    /// The word a registration stores: the next generation, in `state`.
+    #[inline(always)]
+    pub const fn next_generation(word: u32, state: u32) -> u32 {
+        (word >> 8).wrapping_add(1) << 8 | (state & 0xff)
+    }
+
+    /// Whether `state` is one this build knows.
+    #[inline(always)]
+    pub const fn is_known(state: u32) -> bool {
+        state <= DETACHED
+    }
 }
 
 /// One subscriber's slot in a broadcast log (one cache line).
 ///
 /// ```text
-/// 0 state u32 | 4 pid u32 | 8 cursor u64 | 16 heartbeat ns u64 |
+/// 0 state word u32 | 4 pid u32 | 8 cursor u64 | 16 heartbeat ns u64 |
 /// 24 missed u64 | 32 name length u32 | 36 sleeping u32 | 40 name [u64; 8] | ...
 /// ```
 ///
 /// Only the process holding the slot's liveness lock writes `cursor`,
-/// `heartbeat_ns` and `missed`; anyone may reap a slot whose lock is free.
+/// `heartbeat_ns` and `missed`; anyone may reap a slot whose lock is free,
+/// by a compare-and-swap of the state word that a registration in between
+/// (which bumps the generation) makes fail.
 #[repr(C)]
 #[derive(Debug)]
 pub struct SubscriberSlot {
-    /// [`participant`] state.
+    /// [`participant`] state word (state and generation).
     pub state: AtomicU32,
     /// Owner's pid, for humans only.
     pub pid: AtomicU32,
@@ -378,7 +417,8 @@ pub struct SubscriberSlot {
     pub cursor: AtomicU64,
     /// Last sign of life, `CLOCK_MONOTONIC` ns, for humans only.
     pub heartbeat_ns: AtomicU64,
-    /// Records this subscriber lost to being lapped (`Overwrite`).
+    /// Records this subscriber lost: lapped (`Overwrite`), reclaimed from
+    /// a stalled publisher, or passed over with `skip`.
     pub missed: AtomicU64,
     /// Length of the durable name; 0 for an anonymous subscriber.
     pub name_len: AtomicU32,
@@ -392,17 +432,34 @@ pub struct SubscriberSlot {
 }
 
 /// One publisher's slot in a broadcast log (one cache line).
+///
+/// ```text
+/// 0 state word u32 | 4 pid u32 | 8 published u64 | 16 claimed u64 |
+/// 24 reclaimed u64 | 32 ... pad to 128
+/// ```
+///
+/// Only the process holding the slot's liveness lock writes it; a process
+/// that takes the lock of a dead owner takes the slot over.
 #[repr(C)]
 #[derive(Debug)]
 pub struct PublisherSlot {
-    /// [`participant`] state.
+    /// [`participant`] state word (state and generation).
     pub state: AtomicU32,
     /// Owner's pid, for humans only.
     pub pid: AtomicU32,
     /// Records committed by this publisher.
     pub published: AtomicU64,
+    /// The claim in progress, as sequence + 1; 0 when none. Written by the
+    /// owner before it looks at the claimed slot and cleared after its last
+    /// write to it, so a publisher about to reuse a slot whose previous
+    /// record was reclaimed can tell whether that record's claimer may
+    /// still be writing there.
+    pub claimed: AtomicU64,
+    /// Claims of this publisher that a waiter reclaimed after the claim
+    /// timeout (each one a record this publisher did not get to publish).
+    pub reclaimed: AtomicU64,
     /// Pads the line.
-    pub pad: [u8; CACHE_LINE - 16],
+    pub pad: [u8; CACHE_LINE - 32],
 }
 
 /// Header at the start of every record slot.
@@ -411,9 +468,9 @@ pub struct PublisherSlot {
 ///  0                   1                   2                   3
 ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 /// +---------------------------------------------------------------+
-/// |            stamp (u64): 2(s+1) committed record s,            |
-/// +            2(s+1)+1 record s being written, 0 never used      +
-/// |                                                               |
+/// |     stamp (u64): 4(s+1) + state of record s, 0 never used     |
+/// +     state: 0 committed, 1 being written, 2 reclaimed,         +
+/// |            3 skipped                                          |
 /// +---------------------------------------------------------------+
 /// |                   payload length in bytes                     |
 /// +-------------------------------+-------------------------------+
@@ -425,33 +482,68 @@ pub struct PublisherSlot {
 /// The stamp is written last with `Release` when a record is committed, so
 /// a record being written is visibly incomplete; it doubles as a seqlock, so
 /// a reader in an `Overwrite` log detects a record overwritten under it.
+///
+/// The stamp of slot `s & (slots - 1)` moves through, for each lap `s`:
+///
+/// ```text
+///   done(s - slots) --claim (Overwrite)--> writing(s) --commit--> committed(s)
+///          |                                   |  \--abort---> skipped(s)
+///          |--claim (Backpressure), commit ----|---------------> committed(s)
+///          |                                   \--reclaim-----> reclaimed(s)
+///          \------------reclaim (claimed, never entered)------> reclaimed(s)
+/// ```
+///
+/// where "done" is committed, reclaimed or skipped. Every transition is a
+/// compare-and-swap from the value the actor saw, so a late commit of a
+/// reclaimed claim fails instead of overwriting anything. Readers deliver
+/// `committed`, pass over `skipped` (no record: an aborted claim, or a
+/// sequence a publisher gave up) and pass over `reclaimed` counting one
+/// record missed (a publisher stalled or died holding it).
 pub const SLOT_HEADER_LEN: usize = 16;
 
 /// The header of a record slot as a structure (see [`SLOT_HEADER_LEN`]).
 #[repr(C)]
 #[derive(Debug)]
 pub struct RecordSlotHeader {
-    /// Seqlock stamp: [`stamp_committed`] / [`stamp_writing`] of the
-    /// record's sequence, 0 if the slot was never used.
+    /// Seqlock stamp: [`stamp`] of the record's sequence and state, 0 if
+    /// the slot was never used.
     pub stamp: AtomicU64,
     /// Payload length (low 32 bits), record type (next 16), flags (top 16),
     /// as packed by [`pack_record_header`].
     pub word: AtomicU64,
 }
 
-/// Broadcast record flag: a skip record left where a claim was reclaimed.
-pub const FLAG_SKIP: u16 = 2;
+/// Stamp state: the record is committed and readable.
+pub const STAMP_COMMITTED: u64 = 0;
+/// Stamp state: an `Overwrite` publisher is writing the record.
+pub const STAMP_WRITING: u64 = 1;
+/// Stamp state: a waiter reclaimed the claim after the claim timeout; the
+/// record is lost (counted) and its claimer's commit fails.
+pub const STAMP_RECLAIMED: u64 = 2;
+/// Stamp state: no record (an aborted claim, or a sequence given up).
+pub const STAMP_SKIPPED: u64 = 3;
+
+/// Largest record sequence a stamp can name. Positions read from shared
+/// memory above it are corrupt.
+pub const MAX_SEQUENCE: u64 = (1 << 62) - 2;
+
+/// Stamp of record `seq` in `state` (one of the `STAMP_*` states).
+/// `seq` is at most [`MAX_SEQUENCE`]; larger values wrap (never panic).
+#[inline(always)]
+pub const fn stamp(seq: u64, state: u64) -> u64 {
+    (seq.wrapping_add(1) << 2) | (state & 3)
+}
+
+/// Splits a stamp into (sequence + 1, state); `(0, _)` is a slot never used.
+#[inline(always)]
+pub const fn split_stamp(stamp: u64) -> (u64, u64) {
+    (stamp >> 2, stamp & 3)
+}
 
 /// Stamp of committed record `seq`.
 #[inline(always)]
 pub const fn stamp_committed(seq: u64) -> u64 {
-    (seq + 1) << 1
-}
-
-/// Stamp of record `seq` while its producer writes it.
-#[inline(always)]
-pub const fn stamp_writing(seq: u64) -> u64 {
-    ((seq + 1) << 1) | 1
+    stamp(seq, STAMP_COMMITTED)
 }
 
 /// Offset of the broadcast control block in its segment.
@@ -601,6 +693,8 @@ mod checks {
     const _: () = assert!(offset_of!(SubscriberSlot, name) == 40);
     const _: () = assert!(size_of::<PublisherSlot>() == CACHE_LINE);
     const _: () = assert!(offset_of!(PublisherSlot, published) == 8);
+    const _: () = assert!(offset_of!(PublisherSlot, claimed) == 16);
+    const _: () = assert!(offset_of!(PublisherSlot, reclaimed) == 24);
     const _: () = assert!(BROADCAST_SUBSCRIBERS_OFFSET == 768);
     const _: () = assert!(size_of::<RecordSlotHeader>() == SLOT_HEADER_LEN);
     const _: () = assert!(offset_of!(RecordSlotHeader, word) == 8);
@@ -674,7 +768,7 @@ const SPSC_FIELDS: [u64; 0] = [];
 pub const SPSC_LAYOUT_HASH: u64 = layout_hash(&SPSC_FIELDS);
 
 #[cfg(not(shmbus_loom))]
-const BROADCAST_FIELDS: [u64; 14] = {
+const BROADCAST_FIELDS: [u64; 16] = {
     use core::mem::{offset_of, size_of};
     [
         size_of::<SegmentHeader>() as u64,
@@ -692,7 +786,9 @@ const BROADCAST_FIELDS: [u64; 14] = {
         size_of::<PublisherSlot>() as u64
             + offset_of!(BroadcastControl, registrations) as u64 * 1000,
         SLOT_HEADER_LEN as u64,
-        FLAG_SKIP as u64,
+        offset_of!(PublisherSlot, claimed) as u64,
+        offset_of!(PublisherSlot, reclaimed) as u64,
+        stamp(1, STAMP_SKIPPED),
     ]
 };
 #[cfg(shmbus_loom)]

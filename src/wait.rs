@@ -122,7 +122,7 @@ impl Waiter {
             return false;
         };
         self.checks = self.checks.wrapping_add(1);
-        if self.is_spinning() && self.checks % 64 != 1 {
+        if self.spinning() && self.checks % 64 != 1 {
             return false;
         }
         monotonic_ns() >= deadline
@@ -139,8 +139,9 @@ impl Waiter {
         }
     }
 
-    /// Whether the current round only spins (no yield, no sleep).
-    fn is_spinning(&self) -> bool {
+    /// Whether the current round only spins (no yield, no sleep): callers
+    /// do their slow checks on the other rounds.
+    pub fn spinning(&self) -> bool {
         match self.strategy {
             WaitStrategy::BusySpin => true,
             WaitStrategy::Yield => false,

@@ -232,7 +232,7 @@ fn dump_shows_header_positions_occupancy_and_hex_records() {
     let out = &run.stdout;
     for expected in [
         "ring       desk/orders (spsc)",
-        "layout     version 1",
+        "layout     version 2",
         "capacity   4096 bytes",
         "head 16, tail 56",
         "40 of 4096 bytes used (1.0%)",
@@ -265,7 +265,7 @@ fn json_has_header_positions_roles_and_records() {
     };
     assert_eq!(j.get("namespace").and_then(Json::as_str), Some(NS));
     assert_eq!(j.get("name").and_then(Json::as_str), Some("orders"));
-    assert_eq!(num("layout_version"), 1);
+    assert_eq!(num("layout_version"), 2);
     assert_eq!(num("capacity"), 4096);
     assert_eq!(num("segment_size"), 4096 + SPSC_DATA_OFFSET as u64);
     assert_eq!((num("head"), num("tail"), num("used_bytes")), (16, 56, 40));

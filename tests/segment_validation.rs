@@ -112,7 +112,7 @@ fn another_layout_version() {
             e,
             SegmentError::VersionMismatch {
                 found: 99,
-                expected: 1,
+                expected: shmbus::layout::LAYOUT_VERSION,
                 ..
             }
         ),

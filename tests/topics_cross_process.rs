@@ -207,7 +207,7 @@ fn publish_checked(p: &mut shmbus::ring::broadcast::Publisher, tag: u64, seq: u6
         .unwrap_or_else(|e| panic!("claiming record {seq} of producer {tag}: {e}"));
     fill(tag, seq, &mut claim);
     claim.set_record_type(tag as u16);
-    claim.commit();
+    claim.commit().expect("committed within the claim timeout");
 }
 
 // ---------------------------------------------------------------------------
@@ -264,7 +264,7 @@ fn fan_out_to_fifty_subscriber_processes() {
             .unwrap_or_else(|e| panic!("claiming record {seq}: {e}"));
         fill(0, seq, &mut claim);
         claim.set_record_type((seq % 7) as u16);
-        claim.commit();
+        claim.commit().expect("committed within the claim timeout");
     }
     for s in subs {
         assert_eq!(field(&s.finish(), "done "), [RECORDS.to_string()]);
@@ -379,7 +379,7 @@ fn topics_are_isolated_from_each_other() {
                             .expect("room");
                         c.copy_from_slice(&buf[..len]);
                         c.set_record_type(PLAIN | u16::from(domain as u8));
-                        c.commit();
+                        c.commit().expect("committed within the claim timeout");
                     }
                 }
                 for (p, t) in pubs.iter_mut().zip(record::Topic::ALL) {
@@ -389,7 +389,7 @@ fn topics_are_isolated_from_each_other() {
                         .expect("room");
                     c.copy_from_slice(&buf[..len]);
                     c.set_record_type(END);
-                    c.commit();
+                    c.commit().expect("committed within the claim timeout");
                 }
             }
             other => panic!("unknown role {other}"),
@@ -437,7 +437,7 @@ fn topics_are_isolated_from_each_other() {
             .expect("room");
         c.copy_from_slice(&buf[..len]);
         c.set_record_type(END);
-        c.commit();
+        c.commit().expect("committed within the claim timeout");
     }
     plain.finish();
     for (i, s) in subs.into_iter().enumerate() {
@@ -556,7 +556,7 @@ fn overwrite_reports_every_loss_to_a_slow_subscriber() {
                 .expect("overwrite never waits");
             fill(1, seq, &mut claim);
             claim.set_record_type(seq as u16);
-            assert_eq!(claim.commit(), seq);
+            assert_eq!(claim.commit(), Ok(seq));
         }
         say(format!("published {}", p.published()));
         return;
@@ -659,7 +659,7 @@ fn killed_subscriber_stops_gating_a_blocked_publisher() {
             Err(e) => panic!("{e}"),
         };
         fill(0, seq, &mut claim);
-        claim.commit();
+        claim.commit().expect("committed within the claim timeout");
         seq += 1;
     }
     assert_eq!(seq, READ + SLOTS, "gated by the live subscriber's cursor");
@@ -684,7 +684,7 @@ fn killed_subscriber_stops_gating_a_blocked_publisher() {
             )
             .unwrap_or_else(|e| panic!("{e} {:?} after the kill", killed.elapsed()));
         fill(0, s, &mut claim);
-        claim.commit();
+        claim.commit().expect("committed within the claim timeout");
     }
     let took = killed.elapsed();
     assert!(
@@ -791,7 +791,7 @@ fn durable_subscriber_resumes_after_sigkill() {
             Err(e) => panic!("{e}"),
         };
         fill(0, seq, &mut claim);
-        claim.commit();
+        claim.commit().expect("committed within the claim timeout");
         seq += 1;
     }
     let second = second.expect("the publisher was gated until the second process came");
@@ -1040,7 +1040,7 @@ fn overwrite_with_two_publisher_processes_counts_exactly() {
             let len = len_of(tag, seq, MAX);
             fill(tag, seq, &mut claim[..len]);
             claim.set_record_type(len as u16);
-            claim.commit();
+            claim.commit().expect("committed within the claim timeout");
         }
         return;
     }

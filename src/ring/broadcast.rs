@@ -48,8 +48,9 @@ use core::ptr::NonNull;
 use std::time::Duration;
 
 use crate::layout::{
-    pack_record_header, participant, stamp_committed, stamp_writing, unpack_record_header,
-    BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot, FLAG_SKIP, SLOT_HEADER_LEN,
+    pack_record_header, participant, split_stamp, stamp, stamp_committed, unpack_record_header,
+    BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentFault, SubscriberSlot,
+    MAX_SEQUENCE, SLOT_HEADER_LEN, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{
@@ -57,6 +58,10 @@ use crate::sync::{
     AtomicU64, HeapBytes, HeapLocks, Ordering,
 };
 use crate::wait::{WaitStrategy, Waiter};
+
+/// Longest futex sleep of a blocking subscriber between looks at the log
+/// (it also wakes earlier for a stalled claim's timeout or its deadline).
+const MAX_SLEEP: Duration = Duration::from_millis(100);
 
 /// What a broadcast log does when a subscriber falls a whole ring behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -166,7 +171,7 @@ impl BroadcastConfig {
     }
 }
 
-/// Why a claim did not return a slot.
+/// Why a claim did not return a slot, or a commit did not publish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimError {
     /// `Backpressure`: the slowest subscriber is a whole log behind.
@@ -180,6 +185,19 @@ pub enum ClaimError {
     },
     /// A timed claim gave up.
     TimedOut,
+    /// Returned by [`Claim::commit`]: this claim stayed uncommitted longer
+    /// than the topic's claim timeout (the process stalled: stopped,
+    /// descheduled, paused in a debugger) and a waiter reclaimed it. The
+    /// record was not published; subscribers count it as missed. Publish it
+    /// again if it still matters.
+    Reclaimed {
+        /// The sequence the claim held.
+        sequence: u64,
+    },
+    /// Shared memory is inconsistent.
+    Corrupt(Corruption),
+    /// The log's segment can no longer be used.
+    Unusable(SegmentFault),
 }
 
 /// Why a subscriber got no record.
@@ -201,8 +219,11 @@ pub enum RecvError {
         /// The record's length.
         needed: usize,
     },
-    /// Shared memory is inconsistent.
+    /// Shared memory is inconsistent. [`Subscriber::skip`] passes the
+    /// record at fault (counted as missed).
     Corrupt(Corruption),
+    /// The log's segment can no longer be used.
+    Unusable(SegmentFault),
 }
 
 impl std::fmt::Display for ClaimError {
@@ -219,6 +240,12 @@ impl std::fmt::Display for ClaimError {
                 )
             }
             ClaimError::TimedOut => write!(f, "timed out waiting for the slowest subscriber"),
+            ClaimError::Reclaimed { sequence } => write!(
+                f,
+                "record {sequence} was not published: the claim stayed uncommitted past the topic's claim timeout and was reclaimed (publish it again)"
+            ),
+            ClaimError::Corrupt(c) => write!(f, "log is corrupt: {c}"),
+            ClaimError::Unusable(fault) => write!(f, "log is unusable: {fault}"),
         }
     }
 }
@@ -234,7 +261,11 @@ impl std::fmt::Display for RecvError {
             RecvError::BufferTooSmall { needed } => {
                 write!(f, "buffer too small for a {needed}-byte record")
             }
-            RecvError::Corrupt(c) => write!(f, "log is corrupt: {c}"),
+            RecvError::Corrupt(c) => write!(
+                f,
+                "log is corrupt: {c} (Subscriber::skip passes the record)"
+            ),
+            RecvError::Unusable(fault) => write!(f, "log is unusable: {fault}"),
         }
     }
 }
@@ -287,6 +318,25 @@ impl Liveness {
             Liveness::Mapped(s) => s.is_lock_held(slot).unwrap_or(true),
         }
     }
+
+    /// The cheap check of the memory under the log (no system call).
+    #[inline]
+    fn fault(&self) -> Option<SegmentFault> {
+        match self {
+            Liveness::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped(_) => None,
+        }
+    }
+
+    /// The full check of the memory under the log (one `fstat`).
+    fn fault_slow(&self) -> Option<SegmentFault> {
+        match self {
+            Liveness::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped(_) => None,
+        }
+    }
 }
 
 /// Memory of an in-process log (tests, loom models).
@@ -321,6 +371,8 @@ pub(crate) struct BroadcastView {
     /// Futex wakes that found nobody asleep although `sleepers` said
     /// otherwise (a sleeper died): every 1024, dead subscribers are reaped.
     idle_wakes: core::cell::Cell<u32>,
+    /// When [`BroadcastView::fault_slow`] last asked the file system.
+    last_fault_check_ns: core::cell::Cell<u64>,
 }
 
 // SAFETY: the view only points into memory kept alive by `liveness` (a
@@ -368,6 +420,7 @@ impl BroadcastView {
             claim_timeout_ns: c.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
             liveness: parts.liveness,
             idle_wakes: core::cell::Cell::new(0),
+            last_fault_check_ns: core::cell::Cell::new(0),
         }
     }
 
@@ -429,7 +482,7 @@ impl BroadcastView {
         for i in 0..self.max_subscribers {
             let s = self.subscriber(i);
             // SYNC POINT: pairs with the registration's SeqCst store of LIVE.
-            let state = s.state.load(Ordering::SeqCst);
+            let state = participant::state(s.state.load(Ordering::SeqCst));
             if state == participant::LIVE || state == participant::DETACHED {
                 // SYNC POINT: pairs with the subscriber's Release store of its
                 // cursor in `Subscriber::release`: its reads of the records
@@ -446,25 +499,40 @@ impl BroadcastView {
 
     /// Frees (or, for durable ones, detaches) live subscriber slots whose
     /// process is gone. Returns how many were reaped.
+    ///
+    /// The state word carries a generation that every registration bumps,
+    /// so the compare-and-swap below fails if a new subscriber took the
+    /// slot between our look at the liveness lock and the swap.
     fn reap_dead_subscribers(&self) -> u64 {
         let mut reaped = 0;
         for i in 0..self.max_subscribers {
             let s = self.subscriber(i);
-            let state = s.state.load(Ordering::Acquire);
+            // SYNC POINT: pairs with the registration's Release update of the
+            // state word in `take_slot`: name and cursor are its own.
+            let word = s.state.load(Ordering::Acquire);
+            let state = participant::state(word);
             if state != participant::LIVE && state != participant::CLAIMING {
                 continue;
             }
             if self.liveness.held_by_other(subscriber_lock(i)) {
                 continue;
             }
-            let durable = s.name_len.load(Ordering::Relaxed) > 0 && state == participant::LIVE;
+            let durable = state == participant::LIVE && s.durable_name_len().is_some();
             let next = if durable {
                 participant::DETACHED
             } else {
                 participant::FREE
             };
+            // SYNC POINT: AcqRel on the state word, the only word a reaper
+            // and a registration both write; fails if `take_slot` bumped
+            // the generation since our load.
             if s.state
-                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    word,
+                    participant::with_state(word, next),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 reaped += 1;
@@ -479,6 +547,8 @@ impl BroadcastView {
 
     /// Takes a dead (or waking) subscriber out of the sleeper count, once.
     fn forget_sleeper(&self, s: &SubscriberSlot) {
+        // SYNC POINT: AcqRel swap; whoever turns the flag from 1 to 0 (the
+        // sleeper itself in `Subscriber::sleep`, or a reaper) decrements.
         if s.sleeping.swap(0, Ordering::AcqRel) == 1 {
             // Saturating: a sleeper killed between raising its flag and
             // counting itself must not wrap the count. (In that window the
@@ -491,33 +561,68 @@ impl BroadcastView {
         }
     }
 
-    /// Turns an uncommitted claim of `seq` into a skip record, if its slot
-    /// still shows an older lap or an unfinished write of `seq`.
-    fn reclaim(&self, seq: u64) {
+    /// Turns the claim of `seq` into a reclaimed record (lost, counted), if
+    /// its slot still shows an older lap or `seq` being written. Its
+    /// claimer's commit then fails with [`ClaimError::Reclaimed`]. Returns
+    /// whether the slot now holds `seq` resolved (by us or anyone).
+    fn reclaim(&self, seq: u64) -> bool {
         let h = self.header(seq);
+        // SYNC POINT: Acquire pairs with the Release compare-and-swaps of
+        // the stamp by publishers (`Publisher::enter`, `Claim::finish`).
         let seen = h.stamp.load(Ordering::Acquire);
-        if seen >= stamp_committed(seq) && seen != stamp_writing(seq) {
-            return;
+        let (lap, state) = split_stamp(seen);
+        let want = seq.wrapping_add(1);
+        if lap > want || (lap == want && state != STAMP_WRITING) {
+            return true;
         }
+        // SYNC POINT: SeqCst; under `Backpressure` this is the Dekker
+        // partner of the SeqCst fence in `Publisher::enter` (either the
+        // claimer sees this reclaim before writing, or the publisher that
+        // reuses the slot sees the claimer's `claimed` in `owner_inside`).
+        // Under `Overwrite` it reads from the claimer's "writing" CAS, so a
+        // publisher that Acquire-loads our stamp also sees `claimed`.
         if h.stamp
             .compare_exchange(
                 seen,
-                stamp_writing(seq),
-                Ordering::AcqRel,
+                stamp(seq, STAMP_RECLAIMED),
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             )
             .is_err()
         {
-            return;
+            return false;
         }
-        h.word
-            .store(pack_record_header(0, 0, FLAG_SKIP), Ordering::Relaxed);
-        // SYNC POINT: pairs with readers' Acquire load of the stamp.
-        h.stamp.store(stamp_committed(seq), Ordering::Release);
         self.control()
             .reclaimed_claims
             .fetch_add(1, Ordering::Relaxed);
         self.wake_sleepers();
+        true
+    }
+
+    /// Whether a live publisher other than `me` holds a claim of an older
+    /// lap of `seq`'s slot, and so may still write into it. Asked before
+    /// reusing a slot whose previous record was reclaimed or skipped (the
+    /// only cases where a claimer can still be inside).
+    #[cold]
+    fn owner_inside(&self, seq: u64, me: usize) -> bool {
+        // SYNC POINT: Dekker partner of the SeqCst fence in
+        // `Publisher::enter` (Backpressure), through the SeqCst reclaim CAS
+        // our caller's stamp load read from.
+        fence(Ordering::SeqCst);
+        let index = seq & self.mask;
+        (0..self.max_publishers).any(|j| {
+            if j == me {
+                return false;
+            }
+            // SYNC POINT: pairs with the owner's Release stores of `claimed`
+            // in `Publisher::enter` and `Claim::finish`: if we see it
+            // cleared, its writes to the slot happen before ours.
+            let claimed = self.publisher(j).claimed.load(Ordering::Acquire);
+            let Some(c) = claimed.checked_sub(1) else {
+                return false;
+            };
+            c & self.mask == index && c < seq && self.liveness.held_by_other(publisher_lock(j))
+        })
     }
 
     /// After a commit: wakes sleeping subscribers, with no system call when
@@ -530,6 +635,8 @@ impl BroadcastView {
         // our commit before it sleeps.
         fence(Ordering::SeqCst);
         if ctl.sleepers.load(Ordering::Relaxed) != 0 {
+            // SYNC POINT: Release pairs with the sleeper's Acquire load of
+            // `wake_seq` before it sleeps.
             ctl.wake_seq.fetch_add(1, Ordering::Release);
             if futex_wake_all(&ctl.wake_seq) == 0 {
                 self.idle_wake();
@@ -548,48 +655,75 @@ impl BroadcastView {
             self.reap_dead_subscribers();
         }
     }
+
+    /// Whether the log's segment still reaches its peers (the cheap check,
+    /// no system call).
+    #[inline]
+    fn fault(&self) -> Option<SegmentFault> {
+        self.liveness.fault()
+    }
+
+    /// As [`BroadcastView::fault`], plus the file-system check (one
+    /// `fstat`), at most every 20 ms per handle.
+    fn fault_slow(&self) -> Option<SegmentFault> {
+        let now = monotonic_ns();
+        if now.saturating_sub(self.last_fault_check_ns.get()) < 20_000_000 {
+            return self.fault();
+        }
+        self.last_fault_check_ns.set(now);
+        self.liveness.fault_slow()
+    }
 }
 
-/// Tracks how long a waiter has watched one uncommitted slot.
+/// How long a waiter has watched claimed but uncommitted records.
+///
+/// The timer starts when a waiter first finds the record at its position
+/// claimed (the tail past it) but not committed, and remembers the tail it
+/// saw then: every sequence below that tail was claimed before the timer
+/// started, so once the timer passes the claim timeout all of them may be
+/// reclaimed at once, one after the other, without a new timer each (a
+/// burst of dead claims costs one timeout, not one per claim).
 #[derive(Default)]
 struct Stall {
-    seq: u64,
-    polls: u32,
+    /// Looks at uncommitted records (wrapping): paces the tail reads.
+    looks: u32,
+    /// `CLOCK_MONOTONIC` ns the timer started; 0 when not running.
     since_ns: u64,
+    /// The tail when the timer started: sequences below it are covered.
+    covers: u64,
 }
 
 impl Stall {
-    /// Counts one more look at uncommitted `seq`; returns how many looks it
-    /// has had in a row.
-    fn look(&mut self, seq: u64) -> u32 {
-        if self.seq != seq || self.polls == 0 {
-            *self = Stall {
-                seq,
-                polls: 0,
-                since_ns: 0,
-            };
-        }
-        self.polls = self.polls.wrapping_add(1);
-        self.polls
+    /// Counts one more look; returns the count.
+    #[inline]
+    fn look(&mut self) -> u32 {
+        self.looks = self.looks.wrapping_add(1);
+        self.looks
     }
 
-    /// Counts one more look at uncommitted `seq`; true once it has stayed
-    /// uncommitted for `timeout_ns` (the clock is read every 1024 looks).
-    fn timed_out(&mut self, seq: u64, timeout_ns: u64) -> bool {
-        if self.look(seq) % 1024 != 0 {
-            return false;
-        }
-        self.since_elapsed(timeout_ns)
-    }
-
-    /// Whether `timeout_ns` has passed since the first call for this stall.
-    fn since_elapsed(&mut self, timeout_ns: u64) -> bool {
+    /// How long `seq` (claimed: `tail > seq`) has been waited on, starting
+    /// the timer if it is not running for it.
+    fn waited_ns(&mut self, seq: u64, tail: u64) -> u64 {
         let now = monotonic_ns();
-        if self.since_ns == 0 {
-            self.since_ns = now;
-            return false;
+        if self.since_ns == 0 || seq >= self.covers {
+            self.since_ns = now.max(1);
+            self.covers = tail;
+            return 0;
         }
-        now.saturating_sub(self.since_ns) >= timeout_ns
+        now.saturating_sub(self.since_ns)
+    }
+
+    /// Stops the timer (nothing is claimed ahead).
+    fn clear(&mut self) {
+        self.since_ns = 0;
+    }
+
+    /// Time until the running timer reaches `timeout_ns`, if one runs.
+    fn left(&self, timeout_ns: u64) -> Option<Duration> {
+        (self.since_ns != 0).then(|| {
+            let due = self.since_ns.saturating_add(timeout_ns);
+            Duration::from_nanos(due.saturating_sub(monotonic_ns()))
+        })
     }
 }
 
@@ -713,6 +847,13 @@ impl SubscriberSlot {
         }
     }
 
+    /// The length of a valid durable name (1..=64), or `None` for an
+    /// anonymous slot or a length no build writes (hostile bytes).
+    fn durable_name_len(&self) -> Option<usize> {
+        let len = self.name_len.load(Ordering::Relaxed) as usize;
+        (1..=64).contains(&len).then_some(len)
+    }
+
     fn name_matches(&self, name: &[u8]) -> bool {
         self.name_len.load(Ordering::Relaxed) as usize == name.len()
             && (0..8).all(|w| self.name[w].load(Ordering::Relaxed) == name_word(name, w))
@@ -755,7 +896,9 @@ impl PublisherSlot {
             state: AtomicU32::new(participant::FREE),
             pid: AtomicU32::new(0),
             published: AtomicU64::new(0),
-            pad: [0; crate::layout::CACHE_LINE - 16],
+            claimed: AtomicU64::new(0),
+            reclaimed: AtomicU64::new(0),
+            pad: [0; crate::layout::CACHE_LINE - 32],
         }
     }
 }
@@ -786,6 +929,16 @@ pub enum RegisterError {
     },
     /// The durable name is empty or longer than 64 bytes.
     BadDurableName,
+    /// A participant slot or a position in shared memory holds a value no
+    /// build writes.
+    Corrupt {
+        /// "publisher" or "subscriber".
+        role: &'static str,
+        /// The slot at fault.
+        slot: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl std::fmt::Display for RegisterError {
@@ -799,6 +952,10 @@ impl std::fmt::Display for RegisterError {
                 write!(f, "durable subscriber \"{name}\" is already attached in a live process")
             }
             RegisterError::BadDurableName => write!(f, "a durable subscriber name must be 1-64 bytes"),
+            RegisterError::Corrupt { role, slot, reason } => write!(
+                f,
+                "{role} slot {slot} of the topic is corrupt: {reason} (remove the topic and create it again)"
+            ),
         }
     }
 }
@@ -818,8 +975,18 @@ pub struct Publisher {
     /// Subscriber slot that held the gate at the last scan.
     slowest: Option<usize>,
     published: u64,
+    reclaimed: u64,
     full_polls: u32,
     last_reap_ns: u64,
+}
+
+/// Why [`Publisher::enter`] gave up the sequence it reserved.
+enum Lost {
+    /// A waiter reclaimed it before we wrote anything.
+    Reclaimed,
+    /// An older claimer may still write into its slot: we published it as a
+    /// skip and must reserve another.
+    Fenced,
 }
 
 impl Publisher {
@@ -829,17 +996,26 @@ impl Publisher {
                 continue;
             }
             let p = ring.publisher(j);
-            let state = p.state.load(Ordering::Acquire);
-            if state != participant::FREE {
+            let word = p.state.load(Ordering::Relaxed);
+            if participant::state(word) != participant::FREE {
                 // Its lock was free: the owner died. Take the slot over.
                 ring.control()
                     .reaped_publishers
                     .fetch_add(1, Ordering::Relaxed);
             }
             p.pid.store(std::process::id(), Ordering::Relaxed);
-            p.state.store(participant::LIVE, Ordering::Release);
             p.published.store(0, Ordering::Relaxed);
-            // SYNC POINT: pairs with the Release stores of `gate`.
+            p.reclaimed.store(0, Ordering::Relaxed);
+            // SYNC POINT: Release pairs with the Acquire load in
+            // `BroadcastView::owner_inside`: a dead owner's claim is gone.
+            p.claimed.store(0, Ordering::Release);
+            // SYNC POINT: Release pairs with inspection's loads of the slot.
+            p.state.store(
+                participant::next_generation(word, participant::LIVE),
+                Ordering::Release,
+            );
+            // SYNC POINT: pairs with the SeqCst fetch_max of `gate` in
+            // `gate_allows` by any publisher.
             let gate_cache = ring.control().gate.load(Ordering::Acquire);
             return Ok(Publisher {
                 ring,
@@ -847,6 +1023,7 @@ impl Publisher {
                 gate_cache,
                 slowest: None,
                 published: 0,
+                reclaimed: 0,
                 full_polls: 0,
                 last_reap_ns: 0,
             });
@@ -872,31 +1049,64 @@ impl Publisher {
         self.published
     }
 
+    /// Claims of this publisher that were reclaimed because they stayed
+    /// uncommitted past the claim timeout (see [`ClaimError::Reclaimed`]).
+    pub fn reclaimed(&self) -> u64 {
+        self.reclaimed
+    }
+
+    fn count_published(&mut self) {
+        self.published += 1;
+        self.ring
+            .publisher(self.slot)
+            .published
+            .store(self.published, Ordering::Relaxed);
+    }
+
+    fn count_reclaimed(&mut self) {
+        self.reclaimed += 1;
+        self.ring
+            .publisher(self.slot)
+            .reclaimed
+            .store(self.reclaimed, Ordering::Relaxed);
+    }
+
+    fn corrupt(&self, kind: CorruptionKind, position: u64) -> ClaimError {
+        ClaimError::Corrupt(Corruption { kind, position })
+    }
+
     /// Refreshes the gate from the subscriber cursors; true if `seq` may be
     /// claimed now.
-    fn gate_allows(&mut self, seq: u64) -> bool {
+    fn gate_allows(&mut self, seq: u64) -> Result<bool, ClaimError> {
         let ctl = self.ring.control();
         // SYNC POINT: pairs with the SeqCst fetch_max of `gate` below (by
         // any publisher), which follows that publisher's Acquire loads of
         // the cursors: what those subscribers read happens before we reuse.
         let shared = ctl.gate.load(Ordering::Acquire);
+        if shared > seq {
+            // The gate is a minimum of cursors, and no cursor passes the tail.
+            return Err(self.corrupt(CorruptionKind::HeadOutOfRange { head: shared }, seq));
+        }
         if shared > self.gate_cache {
             self.gate_cache = shared;
         }
-        if seq < self.gate_cache + self.ring.slots {
-            return true;
+        let slots = self.ring.slots;
+        if seq < self.gate_cache.saturating_add(slots) {
+            return Ok(true);
         }
         // Still held back by the subscriber that was slowest at the last
         // scan? One load says so for certain (the minimum cannot be above
         // its cursor); only when it has moved on is a full scan worth it.
         if let Some(i) = self.slowest {
             let s = self.ring.subscriber(i);
-            let state = s.state.load(Ordering::Acquire);
+            // SYNC POINT: pairs with the registration's Release update of
+            // the state word (only used to decide "still full").
+            let state = participant::state(s.state.load(Ordering::Acquire));
             // SYNC POINT: pairs with that subscriber's Release store of its
             // cursor (only used to decide "still full": no reuse follows).
             let gating = state == participant::LIVE || state == participant::DETACHED;
-            if gating && s.cursor.load(Ordering::Acquire) + self.ring.slots <= seq {
-                return false;
+            if gating && s.cursor.load(Ordering::Acquire).saturating_add(slots) <= seq {
+                return Ok(false);
             }
         }
         // A registration that overlaps the scan may have read the gate
@@ -917,7 +1127,7 @@ impl Publisher {
         if min > self.gate_cache {
             self.gate_cache = min;
         }
-        seq < self.gate_cache + self.ring.slots
+        Ok(seq < self.gate_cache.saturating_add(slots))
     }
 
     /// While blocked, every millisecond or so: look for dead subscribers.
@@ -930,27 +1140,6 @@ impl Publisher {
         if now.saturating_sub(self.last_reap_ns) >= 1_000_000 {
             self.last_reap_ns = now;
             self.ring.reap_dead_subscribers();
-        }
-    }
-
-    /// Waits until no one still needs what slot `seq` held on the previous
-    /// lap: its previous record was committed (two publishers a lap apart
-    /// never write one slot at once).
-    fn wait_previous_lap(&mut self, seq: u64) {
-        if seq < self.ring.slots {
-            return;
-        }
-        let previous = seq - self.ring.slots;
-        let mut stall = Stall::default();
-        loop {
-            let stamp = self.ring.header(seq).stamp.load(Ordering::Acquire);
-            if stamp >= stamp_committed(previous) && stamp != stamp_writing(previous) {
-                return;
-            }
-            if stall.timed_out(previous, self.ring.claim_timeout_ns) {
-                self.ring.reclaim(previous);
-            }
-            spin_hint();
         }
     }
 
@@ -967,16 +1156,30 @@ impl Publisher {
 
     /// Claims a sequence number without waiting for subscribers.
     #[inline]
-    fn reserve(&mut self, len: usize) -> Result<u64, ClaimError> {
-        self.check_len(len)?;
+    fn reserve(&mut self) -> Result<u64, ClaimError> {
         match self.ring.policy {
-            Policy::Overwrite => Ok(self.ring.control().tail.fetch_add(1, Ordering::AcqRel)),
+            Policy::Overwrite => {
+                // SYNC POINT: AcqRel; the Release half pairs with a lapped
+                // reader's Acquire load of `tail` in `Subscriber::lapped`.
+                let seq = self.ring.control().tail.fetch_add(1, Ordering::AcqRel);
+                if seq > MAX_SEQUENCE {
+                    return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail: seq }, seq));
+                }
+                Ok(seq)
+            }
             Policy::Backpressure => loop {
                 let tail = self.ring.control().tail.load(Ordering::Relaxed);
-                if !self.gate_allows(tail) {
+                if tail > MAX_SEQUENCE {
+                    return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }, tail));
+                }
+                if !self.gate_allows(tail)? {
                     self.maybe_reap();
+                    if let Some(fault) = self.ring.fault() {
+                        return Err(ClaimError::Unusable(fault));
+                    }
                     return Err(ClaimError::Full);
                 }
+                // SYNC POINT: AcqRel, as the Overwrite `fetch_add` above.
                 if self
                     .ring
                     .control()
@@ -990,15 +1193,158 @@ impl Publisher {
         }
     }
 
+    /// Takes possession of the slot of reserved sequence `seq`; returns the
+    /// stamp its commit will replace.
+    ///
+    /// The claim is announced in the publisher slot first, so a publisher
+    /// about to reuse the slot a lap later can tell that we may still be
+    /// writing there (`BroadcastView::owner_inside`). Then the slot must
+    /// show its previous lap done (committed, reclaimed or skipped; waited
+    /// for, and reclaimed after the claim timeout, if not). If that previous
+    /// record was reclaimed or skipped and its claimer is alive and still
+    /// inside, the sequence is given up as a skip instead: a stalled claimer
+    /// never has its slot rewritten under it.
+    fn enter(&mut self, seq: u64) -> Result<u64, Lost> {
+        // SYNC POINT: Release pairs with the Acquire load of `claimed` in
+        // `BroadcastView::owner_inside`.
+        self.ring
+            .publisher(self.slot)
+            .claimed
+            .store(seq + 1, Ordering::Release);
+        if self.ring.policy == Policy::Backpressure {
+            // SYNC POINT: Dekker pair with the SeqCst reclaim CAS in
+            // `BroadcastView::reclaim` and the SeqCst fence in `owner_inside`:
+            // either our stamp load below sees the reclaim, or the publisher
+            // reusing the slot sees our `claimed`.
+            fence(Ordering::SeqCst);
+        }
+        let result = self.enter_slot(seq);
+        if result.is_err() {
+            // SYNC POINT: Release, as in `Claim::finish` (we wrote nothing).
+            self.ring
+                .publisher(self.slot)
+                .claimed
+                .store(0, Ordering::Release);
+        }
+        result
+    }
+
+    fn enter_slot(&mut self, seq: u64) -> Result<u64, Lost> {
+        let ring = &self.ring;
+        let h = ring.header(seq);
+        let previous = seq.checked_sub(ring.slots);
+        let mut stall = Stall::default();
+        loop {
+            // SYNC POINT: Acquire pairs with the Release or SeqCst stamp
+            // CASes of the previous lap's commit, abort or reclaim.
+            let seen = h.stamp.load(Ordering::Acquire);
+            let (lap, state) = split_stamp(seen);
+            if lap > seq {
+                // Our own sequence (or a later one) is already there: a
+                // waiter reclaimed it before we came in.
+                return Err(Lost::Reclaimed);
+            }
+            let previous_done = match previous {
+                None => seen == 0,
+                Some(p) => lap == p + 1 && state != STAMP_WRITING,
+            };
+            if previous_done {
+                if (state == STAMP_RECLAIMED || state == STAMP_SKIPPED)
+                    && seen != 0
+                    && ring.owner_inside(seq, self.slot)
+                {
+                    // SYNC POINT: Release pairs with readers' Acquire loads
+                    // of the stamp in `Subscriber::locate`.
+                    if h.stamp
+                        .compare_exchange(
+                            seen,
+                            stamp(seq, STAMP_SKIPPED),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        ring.wake_sleepers();
+                        return Err(Lost::Fenced);
+                    }
+                    continue;
+                }
+                if ring.policy == Policy::Backpressure {
+                    // No reader is in the slot (the gate saw to it) and its
+                    // older-lap stamp already reads "not yet": no store.
+                    return Ok(seen);
+                }
+                let writing = stamp(seq, STAMP_WRITING);
+                // SYNC POINT: AcqRel. Release: a reader that sees "writing
+                // seq" also sees the tail claim before it (its lap
+                // arithmetic never runs on a stale tail), and a reclaimer
+                // that reads it passes on our `claimed` store. Acquire: the
+                // previous lap's commit happens before our writes.
+                if h.stamp
+                    .compare_exchange(seen, writing, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    // SYNC POINT: seqlock writer side; orders the "writing"
+                    // stamp before the payload stores, pairing with the
+                    // Acquire fence a reader runs before re-checking it.
+                    fence(Ordering::Release);
+                    return Ok(writing);
+                }
+                continue;
+            }
+            // The previous lap's record is still being written (two
+            // publishers a lap apart: `Overwrite`, or `Backpressure` with no
+            // subscriber to gate them). Wait, and reclaim it once its
+            // claimer has held it past the claim timeout.
+            if let Some(p) = previous {
+                if stall.look() % 1024 == 0
+                    && stall.waited_ns(p, seq) >= ring.claim_timeout_ns
+                {
+                    ring.reclaim(p);
+                }
+            }
+            spin_hint();
+        }
+    }
+
+    /// Reserves a sequence and enters its slot: (sequence, stamp to replace).
+    #[inline]
+    fn reserve_and_enter(&mut self) -> Result<(u64, u64), ClaimError> {
+        loop {
+            let seq = self.reserve()?;
+            match self.enter(seq) {
+                Ok(expected) => return Ok((seq, expected)),
+                // Nothing was written: take the next sequence. A reclaimed
+                // one is counted (readers count it missed).
+                Err(Lost::Reclaimed) => self.count_reclaimed(),
+                Err(Lost::Fenced) => {}
+            }
+        }
+    }
+
+    #[inline]
+    fn claim_at(&mut self, (seq, expected): (u64, u64), len: usize) -> Claim<'_> {
+        self.ring.note(seq, len, true);
+        Claim {
+            publisher: self,
+            seq,
+            len,
+            record_type: 0,
+            expected,
+        }
+    }
+
     /// Claims the next record without waiting for subscribers.
     ///
     /// # Errors
     ///
-    /// [`ClaimError::Full`] (`Backpressure` only) or [`ClaimError::TooLarge`].
+    /// [`ClaimError::Full`] (`Backpressure` only), [`ClaimError::TooLarge`],
+    /// [`ClaimError::Corrupt`] or [`ClaimError::Unusable`].
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
-        let seq = self.reserve(len)?;
-        Ok(self.begin(seq, len))
+        self.check_len(len)?;
+        let entered = self.reserve_and_enter()?;
+        Ok(self.claim_at(entered, len))
     }
 
     /// Claims the next record, waiting with `wait` (`Backpressure`) while
@@ -1006,7 +1352,7 @@ impl Publisher {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::TooLarge`].
+    /// As [`Publisher::try_claim`], but never `Full`.
     pub fn claim_blocking(
         &mut self,
         len: usize,
@@ -1019,7 +1365,8 @@ impl Publisher {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::TimedOut`] or [`ClaimError::TooLarge`].
+    /// [`ClaimError::TimedOut`], or as [`Publisher::try_claim`] but never
+    /// `Full`.
     pub fn claim_timeout(
         &mut self,
         len: usize,
@@ -1031,54 +1378,36 @@ impl Publisher {
             WaitStrategy::Blocking { .. } => WaitStrategy::BACKOFF,
             other => other,
         };
+        self.check_len(len)?;
         let mut waiter = Waiter::with_timeout(strategy, timeout);
-        let seq = loop {
-            match self.reserve(len) {
+        let entered = loop {
+            match self.reserve_and_enter() {
                 Err(ClaimError::Full) => {}
                 other => break other?,
+            }
+            if !waiter.spinning() {
+                if let Some(fault) = self.ring.fault_slow() {
+                    return Err(ClaimError::Unusable(fault));
+                }
             }
             if waiter.timed_out() {
                 return Err(ClaimError::TimedOut);
             }
             waiter.wait();
         };
-        Ok(self.begin(seq, len))
-    }
-
-    fn begin(&mut self, seq: u64, len: usize) -> Claim<'_> {
-        // Under `Backpressure` no reader is in the slot (the gate saw to it),
-        // so the slot's older-lap stamp already says "not yet": no store.
-        if self.ring.policy == Policy::Overwrite {
-            self.wait_previous_lap(seq);
-            let h = self.ring.header(seq);
-            // SYNC POINT: pairs with a reader's Acquire load of the stamp: a
-            // reader that sees "writing seq" also sees the tail claim before
-            // it (so its lap arithmetic never runs on a stale tail).
-            h.stamp.store(stamp_writing(seq), Ordering::Release);
-            // SYNC POINT: seqlock writer side; orders the "writing" stamp
-            // before the payload stores, pairing with the Acquire fence a
-            // reader runs before re-checking the stamp.
-            fence(Ordering::Release);
-        }
-        self.ring.note(seq, len, true);
-        Claim {
-            publisher: self,
-            seq,
-            len,
-            record_type: 0,
-        }
+        Ok(self.claim_at(entered, len))
     }
 
     /// Copies `payload` into a new record and commits it without waiting.
     ///
     /// # Errors
     ///
-    /// As [`Publisher::try_claim`].
+    /// As [`Publisher::try_claim`] and [`Claim::commit`].
     pub fn try_publish(&mut self, record_type: u16, payload: &[u8]) -> Result<u64, ClaimError> {
         let mut claim = self.try_claim(payload.len())?;
         claim.copy_from_slice(payload);
         claim.set_record_type(record_type);
-        Ok(claim.commit())
+        claim.commit()
     }
 
     /// Copies `payload` into a new record and commits it, waiting while the
@@ -1086,7 +1415,7 @@ impl Publisher {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::TooLarge`].
+    /// As [`Publisher::claim_blocking`] and [`Claim::commit`].
     pub fn publish_blocking(
         &mut self,
         record_type: u16,
@@ -1096,16 +1425,27 @@ impl Publisher {
         let mut claim = self.claim_blocking(payload.len(), wait)?;
         claim.copy_from_slice(payload);
         claim.set_record_type(record_type);
-        Ok(claim.commit())
+        claim.commit()
+    }
+
+    /// Test hook: leaves the log as a process killed now would (the slot
+    /// stays as it is, the liveness lock goes), without running `Drop`.
+    #[doc(hidden)]
+    pub fn crash_for_test(self) {
+        self.ring.liveness.unlock(publisher_lock(self.slot));
+        core::mem::forget(self);
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        self.ring
-            .publisher(self.slot)
-            .state
-            .store(participant::FREE, Ordering::Release);
+        let p = self.ring.publisher(self.slot);
+        let word = p.state.load(Ordering::Relaxed);
+        // SYNC POINT: Release pairs with inspection's loads of the slot.
+        p.state.store(
+            participant::with_state(word, participant::FREE),
+            Ordering::Release,
+        );
         self.ring.liveness.unlock(publisher_lock(self.slot));
     }
 }
@@ -1119,6 +1459,9 @@ pub struct Claim<'a> {
     seq: u64,
     len: usize,
     record_type: u16,
+    /// The stamp our commit replaces: the previous lap's (`Backpressure`)
+    /// or our "writing" stamp (`Overwrite`).
+    expected: u64,
 }
 
 impl Claim<'_> {
@@ -1133,37 +1476,72 @@ impl Claim<'_> {
         self.seq
     }
 
-    fn finish(&mut self, word: u64) {
+    /// Publishes the slot as `state`; false if a waiter reclaimed it.
+    fn finish(&mut self, state: u64) -> bool {
         let ring = &self.publisher.ring;
         let h = ring.header(self.seq);
-        h.word.store(word, Ordering::Relaxed);
-        // SYNC POINT: commit; pairs with the subscribers' Acquire load of the
-        // stamp: header and payload are visible once they see it.
-        h.stamp.store(stamp_committed(self.seq), Ordering::Release);
-        ring.wake_sleepers();
+        if state == STAMP_COMMITTED {
+            // If the claim was reclaimed nobody reads this word: readers skip
+            // a reclaimed slot, and the next lap waits for us (`claimed`).
+            h.word.store(
+                pack_record_header(self.len as u32, self.record_type, 0),
+                Ordering::Relaxed,
+            );
+        }
+        // SYNC POINT: the commit; Release pairs with subscribers' Acquire
+        // load of the stamp in `Subscriber::locate`: header and payload are
+        // visible once they see it. It fails if `BroadcastView::reclaim`
+        // took the claim.
+        let published = h
+            .stamp
+            .compare_exchange(
+                self.expected,
+                stamp(self.seq, state),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        // SYNC POINT: Release pairs with the Acquire load in
+        // `BroadcastView::owner_inside`: all our writes to the slot happen
+        // before a later lap's publisher, seeing this, writes it.
+        ring.publisher(self.publisher.slot)
+            .claimed
+            .store(0, Ordering::Release);
+        if published {
+            ring.wake_sleepers();
+        }
+        published
     }
 
-    /// Commits the record: one `Release` store of its stamp. Returns its
+    /// Commits the record: one compare-and-swap of its stamp. Returns its
     /// sequence number.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Reclaimed`] if this claim stayed uncommitted past the
+    /// topic's claim timeout and a waiter reclaimed it: the record was not
+    /// published (subscribers count it missed), and nothing it wrote
+    /// reached anyone.
     #[inline]
-    pub fn commit(mut self) -> u64 {
-        self.finish(pack_record_header(self.len as u32, self.record_type, 0));
-        let p = &mut *self.publisher;
-        p.published += 1;
-        p.ring
-            .publisher(p.slot)
-            .published
-            .store(p.published, Ordering::Relaxed);
+    pub fn commit(mut self) -> Result<u64, ClaimError> {
+        let published = self.finish(STAMP_COMMITTED);
         let seq = self.seq;
+        let result = if published {
+            self.publisher.count_published();
+            Ok(seq)
+        } else {
+            self.publisher.count_reclaimed();
+            Err(ClaimError::Reclaimed { sequence: seq })
+        };
         core::mem::forget(self);
-        seq
+        result
     }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         // Aborted: publish a skip record so nobody waits on this slot.
-        self.finish(pack_record_header(0, 0, FLAG_SKIP));
+        self.finish(STAMP_SKIPPED);
     }
 }
 
@@ -1172,7 +1550,7 @@ impl Deref for Claim<'_> {
     fn deref(&self) -> &[u8] {
         let ring = &self.publisher.ring;
         // SAFETY: the claimed slot's payload area holds `max_payload >= len`
-        // bytes and belongs to this claim until commit.
+        // bytes, and no other publisher writes it while we are `claimed`.
         unsafe {
             core::slice::from_raw_parts(ring.payloads.add(ring.payload_offset(self.seq)), self.len)
         }
@@ -1217,6 +1595,26 @@ struct Found {
     record_type: u16,
 }
 
+/// Takes subscriber slot `s` (whose liveness lock the caller holds) into
+/// `state` at the next generation, whatever a reaper did meanwhile; returns
+/// the word it replaced.
+fn take_slot(s: &SubscriberSlot, state: u32) -> u32 {
+    let mut word = s.state.load(Ordering::Relaxed);
+    loop {
+        // SYNC POINT: AcqRel on the state word; makes a concurrent reaper's
+        // compare-and-swap of the old generation fail (`reap_dead_subscribers`).
+        match s.state.compare_exchange_weak(
+            word,
+            participant::next_generation(word, state),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(old) => return old,
+            Err(now) => word = now,
+        }
+    }
+}
+
 impl Subscriber {
     pub(crate) fn register(
         ring: BroadcastView,
@@ -1224,6 +1622,11 @@ impl Subscriber {
         start: StartAt,
     ) -> Result<Self, RegisterError> {
         let name = name.map(str::as_bytes);
+        let corrupt = |slot: usize, reason: &'static str| RegisterError::Corrupt {
+            role: "subscriber",
+            slot,
+            reason,
+        };
         if let Some(n) = name {
             if n.is_empty() || n.len() > 64 {
                 return Err(RegisterError::BadDurableName);
@@ -1231,7 +1634,8 @@ impl Subscriber {
             // A durable subscriber resumes its own slot if it has one.
             for i in 0..ring.max_subscribers {
                 let s = ring.subscriber(i);
-                if s.state.load(Ordering::Acquire) == participant::FREE || !s.name_matches(n) {
+                let state = participant::state(s.state.load(Ordering::Acquire));
+                if state == participant::FREE || !s.name_matches(n) {
                     continue;
                 }
                 if !ring.liveness.try_lock(subscriber_lock(i)) {
@@ -1239,14 +1643,34 @@ impl Subscriber {
                         name: String::from_utf8_lossy(n).into_owned(),
                     });
                 }
-                let state = s.state.load(Ordering::Acquire);
+                let state = participant::state(s.state.load(Ordering::Acquire));
                 if state != participant::FREE && s.name_matches(n) {
                     ring.forget_sleeper(s);
+                    take_slot(s, participant::CLAIMING);
                     // SYNC POINT: pairs with the previous owner's Release
                     // stores of the cursor.
                     let cursor = s.cursor.load(Ordering::Acquire);
+                    // SYNC POINT: Acquire pairs with publishers' AcqRel tail
+                    // updates (only to validate the cursor).
+                    let tail = ring.control().tail.load(Ordering::Acquire);
+                    if tail > MAX_SEQUENCE || cursor > tail {
+                        s.state.store(
+                            participant::with_state(
+                                s.state.load(Ordering::Relaxed),
+                                participant::DETACHED,
+                            ),
+                            Ordering::Release,
+                        );
+                        ring.liveness.unlock(subscriber_lock(i));
+                        return Err(corrupt(i, "its cursor is past the log's tail"));
+                    }
                     s.pid.store(std::process::id(), Ordering::Relaxed);
-                    s.state.store(participant::LIVE, Ordering::SeqCst);
+                    // SYNC POINT: SeqCst with the SeqCst state loads in
+                    // `scan_gate` (the slot gated as DETACHED all along).
+                    s.state.store(
+                        participant::with_state(s.state.load(Ordering::Relaxed), participant::LIVE),
+                        Ordering::SeqCst,
+                    );
                     return Ok(Self::new(ring, i, cursor));
                 }
                 ring.liveness.unlock(subscriber_lock(i));
@@ -1257,12 +1681,23 @@ impl Subscriber {
                 continue;
             }
             let s = ring.subscriber(i);
-            let state = s.state.load(Ordering::Acquire);
-            let durable_left = state != participant::FREE && s.name_len.load(Ordering::Relaxed) > 0;
-            if durable_left {
+            let state = participant::state(s.state.load(Ordering::Acquire));
+            let durable = s.durable_name_len().is_some();
+            let bad = if !participant::is_known(state) {
+                Some("its state is a value no build writes")
+            } else if state == participant::DETACHED && !durable {
+                Some("it is detached but has no valid durable name")
+            } else {
+                None
+            };
+            if let Some(reason) = bad {
+                ring.liveness.unlock(subscriber_lock(i));
+                return Err(corrupt(i, reason));
+            }
+            if state != participant::FREE && durable {
                 // Another durable subscriber's slot: keep its place.
                 if state != participant::DETACHED {
-                    s.state.store(participant::DETACHED, Ordering::Release);
+                    take_slot(s, participant::DETACHED);
                     ring.control()
                         .reaped_subscribers
                         .fetch_add(1, Ordering::Relaxed);
@@ -1271,19 +1706,26 @@ impl Subscriber {
                 ring.liveness.unlock(subscriber_lock(i));
                 continue;
             }
-            if state != participant::FREE {
+            let old = participant::state(take_slot(s, participant::CLAIMING));
+            if old == participant::LIVE || old == participant::CLAIMING {
+                // Its owner died and no reaper had freed it yet.
                 ring.control()
                     .reaped_subscribers
                     .fetch_add(1, Ordering::Relaxed);
             }
             ring.forget_sleeper(s);
-            s.state.store(participant::CLAIMING, Ordering::Relaxed);
             s.set_name(name.unwrap_or(&[]));
             s.missed.store(0, Ordering::Relaxed);
             s.pid.store(std::process::id(), Ordering::Relaxed);
             s.heartbeat_ns.store(monotonic_ns(), Ordering::Relaxed);
             let ctl = ring.control();
+            // SYNC POINT: SeqCst with the SeqCst state store below and the
+            // loads in `scan_gate` (see there).
             let t0 = ctl.tail.load(Ordering::SeqCst);
+            if t0 > MAX_SEQUENCE {
+                Self::release_slot(&ring, i);
+                return Err(corrupt(i, "the log's tail is out of range"));
+            }
             let first = match start {
                 StartAt::Tail => t0,
                 StartAt::Oldest => t0.saturating_sub(ring.slots),
@@ -1293,23 +1735,33 @@ impl Subscriber {
             // loads in `scan_gate`: a publisher that did not see us LIVE
             // claimed before our second look at the tail, so everything from
             // that tail on is still ahead of it.
-            s.state.store(participant::LIVE, Ordering::SeqCst);
+            s.state.store(
+                participant::with_state(s.state.load(Ordering::Relaxed), participant::LIVE),
+                Ordering::SeqCst,
+            );
+            // SYNC POINT: SeqCst bump; pairs with the SeqCst loads of
+            // `registrations` around a publisher's scan in `gate_allows`.
             ctl.registrations.fetch_add(1, Ordering::SeqCst);
             let cursor = match start {
                 StartAt::Tail => {
-                    let t1 = ctl.tail.load(Ordering::SeqCst);
+                    let t1 = ctl.tail.load(Ordering::SeqCst).min(MAX_SEQUENCE);
+                    // SYNC POINT: Release pairs with publishers' Acquire
+                    // cursor loads in `scan_gate`.
                     s.cursor.store(t1, Ordering::Release);
                     t1
                 }
                 StartAt::Oldest => {
                     // Publishers may already overwrite anything below the
                     // gate they last published; start at or after it.
+                    // SYNC POINT: SeqCst with the publishers' SeqCst
+                    // fetch_max of `gate` in `gate_allows`.
                     let gate = ctl.gate.load(Ordering::SeqCst);
                     let oldest = if ring.policy == Policy::Backpressure {
-                        first.max(gate)
+                        first.max(gate.min(t0))
                     } else {
                         first
                     };
+                    // SYNC POINT: as for `StartAt::Tail`.
                     s.cursor.store(oldest, Ordering::Release);
                     oldest
                 }
@@ -1320,6 +1772,17 @@ impl Subscriber {
             role: "subscriber",
             slots: ring.max_subscribers,
         })
+    }
+
+    /// Gives back a slot taken by `register` that failed half-way.
+    fn release_slot(ring: &BroadcastView, i: usize) {
+        let s = ring.subscriber(i);
+        // SYNC POINT: Release pairs with `take_slot`'s and reapers' Acquire.
+        s.state.store(
+            participant::with_state(s.state.load(Ordering::Relaxed), participant::FREE),
+            Ordering::Release,
+        );
+        ring.liveness.unlock(subscriber_lock(i));
     }
 
     fn new(ring: BroadcastView, slot: usize, cursor: u64) -> Self {
@@ -1339,7 +1802,10 @@ impl Subscriber {
         self.cursor
     }
 
-    /// Records lost to laps since this subscriber joined.
+    /// Records lost since this subscriber joined: overwritten before it
+    /// read them (`Overwrite` laps), held by a publisher that stalled or
+    /// died past the claim timeout (reclaimed), or passed with
+    /// [`Subscriber::skip`].
     pub fn missed(&self) -> u64 {
         self.missed
     }
@@ -1349,61 +1815,109 @@ impl Subscriber {
         self.ring.policy
     }
 
+    fn count_missed(&mut self, n: u64) {
+        self.missed = self.missed.saturating_add(n);
+        self.ring
+            .subscriber(self.slot)
+            .missed
+            .store(self.missed, Ordering::Relaxed);
+    }
+
     /// Locates the next record without waiting.
     #[inline]
     fn locate(&mut self) -> Result<Found, RecvError> {
         loop {
             let seq = self.cursor;
             let h = self.ring.header(seq);
-            // SYNC POINT: pairs with the publisher's Release store of the
-            // stamp in `Claim::finish`: header and payload are complete.
-            let stamp = h.stamp.load(Ordering::Acquire);
-            let want = stamp_committed(seq);
-            if stamp == want {
-                let (len, record_type, flags) =
-                    unpack_record_header(h.word.load(Ordering::Relaxed));
-                if flags & !FLAG_SKIP != 0 {
-                    return Err(self.corrupt(CorruptionKind::UnknownFlags { flags }));
+            // SYNC POINT: pairs with the publisher's Release compare-and-swap
+            // of the stamp in `Claim::finish`: header and payload are
+            // complete (and with `reclaim`'s, for a reclaimed record).
+            let seen = h.stamp.load(Ordering::Acquire);
+            let (lap, state) = split_stamp(seen);
+            let want = seq + 1;
+            if lap == want {
+                match state {
+                    STAMP_COMMITTED => {
+                        let (len, record_type, flags) =
+                            unpack_record_header(h.word.load(Ordering::Relaxed));
+                        if flags != 0 {
+                            return Err(self.corrupt(CorruptionKind::UnknownFlags { flags }));
+                        }
+                        if len > self.ring.max_payload {
+                            return Err(self.corrupt(CorruptionKind::LengthTooLarge { len }));
+                        }
+                        self.ring.note(seq, len as usize, false);
+                        return Ok(Found {
+                            seq,
+                            len: len as usize,
+                            record_type,
+                        });
+                    }
+                    STAMP_RECLAIMED => {
+                        // Its publisher stalled or died holding it: lost.
+                        self.cursor = want;
+                        self.count_missed(1);
+                        continue;
+                    }
+                    STAMP_SKIPPED => {
+                        self.cursor = want;
+                        continue;
+                    }
+                    _ => {}
                 }
-                if flags & FLAG_SKIP != 0 {
-                    self.cursor += 1;
-                    continue;
-                }
-                if len > self.ring.max_payload {
-                    return Err(self.corrupt(CorruptionKind::LengthTooLarge { len }));
-                }
-                self.ring.note(seq, len as usize, false);
-                return Ok(Found {
-                    seq,
-                    len: len as usize,
-                    record_type,
-                });
-            }
-            if stamp > stamp_writing(seq) {
+            } else if lap > want {
                 return Err(self.lapped());
             }
             // Not yet committed: either nothing was claimed here, or a claim
-            // is in progress. The tail is the publishers' hottest line, so
-            // look at it only every 64 looks at the same slot: enough to
-            // reclaim a stalled claim or notice a lap, too rare to slow the
-            // publishers down.
-            let looks = self.stall.look(seq);
-            if looks % 64 != 0 {
+            // is in progress. Let publishers past what we skipped.
+            self.release();
+            // The tail is the publishers' hottest line, so look at it only
+            // every 64 looks: enough to reclaim a stalled claim or notice a
+            // lap, too rare to slow the publishers down. (Waits that yield
+            // or sleep look at it every round, in `wait_ready`.)
+            if self.stall.look() % 64 != 0 {
                 return Err(RecvError::Empty);
             }
-            let tail = self.ring.control().tail.load(Ordering::Acquire);
-            if tail > seq
-                && looks % 1024 == 0
-                && self.stall.since_elapsed(self.ring.claim_timeout_ns)
-            {
-                self.ring.reclaim(seq);
+            if self.check_pending()? {
                 continue;
-            }
-            if self.ring.policy == Policy::Overwrite && tail > seq + self.ring.slots {
-                return Err(self.lapped());
             }
             return Err(RecvError::Empty);
         }
+    }
+
+    /// The record at the cursor is not committed: looks at the tail and the
+    /// segment, reclaims a claim held past the claim timeout, and reports a
+    /// lap or an impossible tail. Returns whether it reclaimed (look again).
+    fn check_pending(&mut self) -> Result<bool, RecvError> {
+        let seq = self.cursor;
+        // SYNC POINT: pairs with the publishers' AcqRel updates of `tail`.
+        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        if tail > MAX_SEQUENCE {
+            return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }));
+        }
+        if tail < seq {
+            // Our cursor only passes committed records, all below the tail.
+            return Err(self.corrupt(CorruptionKind::TailBehindHead { tail }));
+        }
+        if tail > seq + self.ring.slots {
+            if self.ring.policy == Policy::Overwrite {
+                return Err(self.lapped());
+            }
+            // Under `Backpressure` this subscriber gates every claim.
+            return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }));
+        }
+        if let Some(fault) = self.ring.fault_slow() {
+            return Err(RecvError::Unusable(fault));
+        }
+        if tail == seq {
+            // Nothing claimed: nothing to time.
+            self.stall.clear();
+            return Ok(false);
+        }
+        if self.stall.waited_ns(seq, tail) >= self.ring.claim_timeout_ns {
+            return Ok(self.ring.reclaim(seq));
+        }
+        Ok(false)
     }
 
     fn corrupt(&self, kind: CorruptionKind) -> RecvError {
@@ -1419,6 +1933,9 @@ impl Subscriber {
     fn lapped(&mut self) -> RecvError {
         // SYNC POINT: pairs with the publishers' AcqRel fetch_add of `tail`.
         let tail = self.ring.control().tail.load(Ordering::Acquire);
+        if tail > MAX_SEQUENCE {
+            return self.corrupt(CorruptionKind::TailTooFarAhead { tail });
+        }
         let oldest = tail.saturating_sub(self.ring.slots);
         if oldest <= self.cursor {
             // A stamp from a later lap while the tail says otherwise.
@@ -1426,11 +1943,36 @@ impl Subscriber {
         }
         let missed = oldest - self.cursor;
         self.cursor = oldest;
-        self.missed += missed;
-        let s = self.ring.subscriber(self.slot);
-        s.missed.store(self.missed, Ordering::Relaxed);
+        self.count_missed(missed);
         self.release();
         RecvError::Lapped { missed }
+    }
+
+    /// Passes over the record at the cursor without reading it, counting it
+    /// as missed, and returns the sequence passed. This is the way past a
+    /// record that keeps giving [`RecvError::Corrupt`]; under
+    /// `Backpressure` it also stops this subscriber from holding
+    /// publishers back at that record.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`] if nothing was claimed at the cursor yet (there
+    /// is nothing to pass), [`RecvError::Corrupt`] if the tail is out of
+    /// range.
+    pub fn skip(&mut self) -> Result<u64, RecvError> {
+        // SYNC POINT: pairs with the publishers' AcqRel updates of `tail`.
+        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        if tail > MAX_SEQUENCE {
+            return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }));
+        }
+        if tail <= self.cursor {
+            return Err(RecvError::Empty);
+        }
+        let seq = self.cursor;
+        self.cursor = seq + 1;
+        self.count_missed(1);
+        self.release();
+        Ok(seq)
     }
 
     /// Whether `found` is still intact (its stamp unchanged since located).
@@ -1577,11 +2119,23 @@ impl Subscriber {
                 Err(RecvError::Empty) => {}
                 Err(e) => return Err(e),
             }
+            // A round that yields or sleeps is slow enough to look at the
+            // tail and the clock every time: a stalled claim is reclaimed
+            // within the claim timeout plus one round, whatever the strategy.
+            if !waiter.spinning() && self.check_pending()? {
+                continue;
+            }
             if waiter.timed_out() {
                 return Err(RecvError::TimedOut);
             }
             if waiter.should_sleep() {
-                self.sleep(waiter.sleep_budget(Duration::from_millis(100)));
+                // No publisher wakes us for a claim that never commits:
+                // sleep no longer than the stalled claim has left.
+                let cap = self
+                    .stall
+                    .left(self.ring.claim_timeout_ns)
+                    .map_or(MAX_SLEEP, |left| left.min(MAX_SLEEP));
+                self.sleep(waiter.sleep_budget(cap));
                 waiter.count_round();
             } else {
                 waiter.wait();
@@ -1592,6 +2146,8 @@ impl Subscriber {
     /// Sleeps on the log's futex until a publisher commits (or `max`).
     fn sleep(&mut self, max: Duration) {
         self.heartbeat();
+        // SYNC POINT: Acquire pairs with the Release bump of `wake_seq` in
+        // `BroadcastView::wake_sleepers`.
         let seen = self.ring.control().wake_seq.load(Ordering::Acquire);
         self.ring
             .subscriber(self.slot)
@@ -1607,18 +2163,32 @@ impl Subscriber {
         }
         self.ring.forget_sleeper(self.ring.subscriber(self.slot));
     }
+
+    /// Test hook: leaves the log as a process killed now would (the slot
+    /// and cursor stay as they are, the liveness lock goes), without
+    /// running `Drop`.
+    #[doc(hidden)]
+    pub fn crash_for_test(self) {
+        self.ring.liveness.unlock(subscriber_lock(self.slot));
+        core::mem::forget(self);
+    }
 }
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.release();
         let s = self.ring.subscriber(self.slot);
-        let next = if s.name_len.load(Ordering::Relaxed) > 0 {
+        let next = if s.durable_name_len().is_some() {
             participant::DETACHED
         } else {
             participant::FREE
         };
-        s.state.store(next, Ordering::Release);
+        // SYNC POINT: Release pairs with reapers' and registrations' Acquire
+        // loads of the state word; our last cursor store comes first.
+        s.state.store(
+            participant::with_state(s.state.load(Ordering::Relaxed), next),
+            Ordering::Release,
+        );
         self.ring.liveness.unlock(subscriber_lock(self.slot));
     }
 }
