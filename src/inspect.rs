@@ -52,9 +52,9 @@ use crate::directory::{Directory, DirectoryError, TopicRecord};
 use crate::layout::{
     frame_len, participant, split_stamp, stamp_committed, unpack_record_header, BroadcastControl,
     PublisherSlot, RecordSlotHeader, SegmentKind, SpscControl, SubscriberSlot,
-    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, FLAG_PADDING,
-    KNOWN_FLAGS, LAYOUT_VERSION, RECORD_HEADER_LEN, SLOT_HEADER_LEN, SPSC_CONTROL_OFFSET,
-    SPSC_DATA_OFFSET, STATE_POISONED,
+    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, FLAG_PADDING, KNOWN_FLAGS,
+    LAYOUT_VERSION, RECORD_HEADER_LEN, SLOT_HEADER_LEN, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET,
+    STATE_POISONED,
 };
 use crate::record::{Form, MessageView, ParseError, ParseOptions, RelayDomain, SourceType, Verify};
 use crate::ring::broadcast::{publisher_lock, subscriber_lock, Policy};

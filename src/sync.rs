@@ -162,6 +162,21 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Du
     }
 }
 
+/// As [`futex_wait`], for a sleep that must end at `timeout` because no
+/// wake-up may come (a waiter timing a stalled claim). Under loom, which
+/// has no time, such a sleep ends at once; plain [`futex_wait`] there never
+/// times out, so a lost wake-up still deadlocks a model.
+#[cfg(not(shmbus_loom))]
+pub(crate) fn futex_wait_until(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
+    futex_wait(word, expected, timeout);
+}
+
+/// Loom model of a deadline-bound futex sleep: the deadline has passed.
+#[cfg(shmbus_loom)]
+pub(crate) fn futex_wait_until(_word: &AtomicU32, _expected: u32, _timeout: std::time::Duration) {
+    loom::thread::yield_now();
+}
+
 /// Wakes every thread sleeping in [`futex_wait`] on `word`, in any process.
 /// Returns how many were woken.
 #[cfg(not(shmbus_loom))]
@@ -214,10 +229,14 @@ pub(crate) fn monotonic_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
-/// Under loom time does not pass: stalls are never timed out.
+/// Under loom, a clock that moves 1 µs on every reading: time passes only
+/// as the model runs, the same way in every execution of a schedule, so a
+/// model with a claim timeout of a few nanoseconds sees stalls time out,
+/// and one with a timeout of a second (which no model reaches) never does.
 #[cfg(shmbus_loom)]
 pub(crate) fn monotonic_ns() -> u64 {
-    0
+    static CLOCK: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+    CLOCK.fetch_add(1_000, core::sync::atomic::Ordering::Relaxed)
 }
 
 /// In-process stand-in for the kernel's liveness locks (heap rings and loom

@@ -49,13 +49,13 @@ use std::time::Duration;
 
 use crate::layout::{
     pack_record_header, participant, split_stamp, stamp, stamp_committed, unpack_record_header,
-    BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentFault, SubscriberSlot,
-    MAX_SEQUENCE, SLOT_HEADER_LEN, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
+    BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentFault, SubscriberSlot, MAX_SEQUENCE,
+    SLOT_HEADER_LEN, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{
-    fence, futex_wait, futex_wake_all, monotonic_ns, spin_hint, AccessTracker, AtomicU32,
-    AtomicU64, HeapBytes, HeapLocks, Ordering,
+    fence, futex_wait, futex_wait_until, futex_wake_all, monotonic_ns, spin_hint, AccessTracker,
+    AtomicU32, AtomicU64, HeapBytes, HeapLocks, Ordering,
 };
 use crate::wait::{WaitStrategy, Waiter};
 
@@ -802,6 +802,33 @@ impl HeapLog {
     pub fn subscriber(&self, start: StartAt) -> Result<Subscriber, RegisterError> {
         Subscriber::register(self.view(), None, start)
     }
+
+    /// A new durable subscriber `name` (resumes its slot if it has one).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::bus::Topic::durable_subscriber`].
+    pub fn durable_subscriber(
+        &self,
+        name: &str,
+        start: StartAt,
+    ) -> Result<Subscriber, RegisterError> {
+        Subscriber::register(self.view(), Some(name), start)
+    }
+
+    /// Test hook: runs the dead-subscriber reaper once (publishers run it
+    /// while blocked); returns how many slots it reaped.
+    #[doc(hidden)]
+    pub fn reap_for_test(&self) -> u64 {
+        self.view().reap_dead_subscribers()
+    }
+
+    /// Test hook: the participant state (without generation) of
+    /// subscriber slot `i`.
+    #[doc(hidden)]
+    pub fn subscriber_state_for_test(&self, i: usize) -> u32 {
+        participant::state(self.mem.subscribers[i].state.load(Ordering::Acquire))
+    }
 }
 
 impl BroadcastControl {
@@ -1297,9 +1324,7 @@ impl Publisher {
             // subscriber to gate them). Wait, and reclaim it once its
             // claimer has held it past the claim timeout.
             if let Some(p) = previous {
-                if stall.look() % 1024 == 0
-                    && stall.waited_ns(p, seq) >= ring.claim_timeout_ns
-                {
+                if stall.look() % 1024 == 0 && stall.waited_ns(p, seq) >= ring.claim_timeout_ns {
                     ring.reclaim(p);
                 }
             }
@@ -1479,6 +1504,8 @@ impl Claim<'_> {
     /// Publishes the slot as `state`; false if a waiter reclaimed it.
     fn finish(&mut self, state: u64) -> bool {
         let ring = &self.publisher.ring;
+        // Loom: the claimer's writes to the slot last until here.
+        ring.note(self.seq, self.len, true);
         let h = ring.header(self.seq);
         if state == STAMP_COMMITTED {
             // If the claim was reclaimed nobody reads this word: readers skip
@@ -2131,11 +2158,9 @@ impl Subscriber {
             if waiter.should_sleep() {
                 // No publisher wakes us for a claim that never commits:
                 // sleep no longer than the stalled claim has left.
-                let cap = self
-                    .stall
-                    .left(self.ring.claim_timeout_ns)
-                    .map_or(MAX_SLEEP, |left| left.min(MAX_SLEEP));
-                self.sleep(waiter.sleep_budget(cap));
+                let stall_left = self.stall.left(self.ring.claim_timeout_ns);
+                let cap = stall_left.map_or(MAX_SLEEP, |left| left.min(MAX_SLEEP));
+                self.sleep(waiter.sleep_budget(cap), stall_left.is_some());
                 waiter.count_round();
             } else {
                 waiter.wait();
@@ -2143,8 +2168,9 @@ impl Subscriber {
         }
     }
 
-    /// Sleeps on the log's futex until a publisher commits (or `max`).
-    fn sleep(&mut self, max: Duration) {
+    /// Sleeps on the log's futex until a publisher commits (or `max`;
+    /// `until_deadline` when no wake-up may come before it).
+    fn sleep(&mut self, max: Duration, until_deadline: bool) {
         self.heartbeat();
         // SYNC POINT: Acquire pairs with the Release bump of `wake_seq` in
         // `BroadcastView::wake_sleepers`.
@@ -2159,9 +2185,20 @@ impl Subscriber {
         // sleeper count and wakes us, or we see its commit here.
         fence(Ordering::SeqCst);
         if matches!(self.locate(), Err(RecvError::Empty)) {
-            futex_wait(&self.ring.control().wake_seq, seen, max);
+            let word = &self.ring.control().wake_seq;
+            if until_deadline {
+                futex_wait_until(word, seen, max);
+            } else {
+                futex_wait(word, seen, max);
+            }
         }
         self.ring.forget_sleeper(self.ring.subscriber(self.slot));
+    }
+
+    /// Test hook: the subscriber slot this subscriber holds.
+    #[doc(hidden)]
+    pub fn slot_for_test(&self) -> usize {
+        self.slot
     }
 
     /// Test hook: leaves the log as a process killed now would (the slot
@@ -2339,6 +2376,214 @@ mod tests {
         assert_eq!(&rec[..], b"next");
         assert!(t.elapsed() >= Duration::from_millis(50));
         core::mem::forget(stuck);
+    }
+
+    /// Finding 1 of the hardening issue, step by step: a publisher stalled
+    /// past the claim timeout, whose claim was reclaimed, commits late. The
+    /// commit fails, the slot its claim held is not reused while it is
+    /// inside, and the later record that used to be destroyed is delivered.
+    #[test]
+    fn a_late_commit_of_a_reclaimed_claim_fails_and_destroys_nothing() {
+        for policy in [Policy::Backpressure, Policy::Overwrite] {
+            let log = heap(config(4, policy)).expect("config");
+            let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+            let mut slow = log.publisher().expect("pub");
+            let mut fast = log.publisher().expect("pub");
+            let mut stalled = slow.try_claim(8).expect("room");
+            assert_eq!(stalled.sequence(), 0);
+            assert_eq!(fast.try_publish(1, b"one"), Ok(1));
+            let rec = sub
+                .read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5))
+                .expect("seq 0 reclaimed, then seq 1");
+            assert_eq!((rec.sequence(), &rec[..]), (1, &b"one"[..]));
+            drop(rec);
+            assert_eq!(
+                sub.missed(),
+                1,
+                "{policy:?}: the reclaimed record is counted"
+            );
+            // Seq 4 would reuse slot 0 while `slow` may still write there:
+            // the publisher gives it up (a skip) and takes seq 5.
+            assert_eq!(fast.try_publish(2, b"two"), Ok(2));
+            assert_eq!(fast.try_publish(3, b"three"), Ok(3));
+            for r in 2..4 {
+                assert_eq!(sub.try_read().expect("record").sequence(), r);
+            }
+            assert_eq!(fast.try_publish(4, b"four"), Ok(5), "{policy:?}");
+            stalled.copy_from_slice(b"STALLED!");
+            assert_eq!(stalled.commit(), Err(ClaimError::Reclaimed { sequence: 0 }));
+            assert_eq!(slow.reclaimed(), 1);
+            let rec = sub
+                .try_read()
+                .expect("the record after the stall is intact");
+            assert_eq!((rec.sequence(), &rec[..]), (5, &b"four"[..]), "{policy:?}");
+            drop(rec);
+            assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
+            assert_eq!(sub.missed(), 1);
+            // Once `slow` is out, slot 0 is used again.
+            assert_eq!(fast.try_publish(6, b"six"), Ok(6));
+            assert_eq!(fast.try_publish(7, b"seven"), Ok(7));
+            assert_eq!(fast.try_publish(8, b"eight"), Ok(8));
+            for r in 6..9 {
+                assert_eq!(sub.try_read().expect("record").sequence(), r);
+            }
+        }
+    }
+
+    /// A claim reclaimed before its publisher wrote anything is retried on
+    /// a new sequence, transparently.
+    #[test]
+    fn a_claim_reclaimed_before_it_was_entered_moves_to_the_next_sequence() {
+        let log = heap(config(4, Policy::Backpressure)).expect("config");
+        let mut p = log.publisher().expect("pub");
+        // Reserve seq 0 by hand (as a publisher stalled right after its
+        // tail claim would) and reclaim it.
+        let seq = p.reserve().expect("room");
+        assert!(p.ring.reclaim(seq));
+        let claim = p.try_claim(1).expect("room");
+        assert_eq!(claim.sequence(), 1);
+        drop(claim);
+        assert_eq!(p.reclaimed(), 0);
+        assert!(matches!(p.enter(seq), Err(Lost::Reclaimed)));
+    }
+
+    /// Finding 2: a dead publisher's claim is reclaimed within the claim
+    /// timeout plus one wait round, whatever the strategy (a `BLOCKING`
+    /// reader used to take 100 s, a `BACKOFF` one 2 s).
+    #[test]
+    fn reclaim_takes_the_claim_timeout_whatever_the_wait_strategy() {
+        let timeout = Duration::from_millis(100);
+        for wait in [
+            WaitStrategy::BusySpin,
+            WaitStrategy::Yield,
+            WaitStrategy::BACKOFF,
+            WaitStrategy::BLOCKING,
+        ] {
+            let log = heap(BroadcastConfig {
+                claim_timeout: timeout,
+                ..config(8, Policy::Backpressure)
+            })
+            .expect("config");
+            let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+            let mut dead = log.publisher().expect("pub");
+            core::mem::forget(dead.try_claim(4).expect("room"));
+            dead.crash_for_test();
+            let mut p = log.publisher().expect("pub");
+            p.try_publish(1, b"next").expect("room");
+            let t = Instant::now();
+            let rec = sub
+                .read_timeout(wait, Duration::from_secs(30))
+                .expect("reclaimed, then the next record");
+            let took = t.elapsed();
+            assert_eq!(&rec[..], b"next");
+            assert!(took >= timeout, "{wait:?}: {took:?}");
+            // One wait round is at most 100 ms of futex sleep; the rest is
+            // slack for a loaded machine.
+            assert!(took < Duration::from_millis(1500), "{wait:?} took {took:?}");
+        }
+    }
+
+    /// A burst of dead claims costs one claim timeout, not one per claim.
+    #[test]
+    fn a_burst_of_dead_claims_is_reclaimed_in_one_timeout() {
+        let timeout = Duration::from_millis(100);
+        let log = heap(BroadcastConfig {
+            claim_timeout: timeout,
+            max_publishers: 8,
+            ..config(8, Policy::Backpressure)
+        })
+        .expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        for _ in 0..5 {
+            let mut dead = log.publisher().expect("pub");
+            core::mem::forget(dead.try_claim(4).expect("room"));
+            dead.crash_for_test();
+        }
+        let mut p = log.publisher().expect("pub");
+        p.try_publish(1, b"next").expect("room");
+        let t = Instant::now();
+        let rec = sub
+            .read_timeout(WaitStrategy::BLOCKING, Duration::from_secs(30))
+            .expect("record");
+        assert_eq!(rec.sequence(), 5);
+        drop(rec);
+        assert!(t.elapsed() < 3 * timeout, "took {:?}", t.elapsed());
+        assert_eq!(sub.missed(), 5);
+    }
+
+    /// Finding 3: the reaper's check of a slot's lock and its swap of the
+    /// state word race with a registration in between. The swap must fail.
+    #[test]
+    fn a_reaper_cannot_free_a_slot_registered_after_its_look() {
+        let log = heap(config(4, Policy::Backpressure)).expect("config");
+        let dead = log.subscriber(StartAt::Tail).expect("sub");
+        let slot = dead.slot;
+        dead.crash_for_test();
+        // The reaper's look: a LIVE word whose lock is free.
+        let view = log.view();
+        let s = view.subscriber(slot);
+        let seen = s.state.load(Ordering::Acquire);
+        assert_eq!(participant::state(seen), participant::LIVE);
+        assert!(!view.liveness.held_by_other(subscriber_lock(slot)));
+        // A new subscriber takes the slot between the look and the swap.
+        let fresh = log.subscriber(StartAt::Tail).expect("sub");
+        assert_eq!(fresh.slot, slot);
+        let swapped = s.state.compare_exchange(
+            seen,
+            participant::with_state(seen, participant::FREE),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        assert!(swapped.is_err(), "the generation changed");
+        assert_eq!(log.reap_for_test(), 0);
+        assert_eq!(log.subscriber_state_for_test(slot), participant::LIVE);
+    }
+
+    /// Finding 6: hostile positions are typed errors, never an overflow
+    /// panic (debug builds) or a wait that never ends.
+    #[test]
+    fn hostile_tails_are_corrupt_and_a_corrupt_record_can_be_skipped() {
+        for policy in [Policy::Backpressure, Policy::Overwrite] {
+            for tail in [u64::MAX, MAX_SEQUENCE + 1, 1 << 63] {
+                let log = heap(config(4, policy)).expect("config");
+                let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+                let mut p = log.publisher().expect("pub");
+                log.mem.control.tail.store(tail, Ordering::Relaxed);
+                assert!(
+                    matches!(p.try_claim(1).err(), Some(ClaimError::Corrupt(_))),
+                    "{policy:?} tail {tail}"
+                );
+                if policy == Policy::Overwrite && tail == u64::MAX {
+                    // The claim's `fetch_add` wrapped the tail to 0: the log
+                    // reads as empty again and goes on from there.
+                    assert_eq!(p.try_publish(1, b"again"), Ok(0));
+                    assert_eq!(&sub.try_read().expect("record")[..], b"again");
+                    continue;
+                }
+                let got = sub.read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5));
+                assert!(
+                    matches!(got.err(), Some(RecvError::Corrupt(_))),
+                    "{policy:?}"
+                );
+                assert!(log.subscriber(StartAt::Oldest).is_err());
+            }
+        }
+        // A record with garbage flags stops the subscriber until it skips.
+        let log = heap(config(4, Policy::Backpressure)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut p = log.publisher().expect("pub");
+        p.try_publish(1, b"bad").expect("room");
+        p.try_publish(2, b"good").expect("room");
+        log.mem.headers[0]
+            .word
+            .store(pack_record_header(3, 1, 0x40), Ordering::Relaxed);
+        for _ in 0..3 {
+            assert!(matches!(sub.try_read().err(), Some(RecvError::Corrupt(_))));
+        }
+        assert_eq!(sub.skip(), Ok(0));
+        assert_eq!(&sub.try_read().expect("next")[..], b"good");
+        assert_eq!(sub.missed(), 1);
+        assert_eq!(sub.skip(), Err(RecvError::Empty));
     }
 
     #[test]
