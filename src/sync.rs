@@ -240,43 +240,58 @@ pub(crate) fn monotonic_ns() -> u64 {
 }
 
 /// In-process stand-in for the kernel's liveness locks (heap rings and loom
-/// models): one flag per slot. Registration in those rings happens before
-/// any concurrency under test, so plain `core` atomics suffice.
+/// models): one flag per lock id. The flags are this module's atomics, so
+/// under loom taking, releasing and querying a lock are modelled, with the
+/// ordering the kernel's lock gives a process that finds a lock released:
+/// everything its holder did before releasing it happens before.
 pub(crate) struct HeapLocks {
-    held: Box<[core::sync::atomic::AtomicBool]>,
+    /// The lock ids, sorted.
+    ids: Box<[u64]>,
+    held: Box<[AtomicU32]>,
 }
 
 impl HeapLocks {
+    /// Locks `0 .. n`.
     pub(crate) fn new(n: usize) -> Self {
+        Self::with_ids((0..n as u64).collect())
+    }
+
+    /// Locks with the given ids.
+    pub(crate) fn with_ids(mut ids: Vec<u64>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        let held = ids.iter().map(|_| AtomicU32::new(0)).collect();
         HeapLocks {
-            held: (0..n)
-                .map(|_| core::sync::atomic::AtomicBool::new(false))
-                .collect(),
+            ids: ids.into_boxed_slice(),
+            held,
         }
     }
 
-    pub(crate) fn try_lock(&self, i: usize) -> bool {
-        self.held.get(i).is_some_and(|h| {
-            h.compare_exchange(
-                false,
-                true,
-                core::sync::atomic::Ordering::AcqRel,
-                core::sync::atomic::Ordering::Relaxed,
-            )
-            .is_ok()
+    fn flag(&self, id: usize) -> Option<&AtomicU32> {
+        let i = self.ids.binary_search(&(id as u64)).ok()?;
+        self.held.get(i)
+    }
+
+    pub(crate) fn try_lock(&self, id: usize) -> bool {
+        // SYNC POINT: AcqRel; Acquire pairs with the Release in `unlock` by
+        // the previous holder.
+        self.flag(id).is_some_and(|h| {
+            h.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
         })
     }
 
-    pub(crate) fn unlock(&self, i: usize) {
-        if let Some(h) = self.held.get(i) {
-            h.store(false, core::sync::atomic::Ordering::Release);
+    pub(crate) fn unlock(&self, id: usize) {
+        if let Some(h) = self.flag(id) {
+            // SYNC POINT: Release pairs with `try_lock` and `is_held`.
+            h.store(0, Ordering::Release);
         }
     }
 
-    pub(crate) fn is_held(&self, i: usize) -> bool {
-        self.held
-            .get(i)
-            .is_some_and(|h| h.load(core::sync::atomic::Ordering::Acquire))
+    pub(crate) fn is_held(&self, id: usize) -> bool {
+        // SYNC POINT: Acquire pairs with the Release in `unlock`: a lock
+        // seen free orders everything its last holder did before ours.
+        self.flag(id).is_some_and(|h| h.load(Ordering::Acquire) != 0)
     }
 }
 

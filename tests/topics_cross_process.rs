@@ -1235,3 +1235,198 @@ fn an_oldest_subscriber_under_backpressure_is_not_overwritten() {
     }
     assert_eq!(next, p.published(), "read to the end");
 }
+
+// ---------------------------------------------------------------------------
+// 9. Stalled processes (SIGSTOP past every timeout, then SIGCONT)
+// ---------------------------------------------------------------------------
+
+/// Waits (bounded) until process `pid` is stopped by a signal.
+fn wait_stopped(pid: u32) {
+    let started = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+        // Field 3, after the parenthesised command name.
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        if state == Some("T") || state == Some("t") {
+            return;
+        }
+        assert!(started.elapsed() < PATIENCE, "process {pid} never stopped");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A publisher process claims a record and is stopped (SIGSTOP) long past
+/// the claim timeout; meanwhile the subscriber reclaims the claim and the
+/// test's own publisher laps the log twice. When the stopped process is
+/// continued it writes its payload and commits as if nothing had happened:
+/// the commit fails with `Reclaimed`, no record of the other publisher is
+/// damaged or lost, the lost record is counted as missed (exactly one),
+/// and the resumed publisher carries on publishing normally. For both
+/// policies, with a busy-spinning and a futex-blocking subscriber.
+#[test]
+fn a_stopped_publisher_resumes_without_destroying_later_records() {
+    const TEST: &str = "a_stopped_publisher_resumes_without_destroying_later_records";
+    const MAX: usize = 64;
+    const OURS: u64 = 20;
+    const AFTER: u64 = 3;
+    let cfg = |policy| TopicConfig {
+        max_publishers: 2,
+        max_subscribers: 2,
+        claim_timeout: Duration::from_millis(100),
+        ..config(8, MAX as u32, policy)
+    };
+    if let Some((_, base, arg)) = child() {
+        let policy = if arg == "overwrite" {
+            Policy::Overwrite
+        } else {
+            Policy::Backpressure
+        };
+        let bus = open_bus(&base);
+        let topic = bus.topic("orders", &cfg(policy)).expect("open topic");
+        let mut p = topic.publisher().expect("publisher");
+        let len = len_of(7, 0, MAX);
+        let mut claim = p.try_claim(len).expect("room");
+        say(format!("claimed {}", claim.sequence()));
+        // SAFETY: raise(3) stops this thread (and so the process) at once.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        // Continued: carry on as if nothing had happened.
+        fill(7, 0, &mut claim);
+        claim.set_record_type(7);
+        match claim.commit() {
+            Err(ClaimError::Reclaimed { sequence }) => say(format!("reclaimed {sequence}")),
+            other => say(format!("commit {other:?}")),
+        }
+        for seq in 1..=AFTER {
+            publish_checked(&mut p, 7, seq, MAX);
+        }
+        say(format!("reclaimed-count {}", p.reclaimed()));
+        return;
+    }
+    for (policy, name) in [
+        (Policy::Backpressure, "backpressure"),
+        (Policy::Overwrite, "overwrite"),
+    ] {
+        for wait in [WaitStrategy::BusySpin, WaitStrategy::BLOCKING] {
+            let t = TempNs::new("stopped-pub");
+            let bus = open_bus(&t.base);
+            let topic = bus.topic("orders", &cfg(policy)).expect("create topic");
+            let mut sub = topic.subscriber(StartAt::Tail).expect("subscribe");
+            let mut stalled = Proc::spawn(TEST, "stopped-publisher", &t.base, name);
+            stalled.expect_line("claimed 0");
+            wait_stopped(stalled.child.id());
+            // Lap the 8-slot log twice while the claimer is stopped.
+            let mut p = topic.publisher().expect("publisher");
+            let mut got = Vec::new();
+            for seq in 0..OURS {
+                publish_checked(&mut p, 1, seq, MAX);
+                let rec = sub
+                    .read_timeout(wait, PATIENCE)
+                    .unwrap_or_else(|e| panic!("{name} {wait:?}: record {seq}: {e}"));
+                got.push(check(&rec, MAX));
+            }
+            assert_eq!(
+                got,
+                (0..OURS).map(|s| (1, s)).collect::<Vec<_>>(),
+                "{name} {wait:?}"
+            );
+            assert_eq!(
+                sub.missed(),
+                1,
+                "{name} {wait:?}: the reclaimed claim is counted"
+            );
+            // SAFETY: kill(2) on our child with a valid signal.
+            unsafe { libc::kill(stalled.child.id() as libc::pid_t, libc::SIGCONT) };
+            for seq in 1..=AFTER {
+                let rec = sub.read_timeout(wait, PATIENCE).expect("resumed publisher");
+                assert_eq!(check(&rec, MAX), (7, seq), "{name} {wait:?}");
+            }
+            let lines = stalled.finish();
+            assert!(
+                lines.contains(&"reclaimed 0".to_owned()),
+                "{name}: {lines:?}"
+            );
+            assert_eq!(field(&lines, "reclaimed-count "), ["1"]);
+            assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
+            assert_eq!(sub.missed(), 1, "{name} {wait:?}");
+        }
+    }
+}
+
+/// A subscriber process is stopped (SIGSTOP) past every timeout while it
+/// holds the gate of a `Backpressure` topic: it is alive (its liveness lock
+/// holds), so it is not reaped and keeps its place; publishers wait. When
+/// continued it reads every record in order, nothing lost or repeated.
+#[test]
+fn a_stopped_subscriber_keeps_its_place() {
+    const TEST: &str = "a_stopped_subscriber_keeps_its_place";
+    const MAX: usize = 48;
+    const TOTAL: u64 = 200;
+    let cfg = TopicConfig {
+        claim_timeout: Duration::from_millis(50),
+        ..config(16, MAX as u32, Policy::Backpressure)
+    };
+    if let Some((_, base, arg)) = child() {
+        let wait = if arg == "blocking" {
+            WaitStrategy::BLOCKING
+        } else {
+            WaitStrategy::BusySpin
+        };
+        let bus = open_bus(&base);
+        let topic = bus.topic("fills", &cfg).expect("open topic");
+        let mut sub = topic.subscriber(StartAt::Tail).expect("subscribe");
+        say("subscribed");
+        for seq in 0..TOTAL {
+            let rec = sub.read_timeout(wait, PATIENCE).expect("record");
+            assert_eq!(check(&rec, MAX), (3, seq));
+            if seq == 5 {
+                drop(rec);
+                // SAFETY: raise(3) stops this thread (and so the process) at once.
+                unsafe { libc::raise(libc::SIGSTOP) };
+            }
+        }
+        say(format!("read {TOTAL} missed {}", sub.missed()));
+        return;
+    }
+    for arg in ["busy", "blocking"] {
+        let t = TempNs::new("stopped-sub");
+        let bus = open_bus(&t.base);
+        let topic = bus.topic("fills", &cfg).expect("create topic");
+        let mut reader = Proc::spawn(TEST, "stopped-subscriber", &t.base, arg);
+        reader.expect_line("subscribed");
+        let mut p = topic.publisher().expect("publisher");
+        for seq in 0..6 {
+            publish_checked(&mut p, 3, seq, MAX);
+        }
+        wait_stopped(reader.child.id());
+        let mut seq = 6;
+        while seq < 6 + 16 {
+            let mut claim = p.try_claim(len_of(3, seq, MAX)).expect("room up to a lap");
+            fill(3, seq, &mut claim);
+            claim.set_record_type(3);
+            claim.commit().expect("committed");
+            seq += 1;
+        }
+        // A whole log ahead of the stopped subscriber, well past the claim
+        // timeout: still gated (the stopped process is alive).
+        let gated = p.claim_timeout(
+            len_of(3, seq, MAX),
+            WaitStrategy::BACKOFF,
+            Duration::from_millis(300),
+        );
+        assert_eq!(gated.err(), Some(ClaimError::TimedOut), "{arg}");
+        // SAFETY: kill(2) on our child with a valid signal.
+        unsafe { libc::kill(reader.child.id() as libc::pid_t, libc::SIGCONT) };
+        while seq < TOTAL {
+            publish_checked(&mut p, 3, seq, MAX);
+            seq += 1;
+        }
+        let lines = reader.finish();
+        assert!(
+            lines.contains(&format!("read {TOTAL} missed 0")),
+            "{arg}: {lines:?}"
+        );
+    }
+}

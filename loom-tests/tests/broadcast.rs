@@ -260,3 +260,134 @@ fn directory_create_or_open_race() {
         assert_eq!(dir.list().len(), 1);
     });
 }
+
+/// A log whose claims time out almost at once (the loom clock moves 1 µs
+/// per reading), so stalls are reclaimed within a model.
+fn stalling_config(policy: Policy, slots: u32) -> BroadcastConfig {
+    BroadcastConfig {
+        claim_timeout: Duration::from_nanos(1),
+        ..config(policy, slots)
+    }
+}
+
+/// A publisher stalls holding seq 0 while a subscriber reclaims it and a
+/// second publisher laps the log. The stalled commit either lands first
+/// (and is read) or fails with `Reclaimed` (and is counted missed); the
+/// slot it held is never rewritten while the stalled claimer may still
+/// write there (the access tracker sees every payload write up to the
+/// commit, so a second writer in the slot is a causality error), and the
+/// second publisher's records all arrive intact.
+#[test]
+fn stalled_claim_is_reclaimed_and_its_late_commit_fails() {
+    model(|| {
+        let log = broadcast::heap(stalling_config(Policy::Backpressure, 2)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut slow = log.publisher().expect("pub");
+        let fast = log.publisher().expect("pub");
+        let claimed = std::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let stalled = {
+            let claimed = claimed.clone();
+            thread::spawn(move || {
+                let (ty, payload) = record(0, 0);
+                let mut claim = slow.try_claim(8).expect("room");
+                claimed.store(true, std::sync::atomic::Ordering::Release);
+                claim.copy_from_slice(&payload);
+                claim.set_record_type(ty);
+                claim.commit()
+            })
+        };
+        let t = thread::spawn(move || {
+            // The slow publisher holds seq 0 before the fast one starts.
+            while !claimed.load(std::sync::atomic::Ordering::Acquire) {
+                thread::yield_now();
+            }
+            publish_all(fast, 1, 2)
+        });
+        let mut buf = [0u8; 8];
+        let mut from = [0u64; 2];
+        while from[1] < 2 {
+            match sub.try_recv(&mut buf) {
+                Ok((ty, _)) => {
+                    let (p, n) = ((ty / 16) as u8, (ty % 16) as u8);
+                    assert_eq!(buf, record(p, n).1, "torn or mismatched record");
+                    from[p as usize] += 1;
+                }
+                Err(RecvError::Empty) => thread::yield_now(),
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        t.join().expect("fast");
+        match stalled.join().expect("slow") {
+            Ok(0) => {
+                // Committed before any reclaim: it was read (or will be).
+                while from[0] == 0 && sub.missed() == 0 {
+                    match sub.try_recv(&mut buf) {
+                        Ok(_) => from[0] += 1,
+                        Err(RecvError::Empty) => thread::yield_now(),
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                assert_eq!((from[0], sub.missed()), (1, 0));
+            }
+            Err(ClaimError::Reclaimed { sequence: 0 }) => {
+                assert_eq!((from[0], sub.missed()), (0, 1), "counted, never read");
+            }
+            other => panic!("unexpected commit result {other:?}"),
+        }
+    });
+}
+
+/// A publisher dies holding an uncommitted claim while the only subscriber
+/// sleeps on the futex: nobody will wake it for that claim, so it must
+/// sleep no longer than the claim has left, reclaim it, and read the next
+/// record (loom reports a deadlock if it sleeps past it).
+#[test]
+fn a_sleeping_subscriber_reclaims_a_dead_claim() {
+    model(|| {
+        let log = broadcast::heap(stalling_config(Policy::Backpressure, 2)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut dead = log.publisher().expect("pub");
+        std::mem::forget(dead.try_claim(8).expect("room"));
+        dead.crash_for_test();
+        let p = log.publisher().expect("pub");
+        let t = thread::spawn(move || publish_all(p, 1, 1));
+        let rec = sub
+            .read_blocking(WaitStrategy::Blocking { spins: 0 })
+            .expect("a record");
+        assert_eq!((rec.sequence(), &rec[..]), (1, &record(1, 0).1[..]));
+        drop(rec);
+        assert_eq!(sub.missed(), 1);
+        t.join().expect("pub");
+    });
+}
+
+/// The dead-subscriber reaper races a new registration into the slot the
+/// dead one held: it may free the dead registration, never the live one.
+#[test]
+fn reaping_races_a_registration() {
+    model(|| {
+        let log = std::sync::Arc::new(
+            broadcast::heap(BroadcastConfig {
+                max_subscribers: 1,
+                ..config(Policy::Backpressure, 2)
+            })
+            .expect("config"),
+        );
+        log.subscriber(StartAt::Tail).expect("sub").crash_for_test();
+        let reaper = {
+            let log = log.clone();
+            thread::spawn(move || log.reap_for_test())
+        };
+        let fresh = log
+            .subscriber(StartAt::Tail)
+            .expect("the dead slot is taken over");
+        let reaped = reaper.join().expect("reaper");
+        assert!(reaped <= 1);
+        assert_eq!(
+            log.subscriber_state_for_test(fresh.slot_for_test()),
+            shmbus::layout::participant::LIVE,
+            "the live subscriber's slot was freed"
+        );
+        drop(fresh);
+    });
+}

@@ -749,7 +749,12 @@ pub fn heap(config: BroadcastConfig) -> Result<HeapLog, String> {
         headers: (0..slots).map(|_| RecordSlotHeader::new()).collect(),
         payloads: HeapBytes::zeroed(slots * payload_stride),
         tracker: AccessTracker::new(slots * payload_stride),
-        locks: HeapLocks::new(publisher_lock(config.max_publishers as usize) as usize),
+        locks: HeapLocks::with_ids(
+            (0..config.max_subscribers as usize)
+                .map(subscriber_lock)
+                .chain((0..config.max_publishers as usize).map(publisher_lock))
+                .collect(),
+        ),
     });
     Ok(HeapLog {
         mem,
