@@ -80,7 +80,8 @@
 //!
 //! `cargo test --release --test chaos` runs the short version (400 kills).
 //! `SHMBUS_CHAOS_KILLS=2000` sets the number of kills (the long version);
-//! `SHMBUS_CHAOS_SEED=<n>` replays a schedule. `chaos_with_stalls` adds the
+//! `SHMBUS_CHAOS_SEED=<n>` replays a schedule (the same targets, delays and
+//! holds; process timing still varies). `chaos_with_stalls_loses_nothing` adds the
 //! SIGSTOP/SIGCONT stalls; it is ignored for now (see its comment), run it
 //! with `-- --ignored`.
 
@@ -835,7 +836,7 @@ fn run(test: &'static str, stalls: bool) {
             .unwrap_or(1)
     });
     eprintln!(
-        "{test}: {kills} kills{}, seed {seed} (SHMBUS_CHAOS_SEED={seed} replays the schedule)",
+        "{test}: {kills} kills{}, seed {seed} (SHMBUS_CHAOS_SEED={seed} replays its schedule)",
         if stalls { " with stalls" } else { "" }
     );
     let t = TempNs::new("chaos");
