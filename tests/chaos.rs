@@ -176,9 +176,11 @@ fn claim_topic(p: &mut Publisher, len: usize) -> Option<Claim<'_>> {
     }
 }
 
-/// Commits a topic claim. Today `commit` cannot fail; once it reports a
-/// reclaimed claim (`Err(ClaimError::Reclaimed)`), map that to
-/// `Committed::Reclaimed` here.
+/// Commits a topic claim. Today `commit` cannot fail; once it returns
+/// `Result<u64, ClaimError>`, the body becomes
+/// `match claim.commit() { Ok(_) => Committed::Yes,
+/// Err(ClaimError::Reclaimed { .. }) => Committed::Reclaimed,
+/// Err(e) => panic!("commit on {TOPIC}: {e}") }`.
 fn commit_topic(claim: Claim<'_>) -> Committed {
     let _seq: u64 = claim.commit();
     Committed::Yes
