@@ -74,3 +74,39 @@ pub fn child_role() -> Option<(String, PathBuf)> {
     let base = std::env::var_os(CHILD_BASE)?;
     Some((role, PathBuf::from(base)))
 }
+
+/// A command that re-runs this test binary as a child executing only
+/// `test_name` (ignored or not), with `role` and `base` in its environment.
+/// The caller adds arguments, environment and stdio before spawning.
+pub fn child_command(test_name: &str, role: &str, base: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary path"));
+    cmd.args([
+        "--exact",
+        test_name,
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ROLE, role)
+    .env(CHILD_BASE, base)
+    .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Asks the kernel to SIGKILL this process when the thread that spawned it
+/// ends, so a child never outlives a test that failed or was interrupted.
+pub fn die_with_parent() {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes
+    // nothing but this process's parent-death signal.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+}
+
+/// Resident set size of process `pid` in KiB (VmRSS in /proc/<pid>/status),
+/// or `None` if it cannot be read (the process is gone).
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
