@@ -28,7 +28,7 @@ use shmbus::bus::{Bus, Policy, StartAt, TopicConfig};
 use shmbus::inspect::{self, InspectError, SpscInspector};
 use shmbus::layout::{
     pack_record_header, SegmentKind, BROADCAST_CONTROL_OFFSET, FLAG_COMMITTED, FLAG_PADDING,
-    SPSC_DATA_OFFSET,
+    LAYOUT_VERSION, SPSC_DATA_OFFSET,
 };
 use shmbus::record::{
     venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TradeTlv,
@@ -230,9 +230,12 @@ fn dump_shows_header_positions_occupancy_and_hex_records() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(run.stderr, "");
     let out = &run.stdout;
+    assert!(
+        out.contains(&format!("layout     version {LAYOUT_VERSION},")),
+        "missing the layout version in:\n{out}"
+    );
     for expected in [
         "ring       desk/orders (spsc)",
-        "layout     version 1",
         "capacity   4096 bytes",
         "head 16, tail 56",
         "40 of 4096 bytes used (1.0%)",
@@ -265,7 +268,7 @@ fn json_has_header_positions_roles_and_records() {
     };
     assert_eq!(j.get("namespace").and_then(Json::as_str), Some(NS));
     assert_eq!(j.get("name").and_then(Json::as_str), Some("orders"));
-    assert_eq!(num("layout_version"), 1);
+    assert_eq!(num("layout_version"), u64::from(LAYOUT_VERSION));
     assert_eq!(num("capacity"), 4096);
     assert_eq!(num("segment_size"), 4096 + SPSC_DATA_OFFSET as u64);
     assert_eq!((num("head"), num("tail"), num("used_bytes")), (16, 56, 40));
