@@ -860,3 +860,57 @@ impl HeapDirectory {
         self.entries.get(i)
     }
 }
+
+#[cfg(all(test, not(shmbus_loom)))]
+mod tests {
+    use super::*;
+
+    fn config(slots: u32) -> BroadcastConfig {
+        BroadcastConfig {
+            slots,
+            ..BroadcastConfig::default()
+        }
+    }
+
+    /// A creator paused after its claim is taken over by a second creator
+    /// once the wait passes; when it resumes, none of its writes land.
+    #[test]
+    fn a_stalled_creator_is_taken_over_and_fails_when_it_resumes() {
+        let dir = std::sync::Arc::new(heap(8));
+        let (claimed_tx, claimed_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let stalled = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                dir.create_or_open_paused("alpha", &config(32), Duration::MAX, &|i, epoch| {
+                    let _ = claimed_tx.send((i, epoch));
+                    let _ = go_rx.recv();
+                })
+            })
+        };
+        let (entry, epoch) = claimed_rx.recv().expect("claimed");
+        assert_eq!(epoch, 1);
+        // An opener waits for the live creator, then gives up.
+        let opened = dir.open("alpha", Duration::from_millis(20));
+        assert!(opened.is_err_and(|e| e.contains("TimedOut")));
+        let (record, created) = dir
+            .create_or_open_paused("alpha", &config(16), Duration::from_millis(20), &|_, _| {})
+            .expect("take over");
+        assert!(created);
+        assert_eq!(record.entry, entry);
+        assert_eq!(record.segment, topic_segment(entry, 2));
+        go_tx.send(()).expect("resume");
+        let late = stalled.join().expect("stalled creator");
+        assert!(late.is_err_and(|e| e.contains("TakenOver")));
+        assert_eq!(dir.list(), vec![record]);
+    }
+
+    #[test]
+    fn field_words_of_a_newer_epoch_are_never_overwritten() {
+        let word = AtomicU64::new(join(3, 7));
+        assert!(!store_tagged(&word, 2, 9));
+        assert_eq!(word.load(Ordering::Relaxed), join(3, 7));
+        assert!(store_tagged(&word, 4, 9));
+        assert_eq!(word.load(Ordering::Relaxed), join(4, 9));
+    }
+}

@@ -308,7 +308,7 @@ pub(crate) enum TopicRow {
     /// A ready topic: its snapshot, or why its log is unusable.
     Topic {
         name: String,
-        result: Result<TopicSnapshot, Failure>,
+        result: Result<Box<TopicSnapshot>, Failure>,
     },
     /// An entry a process is creating a topic in.
     Creating {
@@ -432,6 +432,7 @@ fn run(args: &Args) -> Result<Output, Failure> {
                         let name = topic.name.clone();
                         let result = TopicInspector::open_topic(&ns, topic, &opts)
                             .and_then(|log| log.snapshot())
+                            .map(Box::new)
                             .map_err(Failure::from);
                         TopicRow::Topic { name, result }
                     }
