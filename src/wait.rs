@@ -301,10 +301,7 @@ mod tests {
         for _ in 0..1000 {
             assert!(!w.timed_out());
         }
-        assert_eq!(
-            w.sleep_budget(Duration::from_millis(7)),
-            Duration::from_millis(7)
-        );
+        assert_eq!(w.sleep_budget(Duration::from_millis(7)), Duration::from_millis(7));
         let w = Waiter::with_timeout(WaitStrategy::BLOCKING, Duration::from_millis(5));
         assert!(w.sleep_budget(Duration::from_secs(1)) <= Duration::from_millis(5));
     }
