@@ -48,7 +48,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::directory::{Directory, DirectoryError, TopicRecord};
+use crate::directory::{Directory, DirectoryEntry, DirectoryError, TopicRecord};
 use crate::layout::{
     frame_len, participant, split_stamp, stamp_committed, unpack_record_header, BroadcastControl,
     PublisherSlot, RecordSlotHeader, SegmentKind, SpscControl, SubscriberSlot,
@@ -905,14 +905,15 @@ impl TopicInspector {
     ///
     /// # Errors
     ///
-    /// [`InspectError::NoDirectory`], [`InspectError::Directory`],
-    /// [`InspectError::TopicNotFound`], or as
-    /// [`TopicInspector::open_topic`].
+    /// [`InspectError::NoDirectory`], [`InspectError::Directory`] (with
+    /// [`DirectoryError::Corrupt`] when an entry on the name's probe chain
+    /// is corrupt: it might be this topic), [`InspectError::TopicNotFound`],
+    /// or as [`TopicInspector::open_topic`].
     pub fn open(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<Self, InspectError> {
         validate_name(name)?;
-        let topic = list_topics(ns)?
-            .into_iter()
-            .find(|t| t.name == name)
+        let topic = open_directory(ns)?
+            .lookup(name)
+            .map_err(InspectError::Directory)?
             .ok_or_else(|| InspectError::TopicNotFound {
                 namespace: ns.name().to_owned(),
                 topic: name.to_owned(),
@@ -1275,15 +1276,39 @@ impl std::iter::FusedIterator for LogWalk<'_> {}
 /// [`InspectError::NoDirectory`] if the namespace has no topic directory,
 /// [`InspectError::Directory`] if it cannot be opened or is invalid.
 pub fn list_topics(ns: &Namespace) -> Result<Vec<TopicRecord>, InspectError> {
-    let directory = Directory::open_read_only(ns).map_err(|e| match e {
+    let mut topics = open_directory(ns)?.list();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(topics)
+}
+
+/// Every entry of the directory of `ns` that is not free: ready topics
+/// sorted by name, then entries being created and corrupt entries (with
+/// what is wrong) by entry index. A ready entry repeating a name that an
+/// earlier entry on its probe chain holds is listed as corrupt.
+///
+/// # Errors
+///
+/// As [`list_topics`].
+pub fn list_directory(ns: &Namespace) -> Result<Vec<DirectoryEntry>, InspectError> {
+    let mut entries = open_directory(ns)?
+        .scan()
+        .map_err(InspectError::Directory)?;
+    entries.sort_by(|a, b| match (a, b) {
+        (DirectoryEntry::Ready(x), DirectoryEntry::Ready(y)) => x.name.cmp(&y.name),
+        (DirectoryEntry::Ready(_), _) => std::cmp::Ordering::Less,
+        (_, DirectoryEntry::Ready(_)) => std::cmp::Ordering::Greater,
+        _ => a.entry().cmp(&b.entry()),
+    });
+    Ok(entries)
+}
+
+fn open_directory(ns: &Namespace) -> Result<Directory, InspectError> {
+    Directory::open_read_only(ns).map_err(|e| match e {
         DirectoryError::Segment(SegmentError::NotFound { path }) => {
             InspectError::NoDirectory { path }
         }
         e => InspectError::Directory(e),
-    })?;
-    let mut topics = directory.list();
-    topics.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(topics)
+    })
 }
 
 /// Finds topic `name` in `ns`, opens its log read-only and takes a

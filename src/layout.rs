@@ -584,10 +584,20 @@ pub struct DirectoryControl {
 }
 
 /// Topic entry states (low 32 bits of [`TopicEntry::state`]).
+///
+/// ```text
+/// FREE(e) --claim--> CREATING(e') --publish--> READY(e')     (e' > e)
+///                        |
+///                        +--creator died, or stalled past the wait--> FREE(e')
+/// ```
+///
+/// `READY` is final: entries are never deleted. Any other value is
+/// corruption.
 pub mod entry {
-    /// Unused.
+    /// Unused (or given back by a creator that failed, died or stalled).
     pub const FREE: u32 = 0;
-    /// A process holding the entry's lock is creating the topic.
+    /// A process holding the liveness lock of (entry, epoch) is creating
+    /// the topic.
     pub const CREATING: u32 = 1;
     /// Ready: name, config and ring file are valid.
     pub const READY: u32 = 2;
@@ -596,44 +606,68 @@ pub mod entry {
 /// One topic in the directory (two cache lines).
 ///
 /// ```text
-/// 0   state u64: epoch (high 32) | entry state (low 32)
-/// 8   name length u32 | 12 kind u32 | 16 policy u32 | 20 max payload u32
-/// 24  slots u64 | 32 max subscribers u32 | 36 max publishers u32
-/// 40  creator pid u32 | 44 claim timeout ms u32 | 48 name [u8; 64] | 112 reserved ...
+/// offset   0: state u64        epoch (high 32) | entry state (low 32)
+/// offset   8: name length      \
+/// offset  16: kind              |
+/// offset  24: policy            |  field words, u64 each:
+/// offset  32: max payload       |    epoch (high 32) | value (low 32)
+/// offset  40: slots             |
+/// offset  48: max subscribers   |
+/// offset  56: max publishers    |
+/// offset  64: creator pid       |
+/// offset  72: claim timeout ns, low 32 bits
+/// offset  80: claim timeout ns, high 32 bits
+/// offset  88: name, 16 words of 4 bytes each (64 bytes)
+/// offset 216: reserved (0) ... up to byte 256
 /// ```
 ///
-/// Everything but `state` is written by the creator while the state is
-/// `CREATING` and published by the `Release` store of `READY`. The ring
-/// file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: a topic name
-/// never becomes a file name.
+/// A creator moves the state `FREE(e) -> CREATING(e')` (with `e' > e`) by
+/// compare-and-swap while holding the liveness lock of `(entry, e')`,
+/// writes every field word tagged with `e'`, then moves `CREATING(e') ->
+/// READY(e')` by compare-and-swap with `Release`. Field words are written
+/// by compare-and-swap too, and only over a word of an older epoch: a
+/// creator that stalled while another process took the entry over (a newer
+/// epoch) can neither overwrite the new creator's fields nor publish its
+/// own `READY`. A reader accepts a `READY(e)` entry only if every field
+/// word carries epoch `e` and every value is valid.
+///
+/// The ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: a
+/// topic name never becomes a file name.
 #[repr(C)]
 #[derive(Debug)]
 pub struct TopicEntry {
-    /// Epoch (high 32 bits) and [`entry`] state (low 32 bits).
+    /// Epoch (high 32 bits) and [`entry`] state (low 32 bits). Epochs only
+    /// grow; 0 is never claimed, so `CREATING` and `READY` have epoch >= 1.
     pub state: AtomicU64,
-    /// Bytes of `name` in use.
-    pub name_len: AtomicU32,
-    /// Topic kind (1 broadcast).
-    pub kind: AtomicU32,
-    /// Ring policy.
-    pub policy: AtomicU32,
-    /// Largest payload.
-    pub max_payload: AtomicU32,
-    /// Record slots.
+    /// Bytes of `name` in use (1..=64), tagged.
+    pub name_len: AtomicU64,
+    /// Topic kind (1 broadcast), tagged.
+    pub kind: AtomicU64,
+    /// Ring policy, tagged.
+    pub policy: AtomicU64,
+    /// Largest payload, tagged.
+    pub max_payload: AtomicU64,
+    /// Record slots, tagged.
     pub slots: AtomicU64,
-    /// Subscriber slots.
-    pub max_subscribers: AtomicU32,
-    /// Publisher slots.
-    pub max_publishers: AtomicU32,
-    /// Creator's pid, for humans only.
-    pub creator_pid: AtomicU32,
-    /// Claim timeout in milliseconds.
-    pub claim_timeout_ms: AtomicU32,
-    /// Topic name, 64 bytes as eight words.
-    pub name: [AtomicU64; 8],
+    /// Subscriber slots, tagged.
+    pub max_subscribers: AtomicU64,
+    /// Publisher slots, tagged.
+    pub max_publishers: AtomicU64,
+    /// Creator's pid, for humans only, tagged.
+    pub creator_pid: AtomicU64,
+    /// Claim timeout in nanoseconds, low 32 bits, tagged.
+    pub claim_timeout_ns_lo: AtomicU64,
+    /// Claim timeout in nanoseconds, high 32 bits, tagged.
+    pub claim_timeout_ns_hi: AtomicU64,
+    /// Topic name, 64 bytes as sixteen tagged words of four bytes each
+    /// (little-endian within the value; zero past the name's length).
+    pub name: [AtomicU64; 16],
     /// Pads to two lines.
-    pub pad: [u8; 2 * CACHE_LINE - 112],
+    pub pad: [u8; 2 * CACHE_LINE - 216],
 }
+
+/// Words of a [`TopicEntry`]'s `name` (four name bytes each).
+pub const TOPIC_NAME_WORDS: usize = 16;
 
 /// Offset of the directory control block in its segment.
 pub const DIRECTORY_CONTROL_OFFSET: usize = CACHE_LINE;
@@ -701,11 +735,19 @@ mod checks {
 
     const _: () = assert!(size_of::<DirectoryControl>() == CACHE_LINE);
     const _: () = assert!(size_of::<TopicEntry>() == 2 * CACHE_LINE);
+    const _: () = assert!(offset_of!(TopicEntry, state) == 0);
     const _: () = assert!(offset_of!(TopicEntry, name_len) == 8);
-    const _: () = assert!(offset_of!(TopicEntry, slots) == 24);
-    const _: () = assert!(offset_of!(TopicEntry, max_subscribers) == 32);
-    const _: () = assert!(offset_of!(TopicEntry, creator_pid) == 40);
-    const _: () = assert!(offset_of!(TopicEntry, name) == 48);
+    const _: () = assert!(offset_of!(TopicEntry, kind) == 16);
+    const _: () = assert!(offset_of!(TopicEntry, policy) == 24);
+    const _: () = assert!(offset_of!(TopicEntry, max_payload) == 32);
+    const _: () = assert!(offset_of!(TopicEntry, slots) == 40);
+    const _: () = assert!(offset_of!(TopicEntry, max_subscribers) == 48);
+    const _: () = assert!(offset_of!(TopicEntry, max_publishers) == 56);
+    const _: () = assert!(offset_of!(TopicEntry, creator_pid) == 64);
+    const _: () = assert!(offset_of!(TopicEntry, claim_timeout_ns_lo) == 72);
+    const _: () = assert!(offset_of!(TopicEntry, claim_timeout_ns_hi) == 80);
+    const _: () = assert!(offset_of!(TopicEntry, name) == 88);
+    const _: () = assert!(offset_of!(TopicEntry, pad) == 216);
     const _: () = assert!(DIRECTORY_ENTRIES_OFFSET == 256);
 }
 
@@ -798,14 +840,20 @@ const BROADCAST_FIELDS: [u64; 0] = [];
 pub const BROADCAST_LAYOUT_HASH: u64 = layout_hash(&BROADCAST_FIELDS);
 
 #[cfg(not(shmbus_loom))]
-const DIRECTORY_FIELDS: [u64; 6] = {
+const DIRECTORY_FIELDS: [u64; 11] = {
     use core::mem::{offset_of, size_of};
     [
         size_of::<SegmentHeader>() as u64,
         size_of::<DirectoryControl>() as u64,
         size_of::<TopicEntry>() as u64,
+        offset_of!(TopicEntry, name_len) as u64,
+        offset_of!(TopicEntry, kind) as u64 * 1000 + offset_of!(TopicEntry, policy) as u64,
         offset_of!(TopicEntry, slots) as u64,
+        offset_of!(TopicEntry, creator_pid) as u64,
+        offset_of!(TopicEntry, claim_timeout_ns_lo) as u64 * 1000
+            + offset_of!(TopicEntry, claim_timeout_ns_hi) as u64,
         offset_of!(TopicEntry, name) as u64,
+        TOPIC_NAME_WORDS as u64,
         DIRECTORY_ENTRIES_OFFSET as u64,
     ]
 };

@@ -27,8 +27,8 @@ use std::time::Duration;
 use shmbus::bus::{Bus, Policy, StartAt, TopicConfig};
 use shmbus::inspect::{self, InspectError, SpscInspector};
 use shmbus::layout::{
-    pack_record_header, SegmentKind, BROADCAST_CONTROL_OFFSET, FLAG_COMMITTED, FLAG_PADDING,
-    SPSC_DATA_OFFSET,
+    pack_record_header, SegmentKind, TopicEntry, BROADCAST_CONTROL_OFFSET,
+    DIRECTORY_ENTRIES_OFFSET, FLAG_COMMITTED, FLAG_PADDING, LAYOUT_VERSION, SPSC_DATA_OFFSET,
 };
 use shmbus::record::{
     venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TradeTlv,
@@ -230,9 +230,12 @@ fn dump_shows_header_positions_occupancy_and_hex_records() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(run.stderr, "");
     let out = &run.stdout;
+    assert!(
+        out.contains(&format!("layout     version {LAYOUT_VERSION},")),
+        "missing the layout version in:\n{out}"
+    );
     for expected in [
         "ring       desk/orders (spsc)",
-        "layout     version 2",
         "capacity   4096 bytes",
         "head 16, tail 56",
         "40 of 4096 bytes used (1.0%)",
@@ -265,7 +268,7 @@ fn json_has_header_positions_roles_and_records() {
     };
     assert_eq!(j.get("namespace").and_then(Json::as_str), Some(NS));
     assert_eq!(j.get("name").and_then(Json::as_str), Some("orders"));
-    assert_eq!(num("layout_version"), 2);
+    assert_eq!(num("layout_version"), u64::from(LAYOUT_VERSION));
     assert_eq!(num("capacity"), 4096);
     assert_eq!(num("segment_size"), 4096 + SPSC_DATA_OFFSET as u64);
     assert_eq!((num("head"), num("tail"), num("used_bytes")), (16, 56, 40));
@@ -1081,6 +1084,73 @@ fn corrupt_log_control_block_exits_2_and_is_listed_unusable() {
         before,
         "ring-dump modified the log"
     );
+}
+
+#[test]
+fn corrupt_directory_entry_is_listed_and_exits_2() {
+    let base = TempBase::new();
+    let desk = desk_with_traffic(&base);
+    // The log segment is `topic-<entry>-<epoch>`.
+    let entry: usize = desk
+        .segment
+        .split('-')
+        .nth(1)
+        .and_then(|i| i.parse().ok())
+        .expect("entry index in the segment name");
+    let dir = base.path().join(NS).join("directory.dir");
+    // A name length of 200 (the low half of its tagged word).
+    let offset = DIRECTORY_ENTRIES_OFFSET
+        + entry * std::mem::size_of::<TopicEntry>()
+        + std::mem::offset_of!(TopicEntry, name_len);
+    write_at(&dir, offset as u64, &200u32.to_le_bytes());
+    let before = std::fs::read(&dir).expect("read directory");
+    let expected = format!("topic directory entry {entry} is corrupt: name length 200");
+
+    let run = ring_dump(base.path(), &["topics"]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert!(run.one_error_line().contains(&expected), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("0 topics, 1 corrupt entry"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("<entry {entry}>"))
+                && l.contains("corrupt: name length 200")),
+        "{}",
+        run.stdout
+    );
+
+    let run = ring_dump(base.path(), &["--json", "topics"]);
+    assert_eq!(run.code, 2);
+    assert!(run.one_error_line().contains(&expected), "{}", run.stderr);
+    let j = run.json();
+    let topics = j.get("topics").and_then(Json::as_array).expect("topics");
+    assert_eq!(topics.len(), 1, "{}", run.stdout);
+    let t = &topics[0];
+    assert_eq!(t.get("status").and_then(Json::as_str), Some("corrupt"));
+    assert_eq!(t.get("entry").and_then(Json::as_u64), Some(entry as u64));
+    assert_eq!(t.get("exit_code").and_then(Json::as_u64), Some(2));
+    assert!(t
+        .get("error")
+        .and_then(Json::as_str)
+        .is_some_and(|e| e.contains("name length 200")));
+
+    // The entry might be market_data: asking for it is corrupt, not "not found".
+    for args in [&["topic", TOPIC][..], &["--json", "topic", TOPIC]] {
+        let run = ring_dump(base.path(), args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert!(run.one_error_line().contains(&expected), "{}", run.stderr);
+    }
+    assert_eq!(
+        std::fs::read(&dir).expect("read directory"),
+        before,
+        "ring-dump modified the directory"
+    );
+    drop(desk);
 }
 
 #[test]

@@ -1,28 +1,81 @@
 //! The topic directory: one segment per namespace mapping topic names to
 //! broadcast logs.
 //!
-//! The directory is a fixed table of [`TopicEntry`]s (see
-//! [`crate::layout`]), found by hashing the name and probing linearly.
+//! The directory is a fixed table of [`TopicEntry`](crate::layout::TopicEntry)s
+//! (see [`crate::layout`]), found by hashing the name and probing linearly.
 //! Creating or opening a topic is lock-free and race-safe:
 //!
 //! * an entry goes `FREE → CREATING → READY` by compare-and-swap on its
 //!   state word (epoch in the high half), so of many processes creating the
 //!   same new topic exactly one wins; the others wait (bounded) for `READY`
 //!   and open what it made;
-//! * the creator holds the entry's liveness lock while `CREATING`: if it
-//!   dies half-way, the next process to find the entry sees the lock free,
-//!   bumps the epoch and creates the topic itself;
+//! * the creator holds the liveness lock of (entry, epoch) while
+//!   `CREATING`. If it dies half-way, the next process to find the entry,
+//!   creator or opener, sees the lock free and frees the entry at once: a
+//!   creator then claims it at a newer epoch and creates the topic itself,
+//!   an opener reports [`DirectoryError::NotFound`] without waiting;
+//! * a creator that is alive but stalled (stopped, descheduled) keeps its
+//!   lock: an opener waits for it up to the create wait ([`CREATE_WAIT`]
+//!   unless set with [`Directory::with_create_wait`]) and then fails with
+//!   [`DirectoryError::CreateTimedOut`]; a creator waits as long and then
+//!   takes the entry over. The stalled creator, when it resumes, changes
+//!   nothing (every write it makes is a compare-and-swap against its own
+//!   epoch) and fails with [`DirectoryError::CreateTakenOver`];
 //! * the ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: the
 //!   topic name never reaches the file system;
 //! * opening with a configuration that differs from the existing topic's is
-//!   a [`DirectoryError::ConfigMismatch`] naming both.
+//!   a [`DirectoryError::ConfigMismatch`] naming both;
+//! * every entry is validated when read (state, epoch tags, name, kind,
+//!   configuration). A corrupt entry on a name's probe chain is a
+//!   [`DirectoryError::Corrupt`] naming the entry and what is wrong, never
+//!   skipped: skipping it could create a second topic of the same name.
 //!
 //! Entries are never deleted (a namespace is removed as a whole), so a
-//! probe sequence never has holes and a name is in at most one entry.
+//! probe sequence never has holes and a name is in at most one entry; a
+//! hole (a free entry in front of the name's entry) is reported corrupt.
 
 pub mod table;
 
 pub use table::{heap, HeapDirectory, TopicRecord};
+
+/// One entry of a directory that is not free, as inspection sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DirectoryEntry {
+    /// A valid topic.
+    Ready(TopicRecord),
+    /// A process is creating a topic in this entry (its name is not known
+    /// until it is ready).
+    Creating {
+        /// Entry index.
+        entry: usize,
+        /// Epoch of the creation.
+        epoch: u32,
+        /// Whether the creator still holds the entry's liveness lock. A dead
+        /// creator's entry is freed by the next process that opens or
+        /// creates a topic whose probe chain passes it.
+        creator_alive: bool,
+    },
+    /// The entry's bytes are inconsistent.
+    Corrupt {
+        /// Entry index.
+        entry: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl DirectoryEntry {
+    /// The entry's index.
+    pub fn entry(&self) -> usize {
+        match self {
+            DirectoryEntry::Ready(r) => r.entry,
+            DirectoryEntry::Creating { entry, .. } | DirectoryEntry::Corrupt { entry, .. } => {
+                *entry
+            }
+        }
+    }
+}
 
 #[cfg(not(shmbus_loom))]
 pub use mapped::*;
@@ -31,7 +84,8 @@ pub use mapped::*;
 mod mapped {
     use std::time::Duration;
 
-    use super::table::{self, topic_segment, EntryStore, TableError, TopicRecord};
+    use super::table::{self, topic_segment, EntryStore, Paused, Slot, TableError, TopicRecord};
+    use super::DirectoryEntry;
     use crate::layout::{
         DirectoryControl, SegmentKind, TopicEntry, DIRECTORY_CONTROL_OFFSET,
         DIRECTORY_ENTRIES_OFFSET,
@@ -45,12 +99,19 @@ mod mapped {
     pub const DIRECTORY_SEGMENT: &str = "directory";
     /// Entries in a new directory.
     pub const DEFAULT_DIRECTORY_ENTRIES: u32 = 256;
-    /// How long an opener waits for another process to finish creating a topic.
+    /// Most entries a directory may have (keeps lock slots in range).
+    pub const MAX_DIRECTORY_ENTRIES: u32 = 1 << 16;
+    /// How long an opener waits for another live process to finish
+    /// creating a topic, and a creator before it takes such a stalled
+    /// creator's entry over.
     pub const CREATE_WAIT: Duration = Duration::from_secs(10);
 
-    /// Liveness-lock slot of directory entry `i`.
-    const fn entry_lock(i: usize) -> u64 {
-        10_000 + i as u64
+    /// Liveness-lock slot of directory entry `i` at `epoch`: one per
+    /// creation, so a stalled creator's lock never stands for its
+    /// successor's. `i < MAX_DIRECTORY_ENTRIES` (checked when the directory
+    /// is mapped), so the slot stays below 2^49.
+    fn entry_lock(i: usize, epoch: u32) -> u64 {
+        10_000 + ((i as u64) << 32) + u64::from(epoch)
     }
 
     /// Why a topic could not be created or opened.
@@ -78,8 +139,18 @@ mod mapped {
             /// The topic.
             topic: String,
         },
-        /// Another process has been creating the topic for too long.
+        /// Another live process has been creating the topic for longer than
+        /// the create wait.
         CreateTimedOut {
+            /// The topic.
+            topic: String,
+            /// How long this call waited.
+            waited: Duration,
+        },
+        /// This process stalled while creating the topic, past another
+        /// process's create wait, and that process took the directory entry
+        /// over: nothing this call made was published.
+        CreateTakenOver {
             /// The topic.
             topic: String,
         },
@@ -121,14 +192,19 @@ mod mapped {
                 write!(f, "the topic directory is full ({entries} topics)")
             }
             DirectoryError::NotFound { topic } => write!(f, "no topic \"{topic}\" in this namespace"),
-            DirectoryError::CreateTimedOut { topic } => write!(
+            DirectoryError::CreateTimedOut { topic, waited } => write!(
                 f,
-                "topic \"{topic}\" is still being created by another live process after {CREATE_WAIT:?}"
+                "topic \"{topic}\" is still being created by another live process after {waited:?} (try again: the next process that creates the topic takes a stalled creator over)"
+            ),
+            DirectoryError::CreateTakenOver { topic } => write!(
+                f,
+                "topic \"{topic}\" was not created: this process stalled while creating it and another process took its directory entry over (create or open the topic again)"
             ),
             DirectoryError::InvalidConfig { reason } => write!(f, "invalid topic configuration: {reason}"),
-            DirectoryError::Corrupt { entry, reason } => {
-                write!(f, "topic directory entry {entry} is corrupt: {reason}")
-            }
+            DirectoryError::Corrupt { entry, reason } => write!(
+                f,
+                "topic directory entry {entry} is corrupt: {reason} (see it with ring-dump topics; removing the namespace starts it afresh)"
+            ),
         }
         }
     }
@@ -142,16 +218,13 @@ mod mapped {
         }
     }
 
+    /// A configuration in messages: durations as `{:?}`, so two different
+    /// values never print the same.
     fn describe(c: &BroadcastConfig) -> String {
         format!(
-        "{{slots {}, max payload {}, {:?}, {} subscribers, {} publishers, claim timeout {} ms}}",
-        c.slots,
-        c.max_payload,
-        c.policy,
-        c.max_subscribers,
-        c.max_publishers,
-        c.claim_timeout.as_millis()
-    )
+            "{{slots {}, max payload {}, {:?}, {} subscribers, {} publishers, claim timeout {:?}}}",
+            c.slots, c.max_payload, c.policy, c.max_subscribers, c.max_publishers, c.claim_timeout
+        )
     }
 
     /// The entry locks (a private open file description) and the namespace in
@@ -163,14 +236,14 @@ mod mapped {
 
     impl EntryStore for MappedStore<'_> {
         type Error = DirectoryError;
-        fn try_lock(&self, i: usize) -> Result<bool, DirectoryError> {
-            Ok(self.locks.try_lock(entry_lock(i))?)
+        fn try_lock(&self, i: usize, epoch: u32) -> Result<bool, DirectoryError> {
+            Ok(self.locks.try_lock(entry_lock(i, epoch))?)
         }
-        fn unlock(&self, i: usize) {
-            let _ = self.locks.unlock(entry_lock(i));
+        fn unlock(&self, i: usize, epoch: u32) {
+            let _ = self.locks.unlock(entry_lock(i, epoch));
         }
-        fn held_elsewhere(&self, i: usize) -> Result<bool, DirectoryError> {
-            Ok(self.locks.is_held(entry_lock(i))?)
+        fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, DirectoryError> {
+            Ok(self.locks.is_held(entry_lock(i, epoch))?)
         }
         fn create_log(
             &self,
@@ -189,6 +262,7 @@ mod mapped {
     pub struct Directory {
         segment: Segment,
         entries: usize,
+        create_wait: Duration,
     }
 
     impl Directory {
@@ -250,11 +324,11 @@ mod mapped {
             };
             let needed = DIRECTORY_ENTRIES_OFFSET as u64
                 + u64::from(entries) * core::mem::size_of::<TopicEntry>() as u64;
-            if entries == 0 || segment.len() as u64 != needed {
+            if entries == 0 || entries > MAX_DIRECTORY_ENTRIES || segment.len() as u64 != needed {
                 return Err(SegmentError::Corrupt {
                     path: segment.path().to_owned(),
                     reason: format!(
-                        "{entries} entries do not fit a {}-byte directory",
+                        "{entries} entries do not fit a {}-byte directory of at most {MAX_DIRECTORY_ENTRIES} entries",
                         segment.len()
                     ),
                 }
@@ -263,7 +337,21 @@ mod mapped {
             Ok(Directory {
                 segment,
                 entries: entries as usize,
+                create_wait: CREATE_WAIT,
             })
+        }
+
+        /// Sets how long [`Directory::open`] waits for another live process
+        /// to finish creating a topic, and [`Directory::create_or_open`]
+        /// before it takes such a stalled creator's entry over (default
+        /// [`CREATE_WAIT`]).
+        pub fn with_create_wait(mut self, wait: Duration) -> Directory {
+            self.create_wait = wait;
+            self
+        }
+
+        fn wait_ns(&self) -> u64 {
+            u64::try_from(self.create_wait.as_nanos()).unwrap_or(u64::MAX)
         }
 
         fn entries(&self) -> &[TopicEntry] {
@@ -284,57 +372,120 @@ mod mapped {
             })
         }
 
-        /// Creates topic `name` with `config`, or opens it if it exists with the
-        /// same configuration. Returns the topic and whether this call created it.
+        /// Creates topic `name` with `config`, or opens it if it exists with
+        /// the same configuration. Returns the topic and whether this call
+        /// created it.
+        ///
+        /// A creator that died half-way through creating a topic on the
+        /// name's probe chain is taken over at once; one that is alive but
+        /// has been creating for longer than the create wait is taken over
+        /// then.
         ///
         /// # Errors
         ///
         /// [`DirectoryError::ConfigMismatch`], [`DirectoryError::Full`],
-        /// [`DirectoryError::CreateTimedOut`], an invalid name or config, or a
-        /// segment error creating the log.
+        /// [`DirectoryError::Corrupt`] for a corrupt entry on the name's
+        /// probe chain, [`DirectoryError::CreateTakenOver`] if this call
+        /// stalled and was taken over, [`DirectoryError::CreateTimedOut`] if
+        /// the entry kept changing, an invalid name or config, or a segment
+        /// error creating the log.
         pub fn create_or_open(
             &self,
             ns: &Namespace,
             name: &str,
             config: &BroadcastConfig,
         ) -> Result<(TopicRecord, bool), DirectoryError> {
-            validate_name(name)?;
-            config
-                .validate()
-                .map_err(|reason| DirectoryError::InvalidConfig { reason })?;
-            let ms = config.claim_timeout.as_millis();
-            if ms == 0 || ms > u128::from(u32::MAX) {
-                return Err(DirectoryError::InvalidConfig {
-                    reason: "claim timeout must be 1 ms to 49 days".to_owned(),
-                });
-            }
-            let store = self.store(ns)?;
-            table::create_or_open(
-                self.entries(),
-                &store,
-                name,
-                config,
-                CREATE_WAIT.as_nanos() as u64,
-            )
-            .map_err(|e| self.error(e, name, config))
+            self.create_or_open_paused(ns, name, config, &|_, _| {})
         }
 
-        /// Opens existing topic `name`.
+        /// As [`Directory::create_or_open`], calling `pause(entry, epoch)`
+        /// right after this call claims an entry, while it holds the entry
+        /// in `CREATING` (tests stall or kill a creator there).
         ///
         /// # Errors
         ///
-        /// [`DirectoryError::NotFound`], or the topic stays being created past
-        /// [`CREATE_WAIT`].
+        /// As [`Directory::create_or_open`].
+        #[doc(hidden)]
+        pub fn create_or_open_paused(
+            &self,
+            ns: &Namespace,
+            name: &str,
+            config: &BroadcastConfig,
+            pause: &dyn Fn(usize, u32),
+        ) -> Result<(TopicRecord, bool), DirectoryError> {
+            validate_name(name)?;
+            let store = self.store(ns)?;
+            let store = Paused {
+                inner: &store,
+                pause,
+            };
+            table::create_or_open(self.entries(), &store, name, config, self.wait_ns())
+                .map_err(|e| self.error(e, name, config))
+        }
+
+        /// Opens existing topic `name`. A creator found dead on the name's
+        /// probe chain is cleaned up at once (the answer is then
+        /// [`DirectoryError::NotFound`] unless the topic is further on); a
+        /// live one is waited for up to the create wait.
+        ///
+        /// # Errors
+        ///
+        /// [`DirectoryError::NotFound`], [`DirectoryError::Corrupt`] for a
+        /// corrupt entry on the name's probe chain, or
+        /// [`DirectoryError::CreateTimedOut`] if a live process stays
+        /// creating a topic there past the create wait.
         pub fn open(&self, ns: &Namespace, name: &str) -> Result<TopicRecord, DirectoryError> {
             validate_name(name)?;
             let store = self.store(ns)?;
-            table::open(self.entries(), &store, name, CREATE_WAIT.as_nanos() as u64)
+            table::open(self.entries(), &store, name, self.wait_ns())
                 .map_err(|e| self.error(e, name, &BroadcastConfig::default()))
         }
 
-        /// Every ready topic.
+        /// Finds ready topic `name` without changing or waiting for anything
+        /// (works on a read-only directory): `None` if there is none.
+        ///
+        /// # Errors
+        ///
+        /// An invalid name, or [`DirectoryError::Corrupt`] for a corrupt
+        /// entry on the name's probe chain.
+        pub fn lookup(&self, name: &str) -> Result<Option<TopicRecord>, DirectoryError> {
+            validate_name(name)?;
+            table::lookup(self.entries(), name)
+                .map_err(|(entry, reason)| DirectoryError::Corrupt { entry, reason })
+        }
+
+        /// Every ready topic, in table order (corrupt entries and duplicates
+        /// left out; [`Directory::scan`] shows them).
         pub fn list(&self) -> Vec<TopicRecord> {
             table::list(self.entries())
+        }
+
+        /// Every entry that is not free, in table order: ready topics, topics
+        /// being created (and whether their creator is alive), and corrupt
+        /// entries with the reason. Changes nothing.
+        ///
+        /// # Errors
+        ///
+        /// A liveness lock cannot be queried.
+        pub fn scan(&self) -> Result<Vec<DirectoryEntry>, DirectoryError> {
+            table::scan(self.entries())
+                .into_iter()
+                .filter_map(|(entry, slot)| match slot {
+                    Slot::Ready(record) => Some(Ok(DirectoryEntry::Ready(record))),
+                    Slot::Creating { epoch } => Some(
+                        self.segment
+                            .is_lock_held(entry_lock(entry, epoch))
+                            .map(|creator_alive| DirectoryEntry::Creating {
+                                entry,
+                                epoch,
+                                creator_alive,
+                            })
+                            .map_err(DirectoryError::from),
+                    ),
+                    Slot::Corrupt(reason) => Some(Ok(DirectoryEntry::Corrupt { entry, reason })),
+                    Slot::Free { .. } => None,
+                })
+                .collect()
         }
 
         fn error(
@@ -355,7 +506,12 @@ mod mapped {
                     entries: self.entries as u32,
                 },
                 TableError::NotFound => DirectoryError::NotFound { topic },
-                TableError::TimedOut => DirectoryError::CreateTimedOut { topic },
+                TableError::TimedOut => DirectoryError::CreateTimedOut {
+                    topic,
+                    waited: self.create_wait,
+                },
+                TableError::TakenOver => DirectoryError::CreateTakenOver { topic },
+                TableError::InvalidConfig(reason) => DirectoryError::InvalidConfig { reason },
                 TableError::Corrupt { entry, reason } => DirectoryError::Corrupt { entry, reason },
             }
         }

@@ -3,13 +3,34 @@
 //! It knows nothing of files: an [`EntryStore`] provides the entry locks
 //! and creates the log of a new topic. The mapped directory runs it over a
 //! segment; loom models run it over the heap (see [`heap`]).
+//!
+//! Every entry is hostile input: [`classify`] is the one routine that reads
+//! an entry and decides what it holds (free, being created, a valid topic,
+//! or corrupt and why), used by create-or-open, open, listing and the
+//! inspector alike.
+//!
+//! Probing is linear from the name's hash. A name's probe chain ends at
+//! the first free entry (entries are never deleted, and nobody skips an
+//! entry being created), so:
+//!
+//! * a corrupt entry on the chain stops the operation with
+//!   [`TableError::Corrupt`]: it might be this very topic, and skipping it
+//!   would create a second one;
+//! * before a free entry is claimed, the rest of the chain is checked for a
+//!   ready entry of the same name (a free entry in front of it means the
+//!   table was overwritten), again a corrupt error rather than a duplicate.
 
-use crate::layout::{entry, TopicEntry};
-use crate::ring::broadcast::{name_word, BroadcastConfig, Policy};
+use std::time::Duration;
+
+use crate::layout::{entry, TopicEntry, TOPIC_NAME_WORDS};
+use crate::ring::broadcast::{BroadcastConfig, Policy};
 use crate::sync::{fence, monotonic_ns, yield_now, AtomicU32, AtomicU64, Ordering};
 
 /// Topic kind stored in an entry: a broadcast log.
 pub(crate) const KIND_BROADCAST: u32 = 1;
+
+/// Longest topic name an entry holds, in bytes.
+const MAX_NAME: usize = 4 * TOPIC_NAME_WORDS;
 
 /// A topic as the directory records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,17 +51,21 @@ pub struct TopicRecord {
 pub(crate) trait EntryStore {
     /// Error of the store's operations.
     type Error;
-    /// Takes entry `i`'s lock; false if someone else holds it.
-    fn try_lock(&self, i: usize) -> Result<bool, Self::Error>;
-    /// Releases entry `i`'s lock.
-    fn unlock(&self, i: usize);
-    /// Whether someone other than this store holds entry `i`'s lock.
-    fn held_elsewhere(&self, i: usize) -> Result<bool, Self::Error>;
+    /// Takes the lock of entry `i` at `epoch`; false if someone else holds it.
+    fn try_lock(&self, i: usize, epoch: u32) -> Result<bool, Self::Error>;
+    /// Releases the lock of entry `i` at `epoch`.
+    fn unlock(&self, i: usize, epoch: u32);
+    /// Whether someone other than this store holds the lock of entry `i`
+    /// at `epoch` (the creator of that epoch is alive).
+    fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error>;
     /// Creates the log of entry `i` at `epoch`.
     fn create_log(&self, i: usize, epoch: u32, config: &BroadcastConfig)
         -> Result<(), Self::Error>;
-    /// Removes a half-made log left by a creator that died.
+    /// Removes a half-made log left by a creator that died or stalled.
     fn remove_log(&self, i: usize, epoch: u32);
+    /// Called right after this store's caller claimed entry `i` at `epoch`
+    /// (state `CREATING`, lock held), before anything else: a test hook.
+    fn claimed(&self, _i: usize, _epoch: u32) {}
 }
 
 /// Why the table could not give a topic.
@@ -48,16 +73,40 @@ pub(crate) trait EntryStore {
 #[cfg_attr(shmbus_loom, allow(dead_code))]
 pub(crate) enum TableError<E> {
     Store(E),
-    Mismatch { existing: BroadcastConfig },
+    Mismatch {
+        existing: BroadcastConfig,
+    },
     Full,
     NotFound,
+    /// Another live process has held the entry in `CREATING` for longer
+    /// than the wait (or the entry kept changing for twice as long).
     TimedOut,
-    Corrupt { entry: usize, reason: String },
+    /// This caller stalled while creating the topic and another process
+    /// took the entry over; nothing it made was published.
+    TakenOver,
+    InvalidConfig(String),
+    Corrupt {
+        entry: usize,
+        reason: String,
+    },
 }
 
 /// Segment name of the log of entry `i` at `epoch`.
 pub(crate) fn topic_segment(i: usize, epoch: u32) -> String {
     format!("topic-{i}-{epoch}")
+}
+
+/// What one entry holds, read and validated once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Unused.
+    Free { epoch: u32 },
+    /// A process is creating a topic here (whose name is not known yet).
+    Creating { epoch: u32 },
+    /// A valid topic.
+    Ready(TopicRecord),
+    /// Nothing valid: why.
+    Corrupt(String),
 }
 
 /// Loads an entry's state word: a Relaxed load and an Acquire fence (only
@@ -66,17 +115,20 @@ pub(crate) fn topic_segment(i: usize, epoch: u32) -> String {
 fn load_state(e: &TopicEntry) -> u64 {
     let word = e.state.load(Ordering::Relaxed);
     // SYNC POINT: with the load above, pairs with the creator's Release
-    // store of READY in `create_at`: name and config are visible after it.
+    // compare-and-swap to READY in `create_at`: the field words are
+    // visible after it.
     fence(Ordering::Acquire);
     word
 }
 
+/// (high 32 bits, low 32 bits): (epoch, state) of a state word, (epoch,
+/// value) of a field word.
 fn split(word: u64) -> (u32, u32) {
     ((word >> 32) as u32, word as u32)
 }
 
-fn join(epoch: u32, state: u32) -> u64 {
-    (u64::from(epoch) << 32) | u64::from(state)
+fn join(epoch: u32, low: u32) -> u64 {
+    (u64::from(epoch) << 32) | u64::from(low)
 }
 
 fn start(name: &str, n: usize) -> usize {
@@ -84,7 +136,34 @@ fn start(name: &str, n: usize) -> usize {
     for b in name.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (h % n as u64) as usize
+    (h % n.max(1) as u64) as usize
+}
+
+/// Name bytes `4w .. 4w + 4` as the value of name word `w` (zero past the end).
+fn name_chunk(name: &[u8], w: usize) -> u32 {
+    let mut b = [0u8; 4];
+    for (k, byte) in b.iter_mut().enumerate() {
+        *byte = name.get(w * 4 + k).copied().unwrap_or(0);
+    }
+    u32::from_le_bytes(b)
+}
+
+/// Writes `value` into field word `word` for the creation at `epoch`,
+/// unless a newer epoch's creation already wrote it. Returns false in that
+/// case: this creator has been superseded. A compare-and-swap, so a stalled
+/// creator's late write can never land over a newer creator's.
+fn store_tagged(word: &AtomicU64, epoch: u32, value: u32) -> bool {
+    let new = join(epoch, value);
+    let mut current = word.load(Ordering::Relaxed);
+    loop {
+        if split(current).0 > epoch {
+            return false;
+        }
+        match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(actual) => current = actual,
+        }
+    }
 }
 
 impl TopicEntry {
@@ -92,28 +171,152 @@ impl TopicEntry {
     pub(crate) fn new() -> Self {
         TopicEntry {
             state: AtomicU64::new(0),
-            name_len: AtomicU32::new(0),
-            kind: AtomicU32::new(0),
-            policy: AtomicU32::new(0),
-            max_payload: AtomicU32::new(0),
+            name_len: AtomicU64::new(0),
+            kind: AtomicU64::new(0),
+            policy: AtomicU64::new(0),
+            max_payload: AtomicU64::new(0),
             slots: AtomicU64::new(0),
-            max_subscribers: AtomicU32::new(0),
-            max_publishers: AtomicU32::new(0),
-            creator_pid: AtomicU32::new(0),
-            claim_timeout_ms: AtomicU32::new(0),
+            max_subscribers: AtomicU64::new(0),
+            max_publishers: AtomicU64::new(0),
+            creator_pid: AtomicU64::new(0),
+            claim_timeout_ns_lo: AtomicU64::new(0),
+            claim_timeout_ns_hi: AtomicU64::new(0),
             name: core::array::from_fn(|_| AtomicU64::new(0)),
-            pad: [0; 2 * crate::layout::CACHE_LINE - 112],
+            pad: [0; 2 * crate::layout::CACHE_LINE - 216],
         }
     }
+}
 
-    fn name_is(&self, name: &[u8]) -> bool {
-        self.name_len.load(Ordering::Relaxed) as usize == name.len()
-            && (0..8).all(|w| self.name[w].load(Ordering::Relaxed) == name_word(name, w))
+/// Reads and validates entry `i`: returns the state word it saw and what
+/// the entry holds. Never panics, whatever the bytes.
+pub(crate) fn classify(entries: &[TopicEntry], i: usize) -> (u64, Slot) {
+    let Some(e) = entries.get(i) else {
+        return (0, Slot::Corrupt(format!("entry {i} is outside the table")));
+    };
+    let mut word = 0;
+    for _ in 0..4 {
+        word = load_state(e);
+        let (epoch, state) = split(word);
+        let slot = match state {
+            entry::FREE => Slot::Free { epoch },
+            entry::CREATING | entry::READY if epoch == 0 => {
+                return (
+                    word,
+                    Slot::Corrupt(format!(
+                        "state {} at epoch 0, which no creator claims",
+                        state_name(state)
+                    )),
+                )
+            }
+            entry::CREATING => Slot::Creating { epoch },
+            entry::READY => match read_ready(e, i, epoch) {
+                Ok(record) => Slot::Ready(record),
+                Err(reason) => Slot::Corrupt(reason),
+            },
+            other => {
+                return (
+                    word,
+                    Slot::Corrupt(format!("unknown state {other} (epoch {epoch})")),
+                )
+            }
+        };
+        // The fields of a READY entry were read after its state; READY is
+        // final, so a state that moved meanwhile was overwritten: read again.
+        // SYNC POINT: pairs with the creator's Release compare-and-swap to
+        // READY, like the first load.
+        if state != entry::READY || load_state(e) == word {
+            return (word, slot);
+        }
+    }
+    (
+        word,
+        Slot::Corrupt("its state word keeps changing while it is read".to_owned()),
+    )
+}
+
+fn state_name(state: u32) -> &'static str {
+    match state {
+        entry::FREE => "FREE",
+        entry::CREATING => "CREATING",
+        entry::READY => "READY",
+        _ => "unknown",
+    }
+}
+
+/// Reads the fields of an entry whose state is `READY(epoch)`; every word
+/// must carry `epoch` and every value must be valid.
+fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<TopicRecord, String> {
+    let field = |what: &str, word: &AtomicU64| -> Result<u32, String> {
+        let (tag, value) = split(word.load(Ordering::Relaxed));
+        if tag == epoch {
+            Ok(value)
+        } else {
+            Err(format!(
+                "its {what} was written at epoch {tag} but the entry is ready at epoch {epoch}"
+            ))
+        }
+    };
+    let len = field("name length", &e.name_len)?;
+    if len == 0 || len as usize > MAX_NAME {
+        return Err(format!("name length {len} is outside 1..={MAX_NAME}"));
+    }
+    let len = len as usize;
+    let kind = field("kind", &e.kind)?;
+    if kind != KIND_BROADCAST {
+        return Err(format!("unknown topic kind {kind}"));
+    }
+    let mut bytes = [0u8; MAX_NAME];
+    for (w, chunk) in bytes.chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&field("name", &e.name[w])?.to_le_bytes());
+    }
+    if bytes[len..].iter().any(|&b| b != 0) {
+        return Err(format!("name bytes past its length {len} are not zero"));
+    }
+    let name = std::str::from_utf8(&bytes[..len])
+        .map_err(|_| format!("its name \"{}\" is not UTF-8", bytes[..len].escape_ascii()))?
+        .to_owned();
+    #[cfg(not(shmbus_loom))]
+    crate::segment::validate_name(&name)
+        .map_err(|err| format!("its name is not a valid topic name: {err}"))?;
+    let policy = field("policy", &e.policy)?;
+    let policy = Policy::from_raw(policy).ok_or_else(|| format!("unknown policy {policy}"))?;
+    let ns_lo = field("claim timeout", &e.claim_timeout_ns_lo)?;
+    let ns_hi = field("claim timeout", &e.claim_timeout_ns_hi)?;
+    let config = BroadcastConfig {
+        slots: field("slot count", &e.slots)?,
+        max_payload: field("max payload", &e.max_payload)?,
+        policy,
+        max_subscribers: field("max subscribers", &e.max_subscribers)?,
+        max_publishers: field("max publishers", &e.max_publishers)?,
+        claim_timeout: Duration::from_nanos((u64::from(ns_hi) << 32) | u64::from(ns_lo)),
+    };
+    config
+        .validate()
+        .map_err(|reason| format!("its configuration is invalid: {reason}"))?;
+    Ok(TopicRecord {
+        name,
+        config,
+        segment: topic_segment(i, epoch),
+        entry: i,
+        creator_pid: field("creator pid", &e.creator_pid)?,
+    })
+}
+
+/// The claim timeout of `config` in nanoseconds, if it can be stored.
+fn claim_timeout_ns(config: &BroadcastConfig) -> Result<u64, String> {
+    match u64::try_from(config.claim_timeout.as_nanos()) {
+        Ok(ns) if ns > 0 => Ok(ns),
+        Ok(_) => Err("claim timeout must be positive".to_owned()),
+        Err(_) => Err(format!(
+            "claim timeout {:?} is longer than 2^64 ns (about 584 years)",
+            config.claim_timeout
+        )),
     }
 }
 
 /// Creates topic `name` or opens it if it exists with the same
-/// configuration; `wait_ns` bounds the wait for another creator.
+/// configuration; `wait_ns` bounds the wait for another live creator, after
+/// which its entry is taken over.
 pub(crate) fn create_or_open<S: EntryStore>(
     entries: &[TopicEntry],
     store: &S,
@@ -121,24 +324,13 @@ pub(crate) fn create_or_open<S: EntryStore>(
     config: &BroadcastConfig,
     wait_ns: u64,
 ) -> Result<(TopicRecord, bool), TableError<S::Error>> {
-    let first = start(name, entries.len());
-    for probe in 0..entries.len() {
-        let i = (first + probe) % entries.len();
-        if let Some((record, created)) =
-            claim_or_match(entries, store, i, name, Some(config), wait_ns)?
-        {
-            if !created && record.config != *config {
-                return Err(TableError::Mismatch {
-                    existing: record.config,
-                });
-            }
-            return Ok((record, created));
-        }
-    }
-    Err(TableError::Full)
+    config.validate().map_err(TableError::InvalidConfig)?;
+    claim_timeout_ns(config).map_err(TableError::InvalidConfig)?;
+    find(entries, store, name, Some(config), wait_ns)
 }
 
-/// Opens existing topic `name`.
+/// Opens existing topic `name`. A creator found dead is cleaned up (its
+/// entry freed); a live one is waited for up to `wait_ns`.
 #[cfg_attr(shmbus_loom, allow(dead_code))]
 pub(crate) fn open<S: EntryStore>(
     entries: &[TopicEntry],
@@ -146,92 +338,112 @@ pub(crate) fn open<S: EntryStore>(
     name: &str,
     wait_ns: u64,
 ) -> Result<TopicRecord, TableError<S::Error>> {
-    let first = start(name, entries.len());
-    for probe in 0..entries.len() {
-        let i = (first + probe) % entries.len();
-        // SYNC POINT: pairs with the creator's Release store of READY.
-        let (_, state) = split(load_state(&entries[i]));
-        if state == entry::FREE {
-            break;
-        }
-        if let Some((record, _)) = claim_or_match(entries, store, i, name, None, wait_ns)? {
-            return Ok(record);
-        }
-    }
-    Err(TableError::NotFound)
+    find(entries, store, name, None, wait_ns).map(|(record, _)| record)
 }
 
-/// Every ready topic.
-pub(crate) fn list(entries: &[TopicEntry]) -> Vec<TopicRecord> {
-    (0..entries.len())
-        .filter_map(|i| {
-            // SYNC POINT: pairs with the creator's Release store of READY.
-            let (epoch, state) = split(load_state(&entries[i]));
-            (state == entry::READY)
-                .then(|| read_entry(entries, i, epoch))
-                .flatten()
-        })
-        .collect()
+/// What one step of a probe found.
+enum Probe {
+    /// The topic (and whether this call created it).
+    Topic(TopicRecord, bool),
+    /// Another topic: go on probing.
+    Other,
+    /// A free entry ends the chain: the topic does not exist.
+    End,
 }
 
-/// Looks at entry `i` for topic `name`: returns it if the entry holds it
-/// (waiting while another process creates it), creates it there if the
-/// entry is free and `create` is given, or returns `None` if the entry
-/// belongs to another topic.
-fn claim_or_match<S: EntryStore>(
+fn find<S: EntryStore>(
     entries: &[TopicEntry],
     store: &S,
-    i: usize,
     name: &str,
     create: Option<&BroadcastConfig>,
     wait_ns: u64,
-) -> Result<Option<(TopicRecord, bool)>, TableError<S::Error>> {
+) -> Result<(TopicRecord, bool), TableError<S::Error>> {
+    let n = entries.len();
+    let first = start(name, n);
+    for probe in 0..n {
+        let i = (first + probe) % n;
+        match settle(entries, store, first, probe, name, create, wait_ns)? {
+            Probe::Topic(record, created) => {
+                if let Some(config) = create {
+                    if !created && record.config != *config {
+                        return Err(TableError::Mismatch {
+                            existing: record.config,
+                        });
+                    }
+                }
+                debug_assert_eq!(record.entry, i);
+                return Ok((record, created));
+            }
+            Probe::Other => {}
+            Probe::End => return Err(TableError::NotFound),
+        }
+    }
+    Err(if create.is_some() {
+        TableError::Full
+    } else {
+        TableError::NotFound
+    })
+}
+
+/// Looks at probe `probe` of `name`'s chain (entry `first + probe`) until
+/// it says something: the topic (creating it there if the entry is free and
+/// `create` is given), another topic, or the end of the chain. Waits while
+/// a live process creates a topic there; frees the entry of a creator that
+/// died, or (when creating) of one that stalled past `wait_ns`.
+fn settle<S: EntryStore>(
+    entries: &[TopicEntry],
+    store: &S,
+    first: usize,
+    probe: usize,
+    name: &str,
+    create: Option<&BroadcastConfig>,
+    wait_ns: u64,
+) -> Result<Probe, TableError<S::Error>> {
+    let n = entries.len();
+    let i = (first + probe) % n;
     let e = &entries[i];
     let started = monotonic_ns();
+    // The word last seen, and since when: a creator is stalled when its
+    // CREATING word stays the same for longer than the wait.
+    let mut seen = None;
+    let mut since = started;
     loop {
-        // SYNC POINT: pairs with the creator's Release store of READY in
-        // `create_at`: name and config are visible once READY is seen.
-        let word = load_state(e);
-        let (epoch, state) = split(word);
-        match state {
-            entry::READY => {
-                if !e.name_is(name.as_bytes()) {
-                    return Ok(None);
+        let (word, slot) = classify(entries, i);
+        if seen != Some(word) {
+            seen = Some(word);
+            since = monotonic_ns();
+        }
+        match slot {
+            Slot::Corrupt(reason) => return Err(TableError::Corrupt { entry: i, reason }),
+            Slot::Ready(record) if record.name == name => return Ok(Probe::Topic(record, false)),
+            Slot::Ready(_) => return Ok(Probe::Other),
+            Slot::Free { epoch } => {
+                if let Some(j) = later_copy(entries, first, probe, name) {
+                    return Err(TableError::Corrupt {
+                        entry: i,
+                        reason: format!(
+                            "it is free, but topic \"{name}\" is at entry {j} further along its probe chain (the directory was overwritten)"
+                        ),
+                    });
                 }
-                let record = read_entry(entries, i, epoch).ok_or_else(|| TableError::Corrupt {
-                    entry: i,
-                    reason: "unreadable configuration".to_owned(),
-                })?;
-                return Ok(Some((record, false)));
-            }
-            entry::FREE => {
                 let Some(config) = create else {
-                    return Ok(None);
+                    return Ok(Probe::End);
                 };
-                if store.try_lock(i).map_err(TableError::Store)? {
-                    let won = e
-                        .state
-                        .compare_exchange(
-                            word,
-                            join(epoch + 1, entry::CREATING),
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok();
-                    if won {
-                        let result = create_at(e, store, i, epoch + 1, name, config);
-                        store.unlock(i);
-                        return result.map(|r| Some((r, true)));
-                    }
-                    store.unlock(i);
+                if let Some(epoch) = claim(e, store, i, word, epoch)? {
+                    store.claimed(i, epoch);
+                    let result = create_at(e, store, i, epoch, name, config);
+                    store.unlock(i, epoch);
+                    return result.map(|record| Probe::Topic(record, true));
                 }
             }
-            entry::CREATING => {
-                // A creator that died leaves its lock free: undo its claim.
-                if create.is_some()
-                    && !store.held_elsewhere(i).map_err(TableError::Store)?
-                    && store.try_lock(i).map_err(TableError::Store)?
-                {
+            Slot::Creating { epoch } => {
+                let alive = store.held_elsewhere(i, epoch).map_err(TableError::Store)?;
+                let stalled = create.is_some() && monotonic_ns().saturating_sub(since) > wait_ns;
+                if !alive || stalled {
+                    // Free the entry; the creator's late writes cannot land
+                    // (they are compare-and-swaps against its own epoch).
+                    // SYNC POINT: pairs with `load_state` in every other
+                    // process, which then sees the entry free again.
                     if e.state
                         .compare_exchange(
                             word,
@@ -243,25 +455,89 @@ fn claim_or_match<S: EntryStore>(
                     {
                         store.remove_log(i, epoch);
                     }
-                    store.unlock(i);
                     continue;
                 }
             }
-            _ => {
-                return Err(TableError::Corrupt {
-                    entry: i,
-                    reason: format!("unknown state {state}"),
-                })
-            }
         }
-        if monotonic_ns().saturating_sub(started) > wait_ns {
+        let now = monotonic_ns();
+        if now.saturating_sub(since) > wait_ns
+            || now.saturating_sub(started) > wait_ns.saturating_mul(2)
+        {
             return Err(TableError::TimedOut);
         }
         yield_now();
     }
 }
 
-/// Writes entry `i` for `name`, creates its log, then publishes READY.
+/// The entry after probe `probe` of `name`'s chain that holds a ready
+/// topic `name`, if any (there must be none past a free entry).
+fn later_copy(entries: &[TopicEntry], first: usize, probe: usize, name: &str) -> Option<usize> {
+    let n = entries.len();
+    (probe + 1..n)
+        .map(|p| (first + p) % n)
+        .find(|&j| matches!(classify(entries, j).1, Slot::Ready(ref r) if r.name == name))
+}
+
+/// Claims free entry `i` (state word `word`, epoch `epoch`) for a new
+/// topic: takes the lock of the next epoch and moves the state to
+/// `CREATING` at it. If that epoch's lock is taken (a contender is half-way
+/// through its own claim, perhaps stalled there), tries the one after.
+/// Returns the epoch claimed, or `None` if the entry changed or both locks
+/// are taken.
+fn claim<S: EntryStore>(
+    e: &TopicEntry,
+    store: &S,
+    i: usize,
+    word: u64,
+    epoch: u32,
+) -> Result<Option<u32>, TableError<S::Error>> {
+    for step in 1..=2 {
+        let Some(next) = epoch.checked_add(step) else {
+            return Err(TableError::Corrupt {
+                entry: i,
+                reason: format!("its epoch {epoch} cannot advance (the directory was overwritten)"),
+            });
+        };
+        if !store.try_lock(i, next).map_err(TableError::Store)? {
+            continue;
+        }
+        // SYNC POINT: pairs with the compare-and-swap that freed the entry
+        // (a revert in `settle` or `give_back`), so this creation is ordered
+        // after the previous creator's.
+        let won = e
+            .state
+            .compare_exchange(
+                word,
+                join(next, entry::CREATING),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if won {
+            return Ok(Some(next));
+        }
+        store.unlock(i, next);
+        return Ok(None);
+    }
+    Ok(None)
+}
+
+/// Gives a claimed entry back (`CREATING(epoch) -> FREE(epoch)`) if it is
+/// still ours.
+fn give_back(e: &TopicEntry, epoch: u32) {
+    // SYNC POINT: pairs with the AcqRel claim in `claim` of the next creator.
+    let _ = e.state.compare_exchange(
+        join(epoch, entry::CREATING),
+        join(epoch, entry::FREE),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    );
+}
+
+/// Creates the log of entry `i` at `epoch`, writes the entry's fields, then
+/// publishes `READY`. Every write is conditional on the epoch, so a creator
+/// whose entry was taken over meanwhile changes nothing and fails with
+/// [`TableError::TakenOver`].
 fn create_at<S: EntryStore>(
     e: &TopicEntry,
     store: &S,
@@ -270,71 +546,194 @@ fn create_at<S: EntryStore>(
     name: &str,
     config: &BroadcastConfig,
 ) -> Result<TopicRecord, TableError<S::Error>> {
+    let ns = claim_timeout_ns(config).map_err(TableError::InvalidConfig)?;
     if let Err(err) = store.create_log(i, epoch, config) {
-        // Give the entry back (the epoch stays bumped: the file name is spent).
-        e.state.store(join(epoch, entry::FREE), Ordering::Release);
+        // The epoch stays spent: its file name may exist.
+        give_back(e, epoch);
         return Err(TableError::Store(err));
     }
-    let name_bytes = name.as_bytes();
-    for w in 0..8 {
-        e.name[w].store(name_word(name_bytes, w), Ordering::Relaxed);
+    let bytes = name.as_bytes();
+    let pid = std::process::id();
+    let fields = [
+        (&e.name_len, bytes.len() as u32),
+        (&e.kind, KIND_BROADCAST),
+        (&e.policy, config.policy.to_raw()),
+        (&e.max_payload, config.max_payload),
+        (&e.slots, config.slots),
+        (&e.max_subscribers, config.max_subscribers),
+        (&e.max_publishers, config.max_publishers),
+        (&e.creator_pid, pid),
+        (&e.claim_timeout_ns_lo, ns as u32),
+        (&e.claim_timeout_ns_hi, (ns >> 32) as u32),
+    ];
+    let names = e
+        .name
+        .iter()
+        .enumerate()
+        .map(|(w, word)| (word, name_chunk(bytes, w)));
+    for (word, value) in fields.into_iter().chain(names) {
+        if !store_tagged(word, epoch, value) {
+            return Err(lost(e, store, i, epoch));
+        }
     }
-    e.name_len.store(name_bytes.len() as u32, Ordering::Relaxed);
-    e.kind.store(KIND_BROADCAST, Ordering::Relaxed);
-    e.policy.store(config.policy.to_raw(), Ordering::Relaxed);
-    e.max_payload.store(config.max_payload, Ordering::Relaxed);
-    e.slots.store(u64::from(config.slots), Ordering::Relaxed);
-    e.max_subscribers
-        .store(config.max_subscribers, Ordering::Relaxed);
-    e.max_publishers
-        .store(config.max_publishers, Ordering::Relaxed);
-    e.claim_timeout_ms.store(
-        config.claim_timeout.as_millis().min(u128::from(u32::MAX)) as u32,
+    // SYNC POINT: publishes the entry; pairs with the Acquire fence in
+    // `load_state` (every reader's `classify`).
+    let published = e.state.compare_exchange(
+        join(epoch, entry::CREATING),
+        join(epoch, entry::READY),
+        Ordering::Release,
         Ordering::Relaxed,
     );
-    e.creator_pid.store(std::process::id(), Ordering::Relaxed);
-    // SYNC POINT: publishes the entry; pairs with the Acquire loads of the
-    // state in `claim_or_match`, `open` and `list`.
-    e.state.store(join(epoch, entry::READY), Ordering::Release);
+    if published.is_err() {
+        return Err(lost(e, store, i, epoch));
+    }
     Ok(TopicRecord {
         name: name.to_owned(),
         config: *config,
         segment: topic_segment(i, epoch),
         entry: i,
-        creator_pid: std::process::id(),
+        creator_pid: pid,
     })
 }
 
-/// Reads a READY entry (hostile bytes: anything invalid gives `None`).
-fn read_entry(entries: &[TopicEntry], i: usize, epoch: u32) -> Option<TopicRecord> {
-    let e = &entries[i];
-    let len = e.name_len.load(Ordering::Relaxed) as usize;
-    if len == 0 || len > 64 || e.kind.load(Ordering::Relaxed) != KIND_BROADCAST {
-        return None;
+/// A creation at `epoch` could not finish because the entry moved under
+/// it: taken over (freed, or claimed at a newer epoch) or overwritten.
+fn lost<S: EntryStore>(e: &TopicEntry, store: &S, i: usize, epoch: u32) -> TableError<S::Error> {
+    store.remove_log(i, epoch);
+    let word = load_state(e);
+    let (now, state) = split(word);
+    if now > epoch || word == join(epoch, entry::FREE) {
+        return TableError::TakenOver;
     }
-    let mut bytes = [0u8; 64];
-    for w in 0..8 {
-        bytes[w * 8..w * 8 + 8].copy_from_slice(&e.name[w].load(Ordering::Relaxed).to_le_bytes());
-    }
-    let name = std::str::from_utf8(&bytes[..len]).ok()?.to_owned();
-    let config = BroadcastConfig {
-        slots: u32::try_from(e.slots.load(Ordering::Relaxed)).ok()?,
-        max_payload: e.max_payload.load(Ordering::Relaxed),
-        policy: Policy::from_raw(e.policy.load(Ordering::Relaxed))?,
-        max_subscribers: e.max_subscribers.load(Ordering::Relaxed),
-        max_publishers: e.max_publishers.load(Ordering::Relaxed),
-        claim_timeout: std::time::Duration::from_millis(u64::from(
-            e.claim_timeout_ms.load(Ordering::Relaxed),
-        )),
-    };
-    config.validate().ok()?;
-    Some(TopicRecord {
-        name,
-        config,
-        segment: topic_segment(i, epoch),
+    give_back(e, epoch);
+    TableError::Corrupt {
         entry: i,
-        creator_pid: e.creator_pid.load(Ordering::Relaxed),
-    })
+        reason: if word == join(epoch, entry::CREATING) {
+            format!("a field word carries an epoch newer than {epoch} while this process was creating the topic there")
+        } else {
+            format!(
+                "its state became {} at epoch {now} while this process was creating the topic there at epoch {epoch}",
+                state
+            )
+        },
+    }
+}
+
+/// Every entry that is not free, in table order. A ready entry whose name
+/// an entry earlier on that name's probe chain already holds is reported
+/// corrupt (a duplicate).
+pub(crate) fn scan(entries: &[TopicEntry]) -> Vec<(usize, Slot)> {
+    let n = entries.len();
+    let mut found: Vec<(usize, Slot)> = (0..n)
+        .map(|i| (i, classify(entries, i).1))
+        .filter(|(_, slot)| !matches!(slot, Slot::Free { .. }))
+        .collect();
+    let distance = |r: &TopicRecord| (r.entry + n - start(&r.name, n)) % n;
+    let duplicates: Vec<(usize, String)> = found
+        .iter()
+        .filter_map(|(i, slot)| match slot {
+            Slot::Ready(r) => found
+                .iter()
+                .filter_map(|(_, other)| match other {
+                    Slot::Ready(o) if o.name == r.name && distance(o) < distance(r) => Some(o),
+                    _ => None,
+                })
+                .min_by_key(|o| distance(o))
+                .map(|o| {
+                    (
+                        *i,
+                        format!(
+                            "it holds topic \"{}\" again, which entry {} holds already",
+                            r.name, o.entry
+                        ),
+                    )
+                }),
+            _ => None,
+        })
+        .collect();
+    for (i, reason) in duplicates {
+        if let Some(slot) = found.iter_mut().find(|(j, _)| *j == i) {
+            slot.1 = Slot::Corrupt(reason);
+        }
+    }
+    found
+}
+
+/// Every ready topic (duplicates and corrupt entries left out).
+pub(crate) fn list(entries: &[TopicEntry]) -> Vec<TopicRecord> {
+    scan(entries)
+        .into_iter()
+        .filter_map(|(_, slot)| match slot {
+            Slot::Ready(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Finds ready topic `name` without changing anything (inspection): an
+/// entry being created is passed over, a corrupt one on the chain is an
+/// error.
+#[cfg_attr(shmbus_loom, allow(dead_code))]
+pub(crate) fn lookup(
+    entries: &[TopicEntry],
+    name: &str,
+) -> Result<Option<TopicRecord>, (usize, String)> {
+    let n = entries.len();
+    let first = start(name, n);
+    for probe in 0..n {
+        let i = (first + probe) % n;
+        match classify(entries, i).1 {
+            Slot::Corrupt(reason) => return Err((i, reason)),
+            Slot::Ready(record) if record.name == name => return Ok(Some(record)),
+            Slot::Ready(_) | Slot::Creating { .. } => {}
+            Slot::Free { .. } => {
+                return match later_copy(entries, first, probe, name) {
+                    Some(j) => Err((
+                        i,
+                        format!(
+                            "it is free, but topic \"{name}\" is at entry {j} further along its probe chain (the directory was overwritten)"
+                        ),
+                    )),
+                    None => Ok(None),
+                };
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A store that calls `pause` when its caller has claimed an entry (tests
+/// stall a creator there).
+pub(crate) struct Paused<'a, S> {
+    pub(crate) inner: &'a S,
+    pub(crate) pause: &'a dyn Fn(usize, u32),
+}
+
+impl<S: EntryStore> EntryStore for Paused<'_, S> {
+    type Error = S::Error;
+    fn try_lock(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
+        self.inner.try_lock(i, epoch)
+    }
+    fn unlock(&self, i: usize, epoch: u32) {
+        self.inner.unlock(i, epoch)
+    }
+    fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
+        self.inner.held_elsewhere(i, epoch)
+    }
+    fn create_log(
+        &self,
+        i: usize,
+        epoch: u32,
+        config: &BroadcastConfig,
+    ) -> Result<(), Self::Error> {
+        self.inner.create_log(i, epoch, config)
+    }
+    fn remove_log(&self, i: usize, epoch: u32) {
+        self.inner.remove_log(i, epoch)
+    }
+    fn claimed(&self, i: usize, epoch: u32) {
+        (self.pause)(i, epoch)
+    }
 }
 
 /// An in-process directory table (loom models and tests): the same
@@ -344,21 +743,34 @@ pub struct HeapDirectory {
     store: HeapStore,
 }
 
+/// Heap stand-in for the per-(entry, epoch) liveness locks.
 struct HeapStore {
-    locks: crate::sync::HeapLocks,
+    held: std::sync::Mutex<Vec<(usize, u32)>>,
     logs_created: AtomicU32,
+}
+
+impl HeapStore {
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<(usize, u32)>> {
+        // A panic while holding this plain list cannot leave it half-changed.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl EntryStore for HeapStore {
     type Error = core::convert::Infallible;
-    fn try_lock(&self, i: usize) -> Result<bool, Self::Error> {
-        Ok(self.locks.try_lock(i))
+    fn try_lock(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
+        let mut held = self.held();
+        if held.contains(&(i, epoch)) {
+            return Ok(false);
+        }
+        held.push((i, epoch));
+        Ok(true)
     }
-    fn unlock(&self, i: usize) {
-        self.locks.unlock(i);
+    fn unlock(&self, i: usize, epoch: u32) {
+        self.held().retain(|&k| k != (i, epoch));
     }
-    fn held_elsewhere(&self, i: usize) -> Result<bool, Self::Error> {
-        Ok(self.locks.is_held(i))
+    fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
+        Ok(self.held().contains(&(i, epoch)))
     }
     fn create_log(
         &self,
@@ -377,7 +789,7 @@ pub fn heap(entries: usize) -> HeapDirectory {
     HeapDirectory {
         entries: (0..entries.max(1)).map(|_| TopicEntry::new()).collect(),
         store: HeapStore {
-            locks: crate::sync::HeapLocks::new(entries.max(1)),
+            held: std::sync::Mutex::new(Vec::new()),
             logs_created: AtomicU32::new(0),
         },
     }
@@ -388,7 +800,7 @@ impl HeapDirectory {
     ///
     /// # Errors
     ///
-    /// Mismatching configuration, full table.
+    /// Mismatching configuration, full table, corrupt entry.
     pub fn create_or_open(
         &self,
         name: &str,
@@ -396,6 +808,40 @@ impl HeapDirectory {
     ) -> Result<(TopicRecord, bool), String> {
         create_or_open(&self.entries, &self.store, name, config, u64::MAX)
             .map_err(|e| format!("{e:?}"))
+    }
+
+    /// As [`HeapDirectory::create_or_open`], waiting at most `wait` for
+    /// another creator, and calling `pause(entry, epoch)` right after this
+    /// call claims an entry (tests stall a creator there).
+    ///
+    /// # Errors
+    ///
+    /// As [`HeapDirectory::create_or_open`], and `TakenOver` when the pause
+    /// outlasted another caller's wait.
+    #[doc(hidden)]
+    pub fn create_or_open_paused(
+        &self,
+        name: &str,
+        config: &BroadcastConfig,
+        wait: Duration,
+        pause: &dyn Fn(usize, u32),
+    ) -> Result<(TopicRecord, bool), String> {
+        let store = Paused {
+            inner: &self.store,
+            pause,
+        };
+        let wait_ns = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        create_or_open(&self.entries, &store, name, config, wait_ns).map_err(|e| format!("{e:?}"))
+    }
+
+    /// Opens existing `name`, waiting at most `wait` for a creator.
+    ///
+    /// # Errors
+    ///
+    /// Not found, timed out, corrupt entry.
+    pub fn open(&self, name: &str, wait: Duration) -> Result<TopicRecord, String> {
+        let wait_ns = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        open(&self.entries, &self.store, name, wait_ns).map_err(|e| format!("{e:?}"))
     }
 
     /// How many logs the table created.
@@ -406,5 +852,65 @@ impl HeapDirectory {
     /// Every ready topic.
     pub fn list(&self) -> Vec<TopicRecord> {
         list(&self.entries)
+    }
+
+    /// Entry `i`, for tests that write hostile values into it.
+    #[doc(hidden)]
+    pub fn entry(&self, i: usize) -> Option<&TopicEntry> {
+        self.entries.get(i)
+    }
+}
+
+#[cfg(all(test, not(shmbus_loom)))]
+mod tests {
+    use super::*;
+
+    fn config(slots: u32) -> BroadcastConfig {
+        BroadcastConfig {
+            slots,
+            ..BroadcastConfig::default()
+        }
+    }
+
+    /// A creator paused after its claim is taken over by a second creator
+    /// once the wait passes; when it resumes, none of its writes land.
+    #[test]
+    fn a_stalled_creator_is_taken_over_and_fails_when_it_resumes() {
+        let dir = std::sync::Arc::new(heap(8));
+        let (claimed_tx, claimed_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let stalled = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                dir.create_or_open_paused("alpha", &config(32), Duration::MAX, &|i, epoch| {
+                    let _ = claimed_tx.send((i, epoch));
+                    let _ = go_rx.recv();
+                })
+            })
+        };
+        let (entry, epoch) = claimed_rx.recv().expect("claimed");
+        assert_eq!(epoch, 1);
+        // An opener waits for the live creator, then gives up.
+        let opened = dir.open("alpha", Duration::from_millis(20));
+        assert!(opened.is_err_and(|e| e.contains("TimedOut")));
+        let (record, created) = dir
+            .create_or_open_paused("alpha", &config(16), Duration::from_millis(20), &|_, _| {})
+            .expect("take over");
+        assert!(created);
+        assert_eq!(record.entry, entry);
+        assert_eq!(record.segment, topic_segment(entry, 2));
+        go_tx.send(()).expect("resume");
+        let late = stalled.join().expect("stalled creator");
+        assert!(late.is_err_and(|e| e.contains("TakenOver")));
+        assert_eq!(dir.list(), vec![record]);
+    }
+
+    #[test]
+    fn field_words_of_a_newer_epoch_are_never_overwritten() {
+        let word = AtomicU64::new(join(3, 7));
+        assert!(!store_tagged(&word, 2, 9));
+        assert_eq!(word.load(Ordering::Relaxed), join(3, 7));
+        assert!(store_tagged(&word, 4, 9));
+        assert_eq!(word.load(Ordering::Relaxed), join(4, 9));
     }
 }

@@ -19,8 +19,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use shmbus::directory::DirectoryError;
-use shmbus::inspect::{BroadcastRecord, InspectError, SpscInspector, SpscRecord, TopicInspector};
+use shmbus::directory::{DirectoryEntry, DirectoryError};
+use shmbus::inspect::{
+    BroadcastRecord, InspectError, SpscInspector, SpscRecord, TopicInspector, TopicSnapshot,
+};
 use shmbus::segment::{validate_name, OpenOptions, SegmentError, DEFAULT_NAMESPACE};
 use shmbus::Namespace;
 
@@ -49,7 +51,8 @@ COMMANDS:
                   (attached = holds its liveness lock, so is alive), then its records
                   from the consumer position on, in hex
     topics        every topic in the namespace's topic directory: policy, slots, max
-                  payload, tail, live publishers and subscribers, largest lag
+                  payload, tail, live publishers and subscribers, largest lag; then
+                  entries being created and corrupt entries (with what is wrong)
     topic NAME    one topic: configuration, tail and gate, counters, every publisher
                   and subscriber (state, durable name, pid, cursor, lag, missed,
                   heartbeat age, alive = holds its liveness lock), then its last
@@ -72,8 +75,9 @@ EXIT CODES:
        a live publisher, is reported on stdout, still 0)
     1  namespace, ring, topic directory or topic not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
-       positions or records, wrong owner or mode, I/O error), or a bad command line;
-       the reason is one line on stderr: `ring-dump: <reason>`
+       positions or records, a corrupt topic directory entry listed by `topics` or
+       on the probe chain of `topic NAME`, wrong owner or mode, I/O error), or a bad
+       command line; the reason is one line on stderr: `ring-dump: <reason>`
 
 EXAMPLES:
     ring-dump list
@@ -298,6 +302,47 @@ pub(crate) enum LogWalkEnd {
     Corrupt { reason: String },
 }
 
+/// One row of `ring-dump topics`: a directory entry that is not free.
+#[derive(Debug)]
+pub(crate) enum TopicRow {
+    /// A ready topic: its snapshot, or why its log is unusable.
+    Topic {
+        name: String,
+        result: Result<Box<TopicSnapshot>, Failure>,
+    },
+    /// An entry a process is creating a topic in.
+    Creating {
+        entry: usize,
+        epoch: u32,
+        creator_alive: bool,
+    },
+    /// A corrupt directory entry.
+    Corrupt { entry: usize, reason: String },
+}
+
+/// The failure `ring-dump topics` ends with when it listed corrupt entries:
+/// the first one's reason, and how many more there are.
+fn corrupt_rows_failure(rows: &[TopicRow]) -> Option<Failure> {
+    let mut corrupt = rows.iter().filter_map(|row| match row {
+        TopicRow::Corrupt { entry, reason } => Some((*entry, reason)),
+        _ => None,
+    });
+    let (entry, reason) = corrupt.next()?;
+    let more = corrupt.count();
+    let first = DirectoryError::Corrupt {
+        entry,
+        reason: reason.clone(),
+    };
+    Some(Failure {
+        code: EXIT_UNUSABLE,
+        reason: match more {
+            0 => first.to_string(),
+            1 => format!("{first}; 1 more entry is corrupt"),
+            n => format!("{first}; {n} more entries are corrupt"),
+        },
+    })
+}
+
 /// What the tool prints and the exit code it ends with.
 struct Output {
     stdout: String,
@@ -379,25 +424,45 @@ fn run(args: &Args) -> Result<Output, Failure> {
         }
         Command::Topics => {
             let ns = open_namespace(&args.base, &args.namespace)?;
-            let topics = shmbus::inspect::list_topics(&ns)?;
-            let topics: Vec<_> = topics
+            let entries = shmbus::inspect::list_directory(&ns)?;
+            let rows: Vec<TopicRow> = entries
                 .into_iter()
-                .map(|topic| {
-                    let name = topic.name.clone();
-                    let result = TopicInspector::open_topic(&ns, topic, &opts)
-                        .and_then(|log| log.snapshot())
-                        .map_err(Failure::from);
-                    (name, result)
+                .map(|entry| match entry {
+                    DirectoryEntry::Ready(topic) => {
+                        let name = topic.name.clone();
+                        let result = TopicInspector::open_topic(&ns, topic, &opts)
+                            .and_then(|log| log.snapshot())
+                            .map(Box::new)
+                            .map_err(Failure::from);
+                        TopicRow::Topic { name, result }
+                    }
+                    DirectoryEntry::Creating {
+                        entry,
+                        epoch,
+                        creator_alive,
+                    } => TopicRow::Creating {
+                        entry,
+                        epoch,
+                        creator_alive,
+                    },
+                    DirectoryEntry::Corrupt { entry, reason } => {
+                        TopicRow::Corrupt { entry, reason }
+                    }
+                    // A newer library may know more kinds of entry.
+                    other => TopicRow::Corrupt {
+                        entry: other.entry(),
+                        reason: "an entry this ring-dump does not understand".to_owned(),
+                    },
                 })
                 .collect();
             let stdout = if args.json {
-                render::topics_json(&ns, &topics)
+                render::topics_json(&ns, &rows)
             } else {
-                render::topics_text(&ns, &topics)
+                render::topics_text(&ns, &rows)
             };
             Ok(Output {
                 stdout,
-                failure: None,
+                failure: corrupt_rows_failure(&rows),
             })
         }
         Command::Topic(name) => {

@@ -12,7 +12,7 @@ use shmbus::inspect::{
 };
 use shmbus::Namespace;
 
-use crate::{Failure, LogWalkEnd, WalkEnd};
+use crate::{Failure, LogWalkEnd, TopicRow, WalkEnd};
 
 /// Payload bytes per line of a hex dump.
 const HEX_LINE: usize = 16;
@@ -404,25 +404,48 @@ fn duration_text(ns: u64) -> String {
     }
 }
 
-pub(crate) fn topics_text(
-    ns: &Namespace,
-    topics: &[(String, Result<TopicSnapshot, Failure>)],
-) -> String {
+pub(crate) fn topics_text(ns: &Namespace, rows: &[TopicRow]) -> String {
     let mut o = String::new();
+    let topics = rows
+        .iter()
+        .filter(|r| matches!(r, TopicRow::Topic { .. }))
+        .count();
+    let creating = rows
+        .iter()
+        .filter(|r| matches!(r, TopicRow::Creating { .. }))
+        .count();
+    let corrupt = rows.len() - topics - creating;
+    let mut extra = String::new();
+    if creating > 0 {
+        let _ = write!(extra, ", {creating} being created");
+    }
+    if corrupt > 0 {
+        let _ = write!(
+            extra,
+            ", {corrupt} corrupt entr{}",
+            if corrupt == 1 { "y" } else { "ies" }
+        );
+    }
     let _ = writeln!(
         o,
-        "namespace {} ({}): {} topic{}",
+        "namespace {} ({}): {} topic{}{extra}",
         ns.name(),
         ns.path().display(),
-        topics.len(),
-        if topics.len() == 1 { "" } else { "s" }
+        topics,
+        if topics == 1 { "" } else { "s" }
     );
-    if topics.is_empty() {
+    if rows.is_empty() {
         return o;
     }
-    let width = topics
+    let label = |row: &TopicRow| match row {
+        TopicRow::Topic { name, .. } => name.clone(),
+        TopicRow::Creating { entry, .. } | TopicRow::Corrupt { entry, .. } => {
+            format!("<entry {entry}>")
+        }
+    };
+    let width = rows
         .iter()
-        .map(|(n, _)| n.len())
+        .map(|r| label(r).len())
         .max()
         .unwrap_or(0)
         .max(4);
@@ -431,9 +454,10 @@ pub(crate) fn topics_text(
         "{:<width$}  {:<12}  {:>10}  {:>11}  {:>12}  {:>10}  {:>11}  {:>8}",
         "NAME", "POLICY", "SLOTS", "MAX PAYLOAD", "TAIL", "PUBLISHERS", "SUBSCRIBERS", "MAX LAG"
     );
-    for (name, result) in topics {
-        match result {
-            Ok(s) => {
+    for row in rows {
+        let name = label(row);
+        match row {
+            TopicRow::Topic { result: Ok(s), .. } => {
                 let c = &s.topic.config;
                 let _ = writeln!(
                     o,
@@ -449,12 +473,36 @@ pub(crate) fn topics_text(
                         .map_or_else(|| "-".to_owned(), |l| l.to_string())
                 );
             }
-            Err(f) => {
+            TopicRow::Topic { result: Err(f), .. } => {
                 let _ = writeln!(
                     o,
                     "{:<width$}  unusable: {}",
                     name,
                     f.reason.replace(['\n', '\r'], " ")
+                );
+            }
+            TopicRow::Creating {
+                epoch,
+                creator_alive,
+                ..
+            } => {
+                let _ = writeln!(
+                    o,
+                    "{:<width$}  being created (epoch {epoch}, {})",
+                    name,
+                    if *creator_alive {
+                        "creator alive"
+                    } else {
+                        "creator died; the next open or create frees it"
+                    }
+                );
+            }
+            TopicRow::Corrupt { reason, .. } => {
+                let _ = writeln!(
+                    o,
+                    "{:<width$}  corrupt: {}",
+                    name,
+                    reason.replace(['\n', '\r'], " ")
                 );
             }
         }
@@ -822,19 +870,32 @@ pub(crate) fn topic_json(
     )
 }
 
-pub(crate) fn topics_json(
-    ns: &Namespace,
-    topics: &[(String, Result<TopicSnapshot, Failure>)],
-) -> String {
-    let items: Vec<String> = topics
+pub(crate) fn topics_json(ns: &Namespace, rows: &[TopicRow]) -> String {
+    let items: Vec<String> = rows
         .iter()
-        .map(|(name, result)| match result {
-            Ok(s) => format!("{{{}}}", topic_fields(s)),
-            Err(f) => format!(
-                "{{\"name\":{},\"kind\":\"topic\",\"error\":{},\"exit_code\":{}}}",
+        .map(|row| match row {
+            TopicRow::Topic { result: Ok(s), .. } => {
+                format!("{{\"status\":\"ready\",{}}}", topic_fields(s))
+            }
+            TopicRow::Topic {
+                name,
+                result: Err(f),
+            } => format!(
+                "{{\"status\":\"unusable\",\"name\":{},\"kind\":\"topic\",\"error\":{},\"exit_code\":{}}}",
                 json_str(name),
                 json_str(&f.reason),
                 f.code
+            ),
+            TopicRow::Creating {
+                entry,
+                epoch,
+                creator_alive,
+            } => format!(
+                "{{\"status\":\"creating\",\"name\":null,\"kind\":\"topic\",\"entry\":{entry},\"epoch\":{epoch},\"creator_alive\":{creator_alive}}}"
+            ),
+            TopicRow::Corrupt { entry, reason } => format!(
+                "{{\"status\":\"corrupt\",\"name\":null,\"kind\":\"topic\",\"entry\":{entry},\"error\":{},\"exit_code\":2}}",
+                json_str(reason)
             ),
         })
         .collect();
