@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::TempNs;
 use shmbus::ring::spsc::{SpscConfig, SpscRing};
+use shmbus::layout::LAYOUT_VERSION;
 use shmbus::segment::OpenOptions;
 use shmbus::{Namespace, SegmentError};
 
@@ -112,7 +113,7 @@ fn another_layout_version() {
             e,
             SegmentError::VersionMismatch {
                 found: 99,
-                expected: 1,
+                expected: LAYOUT_VERSION,
                 ..
             }
         ),
