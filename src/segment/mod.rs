@@ -261,11 +261,9 @@ fn guard_mapping(
     writable: bool,
     path: &Path,
 ) -> Result<Option<Guard>, SegmentError> {
-    Guard::register(map.as_ptr(), map.len(), writable).map_err(|_| {
-        SegmentError::TooManySegments {
-            path: path.to_owned(),
-            limit: MAX_GUARDED_MAPPINGS,
-        }
+    Guard::register(map.as_ptr(), map.len(), writable).map_err(|_| SegmentError::TooManySegments {
+        path: path.to_owned(),
+        limit: MAX_GUARDED_MAPPINGS,
     })
 }
 

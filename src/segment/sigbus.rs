@@ -234,9 +234,7 @@ impl Guard {
             fence(Ordering::Release);
             entry.start.store(start as u64, Ordering::Relaxed);
             entry.len.store(len, Ordering::Relaxed);
-            entry
-                .writable
-                .store(u32::from(writable), Ordering::Relaxed);
+            entry.writable.store(u32::from(writable), Ordering::Relaxed);
             entry.truncated.store(0, Ordering::Relaxed);
             // SYNC POINT: publishes the fields; pairs with the Acquire load
             // of `state` in `guard_fault`.

@@ -77,8 +77,8 @@ use core::ptr::NonNull;
 use std::time::Duration;
 
 use crate::layout::{
-    frame_len, pack_record_header, unpack_record_header, SegmentFault, SpscControl,
-    FLAG_COMMITTED, FLAG_PADDING, KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
+    frame_len, pack_record_header, unpack_record_header, SegmentFault, SpscControl, FLAG_COMMITTED,
+    FLAG_PADDING, KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
 };
 use crate::ring::region::DataRegion;
 use crate::ring::{Corruption, CorruptionKind};
@@ -343,7 +343,11 @@ impl RingView {
 
     /// For a wait round: the cheap signs every round, an `fstat` when due,
     /// the clock read on every round that yields or sleeps.
-    fn fault_while_waiting(&mut self, waiter: &Waiter, strategy: WaitStrategy) -> Option<SegmentFault> {
+    fn fault_while_waiting(
+        &mut self,
+        waiter: &Waiter,
+        strategy: WaitStrategy,
+    ) -> Option<SegmentFault> {
         let segment = self.segment()?;
         if let Some(fault) = segment.fault() {
             return Some(fault);

@@ -135,9 +135,8 @@ impl SpscRing {
                 // SAFETY: `validate_control` checked the segment holds an
                 // SPSC control block at this offset; it lives as long as
                 // `segment`.
-                let ctl = unsafe {
-                    &*(segment.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl)
-                };
+                let ctl =
+                    unsafe { &*(segment.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl) };
                 // SYNC POINT: after the Release store of `removed` in
                 // `mark_removed`; pairs with the Acquire load of `wake_seq`
                 // in `Consumer::sleep`, which then sees the flag.
