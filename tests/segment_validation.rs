@@ -434,3 +434,24 @@ fn default_base_directory_is_per_user() {
         std::path::PathBuf::from(format!("/dev/shm/shmbus-{uid}"))
     );
 }
+
+#[test]
+fn header_flags_mean_nothing_in_a_header_that_does_not_validate() {
+    let t = TempNs::new("junkflags");
+    ring(&t, "j");
+    // Bad magic, and junk where the `removed` flag lives (offset 36).
+    poke(&t, "j", 0, b"JUNK");
+    poke(&t, "j", 36, &0xdead_beef_u32.to_ne_bytes());
+    let e = open_err(&t, "j");
+    assert!(matches!(e, SegmentError::BadMagic { .. }), "{e}");
+}
+
+#[test]
+fn segment_flagged_removed_is_not_opened() {
+    let t = TempNs::new("flagged");
+    ring(&t, "f");
+    // What `Segment::remove` does just before it unlinks.
+    poke(&t, "f", 36, &1u32.to_ne_bytes());
+    let e = open_err(&t, "f");
+    assert!(matches!(e, SegmentError::Removed { .. }), "{e}");
+}

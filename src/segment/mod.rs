@@ -511,18 +511,20 @@ impl Segment {
         };
         let validated = segment.validate_header(size);
         // A truncation during validation makes the header read as zeros:
-        // say what happened rather than "bad magic".
-        match segment.fault_slow() {
-            Some(SegmentFault::Truncated) => Err(SegmentError::Truncated {
-                path: segment.path.clone(),
-            }),
-            Some(SegmentFault::Removed) => Err(SegmentError::Removed {
-                path: segment.path.clone(),
-            }),
-            Some(SegmentFault::Poisoned) => Err(SegmentError::Poisoned {
-                path: segment.path.clone(),
-            }),
-            None => validated.map(|()| segment),
+        // say what happened rather than "bad magic". The header's own
+        // flags mean something only once it validated.
+        let from_file = segment.fault_from_file();
+        if from_file == Some(SegmentFault::Truncated)
+            || segment.guard.as_ref().is_some_and(Guard::truncated)
+        {
+            return Err(SegmentError::Truncated { path: segment.path });
+        }
+        validated?;
+        match from_file.or_else(|| segment.fault()) {
+            Some(SegmentFault::Truncated) => Err(SegmentError::Truncated { path: segment.path }),
+            Some(SegmentFault::Removed) => Err(SegmentError::Removed { path: segment.path }),
+            Some(SegmentFault::Poisoned) => Err(SegmentError::Poisoned { path: segment.path }),
+            None => Ok(segment),
         }
     }
 
@@ -703,9 +705,11 @@ impl Segment {
     /// if no access has touched a lost page yet. What it finds is kept, and
     /// reported by [`Segment::fault`] from then on.
     pub fn fault_slow(&self) -> Option<SegmentFault> {
-        if let Some(fault) = self.fault() {
-            return Some(fault);
-        }
+        self.fault().or_else(|| self.fault_from_file())
+    }
+
+    /// The `fstat` part of [`Segment::fault_slow`], latching what it finds.
+    fn fault_from_file(&self) -> Option<SegmentFault> {
         let meta = self.file.metadata().ok()?;
         let (bit, fault) = if meta.nlink() == 0 {
             (LATCHED_REMOVED, SegmentFault::Removed)
