@@ -392,6 +392,29 @@ fn base_directory_under_an_unsafe_parent_is_refused() {
         assert_eq!(problem, BaseDirProblem::Writable { mode: 0o777 });
         assert!(msg.contains("lies under"), "{msg}");
     }
+    assert!(
+        !parent.join("new").exists(),
+        "created under an unsafe parent"
+    );
+}
+
+#[test]
+fn base_reached_through_another_users_symlink_is_refused() {
+    let t = TempNs::new("base-theirlink");
+    let real = t.base.join("real");
+    fs::create_dir(&real).expect("mkdir");
+    let link = t.base.join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    // SAFETY: lchown(2) on a path we just made; changes the link itself.
+    let c = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).expect("path");
+    assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+    let (dir, problem, _) = unsafe_base(&link.join("base"));
+    assert_eq!(dir, link);
+    assert!(
+        matches!(problem, BaseDirProblem::Owner { owner: 65534, .. }),
+        "{problem:?}"
+    );
+    assert!(!real.join("base").exists(), "created through their link");
 }
 
 #[test]

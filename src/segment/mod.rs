@@ -882,18 +882,26 @@ fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), Seg
     Ok(())
 }
 
-/// Creates `path` and its missing ancestors, each `0700` whatever the umask.
-/// Existing directories are left exactly as they are: [`open_base_dir`]
-/// checks them.
+/// Creates `path` and its missing ancestors, each `0700` whatever the umask,
+/// after checking that the deepest existing ancestor and every directory
+/// above it are safe (nothing is ever created where another user could move
+/// it). Existing directories are left exactly as they are; [`open_base_dir`]
+/// checks the result.
 fn create_missing_dirs(path: &Path) -> Result<(), SegmentError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let mut missing = Vec::new();
+    let mut existing = Path::new(".");
     for dir in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
         if std::fs::symlink_metadata(dir).is_ok() {
+            existing = dir;
             break;
         }
         missing.push(dir);
     }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    check_ancestors(path, existing)?;
     for dir in missing.into_iter().rev() {
         match std::fs::DirBuilder::new().mode(0o700).create(dir) {
             // We made it: the umask may have cleared bits of 0700; set them exactly.
@@ -938,6 +946,36 @@ fn check_base_component(
     Ok(())
 }
 
+/// Checks `dir` and every directory above it, along its canonical path,
+/// with [`check_base_component`] (for the base `base`); and that no
+/// symlink on the path as written belongs to another user (who could point
+/// it elsewhere after the check).
+fn check_ancestors(base: &Path, dir: &Path) -> Result<(), SegmentError> {
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for link in dir.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        let Ok(meta) = std::fs::symlink_metadata(link) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() && meta.uid() != me && meta.uid() != 0 {
+            return Err(SegmentError::UnsafeBaseDir {
+                base: base.to_owned(),
+                dir: link.to_owned(),
+                problem: BaseDirProblem::Owner {
+                    owner: meta.uid(),
+                    expected: me,
+                },
+            });
+        }
+    }
+    let dir = std::fs::canonicalize(dir).map_err(|e| SegmentError::io("resolve", dir, e))?;
+    for dir in dir.ancestors() {
+        let meta = std::fs::metadata(dir).map_err(|e| SegmentError::io("stat", dir, e))?;
+        check_base_component(base, dir, &meta)?;
+    }
+    Ok(())
+}
+
 /// Opens the base directory after checking it and every directory above it
 /// (see [`check_base_component`]). The base itself must not be a symlink;
 /// its ancestors are checked along their canonical path, so a symlink above
@@ -958,12 +996,7 @@ fn open_base_dir(base: &Path) -> Result<OwnedFd, SegmentError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let parent =
-        std::fs::canonicalize(parent).map_err(|e| SegmentError::io("resolve", parent, e))?;
-    for dir in parent.ancestors() {
-        let meta = std::fs::metadata(dir).map_err(|e| SegmentError::io("stat", dir, e))?;
-        check_base_component(base, dir, &meta)?;
-    }
+    check_ancestors(base, parent)?;
     let c_path = path_cstring(base)?;
     // SAFETY: `c_path` is NUL-terminated.
     let fd = unsafe {
