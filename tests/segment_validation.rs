@@ -405,9 +405,10 @@ fn base_reached_through_another_users_symlink_is_refused() {
     fs::create_dir(&real).expect("mkdir");
     let link = t.base.join("link");
     std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    // SAFETY: lchown(2) on a path we just made; changes the link itself.
     let c = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).expect("path");
-    assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+    // SAFETY: lchown(2) on a NUL-terminated path we just made; changes the link itself.
+    let rc = unsafe { libc::lchown(c.as_ptr(), 65534, 65534) };
+    assert_eq!(rc, 0);
     let (dir, problem, _) = unsafe_base(&link.join("base"));
     assert_eq!(dir, link);
     assert!(
