@@ -640,3 +640,45 @@ fn stopped_producer_resumes_into_unusable() {
     assert_eq!(in_old, oks, "committed records unaccounted for");
     assert_eq!(new_rx.try_read().err(), Some(ReadError::Empty));
 }
+
+/// Once a producer was told `Unusable(Removed)`, it commits nothing more,
+/// even when the consumer of the removed file frees room: a later send
+/// would otherwise be reported committed into a file nobody can open.
+#[test]
+fn producer_told_unusable_commits_nothing_more() {
+    if child_role().is_some() {
+        return;
+    }
+    let t = TempNs::new("sticky");
+    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096)).expect("create");
+    let mut tx = SpscRing::producer(&t.ns, RING).expect("producer");
+    let mut rx = SpscRing::consumer(&t.ns, RING).expect("consumer");
+    let mut sent = 0u64;
+    while tx.try_send(1, &[1; 64]).is_ok() {
+        sent += 1;
+    }
+    SpscRing::remove(&t.ns, RING).expect("remove");
+    assert_eq!(
+        tx.try_send(1, &[1; 64]).err(),
+        Some(ClaimError::Unusable(SegmentFault::Removed))
+    );
+    // The consumer still reads what the removed file holds, freeing room.
+    let read = rx.read_batch(usize::MAX, |_, _| {}).expect("records") as u64;
+    assert_eq!(read, sent);
+    assert_eq!(
+        rx.try_read().err(),
+        Some(ReadError::Unusable(SegmentFault::Removed))
+    );
+    for _ in 0..100 {
+        assert_eq!(
+            tx.try_send(1, &[2; 64]).err(),
+            Some(ClaimError::Unusable(SegmentFault::Removed)),
+            "a send succeeded after the producer was told"
+        );
+    }
+    assert_eq!(
+        tx.claim_timeout(8, WaitStrategy::BusySpin, Duration::from_millis(50))
+            .err(),
+        Some(ClaimError::Unusable(SegmentFault::Removed))
+    );
+}

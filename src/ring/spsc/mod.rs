@@ -55,10 +55,11 @@
 //! removed file until its next `Full` or wait, so records committed after
 //! the removal and before then (at most one ring's worth if nobody reads
 //! them) reach only a consumer still attached to the removed file, or are
-//! lost with the file; from the first `Unusable` on, every later slow path
-//! of that handle returns `Unusable` again and no claim that waits succeeds.
-//! A consumer reads what the removed file still holds, then gets
-//! `Unusable` where it would have got `Empty`.
+//! lost with the file. From the producer's first `Unusable` on, every claim
+//! it makes fails with the same `Unusable`, room or not, so no record is
+//! reported committed after the producer was told. A consumer reads what
+//! the removed file still holds, then gets `Unusable` where it would have
+//! got `Empty`.
 //!
 //! [`SpscRing::remove`]: shm::SpscRing::remove
 //! [`Segment::fault`]: crate::segment::Segment::fault
@@ -540,8 +541,13 @@ pub struct Producer {
     ring: RingView,
     /// Next free position (end of the last committed or staged record).
     tail: u64,
-    /// Last consumer position seen; free space is `head_cache + capacity - tail`.
-    head_cache: u64,
+    /// Last consumer position seen plus the capacity: a record ending at or
+    /// before it fits without looking at `head` again. 0 once the ring was
+    /// found unusable, so that every claim takes the slow path.
+    limit: u64,
+    /// The fault this producer reported, if any: from then on every claim
+    /// fails with it, so nothing committed after it is reported delivered.
+    unusable: Option<SegmentFault>,
     /// The earliest header not yet visible, `(index, word)`: the commit
     /// point of everything staged since the last publish.
     held: Option<(usize, u64)>,
@@ -574,10 +580,12 @@ impl Producer {
         let tail = committed_end(&ring, head)?;
         // SYNC POINT: pairs with inspectors' loads of `tail`.
         ring.control().tail.store(tail, Ordering::Release);
+        let limit = head.saturating_add(ring.capacity);
         Ok(Producer {
             ring,
             tail,
-            head_cache: head,
+            limit,
+            unusable: None,
             held: None,
         })
     }
@@ -614,7 +622,10 @@ impl Producer {
         let to_end = self.ring.capacity - index;
         let pad = if need > to_end { to_end } else { 0 };
         let end = self.tail + pad + need + SENTINEL_LEN;
-        if end - self.head_cache > self.ring.capacity {
+        if end > self.limit {
+            if let Some(fault) = self.unusable {
+                return Err(ClaimError::Unusable(fault));
+            }
             // SYNC POINT: pairs with the consumer's Release store of `head` in
             // `Consumer::release`: its reads of the bytes it freed happen
             // before we overwrite them.
@@ -625,8 +636,9 @@ impl Producer {
                     position: self.tail,
                 }));
             }
-            self.head_cache = head;
-            if end - head > self.ring.capacity {
+            // head <= tail < end, so this is `end - head > capacity`.
+            self.limit = head.saturating_add(self.ring.capacity);
+            if end > self.limit {
                 return Err(ClaimError::Full);
             }
         }
@@ -682,7 +694,20 @@ impl Producer {
             ClaimError::Corrupt(_) => self.ring.fault_now(),
             _ => None,
         };
-        fault.map_or(e, ClaimError::Unusable)
+        match fault {
+            Some(fault) => self.set_unusable(fault),
+            None => e,
+        }
+    }
+
+    /// Records that the ring is unusable: every later claim returns the
+    /// same error, with no cost on the hot path (the cached limit sends
+    /// every claim to the slow path, which checks).
+    #[cold]
+    fn set_unusable(&mut self, fault: SegmentFault) -> ClaimError {
+        self.unusable = Some(fault);
+        self.limit = 0;
+        ClaimError::Unusable(fault)
     }
 
     /// Claims room for `len` bytes, waiting with `wait` while the ring is full.
@@ -738,7 +763,7 @@ impl Producer {
                 other => return other,
             }
             if let Some(fault) = self.ring.fault_while_waiting(&waiter, wait) {
-                return Err(ClaimError::Unusable(fault));
+                return Err(self.set_unusable(fault));
             }
             if waiter.timed_out() {
                 return Err(ClaimError::TimedOut);
