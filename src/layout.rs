@@ -92,7 +92,7 @@ impl SegmentKind {
 /// +---------------------------------------------------------------+ 32
 /// |                 creator pid (informational)                   |
 /// +---------------------------------------------------------------+ 36
-/// |                 reserved (0)                                  |
+/// |                 removed (0 in use, 1 removed)                 |
 /// +---------------------------------------------------------------+ 40
 /// |                 created at, CLOCK_REALTIME ns (u64)           |
 /// +                                                               +
@@ -120,8 +120,10 @@ pub struct SegmentHeader {
     pub state: AtomicU32,
     /// Pid of the creating process, for humans only (pids are reused).
     pub creator_pid: u32,
-    /// Reserved, zero.
-    pub reserved0: u32,
+    /// 0 while the file is in use; set to 1 ([`REMOVED`]) by
+    /// `Segment::remove` just before it unlinks the file, so that attached
+    /// peers learn of the removal at their next slow path. Never cleared.
+    pub removed: AtomicU32,
     /// Creation time, `CLOCK_REALTIME` nanoseconds, for humans only.
     pub created_realtime_ns: u64,
     /// Reserved, zero.
@@ -130,6 +132,9 @@ pub struct SegmentHeader {
 
 /// [`SegmentHeader::state`] value of a segment a reader declared corrupt.
 pub const STATE_POISONED: u32 = 1;
+
+/// [`SegmentHeader::removed`] value of a segment whose file was removed.
+pub const REMOVED: u32 = 1;
 
 /// Why the memory of a mapped segment can no longer be used, whatever its
 /// bytes say. Rings return it as `Unusable(fault)` from their slow paths
@@ -691,6 +696,7 @@ mod checks {
     const _: () = assert!(offset_of!(SegmentHeader, kind) == 24);
     const _: () = assert!(offset_of!(SegmentHeader, state) == 28);
     const _: () = assert!(offset_of!(SegmentHeader, creator_pid) == 32);
+    const _: () = assert!(offset_of!(SegmentHeader, removed) == 36);
     const _: () = assert!(offset_of!(SegmentHeader, created_realtime_ns) == 40);
     const _: () = assert!(offset_of!(SegmentHeader, reserved1) == 48);
     const _: () = assert!(align_of::<SegmentHeader>() == 8);
@@ -791,7 +797,8 @@ const SPSC_FIELDS: [u64; 14] = {
         offset_of!(SegmentHeader, segment_size) as u64,
         offset_of!(SegmentHeader, kind) as u64,
         offset_of!(SegmentHeader, state) as u64,
-        offset_of!(SegmentHeader, created_realtime_ns) as u64,
+        offset_of!(SegmentHeader, created_realtime_ns) as u64
+            + offset_of!(SegmentHeader, removed) as u64 * 1000,
         size_of::<SpscControl>() as u64,
         offset_of!(SpscControl, capacity) as u64,
         offset_of!(SpscControl, max_payload) as u64,

@@ -8,8 +8,9 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use common::TempNs;
+use shmbus::layout::LAYOUT_VERSION;
 use shmbus::ring::spsc::{SpscConfig, SpscRing};
-use shmbus::segment::OpenOptions;
+use shmbus::segment::{BaseDirProblem, OpenOptions};
 use shmbus::{Namespace, SegmentError};
 
 const SHORT: OpenOptions = OpenOptions {
@@ -112,7 +113,7 @@ fn another_layout_version() {
             e,
             SegmentError::VersionMismatch {
                 found: 99,
-                expected: shmbus::layout::LAYOUT_VERSION,
+                expected: LAYOUT_VERSION,
                 ..
             }
         ),
@@ -298,4 +299,183 @@ fn shmbus_dir_overrides_the_base_directory() {
     let ns = Namespace::open("from-env").expect("namespace");
     std::env::remove_var("SHMBUS_DIR");
     assert_eq!(ns.path(), t.base.join("from-env"));
+}
+
+// ---------------------------------------------------------------------------
+// The base directory
+// ---------------------------------------------------------------------------
+
+fn unsafe_base(base: &std::path::Path) -> (std::path::PathBuf, BaseDirProblem, String) {
+    match Namespace::at(base, "ns") {
+        Ok(_) => panic!("{} was accepted as a base", base.display()),
+        Err(e @ SegmentError::UnsafeBaseDir { .. }) => {
+            let msg = e.to_string();
+            assert!(!msg.ends_with('.') && !msg.contains('\n'), "{msg}");
+            assert!(msg.contains("set SHMBUS_DIR"), "{msg}");
+            let SegmentError::UnsafeBaseDir { dir, problem, .. } = e else {
+                unreachable!()
+            };
+            (dir, problem, msg)
+        }
+        Err(e) => panic!("{}: wrong error {e:?}", base.display()),
+    }
+}
+
+fn chown(path: &std::path::Path, uid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(uid)).expect("chown (the tests run as root)");
+}
+
+#[test]
+fn base_directory_that_is_a_symlink_is_refused() {
+    let t = TempNs::new("base-link");
+    let real = t.base.join("real");
+    fs::create_dir(&real).expect("mkdir");
+    let link = t.base.join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let (dir, problem, _) = unsafe_base(&link);
+    assert_eq!((dir, problem), (link, BaseDirProblem::Symlink));
+    // Nothing was created through the link.
+    assert_eq!(fs::read_dir(&real).expect("read dir").count(), 0);
+}
+
+#[test]
+fn base_directory_owned_by_another_user_is_refused() {
+    let t = TempNs::new("base-owner");
+    for mode in [0o777, 0o700, 0o1777] {
+        let base = t.base.join(format!("theirs-{mode:o}"));
+        fs::create_dir(&base).expect("mkdir");
+        fs::set_permissions(&base, fs::Permissions::from_mode(mode)).expect("chmod");
+        chown(&base, 65534);
+        let (dir, problem, msg) = unsafe_base(&base);
+        assert_eq!(dir, base);
+        assert!(
+            matches!(problem, BaseDirProblem::Owner { owner: 65534, .. }),
+            "{problem:?}"
+        );
+        assert!(msg.contains("uid 65534"), "{msg}");
+        assert!(!base.join("ns").exists(), "a namespace was made in it");
+    }
+}
+
+#[test]
+fn base_directory_writable_by_others_and_not_sticky_is_refused() {
+    let t = TempNs::new("base-open");
+    for mode in [0o777, 0o770, 0o722] {
+        let base = t.base.join(format!("open-{mode:o}"));
+        fs::create_dir(&base).expect("mkdir");
+        fs::set_permissions(&base, fs::Permissions::from_mode(mode)).expect("chmod");
+        let (dir, problem, msg) = unsafe_base(&base);
+        assert_eq!(
+            (dir, problem),
+            (base.clone(), BaseDirProblem::Writable { mode })
+        );
+        assert!(
+            msg.contains("writable by other users and not sticky"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn base_directory_under_an_unsafe_parent_is_refused() {
+    let t = TempNs::new("base-parent");
+    let parent = t.base.join("shared");
+    fs::create_dir(&parent).expect("mkdir");
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o777)).expect("chmod");
+    // Both for a base that exists (0700, ours) and one that would be made.
+    let existing = parent.join("mine");
+    fs::create_dir(&existing).expect("mkdir");
+    fs::set_permissions(&existing, fs::Permissions::from_mode(0o700)).expect("chmod");
+    for base in [existing, parent.join("new").join("deeper")] {
+        let (dir, problem, msg) = unsafe_base(&base);
+        assert_eq!(dir, parent, "{msg}");
+        assert_eq!(problem, BaseDirProblem::Writable { mode: 0o777 });
+        assert!(msg.contains("lies under"), "{msg}");
+    }
+    assert!(
+        !parent.join("new").exists(),
+        "created under an unsafe parent"
+    );
+}
+
+#[test]
+fn base_reached_through_another_users_symlink_is_refused() {
+    let t = TempNs::new("base-theirlink");
+    let real = t.base.join("real");
+    fs::create_dir(&real).expect("mkdir");
+    let link = t.base.join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let c = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: lchown(2) on a NUL-terminated path we just made; changes the link itself.
+    let rc = unsafe { libc::lchown(c.as_ptr(), 65534, 65534) };
+    assert_eq!(rc, 0);
+    let (dir, problem, _) = unsafe_base(&link.join("base"));
+    assert_eq!(dir, link);
+    assert!(
+        matches!(problem, BaseDirProblem::Owner { owner: 65534, .. }),
+        "{problem:?}"
+    );
+    assert!(!real.join("base").exists(), "created through their link");
+}
+
+#[test]
+fn sticky_root_owned_base_directory_is_accepted() {
+    let t = TempNs::new("base-sticky");
+    let base = t.base.join("sticky");
+    fs::create_dir(&base).expect("mkdir");
+    fs::set_permissions(&base, fs::Permissions::from_mode(0o1777)).expect("chmod");
+    chown(&base, 0);
+    let ns = Namespace::at(&base, "ns").expect("a sticky root-owned base is fine");
+    assert_eq!(ns.path(), base.join("ns"));
+    let mode = fs::metadata(ns.path()).expect("stat").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
+    // Missing bases and parents are made 0700.
+    let fresh = t.base.join("a").join("b");
+    Namespace::at(&fresh, "ns").expect("fresh base");
+    for d in [t.base.join("a"), fresh] {
+        assert_eq!(
+            fs::metadata(&d).expect("stat").permissions().mode() & 0o7777,
+            0o700
+        );
+    }
+}
+
+#[test]
+fn base_that_is_a_file_is_refused() {
+    let t = TempNs::new("base-file");
+    let file = t.base.join("file");
+    fs::write(&file, b"x").expect("write");
+    let (dir, problem, _) = unsafe_base(&file);
+    assert_eq!((dir, problem), (file, BaseDirProblem::NotDirectory));
+}
+
+#[test]
+fn default_base_directory_is_per_user() {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    assert_eq!(
+        Namespace::default_base_dir(),
+        std::path::PathBuf::from(format!("/dev/shm/shmbus-{uid}"))
+    );
+}
+
+#[test]
+fn header_flags_mean_nothing_in_a_header_that_does_not_validate() {
+    let t = TempNs::new("junkflags");
+    ring(&t, "j");
+    // Bad magic, and junk where the `removed` flag lives (offset 36).
+    poke(&t, "j", 0, b"JUNK");
+    poke(&t, "j", 36, &0xdead_beef_u32.to_ne_bytes());
+    let e = open_err(&t, "j");
+    assert!(matches!(e, SegmentError::BadMagic { .. }), "{e}");
+}
+
+#[test]
+fn segment_flagged_removed_is_not_opened() {
+    let t = TempNs::new("flagged");
+    ring(&t, "f");
+    // What `Segment::remove` does just before it unlinks.
+    poke(&t, "f", 36, &1u32.to_ne_bytes());
+    let e = open_err(&t, "f");
+    assert!(matches!(e, SegmentError::Removed { .. }), "{e}");
 }

@@ -146,6 +146,38 @@ pub enum SegmentError {
         /// The role asked for.
         role: &'static str,
     },
+    /// The segment was removed (flagged by [`Segment::remove`] or unlinked)
+    /// while it was being opened.
+    ///
+    /// [`Segment::remove`]: super::Segment::remove
+    Removed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The segment file was shortened under the mapping while it was being
+    /// opened.
+    Truncated {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The base directory, or a directory above it, would let another user
+    /// move or replace this user's namespaces.
+    UnsafeBaseDir {
+        /// The base directory asked for.
+        base: PathBuf,
+        /// The directory at fault: `base` itself or one of its ancestors.
+        dir: PathBuf,
+        /// What is wrong with it.
+        problem: BaseDirProblem,
+    },
+    /// This process already has the most segment mappings the SIGBUS guard
+    /// tracks ([`MAX_GUARDED_MAPPINGS`](super::MAX_GUARDED_MAPPINGS)).
+    TooManySegments {
+        /// The file that could not be mapped.
+        path: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
     /// An operating-system call failed.
     Io {
         /// What shmbus was doing.
@@ -155,6 +187,47 @@ pub enum SegmentError {
         /// The OS error.
         source: io::Error,
     },
+}
+
+/// What makes a base directory unsafe (see [`SegmentError::UnsafeBaseDir`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BaseDirProblem {
+    /// It is a symbolic link: whoever owns the link's directory could point
+    /// it elsewhere.
+    Symlink,
+    /// It is not a directory.
+    NotDirectory,
+    /// It belongs to a user other than this process's and root.
+    Owner {
+        /// Its owner's uid.
+        owner: u32,
+        /// This process's effective uid.
+        expected: u32,
+    },
+    /// Group or others may write it and it is not sticky, so they may rename
+    /// or delete what is in it.
+    Writable {
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+impl std::fmt::Display for BaseDirProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BaseDirProblem::Symlink => write!(f, "is a symbolic link"),
+            BaseDirProblem::NotDirectory => write!(f, "is not a directory"),
+            BaseDirProblem::Owner { owner, expected } => write!(
+                f,
+                "belongs to uid {owner}, neither this process's uid {expected} nor root"
+            ),
+            BaseDirProblem::Writable { mode } => write!(
+                f,
+                "is writable by other users and not sticky (mode {mode:04o})"
+            ),
+        }
+    }
 }
 
 impl SegmentError {
@@ -250,6 +323,34 @@ impl std::fmt::Display for SegmentError {
             AlreadyAttached { path, role } => write!(
                 f,
                 "{} already has a live {role} (a ring takes exactly one; stop the other process first)",
+                path.display()
+            ),
+            Removed { path } => write!(
+                f,
+                "{} was removed while it was being opened (create it again, or open the live one)",
+                path.display()
+            ),
+            Truncated { path } => write!(
+                f,
+                "{} was truncated by another process while it was being opened (remove it and create it again)",
+                path.display()
+            ),
+            UnsafeBaseDir { base, dir, problem } => {
+                if base == dir {
+                    write!(f, "base directory {} {problem}", base.display())?;
+                } else {
+                    write!(
+                        f,
+                        "base directory {} lies under {}, which {problem}",
+                        base.display(),
+                        dir.display()
+                    )?;
+                }
+                write!(f, " (use a private directory, or set SHMBUS_DIR)")
+            }
+            TooManySegments { path, limit } => write!(
+                f,
+                "cannot map {}: this process already maps {limit} segments, the most the SIGBUS guard tracks (drop unused handles)",
                 path.display()
             ),
             Io { op, path, source } => write!(f, "{op} {} failed: {source}", path.display()),

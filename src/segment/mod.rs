@@ -1,14 +1,23 @@
 //! Memory-mapped segments in a namespace directory.
 //!
-//! A **namespace** is a directory, by default `/dev/shm/shmbus/<namespace>/`
-//! (the base `/dev/shm/shmbus` can be moved with the `SHMBUS_DIR` environment
-//! variable or [`Namespace::at`]). A **segment** is one file in it, mapped
-//! shared by every process that uses it.
+//! A **namespace** is a directory, by default `/dev/shm/shmbus-<uid>/<namespace>/`
+//! (one base per effective uid, so two users on a host never share or collide;
+//! the base can be moved with the `SHMBUS_DIR` environment variable or
+//! [`Namespace::at`]). A **segment** is one file in it, mapped shared by every
+//! process that uses it.
+//!
+//! The base directory is checked before anything is created in it: it must
+//! not be a symbolic link, must belong to this user or root, and must not be
+//! writable by group or others unless it is sticky (as `/dev/shm` and `/tmp`
+//! are); every directory above it is held to the same rule. Otherwise
+//! another user could rename the namespace away and put their own in its
+//! place ([`SegmentError::UnsafeBaseDir`]). Missing directories are created
+//! `0700`.
 //!
 //! Creating a segment:
 //!
-//! 1. the directory is created `0700` (and refused if it is a symlink, owned
-//!    by another user or writable by group or others);
+//! 1. the namespace directory is created `0700` (and refused if it is a
+//!    symlink, owned by another user or writable by group or others);
 //! 2. the file is created with `O_CREAT | O_EXCL | O_NOFOLLOW` relative to the
 //!    directory's descriptor, then set to `0600` whatever the umask;
 //! 3. its full size is reserved with `posix_fallocate`, so a full tmpfs fails
@@ -20,13 +29,36 @@
 //! validates, before touching anything else: regular file, no symlink, owner,
 //! mode, size against `fstat`, magic, layout version, layout hash and kind.
 //! Each failure is its own [`SegmentError`] variant.
+//!
+//! # Faults after mapping
+//!
+//! A mapped segment can become unusable whatever its bytes say
+//! ([`SegmentFault`]):
+//!
+//! * **removed**: [`Segment::remove`] sets the header's `removed` flag before
+//!   it unlinks the file, and a file unlinked by hand has `st_nlink == 0`;
+//! * **truncated**: another process shortened the file. Touching a lost page
+//!   would raise SIGBUS and kill the process; the handler in [`sigbus`]
+//!   (installed by default, see there to turn it off) maps zero pages over
+//!   the mapping instead and records the truncation;
+//! * **poisoned**: a process found the segment corrupt.
+//!
+//! [`Segment::fault`] reads the cheap signs (no system call);
+//! [`Segment::fault_slow`] adds one `fstat`. Rings call them from their slow
+//! paths (full, empty, waiting) and then return `Unusable(fault)`.
+//!
+//! [`sigbus`]: set_sigbus_handler
 
 mod error;
 mod lock;
 mod name;
+mod sigbus;
 
-pub use error::SegmentError;
+pub use error::{BaseDirProblem, SegmentError};
 pub use name::{validate_name, MAX_NAME_LEN};
+pub use sigbus::{
+    set_sigbus_handler, sigbus_handler_installed, MAX_GUARDED_MAPPINGS, NO_SIGBUS_HANDLER_ENV,
+};
 
 use std::ffi::CString;
 use std::fs::File;
@@ -39,19 +71,24 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::layout::{
-    magic_word, SegmentHeader, SegmentKind, CACHE_LINE, LAYOUT_VERSION, SEGMENT_MAGIC,
-    STATE_POISONED,
+    magic_word, SegmentFault, SegmentHeader, SegmentKind, CACHE_LINE, LAYOUT_VERSION, REMOVED,
+    SEGMENT_MAGIC, STATE_POISONED,
 };
-use crate::sync::{fence, Ordering};
+use crate::sync::{fence, AtomicU32, Ordering};
+use sigbus::Guard;
 
-/// Base directory used when neither `SHMBUS_DIR` nor [`Namespace::at`] says
-/// otherwise.
-pub const DEFAULT_BASE_DIR: &str = "/dev/shm/shmbus";
+/// Directory that holds the per-user default bases.
+pub const DEFAULT_BASE_PARENT: &str = "/dev/shm";
+
+/// File-name prefix of the default base: the default base of the user with
+/// effective uid `U` is `/dev/shm/shmbus-U` (see [`Namespace::default_base_dir`]).
+pub const DEFAULT_BASE_PREFIX: &str = "shmbus-";
 
 /// Name of the namespace the examples and tools use when given none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-/// Environment variable that overrides [`DEFAULT_BASE_DIR`].
+/// Environment variable that overrides the default base directory
+/// ([`Namespace::default_base_dir`]).
 pub const BASE_DIR_ENV: &str = "SHMBUS_DIR";
 
 /// How long [`Segment::open`] waits, by default, for a segment whose creator
@@ -71,17 +108,24 @@ pub struct Namespace {
 
 impl Namespace {
     /// Opens (creating it if needed) the namespace `name` under the base
-    /// directory: `$SHMBUS_DIR` if set, else `/dev/shm/shmbus`.
+    /// directory: `$SHMBUS_DIR` if set, else `/dev/shm/shmbus-<uid>`.
     ///
     /// # Errors
     ///
-    /// An invalid name, a directory that cannot be created, or one that is a
-    /// symlink, belongs to another user or is writable by group or others.
+    /// An invalid name, an unsafe base directory
+    /// ([`SegmentError::UnsafeBaseDir`]), a directory that cannot be
+    /// created, or a namespace directory that is a symlink, belongs to
+    /// another user or is writable by group or others.
     pub fn open(name: &str) -> Result<Self, SegmentError> {
         Self::at(Self::base_dir(), name)
     }
 
     /// Opens (creating it if needed) the namespace `name` under `base`.
+    ///
+    /// `base` (created `0700` with its missing parents if it does not exist)
+    /// must not be a symlink, must belong to this user or root and must not
+    /// be writable by group or others unless sticky; so must every directory
+    /// above it.
     ///
     /// # Errors
     ///
@@ -89,10 +133,10 @@ impl Namespace {
     pub fn at(base: impl AsRef<Path>, name: &str) -> Result<Self, SegmentError> {
         validate_name(name)?;
         let base = base.as_ref();
-        create_private_dir(base, true)?;
+        create_missing_dirs(base)?;
+        let base_dir = open_base_dir(base)?;
         let path = base.join(name);
-        create_private_dir(&path, false)?;
-        let dir = open_dir_nofollow(&path)?;
+        let dir = open_namespace_dir(&base_dir, name, &path)?;
         let meta = fstat(dir.as_fd()).map_err(|e| SegmentError::io("fstat", &path, e))?;
         check_owner_and_mode(&path, &meta)?;
         Ok(Namespace {
@@ -102,12 +146,21 @@ impl Namespace {
         })
     }
 
-    /// The base directory [`Namespace::open`] uses now.
+    /// The base directory [`Namespace::open`] uses now: `$SHMBUS_DIR` if
+    /// set and not empty, else [`Namespace::default_base_dir`].
     pub fn base_dir() -> PathBuf {
         std::env::var_os(BASE_DIR_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_BASE_DIR))
+            .unwrap_or_else(Self::default_base_dir)
+    }
+
+    /// This user's default base directory, `/dev/shm/shmbus-<euid>`: one per
+    /// user, so two users on a host never share a base.
+    pub fn default_base_dir() -> PathBuf {
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        Path::new(DEFAULT_BASE_PARENT).join(format!("{DEFAULT_BASE_PREFIX}{uid}"))
     }
 
     /// The namespace's name.
@@ -179,14 +232,39 @@ impl Default for OpenOptions {
 /// One memory-mapped segment file, validated.
 ///
 /// The mapping stays valid as long as this value lives; every pointer handed
-/// out by [`Segment::base`] is tied to it.
+/// out by [`Segment::base`] is tied to it. If the file is truncated under it,
+/// the mapping reads as zeros from then on (see [`Segment::fault`]).
 #[derive(Debug)]
 pub struct Segment {
+    /// The mapping's entry in the SIGBUS registry. Declared first so that it
+    /// is dropped first: the entry is freed before `map` unmaps the range.
+    guard: Option<Guard>,
     map: MmapRaw,
     file: File,
     path: PathBuf,
     kind: SegmentKind,
     writable: bool,
+    /// Faults found by [`Segment::fault_slow`] ([`LATCHED_REMOVED`],
+    /// [`LATCHED_TRUNCATED`]), kept so that [`Segment::fault`] reports them
+    /// from then on. Process-local.
+    latched: AtomicU32,
+}
+
+/// [`Segment::latched`] bit: `fstat` saw the file unlinked.
+const LATCHED_REMOVED: u32 = 1;
+/// [`Segment::latched`] bit: `fstat` saw the file shorter than the mapping.
+const LATCHED_TRUNCATED: u32 = 2;
+
+/// Registers `map` with the SIGBUS guard (a no-op when the handler is off).
+fn guard_mapping(
+    map: &MmapRaw,
+    writable: bool,
+    path: &Path,
+) -> Result<Option<Guard>, SegmentError> {
+    Guard::register(map.as_ptr(), map.len(), writable).map_err(|_| SegmentError::TooManySegments {
+        path: path.to_owned(),
+        limit: MAX_GUARDED_MAPPINGS,
+    })
 }
 
 impl Segment {
@@ -267,6 +345,9 @@ impl Segment {
             .populate()
             .map_raw(&file)
             .map_err(|e| unlink_on_error(SegmentError::io("mmap", &path, e)))?;
+        // Guarded before the first access: a truncation from now on cannot
+        // kill this process.
+        let guard = guard_mapping(&map, true, &path).map_err(unlink_on_error)?;
         let base = map.as_mut_ptr();
         // SAFETY: the mapping is `size >= 128` bytes, page-aligned and zero-filled
         // by fallocate; no other process reads these fields before the magic is
@@ -290,11 +371,13 @@ impl Segment {
             .magic_version
             .store(magic_word(LAYOUT_VERSION), Ordering::Release);
         Ok(Segment {
+            guard,
             map,
             file,
             path,
             kind,
             writable: true,
+            latched: AtomicU32::new(0),
         })
     }
 
@@ -305,8 +388,9 @@ impl Segment {
     ///
     /// [`SegmentError::NotFound`], [`SegmentError::Symlink`], ownership and
     /// mode errors, [`SegmentError::TooSmall`] or
-    /// [`SegmentError::NotInitialised`] after `opts.init_timeout`, and every
-    /// header mismatch.
+    /// [`SegmentError::NotInitialised`] after `opts.init_timeout`, every
+    /// header mismatch, and [`SegmentError::Removed`] or
+    /// [`SegmentError::Truncated`] if that happened during the open.
     pub fn open(
         ns: &Namespace,
         name: &str,
@@ -415,15 +499,33 @@ impl Segment {
             options.map_raw_read_only(&file)
         }
         .map_err(|e| SegmentError::io("mmap", &path, e))?;
+        let guard = guard_mapping(&map, writable, &path)?;
         let segment = Segment {
+            guard,
             map,
             file,
             path,
             kind,
             writable,
+            latched: AtomicU32::new(0),
         };
-        segment.validate_header(size)?;
-        Ok(segment)
+        let validated = segment.validate_header(size);
+        // A truncation during validation makes the header read as zeros:
+        // say what happened rather than "bad magic". The header's own
+        // flags mean something only once it validated.
+        let from_file = segment.fault_from_file();
+        if from_file == Some(SegmentFault::Truncated)
+            || segment.guard.as_ref().is_some_and(Guard::truncated)
+        {
+            return Err(SegmentError::Truncated { path: segment.path });
+        }
+        validated?;
+        match from_file.or_else(|| segment.fault()) {
+            Some(SegmentFault::Truncated) => Err(SegmentError::Truncated { path: segment.path }),
+            Some(SegmentFault::Removed) => Err(SegmentError::Removed { path: segment.path }),
+            Some(SegmentFault::Poisoned) => Err(SegmentError::Poisoned { path: segment.path }),
+            None => Ok(segment),
+        }
     }
 
     fn validate_header(&self, file_size: u64) -> Result<(), SegmentError> {
@@ -481,8 +583,15 @@ impl Segment {
         Ok(())
     }
 
-    /// Removes the segment file `name` of `kind`. Processes that have it
-    /// mapped keep their mapping; new opens fail with `NotFound`.
+    /// Removes the segment file `name` of `kind`.
+    ///
+    /// First, if the file is a segment of `kind` of this layout version that
+    /// this user owns, its header's `removed` flag is set, so processes that
+    /// have it mapped see [`SegmentFault::Removed`] from [`Segment::fault`]
+    /// at once; then the file is unlinked, so new opens fail with
+    /// `NotFound`. A file that cannot be flagged (another layout version, a
+    /// corrupt header) is still unlinked; mapped peers then notice through
+    /// `st_nlink == 0` in [`Segment::fault_slow`]. Their mappings stay valid.
     ///
     /// # Errors
     ///
@@ -490,6 +599,7 @@ impl Segment {
     pub fn remove(ns: &Namespace, name: &str, kind: SegmentKind) -> Result<(), SegmentError> {
         let file_name = Namespace::file_name(name, kind)?;
         let path = ns.display_path(name, kind);
+        Self::flag_removed(ns, &file_name, kind, &path);
         // SAFETY: `file_name` is NUL-terminated and `ns.dir` is an open directory.
         if unsafe { libc::unlinkat(ns.dir.as_raw_fd(), file_name.as_ptr(), 0) } != 0 {
             let err = io::Error::last_os_error();
@@ -499,6 +609,117 @@ impl Segment {
             });
         }
         Ok(())
+    }
+
+    /// Sets the `removed` flag of the file `file_name` if it is a segment
+    /// of `kind` of this layout version owned by this user. Best effort: any
+    /// failure leaves the flag unset (peers then rely on `st_nlink`).
+    fn flag_removed(ns: &Namespace, file_name: &CString, kind: SegmentKind, path: &Path) {
+        // SAFETY: `file_name` is NUL-terminated and `ns.dir` is an open directory.
+        let fd = unsafe {
+            libc::openat(
+                ns.dir.as_raw_fd(),
+                file_name.as_ptr(),
+                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            return;
+        }
+        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let Ok(meta) = file.metadata() else { return };
+        if !meta.is_file()
+            || meta.len() < CACHE_LINE as u64
+            || check_owner_and_mode(path, &meta).is_err()
+        {
+            return;
+        }
+        // Only the header is mapped; it lies inside the file (checked above),
+        // and the guard covers a truncation racing with this.
+        let Ok(map) = MmapOptions::new().len(CACHE_LINE).map_raw(&file) else {
+            return;
+        };
+        let Ok(guard) = guard_mapping(&map, true, path) else {
+            return;
+        };
+        let segment = Segment {
+            guard,
+            map,
+            file,
+            path: path.to_owned(),
+            kind,
+            writable: true,
+            latched: AtomicU32::new(0),
+        };
+        let h = segment.header();
+        if h.magic_version.load(Ordering::Relaxed) == magic_word(LAYOUT_VERSION)
+            && h.kind == kind as u32
+        {
+            segment.mark_removed();
+        }
+    }
+
+    /// Sets the header's `removed` flag: every process that has the segment
+    /// mapped sees [`SegmentFault::Removed`] from then on. No-op on a
+    /// read-only handle. [`Segment::remove`] calls it before unlinking.
+    pub(crate) fn mark_removed(&self) {
+        if self.writable {
+            // SYNC POINT: pairs with the Acquire fence after the load of
+            // `removed` in `Segment::fault`: whatever the remover wrote into
+            // the segment before (a ring's wake-up word) is visible to a
+            // peer that sees the flag.
+            self.header().removed.store(REMOVED, Ordering::Release);
+        }
+    }
+
+    /// Why the segment can no longer be used, from the signs that cost no
+    /// system call: the SIGBUS guard's truncated mark for this mapping, the
+    /// header's `removed` flag, its poisoned state, and what an earlier
+    /// [`Segment::fault_slow`] found. `None` if none says so.
+    pub fn fault(&self) -> Option<SegmentFault> {
+        let latched = self.latched.load(Ordering::Relaxed);
+        if latched & LATCHED_TRUNCATED != 0 || self.guard.as_ref().is_some_and(Guard::truncated) {
+            return Some(SegmentFault::Truncated);
+        }
+        if latched & LATCHED_REMOVED != 0 {
+            return Some(SegmentFault::Removed);
+        }
+        let h = self.header();
+        // Relaxed loads then a fence: they work on a read-only mapping too.
+        if h.removed.load(Ordering::Relaxed) != 0 {
+            // SYNC POINT: pairs with the Release store in
+            // `Segment::mark_removed`.
+            fence(Ordering::Acquire);
+            return Some(SegmentFault::Removed);
+        }
+        if h.state.load(Ordering::Relaxed) == STATE_POISONED {
+            return Some(SegmentFault::Poisoned);
+        }
+        None
+    }
+
+    /// [`Segment::fault`], then one `fstat` of the file: a link count of 0
+    /// means it was unlinked ([`SegmentFault::Removed`]), a size smaller than
+    /// the mapping that it was truncated ([`SegmentFault::Truncated`]), even
+    /// if no access has touched a lost page yet. What it finds is kept, and
+    /// reported by [`Segment::fault`] from then on.
+    pub fn fault_slow(&self) -> Option<SegmentFault> {
+        self.fault().or_else(|| self.fault_from_file())
+    }
+
+    /// The `fstat` part of [`Segment::fault_slow`], latching what it finds.
+    fn fault_from_file(&self) -> Option<SegmentFault> {
+        let meta = self.file.metadata().ok()?;
+        let (bit, fault) = if meta.nlink() == 0 {
+            (LATCHED_REMOVED, SegmentFault::Removed)
+        } else if meta.len() < self.map.len() as u64 {
+            (LATCHED_TRUNCATED, SegmentFault::Truncated)
+        } else {
+            return None;
+        };
+        self.latched.fetch_or(bit, Ordering::Relaxed);
+        Some(fault)
     }
 
     /// The validated header.
@@ -661,47 +882,122 @@ fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), Seg
     Ok(())
 }
 
-/// Creates `path` with mode 0700 if it does not exist (with `parents`, its
-/// missing ancestors too). An existing directory is left exactly as it is;
-/// the namespace directory itself is checked by the caller.
-fn create_private_dir(path: &Path, parents: bool) -> Result<(), SegmentError> {
+/// Creates `path` and its missing ancestors, each `0700` whatever the umask,
+/// after checking that the deepest existing ancestor and every directory
+/// above it are safe (nothing is ever created where another user could move
+/// it). Existing directories are left exactly as they are; [`open_base_dir`]
+/// checks the result.
+fn create_missing_dirs(path: &Path) -> Result<(), SegmentError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if std::fs::symlink_metadata(path).is_ok() {
+    let mut missing = Vec::new();
+    let mut existing = Path::new(".");
+    for dir in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        if std::fs::symlink_metadata(dir).is_ok() {
+            existing = dir;
+            break;
+        }
+        missing.push(dir);
+    }
+    if missing.is_empty() {
         return Ok(());
     }
-    if parents {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .recursive(true)
-                .create(parent)
-                .map_err(|e| SegmentError::io("mkdir", parent, e))?;
+    check_ancestors(path, existing)?;
+    for dir in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            // We made it: the umask may have cleared bits of 0700; set them exactly.
+            Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| SegmentError::io("chmod", dir, e))?,
+            // Another process made it first.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(SegmentError::io("mkdir", dir, e)),
         }
     }
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        // We made it: the umask may have cleared bits of 0700; set them exactly.
-        Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| SegmentError::io("chmod", path, e)),
-        // Another process made it first.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(SegmentError::io("mkdir", path, e)),
-    }
+    Ok(())
 }
 
-fn open_dir_nofollow(path: &Path) -> Result<OwnedFd, SegmentError> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path =
-        CString::new(path.as_os_str().as_bytes()).map_err(|_| SegmentError::InvalidName {
-            name: path.display().to_string(),
-            reason: "contains a NUL byte",
-        })?;
-    // O_NOFOLLOW|O_DIRECTORY on a link fails with ENOTDIR or ELOOP depending
-    // on the kernel; look first so the error says what is wrong.
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(SegmentError::Symlink {
-            path: path.to_owned(),
-        });
+/// Whether another user could rename or replace entries of the directory
+/// `dir` (stat'ed as `meta`): it must belong to this user or root, and not
+/// be writable by group or others unless sticky.
+fn check_base_component(
+    base: &Path,
+    dir: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), SegmentError> {
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let fail = |problem| SegmentError::UnsafeBaseDir {
+        base: base.to_owned(),
+        dir: dir.to_owned(),
+        problem,
+    };
+    if !meta.is_dir() {
+        return Err(fail(BaseDirProblem::NotDirectory));
     }
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(fail(BaseDirProblem::Owner {
+            owner: meta.uid(),
+            expected: me,
+        }));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 && mode & libc::S_ISVTX == 0 {
+        return Err(fail(BaseDirProblem::Writable { mode }));
+    }
+    Ok(())
+}
+
+/// Checks `dir` and every directory above it, along its canonical path,
+/// with [`check_base_component`] (for the base `base`); and that no
+/// symlink on the path as written belongs to another user (who could point
+/// it elsewhere after the check).
+fn check_ancestors(base: &Path, dir: &Path) -> Result<(), SegmentError> {
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for link in dir.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        let Ok(meta) = std::fs::symlink_metadata(link) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() && meta.uid() != me && meta.uid() != 0 {
+            return Err(SegmentError::UnsafeBaseDir {
+                base: base.to_owned(),
+                dir: link.to_owned(),
+                problem: BaseDirProblem::Owner {
+                    owner: meta.uid(),
+                    expected: me,
+                },
+            });
+        }
+    }
+    let dir = std::fs::canonicalize(dir).map_err(|e| SegmentError::io("resolve", dir, e))?;
+    for dir in dir.ancestors() {
+        let meta = std::fs::metadata(dir).map_err(|e| SegmentError::io("stat", dir, e))?;
+        check_base_component(base, dir, &meta)?;
+    }
+    Ok(())
+}
+
+/// Opens the base directory after checking it and every directory above it
+/// (see [`check_base_component`]). The base itself must not be a symlink;
+/// its ancestors are checked along their canonical path, so a symlink above
+/// it (such as `/var/run`) is judged by the directories it leads through.
+/// Once checked, none of them can be changed by another user, so the
+/// descriptor returned stays the base that was checked.
+fn open_base_dir(base: &Path) -> Result<OwnedFd, SegmentError> {
+    let unsafe_base = |problem| SegmentError::UnsafeBaseDir {
+        base: base.to_owned(),
+        dir: base.to_owned(),
+        problem,
+    };
+    let meta = std::fs::symlink_metadata(base).map_err(|e| SegmentError::io("stat", base, e))?;
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_base(BaseDirProblem::Symlink));
+    }
+    let parent = match base.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    check_ancestors(base, parent)?;
+    let c_path = path_cstring(base)?;
     // SAFETY: `c_path` is NUL-terminated.
     let fd = unsafe {
         libc::open(
@@ -712,6 +1008,53 @@ fn open_dir_nofollow(path: &Path) -> Result<OwnedFd, SegmentError> {
     if fd < 0 {
         let err = io::Error::last_os_error();
         return Err(match err.raw_os_error() {
+            // Replaced by a link or a file since the lstat above.
+            Some(libc::ELOOP) => unsafe_base(BaseDirProblem::Symlink),
+            Some(libc::ENOTDIR) => unsafe_base(BaseDirProblem::NotDirectory),
+            _ => SegmentError::io("open directory", base, err),
+        });
+    }
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // The check that counts is on what was opened.
+    let meta = fstat(fd.as_fd()).map_err(|e| SegmentError::io("fstat", base, e))?;
+    check_base_component(base, base, &meta)?;
+    Ok(fd)
+}
+
+/// Creates (`0700`) if needed and opens the namespace directory `name`
+/// relative to the base's descriptor, never following a symlink.
+fn open_namespace_dir(base: &OwnedFd, name: &str, path: &Path) -> Result<OwnedFd, SegmentError> {
+    // Valid names contain no NUL.
+    let c_name = CString::new(name).map_err(|_| SegmentError::InvalidName {
+        name: name.escape_debug().to_string(),
+        reason: "contains a NUL byte",
+    })?;
+    // SAFETY: `c_name` is NUL-terminated and `base` an open directory.
+    let created = unsafe { libc::mkdirat(base.as_raw_fd(), c_name.as_ptr(), 0o700) } == 0;
+    if !created {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(SegmentError::io("mkdir", path, err));
+        }
+    }
+    // SAFETY: as above.
+    let fd = unsafe {
+        libc::openat(
+            base.as_raw_fd(),
+            c_name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        // O_NOFOLLOW|O_DIRECTORY on a link fails with ENOTDIR or ELOOP
+        // depending on the kernel; look so the error says what is wrong.
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        return Err(match err.raw_os_error() {
+            _ if is_link => SegmentError::Symlink {
+                path: path.to_owned(),
+            },
             Some(libc::ELOOP) => SegmentError::Symlink {
                 path: path.to_owned(),
             },
@@ -721,6 +1064,22 @@ fn open_dir_nofollow(path: &Path) -> Result<OwnedFd, SegmentError> {
             _ => SegmentError::io("open directory", path, err),
         });
     }
-    // SAFETY: `fd` was just returned by open and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    if created {
+        // The umask may have cleared bits of 0700; set them exactly.
+        // SAFETY: `fd` is an open directory.
+        if unsafe { libc::fchmod(fd.as_raw_fd(), 0o700) } != 0 {
+            return Err(SegmentError::io("chmod", path, io::Error::last_os_error()));
+        }
+    }
+    Ok(fd)
+}
+
+fn path_cstring(path: &Path) -> Result<CString, SegmentError> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| SegmentError::InvalidName {
+        name: path.display().to_string(),
+        reason: "contains a NUL byte",
+    })
 }

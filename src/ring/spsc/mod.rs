@@ -28,6 +28,42 @@
 //! loaded once into a local, checked, then used; an inconsistency is a
 //! [`Corruption`](crate::ring::Corruption), never a panic or an
 //! out-of-bounds read.
+//!
+//! # Removed and truncated rings
+//!
+//! A ring in shared memory can become unusable under its handles: removed
+//! ([`SpscRing::remove`], or its file unlinked by hand), truncated by some
+//! process, or poisoned. Both handles look for that on their slow paths
+//! only, and then return `Unusable(fault)` ([`ClaimError::Unusable`],
+//! [`ReadError::Unusable`]):
+//!
+//! * on every `Full` / `Empty` / `Corrupt` result of a non-blocking call,
+//!   the segment's cheap signs ([`Segment::fault`]: the header's `removed`
+//!   flag, the SIGBUS guard's truncated mark, the poisoned state); on every
+//!   64th such result the clock is read, and at most every 20 ms the file is
+//!   `fstat`ed ([`Segment::fault_slow`]: a hand-unlinked or shortened file);
+//! * in blocking waits, the cheap signs every round and the `fstat` at most
+//!   every 20 ms, the clock being read on every round that yields or sleeps
+//!   (and every 64 spinning rounds); no sleep in a wait on a mapped ring
+//!   lasts more than 20 ms, so a removal is noticed within about 20 ms
+//!   (and at once by a consumer asleep on the futex, which
+//!   [`SpscRing::remove`] wakes).
+//!
+//! A claim that finds room and a read that finds a record check nothing:
+//! the hot path makes no system call and no clock read. The guarantee after
+//! a removal is therefore this: the producer keeps committing into the
+//! removed file until its next `Full` or wait, so records committed after
+//! the removal and before then (at most one ring's worth if nobody reads
+//! them) reach only a consumer still attached to the removed file, or are
+//! lost with the file. From the producer's first `Unusable` on, every claim
+//! it makes fails with the same `Unusable`, room or not, so no record is
+//! reported committed after the producer was told. A consumer reads what
+//! the removed file still holds, then gets `Unusable` where it would have
+//! got `Empty`.
+//!
+//! [`SpscRing::remove`]: shm::SpscRing::remove
+//! [`Segment::fault`]: crate::segment::Segment::fault
+//! [`Segment::fault_slow`]: crate::segment::Segment::fault_slow
 
 #[cfg(not(shmbus_loom))]
 mod shm;
@@ -42,13 +78,14 @@ use core::ptr::NonNull;
 use std::time::Duration;
 
 use crate::layout::{
-    frame_len, pack_record_header, unpack_record_header, SpscControl, FLAG_COMMITTED, FLAG_PADDING,
-    KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
+    frame_len, pack_record_header, unpack_record_header, SegmentFault, SpscControl, FLAG_COMMITTED,
+    FLAG_PADDING, KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
 };
 use crate::ring::region::DataRegion;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{
-    fence, futex_wait, futex_wake_all, AccessTracker, HeaderWords, HeapBytes, Ordering,
+    fence, futex_wait, futex_wake_all, monotonic_ns, AccessTracker, HeaderWords, HeapBytes,
+    Ordering,
 };
 use crate::wait::{WaitStrategy, Waiter};
 
@@ -152,6 +189,10 @@ pub enum ClaimError {
     TimedOut,
     /// The consumer position in shared memory is inconsistent.
     Corrupt(Corruption),
+    /// The ring's segment was removed, truncated or poisoned: nothing
+    /// written to it can reach a consumer any more (see the module docs for
+    /// when this is noticed). Re-open the ring by name.
+    Unusable(SegmentFault),
 }
 
 /// Why a read did not return a record.
@@ -163,6 +204,10 @@ pub enum ReadError {
     TimedOut,
     /// What the producer published is inconsistent.
     Corrupt(Corruption),
+    /// The ring's segment was removed, truncated or poisoned: no producer
+    /// can reach this handle any more (see the module docs for when this is
+    /// noticed). Re-open the ring by name.
+    Unusable(SegmentFault),
 }
 
 impl std::fmt::Display for ClaimError {
@@ -177,6 +222,7 @@ impl std::fmt::Display for ClaimError {
             }
             ClaimError::TimedOut => write!(f, "timed out waiting for free space"),
             ClaimError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
+            ClaimError::Unusable(fault) => write!(f, "ring is unusable: {fault}"),
         }
     }
 }
@@ -187,6 +233,7 @@ impl std::fmt::Display for ReadError {
             ReadError::Empty => write!(f, "ring is empty"),
             ReadError::TimedOut => write!(f, "timed out waiting for a record"),
             ReadError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
+            ReadError::Unusable(fault) => write!(f, "ring is unusable: {fault}"),
         }
     }
 }
@@ -221,9 +268,142 @@ struct RingView {
     /// [`SPSC_FLAG_WAKEUPS`] was set when the ring was created.
     wakeups: bool,
     backing: Backing,
+    /// Paces the fault checks of the slow paths.
+    probe: FaultProbe,
+}
+
+/// Longest a wait on a mapped ring sleeps at once, and the least time
+/// between two `fstat`s of its segment: how late a removal or truncation
+/// may be noticed by a waiting handle.
+const FAULT_CHECK_PERIOD: Duration = Duration::from_millis(20);
+/// Non-blocking `Full` / `Empty` results between two clock reads.
+const MISSES_PER_CLOCK_READ: u32 = 64;
+/// Spinning wait rounds between two clock reads.
+const SPINS_PER_CLOCK_READ: u32 = 64;
+
+/// When a handle last looked for faults the expensive way.
+#[derive(Default)]
+struct FaultProbe {
+    /// Non-blocking misses (or spinning rounds), wrapping: paces clock reads.
+    count: u32,
+    /// `CLOCK_MONOTONIC` ns before which no `fstat` is made (0: at once).
+    next_slow_ns: u64,
+}
+
+#[cfg(not(shmbus_loom))]
+use crate::segment::Segment as SegmentHandle;
+
+/// Loom models run on the heap only: no segment, so no fault.
+#[cfg(shmbus_loom)]
+enum SegmentHandle {}
+
+#[cfg(shmbus_loom)]
+impl SegmentHandle {
+    fn fault(&self) -> Option<SegmentFault> {
+        match *self {}
+    }
+    fn fault_slow(&self) -> Option<SegmentFault> {
+        match *self {}
+    }
+}
+
+/// Whether the current round of `strategy` only spins, as the `Waiter`
+/// decides it (so a clock read would cost more than the round).
+fn spinning(strategy: WaitStrategy, rounds: u32) -> bool {
+    match strategy {
+        WaitStrategy::BusySpin => true,
+        WaitStrategy::Yield => false,
+        WaitStrategy::Backoff { spins, .. } | WaitStrategy::Blocking { spins } => rounds < spins,
+    }
 }
 
 impl RingView {
+    /// The segment behind a mapped ring; `None` on the heap.
+    fn segment(&self) -> Option<&SegmentHandle> {
+        match &self.backing {
+            Backing::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Backing::Mapped(a) => Some(a.segment()),
+        }
+    }
+
+    /// For a non-blocking `Full` / `Empty`: the cheap signs every time, an
+    /// `fstat` when due on every [`MISSES_PER_CLOCK_READ`]th call.
+    #[cold]
+    fn fault_after_miss(&mut self) -> Option<SegmentFault> {
+        let segment = self.segment()?;
+        if let Some(fault) = segment.fault() {
+            return Some(fault);
+        }
+        self.probe.count = self.probe.count.wrapping_add(1);
+        if self.probe.count % MISSES_PER_CLOCK_READ != 1 {
+            return None;
+        }
+        self.fault_slow_if_due()
+    }
+
+    /// For a wait round: the cheap signs every round, an `fstat` when due,
+    /// the clock read on every round that yields or sleeps.
+    fn fault_while_waiting(
+        &mut self,
+        waiter: &Waiter,
+        strategy: WaitStrategy,
+    ) -> Option<SegmentFault> {
+        let segment = self.segment()?;
+        if let Some(fault) = segment.fault() {
+            return Some(fault);
+        }
+        if spinning(strategy, waiter.rounds()) {
+            self.probe.count = self.probe.count.wrapping_add(1);
+            if self.probe.count % SPINS_PER_CLOCK_READ != 1 {
+                return None;
+            }
+        }
+        self.fault_slow_if_due()
+    }
+
+    /// For a `Corrupt` result: zero pages left by a truncation look corrupt,
+    /// so look for a fault first, `fstat` included.
+    #[cold]
+    fn fault_now(&mut self) -> Option<SegmentFault> {
+        self.segment()?.fault_slow()
+    }
+
+    fn fault_slow_if_due(&mut self) -> Option<SegmentFault> {
+        let now = monotonic_ns();
+        if now < self.probe.next_slow_ns {
+            return None;
+        }
+        self.probe.next_slow_ns = now.saturating_add(FAULT_CHECK_PERIOD.as_nanos() as u64);
+        self.segment()?.fault_slow()
+    }
+
+    /// `wait` as a wait on this ring may use it: on a mapped ring no single
+    /// sleep lasts more than [`FAULT_CHECK_PERIOD`].
+    fn wait_strategy(&self, wait: WaitStrategy) -> WaitStrategy {
+        match wait {
+            WaitStrategy::Backoff {
+                spins,
+                yields,
+                max_sleep,
+            } if self.segment().is_some() => WaitStrategy::Backoff {
+                spins,
+                yields,
+                max_sleep: max_sleep.min(FAULT_CHECK_PERIOD),
+            },
+            other => other,
+        }
+    }
+
+    /// Longest futex sleep of a blocking consumer.
+    fn sleep_cap(&self) -> Duration {
+        if self.segment().is_some() {
+            FAULT_CHECK_PERIOD
+        } else {
+            Duration::from_millis(100)
+        }
+    }
+
     /// Whether the other side holds its liveness lock (mapped rings only).
     fn peer_alive(&self) -> Option<bool> {
         match &self.backing {
@@ -284,6 +464,7 @@ pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
         max_payload,
         wakeups: config.wakeups,
         backing: Backing::Heap(ring.clone()),
+        probe: FaultProbe::default(),
     };
     let producer = Producer::attach(view(&ring)).map_err(|c| c.to_string())?;
     let consumer = Consumer::attach(view(&ring)).map_err(|c| c.to_string())?;
@@ -360,8 +541,13 @@ pub struct Producer {
     ring: RingView,
     /// Next free position (end of the last committed or staged record).
     tail: u64,
-    /// Last consumer position seen; free space is `head_cache + capacity - tail`.
-    head_cache: u64,
+    /// Last consumer position seen plus the capacity: a record ending at or
+    /// before it fits without looking at `head` again. 0 once the ring was
+    /// found unusable, so that every claim takes the slow path.
+    limit: u64,
+    /// The fault this producer reported, if any: from then on every claim
+    /// fails with it, so nothing committed after it is reported delivered.
+    unusable: Option<SegmentFault>,
     /// The earliest header not yet visible, `(index, word)`: the commit
     /// point of everything staged since the last publish.
     held: Option<(usize, u64)>,
@@ -394,10 +580,12 @@ impl Producer {
         let tail = committed_end(&ring, head)?;
         // SYNC POINT: pairs with inspectors' loads of `tail`.
         ring.control().tail.store(tail, Ordering::Release);
+        let limit = head.saturating_add(ring.capacity);
         Ok(Producer {
             ring,
             tail,
-            head_cache: head,
+            limit,
+            unusable: None,
             held: None,
         })
     }
@@ -434,7 +622,10 @@ impl Producer {
         let to_end = self.ring.capacity - index;
         let pad = if need > to_end { to_end } else { 0 };
         let end = self.tail + pad + need + SENTINEL_LEN;
-        if end - self.head_cache > self.ring.capacity {
+        if end > self.limit {
+            if let Some(fault) = self.unusable {
+                return Err(ClaimError::Unusable(fault));
+            }
             // SYNC POINT: pairs with the consumer's Release store of `head` in
             // `Consumer::release`: its reads of the bytes it freed happen
             // before we overwrite them.
@@ -445,8 +636,9 @@ impl Producer {
                     position: self.tail,
                 }));
             }
-            self.head_cache = head;
-            if end - head > self.ring.capacity {
+            // head <= tail < end, so this is `end - head > capacity`.
+            self.limit = head.saturating_add(self.ring.capacity);
+            if end > self.limit {
                 return Err(ClaimError::Full);
             }
         }
@@ -481,19 +673,53 @@ impl Producer {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::Full`], [`ClaimError::TooLarge`], or
-    /// [`ClaimError::Corrupt`] if the consumer position is inconsistent.
+    /// [`ClaimError::Full`], [`ClaimError::TooLarge`],
+    /// [`ClaimError::Corrupt`] if the consumer position is inconsistent, or
+    /// [`ClaimError::Unusable`] (instead of `Full` or `Corrupt`) if the
+    /// ring's segment was removed, truncated or poisoned.
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<WriteSlot<'_>, ClaimError> {
-        let reserved = self.reserve(len)?;
-        Ok(self.slot(reserved, len))
+        match self.reserve(len) {
+            Ok(reserved) => Ok(self.slot(reserved, len)),
+            Err(e) => Err(self.claim_failed(e)),
+        }
+    }
+
+    /// Turns a `Full` or `Corrupt` result into `Unusable` if the segment
+    /// says so.
+    #[cold]
+    fn claim_failed(&mut self, e: ClaimError) -> ClaimError {
+        let fault = match e {
+            ClaimError::Full => self.ring.fault_after_miss(),
+            ClaimError::Corrupt(_) => self.ring.fault_now(),
+            _ => None,
+        };
+        match fault {
+            Some(fault) => self.set_unusable(fault),
+            None => e,
+        }
+    }
+
+    /// Records that the ring is unusable: every later claim returns the
+    /// same error, with no cost on the hot path (the cached limit sends
+    /// every claim to the slow path, which checks).
+    #[cold]
+    fn set_unusable(&mut self, fault: SegmentFault) -> ClaimError {
+        self.unusable = Some(fault);
+        self.limit = 0;
+        ClaimError::Unusable(fault)
     }
 
     /// Claims room for `len` bytes, waiting with `wait` while the ring is full.
     ///
+    /// On a ring in shared memory no sleep of the wait lasts more than
+    /// 20 ms (a longer `Backoff::max_sleep` is cut), so that a removal or
+    /// truncation is noticed.
+    ///
     /// # Errors
     ///
-    /// [`ClaimError::TooLarge`] or [`ClaimError::Corrupt`]; never `Full`.
+    /// [`ClaimError::TooLarge`], [`ClaimError::Corrupt`] or
+    /// [`ClaimError::Unusable`]; never `Full`.
     pub fn claim_blocking(
         &mut self,
         len: usize,
@@ -507,8 +733,8 @@ impl Producer {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::TimedOut`], [`ClaimError::TooLarge`] or
-    /// [`ClaimError::Corrupt`].
+    /// [`ClaimError::TimedOut`], [`ClaimError::TooLarge`],
+    /// [`ClaimError::Corrupt`] or [`ClaimError::Unusable`].
     pub fn claim_timeout(
         &mut self,
         len: usize,
@@ -528,11 +754,16 @@ impl Producer {
         // Staged records must become visible or the consumer can never free
         // the space we are waiting for.
         self.publish();
+        let wait = self.ring.wait_strategy(wait);
         let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
         loop {
             match self.reserve(len) {
                 Err(ClaimError::Full) => {}
+                Err(e @ ClaimError::Corrupt(_)) => return Err(self.claim_failed(e)),
                 other => return other,
+            }
+            if let Some(fault) = self.ring.fault_while_waiting(&waiter, wait) {
+                return Err(self.set_unusable(fault));
             }
             if waiter.timed_out() {
                 return Err(ClaimError::TimedOut);
@@ -821,18 +1052,37 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::Empty`] or [`ReadError::Corrupt`].
+    /// [`ReadError::Empty`], [`ReadError::Corrupt`], or
+    /// [`ReadError::Unusable`] (instead of `Empty` or `Corrupt`) if the
+    /// ring's segment was removed, truncated or poisoned.
     #[inline]
     pub fn try_read(&mut self) -> Result<Record<'_>, ReadError> {
-        let frame = self.next_frame()?;
-        Ok(self.record(frame))
+        match self.next_frame() {
+            Ok(frame) => Ok(self.record(frame)),
+            Err(e) => Err(self.read_failed(e)),
+        }
+    }
+
+    /// Turns an `Empty` or `Corrupt` result into `Unusable` if the segment
+    /// says so.
+    #[cold]
+    fn read_failed(&mut self, e: ReadError) -> ReadError {
+        let fault = match e {
+            ReadError::Empty => self.ring.fault_after_miss(),
+            ReadError::Corrupt(_) => self.ring.fault_now(),
+            _ => None,
+        };
+        fault.map_or(e, ReadError::Unusable)
     }
 
     /// Borrows the next record, waiting with `wait` while the ring is empty.
     ///
+    /// On a ring in shared memory no sleep of the wait (futex or backoff)
+    /// lasts more than 20 ms, so that a removal or truncation is noticed.
+    ///
     /// # Errors
     ///
-    /// [`ReadError::Corrupt`]; never `Empty`.
+    /// [`ReadError::Corrupt`] or [`ReadError::Unusable`]; never `Empty`.
     pub fn read_blocking(&mut self, wait: WaitStrategy) -> Result<Record<'_>, ReadError> {
         let frame = self.next_frame_waiting(wait, None)?;
         Ok(self.record(frame))
@@ -842,7 +1092,8 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::TimedOut`] or [`ReadError::Corrupt`].
+    /// [`ReadError::TimedOut`], [`ReadError::Corrupt`] or
+    /// [`ReadError::Unusable`].
     pub fn read_timeout(
         &mut self,
         wait: WaitStrategy,
@@ -860,17 +1111,22 @@ impl Consumer {
         // Deferred releases must reach the producer or it may never fill
         // the ring with what we are waiting for.
         self.release();
+        let wait = self.ring.wait_strategy(wait);
         let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
         loop {
             match self.next_frame() {
                 Err(ReadError::Empty) => {}
+                Err(e @ ReadError::Corrupt(_)) => return Err(self.read_failed(e)),
                 other => return other,
+            }
+            if let Some(fault) = self.ring.fault_while_waiting(&waiter, wait) {
+                return Err(ReadError::Unusable(fault));
             }
             if waiter.timed_out() {
                 return Err(ReadError::TimedOut);
             }
             if self.ring.wakeups && waiter.should_sleep() {
-                self.sleep(waiter.sleep_budget(Duration::from_millis(100)));
+                self.sleep(waiter.sleep_budget(self.ring.sleep_cap()));
                 waiter.count_round();
             } else {
                 waiter.wait();
@@ -878,9 +1134,15 @@ impl Consumer {
         }
     }
 
-    /// Sleeps on the ring's futex until the producer publishes (or `max`).
+    /// Sleeps on the ring's futex until the producer publishes, the ring is
+    /// removed (by [`SpscRing::remove`], which wakes us), or `max` passes.
+    ///
+    /// [`SpscRing::remove`]: shm::SpscRing::remove
     fn sleep(&mut self, max: Duration) {
         let ctl = self.ring.control();
+        // SYNC POINT: pairs with the Release `fetch_add` of `wake_seq` in
+        // `Producer::wake_consumer` and in `SpscRing::remove` (after its
+        // `removed` flag store, so if we see that bump we see the flag).
         let seen = ctl.wake_seq.load(Ordering::Acquire);
         ctl.sleepers.store(1, Ordering::Relaxed);
         // SYNC POINT: Dekker pair with the SeqCst fence in
@@ -889,7 +1151,11 @@ impl Consumer {
         fence(Ordering::SeqCst);
         let index = (self.head & self.ring.mask) as usize;
         // SYNC POINT: pairs with the producer's Release store of a header.
-        if self.ring.data.load_header(index, Ordering::Acquire) == 0 {
+        let empty = self.ring.data.load_header(index, Ordering::Acquire) == 0;
+        // A removal before our load of `seen` is visible now; one after it
+        // bumps `wake_seq`, so the futex does not sleep through it.
+        let removed = self.ring.segment().is_some_and(|s| s.fault().is_some());
+        if empty && !removed {
             futex_wait(&ctl.wake_seq, seen, max);
         }
         ctl.sleepers.store(0, Ordering::Relaxed);
@@ -901,9 +1167,10 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::Corrupt`] if the first record is corrupt; corruption
-    /// found after some records were read ends the batch early and is
-    /// reported by the next call.
+    /// [`ReadError::Corrupt`] if the first record is corrupt, or
+    /// [`ReadError::Unusable`] if the ring was empty and its segment was
+    /// removed, truncated or poisoned; corruption found after some records
+    /// were read ends the batch early and is reported by the next call.
     pub fn read_batch(
         &mut self,
         max: usize,
@@ -924,7 +1191,11 @@ impl Consumer {
                     self.head = frame.next;
                     n += 1;
                 }
-                Err(ReadError::Corrupt(c)) if n == 0 => return Err(ReadError::Corrupt(c)),
+                Err(e @ ReadError::Corrupt(_)) if n == 0 => return Err(self.read_failed(e)),
+                Err(ReadError::Empty) if n == 0 => match self.read_failed(ReadError::Empty) {
+                    ReadError::Empty => break,
+                    e => return Err(e),
+                },
                 Err(_) => break,
             }
         }

@@ -20,7 +20,7 @@ use crate::layout::{
 };
 use crate::ring::region::{DataRegion, MAPPED_HEADERS, NO_TRACKING};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
-use crate::sync::Ordering;
+use crate::sync::{futex_wake_all, Ordering};
 
 /// Liveness-lock slot held by the attached producer.
 pub const SPSC_LOCK_PRODUCER: u64 = 0;
@@ -58,6 +58,10 @@ pub(crate) struct Attachment {
 impl Attachment {
     pub(crate) fn peer_alive(&self) -> Option<bool> {
         self.segment.is_lock_held(self.peer_slot).ok()
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.segment
     }
 
     fn control(&self) -> &SpscControl {
@@ -106,13 +110,40 @@ impl SpscRing {
         Ok(())
     }
 
-    /// Removes the ring's segment (attached handles keep working on their
-    /// mapping; new attaches fail).
+    /// Removes the ring's segment.
+    ///
+    /// Attached handles keep a valid mapping, but learn of the removal:
+    /// the header's `removed` flag is set first, a consumer asleep on the
+    /// ring's futex is woken, then the file is unlinked. Each handle then
+    /// returns `Unusable(Removed)` at its next `Full`, `Empty` or wait
+    /// round (see the [module docs](super#removed-and-truncated-rings) for
+    /// exactly what that guarantees). New attaches fail with `NotFound`, and
+    /// [`SpscRing::create`] may make a new ring of the same name at once.
     ///
     /// # Errors
     ///
     /// [`SegmentError::NotFound`] or an I/O error.
     pub fn remove(ns: &Namespace, name: &str) -> Result<(), SegmentError> {
+        let now = OpenOptions {
+            init_timeout: std::time::Duration::ZERO,
+        };
+        // A ring that does not open cleanly (another version, corrupt) is
+        // still removed; its peers notice through the unlinked file.
+        if let Ok(segment) = Segment::open(ns, name, SegmentKind::Spsc, &now) {
+            if validate_control(&segment).is_ok() {
+                segment.mark_removed();
+                // SAFETY: `validate_control` checked the segment holds an
+                // SPSC control block at this offset; it lives as long as
+                // `segment`.
+                let ctl =
+                    unsafe { &*(segment.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl) };
+                // SYNC POINT: after the Release store of `removed` in
+                // `mark_removed`; pairs with the Acquire load of `wake_seq`
+                // in `Consumer::sleep`, which then sees the flag.
+                ctl.wake_seq.fetch_add(1, Ordering::Release);
+                futex_wake_all(&ctl.wake_seq);
+            }
+        }
         Segment::remove(ns, name, SegmentKind::Spsc)
     }
 
@@ -237,6 +268,7 @@ impl SpscRing {
             max_payload,
             wakeups,
             backing: Backing::Mapped(attachment),
+            probe: Default::default(),
         };
         Ok((view, path))
     }
