@@ -152,6 +152,7 @@ impl Bus {
         let (record, created) = self.directory.create_or_open(&self.ns, name, config)?;
         Ok(Topic {
             ns: self.ns.clone(),
+            directory: self.directory.segment_handle(),
             record,
             created,
         })
@@ -166,6 +167,7 @@ impl Bus {
         let record = self.directory.open(&self.ns, name)?;
         Ok(Topic {
             ns: self.ns.clone(),
+            directory: self.directory.segment_handle(),
             record,
             created: false,
         })
@@ -190,6 +192,8 @@ impl Bus {
 /// A topic: a named broadcast log.
 pub struct Topic {
     ns: Arc<Namespace>,
+    /// The directory that named it: removing it detaches the topic too.
+    directory: Arc<Segment>,
     record: TopicRecord,
     created: bool,
 }
@@ -222,7 +226,7 @@ impl Topic {
             SegmentKind::Broadcast,
             &OpenOptions::default(),
         )?;
-        map_log(segment, &self.record.config)
+        map_log(segment, self.directory.clone(), &self.record.config)
     }
 
     /// Attaches a publisher.
@@ -414,7 +418,11 @@ pub(crate) fn check_log(
 
 /// Validates a mapped log against the directory's configuration and builds
 /// the view the ring code runs on.
-fn map_log(segment: Segment, config: &TopicConfig) -> Result<BroadcastView, BusError> {
+fn map_log(
+    segment: Segment,
+    directory: Arc<Segment>,
+    config: &TopicConfig,
+) -> Result<BroadcastView, BusError> {
     let LogLayout {
         stride,
         claim_timeout_ns,
@@ -446,7 +454,10 @@ fn map_log(segment: Segment, config: &TopicConfig) -> Result<BroadcastView, BusE
             payload_stride: stride,
             tracker: &NO_TRACKING,
             config,
-            liveness: Liveness::Mapped(segment),
+            liveness: Liveness::Mapped {
+                log: segment,
+                directory,
+            },
         }
     };
     // SAFETY: see above.

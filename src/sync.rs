@@ -251,11 +251,6 @@ pub(crate) struct HeapLocks {
 }
 
 impl HeapLocks {
-    /// Locks `0 .. n`.
-    pub(crate) fn new(n: usize) -> Self {
-        Self::with_ids((0..n as u64).collect())
-    }
-
     /// Locks with the given ids.
     pub(crate) fn with_ids(mut ids: Vec<u64>) -> Self {
         ids.sort_unstable();
@@ -291,7 +286,8 @@ impl HeapLocks {
     pub(crate) fn is_held(&self, id: usize) -> bool {
         // SYNC POINT: Acquire pairs with the Release in `unlock`: a lock
         // seen free orders everything its last holder did before ours.
-        self.flag(id).is_some_and(|h| h.load(Ordering::Acquire) != 0)
+        self.flag(id)
+            .is_some_and(|h| h.load(Ordering::Acquire) != 0)
     }
 }
 

@@ -82,8 +82,7 @@
 //! `SHMBUS_CHAOS_KILLS=2000` sets the number of kills (the long version);
 //! `SHMBUS_CHAOS_SEED=<n>` replays a schedule (the same targets, delays and
 //! holds; process timing still varies). `chaos_with_stalls_loses_nothing` adds the
-//! SIGSTOP/SIGCONT stalls (200 kills by default); it is ignored for now (see
-//! its comment), run it with `-- --ignored`.
+//! SIGSTOP/SIGCONT stalls (100 kills by default).
 
 mod common;
 
@@ -143,13 +142,10 @@ fn ring_config() -> SpscConfig {
     SpscConfig::with_capacity(4096)
 }
 
-/// How the readers in child processes wait: short sleeps, so that a dead
-/// claim is looked at often enough to be reclaimed soon after its timeout.
-const READER_WAIT: WaitStrategy = WaitStrategy::Backoff {
-    spins: 64,
-    yields: 16,
-    max_sleep: Duration::from_micros(200),
-};
+/// How the readers in child processes wait: on the futex (the SPSC ring,
+/// made without wake-ups, backs off instead). A dead or stalled claim must
+/// still be reclaimed within the claim timeout plus one wait round.
+const READER_WAIT: WaitStrategy = WaitStrategy::BLOCKING;
 
 // ---------------------------------------------------------------------------
 // The library calls, one small wrapper each (their signatures are changing)
@@ -161,9 +157,7 @@ enum Committed {
     /// The record is in the log.
     Yes,
     /// The claim was reclaimed while its publisher was stalled: the record
-    /// is not in the log, and the publisher was told. (Not constructed
-    /// until `Claim::commit` can report it.)
-    #[allow(dead_code)]
+    /// is not in the log, and the publisher was told.
     Reclaimed,
 }
 
@@ -176,14 +170,15 @@ fn claim_topic(p: &mut Publisher, len: usize) -> Option<Claim<'_>> {
     }
 }
 
-/// Commits a topic claim. Today `commit` cannot fail; once it returns
-/// `Result<u64, ClaimError>`, the body becomes
-/// `match claim.commit() { Ok(_) => Committed::Yes,
-/// Err(ClaimError::Reclaimed { .. }) => Committed::Reclaimed,
-/// Err(e) => panic!("commit on {TOPIC}: {e}") }`.
+/// Commits a topic claim: `Reclaimed` when the publisher was stalled past
+/// the claim timeout and a waiter took the claim (the record is not in the
+/// log, and the publisher knows).
 fn commit_topic(claim: Claim<'_>) -> Committed {
-    let _seq: u64 = claim.commit();
-    Committed::Yes
+    match claim.commit() {
+        Ok(_) => Committed::Yes,
+        Err(ClaimError::Reclaimed { .. }) => Committed::Reclaimed,
+        Err(e) => panic!("commit on {TOPIC}: {e}"),
+    }
 }
 
 /// The next record on the topic; `None` if none came for a while.
@@ -831,7 +826,7 @@ fn run(test: &'static str, stalls: bool) {
         return;
     }
     // Stalls sleep up to 200 ms each: fewer kills keep that run short too.
-    let kills = env_u64("SHMBUS_CHAOS_KILLS").unwrap_or(if stalls { 200 } else { 400 });
+    let kills = env_u64("SHMBUS_CHAOS_KILLS").unwrap_or(if stalls { 100 } else { 400 });
     let seed = env_u64("SHMBUS_CHAOS_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1178,15 +1173,12 @@ fn chaos_kills_lose_and_duplicate_nothing() {
 }
 
 /// SIGKILLs and SIGSTOP/SIGCONT stalls longer than the claim timeout.
-/// `SHMBUS_CHAOS_KILLS` (default 200) kills, and about half as many stalls.
+/// `SHMBUS_CHAOS_KILLS` (default 100) kills, and about half as many stalls.
 ///
-/// Ignored until the fix of issue 7's first finding lands: a publisher
-/// stalled past the claim timeout overwrites, on resuming, a later record
-/// that reused its slot, and its commit still returns success (silent
-/// loss). Once `Claim::commit` reports `Reclaimed`, adapt `commit_topic`
-/// and remove the `#[ignore]`.
+/// Before stalled claims were fenced, this failed on every run: a
+/// publisher stalled past the claim timeout overwrote, on resuming, a later
+/// record that reused its slot, and its commit still returned success.
 #[test]
-#[ignore = "issue 7, finding 1: a stalled publisher's late commit destroys a later record"]
 fn chaos_with_stalls_loses_nothing() {
     run("chaos_with_stalls_loses_nothing", true);
 }

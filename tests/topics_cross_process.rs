@@ -1430,3 +1430,109 @@ fn a_stopped_subscriber_keeps_its_place() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// 10. A topic's files removed or truncated under its peers
+// ---------------------------------------------------------------------------
+
+/// A publisher process and this process's subscriber use a topic; then its
+/// log is unlinked by hand, its directory is unlinked by hand, or its log
+/// is truncated to one page. Both peers get `Unusable` with the right
+/// fault, well within two seconds, and neither dies of SIGBUS. For both
+/// policies; the subscriber waits on the futex.
+#[test]
+fn a_removed_or_truncated_topic_is_noticed_by_its_peers() {
+    use shmbus::layout::SegmentFault;
+    const TEST: &str = "a_removed_or_truncated_topic_is_noticed_by_its_peers";
+    let cfg = |policy| TopicConfig {
+        max_subscribers: 4,
+        max_publishers: 2,
+        ..config(256, 64, policy)
+    };
+    if let Some((_, base, arg)) = child() {
+        let policy = if arg == "overwrite" {
+            Policy::Overwrite
+        } else {
+            Policy::Backpressure
+        };
+        let bus = open_bus(&base);
+        let topic = bus.topic("quotes", &cfg(policy)).expect("open topic");
+        let mut p = topic.publisher().expect("publisher");
+        say("attached");
+        let started = Instant::now();
+        loop {
+            match p.publish_blocking(1, &[7u8; 32], WaitStrategy::BACKOFF) {
+                Ok(_) => std::thread::sleep(Duration::from_micros(20)),
+                Err(e) => {
+                    say(format!("error {e:?}"));
+                    return;
+                }
+            }
+            assert!(started.elapsed() < PATIENCE, "never noticed");
+        }
+    }
+    for (policy, name) in [
+        (Policy::Backpressure, "backpressure"),
+        (Policy::Overwrite, "overwrite"),
+    ] {
+        for action in ["unlink-log", "unlink-directory", "truncate-log"] {
+            let t = TempNs::new("removed-topic");
+            let bus = open_bus(&t.base);
+            let topic = bus.topic("quotes", &cfg(policy)).expect("create topic");
+            let mut sub = topic.subscriber(StartAt::Tail).expect("subscribe");
+            let mut publisher = Proc::spawn(TEST, "publisher", &t.base, name);
+            publisher.expect_line("attached");
+            for _ in 0..500 {
+                match sub.read_timeout(WaitStrategy::BLOCKING, PATIENCE) {
+                    Ok(_) | Err(RecvError::Lapped { .. }) => {}
+                    Err(e) => panic!("{name} {action}: before: {e}"),
+                }
+            }
+            let log = t.file(&topic.record().segment, "bcast");
+            let expected = match action {
+                "unlink-log" => {
+                    std::fs::remove_file(&log).expect("unlink log");
+                    SegmentFault::Removed
+                }
+                "unlink-directory" => {
+                    std::fs::remove_file(t.file("directory", "dir")).expect("unlink directory");
+                    SegmentFault::Removed
+                }
+                _ => {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&log)
+                        .expect("open");
+                    f.set_len(4096).expect("truncate");
+                    SegmentFault::Truncated
+                }
+            };
+            let acted = Instant::now();
+            let fault = loop {
+                match sub.read_timeout(WaitStrategy::BLOCKING, PATIENCE) {
+                    Ok(_) | Err(RecvError::Lapped { .. }) => {}
+                    Err(RecvError::Unusable(fault)) => break fault,
+                    // Zeroed pages can read as a corrupt log before the
+                    // subscriber's next look at the file.
+                    Err(RecvError::Corrupt(_)) if expected == SegmentFault::Truncated => {}
+                    Err(e) => panic!("{name} {action}: {e}"),
+                }
+                assert!(acted.elapsed() < PATIENCE, "{name} {action}: never noticed");
+            };
+            let noticed = acted.elapsed();
+            assert_eq!(fault, expected, "{name} {action}");
+            let lines = publisher.finish();
+            let told = acted.elapsed();
+            assert!(
+                lines.contains(&format!("error Unusable({expected:?})")),
+                "{name} {action}: {lines:?}"
+            );
+            assert!(
+                noticed < Duration::from_secs(2),
+                "{name} {action}: {noticed:?}"
+            );
+            assert!(told < Duration::from_secs(2), "{name} {action}: {told:?}");
+            println!("{name} {action}: subscriber noticed in {noticed:?}, publisher by {told:?}");
+        }
+    }
+}

@@ -260,12 +260,19 @@ mod mapped {
 
     /// A namespace's topic directory, mapped.
     pub struct Directory {
-        segment: Segment,
+        segment: std::sync::Arc<Segment>,
         entries: usize,
         create_wait: Duration,
     }
 
     impl Directory {
+        /// A shared handle on the directory's segment, which rings opened
+        /// through it watch: a directory removed (or truncated) under them
+        /// makes them unusable, as their own segment would.
+        pub(crate) fn segment_handle(&self) -> std::sync::Arc<Segment> {
+            self.segment.clone()
+        }
+
         /// Opens the namespace's directory, creating it if it does not exist.
         ///
         /// # Errors
@@ -335,7 +342,7 @@ mod mapped {
                 .into());
             }
             Ok(Directory {
-                segment,
+                segment: std::sync::Arc::new(segment),
                 entries: entries as usize,
                 create_wait: CREATE_WAIT,
             })

@@ -61,7 +61,17 @@ use crate::wait::{WaitStrategy, Waiter};
 
 /// Longest futex sleep of a blocking subscriber between looks at the log
 /// (it also wakes earlier for a stalled claim's timeout or its deadline).
-const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// A subscriber finding its next record not committed looks at the tail
+/// (the publishers' hottest line) once every this many looks. Under loom
+/// every look is a scheduling point already, so it looks every time.
+const LOOKS_PER_TAIL_CHECK: u32 = if cfg!(shmbus_loom) { 1 } else { 64 };
+
+/// A publisher waiting for the previous lap of its slot reads the clock
+/// once every this many looks (every look under loom, as above).
+const LOOKS_PER_STALL_CHECK: u32 = if cfg!(shmbus_loom) { 1 } else { 1024 };
+
+/// Short enough that a removed log or directory is noticed within it.
+const MAX_SLEEP: Duration = Duration::from_millis(20);
 
 /// What a broadcast log does when a subscriber falls a whole ring behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -287,8 +297,13 @@ pub const fn publisher_lock(j: usize) -> u64 {
 /// for an in-process log.
 pub(crate) enum Liveness {
     Heap(std::sync::Arc<HeapBroadcast>),
+    /// A mapped log, and the directory segment that named it (watched
+    /// too: a topic whose directory is removed is unusable).
     #[cfg(not(shmbus_loom))]
-    Mapped(crate::segment::Segment),
+    Mapped {
+        log: crate::segment::Segment,
+        directory: std::sync::Arc<crate::segment::Segment>,
+    },
 }
 
 impl Liveness {
@@ -296,7 +311,7 @@ impl Liveness {
         match self {
             Liveness::Heap(h) => h.locks.try_lock(slot as usize),
             #[cfg(not(shmbus_loom))]
-            Liveness::Mapped(s) => s.try_lock(slot).unwrap_or(false),
+            Liveness::Mapped { log, .. } => log.try_lock(slot).unwrap_or(false),
         }
     }
 
@@ -304,8 +319,8 @@ impl Liveness {
         match self {
             Liveness::Heap(h) => h.locks.unlock(slot as usize),
             #[cfg(not(shmbus_loom))]
-            Liveness::Mapped(s) => {
-                let _ = s.unlock(slot);
+            Liveness::Mapped { log, .. } => {
+                let _ = log.unlock(slot);
             }
         }
     }
@@ -315,7 +330,7 @@ impl Liveness {
         match self {
             Liveness::Heap(h) => h.locks.is_held(slot as usize),
             #[cfg(not(shmbus_loom))]
-            Liveness::Mapped(s) => s.is_lock_held(slot).unwrap_or(true),
+            Liveness::Mapped { log, .. } => log.is_lock_held(slot).unwrap_or(true),
         }
     }
 
@@ -325,7 +340,7 @@ impl Liveness {
         match self {
             Liveness::Heap(_) => None,
             #[cfg(not(shmbus_loom))]
-            Liveness::Mapped(_) => None,
+            Liveness::Mapped { log, directory } => log.fault().or_else(|| directory.fault()),
         }
     }
 
@@ -334,7 +349,9 @@ impl Liveness {
         match self {
             Liveness::Heap(_) => None,
             #[cfg(not(shmbus_loom))]
-            Liveness::Mapped(_) => None,
+            Liveness::Mapped { log, directory } => {
+                log.fault_slow().or_else(|| directory.fault_slow())
+            }
         }
     }
 }
@@ -553,7 +570,7 @@ impl BroadcastView {
             // Saturating: a sleeper killed between raising its flag and
             // counting itself must not wrap the count. (In that window the
             // decrement may take another sleeper's count; that sleeper then
-            // wakes at its sleep cap, 100 ms, instead of at once.)
+            // wakes at its sleep cap, 20 ms, instead of at once.)
             let _ =
                 self.control()
                     .sleepers
@@ -1010,6 +1027,10 @@ pub struct Publisher {
     reclaimed: u64,
     full_polls: u32,
     last_reap_ns: u64,
+    /// Claims made (wrapping): every 256th looks at the segment.
+    claims: u32,
+    /// Set once the segment is found unusable: every later claim fails.
+    unusable: Option<SegmentFault>,
 }
 
 /// Why [`Publisher::enter`] gave up the sequence it reserved.
@@ -1019,6 +1040,8 @@ enum Lost {
     /// An older claimer may still write into its slot: we published it as a
     /// skip and must reserve another.
     Fenced,
+    /// The segment became unusable while we waited for the slot.
+    Unusable(SegmentFault),
 }
 
 impl Publisher {
@@ -1058,6 +1081,8 @@ impl Publisher {
                 reclaimed: 0,
                 full_polls: 0,
                 last_reap_ns: 0,
+                claims: 0,
+                unusable: None,
             });
         }
         Err(RegisterError::NoFreeSlot {
@@ -1103,7 +1128,13 @@ impl Publisher {
             .store(self.reclaimed, Ordering::Relaxed);
     }
 
+    /// What to report for an inconsistency: the segment's fault if it has
+    /// one (a truncated log reads as zeros), else the corruption.
+    #[cold]
     fn corrupt(&self, kind: CorruptionKind, position: u64) -> ClaimError {
+        if let Some(fault) = self.ring.fault_slow() {
+            return ClaimError::Unusable(fault);
+        }
         ClaimError::Corrupt(Corruption { kind, position })
     }
 
@@ -1206,9 +1237,7 @@ impl Publisher {
                 }
                 if !self.gate_allows(tail)? {
                     self.maybe_reap();
-                    if let Some(fault) = self.ring.fault() {
-                        return Err(ClaimError::Unusable(fault));
-                    }
+                    self.check_segment(self.ring.fault())?;
                     return Err(ClaimError::Full);
                 }
                 // SYNC POINT: AcqRel, as the Overwrite `fetch_add` above.
@@ -1329,17 +1358,46 @@ impl Publisher {
             // subscriber to gate them). Wait, and reclaim it once its
             // claimer has held it past the claim timeout.
             if let Some(p) = previous {
-                if stall.look() % 1024 == 0 && stall.waited_ns(p, seq) >= ring.claim_timeout_ns {
-                    ring.reclaim(p);
+                if stall.look() % LOOKS_PER_STALL_CHECK == 0 {
+                    if let Some(fault) = ring.fault_slow() {
+                        return Err(Lost::Unusable(fault));
+                    }
+                    if stall.waited_ns(p, seq) >= ring.claim_timeout_ns {
+                        ring.reclaim(p);
+                    }
                 }
             }
             spin_hint();
         }
     }
 
+    /// Fails, from now on, if `fault` says the segment is unusable.
+    #[inline]
+    fn check_segment(&mut self, fault: Option<SegmentFault>) -> Result<(), ClaimError> {
+        if let Some(f) = fault {
+            self.unusable = Some(f);
+        }
+        match self.unusable {
+            Some(f) => Err(ClaimError::Unusable(f)),
+            None => Ok(()),
+        }
+    }
+
     /// Reserves a sequence and enters its slot: (sequence, stamp to replace).
+    ///
+    /// Every 256th claim also looks at the segment (at most one `fstat`
+    /// every 20 ms), so a publisher that never waits (`Overwrite`, or a log
+    /// that is never full) still finds out that its log or directory was
+    /// removed; the rest cost one test of a local field.
     #[inline]
     fn reserve_and_enter(&mut self) -> Result<(u64, u64), ClaimError> {
+        self.claims = self.claims.wrapping_add(1);
+        let fault = if self.claims % 256 == 0 {
+            self.ring.fault_slow()
+        } else {
+            None
+        };
+        self.check_segment(fault)?;
         loop {
             let seq = self.reserve()?;
             match self.enter(seq) {
@@ -1348,6 +1406,10 @@ impl Publisher {
                 // one is counted (readers count it missed).
                 Err(Lost::Reclaimed) => self.count_reclaimed(),
                 Err(Lost::Fenced) => {}
+                Err(Lost::Unusable(fault)) => {
+                    self.unusable = Some(fault);
+                    return Err(ClaimError::Unusable(fault));
+                }
             }
         }
     }
@@ -1415,10 +1477,10 @@ impl Publisher {
                 Err(ClaimError::Full) => {}
                 other => break other?,
             }
+            // Spinning rounds look at the segment every 256 tries (in
+            // `reserve_and_enter`); slower rounds every time.
             if !waiter.spinning() {
-                if let Some(fault) = self.ring.fault_slow() {
-                    return Err(ClaimError::Unusable(fault));
-                }
+                self.check_segment(self.ring.fault_slow())?;
             }
             if waiter.timed_out() {
                 return Err(ClaimError::TimedOut);
@@ -1907,7 +1969,7 @@ impl Subscriber {
             // every 64 looks: enough to reclaim a stalled claim or notice a
             // lap, too rare to slow the publishers down. (Waits that yield
             // or sleep look at it every round, in `wait_ready`.)
-            if self.stall.look() % 64 != 0 {
+            if self.stall.look() % LOOKS_PER_TAIL_CHECK != 0 {
                 return Err(RecvError::Empty);
             }
             if self.check_pending()? {
@@ -1952,7 +2014,13 @@ impl Subscriber {
         Ok(false)
     }
 
+    /// What to report for an inconsistency: the segment's fault if it has
+    /// one (a truncated log reads as zeros), else the corruption.
+    #[cold]
     fn corrupt(&self, kind: CorruptionKind) -> RecvError {
+        if let Some(fault) = self.ring.fault_slow() {
+            return RecvError::Unusable(fault);
+        }
         RecvError::Corrupt(Corruption {
             kind,
             position: self.cursor,
@@ -2482,7 +2550,7 @@ mod tests {
             let took = t.elapsed();
             assert_eq!(&rec[..], b"next");
             assert!(took >= timeout, "{wait:?}: {took:?}");
-            // One wait round is at most 100 ms of futex sleep; the rest is
+            // One wait round is at most 20 ms of futex sleep; the rest is
             // slack for a loaded machine.
             assert!(took < Duration::from_millis(1500), "{wait:?} took {took:?}");
         }
