@@ -456,6 +456,24 @@ struct Pub {
 struct Sub {
     log: usize,
     s: Subscriber,
+    /// Where the subscriber should be: just past the last record it
+    /// returned, or where a lap or an error left it.
+    next: u64,
+}
+
+/// What one subscriber call gave.
+enum Got {
+    Record {
+        seq: u64,
+        ptr: Option<*const u8>,
+        payload: Vec<u8>,
+        record_type: u16,
+        intact: bool,
+    },
+    Lapped {
+        missed: u64,
+    },
+    Nothing,
 }
 
 struct Case<'a> {
@@ -479,6 +497,8 @@ struct Case<'a> {
     sizes: BTreeMap<String, usize>,
     stats: Stats,
     tag: u8,
+    /// Steps run before mutations start.
+    quiet: u64,
     open: OpenOptions,
 }
 
@@ -514,6 +534,9 @@ impl<'a> Case<'a> {
             claim_timeout: Duration::from_millis(1),
         };
         trace!("case: {spsc_config:?} {topic_config:?}");
+        // Steps before the first mutation: some cases never mutate, and
+        // check the library against the models alone.
+        let quiet = [0, 16, 64, MAX_STEPS][input.below(4)] as u64;
         let ns = Namespace::at(base, ns_name).ok()?;
         let bus = Bus::at(base, ns_name).ok()?;
         let mut case = Case {
@@ -536,6 +559,7 @@ impl<'a> Case<'a> {
             sizes: BTreeMap::new(),
             stats: Stats::default(),
             tag: 0,
+            quiet,
             open: OpenOptions {
                 init_timeout: Duration::from_millis(1),
             },
@@ -666,7 +690,10 @@ impl<'a> Case<'a> {
 
     fn step(&mut self, busy: Busy) {
         self.stats.steps += 1;
-        let op = self.input.u8();
+        let mut op = self.input.u8();
+        if op % 32 >= 24 && self.stats.steps <= self.quiet {
+            op %= 24;
+        }
         trace!(
             "step {}: op {}{}",
             self.stats.steps,
@@ -1114,38 +1141,51 @@ impl<'a> Case<'a> {
         self.pubs[i] = Some(Pub { log, p: publisher });
     }
 
-    /// Checks a record subscriber `k` read at `seq` (its position before the
-    /// call was `before`) against the log's model.
-    fn topic_check(
-        &mut self,
-        log: usize,
-        before: u64,
-        seq: u64,
-        ptr: Option<*const u8>,
-        payload: &[u8],
-        record_type: u16,
-    ) {
-        self.stats.checked_reads += 1;
+    /// Checks what subscriber `k` got from one call against the log's model.
+    ///
+    /// The harness keeps the position each subscriber should be at
+    /// (`Sub::next`): the position may only move past records that were
+    /// never committed (skips), past records it returned, or past records a
+    /// `Lapped` error counted. Anything else is a silent loss.
+    fn topic_outcome(&mut self, k: usize, got: Got) {
+        let Some(sub) = self.subs.get(k) else {
+            return;
+        };
+        let (log, next, position, missed_total) =
+            (sub.log, sub.next, sub.s.position(), sub.s.missed());
         let Some(l) = self.logs.get(log) else {
             return;
         };
-        if payload.len() > l.config.max_payload as usize {
-            oracle!(
-                "topic record of {} bytes exceeds max payload {}",
-                payload.len(),
-                l.config.max_payload
-            );
-        }
-        if let Some(ptr) = ptr {
-            if !self.mappings.contains(ptr, payload.len()) {
-                self.refresh_mappings();
+        let max_payload = l.config.max_payload as usize;
+        if let Got::Record {
+            ptr, ref payload, ..
+        } = got
+        {
+            self.stats.checked_reads += 1;
+            if payload.len() > max_payload {
+                oracle!(
+                    "topic record of {} bytes exceeds max payload {max_payload}",
+                    payload.len()
+                );
+            }
+            if let Some(ptr) = ptr {
                 if !self.mappings.contains(ptr, payload.len()) {
-                    oracle!(
-                        "topic record of {} bytes lies outside the segment",
-                        payload.len()
-                    );
+                    self.refresh_mappings();
+                    if !self.mappings.contains(ptr, payload.len()) {
+                        oracle!(
+                            "topic record of {} bytes lies outside the segment",
+                            payload.len()
+                        );
+                    }
                 }
             }
+        }
+        let new_next = match got {
+            Got::Record { seq, .. } => seq.wrapping_add(1),
+            _ => position,
+        };
+        if let Some(sub) = self.subs.get_mut(k) {
+            sub.next = new_next;
         }
         let Some(l) = self.logs.get(log) else {
             return;
@@ -1153,39 +1193,97 @@ impl<'a> Case<'a> {
         if !l.model.trusted {
             return;
         }
-        if seq < before {
-            oracle!("subscriber at {before} read older record {seq}");
-        }
-        match l.model.seqs.get(&seq) {
-            Some(Seq::Committed(t, bytes)) => {
-                if *t != record_type || bytes.as_slice() != payload {
+        let policy = l.model.policy;
+        let committed_in = |from: u64, to: u64| -> Vec<u64> {
+            if from >= to {
+                return Vec::new();
+            }
+            l.model
+                .seqs
+                .range(from..to)
+                .filter(|(_, s)| matches!(s, Seq::Committed(..)))
+                .map(|(seq, _)| *seq)
+                .collect()
+        };
+        match got {
+            Got::Record {
+                seq,
+                ref payload,
+                record_type,
+                intact,
+                ..
+            } => {
+                if !intact {
+                    oracle!("record {seq} torn with no writer running");
+                }
+                if seq < next {
+                    oracle!("subscriber at {next} read older record {seq}");
+                }
+                match l.model.seqs.get(&seq) {
+                    Some(Seq::Committed(t, bytes)) => {
+                        if *t != record_type || bytes.as_slice() != payload.as_slice() {
+                            oracle!(
+                                "record {seq} read as type {record_type} {payload:?}, committed as type {t} {bytes:?}"
+                            );
+                        }
+                    }
+                    other => oracle!(
+                        "subscriber read record {seq} (type {record_type}, {} bytes) that was {other:?}",
+                        payload.len()
+                    ),
+                }
+                let lost = committed_in(next, seq);
+                if !lost.is_empty() {
                     oracle!(
-                        "record {seq} read as type {record_type} {payload:?}, committed as type {t} {bytes:?}"
+                        "subscriber at {next} read {seq}: committed records {lost:?} passed over silently ({policy:?})"
                     );
                 }
             }
-            other => oracle!(
-                "subscriber read record {seq} (type {record_type}, {} bytes) that was {other:?}",
-                payload.len()
-            ),
+            Got::Lapped { missed } => {
+                if policy == Policy::Backpressure {
+                    oracle!("a Backpressure subscriber was lapped ({missed} missed)");
+                }
+                let lost = committed_in(next, position);
+                if lost.len() as u64 > missed {
+                    oracle!(
+                        "lapped from {next} to {position} over committed {lost:?} but told {missed} missed"
+                    );
+                }
+            }
+            Got::Nothing => {
+                let lost = committed_in(next, position);
+                if !lost.is_empty() {
+                    oracle!(
+                        "subscriber moved from {next} to {position} with no record or lap, over committed {lost:?}"
+                    );
+                }
+            }
         }
-        if let Some((lost, _)) = l
-            .model
-            .seqs
-            .range(before..seq)
-            .find(|(_, s)| matches!(s, Seq::Committed(..)))
-        {
-            oracle!(
-                "subscriber at {before} read {seq}: committed record {lost} passed over silently ({:?})",
-                l.model.policy
-            );
+        if policy == Policy::Backpressure && missed_total != 0 {
+            oracle!("a Backpressure subscriber counts {missed_total} missed");
         }
     }
 
-    fn topic_lapped(&self, log: usize, missed: u64) {
-        if let Some(l) = self.logs.get(log) {
-            if l.model.trusted && l.model.policy == Policy::Backpressure {
-                oracle!("a Backpressure subscriber was lapped ({missed} missed)");
+    /// What a borrowed record or an error comes to, for `topic_outcome`.
+    fn got(
+        &mut self,
+        r: Result<(u64, *const u8, Vec<u8>, u16, bool), shmbus::bus::RecvError>,
+    ) -> Got {
+        match r {
+            Ok((seq, ptr, payload, record_type, intact)) => Got::Record {
+                seq,
+                ptr: Some(ptr),
+                payload,
+                record_type,
+                intact,
+            },
+            Err(shmbus::bus::RecvError::Lapped { missed }) => {
+                self.stats.errors += 1;
+                Got::Lapped { missed }
+            }
+            Err(_) => {
+                self.stats.errors += 1;
+                Got::Nothing
             }
         }
     }
@@ -1195,34 +1293,22 @@ impl<'a> Case<'a> {
             return;
         };
         let how = self.input.below(3);
-        let Sub { log, s: sub } = &mut self.subs[k];
-        let log = *log;
-        let before = sub.position();
-        let result = match sub.try_read() {
-            Ok(rec) => {
-                let payload = rec.to_vec();
-                let intact = rec.is_intact();
-                let out = (rec.sequence(), rec.as_ptr(), payload, rec.record_type());
-                drop(rec);
-                Ok((intact, out))
-            }
-            Err(e) => Err(e),
-        };
+        let sub = &mut self.subs[k].s;
+        let r = sub.try_read().map(|rec| {
+            let intact = rec.is_intact();
+            (
+                rec.sequence(),
+                rec.as_ptr(),
+                rec.to_vec(),
+                rec.record_type(),
+                intact,
+            )
+        });
         if how == 0 {
             sub.release();
         }
-        let _ = sub.missed();
-        match result {
-            Ok((true, (seq, ptr, payload, t))) => {
-                self.topic_check(log, before, seq, Some(ptr), &payload, t)
-            }
-            Ok((false, _)) => {}
-            Err(shmbus::bus::RecvError::Lapped { missed }) => {
-                self.stats.errors += 1;
-                self.topic_lapped(log, missed);
-            }
-            Err(_) => self.stats.errors += 1,
-        }
+        let got = self.got(r);
+        self.topic_outcome(k, got);
     }
 
     fn topic_recv(&mut self) {
@@ -1234,31 +1320,30 @@ impl<'a> Case<'a> {
         let wait = self.wait();
         let timeout = self.short_timeout();
         let mut buf = vec![0u8; size];
-        let Sub { log, s: sub } = &mut self.subs[k];
-        let log = *log;
-        let before = sub.position();
+        let sub = &mut self.subs[k].s;
         let r = if timed {
             sub.recv_timeout(&mut buf, wait, timeout)
         } else {
             sub.try_recv(&mut buf)
         };
         let after = sub.position();
-        match r {
-            Ok((t, len)) => {
+        let got = match r {
+            Ok((record_type, len)) => {
                 if len > buf.len() {
-                    oracle!("try_recv returned {len} bytes into a {}-byte buffer", size);
+                    oracle!("try_recv returned {len} bytes into a {size}-byte buffer");
                 }
                 // try_recv moves the cursor just past the record it copied.
-                let seq = after.wrapping_sub(1);
-                let payload = buf[..len.min(buf.len())].to_vec();
-                self.topic_check(log, before, seq, None, &payload, t);
+                Got::Record {
+                    seq: after.wrapping_sub(1),
+                    ptr: None,
+                    payload: buf[..len].to_vec(),
+                    record_type,
+                    intact: true,
+                }
             }
-            Err(shmbus::bus::RecvError::Lapped { missed }) => {
-                self.stats.errors += 1;
-                self.topic_lapped(log, missed);
-            }
-            Err(_) => self.stats.errors += 1,
-        }
+            Err(e) => self.got(Err(e)),
+        };
+        self.topic_outcome(k, got);
     }
 
     fn topic_read_timeout(&mut self) {
@@ -1267,30 +1352,19 @@ impl<'a> Case<'a> {
         };
         let wait = self.wait();
         let timeout = self.short_timeout();
-        let Sub { log, s: sub } = &mut self.subs[k];
-        let log = *log;
-        let before = sub.position();
-        let result = match sub.read_timeout(wait, timeout) {
-            Ok(rec) => {
-                let payload = rec.to_vec();
-                let intact = rec.is_intact();
-                let out = (rec.sequence(), rec.as_ptr(), payload, rec.record_type());
-                drop(rec);
-                Ok((intact, out))
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok((true, (seq, ptr, payload, t))) => {
-                self.topic_check(log, before, seq, Some(ptr), &payload, t)
-            }
-            Ok((false, _)) => {}
-            Err(shmbus::bus::RecvError::Lapped { missed }) => {
-                self.stats.errors += 1;
-                self.topic_lapped(log, missed);
-            }
-            Err(_) => self.stats.errors += 1,
-        }
+        let sub = &mut self.subs[k].s;
+        let r = sub.read_timeout(wait, timeout).map(|rec| {
+            let intact = rec.is_intact();
+            (
+                rec.sequence(),
+                rec.as_ptr(),
+                rec.to_vec(),
+                rec.record_type(),
+                intact,
+            )
+        });
+        let got = self.got(r);
+        self.topic_outcome(k, got);
     }
 
     fn register(&mut self, busy: Busy) {
@@ -1341,7 +1415,8 @@ impl<'a> Case<'a> {
                     _ => self.topics[t].subscriber(start),
                 };
                 if let Some(s) = self.err(r) {
-                    self.subs.push(Sub { log, s });
+                    let next = s.position();
+                    self.subs.push(Sub { log, s, next });
                 }
             }
             _ => {
