@@ -85,6 +85,10 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
         }));
     }
     let (tx, rx) = mpsc::channel();
+    // Set when the main thread gives up on a hung case: the worker stops
+    // before its next case (and its fuzzer removes the base directory).
+    let abandon = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = abandon.clone();
     let fuzzer = Fuzzer::new(tag);
     let base = fuzzer.base().to_owned();
     let worker = std::thread::Builder::new()
@@ -93,6 +97,9 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
             let mut fuzzer = fuzzer;
             let mut sites = std::collections::BTreeSet::new();
             for (seed, data) in inputs {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
                 let _ = tx.send(Progress::Started(seed));
                 let r =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fuzzer.run(&data)));
@@ -123,7 +130,7 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
             Ok(Progress::Failed(seed, msg)) => {
                 let _ = worker.join();
                 panic!(
-                    "case {seed} panicked: {msg} (rerun it alone with SHMBUS_FUZZ_SEED={seed} SHMBUS_FUZZ_CASES=1)"
+                    "case {seed} panicked: {msg} (a smoke case reruns alone with SHMBUS_FUZZ_SEED={seed} SHMBUS_FUZZ_CASES=1)"
                 );
             }
             Ok(Progress::Done(stats)) => {
@@ -131,7 +138,16 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
                 return stats;
             }
             Err(_) => {
-                // The worker is stuck: clean up its files ourselves.
+                // The worker is stuck: let it stop after this case if it
+                // ever returns, then clean up its files ourselves.
+                abandon.store(true, std::sync::atomic::Ordering::Relaxed);
+                let limit = Instant::now() + 3 * CASE_LIMIT;
+                while let Some(left) = limit.checked_duration_since(Instant::now()) {
+                    match rx.recv_timeout(left) {
+                        Ok(Progress::Started(_)) => {}
+                        _ => break,
+                    }
+                }
                 let _ = std::fs::remove_dir_all(&base);
                 panic!(
                     "case {current:?} did not finish within {CASE_LIMIT:?} (a hang; rerun it alone with SHMBUS_FUZZ_SEED=<case> SHMBUS_FUZZ_CASES=1)"
