@@ -81,6 +81,10 @@ pub enum Finding {
     /// Issue 7, item 7: an entry left `CREATING` by a creator that is gone
     /// makes `open_topic` wait the whole create timeout (10 s).
     DeadCreatorWait,
+    /// Issue 7, item 4: a segment file truncated under its mappings kills
+    /// the process with SIGBUS at the next access to the lost pages. The
+    /// harness truncates files only once this is fixed.
+    TruncationSigbus,
 }
 
 /// Findings whose fix has not landed yet: the harness steers clear of each
@@ -90,13 +94,22 @@ pub const OPEN_FINDINGS: &[Finding] = &[
     Finding::LogClaimTimeout,
     Finding::PositionOverflow,
     Finding::DeadCreatorWait,
+    Finding::TruncationSigbus,
 ];
 
-/// The findings to steer clear of in this process.
+/// The findings to steer clear of in this process: [`OPEN_FINDINGS`], less
+/// those named in `SHMBUS_FUZZ_ALLOW` (comma-separated, as spelled in
+/// [`Finding`]), or none with `SHMBUS_FUZZ_AVOID=none`.
 fn avoided(f: Finding) -> bool {
-    static NONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let none = *NONE.get_or_init(|| std::env::var("SHMBUS_FUZZ_AVOID").is_ok_and(|v| v == "none"));
-    !none && OPEN_FINDINGS.contains(&f)
+    static ALLOWED: std::sync::OnceLock<(bool, String)> = std::sync::OnceLock::new();
+    let (none, allow) = ALLOWED.get_or_init(|| {
+        (
+            std::env::var("SHMBUS_FUZZ_AVOID").is_ok_and(|v| v == "none"),
+            std::env::var("SHMBUS_FUZZ_ALLOW").unwrap_or_default(),
+        )
+    });
+    let name = format!("{f:?}");
+    !*none && OPEN_FINDINGS.contains(&f) && !allow.split(',').any(|a| a.trim() == name)
 }
 
 /// Most steps decoded from one input.
@@ -178,6 +191,9 @@ impl<'a> Input<'a> {
 struct RawMap {
     ptr: *mut u8,
     len: usize,
+    /// Bytes still backed by the file (less than `len` once the harness
+    /// truncated it: touching the rest would raise SIGBUS here).
+    live: core::cell::Cell<usize>,
 }
 
 impl RawMap {
@@ -205,6 +221,7 @@ impl RawMap {
         Some(RawMap {
             ptr: ptr as *mut u8,
             len,
+            live: core::cell::Cell::new(len),
         })
     }
 
@@ -221,7 +238,7 @@ impl RawMap {
     }
 
     fn read(&self, off: usize, out: &mut [u8]) {
-        if !matches!(off.checked_add(out.len()), Some(end) if end <= self.len) {
+        if !matches!(off.checked_add(out.len()), Some(end) if end <= self.live.get()) {
             return;
         }
         for (i, b) in out.iter_mut().enumerate() {
@@ -235,7 +252,7 @@ impl RawMap {
     /// openers wait for by design (2 s), not hostile content to survive.
     fn write(&self, off: usize, bytes: &[u8]) {
         trace!("  write {bytes:02x?} at {off} (of {})", self.len);
-        if !matches!(off.checked_add(bytes.len()), Some(end) if end <= self.len) {
+        if !matches!(off.checked_add(bytes.len()), Some(end) if end <= self.live.get()) {
             return;
         }
         for (i, b) in bytes.iter().enumerate() {
@@ -243,7 +260,7 @@ impl RawMap {
             // the library's handles only run between our calls.
             unsafe { core::ptr::write_volatile(self.ptr.add(off + i), *b) };
         }
-        if off < 8 && self.read_u64(0) == 0 {
+        if off < 8 && self.live.get() >= 8 && self.read_u64(0) == 0 {
             // SAFETY: byte 0 is inside the mapping (len > 0).
             unsafe { core::ptr::write_volatile(self.ptr, 1) };
         }
@@ -589,7 +606,8 @@ impl<'a> Case<'a> {
 
     fn map_file(&mut self, file: &str) -> Option<RawMap> {
         let map = RawMap::open(&self.ns.path().join(file))?;
-        self.sizes.insert(file.to_owned(), map.len);
+        let size = self.sizes.entry(file.to_owned()).or_insert(0);
+        *size = (*size).max(map.len);
         Some(map)
     }
 
@@ -718,7 +736,7 @@ impl<'a> Case<'a> {
             20 => self.register(busy),
             21 => self.directory_op(),
             22 => self.topic_inspect(),
-            23 if busy == Busy::None => self.spsc_remove(),
+            23 if busy == Busy::None => self.file_op(),
             24..=27 => self.mutate_targeted(),
             28 | 29 => self.mutate_random(),
             _ => self.mutate_targeted(),
@@ -963,11 +981,79 @@ impl<'a> Case<'a> {
         }
     }
 
-    fn spsc_remove(&mut self) {
-        if self.input.bool() {
-            let _ = SpscRing::remove(&self.ns, RING);
-        } else {
-            self.create_ring();
+    /// Removes or re-creates the ring, unlinks a log or the directory by
+    /// hand, or truncates a segment file.
+    fn file_op(&mut self) {
+        match self.input.below(6) {
+            0 => {
+                let _ = SpscRing::remove(&self.ns, RING);
+            }
+            1 => self.create_ring(),
+            2 => {
+                let Some(file) = self.pick_file() else {
+                    return;
+                };
+                if file.ends_with(".spsc") {
+                    return;
+                }
+                let _ = std::fs::remove_file(self.ns.path().join(&file));
+                // A file made later under this name is another log.
+                let n = self.logs.len();
+                for l in self.logs.iter_mut().filter(|l| l.file == file) {
+                    l.file = format!("{file}#removed{n}");
+                }
+            }
+            _ => {
+                if avoided(Finding::TruncationSigbus) {
+                    return;
+                }
+                let Some(file) = self.pick_file() else {
+                    return;
+                };
+                let path = self.ns.path().join(&file);
+                let len = self.sizes.get(&file).copied().unwrap_or(0);
+                let to = [0, 128, 4096, len / 2, len.saturating_sub(1)][self.input.below(5)];
+                let Ok(f) = FileOptions::new().write(true).open(&path) else {
+                    return;
+                };
+                if f.set_len(to as u64).is_err() {
+                    return;
+                }
+                trace!("  truncated {file} to {to}");
+                self.truncated(&file, to);
+            }
+        }
+    }
+
+    /// One of this case's segment files, by name.
+    fn pick_file(&mut self) -> Option<String> {
+        let mut files: Vec<String> = self.logs.iter().map(|l| l.file.clone()).collect();
+        files.retain(|f| !f.contains('#'));
+        files.push(self.dir_file.clone());
+        if let Some(r) = self.rings.last() {
+            files.push(r.file.clone());
+        }
+        Some(files[self.input.below(files.len())].clone())
+    }
+
+    /// Notes that `file` now has `to` bytes: the harness's own mapping must
+    /// not touch the rest, and its model no longer holds.
+    fn truncated(&mut self, file: &str, to: usize) {
+        let shrink = |m: &Option<RawMap>| {
+            if let Some(m) = m {
+                m.live.set(m.live.get().min(to));
+            }
+        };
+        if file == self.dir_file {
+            shrink(&self.dir_map);
+        }
+        for l in self.logs.iter_mut().filter(|l| l.file == file) {
+            shrink(&l.map);
+            l.model.trusted = false;
+        }
+        if let Some(r) = self.rings.last_mut().filter(|r| r.file == file) {
+            shrink(&r.map);
+            r.model.trusted = false;
         }
     }
 
