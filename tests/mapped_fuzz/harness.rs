@@ -1787,7 +1787,7 @@ impl<'a> Case<'a> {
             7 => (28, 4, 0, 1), // segment state: 1 is poisoned
             _ => {
                 // A record header at or near the head or the tail.
-                let pos = if field % 2 == 0 { head } else { tail };
+                let pos = if field & 1 == 0 { head } else { tail };
                 let delta = 8 * u64::from(self.input.u8() % 16);
                 let idx = pos.wrapping_add(delta) & mask & !7;
                 let word = self.header_word(maxp);
@@ -1868,7 +1868,7 @@ impl<'a> Case<'a> {
                 let seq = tail.wrapping_sub(back).wrapping_add(2);
                 let slot = (seq & (slots - 1)) as usize;
                 let base = recs_off + slot * stride;
-                if field % 2 == 0 {
+                if field & 1 == 0 {
                     let s = self.value(seq, slots);
                     let stamp = match self.input.below(4) {
                         0 => s.wrapping_add(1).wrapping_shl(1),
