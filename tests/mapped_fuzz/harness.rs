@@ -808,7 +808,30 @@ impl<'a> Case<'a> {
         let len = self.input.below(max + 3);
         let record_type = self.input.u16();
         let bytes = self.payload(len);
-        if producer.try_send(record_type, &bytes).is_ok() {
+        let timed = self.input.below(4) == 0;
+        let wait = self.wait();
+        let timeout = self.short_timeout();
+        let sent = if timed {
+            // A timed claim publishes what was staged before it waits.
+            match producer.claim_timeout(len, wait, timeout) {
+                Ok(mut slot) => {
+                    slot.copy_from_slice(&bytes);
+                    slot.set_record_type(record_type);
+                    api::spsc_commit(slot);
+                    true
+                }
+                Err(_) => {
+                    if let Some(r) = self.rings.get_mut(gen) {
+                        let m = &mut r.model;
+                        m.visible.extend(m.staged.drain(..));
+                    }
+                    false
+                }
+            }
+        } else {
+            producer.try_send(record_type, &bytes).is_ok()
+        };
+        if sent {
             if let Some(r) = self.rings.get_mut(gen) {
                 let m = &mut r.model;
                 m.visible.extend(m.staged.drain(..));
