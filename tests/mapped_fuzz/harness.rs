@@ -334,6 +334,10 @@ impl Mappings {
     }
 
     fn contains(&self, ptr: *const u8, len: usize) -> bool {
+        if len == 0 {
+            // An empty slice may point anywhere (even be dangling).
+            return true;
+        }
         let p = ptr as usize;
         self.ranges
             .iter()
