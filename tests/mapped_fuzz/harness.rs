@@ -345,6 +345,26 @@ impl Mappings {
     }
 }
 
+/// Fails the case if the slice the library handed out (`ptr`, `len`) is
+/// not inside one of its mappings of this case's files: checked before a
+/// byte of it is read, so an out-of-bounds record is reported rather than
+/// read.
+fn check_bounds(
+    mappings: &mut Mappings,
+    dir: &Path,
+    sizes: &BTreeMap<String, usize>,
+    what: &str,
+    ptr: *const u8,
+    len: usize,
+) {
+    if !mappings.contains(ptr, len) {
+        mappings.refresh(dir, sizes);
+        if !mappings.contains(ptr, len) {
+            oracle!("{what} of {len} bytes at {ptr:p} lies outside its segment");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Models of what was committed (trusted until the ring's bytes are mutated)
 // ---------------------------------------------------------------------------
@@ -926,8 +946,16 @@ impl<'a> Case<'a> {
         let how = self.input.below(3);
         match consumer.try_read() {
             Ok(rec) => {
-                let payload = rec.to_vec();
                 let ptr = rec.as_ptr();
+                check_bounds(
+                    &mut self.mappings,
+                    self.ns.path(),
+                    &self.sizes,
+                    "spsc record",
+                    ptr,
+                    rec.len(),
+                );
+                let payload = rec.to_vec();
                 let t = rec.record_type();
                 if how == 0 {
                     rec.defer_release();
@@ -959,8 +987,16 @@ impl<'a> Case<'a> {
         let timeout = self.short_timeout();
         match consumer.read_timeout(wait, timeout) {
             Ok(rec) => {
-                let payload = rec.to_vec();
                 let ptr = rec.as_ptr();
+                check_bounds(
+                    &mut self.mappings,
+                    self.ns.path(),
+                    &self.sizes,
+                    "spsc record",
+                    ptr,
+                    rec.len(),
+                );
+                let payload = rec.to_vec();
                 let t = rec.record_type();
                 drop(rec);
                 self.spsc_check(gen, ptr, &payload, t);
@@ -976,7 +1012,18 @@ impl<'a> Case<'a> {
         };
         let max = self.input.below(8);
         let mut got = Vec::new();
-        let r = consumer.read_batch(max, |t, p| got.push((t, p.as_ptr(), p.to_vec())));
+        let (mappings, dir, sizes) = (&mut self.mappings, self.ns.path(), &self.sizes);
+        let r = consumer.read_batch(max, |t, p| {
+            check_bounds(
+                mappings,
+                dir,
+                sizes,
+                "spsc batch record",
+                p.as_ptr(),
+                p.len(),
+            );
+            got.push((t, p.as_ptr(), p.to_vec()))
+        });
         if r.is_err() {
             self.stats.errors += 1;
         }
@@ -1407,7 +1454,16 @@ impl<'a> Case<'a> {
         };
         let how = self.input.below(3);
         let sub = &mut self.subs[k].s;
+        let (mappings, dir, sizes) = (&mut self.mappings, self.ns.path(), &self.sizes);
         let r = sub.try_read().map(|rec| {
+            check_bounds(
+                mappings,
+                dir,
+                sizes,
+                "topic record",
+                rec.as_ptr(),
+                rec.len(),
+            );
             let intact = rec.is_intact();
             (
                 rec.sequence(),
@@ -1466,7 +1522,16 @@ impl<'a> Case<'a> {
         let wait = self.wait();
         let timeout = self.short_timeout();
         let sub = &mut self.subs[k].s;
+        let (mappings, dir, sizes) = (&mut self.mappings, self.ns.path(), &self.sizes);
         let r = sub.read_timeout(wait, timeout).map(|rec| {
+            check_bounds(
+                mappings,
+                dir,
+                sizes,
+                "topic record",
+                rec.as_ptr(),
+                rec.len(),
+            );
             let intact = rec.is_intact();
             (
                 rec.sequence(),
