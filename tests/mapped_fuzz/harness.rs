@@ -242,7 +242,7 @@ impl RawMap {
             return;
         }
         for (i, b) in out.iter_mut().enumerate() {
-            // SAFETY: `off + i < len`, inside the mapping.
+            // SAFETY: `off + i < live <= len`: inside the mapping and the file.
             *b = unsafe { core::ptr::read_volatile(self.ptr.add(off + i)) };
         }
     }
@@ -256,12 +256,12 @@ impl RawMap {
             return;
         }
         for (i, b) in bytes.iter().enumerate() {
-            // SAFETY: `off + i < len`, inside the mapping. Single-threaded:
-            // the library's handles only run between our calls.
+            // SAFETY: `off + i < live <= len`: inside the mapping and the
+            // file. Single-threaded: the library runs only between our calls.
             unsafe { core::ptr::write_volatile(self.ptr.add(off + i), *b) };
         }
         if off < 8 && self.live.get() >= 8 && self.read_u64(0) == 0 {
-            // SAFETY: byte 0 is inside the mapping (len > 0).
+            // SAFETY: byte 0 is inside the mapping and the file (`live >= 8`).
             unsafe { core::ptr::write_volatile(self.ptr, 1) };
         }
     }
@@ -768,10 +768,6 @@ impl<'a> Case<'a> {
     }
 
     // -- SPSC ---------------------------------------------------------------
-
-    fn ring_trusted(&self, gen: usize) -> bool {
-        self.rings.get(gen).is_some_and(|r| r.model.trusted)
-    }
 
     fn spsc_claim(&mut self) {
         let Some((gen, mut producer)) = self.producer.take() else {
