@@ -131,9 +131,28 @@ pub mod api {
     use shmbus::bus::Claim;
     use shmbus::ring::spsc::WriteSlot;
 
+    /// What `Claim::commit` returns: the sequence, or (once a late commit
+    /// of a reclaimed claim can fail) a `Result` of it.
+    pub trait Committed {
+        /// The sequence if the record was published.
+        fn published(self) -> Option<u64>;
+    }
+
+    impl Committed for u64 {
+        fn published(self) -> Option<u64> {
+            Some(self)
+        }
+    }
+
+    impl<E> Committed for Result<u64, E> {
+        fn published(self) -> Option<u64> {
+            self.ok()
+        }
+    }
+
     /// Commits a topic claim; `Some(seq)` if the record was published.
     pub fn topic_commit(claim: Claim<'_>) -> Option<u64> {
-        Some(claim.commit())
+        claim.commit().published()
     }
 
     /// Commits an SPSC slot.
