@@ -207,13 +207,19 @@ fn replay_artifact() {
 
 use shmbus::bus::{Bus, Policy, StartAt, TopicConfig};
 
-/// Offsets in a broadcast log segment (see `shmbus::layout`).
-const LOG_CLAIM_TIMEOUT: usize = 128 + 32;
-const LOG_TAIL: usize = 128 + 128;
-const LOG_GATE: usize = 128 + 256;
-/// Offset of directory entry `e`.
+use core::mem::offset_of;
+use shmbus::layout::{
+    BroadcastControl, TopicEntry, BROADCAST_CONTROL_OFFSET, DIRECTORY_ENTRIES_OFFSET,
+};
+
+/// Offsets in a broadcast log segment, from `shmbus::layout`.
+const LOG_CLAIM_TIMEOUT: usize =
+    BROADCAST_CONTROL_OFFSET + offset_of!(BroadcastControl, claim_timeout_ns);
+const LOG_TAIL: usize = BROADCAST_CONTROL_OFFSET + offset_of!(BroadcastControl, tail);
+const LOG_GATE: usize = BROADCAST_CONTROL_OFFSET + offset_of!(BroadcastControl, gate);
+/// Offset of directory entry `e` (its state word: epoch in the high half).
 fn dir_entry(e: usize) -> usize {
-    256 + e * 256
+    DIRECTORY_ENTRIES_OFFSET + e * core::mem::size_of::<TopicEntry>()
 }
 
 fn small_topic(policy: Policy) -> TopicConfig {

@@ -30,6 +30,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::OpenOptions as FileOptions;
+use std::mem::size_of;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,9 +38,28 @@ use std::time::Duration;
 use shmbus::bus::{Bus, Policy, StartAt, Topic, TopicConfig};
 use shmbus::inspect;
 use shmbus::layout::{
-    pack_record_header, FLAG_COMMITTED, FLAG_PADDING, FLAG_SKIP, SPSC_CONTROL_OFFSET,
-    SPSC_DATA_OFFSET,
+    broadcast_offsets, pack_record_header, stamp_committed, BroadcastControl, DirectoryControl,
+    PublisherSlot, RecordSlotHeader, SegmentHeader, SpscControl, SubscriberSlot, TopicEntry,
+    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, DIRECTORY_CONTROL_OFFSET,
+    DIRECTORY_ENTRIES_OFFSET, FLAG_COMMITTED, FLAG_PADDING, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET,
 };
+
+/// The broadcast skip-record flag of layout version 2 as first written (an
+/// unknown flag for layouts that mark skips in the stamp instead).
+const FLAG_SKIP: u16 = 2;
+
+/// Offset and width of a field of a shared structure, taken from the
+/// library's own `#[repr(C)]` definitions so that the targeted mutations
+/// follow the layout wherever it moves.
+macro_rules! field {
+    ($t:ty, $f:ident) => {
+        (core::mem::offset_of!($t, $f), field_size(|x: &$t| &x.$f))
+    };
+}
+
+fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
+    core::mem::size_of::<F>()
+}
 use shmbus::ring::broadcast::{Publisher, Subscriber};
 use shmbus::ring::spsc::{Consumer, Producer, SpscConfig, SpscRing};
 use shmbus::segment::OpenOptions;
@@ -291,6 +311,18 @@ impl RawMap {
 
     fn write_u32(&self, off: usize, v: u32) {
         self.write(off, &v.to_le_bytes());
+    }
+
+    /// Reads a field of `width` bytes (at most 8) as a number.
+    fn read_n(&self, off: usize, width: usize) -> u64 {
+        let mut b = [0u8; 8];
+        self.read(off, &mut b[..width.min(8)]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Writes the low `width` bytes (at most 8) of `v`.
+    fn write_n(&self, off: usize, width: usize, v: u64) {
+        self.write(off, &v.to_le_bytes()[..width.min(8)]);
     }
 }
 
@@ -1760,48 +1792,62 @@ impl<'a> Case<'a> {
             for l in &self.logs {
                 if let Some(m) = &l.map {
                     let ns = l.config.claim_timeout.as_nanos() as u64;
-                    if m.read_u64(128 + 32) != ns {
-                        m.write_u64(128 + 32, ns);
+                    let (f, w) = field!(BroadcastControl, claim_timeout_ns);
+                    let off = BROADCAST_CONTROL_OFFSET + f;
+                    if m.read_n(off, w) != ns {
+                        m.write_n(off, w, ns);
                     }
                 }
             }
         }
         if avoided(Finding::PositionOverflow) {
-            let clamp = |m: &RawMap, off: usize| {
-                let v = m.read_u64(off);
+            let clamp = |m: &RawMap, (off, w): (usize, usize)| {
+                let v = m.read_n(off, w);
                 if v >= 1 << 62 {
-                    m.write_u64(off, v & ((1 << 62) - 1));
+                    m.write_n(off, w, v & ((1 << 62) - 1));
                 }
             };
+            let at = |base: usize, (f, w): (usize, usize)| (base + f, w);
             for r in &self.rings {
                 if let Some(m) = &r.map {
-                    clamp(m, SPSC_CONTROL_OFFSET + 128);
-                    clamp(m, SPSC_CONTROL_OFFSET + 256);
+                    clamp(m, at(SPSC_CONTROL_OFFSET, field!(SpscControl, tail)));
+                    clamp(m, at(SPSC_CONTROL_OFFSET, field!(SpscControl, head)));
                 }
             }
             for l in &self.logs {
                 if let Some(m) = &l.map {
-                    clamp(m, 128 + 128);
-                    clamp(m, 128 + 256);
+                    clamp(
+                        m,
+                        at(BROADCAST_CONTROL_OFFSET, field!(BroadcastControl, tail)),
+                    );
+                    clamp(
+                        m,
+                        at(BROADCAST_CONTROL_OFFSET, field!(BroadcastControl, gate)),
+                    );
                     for i in 0..l.config.max_subscribers as usize {
-                        clamp(m, 768 + i * 128 + 8);
+                        let slot = BROADCAST_SUBSCRIBERS_OFFSET + i * size_of::<SubscriberSlot>();
+                        clamp(m, at(slot, field!(SubscriberSlot, cursor)));
                     }
                 }
             }
             if let Some(m) = &self.dir_map {
-                for e in 0..m.len.saturating_sub(256) / 256 {
-                    let epoch = m.read_u32(256 + e * 256 + 4);
+                for e in 0..dir_entries(m) {
+                    // The epoch: the high half of the entry's state word.
+                    let off = dir_entry(e) + 4;
+                    let epoch = m.read_u32(off);
                     if epoch >= 1 << 31 {
-                        m.write_u32(256 + e * 256 + 4, epoch & ((1 << 31) - 1));
+                        m.write_u32(off, epoch & ((1 << 31) - 1));
                     }
                 }
             }
         }
         if avoided(Finding::DeadCreatorWait) {
             if let Some(m) = &self.dir_map {
-                for e in 0..m.len.saturating_sub(256) / 256 {
-                    if m.read_u32(256 + e * 256) == 1 {
-                        m.write_u32(256 + e * 256, 2);
+                for e in 0..dir_entries(m) {
+                    // Entry state (low half of the state word): CREATING
+                    // becomes READY.
+                    if m.read_u32(dir_entry(e)) == 1 {
+                        m.write_u32(dir_entry(e), 2);
                     }
                 }
             }
@@ -1846,7 +1892,7 @@ impl<'a> Case<'a> {
             _ => {
                 if let Some(m) = &self.dir_map {
                     // Most of a directory is free entries; aim at the used start.
-                    let span = m.len.min(256 + 16 * 256);
+                    let span = m.len.min(dir_entry(16));
                     m.write(off % span, &bytes[..n]);
                 }
             }
@@ -1875,23 +1921,26 @@ impl<'a> Case<'a> {
         let cap = self.rings[gen].capacity;
         let maxp = u64::from(self.rings[gen].max_payload);
         let field = self.input.below(12);
-        let ctl = SPSC_CONTROL_OFFSET;
+        let ctl = |(f, w): (usize, usize)| (SPSC_CONTROL_OFFSET + f, w);
+        let tail_at = ctl(field!(SpscControl, tail));
+        let head_at = ctl(field!(SpscControl, head));
         let Some(m) = self.rings[gen].map.as_ref() else {
             return;
         };
-        let tail = m.read_u64(ctl + 128);
-        let head = m.read_u64(ctl + 256);
+        let tail = m.read_n(tail_at.0, tail_at.1);
+        let head = m.read_n(head_at.0, head_at.1);
         let mask = cap.wrapping_sub(1);
-        // (offset, width, current value, scale)
-        let (off, width, cur, scale) = match field {
-            0 => (ctl + 128, 8, tail, cap),
-            1 => (ctl + 256, 8, head, cap),
-            2 => (ctl, 8, cap, cap),
-            3 => (ctl + 8, 4, maxp, cap),
-            4 => (ctl + 12, 4, 0, 1),
-            5 => (ctl + 24, 4, 0, 1),
-            6 => (ctl + 28, 4, 0, 1),
-            7 => (28, 4, 0, 1), // segment state: 1 is poisoned
+        // ((offset, width), scale)
+        let (at, scale) = match field {
+            0 => (tail_at, cap),
+            1 => (head_at, cap),
+            2 => (ctl(field!(SpscControl, capacity)), cap),
+            3 => (ctl(field!(SpscControl, max_payload)), cap),
+            4 => (ctl(field!(SpscControl, flags)), 1),
+            5 => (ctl(field!(SpscControl, wake_seq)), 1),
+            6 => (ctl(field!(SpscControl, sleepers)), 1),
+            // Segment state: 1 is poisoned.
+            7 => (field!(SegmentHeader, state), 1),
             _ => {
                 // A record header at or near the head or the tail.
                 let pos = if field & 1 == 0 { head } else { tail };
@@ -1906,14 +1955,10 @@ impl<'a> Case<'a> {
                 return;
             }
         };
+        let cur = m.read_n(at.0, at.1);
         let v = self.value(cur, scale);
-        let Some(m) = self.rings[gen].map.as_ref() else {
-            return;
-        };
-        if width == 8 {
-            m.write_u64(off, v);
-        } else {
-            m.write_u32(off, v as u32);
+        if let Some(m) = self.rings[gen].map.as_ref() {
+            m.write_n(at.0, at.1, v);
         }
         self.untrust_ring(gen);
     }
@@ -1926,49 +1971,63 @@ impl<'a> Case<'a> {
         let c = self.logs[log].config;
         let slots = u64::from(c.slots);
         let stride = c.slot_stride();
-        let subs_off = 768usize;
-        let pubs_off = subs_off + c.max_subscribers as usize * 128;
-        let recs_off = pubs_off + c.max_publishers as usize * 128;
-        let ctl = 128usize;
+        let (pubs_off, recs_off, _) = broadcast_offsets(
+            c.max_subscribers as usize,
+            c.max_publishers as usize,
+            c.slots as usize,
+            stride,
+        );
+        let ctl = |(f, w): (usize, usize)| (BROADCAST_CONTROL_OFFSET + f, w);
+        let tail_at = ctl(field!(BroadcastControl, tail));
         let Some(m) = self.logs[log].map.as_ref() else {
             return;
         };
-        let tail = m.read_u64(ctl + 128);
+        let tail = m.read_n(tail_at.0, tail_at.1);
         let field = self.input.below(16);
-        let (off, width, cur, scale) = match field {
-            0 | 1 => (ctl + 128, 8, tail, slots),
-            2 => (ctl + 256, 8, m.read_u64(ctl + 256), slots),
-            3 => (ctl + 264, 8, m.read_u64(ctl + 264), 1),
-            4 => (ctl + 384, 4, 0, 1),
-            5 => (ctl + 388, 4, m.read_u32(ctl + 388) as u64, 1),
+        let (at, scale) = match field {
+            0 | 1 => (tail_at, slots),
+            2 => (ctl(field!(BroadcastControl, gate)), slots),
+            3 => (ctl(field!(BroadcastControl, registrations)), 1),
+            4 => (ctl(field!(BroadcastControl, wake_seq)), 1),
+            5 => (ctl(field!(BroadcastControl, sleepers)), 1),
             6 => {
                 // An immutable control field (checked only on open).
-                let f = [0usize, 8, 12, 16, 20, 24, 32][self.input.below(7)];
-                let w = if f == 0 || f == 32 { 8 } else { 4 };
-                (ctl + f, w, m.read_u64(ctl + f), 1_000_000)
+                let f = [
+                    field!(BroadcastControl, slots),
+                    field!(BroadcastControl, slot_stride),
+                    field!(BroadcastControl, max_payload),
+                    field!(BroadcastControl, policy),
+                    field!(BroadcastControl, max_subscribers),
+                    field!(BroadcastControl, max_publishers),
+                    field!(BroadcastControl, claim_timeout_ns),
+                ][self.input.below(7)];
+                (ctl(f), 1_000_000)
             }
             7 | 8 => {
                 // A subscriber slot field.
                 let i = self.input.below(c.max_subscribers as usize);
-                let base = subs_off + i * 128;
-                match self.input.below(6) {
-                    0 => (base, 4, m.read_u32(base) as u64, 1),
-                    1 | 2 => (base + 8, 8, m.read_u64(base + 8), slots),
-                    3 => (base + 32, 4, m.read_u32(base + 32) as u64, 64),
-                    4 => (base + 36, 4, 0, 1),
-                    _ => (base + 24, 8, m.read_u64(base + 24), slots),
-                }
+                let base = BROADCAST_SUBSCRIBERS_OFFSET + i * size_of::<SubscriberSlot>();
+                let (f, w) = match self.input.below(6) {
+                    0 => field!(SubscriberSlot, state),
+                    1 | 2 => field!(SubscriberSlot, cursor),
+                    3 => field!(SubscriberSlot, name_len),
+                    4 => field!(SubscriberSlot, sleeping),
+                    _ => field!(SubscriberSlot, missed),
+                };
+                ((base + f, w), if f == 0 { 1 } else { slots })
             }
             9 => {
                 let j = self.input.below(c.max_publishers as usize);
-                let base = pubs_off + j * 128;
-                if self.input.bool() {
-                    (base, 4, m.read_u32(base) as u64, 1)
+                let base = pubs_off + j * size_of::<PublisherSlot>();
+                let (f, w) = if self.input.bool() {
+                    field!(PublisherSlot, state)
                 } else {
-                    (base + 8, 8, m.read_u64(base + 8), 1)
-                }
+                    field!(PublisherSlot, published)
+                };
+                ((base + f, w), 1)
             }
-            10 => (28, 4, 0, 1), // segment state: 1 is poisoned
+            // Segment state: 1 is poisoned.
+            10 => (field!(SegmentHeader, state), 1),
             _ => {
                 // A record slot near the tail: its stamp or its word.
                 let back = u64::from(self.input.u8() % 20);
@@ -1976,36 +2035,33 @@ impl<'a> Case<'a> {
                 let slot = (seq & (slots - 1)) as usize;
                 let base = recs_off + slot * stride;
                 if field & 1 == 0 {
-                    let s = self.value(seq, slots);
-                    let stamp = match self.input.below(4) {
-                        0 => s.wrapping_add(1).wrapping_shl(1),
-                        1 => s.wrapping_add(1).wrapping_shl(1) | 1,
-                        _ => s,
+                    let (f, w) = field!(RecordSlotHeader, stamp);
+                    // A stamp of a nearby sequence, in any state, or a value.
+                    let near = self.value(seq, slots) & ((1 << 60) - 1);
+                    let stamp = match self.input.below(6) {
+                        0..=3 => stamp_committed(near) | self.input.below(4) as u64,
+                        4 => stamp_committed(near.wrapping_add(1)),
+                        _ => self.value(stamp_committed(seq & ((1 << 60) - 1)), 4),
                     };
-                    let Some(m) = self.logs[log].map.as_ref() else {
-                        return;
-                    };
-                    m.write_u64(base, stamp);
+                    if let Some(m) = self.logs[log].map.as_ref() {
+                        m.write_n(base + f, w, stamp);
+                    }
                 } else {
+                    let (f, w) = field!(RecordSlotHeader, word);
                     let word = self.header_word(u64::from(c.max_payload));
-                    let Some(m) = self.logs[log].map.as_ref() else {
-                        return;
-                    };
-                    m.write_u64(base + 8, word);
+                    if let Some(m) = self.logs[log].map.as_ref() {
+                        m.write_n(base + f, w, word);
+                    }
                 }
                 self.untrust_log(log);
                 return;
             }
         };
+        let cur = m.read_n(at.0, at.1);
         let v = self.value(cur, scale);
-        trace!("  log {log} field {field} at {off}: {cur:#x} -> {v:#x}");
-        let Some(m) = self.logs[log].map.as_ref() else {
-            return;
-        };
-        if width == 8 {
-            m.write_u64(off, v);
-        } else {
-            m.write_u32(off, v as u32);
+        trace!("  log {log} field {field} at {}: {cur:#x} -> {v:#x}", at.0);
+        if let Some(m) = self.logs[log].map.as_ref() {
+            m.write_n(at.0, at.1, v);
         }
         self.untrust_log(log);
     }
@@ -2014,62 +2070,81 @@ impl<'a> Case<'a> {
         let Some(m) = self.dir_map.as_ref() else {
             return;
         };
-        let entries = (m.len.saturating_sub(256)) / 256;
+        let entries = dir_entries(m);
         if entries == 0 {
             return;
         }
         // Prefer an entry in use.
         let used: Vec<usize> = (0..entries)
-            .filter(|&e| m.read_u64(256 + e * 256) != 0)
+            .filter(|&e| m.read_u64(dir_entry(e)) != 0)
             .collect();
         let e = if !used.is_empty() && self.input.below(4) != 0 {
             used[self.input.below(used.len())]
         } else {
             self.input.below(entries)
         };
-        let base = 256 + e * 256;
+        let base = dir_entry(e);
         let field = self.input.below(12);
-        let Some(m) = self.dir_map.as_ref() else {
-            return;
-        };
-        let (off, width, cur, scale) = match field {
-            0 => {
-                let word = m.read_u64(base);
-                (base, 8, word, 1 << 32)
-            }
+        let rel = |(f, w): (usize, usize)| (base + f, w);
+        let (off, w) = match field {
+            0 => rel(field!(TopicEntry, state)),
             1 => {
                 // Entry state only (low half): FREE, CREATING, READY or other.
                 let v = [0u32, 1, 2, 3, u32::MAX][self.input.below(5)];
-                m.write_u32(base, v);
+                if let Some(m) = self.dir_map.as_ref() {
+                    m.write_u32(base, v);
+                }
                 return;
             }
-            2 => (base + 8, 4, m.read_u32(base + 8) as u64, 64),
-            3 => (base + 12, 4, m.read_u32(base + 12) as u64, 1),
-            4 => (base + 16, 4, m.read_u32(base + 16) as u64, 1),
-            5 => (base + 20, 4, m.read_u32(base + 20) as u64, 64),
-            6 => (base + 24, 8, m.read_u64(base + 24), 16),
-            7 => (base + 32, 4, m.read_u32(base + 32) as u64, 4),
-            8 => (base + 36, 4, m.read_u32(base + 36) as u64, 4),
-            9 => (base + 44, 4, m.read_u32(base + 44) as u64, 1000),
+            2 => rel(field!(TopicEntry, name_len)),
+            3 => rel(field!(TopicEntry, kind)),
+            4 => rel(field!(TopicEntry, policy)),
+            5 => rel(field!(TopicEntry, max_payload)),
+            6 => rel(field!(TopicEntry, slots)),
+            7 => rel(field!(TopicEntry, max_subscribers)),
+            8 => rel(field!(TopicEntry, max_publishers)),
+            9 => {
+                // The claim timeout: the words between the creator pid and
+                // the name, whatever they are called.
+                let (pid, pid_w) = field!(TopicEntry, creator_pid);
+                let (name, _) = field!(TopicEntry, name);
+                let start = pid + pid_w;
+                let at = start + 4 * self.input.below((name.saturating_sub(start) / 4).max(1));
+                (base + at, 4)
+            }
             10 => {
                 // A name byte: another valid letter, a bad one, or non-UTF-8.
-                let at = base + 48 + self.input.below(64);
+                let (name, len) = field!(TopicEntry, name);
+                let at = base + name + self.input.below(len.max(1));
                 let b = [b'a', b'z', b'/', 0, 0xFF, 0xC3][self.input.below(6)];
-                m.write(at, &[b]);
+                if let Some(m) = self.dir_map.as_ref() {
+                    m.write(at, &[b]);
+                }
                 return;
             }
-            _ => (128, 4, m.read_u32(128) as u64, 256), // entry count
+            _ => {
+                // The entry count.
+                let (f, w) = field!(DirectoryControl, entries);
+                (DIRECTORY_CONTROL_OFFSET + f, w)
+            }
         };
+        let scale = if field == 0 { 1 << 32 } else { 64 };
+        let cur = m.read_n(off, w);
         let v = self.value(cur, scale);
-        let Some(m) = self.dir_map.as_ref() else {
-            return;
-        };
-        if width == 8 {
-            m.write_u64(off, v);
-        } else {
-            m.write_u32(off, v as u32);
+        if let Some(m) = self.dir_map.as_ref() {
+            m.write_n(off, w, v);
         }
     }
+}
+
+/// Offset of directory entry `e`.
+fn dir_entry(e: usize) -> usize {
+    DIRECTORY_ENTRIES_OFFSET + e * size_of::<TopicEntry>()
+}
+
+/// Entries a directory mapping holds.
+fn dir_entries(m: &RawMap) -> usize {
+    m.len.saturating_sub(DIRECTORY_ENTRIES_OFFSET) / size_of::<TopicEntry>()
 }
 
 impl Drop for Case<'_> {
