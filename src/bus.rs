@@ -385,6 +385,11 @@ pub(crate) fn check_log(
             u64::from(ctl.max_publishers),
             u64::from(config.max_publishers),
         ),
+        (
+            "claim timeout (ns)",
+            ctl.claim_timeout_ns,
+            config.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
+        ),
     ]
     .into_iter()
     .find(|(_, found, expected)| found != expected);
@@ -410,7 +415,7 @@ pub(crate) fn check_log(
         slots: u64::from(config.slots),
         stride,
         max_payload: config.max_payload,
-        claim_timeout_ns: ctl.claim_timeout_ns.max(1),
+        claim_timeout_ns: ctl.claim_timeout_ns,
         publishers,
         records,
     })

@@ -15,7 +15,7 @@
 //!   the only input of `replay_artifact`.
 //!
 //! The `found_*` tests are minimised reproducers of defects the harness
-//! found in the library, `#[ignore]`d until their fix lands.
+//! found in the library (each failed before its fix).
 
 mod common;
 #[path = "mapped_fuzz/harness.rs"]
@@ -200,9 +200,9 @@ fn replay_artifact() {
 }
 
 // ---------------------------------------------------------------------------
-// Reproducers of what the harness found, minimised. Each is `#[ignore]`d
-// until its fix lands; then remove the `#[ignore]` and the finding from
-// `harness::OPEN_FINDINGS`.
+// Reproducers of what the harness found, minimised. A new one starts
+// `#[ignore]`d, with its finding in `harness::OPEN_FINDINGS`, until its fix
+// lands.
 // ---------------------------------------------------------------------------
 
 use shmbus::bus::{Bus, Policy, StartAt, TopicConfig};
@@ -264,7 +264,7 @@ fn bus_with_alpha(tag: &str, policy: Policy) -> (common::TempNs, std::path::Path
     (tmp, log)
 }
 
-// FOUND: a broadcast log's `claim_timeout_ns` (control block, offset 32) is
+// Found by the harness, fixed: a broadcast log's `claim_timeout_ns` (control block, offset 32) is
 // read on open without being checked against the directory's claim timeout
 // (`check_log` in src/bus.rs compares every other immutable field). With
 // a hostile `u64::MAX` there, a publisher's `try_claim` on an `Overwrite`
@@ -272,7 +272,6 @@ fn bus_with_alpha(tag: &str, policy: Policy) -> (common::TempNs, std::path::Path
 // `Publisher::wait_previous_lap` (src/ring/broadcast.rs:940-952) for 584
 // years: `try_publish` never returns.
 #[test]
-#[ignore = "FOUND: hostile log claim timeout hangs an Overwrite claim; fix pending"]
 fn found_hostile_log_claim_timeout_hangs_overwrite_claim() {
     let (tmp, log) = bus_with_alpha("fz-claimtimeout", Policy::Overwrite);
     assert!(harness::poke(
@@ -298,12 +297,11 @@ fn found_hostile_log_claim_timeout_hangs_overwrite_claim() {
     });
 }
 
-// FOUND: (issue 7, item 6) a hostile gate of `u64::MAX` on a Backpressure
+// Found by the harness, fixed: (issue 7, item 6) a hostile gate of `u64::MAX` on a Backpressure
 // log: debug builds panic "attempt to add with overflow" at
 // src/ring/broadcast.rs:886 (`gate_cache + slots` in
 // `Publisher::gate_allows`).
 #[test]
-#[ignore = "FOUND: issue 7 item 6, gate overflow; fix pending"]
 fn found_hostile_gate_overflows_in_gate_allows() {
     let (tmp, log) = bus_with_alpha("fz-gate", Policy::Backpressure);
     assert!(harness::poke(&log, LOG_GATE, &u64::MAX.to_le_bytes()));
@@ -314,13 +312,12 @@ fn found_hostile_gate_overflows_in_gate_allows() {
     }
 }
 
-// FOUND: (issue 7, item 6) a hostile tail of `u64::MAX - 1` on a
+// Found by the harness, fixed: (issue 7, item 6) a hostile tail of `u64::MAX - 1` on a
 // Backpressure log with a subscriber: debug builds panic "attempt to add
 // with overflow" at src/ring/broadcast.rs:920 (`gate_cache + slots` at the
 // end of `Publisher::gate_allows`, after a scan found the subscriber's
 // cursor there).
 #[test]
-#[ignore = "FOUND: issue 7 item 6, gate scan overflow; fix pending"]
 fn found_hostile_tail_overflows_after_gate_scan() {
     let (tmp, log) = bus_with_alpha("fz-gatescan", Policy::Backpressure);
     assert!(harness::poke(&log, LOG_TAIL, &(u64::MAX - 1).to_le_bytes()));
@@ -334,12 +331,11 @@ fn found_hostile_tail_overflows_after_gate_scan() {
     }
 }
 
-// FOUND: (issue 7, item 6) a hostile tail of `u64::MAX` seen by a new
+// Found by the harness, fixed: (issue 7, item 6) a hostile tail of `u64::MAX` seen by a new
 // subscriber: its first read panics in debug builds with "attempt to add
 // with overflow" at src/layout.rs:448 (`stamp_committed(seq)`, `seq + 1`,
 // called from `Subscriber::locate`).
 #[test]
-#[ignore = "FOUND: issue 7 item 6, stamp overflow on read; fix pending"]
 fn found_hostile_tail_overflows_stamp_on_read() {
     let (tmp, log) = bus_with_alpha("fz-stampread", Policy::Backpressure);
     assert!(harness::poke(&log, LOG_TAIL, &u64::MAX.to_le_bytes()));
@@ -350,12 +346,11 @@ fn found_hostile_tail_overflows_stamp_on_read() {
     }
 }
 
-// FOUND: (issue 7, item 6) a hostile tail of `u64::MAX` on an Overwrite
+// Found by the harness, fixed: (issue 7, item 6) a hostile tail of `u64::MAX` on an Overwrite
 // log: the next claim panics in debug builds with "attempt to add with
 // overflow" at src/layout.rs:454 (`stamp_writing(seq)`, called from
 // `Publisher::begin`).
 #[test]
-#[ignore = "FOUND: issue 7 item 6, stamp overflow on claim; fix pending"]
 fn found_hostile_tail_overflows_stamp_on_claim() {
     let (tmp, log) = bus_with_alpha("fz-stampclaim", Policy::Overwrite);
     assert!(harness::poke(&log, LOG_TAIL, &u64::MAX.to_le_bytes()));
@@ -368,12 +363,11 @@ fn found_hostile_tail_overflows_stamp_on_claim() {
     });
 }
 
-// FOUND: (issue 7, item 6) an Overwrite subscriber whose cursor is within
+// Found by the harness, fixed: (issue 7, item 6) an Overwrite subscriber whose cursor is within
 // a lap of `u64::MAX` (tail poked to `u64::MAX - 2` before it subscribed):
 // after 64 empty looks, debug builds panic "attempt to add with overflow"
 // at src/ring/broadcast.rs:1402 (`seq + slots` in `Subscriber::locate`).
 #[test]
-#[ignore = "FOUND: issue 7 item 6, lap check overflow; fix pending"]
 fn found_hostile_tail_overflows_lap_check() {
     let (tmp, log) = bus_with_alpha("fz-lapcheck", Policy::Overwrite);
     assert!(harness::poke(&log, LOG_TAIL, &(u64::MAX - 2).to_le_bytes()));
@@ -386,12 +380,11 @@ fn found_hostile_tail_overflows_lap_check() {
     }
 }
 
-// FOUND: (issue 7, item 6) a directory whose free entries carry epoch
+// Found by the harness, fixed: (issue 7, item 6) a directory whose free entries carry epoch
 // `u32::MAX`: creating a topic panics in debug builds with "attempt to add
 // with overflow" at src/directory/table.rs:216 (`epoch + 1` in
 // `claim_or_match`).
 #[test]
-#[ignore = "FOUND: issue 7 item 6, directory epoch overflow; fix pending"]
 fn found_hostile_directory_epoch_overflows_on_create() {
     let tmp = common::TempNs::new("fz-epoch");
     let bus = Bus::at(&tmp.base, "t").expect("bus");
@@ -406,12 +399,11 @@ fn found_hostile_directory_epoch_overflows_on_create() {
     let _ = bus.topic("alpha", &small_topic(Policy::Backpressure));
 }
 
-// FOUND: (issue 7, item 7) an entry left CREATING with its lock free (the
+// Found by the harness, fixed: (issue 7, item 7) an entry left CREATING with its lock free (the
 // creator is gone): `open_topic` waits the whole create timeout (10 s,
 // `CREATE_WAIT`, in `claim_or_match`, src/directory/table.rs:260) and then
 // fails, instead of taking it over or reporting it at once.
 #[test]
-#[ignore = "FOUND: issue 7 item 7, dead creator makes open_topic wait 10 s; fix pending"]
 fn found_dead_creator_entry_blocks_open_topic() {
     let tmp = common::TempNs::new("fz-creating");
     let bus = Bus::at(&tmp.base, "t").expect("bus");

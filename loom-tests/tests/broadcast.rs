@@ -309,9 +309,7 @@ fn stalled_claim_is_reclaimed_and_its_late_commit_fails() {
                 loop {
                     match fast.try_publish(ty, &payload) {
                         Ok(_) => break,
-                        Err(ClaimError::Full | ClaimError::Reclaimed { .. }) => {
-                            thread::yield_now()
-                        }
+                        Err(ClaimError::Full | ClaimError::Reclaimed { .. }) => thread::yield_now(),
                         Err(e) => panic!("claim failed: {e:?}"),
                     }
                 }
@@ -323,7 +321,11 @@ fn stalled_claim_is_reclaimed_and_its_late_commit_fails() {
         let mut take = |ty: u16, buf: &[u8; 8], from: &mut [u64; 2]| {
             let (p, n) = ((ty / 16) as u8, (ty % 16) as u8);
             assert_eq!(*buf, record(p, n).1, "torn or mismatched record");
-            assert_eq!(u64::from(n), from[p as usize], "publisher {p} out of order or twice");
+            assert_eq!(
+                u64::from(n),
+                from[p as usize],
+                "publisher {p} out of order or twice"
+            );
             from[p as usize] += 1;
         };
         while from[1] < 2 {
@@ -349,7 +351,11 @@ fn stalled_claim_is_reclaimed_and_its_late_commit_fails() {
             Err(e) => panic!("unexpected commit result {e:?}"),
         }
         assert_eq!(from[1], 2);
-        assert_eq!(sub.missed(), slow_reclaimed + fast_reclaimed, "every reclaim counted once");
+        assert_eq!(
+            sub.missed(),
+            slow_reclaimed + fast_reclaimed,
+            "every reclaim counted once"
+        );
     });
 }
 

@@ -111,6 +111,10 @@ pub enum StartAt {
     Oldest,
 }
 
+/// Longest claim timeout a log may have: a stalled or dead publisher's
+/// claim holds its readers back at most this long.
+pub const MAX_CLAIM_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Size and behaviour of a broadcast log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BroadcastConfig {
@@ -174,8 +178,11 @@ impl BroadcastConfig {
                 self.max_publishers
             ));
         }
-        if self.claim_timeout.is_zero() {
-            return Err("claim timeout must be positive".to_owned());
+        if self.claim_timeout.is_zero() || self.claim_timeout > MAX_CLAIM_TIMEOUT {
+            return Err(format!(
+                "claim timeout {:?} must be positive and at most {:?}",
+                self.claim_timeout, MAX_CLAIM_TIMEOUT
+            ));
         }
         Ok(())
     }
@@ -1042,6 +1049,8 @@ enum Lost {
     Fenced,
     /// The segment became unusable while we waited for the slot.
     Unusable(SegmentFault),
+    /// The slot's stamp is impossible.
+    Corrupt(Corruption),
 }
 
 impl Publisher {
@@ -1302,8 +1311,37 @@ impl Publisher {
             let (lap, state) = split_stamp(seen);
             if lap > seq {
                 // Our own sequence (or a later one) is already there: a
-                // waiter reclaimed it before we came in.
+                // waiter reclaimed it before we came in, unless the stamp
+                // names a sequence nobody has claimed yet (hostile bytes, or
+                // a tail moved back: every claim would otherwise be given
+                // up one after the other).
+                // SYNC POINT: Acquire pairs with the publishers' AcqRel
+                // updates of `tail` (only to validate the stamp).
+                let tail = ring.control().tail.load(Ordering::Acquire);
+                if lap > tail {
+                    return Err(Lost::Corrupt(Corruption {
+                        kind: CorruptionKind::HeadOutOfRange { head: lap - 1 },
+                        position: seq,
+                    }));
+                }
                 return Err(Lost::Reclaimed);
+            }
+            // (Lap 0 is only the never-used stamp 0: no state bits.)
+            let foreign = if lap == 0 {
+                seen != 0
+            } else {
+                (lap - 1) & ring.mask != seq & ring.mask
+            };
+            if foreign || previous.is_some_and(|p| lap > p + 1) {
+                // A stamp of a sequence that never lives in this slot, or
+                // one between the previous lap and ours: no publisher
+                // writes that.
+                return Err(Lost::Corrupt(Corruption {
+                    kind: CorruptionKind::HeadOutOfRange {
+                        head: lap.wrapping_sub(1),
+                    },
+                    position: seq,
+                }));
             }
             let previous_done = match previous {
                 None => seen == 0,
@@ -1398,18 +1436,28 @@ impl Publisher {
             None
         };
         self.check_segment(fault)?;
+        let mut reclaimed_in_a_row = 0u32;
         loop {
             let seq = self.reserve()?;
             match self.enter(seq) {
                 Ok(expected) => return Ok((seq, expected)),
                 // Nothing was written: take the next sequence. A reclaimed
-                // one is counted (readers count it missed).
-                Err(Lost::Reclaimed) => self.count_reclaimed(),
+                // one is counted (readers count it missed). Taking one
+                // needs a stall past the claim timeout between reserving and
+                // entering; many in a row are stamps no publisher wrote.
+                Err(Lost::Reclaimed) => {
+                    self.count_reclaimed();
+                    reclaimed_in_a_row += 1;
+                    if reclaimed_in_a_row >= 16 {
+                        return Err(self.corrupt(CorruptionKind::HeadOutOfRange { head: seq }, seq));
+                    }
+                }
                 Err(Lost::Fenced) => {}
                 Err(Lost::Unusable(fault)) => {
                     self.unusable = Some(fault);
                     return Err(ClaimError::Unusable(fault));
                 }
+                Err(Lost::Corrupt(c)) => return Err(self.corrupt(c.kind, c.position)),
             }
         }
     }

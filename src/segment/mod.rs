@@ -455,7 +455,22 @@ impl Segment {
         }
         check_owner_and_mode(&path, &meta)?;
 
-        // Bounded wait for the creator: first for the size, then for the magic.
+        // Bounded wait for the creator: first for the size, then for the
+        // magic. A creator publishes within moments of making the file (its
+        // change time), so a file older than the wait is not being created
+        // any more: look once and answer (a zeroed or emptied segment).
+        let age = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|now| {
+                let changed = Duration::new(
+                    u64::try_from(meta.ctime()).ok()?,
+                    u32::try_from(meta.ctime_nsec()).ok()?,
+                );
+                now.checked_sub(changed)
+            })
+            .unwrap_or(Duration::ZERO);
+        let patience = opts.init_timeout.saturating_sub(age);
         let started = Instant::now();
         let size = loop {
             let size = file
@@ -470,7 +485,7 @@ impl Segment {
                     break size;
                 }
             }
-            if started.elapsed() >= opts.init_timeout {
+            if started.elapsed() >= patience {
                 return Err(if size < CACHE_LINE as u64 {
                     SegmentError::TooSmall {
                         path,

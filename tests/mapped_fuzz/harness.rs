@@ -110,12 +110,7 @@ pub enum Finding {
 /// Findings whose fix has not landed yet: the harness steers clear of each
 /// (see `Case::sanitize`) so that fuzzing goes on finding others. Remove an
 /// entry when its fix lands; `SHMBUS_FUZZ_AVOID=none` ignores this list.
-pub const OPEN_FINDINGS: &[Finding] = &[
-    Finding::LogClaimTimeout,
-    Finding::PositionOverflow,
-    Finding::DeadCreatorWait,
-    Finding::TruncationSigbus,
-];
+pub const OPEN_FINDINGS: &[Finding] = &[];
 
 /// The findings to steer clear of in this process: [`OPEN_FINDINGS`], less
 /// those named in `SHMBUS_FUZZ_ALLOW` (comma-separated, as spelled in
@@ -352,14 +347,45 @@ pub fn poke(path: &Path, off: usize, bytes: &[u8]) -> bool {
 #[derive(Default)]
 struct Mappings {
     ranges: Vec<(usize, usize)>,
+    /// Set once a case truncates a file: the library's SIGBUS handler then
+    /// replaces whole mappings with anonymous pages, which no longer name
+    /// their file, so a slice is only checked to lie in mapped memory.
+    truncated: bool,
+    /// Every mapping of the process (kept only once `truncated`).
+    any: Vec<(usize, usize)>,
 }
 
 impl Mappings {
     fn refresh(&mut self, dir: &Path, sizes: &BTreeMap<String, usize>) {
-        self.ranges.clear();
         let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            self.ranges.clear();
             return;
         };
+        // A range known before stays while something is still mapped at its
+        // start: the library's SIGBUS handler replaces a truncated
+        // segment's pages with anonymous ones (no file name any more) at the
+        // same addresses.
+        let starts: Vec<usize> = maps
+            .lines()
+            .filter_map(|l| l.split_once('-'))
+            .filter_map(|(start, _)| usize::from_str_radix(start, 16).ok())
+            .collect();
+        self.ranges.retain(|(s, _)| starts.contains(s));
+        self.any.clear();
+        if self.truncated {
+            for line in maps.lines() {
+                let Some((range, _)) = line.split_once(' ') else {
+                    continue;
+                };
+                let Some((a, b)) = range.split_once('-') else {
+                    continue;
+                };
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    self.any.push((a, b));
+                }
+            }
+        }
         let dir = dir.to_string_lossy();
         for line in maps.lines() {
             let Some(at) = line.find(dir.as_ref()) else {
@@ -369,9 +395,15 @@ impl Mappings {
             let Some(file) = path.rsplit('/').next() else {
                 continue;
             };
-            let Some(&size) = sizes.get(file) else {
+            let Some(&known) = sizes.get(file) else {
                 continue;
             };
+            // A file removed and made again under the same name (a new
+            // directory reuses entry numbers) may be larger than when the
+            // harness first mapped it.
+            let now = std::fs::metadata(Path::new(dir.as_ref()).join(file))
+                .map_or(0, |m| m.len() as usize);
+            let size = known.max(now);
             let Some((range, _)) = line.split_once(' ') else {
                 continue;
             };
@@ -379,6 +411,9 @@ impl Mappings {
                 continue;
             };
             if let Ok(start) = usize::from_str_radix(start, 16) {
+                // The file seen there now says how long the range is (an
+                // address may have held another file before).
+                self.ranges.retain(|&(s, _)| s != start);
                 self.ranges.push((start, start + size));
             }
         }
@@ -390,9 +425,9 @@ impl Mappings {
             return true;
         }
         let p = ptr as usize;
-        self.ranges
-            .iter()
-            .any(|&(s, e)| p >= s && p.checked_add(len).is_some_and(|end| end <= e))
+        let inside =
+            |&(s, e): &(usize, usize)| p >= s && p.checked_add(len).is_some_and(|end| end <= e);
+        self.ranges.iter().any(inside) || self.any.iter().any(inside)
     }
 }
 
@@ -1137,6 +1172,8 @@ impl<'a> Case<'a> {
                 let Ok(f) = FileOptions::new().write(true).open(&path) else {
                     return;
                 };
+                // Truncated pages are replaced by anonymous ones.
+                self.mappings.truncated = true;
                 if f.set_len(to as u64).is_err() {
                     return;
                 }
