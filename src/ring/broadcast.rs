@@ -62,12 +62,12 @@ use crate::wait::{WaitStrategy, Waiter};
 /// Longest futex sleep of a blocking subscriber between looks at the log
 /// (it also wakes earlier for a stalled claim's timeout or its deadline).
 /// A subscriber finding its next record not committed looks at the tail
-/// (the publishers' hottest line) once every this many looks. Under loom
-/// every look is a scheduling point already, so it looks every time.
-const LOOKS_PER_TAIL_CHECK: u32 = if cfg!(shmbus_loom) { 1 } else { 64 };
+/// (the publishers' hottest line) once every this many looks.
+const LOOKS_PER_TAIL_CHECK: u32 = 64;
 
 /// A publisher waiting for the previous lap of its slot reads the clock
-/// once every this many looks (every look under loom, as above).
+/// once every this many looks. Under loom every look is a scheduling point
+/// already, so it reads it every time.
 const LOOKS_PER_STALL_CHECK: u32 = if cfg!(shmbus_loom) { 1 } else { 1024 };
 
 /// Short enough that a removed log or directory is noticed within it.
@@ -843,6 +843,14 @@ impl HeapLog {
         start: StartAt,
     ) -> Result<Subscriber, RegisterError> {
         Subscriber::register(self.view(), Some(name), start)
+    }
+
+    /// Test hook: reclaims the claim of `seq` as a waiter whose claim
+    /// timeout passed would; returns whether the slot now holds `seq`
+    /// resolved.
+    #[doc(hidden)]
+    pub fn reclaim_for_test(&self, seq: u64) -> bool {
+        self.view().reclaim(seq)
     }
 
     /// Test hook: runs the dead-subscriber reaper once (publishers run it
