@@ -4,7 +4,7 @@
 //! no system call unless a subscriber sleeps on the futex), then one END
 //! record (record type 0xFFFF, empty) so that subscribers know the stream is
 //! over. It opens the bus of
-//! the default namespace (`/dev/shm/shmbus/default`, or `$SHMBUS_DIR/default`;
+//! the default namespace (`/dev/shm/shmbus-<uid>/default`, or `$SHMBUS_DIR/default`;
 //! `--namespace` picks another) and creates the topic if it does not exist.
 //! Under `--policy backpressure` (the default) the feed waits for the slowest
 //! subscriber, including a durable one that is stopped (detached); under

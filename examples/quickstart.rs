@@ -1,6 +1,6 @@
 //! Quickstart: a publisher process and a subscriber process exchange records
 //! through a shared-memory SPSC ring on the default namespace
-//! (`/dev/shm/shmbus/default`, or `$SHMBUS_DIR/default`).
+//! (`/dev/shm/shmbus-<uid>/default`, or `$SHMBUS_DIR/default`).
 //!
 //! The publisher (this process, pinned to core 0) creates the ring and starts
 //! the subscriber (a second process, pinned to core 1). It then streams:

@@ -9,7 +9,7 @@
 //! there; under backpressure it holds the feed back while it is away.
 //! `--oldest` starts a new subscriber at the oldest record still in the log
 //! instead of the next one published. It uses the default namespace
-//! (`/dev/shm/shmbus/default`, or `$SHMBUS_DIR/default`), like the feed:
+//! (`/dev/shm/shmbus-<uid>/default`, or `$SHMBUS_DIR/default`), like the feed:
 //!
 //! ```text
 //! cargo run --release --example strategy -- --name s1 &

@@ -108,7 +108,7 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Opens the bus of `namespace` under `$SHMBUS_DIR` or `/dev/shm/shmbus`,
+    /// Opens the bus of `namespace` under `$SHMBUS_DIR` or `/dev/shm/shmbus-<uid>`,
     /// creating the namespace and its directory if needed.
     ///
     /// # Errors

@@ -24,7 +24,7 @@
 //! use shmbus::{Namespace, ring::spsc::{SpscConfig, SpscRing}};
 //!
 //! # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}", std::process::id()));
-//! let ns = Namespace::at(&tmp, "doc")?; // or Namespace::open("prod") under /dev/shm/shmbus
+//! let ns = Namespace::at(&tmp, "doc")?; // or Namespace::open("prod") under /dev/shm/shmbus-<uid>
 //! SpscRing::create(&ns, "ticks", SpscConfig::with_capacity(1 << 16))?;
 //!
 //! let mut producer = SpscRing::producer(&ns, "ticks")?;

@@ -555,7 +555,9 @@ fn run_child(role: &str, base: &Path) {
             let mut sub = if durable {
                 topic.durable_subscriber(&durable_name(slot), StartAt::Oldest)
             } else {
-                topic.subscriber(StartAt::Tail)
+                // Oldest, not Tail: a reader respawned just before END went
+                // out could otherwise attach after it and wait forever.
+                topic.subscriber(StartAt::Oldest)
             }
             .expect("subscribe");
             while alive() {

@@ -8,7 +8,7 @@
 //!
 //! Knobs (environment variables):
 //! * `SHMBUS_FUZZ_CASES`: how many cases (default [`DEFAULT_CASES`]: 100
-//!   in a release build, 300 in a debug one);
+//!   in a release build, 30 in a debug one);
 //! * `SHMBUS_FUZZ_SEED`: the first case's seed (default 0), to run other
 //!   cases than CI does;
 //! * `SHMBUS_FUZZ_REPLAY`: a file (a libFuzzer crash artifact) to run as

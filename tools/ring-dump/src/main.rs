@@ -59,7 +59,7 @@ COMMANDS:
                   records, newest first, decoded as Protocol V2 (hex otherwise)
 
 OPTIONS:
-    --dir BASE          base directory [default: $SHMBUS_DIR, else /dev/shm/shmbus]
+    --dir BASE          base directory [default: $SHMBUS_DIR, else /dev/shm/shmbus-<uid>]
     -n, --namespace NS  namespace under BASE [default: default]
     --json              print one JSON object on stdout instead of text
     --records N         show at most N records [default: 16; 0 shows none]
