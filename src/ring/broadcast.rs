@@ -832,19 +832,6 @@ impl HeapLog {
         Subscriber::register(self.view(), None, start)
     }
 
-    /// A new durable subscriber `name` (resumes its slot if it has one).
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::bus::Topic::durable_subscriber`].
-    pub fn durable_subscriber(
-        &self,
-        name: &str,
-        start: StartAt,
-    ) -> Result<Subscriber, RegisterError> {
-        Subscriber::register(self.view(), Some(name), start)
-    }
-
     /// Test hook: reclaims the claim of `seq` as a waiter whose claim
     /// timeout passed would; returns whether the slot now holds `seq`
     /// resolved.
