@@ -19,25 +19,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use core::ptr::NonNull;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::directory::{Directory, DirectoryError, TopicRecord};
-use crate::layout::{
-    broadcast_offsets, BroadcastControl, PublisherSlot, SegmentKind, SubscriberSlot,
-    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, SLOT_HEADER_LEN,
-};
 use crate::record;
-use crate::ring::broadcast::{
-    BroadcastView, ClaimError, Liveness, Publisher, RegisterError, Subscriber, ViewParts,
-};
-use crate::ring::region::NO_TRACKING;
-use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
+use crate::ring::broadcast::shm::open_log;
+use crate::ring::broadcast::BroadcastView;
+use crate::segment::{Namespace, Segment, SegmentError};
 use crate::wait::WaitStrategy;
 
 pub use crate::ring::broadcast::{
-    BroadcastConfig as TopicConfig, Claim, Policy, Record, RecvError, StartAt,
+    BroadcastConfig as TopicConfig, Claim, ClaimError, Policy, Publisher, Record, RecvError,
+    RegisterError, StartAt, Subscriber,
 };
 
 /// Why a bus operation failed.
@@ -220,13 +214,12 @@ impl Topic {
     }
 
     fn view(&self) -> Result<BroadcastView, BusError> {
-        let segment = Segment::open(
+        Ok(open_log(
             &self.ns,
             &self.record.segment,
-            SegmentKind::Broadcast,
-            &OpenOptions::default(),
-        )?;
-        map_log(segment, self.directory.clone(), &self.record.config)
+            self.directory.clone(),
+            &self.record.config,
+        )?)
     }
 
     /// Attaches a publisher.
@@ -297,174 +290,4 @@ impl Router<'_> {
         }
         Ok(topic)
     }
-}
-
-/// Creates the broadcast log segment `name` for `config`.
-pub(crate) fn create_log(
-    ns: &Namespace,
-    name: &str,
-    config: &TopicConfig,
-) -> Result<(), DirectoryError> {
-    let stride = config.slot_stride();
-    let (_, _, size) = broadcast_offsets(
-        config.max_subscribers as usize,
-        config.max_publishers as usize,
-        config.slots as usize,
-        stride,
-    );
-    Segment::create(ns, name, SegmentKind::Broadcast, size, |after_header, _| {
-        let control = after_header as *mut BroadcastControl;
-        // SAFETY: the control block lies right after the header in a fresh
-        // mapping of `size` bytes nobody else can use yet; the slot arrays
-        // that follow are valid all-zero (FREE, never used).
-        unsafe { control.write(BroadcastControl::new(config)) };
-    })?;
-    Ok(())
-}
-
-/// Where the parts of a validated broadcast segment lie.
-pub(crate) struct LogLayout {
-    /// Record slots.
-    pub(crate) slots: u64,
-    /// Bytes per record slot.
-    pub(crate) stride: usize,
-    /// Largest payload.
-    pub(crate) max_payload: u32,
-    /// Claim timeout the creator stored.
-    pub(crate) claim_timeout_ns: u64,
-    /// Offset of the publisher slots.
-    pub(crate) publishers: usize,
-    /// Offset of the record slots.
-    pub(crate) records: usize,
-}
-
-/// Checks a mapped broadcast log against the directory's configuration
-/// (hostile input: every field is read once and compared; the directory's
-/// configuration passed `validate`, so offsets computed from it cannot
-/// overflow).
-pub(crate) fn check_log(
-    segment: &Segment,
-    config: &TopicConfig,
-) -> Result<LogLayout, SegmentError> {
-    let corrupt = |reason: String| SegmentError::Corrupt {
-        path: segment.path().to_owned(),
-        reason,
-    };
-    if segment.len() < BROADCAST_SUBSCRIBERS_OFFSET {
-        return Err(corrupt(format!(
-            "{} bytes cannot hold a broadcast control block",
-            segment.len()
-        )));
-    }
-    // SAFETY: the segment holds at least the control block (checked above),
-    // 128-aligned in a page-aligned mapping; its immutable fields are read
-    // once into locals below.
-    let ctl =
-        unsafe { &*(segment.base().add(BROADCAST_CONTROL_OFFSET) as *const BroadcastControl) };
-    let stride = config.slot_stride();
-    let disagree = [
-        ("slots", ctl.slots, u64::from(config.slots)),
-        ("slot stride", u64::from(ctl.slot_stride), stride as u64),
-        (
-            "max payload",
-            u64::from(ctl.max_payload),
-            u64::from(config.max_payload),
-        ),
-        (
-            "policy",
-            u64::from(ctl.policy),
-            u64::from(config.policy.to_raw()),
-        ),
-        (
-            "max subscribers",
-            u64::from(ctl.max_subscribers),
-            u64::from(config.max_subscribers),
-        ),
-        (
-            "max publishers",
-            u64::from(ctl.max_publishers),
-            u64::from(config.max_publishers),
-        ),
-        (
-            "claim timeout (ns)",
-            ctl.claim_timeout_ns,
-            config.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
-        ),
-    ]
-    .into_iter()
-    .find(|(_, found, expected)| found != expected);
-    if let Some((field, found, expected)) = disagree {
-        return Err(corrupt(format!(
-            "its control block says {field} {found} but the topic directory says {expected}"
-        )));
-    }
-    let (publishers, records, size) = broadcast_offsets(
-        config.max_subscribers as usize,
-        config.max_publishers as usize,
-        config.slots as usize,
-        stride,
-    );
-    if segment.len() != size {
-        return Err(corrupt(format!(
-            "{} bytes, but its configuration needs {size}",
-            segment.len()
-        )));
-    }
-    debug_assert!(publishers % CACHE_LINE == 0 && records % CACHE_LINE == 0);
-    Ok(LogLayout {
-        slots: u64::from(config.slots),
-        stride,
-        max_payload: config.max_payload,
-        claim_timeout_ns: ctl.claim_timeout_ns,
-        publishers,
-        records,
-    })
-}
-
-/// Validates a mapped log against the directory's configuration and builds
-/// the view the ring code runs on.
-fn map_log(
-    segment: Segment,
-    directory: Arc<Segment>,
-    config: &TopicConfig,
-) -> Result<BroadcastView, BusError> {
-    let LogLayout {
-        stride,
-        claim_timeout_ns,
-        publishers,
-        records,
-        ..
-    } = check_log(&segment, config)?;
-    let base = segment.base();
-    let config = TopicConfig {
-        claim_timeout: std::time::Duration::from_nanos(claim_timeout_ns),
-        ..*config
-    };
-    // SAFETY: the offsets come from `broadcast_offsets` for a segment whose
-    // size was just checked to match; every part is 64-byte aligned (the
-    // mapping is page-aligned and strides are multiples of 64), and the
-    // segment moves into `liveness`, which the view keeps.
-    let parts = unsafe {
-        ViewParts {
-            control: NonNull::new_unchecked(
-                base.add(BROADCAST_CONTROL_OFFSET) as *mut BroadcastControl
-            ),
-            subscribers: NonNull::new_unchecked(
-                base.add(BROADCAST_SUBSCRIBERS_OFFSET) as *mut SubscriberSlot
-            ),
-            publishers: NonNull::new_unchecked(base.add(publishers) as *mut PublisherSlot),
-            headers: base.add(records),
-            header_stride: stride,
-            payloads: base.add(records + SLOT_HEADER_LEN),
-            payload_stride: stride,
-            tracker: &NO_TRACKING,
-            config,
-            liveness: Liveness::Mapped {
-                log: segment,
-                directory,
-            },
-        }
-    };
-    // SAFETY: see above.
-    Ok(unsafe { BroadcastView::new(parts) })
 }

@@ -937,7 +937,7 @@ impl TopicInspector {
         opts: &OpenOptions,
     ) -> Result<Self, InspectError> {
         let segment = Segment::open_read_only(ns, &topic.segment, SegmentKind::Broadcast, opts)?;
-        let layout = crate::bus::check_log(&segment, &topic.config)?;
+        let layout = crate::ring::broadcast::shm::check_log(&segment, &topic.config)?;
         Ok(TopicInspector {
             segment,
             slots: layout.slots,

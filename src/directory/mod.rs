@@ -251,7 +251,11 @@ mod mapped {
             epoch: u32,
             config: &BroadcastConfig,
         ) -> Result<(), DirectoryError> {
-            crate::bus::create_log(self.ns, &topic_segment(i, epoch), config)
+            Ok(crate::ring::broadcast::shm::create_log(
+                self.ns,
+                &topic_segment(i, epoch),
+                config,
+            )?)
         }
         fn remove_log(&self, i: usize, epoch: u32) {
             let _ = Segment::remove(self.ns, &topic_segment(i, epoch), SegmentKind::Broadcast);

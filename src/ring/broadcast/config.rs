@@ -1,0 +1,273 @@
+//! Configuration of a broadcast log and the errors of its handles.
+
+use std::time::Duration;
+
+use crate::layout::{SegmentFault, SLOT_HEADER_LEN};
+use crate::ring::Corruption;
+
+/// What a broadcast log does when a subscriber falls a whole ring behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Publishers wait for the slowest live subscriber: nothing is lost.
+    Backpressure,
+    /// Publishers never wait; a lapped subscriber is told how much it missed.
+    Overwrite,
+}
+
+impl Policy {
+    /// The value stored in shared memory.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Policy::Backpressure => 0,
+            Policy::Overwrite => 1,
+        }
+    }
+
+    /// Decodes a value read from shared memory.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            0 => Some(Policy::Backpressure),
+            1 => Some(Policy::Overwrite),
+            _ => None,
+        }
+    }
+}
+
+/// Where a new subscriber starts reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StartAt {
+    /// At the next record published after it subscribes.
+    #[default]
+    Tail,
+    /// At the oldest record still in the log.
+    Oldest,
+}
+
+/// Longest claim timeout a log may have: a stalled or dead publisher's
+/// claim holds its readers back at most this long.
+pub const MAX_CLAIM_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Size and behaviour of a broadcast log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BroadcastConfig {
+    /// Record slots: a power of two.
+    pub slots: u32,
+    /// Largest payload of one record, 1..=1 MiB.
+    pub max_payload: u32,
+    /// Back-pressure or overwrite.
+    pub policy: Policy,
+    /// Subscriber slots (1..=4096).
+    pub max_subscribers: u32,
+    /// Publisher slots (1..=1024).
+    pub max_publishers: u32,
+    /// How long a claim may stay uncommitted before a waiter reclaims it.
+    pub claim_timeout: Duration,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            slots: 4096,
+            max_payload: 240,
+            policy: Policy::Backpressure,
+            max_subscribers: 64,
+            max_publishers: 16,
+            claim_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl BroadcastConfig {
+    /// Bytes per record slot: header plus payload, rounded up to 64.
+    pub fn slot_stride(&self) -> usize {
+        (SLOT_HEADER_LEN + self.max_payload as usize).div_ceil(64) * 64
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.slots.is_power_of_two() {
+            return Err(format!("slots {} must be a power of two", self.slots));
+        }
+        if self.max_payload == 0 || self.max_payload > 1 << 20 {
+            return Err(format!(
+                "max payload {} must be 1..=1048576",
+                self.max_payload
+            ));
+        }
+        if self.max_subscribers == 0 || self.max_subscribers > 4096 {
+            return Err(format!(
+                "max subscribers {} must be 1..=4096",
+                self.max_subscribers
+            ));
+        }
+        if self.max_publishers == 0 || self.max_publishers > 1024 {
+            return Err(format!(
+                "max publishers {} must be 1..=1024",
+                self.max_publishers
+            ));
+        }
+        if self.claim_timeout.is_zero() || self.claim_timeout > MAX_CLAIM_TIMEOUT {
+            return Err(format!(
+                "claim timeout {:?} must be positive and at most {:?}",
+                self.claim_timeout, MAX_CLAIM_TIMEOUT
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a claim did not return a slot, or a commit did not publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    /// `Backpressure`: the slowest subscriber is a whole log behind.
+    Full,
+    /// The payload exceeds the topic's maximum.
+    TooLarge {
+        /// Length asked for.
+        len: usize,
+        /// The topic's maximum payload.
+        max: u32,
+    },
+    /// A timed claim gave up.
+    TimedOut,
+    /// Returned by [`Claim::commit`]: this claim stayed uncommitted longer
+    /// than the topic's claim timeout (the process stalled: stopped,
+    /// descheduled, paused in a debugger) and a waiter reclaimed it. The
+    /// record was not published; subscribers count it as missed. Publish it
+    /// again if it still matters.
+    Reclaimed {
+        /// The sequence the claim held.
+        sequence: u64,
+    },
+    /// Shared memory is inconsistent.
+    Corrupt(Corruption),
+    /// The log's segment can no longer be used.
+    Unusable(SegmentFault),
+}
+
+/// Why a subscriber got no record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvError {
+    /// Nothing new yet.
+    Empty,
+    /// `Overwrite`: publishers overwrote `missed` records before this
+    /// subscriber read them. It now continues at the oldest record still
+    /// intact.
+    Lapped {
+        /// Records lost, exactly.
+        missed: u64,
+    },
+    /// A timed read gave up.
+    TimedOut,
+    /// A copy buffer is smaller than the record.
+    BufferTooSmall {
+        /// The record's length.
+        needed: usize,
+    },
+    /// Shared memory is inconsistent. [`Subscriber::skip`] passes the
+    /// record at fault (counted as missed).
+    Corrupt(Corruption),
+    /// The log's segment can no longer be used.
+    Unusable(SegmentFault),
+}
+
+impl std::fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimError::Full => write!(
+                f,
+                "log is full (the slowest subscriber is a whole log behind)"
+            ),
+            ClaimError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "record of {len} bytes exceeds the topic's maximum payload of {max}"
+                )
+            }
+            ClaimError::TimedOut => write!(f, "timed out waiting for the slowest subscriber"),
+            ClaimError::Reclaimed { sequence } => write!(
+                f,
+                "record {sequence} was not published: the claim stayed uncommitted past the topic's claim timeout and was reclaimed (publish it again)"
+            ),
+            ClaimError::Corrupt(c) => write!(f, "log is corrupt: {c}"),
+            ClaimError::Unusable(fault) => write!(f, "log is unusable: {fault}"),
+        }
+    }
+}
+
+impl std::fmt::Display for RecvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecvError::Empty => write!(f, "no new record"),
+            RecvError::Lapped { missed } => {
+                write!(f, "lapped by publishers: {missed} records missed")
+            }
+            RecvError::TimedOut => write!(f, "timed out waiting for a record"),
+            RecvError::BufferTooSmall { needed } => {
+                write!(f, "buffer too small for a {needed}-byte record")
+            }
+            RecvError::Corrupt(c) => write!(
+                f,
+                "log is corrupt: {c} (Subscriber::skip passes the record)"
+            ),
+            RecvError::Unusable(fault) => write!(f, "log is unusable: {fault}"),
+        }
+    }
+}
+
+impl std::error::Error for ClaimError {}
+impl std::error::Error for RecvError {}
+
+/// Why a publisher or subscriber could not join a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// Every slot of that kind is held by a live process.
+    NoFreeSlot {
+        /// "publisher" or "subscriber".
+        role: &'static str,
+        /// How many slots the topic has.
+        slots: usize,
+    },
+    /// A live process already holds this durable subscriber name.
+    DurableInUse {
+        /// The name.
+        name: String,
+    },
+    /// The durable name is empty or longer than 64 bytes.
+    BadDurableName,
+    /// A participant slot or a position in shared memory holds a value no
+    /// build writes.
+    Corrupt {
+        /// "publisher" or "subscriber".
+        role: &'static str,
+        /// The slot at fault.
+        slot: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl std::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterError::NoFreeSlot { role, slots } => write!(
+                f,
+                "all {slots} {role} slots of the topic are held by live processes (raise max_{role}s when creating the topic)"
+            ),
+            RegisterError::DurableInUse { name } => {
+                write!(f, "durable subscriber \"{name}\" is already attached in a live process")
+            }
+            RegisterError::BadDurableName => write!(f, "a durable subscriber name must be 1-64 bytes"),
+            RegisterError::Corrupt { role, slot, reason } => write!(
+                f,
+                "{role} slot {slot} of the topic is corrupt: {reason} (remove the topic and create it again)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}

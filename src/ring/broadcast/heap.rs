@@ -1,0 +1,127 @@
+//! An in-process log on the heap, for tests, benchmarks and loom models.
+
+use core::ptr::NonNull;
+
+use super::{
+    publisher_lock, subscriber_lock, BroadcastConfig, BroadcastView, Liveness, Publisher,
+    RegisterError, StartAt, Subscriber, ViewParts,
+};
+use crate::layout::{
+    participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
+};
+use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering};
+
+/// Memory of an in-process log (tests, loom models).
+pub(crate) struct HeapBroadcast {
+    pub(super) control: BroadcastControl,
+    pub(super) subscribers: Box<[SubscriberSlot]>,
+    pub(super) publishers: Box<[PublisherSlot]>,
+    pub(super) headers: Box<[RecordSlotHeader]>,
+    pub(super) payloads: HeapBytes,
+    pub(super) tracker: AccessTracker,
+    pub(super) locks: HeapLocks,
+}
+
+/// Creates an in-process broadcast log on the heap (tests, benchmarks,
+/// loom models). Handles are made with [`HeapLog::publisher`] and
+/// [`HeapLog::subscriber`].
+///
+/// # Errors
+///
+/// The configuration is invalid.
+pub fn heap(config: BroadcastConfig) -> Result<HeapLog, String> {
+    config.validate()?;
+    let slots = config.slots as usize;
+    let payload_stride = config.max_payload.div_ceil(8) as usize * 8;
+    let mem = std::sync::Arc::new(HeapBroadcast {
+        control: BroadcastControl::new(&config),
+        subscribers: (0..config.max_subscribers)
+            .map(|_| SubscriberSlot::new())
+            .collect(),
+        publishers: (0..config.max_publishers)
+            .map(|_| PublisherSlot::new())
+            .collect(),
+        headers: (0..slots).map(|_| RecordSlotHeader::new()).collect(),
+        payloads: HeapBytes::zeroed(slots * payload_stride),
+        tracker: AccessTracker::new(slots * payload_stride),
+        locks: HeapLocks::with_ids(
+            (0..config.max_subscribers as usize)
+                .map(subscriber_lock)
+                .chain((0..config.max_publishers as usize).map(publisher_lock))
+                .collect(),
+        ),
+    });
+    Ok(HeapLog {
+        mem,
+        config,
+        payload_stride,
+    })
+}
+
+/// An in-process broadcast log; see [`heap`].
+pub struct HeapLog {
+    pub(super) mem: std::sync::Arc<HeapBroadcast>,
+    config: BroadcastConfig,
+    payload_stride: usize,
+}
+
+impl HeapLog {
+    pub(super) fn view(&self) -> BroadcastView {
+        let m = &self.mem;
+        let parts = ViewParts {
+            control: NonNull::from(&m.control),
+            subscribers: NonNull::from(&m.subscribers[0]),
+            publishers: NonNull::from(&m.publishers[0]),
+            headers: m.headers.as_ptr() as *const u8,
+            header_stride: core::mem::size_of::<RecordSlotHeader>(),
+            payloads: m.payloads.as_mut_ptr(),
+            payload_stride: self.payload_stride,
+            tracker: &m.tracker,
+            config: self.config,
+            liveness: Liveness::Heap(m.clone()),
+        };
+        // SAFETY: every array was allocated above for this config and the
+        // Arc in `liveness` keeps it alive.
+        unsafe { BroadcastView::new(parts) }
+    }
+
+    /// A new publisher.
+    ///
+    /// # Errors
+    ///
+    /// Every publisher slot is taken.
+    pub fn publisher(&self) -> Result<Publisher, RegisterError> {
+        Publisher::register(self.view())
+    }
+
+    /// A new anonymous subscriber.
+    ///
+    /// # Errors
+    ///
+    /// Every subscriber slot is taken.
+    pub fn subscriber(&self, start: StartAt) -> Result<Subscriber, RegisterError> {
+        Subscriber::register(self.view(), None, start)
+    }
+
+    /// Test hook: reclaims the claim of `seq` as a waiter whose claim
+    /// timeout passed would; returns whether the slot now holds `seq`
+    /// resolved.
+    #[doc(hidden)]
+    pub fn reclaim_for_test(&self, seq: u64) -> bool {
+        self.view().reclaim(seq)
+    }
+
+    /// Test hook: runs the dead-subscriber reaper once (publishers run it
+    /// while blocked); returns how many slots it reaped.
+    #[doc(hidden)]
+    pub fn reap_for_test(&self) -> u64 {
+        self.view().reap_dead_subscribers()
+    }
+
+    /// Test hook: the participant state (without generation) of
+    /// subscriber slot `i`.
+    #[doc(hidden)]
+    pub fn subscriber_state_for_test(&self, i: usize) -> u32 {
+        participant::state(self.mem.subscribers[i].state.load(Ordering::Acquire))
+    }
+}

@@ -1,0 +1,705 @@
+//! Publishers: claim, write in place, commit.
+
+use core::ops::Deref;
+use std::time::Duration;
+
+use super::{
+    publisher_lock, BroadcastView, ClaimError, Policy, RegisterError, Stall, LOOKS_PER_STALL_CHECK,
+};
+use crate::layout::{
+    pack_record_header, participant, split_stamp, stamp, SegmentFault, MAX_SEQUENCE,
+    STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
+};
+use crate::ring::{Corruption, CorruptionKind};
+use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
+use crate::wait::{WaitStrategy, Waiter};
+
+/// A publisher on a broadcast log. Any number may publish at once.
+pub struct Publisher {
+    pub(super) ring: BroadcastView,
+    slot: usize,
+    /// Last gate value seen: claims below `gate + slots` need no rescan.
+    gate_cache: u64,
+    /// Subscriber slot that held the gate at the last scan.
+    slowest: Option<usize>,
+    published: u64,
+    reclaimed: u64,
+    full_polls: u32,
+    last_reap_ns: u64,
+    /// Claims made (wrapping): every 256th looks at the segment.
+    claims: u32,
+    /// Set once the segment is found unusable: every later claim fails.
+    unusable: Option<SegmentFault>,
+}
+
+/// Why [`Publisher::enter`] gave up the sequence it reserved.
+pub(super) enum Lost {
+    /// A waiter reclaimed it before we wrote anything.
+    Reclaimed,
+    /// An older claimer may still write into its slot: we published it as a
+    /// skip and must reserve another.
+    Fenced,
+    /// The segment became unusable while we waited for the slot.
+    Unusable(SegmentFault),
+    /// The slot's stamp is impossible.
+    Corrupt(Corruption),
+}
+
+impl Publisher {
+    pub(crate) fn register(ring: BroadcastView) -> Result<Self, RegisterError> {
+        for j in 0..ring.max_publishers {
+            if !ring.liveness.try_lock(publisher_lock(j)) {
+                continue;
+            }
+            let p = ring.publisher(j);
+            let word = p.state.load(Ordering::Relaxed);
+            if participant::state(word) != participant::FREE {
+                // Its lock was free: the owner died. Take the slot over.
+                ring.control()
+                    .reaped_publishers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            p.pid.store(std::process::id(), Ordering::Relaxed);
+            p.published.store(0, Ordering::Relaxed);
+            p.reclaimed.store(0, Ordering::Relaxed);
+            // SYNC POINT: Release pairs with the Acquire load in
+            // `BroadcastView::owner_inside`: a dead owner's claim is gone.
+            p.claimed.store(0, Ordering::Release);
+            // SYNC POINT: Release pairs with inspection's loads of the slot.
+            p.state.store(
+                participant::next_generation(word, participant::LIVE),
+                Ordering::Release,
+            );
+            // SYNC POINT: pairs with the SeqCst fetch_max of `gate` in
+            // `gate_allows` by any publisher.
+            let gate_cache = ring.control().gate.load(Ordering::Acquire);
+            return Ok(Publisher {
+                ring,
+                slot: j,
+                gate_cache,
+                slowest: None,
+                published: 0,
+                reclaimed: 0,
+                full_polls: 0,
+                last_reap_ns: 0,
+                claims: 0,
+                unusable: None,
+            });
+        }
+        Err(RegisterError::NoFreeSlot {
+            role: "publisher",
+            slots: ring.max_publishers,
+        })
+    }
+
+    /// The topic's maximum payload.
+    pub fn max_payload(&self) -> u32 {
+        self.ring.max_payload
+    }
+
+    /// The log's policy.
+    pub fn policy(&self) -> Policy {
+        self.ring.policy
+    }
+
+    /// Records this publisher has committed.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    /// Claims of this publisher that were reclaimed because they stayed
+    /// uncommitted past the claim timeout (see [`ClaimError::Reclaimed`]).
+    pub fn reclaimed(&self) -> u64 {
+        self.reclaimed
+    }
+
+    fn count_published(&mut self) {
+        self.published += 1;
+        self.ring
+            .publisher(self.slot)
+            .published
+            .store(self.published, Ordering::Relaxed);
+    }
+
+    fn count_reclaimed(&mut self) {
+        self.reclaimed += 1;
+        self.ring
+            .publisher(self.slot)
+            .reclaimed
+            .store(self.reclaimed, Ordering::Relaxed);
+    }
+
+    /// What to report for an inconsistency: the segment's fault if it has
+    /// one (a truncated log reads as zeros), else the corruption.
+    #[cold]
+    fn corrupt(&self, kind: CorruptionKind, position: u64) -> ClaimError {
+        if let Some(fault) = self.ring.fault_slow() {
+            return ClaimError::Unusable(fault);
+        }
+        ClaimError::Corrupt(Corruption { kind, position })
+    }
+
+    /// Refreshes the gate from the subscriber cursors; true if `seq` may be
+    /// claimed now.
+    fn gate_allows(&mut self, seq: u64) -> Result<bool, ClaimError> {
+        let ctl = self.ring.control();
+        // SYNC POINT: pairs with the SeqCst fetch_max of `gate` below (by
+        // any publisher), which follows that publisher's Acquire loads of
+        // the cursors: what those subscribers read happens before we reuse.
+        let shared = ctl.gate.load(Ordering::Acquire);
+        if shared > seq {
+            // The gate is a minimum of cursors, and no cursor passes the tail.
+            return Err(self.corrupt(CorruptionKind::HeadOutOfRange { head: shared }, seq));
+        }
+        if shared > self.gate_cache {
+            self.gate_cache = shared;
+        }
+        let slots = self.ring.slots;
+        if seq < self.gate_cache.saturating_add(slots) {
+            return Ok(true);
+        }
+        // Still held back by the subscriber that was slowest at the last
+        // scan? One load says so for certain (the minimum cannot be above
+        // its cursor); only when it has moved on is a full scan worth it.
+        if let Some(i) = self.slowest {
+            let s = self.ring.subscriber(i);
+            // SYNC POINT: pairs with the registration's Release update of
+            // the state word (only used to decide "still full").
+            let state = participant::state(s.state.load(Ordering::Acquire));
+            // SYNC POINT: pairs with that subscriber's Release store of its
+            // cursor (only used to decide "still full": no reuse follows).
+            let gating = state == participant::LIVE || state == participant::DETACHED;
+            if gating && s.cursor.load(Ordering::Acquire).saturating_add(slots) <= seq {
+                return Ok(false);
+            }
+        }
+        // A registration that overlaps the scan may have read the gate
+        // before our update lands: rescan until none did.
+        let (min, slowest) = loop {
+            // SYNC POINT: SeqCst with the registration's SeqCst bump of
+            // `registrations` and load of `gate` in `Subscriber::register`:
+            // either we see the bump (and rescan, seeing the subscriber), or
+            // it sees our gate and starts at or after it.
+            let before = ctl.registrations.load(Ordering::SeqCst);
+            let (min, at) = self.ring.scan_gate(seq);
+            ctl.gate.fetch_max(min, Ordering::SeqCst);
+            if ctl.registrations.load(Ordering::SeqCst) == before {
+                break (min, at);
+            }
+        };
+        self.slowest = slowest;
+        if min > self.gate_cache {
+            self.gate_cache = min;
+        }
+        Ok(seq < self.gate_cache.saturating_add(slots))
+    }
+
+    /// While blocked, every millisecond or so: look for dead subscribers.
+    fn maybe_reap(&mut self) {
+        self.full_polls = self.full_polls.wrapping_add(1);
+        if self.full_polls % 256 != 0 {
+            return;
+        }
+        let now = monotonic_ns();
+        if now.saturating_sub(self.last_reap_ns) >= 1_000_000 {
+            self.last_reap_ns = now;
+            self.ring.reap_dead_subscribers();
+        }
+    }
+
+    #[inline]
+    fn check_len(&self, len: usize) -> Result<(), ClaimError> {
+        if len > self.ring.max_payload as usize {
+            return Err(ClaimError::TooLarge {
+                len,
+                max: self.ring.max_payload,
+            });
+        }
+        Ok(())
+    }
+
+    /// Claims a sequence number without waiting for subscribers.
+    #[inline]
+    pub(super) fn reserve(&mut self) -> Result<u64, ClaimError> {
+        match self.ring.policy {
+            Policy::Overwrite => {
+                // SYNC POINT: AcqRel; the Release half pairs with a lapped
+                // reader's Acquire load of `tail` in `Subscriber::lapped`.
+                let seq = self.ring.control().tail.fetch_add(1, Ordering::AcqRel);
+                if seq > MAX_SEQUENCE {
+                    return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail: seq }, seq));
+                }
+                Ok(seq)
+            }
+            Policy::Backpressure => loop {
+                let tail = self.ring.control().tail.load(Ordering::Relaxed);
+                if tail > MAX_SEQUENCE {
+                    return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }, tail));
+                }
+                if !self.gate_allows(tail)? {
+                    self.maybe_reap();
+                    self.check_segment(self.ring.fault())?;
+                    return Err(ClaimError::Full);
+                }
+                // SYNC POINT: AcqRel, as the Overwrite `fetch_add` above.
+                if self
+                    .ring
+                    .control()
+                    .tail
+                    .compare_exchange_weak(tail, tail + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(tail);
+                }
+            },
+        }
+    }
+
+    /// Takes possession of the slot of reserved sequence `seq`; returns the
+    /// stamp its commit will replace.
+    ///
+    /// The claim is announced in the publisher slot first, so a publisher
+    /// about to reuse the slot a lap later can tell that we may still be
+    /// writing there (`BroadcastView::owner_inside`). Then the slot must
+    /// show its previous lap done (committed, reclaimed or skipped; waited
+    /// for, and reclaimed after the claim timeout, if not). If that previous
+    /// record was reclaimed or skipped and its claimer is alive and still
+    /// inside, the sequence is given up as a skip instead: a stalled claimer
+    /// never has its slot rewritten under it.
+    pub(super) fn enter(&mut self, seq: u64) -> Result<u64, Lost> {
+        // SYNC POINT: Release pairs with the Acquire load of `claimed` in
+        // `BroadcastView::owner_inside`.
+        self.ring
+            .publisher(self.slot)
+            .claimed
+            .store(seq + 1, Ordering::Release);
+        if self.ring.policy == Policy::Backpressure {
+            // SYNC POINT: Dekker pair with the SeqCst reclaim CAS in
+            // `BroadcastView::reclaim` and the SeqCst fence in `owner_inside`:
+            // either our stamp load below sees the reclaim, or the publisher
+            // reusing the slot sees our `claimed`.
+            fence(Ordering::SeqCst);
+        }
+        let result = self.enter_slot(seq);
+        if result.is_err() {
+            // SYNC POINT: Release, as in `Claim::finish` (we wrote nothing).
+            self.ring
+                .publisher(self.slot)
+                .claimed
+                .store(0, Ordering::Release);
+        }
+        result
+    }
+
+    fn enter_slot(&mut self, seq: u64) -> Result<u64, Lost> {
+        let ring = &self.ring;
+        let h = ring.header(seq);
+        let previous = seq.checked_sub(ring.slots);
+        let mut stall = Stall::default();
+        loop {
+            // SYNC POINT: Acquire pairs with the Release or SeqCst stamp
+            // CASes of the previous lap's commit, abort or reclaim.
+            let seen = h.stamp.load(Ordering::Acquire);
+            let (lap, state) = split_stamp(seen);
+            if lap > seq {
+                // Our own sequence (or a later one) is already there: a
+                // waiter reclaimed it before we came in, unless the stamp
+                // names a sequence nobody has claimed yet (hostile bytes, or
+                // a tail moved back: every claim would otherwise be given
+                // up one after the other).
+                // SYNC POINT: Acquire pairs with the publishers' AcqRel
+                // updates of `tail` (only to validate the stamp).
+                let tail = ring.control().tail.load(Ordering::Acquire);
+                if lap > tail {
+                    return Err(Lost::Corrupt(Corruption {
+                        kind: CorruptionKind::HeadOutOfRange { head: lap - 1 },
+                        position: seq,
+                    }));
+                }
+                return Err(Lost::Reclaimed);
+            }
+            // (Lap 0 is only the never-used stamp 0: no state bits.)
+            let foreign = if lap == 0 {
+                seen != 0
+            } else {
+                (lap - 1) & ring.mask != seq & ring.mask
+            };
+            if foreign || previous.is_some_and(|p| lap > p + 1) {
+                // A stamp of a sequence that never lives in this slot, or
+                // one between the previous lap and ours: no publisher
+                // writes that.
+                return Err(Lost::Corrupt(Corruption {
+                    kind: CorruptionKind::HeadOutOfRange {
+                        head: lap.wrapping_sub(1),
+                    },
+                    position: seq,
+                }));
+            }
+            let previous_done = match previous {
+                None => seen == 0,
+                Some(p) => lap == p + 1 && state != STAMP_WRITING,
+            };
+            if previous_done {
+                if (state == STAMP_RECLAIMED || state == STAMP_SKIPPED)
+                    && seen != 0
+                    && ring.owner_inside(seq, self.slot)
+                {
+                    // SYNC POINT: Release pairs with readers' Acquire loads
+                    // of the stamp in `Subscriber::locate`.
+                    if h.stamp
+                        .compare_exchange(
+                            seen,
+                            stamp(seq, STAMP_SKIPPED),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        ring.wake_sleepers();
+                        return Err(Lost::Fenced);
+                    }
+                    continue;
+                }
+                if ring.policy == Policy::Backpressure {
+                    // No reader is in the slot (the gate saw to it) and its
+                    // older-lap stamp already reads "not yet": no store.
+                    return Ok(seen);
+                }
+                let writing = stamp(seq, STAMP_WRITING);
+                // SYNC POINT: AcqRel. Release: a reader that sees "writing
+                // seq" also sees the tail claim before it (its lap
+                // arithmetic never runs on a stale tail), and a reclaimer
+                // that reads it passes on our `claimed` store. Acquire: the
+                // previous lap's commit happens before our writes.
+                if h.stamp
+                    .compare_exchange(seen, writing, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    // SYNC POINT: seqlock writer side; orders the "writing"
+                    // stamp before the payload stores, pairing with the
+                    // Acquire fence a reader runs before re-checking it.
+                    fence(Ordering::Release);
+                    return Ok(writing);
+                }
+                continue;
+            }
+            // The previous lap's record is still being written (two
+            // publishers a lap apart: `Overwrite`, or `Backpressure` with no
+            // subscriber to gate them). Wait, and reclaim it once its
+            // claimer has held it past the claim timeout.
+            if let Some(p) = previous {
+                if stall.look() % LOOKS_PER_STALL_CHECK == 0 {
+                    if let Some(fault) = ring.fault_slow() {
+                        return Err(Lost::Unusable(fault));
+                    }
+                    if stall.waited_ns(p, seq) >= ring.claim_timeout_ns {
+                        ring.reclaim(p);
+                    }
+                }
+            }
+            spin_hint();
+        }
+    }
+
+    /// Fails, from now on, if `fault` says the segment is unusable.
+    #[inline]
+    fn check_segment(&mut self, fault: Option<SegmentFault>) -> Result<(), ClaimError> {
+        if let Some(f) = fault {
+            self.unusable = Some(f);
+        }
+        match self.unusable {
+            Some(f) => Err(ClaimError::Unusable(f)),
+            None => Ok(()),
+        }
+    }
+
+    /// Reserves a sequence and enters its slot: (sequence, stamp to replace).
+    ///
+    /// Every 256th claim also looks at the segment (at most one `fstat`
+    /// every 20 ms), so a publisher that never waits (`Overwrite`, or a log
+    /// that is never full) still finds out that its log or directory was
+    /// removed; the rest cost one test of a local field.
+    #[inline]
+    fn reserve_and_enter(&mut self) -> Result<(u64, u64), ClaimError> {
+        self.claims = self.claims.wrapping_add(1);
+        let fault = if self.claims % 256 == 0 {
+            self.ring.fault_slow()
+        } else {
+            None
+        };
+        self.check_segment(fault)?;
+        let mut reclaimed_in_a_row = 0u32;
+        loop {
+            let seq = self.reserve()?;
+            match self.enter(seq) {
+                Ok(expected) => return Ok((seq, expected)),
+                // Nothing was written: take the next sequence. A reclaimed
+                // one is counted (readers count it missed). Taking one
+                // needs a stall past the claim timeout between reserving and
+                // entering; many in a row are stamps no publisher wrote.
+                Err(Lost::Reclaimed) => {
+                    self.count_reclaimed();
+                    reclaimed_in_a_row += 1;
+                    if reclaimed_in_a_row >= 16 {
+                        return Err(self.corrupt(CorruptionKind::HeadOutOfRange { head: seq }, seq));
+                    }
+                }
+                Err(Lost::Fenced) => {}
+                Err(Lost::Unusable(fault)) => {
+                    self.unusable = Some(fault);
+                    return Err(ClaimError::Unusable(fault));
+                }
+                Err(Lost::Corrupt(c)) => return Err(self.corrupt(c.kind, c.position)),
+            }
+        }
+    }
+
+    #[inline]
+    fn claim_at(&mut self, (seq, expected): (u64, u64), len: usize) -> Claim<'_> {
+        self.ring.note(seq, len, true);
+        Claim {
+            publisher: self,
+            seq,
+            len,
+            record_type: 0,
+            expected,
+        }
+    }
+
+    /// Claims the next record without waiting for subscribers.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Full`] (`Backpressure` only), [`ClaimError::TooLarge`],
+    /// [`ClaimError::Corrupt`] or [`ClaimError::Unusable`].
+    #[inline]
+    pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
+        self.check_len(len)?;
+        let entered = self.reserve_and_enter()?;
+        Ok(self.claim_at(entered, len))
+    }
+
+    /// Claims the next record, waiting with `wait` (`Backpressure`) while
+    /// the slowest live subscriber is a whole log behind.
+    ///
+    /// # Errors
+    ///
+    /// As [`Publisher::try_claim`], but never `Full`.
+    pub fn claim_blocking(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+    ) -> Result<Claim<'_>, ClaimError> {
+        self.claim_timeout(len, wait, Duration::MAX)
+    }
+
+    /// As [`Publisher::claim_blocking`], giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::TimedOut`], or as [`Publisher::try_claim`] but never
+    /// `Full`.
+    pub fn claim_timeout(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Claim<'_>, ClaimError> {
+        let strategy = match wait {
+            // Publishers have no futex to sleep on; they back off.
+            WaitStrategy::Blocking { .. } => WaitStrategy::BACKOFF,
+            other => other,
+        };
+        self.check_len(len)?;
+        let mut waiter = Waiter::with_timeout(strategy, timeout);
+        let entered = loop {
+            match self.reserve_and_enter() {
+                Err(ClaimError::Full) => {}
+                other => break other?,
+            }
+            // Spinning rounds look at the segment every 256 tries (in
+            // `reserve_and_enter`); slower rounds every time.
+            if !waiter.spinning() {
+                self.check_segment(self.ring.fault_slow())?;
+            }
+            if waiter.timed_out() {
+                return Err(ClaimError::TimedOut);
+            }
+            waiter.wait();
+        };
+        Ok(self.claim_at(entered, len))
+    }
+
+    /// Copies `payload` into a new record and commits it without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`Publisher::try_claim`] and [`Claim::commit`].
+    pub fn try_publish(&mut self, record_type: u16, payload: &[u8]) -> Result<u64, ClaimError> {
+        let mut claim = self.try_claim(payload.len())?;
+        claim.copy_from_slice(payload);
+        claim.set_record_type(record_type);
+        claim.commit()
+    }
+
+    /// Copies `payload` into a new record and commits it, waiting while the
+    /// log is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Publisher::claim_blocking`] and [`Claim::commit`].
+    pub fn publish_blocking(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        wait: WaitStrategy,
+    ) -> Result<u64, ClaimError> {
+        let mut claim = self.claim_blocking(payload.len(), wait)?;
+        claim.copy_from_slice(payload);
+        claim.set_record_type(record_type);
+        claim.commit()
+    }
+
+    /// Test hook: leaves the log as a process killed now would (the slot
+    /// stays as it is, the liveness lock goes), without running `Drop`.
+    #[doc(hidden)]
+    pub fn crash_for_test(self) {
+        self.ring.liveness.unlock(publisher_lock(self.slot));
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let p = self.ring.publisher(self.slot);
+        let word = p.state.load(Ordering::Relaxed);
+        // SYNC POINT: Release pairs with inspection's loads of the slot.
+        p.state.store(
+            participant::with_state(word, participant::FREE),
+            Ordering::Release,
+        );
+        self.ring.liveness.unlock(publisher_lock(self.slot));
+    }
+}
+
+/// A claimed record: write the payload in place, then [`Claim::commit`].
+///
+/// A claim that is dropped uncommitted is published as a skip record
+/// (subscribers pass over it), so the log never stalls on it.
+pub struct Claim<'a> {
+    publisher: &'a mut Publisher,
+    seq: u64,
+    len: usize,
+    record_type: u16,
+    /// The stamp our commit replaces: the previous lap's (`Backpressure`)
+    /// or our "writing" stamp (`Overwrite`).
+    expected: u64,
+}
+
+impl Claim<'_> {
+    /// Sets the record type.
+    pub fn set_record_type(&mut self, record_type: u16) -> &mut Self {
+        self.record_type = record_type;
+        self
+    }
+
+    /// The record's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+
+    /// Publishes the slot as `state`; false if a waiter reclaimed it.
+    fn finish(&mut self, state: u64) -> bool {
+        let ring = &self.publisher.ring;
+        // Loom: the claimer's writes to the slot last until here.
+        ring.note(self.seq, self.len, true);
+        let h = ring.header(self.seq);
+        if state == STAMP_COMMITTED {
+            // If the claim was reclaimed nobody reads this word: readers skip
+            // a reclaimed slot, and the next lap waits for us (`claimed`).
+            h.word.store(
+                pack_record_header(self.len as u32, self.record_type, 0),
+                Ordering::Relaxed,
+            );
+        }
+        // SYNC POINT: the commit; Release pairs with subscribers' Acquire
+        // load of the stamp in `Subscriber::locate`: header and payload are
+        // visible once they see it. It fails if `BroadcastView::reclaim`
+        // took the claim.
+        let published = h
+            .stamp
+            .compare_exchange(
+                self.expected,
+                stamp(self.seq, state),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        // SYNC POINT: Release pairs with the Acquire load in
+        // `BroadcastView::owner_inside`: all our writes to the slot happen
+        // before a later lap's publisher, seeing this, writes it.
+        ring.publisher(self.publisher.slot)
+            .claimed
+            .store(0, Ordering::Release);
+        if published {
+            ring.wake_sleepers();
+        }
+        published
+    }
+
+    /// Commits the record: one compare-and-swap of its stamp. Returns its
+    /// sequence number.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Reclaimed`] if this claim stayed uncommitted past the
+    /// topic's claim timeout and a waiter reclaimed it: the record was not
+    /// published (subscribers count it missed), and nothing it wrote
+    /// reached anyone.
+    #[inline]
+    pub fn commit(mut self) -> Result<u64, ClaimError> {
+        let published = self.finish(STAMP_COMMITTED);
+        let seq = self.seq;
+        let result = if published {
+            self.publisher.count_published();
+            Ok(seq)
+        } else {
+            self.publisher.count_reclaimed();
+            Err(ClaimError::Reclaimed { sequence: seq })
+        };
+        core::mem::forget(self);
+        result
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        // Aborted: publish a skip record so nobody waits on this slot.
+        self.finish(STAMP_SKIPPED);
+    }
+}
+
+impl Deref for Claim<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let ring = &self.publisher.ring;
+        // SAFETY: the claimed slot's payload area holds `max_payload >= len`
+        // bytes, and no other publisher writes it while we are `claimed`.
+        unsafe {
+            core::slice::from_raw_parts(ring.payloads.add(ring.payload_offset(self.seq)), self.len)
+        }
+    }
+}
+
+impl core::ops::DerefMut for Claim<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let ring = &self.publisher.ring;
+        // SAFETY: as for `deref`; `&mut self` makes this the only slice.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                ring.payloads.add(ring.payload_offset(self.seq)),
+                self.len,
+            )
+        }
+    }
+}

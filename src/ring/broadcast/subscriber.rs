@@ -1,0 +1,700 @@
+//! Subscribers: each with its own cursor, reading in place or by copy.
+
+use core::ops::Deref;
+use std::time::Duration;
+
+use super::{
+    subscriber_lock, BroadcastView, Policy, RecvError, RegisterError, Stall, StartAt,
+    LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
+};
+use crate::layout::{
+    participant, split_stamp, stamp_committed, unpack_record_header, SubscriberSlot, MAX_SEQUENCE,
+    STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED,
+};
+use crate::ring::{Corruption, CorruptionKind};
+use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
+use crate::wait::{WaitStrategy, Waiter};
+
+/// A subscriber on a broadcast log, with its own cursor.
+pub struct Subscriber {
+    pub(super) ring: BroadcastView,
+    pub(super) slot: usize,
+    /// Next sequence to read.
+    cursor: u64,
+    /// Last cursor stored in the slot.
+    released: u64,
+    missed: u64,
+    stall: Stall,
+    reads: u32,
+}
+
+/// A located record.
+#[derive(Clone, Copy)]
+struct Found {
+    seq: u64,
+    len: usize,
+    record_type: u16,
+}
+
+/// Takes subscriber slot `s` (whose liveness lock the caller holds) into
+/// `state` at the next generation, whatever a reaper did meanwhile; returns
+/// the word it replaced.
+fn take_slot(s: &SubscriberSlot, state: u32) -> u32 {
+    let mut word = s.state.load(Ordering::Relaxed);
+    loop {
+        // SYNC POINT: AcqRel on the state word; makes a concurrent reaper's
+        // compare-and-swap of the old generation fail (`reap_dead_subscribers`).
+        match s.state.compare_exchange_weak(
+            word,
+            participant::next_generation(word, state),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(old) => return old,
+            Err(now) => word = now,
+        }
+    }
+}
+
+impl Subscriber {
+    pub(crate) fn register(
+        ring: BroadcastView,
+        name: Option<&str>,
+        start: StartAt,
+    ) -> Result<Self, RegisterError> {
+        let name = name.map(str::as_bytes);
+        let corrupt = |slot: usize, reason: &'static str| RegisterError::Corrupt {
+            role: "subscriber",
+            slot,
+            reason,
+        };
+        if let Some(n) = name {
+            if n.is_empty() || n.len() > 64 {
+                return Err(RegisterError::BadDurableName);
+            }
+            // A durable subscriber resumes its own slot if it has one.
+            for i in 0..ring.max_subscribers {
+                let s = ring.subscriber(i);
+                let state = participant::state(s.state.load(Ordering::Acquire));
+                if state == participant::FREE || !s.name_matches(n) {
+                    continue;
+                }
+                if !ring.liveness.try_lock(subscriber_lock(i)) {
+                    return Err(RegisterError::DurableInUse {
+                        name: String::from_utf8_lossy(n).into_owned(),
+                    });
+                }
+                let state = participant::state(s.state.load(Ordering::Acquire));
+                if state != participant::FREE && s.name_matches(n) {
+                    ring.forget_sleeper(s);
+                    take_slot(s, participant::CLAIMING);
+                    // SYNC POINT: pairs with the previous owner's Release
+                    // stores of the cursor.
+                    let cursor = s.cursor.load(Ordering::Acquire);
+                    // SYNC POINT: Acquire pairs with publishers' AcqRel tail
+                    // updates (only to validate the cursor).
+                    let tail = ring.control().tail.load(Ordering::Acquire);
+                    if tail > MAX_SEQUENCE || cursor > tail {
+                        s.state.store(
+                            participant::with_state(
+                                s.state.load(Ordering::Relaxed),
+                                participant::DETACHED,
+                            ),
+                            Ordering::Release,
+                        );
+                        ring.liveness.unlock(subscriber_lock(i));
+                        return Err(corrupt(i, "its cursor is past the log's tail"));
+                    }
+                    s.pid.store(std::process::id(), Ordering::Relaxed);
+                    // SYNC POINT: SeqCst with the SeqCst state loads in
+                    // `scan_gate` (the slot gated as DETACHED all along).
+                    s.state.store(
+                        participant::with_state(s.state.load(Ordering::Relaxed), participant::LIVE),
+                        Ordering::SeqCst,
+                    );
+                    return Ok(Self::new(ring, i, cursor));
+                }
+                ring.liveness.unlock(subscriber_lock(i));
+            }
+        }
+        for i in 0..ring.max_subscribers {
+            if !ring.liveness.try_lock(subscriber_lock(i)) {
+                continue;
+            }
+            let s = ring.subscriber(i);
+            let state = participant::state(s.state.load(Ordering::Acquire));
+            let durable = s.durable_name_len().is_some();
+            let bad = if !participant::is_known(state) {
+                Some("its state is a value no build writes")
+            } else if state == participant::DETACHED && !durable {
+                Some("it is detached but has no valid durable name")
+            } else {
+                None
+            };
+            if let Some(reason) = bad {
+                ring.liveness.unlock(subscriber_lock(i));
+                return Err(corrupt(i, reason));
+            }
+            if state != participant::FREE && durable {
+                // Another durable subscriber's slot: keep its place.
+                if state != participant::DETACHED {
+                    take_slot(s, participant::DETACHED);
+                    ring.control()
+                        .reaped_subscribers
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                ring.forget_sleeper(s);
+                ring.liveness.unlock(subscriber_lock(i));
+                continue;
+            }
+            let old = participant::state(take_slot(s, participant::CLAIMING));
+            if old == participant::LIVE || old == participant::CLAIMING {
+                // Its owner died and no reaper had freed it yet.
+                ring.control()
+                    .reaped_subscribers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            ring.forget_sleeper(s);
+            s.set_name(name.unwrap_or(&[]));
+            s.missed.store(0, Ordering::Relaxed);
+            s.pid.store(std::process::id(), Ordering::Relaxed);
+            s.heartbeat_ns.store(monotonic_ns(), Ordering::Relaxed);
+            let ctl = ring.control();
+            // SYNC POINT: SeqCst with the SeqCst state store below and the
+            // loads in `scan_gate` (see there).
+            let t0 = ctl.tail.load(Ordering::SeqCst);
+            if t0 > MAX_SEQUENCE {
+                Self::release_slot(&ring, i);
+                return Err(corrupt(i, "the log's tail is out of range"));
+            }
+            let first = match start {
+                StartAt::Tail => t0,
+                StartAt::Oldest => t0.saturating_sub(ring.slots),
+            };
+            s.cursor.store(first, Ordering::Relaxed);
+            // SYNC POINT: with the SeqCst load of `tail` below and the SeqCst
+            // loads in `scan_gate`: a publisher that did not see us LIVE
+            // claimed before our second look at the tail, so everything from
+            // that tail on is still ahead of it.
+            s.state.store(
+                participant::with_state(s.state.load(Ordering::Relaxed), participant::LIVE),
+                Ordering::SeqCst,
+            );
+            // SYNC POINT: SeqCst bump; pairs with the SeqCst loads of
+            // `registrations` around a publisher's scan in `gate_allows`.
+            ctl.registrations.fetch_add(1, Ordering::SeqCst);
+            let cursor = match start {
+                StartAt::Tail => {
+                    let t1 = ctl.tail.load(Ordering::SeqCst).min(MAX_SEQUENCE);
+                    // SYNC POINT: Release pairs with publishers' Acquire
+                    // cursor loads in `scan_gate`.
+                    s.cursor.store(t1, Ordering::Release);
+                    t1
+                }
+                StartAt::Oldest => {
+                    // Publishers may already overwrite anything below the
+                    // gate they last published; start at or after it.
+                    // SYNC POINT: SeqCst with the publishers' SeqCst
+                    // fetch_max of `gate` in `gate_allows`.
+                    let gate = ctl.gate.load(Ordering::SeqCst);
+                    let oldest = if ring.policy == Policy::Backpressure {
+                        first.max(gate.min(t0))
+                    } else {
+                        first
+                    };
+                    // SYNC POINT: as for `StartAt::Tail`.
+                    s.cursor.store(oldest, Ordering::Release);
+                    oldest
+                }
+            };
+            return Ok(Self::new(ring, i, cursor));
+        }
+        Err(RegisterError::NoFreeSlot {
+            role: "subscriber",
+            slots: ring.max_subscribers,
+        })
+    }
+
+    /// Gives back a slot taken by `register` that failed half-way.
+    fn release_slot(ring: &BroadcastView, i: usize) {
+        let s = ring.subscriber(i);
+        // SYNC POINT: Release pairs with `take_slot`'s and reapers' Acquire.
+        s.state.store(
+            participant::with_state(s.state.load(Ordering::Relaxed), participant::FREE),
+            Ordering::Release,
+        );
+        ring.liveness.unlock(subscriber_lock(i));
+    }
+
+    fn new(ring: BroadcastView, slot: usize, cursor: u64) -> Self {
+        Subscriber {
+            ring,
+            slot,
+            cursor,
+            released: cursor,
+            missed: 0,
+            stall: Stall::default(),
+            reads: 0,
+        }
+    }
+
+    /// Sequence number of the next record this subscriber reads.
+    pub fn position(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Records lost since this subscriber joined: overwritten before it
+    /// read them (`Overwrite` laps), held by a publisher that stalled or
+    /// died past the claim timeout (reclaimed), or passed with
+    /// [`Subscriber::skip`].
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// The log's policy.
+    pub fn policy(&self) -> Policy {
+        self.ring.policy
+    }
+
+    fn count_missed(&mut self, n: u64) {
+        self.missed = self.missed.saturating_add(n);
+        self.ring
+            .subscriber(self.slot)
+            .missed
+            .store(self.missed, Ordering::Relaxed);
+    }
+
+    /// Locates the next record without waiting.
+    #[inline]
+    fn locate(&mut self) -> Result<Found, RecvError> {
+        loop {
+            let seq = self.cursor;
+            let h = self.ring.header(seq);
+            // SYNC POINT: pairs with the publisher's Release compare-and-swap
+            // of the stamp in `Claim::finish`: header and payload are
+            // complete (and with `reclaim`'s, for a reclaimed record).
+            let seen = h.stamp.load(Ordering::Acquire);
+            let (lap, state) = split_stamp(seen);
+            let want = seq + 1;
+            if lap == want {
+                match state {
+                    STAMP_COMMITTED => {
+                        let (len, record_type, flags) =
+                            unpack_record_header(h.word.load(Ordering::Relaxed));
+                        if flags != 0 {
+                            return Err(self.corrupt(CorruptionKind::UnknownFlags { flags }));
+                        }
+                        if len > self.ring.max_payload {
+                            return Err(self.corrupt(CorruptionKind::LengthTooLarge { len }));
+                        }
+                        self.ring.note(seq, len as usize, false);
+                        return Ok(Found {
+                            seq,
+                            len: len as usize,
+                            record_type,
+                        });
+                    }
+                    STAMP_RECLAIMED => {
+                        // Its publisher stalled or died holding it: lost.
+                        self.cursor = want;
+                        self.count_missed(1);
+                        continue;
+                    }
+                    STAMP_SKIPPED => {
+                        self.cursor = want;
+                        continue;
+                    }
+                    _ => {}
+                }
+            } else if lap > want {
+                return Err(self.lapped());
+            }
+            // Not yet committed: either nothing was claimed here, or a claim
+            // is in progress. Let publishers past what we skipped.
+            self.release();
+            // The tail is the publishers' hottest line, so look at it only
+            // every 64 looks: enough to reclaim a stalled claim or notice a
+            // lap, too rare to slow the publishers down. (Waits that yield
+            // or sleep look at it every round, in `wait_ready`.)
+            if self.stall.look() % LOOKS_PER_TAIL_CHECK != 0 {
+                return Err(RecvError::Empty);
+            }
+            if self.check_pending()? {
+                continue;
+            }
+            return Err(RecvError::Empty);
+        }
+    }
+
+    /// The record at the cursor is not committed: looks at the tail and the
+    /// segment, reclaims a claim held past the claim timeout, and reports a
+    /// lap or an impossible tail. Returns whether it reclaimed (look again).
+    fn check_pending(&mut self) -> Result<bool, RecvError> {
+        let seq = self.cursor;
+        // SYNC POINT: pairs with the publishers' AcqRel updates of `tail`.
+        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        if tail > MAX_SEQUENCE {
+            return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }));
+        }
+        if tail < seq {
+            // Our cursor only passes committed records, all below the tail.
+            return Err(self.corrupt(CorruptionKind::TailBehindHead { tail }));
+        }
+        if tail > seq + self.ring.slots {
+            if self.ring.policy == Policy::Overwrite {
+                return Err(self.lapped());
+            }
+            // Under `Backpressure` this subscriber gates every claim.
+            return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }));
+        }
+        if let Some(fault) = self.ring.fault_slow() {
+            return Err(RecvError::Unusable(fault));
+        }
+        if tail == seq {
+            // Nothing claimed: nothing to time.
+            self.stall.clear();
+            return Ok(false);
+        }
+        if self.stall.waited_ns(seq, tail) >= self.ring.claim_timeout_ns {
+            return Ok(self.ring.reclaim(seq));
+        }
+        Ok(false)
+    }
+
+    /// What to report for an inconsistency: the segment's fault if it has
+    /// one (a truncated log reads as zeros), else the corruption.
+    #[cold]
+    fn corrupt(&self, kind: CorruptionKind) -> RecvError {
+        if let Some(fault) = self.ring.fault_slow() {
+            return RecvError::Unusable(fault);
+        }
+        RecvError::Corrupt(Corruption {
+            kind,
+            position: self.cursor,
+        })
+    }
+
+    /// Moves the cursor to the oldest record still intact and reports how
+    /// many were skipped.
+    #[cold]
+    fn lapped(&mut self) -> RecvError {
+        // SYNC POINT: pairs with the publishers' AcqRel fetch_add of `tail`.
+        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        if tail > MAX_SEQUENCE {
+            return self.corrupt(CorruptionKind::TailTooFarAhead { tail });
+        }
+        let oldest = tail.saturating_sub(self.ring.slots);
+        if oldest <= self.cursor {
+            // A stamp from a later lap while the tail says otherwise.
+            return self.corrupt(CorruptionKind::HeadOutOfRange { head: tail });
+        }
+        let missed = oldest - self.cursor;
+        self.cursor = oldest;
+        self.count_missed(missed);
+        self.release();
+        RecvError::Lapped { missed }
+    }
+
+    /// Passes over the record at the cursor without reading it, counting it
+    /// as missed, and returns the sequence passed. This is the way past a
+    /// record that keeps giving [`RecvError::Corrupt`]; under
+    /// `Backpressure` it also stops this subscriber from holding
+    /// publishers back at that record.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`] if nothing was claimed at the cursor yet (there
+    /// is nothing to pass), [`RecvError::Corrupt`] if the tail is out of
+    /// range.
+    pub fn skip(&mut self) -> Result<u64, RecvError> {
+        // SYNC POINT: pairs with the publishers' AcqRel updates of `tail`.
+        let tail = self.ring.control().tail.load(Ordering::Acquire);
+        if tail > MAX_SEQUENCE {
+            return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }));
+        }
+        if tail <= self.cursor {
+            return Err(RecvError::Empty);
+        }
+        let seq = self.cursor;
+        self.cursor = seq + 1;
+        self.count_missed(1);
+        self.release();
+        Ok(seq)
+    }
+
+    /// Whether `found` is still intact (its stamp unchanged since located).
+    #[inline]
+    fn intact(&self, found: Found) -> bool {
+        // SYNC POINT: seqlock reader side; pairs with the Release fence a
+        // publisher runs after marking a slot "writing": if any byte we read
+        // came from a newer write, the stamp load below sees it changed.
+        fence(Ordering::Acquire);
+        self.ring.header(found.seq).stamp.load(Ordering::Relaxed) == stamp_committed(found.seq)
+    }
+
+    /// Borrows the next record without waiting (zero-copy).
+    ///
+    /// Under `Overwrite` the bytes can be overwritten while borrowed: check
+    /// [`Record::is_intact`] after using them, or use [`Subscriber::try_recv`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`], [`RecvError::Lapped`] or [`RecvError::Corrupt`].
+    #[inline]
+    pub fn try_read(&mut self) -> Result<Record<'_>, RecvError> {
+        let found = self.locate()?;
+        Ok(Record {
+            subscriber: self,
+            found,
+        })
+    }
+
+    /// Copies the next record into `buf` without waiting, and returns its
+    /// `(record type, length)`. Under `Overwrite` the copy is validated: a
+    /// record overwritten during the copy is reported as `Lapped`, never
+    /// returned torn.
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscriber::try_read`], plus [`RecvError::BufferTooSmall`].
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u16, usize), RecvError> {
+        loop {
+            let found = self.locate()?;
+            if found.len > buf.len() {
+                return Err(RecvError::BufferTooSmall { needed: found.len });
+            }
+            let src = self.ring.payload_offset(found.seq);
+            // Under `Overwrite` the bytes may be written as we copy; the
+            // stamp check below detects it.
+            // SAFETY: the slot's payload area holds `max_payload >= len` bytes.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    self.ring.payloads.add(src),
+                    buf.as_mut_ptr(),
+                    found.len,
+                )
+            };
+            if self.intact(found) {
+                self.cursor = found.seq + 1;
+                self.after_read();
+                return Ok((found.record_type, found.len));
+            }
+            // Overwritten during the copy: locate reports the lap next.
+        }
+    }
+
+    #[inline]
+    fn after_read(&mut self) {
+        self.reads = self.reads.wrapping_add(1);
+        self.release();
+        if self.reads % 1024 == 0 {
+            self.heartbeat();
+        }
+    }
+
+    fn heartbeat(&self) {
+        self.ring
+            .subscriber(self.slot)
+            .heartbeat_ns
+            .store(monotonic_ns(), Ordering::Relaxed);
+    }
+
+    /// Publishes the cursor (done after every record unless deferred).
+    #[inline]
+    pub fn release(&mut self) {
+        if self.cursor != self.released {
+            self.released = self.cursor;
+            // SYNC POINT: pairs with the publishers' Acquire loads of cursors
+            // in `scan_gate`: our reads of every record before the cursor
+            // happen before a publisher reuses their slots.
+            self.ring
+                .subscriber(self.slot)
+                .cursor
+                .store(self.cursor, Ordering::Release);
+        }
+    }
+
+    /// Reads the next record, waiting with `wait`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Lapped`] or [`RecvError::Corrupt`].
+    pub fn read_blocking(&mut self, wait: WaitStrategy) -> Result<Record<'_>, RecvError> {
+        self.read_timeout(wait, Duration::MAX)
+    }
+
+    /// As [`Subscriber::read_blocking`], giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::TimedOut`], [`RecvError::Lapped`] or [`RecvError::Corrupt`].
+    pub fn read_timeout(
+        &mut self,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Record<'_>, RecvError> {
+        self.wait_ready(wait, timeout)?;
+        self.try_read()
+    }
+
+    /// As [`Subscriber::try_recv`], waiting with `wait` up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscriber::try_recv`], plus [`RecvError::TimedOut`].
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<(u16, usize), RecvError> {
+        loop {
+            self.wait_ready(wait, timeout)?;
+            match self.try_recv(buf) {
+                Err(RecvError::Empty) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until `locate` finds a record (or an error other than Empty).
+    fn wait_ready(&mut self, wait: WaitStrategy, timeout: Duration) -> Result<(), RecvError> {
+        let mut waiter = Waiter::with_timeout(wait, timeout);
+        loop {
+            match self.locate() {
+                Ok(_) => return Ok(()),
+                Err(RecvError::Empty) => {}
+                Err(e) => return Err(e),
+            }
+            // A round that yields or sleeps is slow enough to look at the
+            // tail and the clock every time: a stalled claim is reclaimed
+            // within the claim timeout plus one round, whatever the strategy.
+            if !waiter.spinning() && self.check_pending()? {
+                continue;
+            }
+            if waiter.timed_out() {
+                return Err(RecvError::TimedOut);
+            }
+            if waiter.should_sleep() {
+                // No publisher wakes us for a claim that never commits:
+                // sleep no longer than the stalled claim has left.
+                let stall_left = self.stall.left(self.ring.claim_timeout_ns);
+                let cap = stall_left.map_or(MAX_SLEEP, |left| left.min(MAX_SLEEP));
+                self.sleep(waiter.sleep_budget(cap), stall_left.is_some());
+                waiter.count_round();
+            } else {
+                waiter.wait();
+            }
+        }
+    }
+
+    /// Sleeps on the log's futex until a publisher commits (or `max`;
+    /// `until_deadline` when no wake-up may come before it).
+    fn sleep(&mut self, max: Duration, until_deadline: bool) {
+        self.heartbeat();
+        // SYNC POINT: Acquire pairs with the Release bump of `wake_seq` in
+        // `BroadcastView::wake_sleepers`.
+        let seen = self.ring.control().wake_seq.load(Ordering::Acquire);
+        self.ring
+            .subscriber(self.slot)
+            .sleeping
+            .store(1, Ordering::Relaxed);
+        self.ring.control().sleepers.fetch_add(1, Ordering::Relaxed);
+        // SYNC POINT: Dekker pair with the SeqCst fence in
+        // `BroadcastView::wake_sleepers`: either the publisher sees our
+        // sleeper count and wakes us, or we see its commit here.
+        fence(Ordering::SeqCst);
+        if matches!(self.locate(), Err(RecvError::Empty)) {
+            let word = &self.ring.control().wake_seq;
+            if until_deadline {
+                futex_wait_until(word, seen, max);
+            } else {
+                futex_wait(word, seen, max);
+            }
+        }
+        self.ring.forget_sleeper(self.ring.subscriber(self.slot));
+    }
+
+    /// Test hook: the subscriber slot this subscriber holds.
+    #[doc(hidden)]
+    pub fn slot_for_test(&self) -> usize {
+        self.slot
+    }
+
+    /// Test hook: leaves the log as a process killed now would (the slot
+    /// and cursor stay as they are, the liveness lock goes), without
+    /// running `Drop`.
+    #[doc(hidden)]
+    pub fn crash_for_test(self) {
+        self.ring.liveness.unlock(subscriber_lock(self.slot));
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.release();
+        let s = self.ring.subscriber(self.slot);
+        let next = if s.durable_name_len().is_some() {
+            participant::DETACHED
+        } else {
+            participant::FREE
+        };
+        // SYNC POINT: Release pairs with reapers' and registrations' Acquire
+        // loads of the state word; our last cursor store comes first.
+        s.state.store(
+            participant::with_state(s.state.load(Ordering::Relaxed), next),
+            Ordering::Release,
+        );
+        self.ring.liveness.unlock(subscriber_lock(self.slot));
+    }
+}
+
+/// A record borrowed from a broadcast log; dropping it moves the cursor on.
+pub struct Record<'a> {
+    subscriber: &'a mut Subscriber,
+    found: Found,
+}
+
+impl Record<'_> {
+    /// The record type.
+    pub fn record_type(&self) -> u16 {
+        self.found.record_type
+    }
+
+    /// The record's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.found.seq
+    }
+
+    /// Whether the bytes are still the record's (always true under
+    /// `Backpressure`). Under `Overwrite`, check this after using the bytes.
+    pub fn is_intact(&self) -> bool {
+        self.subscriber.intact(self.found)
+    }
+}
+
+impl Deref for Record<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let ring = &self.subscriber.ring;
+        // Under `Backpressure` no publisher reuses the slot before we
+        // release it; under `Overwrite` see `is_intact`.
+        // SAFETY: `locate` bounded `len` by the slot's payload area.
+        unsafe {
+            core::slice::from_raw_parts(
+                ring.payloads.add(ring.payload_offset(self.found.seq)),
+                self.found.len,
+            )
+        }
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        let s = &mut *self.subscriber;
+        s.ring.note(self.found.seq, self.found.len, false);
+        s.cursor = self.found.seq + 1;
+        s.after_read();
+    }
+}

@@ -1,0 +1,320 @@
+use std::time::{Duration, Instant};
+
+use super::publisher::Lost;
+use super::*;
+use crate::layout::{pack_record_header, participant, MAX_SEQUENCE};
+use crate::sync::Ordering;
+use crate::wait::WaitStrategy;
+
+fn config(slots: u32, policy: Policy) -> BroadcastConfig {
+    BroadcastConfig {
+        slots,
+        max_payload: 32,
+        policy,
+        max_subscribers: 4,
+        max_publishers: 4,
+        claim_timeout: Duration::from_millis(50),
+    }
+}
+
+#[test]
+fn every_subscriber_sees_every_record_in_order() {
+    let log = heap(config(8, Policy::Backpressure)).expect("config");
+    let mut a = log.subscriber(StartAt::Tail).expect("sub");
+    let mut b = log.subscriber(StartAt::Tail).expect("sub");
+    let mut p = log.publisher().expect("pub");
+    for i in 0..8u8 {
+        p.try_publish(u16::from(i), &[i; 5]).expect("room");
+    }
+    assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
+    for sub in [&mut a, &mut b] {
+        for i in 0..8u8 {
+            let r = sub.try_read().expect("record");
+            assert_eq!((r.record_type(), &r[..]), (u16::from(i), &[i; 5][..]));
+        }
+        assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
+    }
+    p.try_publish(9, b"after").expect("room after both read");
+}
+
+#[test]
+fn the_slowest_subscriber_gates_and_a_dropped_one_stops_gating() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let mut fast = log.subscriber(StartAt::Tail).expect("sub");
+    let slow = log.subscriber(StartAt::Tail).expect("sub");
+    let mut p = log.publisher().expect("pub");
+    for i in 0..4u8 {
+        p.try_publish(0, &[i]).expect("room");
+        drop(fast.try_read().expect("record"));
+    }
+    assert_eq!(
+        p.try_claim(1).err(),
+        Some(ClaimError::Full),
+        "slow subscriber gates"
+    );
+    drop(slow);
+    p.try_publish(0, b"x").expect("no more gating");
+}
+
+#[test]
+fn overwrite_reports_exact_misses_and_resumes_at_the_oldest() {
+    let log = heap(config(4, Policy::Overwrite)).expect("config");
+    let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+    let mut p = log.publisher().expect("pub");
+    for i in 0..10u8 {
+        p.try_publish(0, &[i]).expect("never full");
+    }
+    assert_eq!(sub.try_read().err(), Some(RecvError::Lapped { missed: 6 }));
+    let mut buf = [0u8; 32];
+    for i in 6..10u8 {
+        assert_eq!(sub.try_recv(&mut buf).expect("record"), (0, 1));
+        assert_eq!(buf[0], i);
+    }
+    assert_eq!(sub.missed(), 6);
+}
+
+#[test]
+fn an_aborted_claim_becomes_a_skip_record() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+    let mut p = log.publisher().expect("pub");
+    drop(p.try_claim(4).expect("room"));
+    p.try_publish(1, b"kept").expect("room");
+    assert_eq!(&sub.try_read().expect("record")[..], b"kept");
+}
+
+#[test]
+fn a_stalled_claim_is_reclaimed_after_the_timeout() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+    let mut p1 = log.publisher().expect("pub");
+    let mut p2 = log.publisher().expect("pub");
+    let stuck = p1.try_claim(4).expect("room");
+    p2.try_publish(2, b"next").expect("room");
+    let t = Instant::now();
+    let rec = sub
+        .read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5))
+        .expect("reclaimed, then the next record");
+    assert_eq!(&rec[..], b"next");
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    core::mem::forget(stuck);
+}
+
+/// Finding 1 of the hardening issue, step by step: a publisher stalled
+/// past the claim timeout, whose claim was reclaimed, commits late. The
+/// commit fails, the slot its claim held is not reused while it is
+/// inside, and the later record that used to be destroyed is delivered.
+#[test]
+fn a_late_commit_of_a_reclaimed_claim_fails_and_destroys_nothing() {
+    for policy in [Policy::Backpressure, Policy::Overwrite] {
+        let log = heap(config(4, policy)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut slow = log.publisher().expect("pub");
+        let mut fast = log.publisher().expect("pub");
+        let mut stalled = slow.try_claim(8).expect("room");
+        assert_eq!(stalled.sequence(), 0);
+        assert_eq!(fast.try_publish(1, b"one"), Ok(1));
+        let rec = sub
+            .read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5))
+            .expect("seq 0 reclaimed, then seq 1");
+        assert_eq!((rec.sequence(), &rec[..]), (1, &b"one"[..]));
+        drop(rec);
+        assert_eq!(
+            sub.missed(),
+            1,
+            "{policy:?}: the reclaimed record is counted"
+        );
+        // Seq 4 would reuse slot 0 while `slow` may still write there:
+        // the publisher gives it up (a skip) and takes seq 5.
+        assert_eq!(fast.try_publish(2, b"two"), Ok(2));
+        assert_eq!(fast.try_publish(3, b"three"), Ok(3));
+        for r in 2..4 {
+            assert_eq!(sub.try_read().expect("record").sequence(), r);
+        }
+        assert_eq!(fast.try_publish(4, b"four"), Ok(5), "{policy:?}");
+        stalled.copy_from_slice(b"STALLED!");
+        assert_eq!(stalled.commit(), Err(ClaimError::Reclaimed { sequence: 0 }));
+        assert_eq!(slow.reclaimed(), 1);
+        let rec = sub
+            .try_read()
+            .expect("the record after the stall is intact");
+        assert_eq!((rec.sequence(), &rec[..]), (5, &b"four"[..]), "{policy:?}");
+        drop(rec);
+        assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
+        assert_eq!(sub.missed(), 1);
+        // Once `slow` is out, slot 0 is used again.
+        assert_eq!(fast.try_publish(6, b"six"), Ok(6));
+        assert_eq!(fast.try_publish(7, b"seven"), Ok(7));
+        assert_eq!(fast.try_publish(8, b"eight"), Ok(8));
+        for r in 6..9 {
+            assert_eq!(sub.try_read().expect("record").sequence(), r);
+        }
+    }
+}
+
+/// A claim reclaimed before its publisher wrote anything is retried on
+/// a new sequence, transparently.
+#[test]
+fn a_claim_reclaimed_before_it_was_entered_moves_to_the_next_sequence() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let mut p = log.publisher().expect("pub");
+    // Reserve seq 0 by hand (as a publisher stalled right after its
+    // tail claim would) and reclaim it.
+    let seq = p.reserve().expect("room");
+    assert!(p.ring.reclaim(seq));
+    let claim = p.try_claim(1).expect("room");
+    assert_eq!(claim.sequence(), 1);
+    drop(claim);
+    assert_eq!(p.reclaimed(), 0);
+    assert!(matches!(p.enter(seq), Err(Lost::Reclaimed)));
+}
+
+/// Finding 2: a dead publisher's claim is reclaimed within the claim
+/// timeout plus one wait round, whatever the strategy (a `BLOCKING`
+/// reader used to take 100 s, a `BACKOFF` one 2 s).
+#[test]
+fn reclaim_takes_the_claim_timeout_whatever_the_wait_strategy() {
+    let timeout = Duration::from_millis(100);
+    for wait in [
+        WaitStrategy::BusySpin,
+        WaitStrategy::Yield,
+        WaitStrategy::BACKOFF,
+        WaitStrategy::BLOCKING,
+    ] {
+        let log = heap(BroadcastConfig {
+            claim_timeout: timeout,
+            ..config(8, Policy::Backpressure)
+        })
+        .expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut dead = log.publisher().expect("pub");
+        core::mem::forget(dead.try_claim(4).expect("room"));
+        dead.crash_for_test();
+        let mut p = log.publisher().expect("pub");
+        p.try_publish(1, b"next").expect("room");
+        let t = Instant::now();
+        let rec = sub
+            .read_timeout(wait, Duration::from_secs(30))
+            .expect("reclaimed, then the next record");
+        let took = t.elapsed();
+        assert_eq!(&rec[..], b"next");
+        assert!(took >= timeout, "{wait:?}: {took:?}");
+        // One wait round is at most 20 ms of futex sleep; the rest is
+        // slack for a loaded machine.
+        assert!(took < Duration::from_millis(1500), "{wait:?} took {took:?}");
+    }
+}
+
+/// A burst of dead claims costs one claim timeout, not one per claim.
+#[test]
+fn a_burst_of_dead_claims_is_reclaimed_in_one_timeout() {
+    let timeout = Duration::from_millis(100);
+    let log = heap(BroadcastConfig {
+        claim_timeout: timeout,
+        max_publishers: 8,
+        ..config(8, Policy::Backpressure)
+    })
+    .expect("config");
+    let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+    for _ in 0..5 {
+        let mut dead = log.publisher().expect("pub");
+        core::mem::forget(dead.try_claim(4).expect("room"));
+        dead.crash_for_test();
+    }
+    let mut p = log.publisher().expect("pub");
+    p.try_publish(1, b"next").expect("room");
+    let t = Instant::now();
+    let rec = sub
+        .read_timeout(WaitStrategy::BLOCKING, Duration::from_secs(30))
+        .expect("record");
+    assert_eq!(rec.sequence(), 5);
+    drop(rec);
+    assert!(t.elapsed() < 3 * timeout, "took {:?}", t.elapsed());
+    assert_eq!(sub.missed(), 5);
+}
+
+/// Finding 3: the reaper's check of a slot's lock and its swap of the
+/// state word race with a registration in between. The swap must fail.
+#[test]
+fn a_reaper_cannot_free_a_slot_registered_after_its_look() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let dead = log.subscriber(StartAt::Tail).expect("sub");
+    let slot = dead.slot;
+    dead.crash_for_test();
+    // The reaper's look: a LIVE word whose lock is free.
+    let view = log.view();
+    let s = view.subscriber(slot);
+    let seen = s.state.load(Ordering::Acquire);
+    assert_eq!(participant::state(seen), participant::LIVE);
+    assert!(!view.liveness.held_by_other(subscriber_lock(slot)));
+    // A new subscriber takes the slot between the look and the swap.
+    let fresh = log.subscriber(StartAt::Tail).expect("sub");
+    assert_eq!(fresh.slot, slot);
+    let swapped = s.state.compare_exchange(
+        seen,
+        participant::with_state(seen, participant::FREE),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    );
+    assert!(swapped.is_err(), "the generation changed");
+    assert_eq!(log.reap_for_test(), 0);
+    assert_eq!(log.subscriber_state_for_test(slot), participant::LIVE);
+}
+
+/// Finding 6: hostile positions are typed errors, never an overflow
+/// panic (debug builds) or a wait that never ends.
+#[test]
+fn hostile_tails_are_corrupt_and_a_corrupt_record_can_be_skipped() {
+    for policy in [Policy::Backpressure, Policy::Overwrite] {
+        for tail in [u64::MAX, MAX_SEQUENCE + 1, 1 << 63] {
+            let log = heap(config(4, policy)).expect("config");
+            let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+            let mut p = log.publisher().expect("pub");
+            log.mem.control.tail.store(tail, Ordering::Relaxed);
+            assert!(
+                matches!(p.try_claim(1).err(), Some(ClaimError::Corrupt(_))),
+                "{policy:?} tail {tail}"
+            );
+            if policy == Policy::Overwrite && tail == u64::MAX {
+                // The claim's `fetch_add` wrapped the tail to 0: the log
+                // reads as empty again and goes on from there.
+                assert_eq!(p.try_publish(1, b"again"), Ok(0));
+                assert_eq!(&sub.try_read().expect("record")[..], b"again");
+                continue;
+            }
+            let got = sub.read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5));
+            assert!(
+                matches!(got.err(), Some(RecvError::Corrupt(_))),
+                "{policy:?}"
+            );
+            assert!(log.subscriber(StartAt::Oldest).is_err());
+        }
+    }
+    // A record with garbage flags stops the subscriber until it skips.
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+    let mut p = log.publisher().expect("pub");
+    p.try_publish(1, b"bad").expect("room");
+    p.try_publish(2, b"good").expect("room");
+    log.mem.headers[0]
+        .word
+        .store(pack_record_header(3, 1, 0x40), Ordering::Relaxed);
+    for _ in 0..3 {
+        assert!(matches!(sub.try_read().err(), Some(RecvError::Corrupt(_))));
+    }
+    assert_eq!(sub.skip(), Ok(0));
+    assert_eq!(&sub.try_read().expect("next")[..], b"good");
+    assert_eq!(sub.missed(), 1);
+    assert_eq!(sub.skip(), Err(RecvError::Empty));
+}
+
+#[test]
+fn oldest_start_sees_retained_records() {
+    let log = heap(config(4, Policy::Overwrite)).expect("config");
+    let mut p = log.publisher().expect("pub");
+    for i in 0..6u8 {
+        p.try_publish(0, &[i]).expect("never full");
+    }
+    let mut sub = log.subscriber(StartAt::Oldest).expect("sub");
+    assert_eq!(sub.try_read().expect("oldest")[0], 2);
+}

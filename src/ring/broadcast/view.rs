@@ -1,0 +1,572 @@
+//! The validated view every handle runs on: geometry, liveness, the slot
+//! arrays and the claim / reclaim / reap machinery they share.
+
+use core::ptr::NonNull;
+use std::time::Duration;
+
+use super::{BroadcastConfig, HeapBroadcast, Policy};
+use crate::layout::{
+    participant, split_stamp, stamp, BroadcastControl, PublisherSlot, RecordSlotHeader,
+    SegmentFault, SubscriberSlot, STAMP_RECLAIMED, STAMP_WRITING,
+};
+use crate::sync::{
+    fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering,
+};
+
+/// Liveness-lock slot of subscriber slot `i` in a broadcast segment.
+pub const fn subscriber_lock(i: usize) -> u64 {
+    1_000 + i as u64
+}
+
+/// Liveness-lock slot of publisher slot `j` in a broadcast segment.
+pub const fn publisher_lock(j: usize) -> u64 {
+    100_000 + j as u64
+}
+
+/// Proof of life of the participants: kernel locks on a segment, or flags
+/// for an in-process log.
+pub(crate) enum Liveness {
+    Heap(std::sync::Arc<HeapBroadcast>),
+    /// A mapped log, and the directory segment that named it (watched
+    /// too: a topic whose directory is removed is unusable).
+    #[cfg(not(shmbus_loom))]
+    Mapped {
+        log: crate::segment::Segment,
+        directory: std::sync::Arc<crate::segment::Segment>,
+    },
+}
+
+impl Liveness {
+    pub(super) fn try_lock(&self, slot: u64) -> bool {
+        match self {
+            Liveness::Heap(h) => h.locks.try_lock(slot as usize),
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped { log, .. } => log.try_lock(slot).unwrap_or(false),
+        }
+    }
+
+    pub(super) fn unlock(&self, slot: u64) {
+        match self {
+            Liveness::Heap(h) => h.locks.unlock(slot as usize),
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped { log, .. } => {
+                let _ = log.unlock(slot);
+            }
+        }
+    }
+
+    /// Whether another holder (a live process) has `slot`. Errs on "alive".
+    pub(super) fn held_by_other(&self, slot: u64) -> bool {
+        match self {
+            Liveness::Heap(h) => h.locks.is_held(slot as usize),
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped { log, .. } => log.is_lock_held(slot).unwrap_or(true),
+        }
+    }
+
+    /// The cheap check of the memory under the log (no system call).
+    #[inline]
+    pub(super) fn fault(&self) -> Option<SegmentFault> {
+        match self {
+            Liveness::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped { log, directory } => log.fault().or_else(|| directory.fault()),
+        }
+    }
+
+    /// The full check of the memory under the log (one `fstat`).
+    pub(super) fn fault_slow(&self) -> Option<SegmentFault> {
+        match self {
+            Liveness::Heap(_) => None,
+            #[cfg(not(shmbus_loom))]
+            Liveness::Mapped { log, directory } => {
+                log.fault_slow().or_else(|| directory.fault_slow())
+            }
+        }
+    }
+}
+
+/// Everything a handle knows about its log, read once and validated.
+pub(crate) struct BroadcastView {
+    pub(super) control: NonNull<BroadcastControl>,
+    pub(super) subscribers: NonNull<SubscriberSlot>,
+    pub(super) publishers: NonNull<PublisherSlot>,
+    pub(super) headers: *const u8,
+    pub(super) header_stride: usize,
+    pub(super) payloads: *mut u8,
+    pub(super) payload_stride: usize,
+    pub(super) tracker: *const AccessTracker,
+    pub(super) slots: u64,
+    pub(super) mask: u64,
+    pub(super) max_payload: u32,
+    pub(super) policy: Policy,
+    pub(super) max_subscribers: usize,
+    pub(super) max_publishers: usize,
+    pub(super) claim_timeout_ns: u64,
+    pub(super) liveness: Liveness,
+    /// Futex wakes that found nobody asleep although `sleepers` said
+    /// otherwise (a sleeper died): every 1024, dead subscribers are reaped.
+    pub(super) idle_wakes: core::cell::Cell<u32>,
+    /// When [`BroadcastView::fault_slow`] last asked the file system.
+    pub(super) last_fault_check_ns: core::cell::Cell<u64>,
+}
+
+// SAFETY: the view only points into memory kept alive by `liveness` (a
+// mapping or an Arc), and every shared access goes through atomics or the
+// ring protocol.
+unsafe impl Send for BroadcastView {}
+
+/// The layout facts a view is built from.
+pub(crate) struct ViewParts {
+    pub(crate) control: NonNull<BroadcastControl>,
+    pub(crate) subscribers: NonNull<SubscriberSlot>,
+    pub(crate) publishers: NonNull<PublisherSlot>,
+    pub(crate) headers: *const u8,
+    pub(crate) header_stride: usize,
+    pub(crate) payloads: *mut u8,
+    pub(crate) payload_stride: usize,
+    pub(crate) tracker: *const AccessTracker,
+    pub(crate) config: BroadcastConfig,
+    pub(crate) liveness: Liveness,
+}
+
+impl BroadcastView {
+    /// # Safety
+    ///
+    /// Every pointer in `parts` is valid for the sizes its config implies
+    /// for as long as `parts.liveness` lives, and the control block holds
+    /// `parts.config`.
+    pub(crate) unsafe fn new(parts: ViewParts) -> Self {
+        let c = parts.config;
+        BroadcastView {
+            control: parts.control,
+            subscribers: parts.subscribers,
+            publishers: parts.publishers,
+            headers: parts.headers,
+            header_stride: parts.header_stride,
+            payloads: parts.payloads,
+            payload_stride: parts.payload_stride,
+            tracker: parts.tracker,
+            slots: u64::from(c.slots),
+            mask: u64::from(c.slots) - 1,
+            max_payload: c.max_payload,
+            policy: c.policy,
+            max_subscribers: c.max_subscribers as usize,
+            max_publishers: c.max_publishers as usize,
+            claim_timeout_ns: c.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
+            liveness: parts.liveness,
+            idle_wakes: core::cell::Cell::new(0),
+            last_fault_check_ns: core::cell::Cell::new(0),
+        }
+    }
+
+    pub(super) fn control(&self) -> &BroadcastControl {
+        // SAFETY: `new`'s contract.
+        unsafe { self.control.as_ref() }
+    }
+
+    pub(super) fn subscriber(&self, i: usize) -> &SubscriberSlot {
+        debug_assert!(i < self.max_subscribers);
+        // SAFETY: `i < max_subscribers`, the length of the slot array.
+        unsafe { &*self.subscribers.as_ptr().add(i) }
+    }
+
+    pub(super) fn publisher(&self, j: usize) -> &PublisherSlot {
+        debug_assert!(j < self.max_publishers);
+        // SAFETY: `j < max_publishers`, the length of the slot array.
+        unsafe { &*self.publishers.as_ptr().add(j) }
+    }
+
+    #[inline(always)]
+    pub(super) fn header(&self, seq: u64) -> &RecordSlotHeader {
+        let i = (seq & self.mask) as usize;
+        // SAFETY: `i < slots`; headers are `header_stride` apart and aligned.
+        unsafe { &*(self.headers.add(i * self.header_stride) as *const RecordSlotHeader) }
+    }
+
+    #[inline(always)]
+    pub(super) fn payload_offset(&self, seq: u64) -> usize {
+        (seq & self.mask) as usize * self.payload_stride
+    }
+
+    #[inline(always)]
+    pub(super) fn tracker(&self) -> &AccessTracker {
+        // SAFETY: `new`'s contract.
+        unsafe { &*self.tracker }
+    }
+
+    /// Loom tracking of payload bytes, only where the protocol promises
+    /// exclusive access (`Backpressure`); `Overwrite` reads race by design
+    /// and are validated by the stamp instead.
+    #[inline(always)]
+    pub(super) fn note(&self, seq: u64, len: usize, write: bool) {
+        if self.policy == Policy::Backpressure {
+            let off = self.payload_offset(seq);
+            if write {
+                self.tracker().write(off, len.max(1));
+            } else {
+                self.tracker().read(off, len.max(1));
+            }
+        }
+    }
+
+    /// The lowest cursor among gating subscribers (live, being registered,
+    /// or detached durable), or `upper` if there is none.
+    pub(super) fn scan_gate(&self, upper: u64) -> (u64, Option<usize>) {
+        let mut min = upper;
+        let mut at = None;
+        for i in 0..self.max_subscribers {
+            let s = self.subscriber(i);
+            // SYNC POINT: pairs with the registration's SeqCst store of LIVE.
+            let state = participant::state(s.state.load(Ordering::SeqCst));
+            if state == participant::LIVE || state == participant::DETACHED {
+                // SYNC POINT: pairs with the subscriber's Release store of its
+                // cursor in `Subscriber::release`: its reads of the records
+                // before the cursor happen before we overwrite them.
+                let c = s.cursor.load(Ordering::Acquire);
+                if c < min {
+                    min = c;
+                    at = Some(i);
+                }
+            }
+        }
+        (min, at)
+    }
+
+    /// Frees (or, for durable ones, detaches) live subscriber slots whose
+    /// process is gone. Returns how many were reaped.
+    ///
+    /// The state word carries a generation that every registration bumps,
+    /// so the compare-and-swap below fails if a new subscriber took the
+    /// slot between our look at the liveness lock and the swap.
+    pub(super) fn reap_dead_subscribers(&self) -> u64 {
+        let mut reaped = 0;
+        for i in 0..self.max_subscribers {
+            let s = self.subscriber(i);
+            // SYNC POINT: pairs with the registration's Release update of the
+            // state word in `take_slot`: name and cursor are its own.
+            let word = s.state.load(Ordering::Acquire);
+            let state = participant::state(word);
+            if state != participant::LIVE && state != participant::CLAIMING {
+                continue;
+            }
+            if self.liveness.held_by_other(subscriber_lock(i)) {
+                continue;
+            }
+            let durable = state == participant::LIVE && s.durable_name_len().is_some();
+            let next = if durable {
+                participant::DETACHED
+            } else {
+                participant::FREE
+            };
+            // SYNC POINT: AcqRel on the state word, the only word a reaper
+            // and a registration both write; fails if `take_slot` bumped
+            // the generation since our load.
+            if s.state
+                .compare_exchange(
+                    word,
+                    participant::with_state(word, next),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                reaped += 1;
+                self.control()
+                    .reaped_subscribers
+                    .fetch_add(1, Ordering::Relaxed);
+                self.forget_sleeper(s);
+            }
+        }
+        reaped
+    }
+
+    /// Takes a dead (or waking) subscriber out of the sleeper count, once.
+    pub(super) fn forget_sleeper(&self, s: &SubscriberSlot) {
+        // SYNC POINT: AcqRel swap; whoever turns the flag from 1 to 0 (the
+        // sleeper itself in `Subscriber::sleep`, or a reaper) decrements.
+        if s.sleeping.swap(0, Ordering::AcqRel) == 1 {
+            // Saturating: a sleeper killed between raising its flag and
+            // counting itself must not wrap the count. (In that window the
+            // decrement may take another sleeper's count; that sleeper then
+            // wakes at its sleep cap, 20 ms, instead of at once.)
+            let _ =
+                self.control()
+                    .sleepers
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    /// Turns the claim of `seq` into a reclaimed record (lost, counted), if
+    /// its slot still shows an older lap or `seq` being written. Its
+    /// claimer's commit then fails with [`ClaimError::Reclaimed`]. Returns
+    /// whether the slot now holds `seq` resolved (by us or anyone).
+    pub(super) fn reclaim(&self, seq: u64) -> bool {
+        let h = self.header(seq);
+        // SYNC POINT: Acquire pairs with the Release compare-and-swaps of
+        // the stamp by publishers (`Publisher::enter`, `Claim::finish`).
+        let seen = h.stamp.load(Ordering::Acquire);
+        let (lap, state) = split_stamp(seen);
+        let want = seq.wrapping_add(1);
+        if lap > want || (lap == want && state != STAMP_WRITING) {
+            return true;
+        }
+        // SYNC POINT: SeqCst; under `Backpressure` this is the Dekker
+        // partner of the SeqCst fence in `Publisher::enter` (either the
+        // claimer sees this reclaim before writing, or the publisher that
+        // reuses the slot sees the claimer's `claimed` in `owner_inside`).
+        // Under `Overwrite` it reads from the claimer's "writing" CAS, so a
+        // publisher that Acquire-loads our stamp also sees `claimed`.
+        if h.stamp
+            .compare_exchange(
+                seen,
+                stamp(seq, STAMP_RECLAIMED),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        self.control()
+            .reclaimed_claims
+            .fetch_add(1, Ordering::Relaxed);
+        self.wake_sleepers();
+        true
+    }
+
+    /// Whether a live publisher other than `me` holds a claim of an older
+    /// lap of `seq`'s slot, and so may still write into it. Asked before
+    /// reusing a slot whose previous record was reclaimed or skipped (the
+    /// only cases where a claimer can still be inside).
+    #[cold]
+    pub(super) fn owner_inside(&self, seq: u64, me: usize) -> bool {
+        // SYNC POINT: Dekker partner of the SeqCst fence in
+        // `Publisher::enter` (Backpressure), through the SeqCst reclaim CAS
+        // our caller's stamp load read from.
+        fence(Ordering::SeqCst);
+        let index = seq & self.mask;
+        (0..self.max_publishers).any(|j| {
+            if j == me {
+                return false;
+            }
+            // SYNC POINT: pairs with the owner's Release stores of `claimed`
+            // in `Publisher::enter` and `Claim::finish`: if we see it
+            // cleared, its writes to the slot happen before ours.
+            let claimed = self.publisher(j).claimed.load(Ordering::Acquire);
+            let Some(c) = claimed.checked_sub(1) else {
+                return false;
+            };
+            c & self.mask == index && c < seq && self.liveness.held_by_other(publisher_lock(j))
+        })
+    }
+
+    /// After a commit: wakes sleeping subscribers, with no system call when
+    /// there are none.
+    #[inline(always)]
+    pub(super) fn wake_sleepers(&self) {
+        let ctl = self.control();
+        // SYNC POINT: Dekker pair with the SeqCst fence in
+        // `Subscriber::sleep`: either we see its sleeper count, or it sees
+        // our commit before it sleeps.
+        fence(Ordering::SeqCst);
+        if ctl.sleepers.load(Ordering::Relaxed) != 0 {
+            // SYNC POINT: Release pairs with the sleeper's Acquire load of
+            // `wake_seq` before it sleeps.
+            ctl.wake_seq.fetch_add(1, Ordering::Release);
+            if futex_wake_all(&ctl.wake_seq) == 0 {
+                self.idle_wake();
+            }
+        }
+    }
+
+    /// A wake found nobody: usually a sleeper between counting itself and
+    /// sleeping, but a sleeper that died keeps the count up for good, so
+    /// now and then look for dead subscribers.
+    #[cold]
+    pub(super) fn idle_wake(&self) {
+        let n = self.idle_wakes.get().wrapping_add(1);
+        self.idle_wakes.set(n);
+        if n % 1024 == 0 {
+            self.reap_dead_subscribers();
+        }
+    }
+
+    /// Whether the log's segment still reaches its peers (the cheap check,
+    /// no system call).
+    #[inline]
+    pub(super) fn fault(&self) -> Option<SegmentFault> {
+        self.liveness.fault()
+    }
+
+    /// As [`BroadcastView::fault`], plus the file-system check (one
+    /// `fstat`), at most every 20 ms per handle.
+    pub(super) fn fault_slow(&self) -> Option<SegmentFault> {
+        let now = monotonic_ns();
+        if now.saturating_sub(self.last_fault_check_ns.get()) < 20_000_000 {
+            return self.fault();
+        }
+        self.last_fault_check_ns.set(now);
+        self.liveness.fault_slow()
+    }
+}
+
+/// How long a waiter has watched claimed but uncommitted records.
+///
+/// The timer starts when a waiter first finds the record at its position
+/// claimed (the tail past it) but not committed, and remembers the tail it
+/// saw then: every sequence below that tail was claimed before the timer
+/// started, so once the timer passes the claim timeout all of them may be
+/// reclaimed at once, one after the other, without a new timer each (a
+/// burst of dead claims costs one timeout, not one per claim).
+#[derive(Default)]
+pub(super) struct Stall {
+    /// Looks at uncommitted records (wrapping): paces the tail reads.
+    pub(super) looks: u32,
+    /// `CLOCK_MONOTONIC` ns the timer started; 0 when not running.
+    pub(super) since_ns: u64,
+    /// The tail when the timer started: sequences below it are covered.
+    pub(super) covers: u64,
+}
+
+impl Stall {
+    /// Counts one more look; returns the count.
+    #[inline]
+    pub(super) fn look(&mut self) -> u32 {
+        self.looks = self.looks.wrapping_add(1);
+        self.looks
+    }
+
+    /// How long `seq` (claimed: `tail > seq`) has been waited on, starting
+    /// the timer if it is not running for it.
+    pub(super) fn waited_ns(&mut self, seq: u64, tail: u64) -> u64 {
+        let now = monotonic_ns();
+        if self.since_ns == 0 || seq >= self.covers {
+            self.since_ns = now.max(1);
+            self.covers = tail;
+            return 0;
+        }
+        now.saturating_sub(self.since_ns)
+    }
+
+    /// Stops the timer (nothing is claimed ahead).
+    pub(super) fn clear(&mut self) {
+        self.since_ns = 0;
+    }
+
+    /// Time until the running timer reaches `timeout_ns`, if one runs.
+    pub(super) fn left(&self, timeout_ns: u64) -> Option<Duration> {
+        (self.since_ns != 0).then(|| {
+            let due = self.since_ns.saturating_add(timeout_ns);
+            Duration::from_nanos(due.saturating_sub(monotonic_ns()))
+        })
+    }
+}
+
+impl BroadcastControl {
+    pub(crate) fn new(c: &BroadcastConfig) -> Self {
+        BroadcastControl {
+            slots: u64::from(c.slots),
+            slot_stride: c.slot_stride() as u32,
+            max_payload: c.max_payload,
+            policy: c.policy.to_raw(),
+            max_subscribers: c.max_subscribers,
+            max_publishers: c.max_publishers,
+            reserved0: 0,
+            claim_timeout_ns: c.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
+            pad0: [0; crate::layout::CACHE_LINE - 40],
+            tail: AtomicU64::new(0),
+            pad1: [0; crate::layout::CACHE_LINE - 8],
+            gate: AtomicU64::new(0),
+            registrations: AtomicU64::new(0),
+            pad2: [0; crate::layout::CACHE_LINE - 16],
+            wake_seq: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+            pad3: [0; crate::layout::CACHE_LINE - 8],
+            reclaimed_claims: AtomicU64::new(0),
+            reaped_subscribers: AtomicU64::new(0),
+            reaped_publishers: AtomicU64::new(0),
+            pad4: [0; crate::layout::CACHE_LINE - 24],
+        }
+    }
+}
+
+impl SubscriberSlot {
+    pub(crate) fn new() -> Self {
+        SubscriberSlot {
+            state: AtomicU32::new(participant::FREE),
+            pid: AtomicU32::new(0),
+            cursor: AtomicU64::new(0),
+            heartbeat_ns: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            name_len: AtomicU32::new(0),
+            sleeping: AtomicU32::new(0),
+            name: core::array::from_fn(|_| AtomicU64::new(0)),
+            pad: [0; crate::layout::CACHE_LINE - 104],
+        }
+    }
+
+    /// The length of a valid durable name (1..=64), or `None` for an
+    /// anonymous slot or a length no build writes (hostile bytes).
+    pub(super) fn durable_name_len(&self) -> Option<usize> {
+        let len = self.name_len.load(Ordering::Relaxed) as usize;
+        (1..=64).contains(&len).then_some(len)
+    }
+
+    pub(super) fn name_matches(&self, name: &[u8]) -> bool {
+        self.name_len.load(Ordering::Relaxed) as usize == name.len()
+            && (0..8).all(|w| self.name[w].load(Ordering::Relaxed) == name_word(name, w))
+    }
+
+    pub(super) fn set_name(&self, name: &[u8]) {
+        for w in 0..8 {
+            self.name[w].store(name_word(name, w), Ordering::Relaxed);
+        }
+        self.name_len.store(name.len() as u32, Ordering::Relaxed);
+    }
+
+    /// The durable name, if any (hostile bytes: lossy, length-clamped).
+    pub fn name(&self) -> Option<String> {
+        let len = (self.name_len.load(Ordering::Relaxed) as usize).min(64);
+        if len == 0 {
+            return None;
+        }
+        let mut bytes = [0u8; 64];
+        for w in 0..8 {
+            bytes[w * 8..w * 8 + 8]
+                .copy_from_slice(&self.name[w].load(Ordering::Relaxed).to_le_bytes());
+        }
+        Some(String::from_utf8_lossy(&bytes[..len]).into_owned())
+    }
+}
+
+/// Word `w` of a name padded with zeros to 64 bytes.
+pub(crate) fn name_word(name: &[u8], w: usize) -> u64 {
+    let mut b = [0u8; 8];
+    for (k, byte) in b.iter_mut().enumerate() {
+        *byte = name.get(w * 8 + k).copied().unwrap_or(0);
+    }
+    u64::from_le_bytes(b)
+}
+
+impl PublisherSlot {
+    pub(crate) fn new() -> Self {
+        PublisherSlot {
+            state: AtomicU32::new(participant::FREE),
+            pid: AtomicU32::new(0),
+            published: AtomicU64::new(0),
+            claimed: AtomicU64::new(0),
+            reclaimed: AtomicU64::new(0),
+            pad: [0; crate::layout::CACHE_LINE - 32],
+        }
+    }
+}
+
+impl RecordSlotHeader {
+    pub(crate) fn new() -> Self {
+        RecordSlotHeader {
+            stamp: AtomicU64::new(0),
+            word: AtomicU64::new(0),
+        }
+    }
+}
