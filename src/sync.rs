@@ -112,6 +112,136 @@ pub(crate) unsafe fn load_word(ptr: *const u64) -> u64 {
         .load(core::sync::atomic::Ordering::Relaxed)
 }
 
+/// Copies `dst.len()` bytes from `src`, which a peer may be writing at the
+/// same moment, as Relaxed 8-byte atomic loads: the one way shmbus reads
+/// such bytes (a plain copy would be a data race). The copy may mix old and
+/// new words; callers validate it afterwards (a seqlock stamp, a header
+/// re-read) after an Acquire fence. A partial last word is loaded whole.
+///
+/// # Safety
+///
+/// `src` is 8-byte aligned and valid for reads of `dst.len()` rounded up to
+/// a multiple of 8 bytes.
+#[cfg(not(shmbus_loom))]
+#[inline]
+pub(crate) unsafe fn copy_racy(src: *const u8, dst: &mut [u8]) {
+    let mut chunks = dst.chunks_exact_mut(8);
+    let mut word = src as *const u64;
+    for chunk in &mut chunks {
+        // SAFETY: `word` stays within the first `dst.len()` bytes of `src`,
+        // 8-aligned, per the contract.
+        let w = unsafe { load_word(word) };
+        chunk.copy_from_slice(&w.to_ne_bytes());
+        // SAFETY: at most one past the last full word read.
+        word = unsafe { word.add(1) };
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        // SAFETY: the contract covers the whole last word.
+        let w = unsafe { load_word(word) };
+        tail.copy_from_slice(&w.to_ne_bytes()[..tail.len()]);
+    }
+}
+
+/// Copies `src` to `dst`, which a peer may be reading at the same moment,
+/// as Relaxed 8-byte atomic stores (the writer's half of [`copy_racy`]). A
+/// partial last word is stored whole, zero-filled past `src`.
+///
+/// # Safety
+///
+/// `dst` is 8-byte aligned and valid for writes of `src.len()` rounded up
+/// to a multiple of 8 bytes, and nobody else writes those bytes meanwhile.
+#[cfg(not(shmbus_loom))]
+#[inline]
+pub(crate) unsafe fn write_racy(dst: *mut u8, src: &[u8]) {
+    let mut chunks = src.chunks_exact(8);
+    let mut word = dst as *mut u64;
+    for chunk in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        // SAFETY: within the first `src.len()` bytes of `dst`, 8-aligned.
+        unsafe { AtomicU64::from_ptr(word) }.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        // SAFETY: at most one past the last full word written.
+        word = unsafe { word.add(1) };
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let mut b = [0u8; 8];
+        b[..tail.len()].copy_from_slice(tail);
+        // SAFETY: the contract covers the whole last word.
+        unsafe { AtomicU64::from_ptr(word) }.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+    }
+}
+
+/// Payload bytes of a slot that a writer may rewrite while a reader copies
+/// them (`Overwrite` record slots): read with [`RacyBytes::read`], written
+/// with [`RacyBytes::write`], never through a slice. In a normal build the
+/// words are the region's own memory ([`copy_racy`], [`write_racy`]);
+/// under loom, which cannot see plain bytes, they are a parallel array of
+/// loom atomics, one per 8-byte word, so models check payload integrity.
+#[cfg(not(shmbus_loom))]
+#[derive(Debug, Default)]
+pub(crate) struct RacyBytes;
+
+#[cfg(not(shmbus_loom))]
+impl RacyBytes {
+    pub(crate) fn new(_len: usize) -> Self {
+        RacyBytes
+    }
+
+    /// Copies `dst.len()` bytes from `base + offset`.
+    ///
+    /// # Safety
+    ///
+    /// As [`copy_racy`] for `base + offset`.
+    #[inline(always)]
+    pub(crate) unsafe fn read(&self, base: *const u8, offset: usize, dst: &mut [u8]) {
+        // SAFETY: per the contract.
+        unsafe { copy_racy(base.add(offset), dst) }
+    }
+
+    /// Copies `src` to `base + offset`.
+    ///
+    /// # Safety
+    ///
+    /// As [`write_racy`] for `base + offset`.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, base: *mut u8, offset: usize, src: &[u8]) {
+        // SAFETY: per the contract.
+        unsafe { write_racy(base.add(offset), src) }
+    }
+}
+
+#[cfg(shmbus_loom)]
+#[derive(Debug)]
+pub(crate) struct RacyBytes {
+    words: Box<[AtomicU64]>,
+}
+
+#[cfg(shmbus_loom)]
+impl RacyBytes {
+    pub(crate) fn new(len: usize) -> Self {
+        RacyBytes {
+            words: (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub(crate) unsafe fn read(&self, _base: *const u8, offset: usize, dst: &mut [u8]) {
+        for (k, chunk) in dst.chunks_mut(8).enumerate() {
+            let w = self.words[offset / 8 + k].load(Ordering::Relaxed);
+            chunk.copy_from_slice(&w.to_ne_bytes()[..chunk.len()]);
+        }
+    }
+
+    pub(crate) unsafe fn write(&self, _base: *mut u8, offset: usize, src: &[u8]) {
+        for (k, chunk) in src.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.words[offset / 8 + k].store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        }
+    }
+}
+
 /// Heap memory standing in for a mapped data region (in-process rings and
 /// loom models): 8-byte aligned, zeroed, and writable through a shared
 /// reference because every byte sits in an `UnsafeCell`.

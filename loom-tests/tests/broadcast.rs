@@ -2,15 +2,15 @@
 //! wake-up and the topic directory's create-or-open race: the production
 //! code over heap memory, with two record slots so every model wraps.
 //!
-//! What loom can and cannot check here: stamps, header words, cursors and
-//! the tail are loom atomics, so the publish/commit protocol, gating, lap
-//! accounting and the seqlock re-check of the header are fully modelled.
-//! Payload bytes are plain memory, which loom's memory model does not
-//! track; under `Backpressure` every payload access is still checked for
-//! causality (see `AccessTracker`), but under `Overwrite`, where readers
-//! race writers by design, payload integrity rests on the seqlock fences
-//! and is tested across processes with checksums
-//! (`tests/topics_cross_process.rs`), not here.
+//! What loom checks here: stamps, header words, cursors and the tail are
+//! loom atomics, so the publish/commit protocol, gating, lap accounting and
+//! the seqlock re-check of the header are fully modelled. Payload bytes
+//! are modelled too: under `Backpressure` every payload access is checked
+//! for causality (see `AccessTracker`); under `Overwrite`, where readers
+//! copy a slot while a publisher may rewrite it, the payload words are loom
+//! atomics (see `RacyBytes`), and every record a subscriber is handed is
+//! checked word for word against what its publisher wrote, so a torn copy
+//! that the seqlock let through fails the model.
 //!
 //! Run: `RUSTFLAGS="--cfg shmbus_loom" cargo test -p loom-tests --release`.
 #![cfg(shmbus_loom)]
@@ -27,7 +27,7 @@ use shmbus::wait::WaitStrategy;
 fn config(policy: Policy, slots: u32) -> BroadcastConfig {
     BroadcastConfig {
         slots,
-        max_payload: 8,
+        max_payload: 16,
         policy,
         max_subscribers: 2,
         max_publishers: 2,
@@ -35,12 +35,14 @@ fn config(policy: Policy, slots: u32) -> BroadcastConfig {
     }
 }
 
-/// Record `n` of publisher `p`: type `p * 16 + n`, payload `[p, n, p^n, ..]`.
-fn record(p: u8, n: u8) -> (u16, [u8; 8]) {
-    (
-        u16::from(p) * 16 + u16::from(n),
-        [p, n, p ^ n, 0xA5, p, n, 0x5A, p ^ n],
-    )
+/// Record `n` of publisher `p`: type `p * 16 + n`, payload of two words,
+/// both naming `p` and `n`, so a copy mixing two records' words shows.
+fn record(p: u8, n: u8) -> (u16, [u8; 16]) {
+    let w = [p, n, p ^ n, 0xA5, p, n, 0x5A, p ^ n];
+    let mut payload = [0u8; 16];
+    payload[..8].copy_from_slice(&w);
+    payload[8..].copy_from_slice(&w.map(|b| !b));
+    (u16::from(p) * 16 + u16::from(n), payload)
 }
 
 fn publish_all(mut publisher: Publisher, p: u8, count: u8) {
@@ -68,22 +70,19 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 /// Receives until `total` records are accounted for (read + missed);
-/// checks each publisher's records arrive in order and (under
-/// `Backpressure`) each payload matches its type. Returns (read, missed).
+/// checks each publisher's records arrive in order and each payload matches
+/// its type. Returns (read, missed).
 fn drain(sub: &mut Subscriber, total: u64) -> (u64, u64) {
-    let check_payload = sub.policy() == Policy::Backpressure;
     let (mut read, mut missed) = (0u64, 0u64);
     let mut next = [0u8; 2];
-    let mut buf = [0u8; 8];
+    let mut buf = [0u8; 16];
     while read + missed < total {
         match sub.try_recv(&mut buf) {
             Ok((ty, len)) => {
-                assert_eq!(len, 8);
+                assert_eq!(len, 16);
                 let (p, n) = ((ty / 16) as u8, (ty % 16) as u8);
                 assert!(p < 2 && n < 8, "record type {ty} was never published");
-                if check_payload {
-                    assert_eq!(buf, record(p, n).1, "torn or mismatched record");
-                }
+                assert_eq!(buf, record(p, n).1, "torn or mismatched record");
                 assert!(n >= next[p as usize], "publisher {p} out of order");
                 next[p as usize] = n + 1;
                 read += 1;
@@ -97,24 +96,32 @@ fn drain(sub: &mut Subscriber, total: u64) -> (u64, u64) {
 }
 
 /// Polls two subscribers in turn until each has accounted for `total`
-/// records; returns their (read, missed).
+/// records, the first copying (`try_recv`), the second borrowing
+/// (`try_read_with`); checks order and every payload word. Returns their
+/// (read, missed).
 fn drain_both(a: &mut Subscriber, b: &mut Subscriber, total: u64) -> [(u64, u64); 2] {
     let mut done = [(0u64, 0u64); 2];
     let mut next = [[0u8; 2]; 2];
-    let mut buf = [0u8; 8];
+    let mut buf = [0u8; 16];
     while done.iter().any(|(r, m)| r + m < total) {
         let mut progressed = false;
         for (k, sub) in [&mut *a, &mut *b].into_iter().enumerate() {
             if done[k].0 + done[k].1 == total {
                 continue;
             }
-            match sub.try_recv(&mut buf) {
-                Ok((ty, _)) => {
+            let got = if k == 0 {
+                sub.try_recv(&mut buf).map(|(ty, _)| ty)
+            } else {
+                sub.try_read_with(|ty, bytes| {
+                    buf.copy_from_slice(bytes);
+                    ty
+                })
+            };
+            match got {
+                Ok(ty) => {
                     let (p, n) = ((ty / 16) as u8, (ty % 16) as u8);
                     assert!(p < 2 && n < 8, "record type {ty} was never published");
-                    if sub.policy() == Policy::Backpressure {
-                        assert_eq!(buf, record(p, n).1, "torn or mismatched record");
-                    }
+                    assert_eq!(buf, record(p, n).1, "torn or mismatched record");
                     assert!(n >= next[k][p as usize], "publisher {p} out of order");
                     next[k][p as usize] = n + 1;
                     done[k].0 += 1;
@@ -179,7 +186,11 @@ fn overwrite_two_publishers_two_subscribers_with_laps() {
 /// Overwrite, 2 publishers (one record each), 2 subscribers, one slot: the
 /// second record overwrites the first in the only slot, so a subscriber can
 /// be lapped while both publishers race. Each subscriber accounts for both
-/// records exactly (received + missed = 2), in per-publisher order.
+/// records exactly (received + missed = 2), in per-publisher order, and
+/// every payload word it is handed is its publisher's, by copy and by
+/// borrow alike. Fails with the publisher's seqlock fence (after marking a
+/// slot "writing") or the subscriber's (before re-checking the stamp) taken
+/// out, or with either read skipping the stamp re-check.
 /// Explored with at most one preemption: with two, this model does not
 /// finish in CI time.
 #[test]
@@ -203,7 +214,9 @@ fn overwrite_lap_with_two_publishers_two_subscribers() {
 }
 
 /// One publisher laps a subscriber that reads concurrently: the lap is
-/// reported with the exact count and the subscriber resumes intact.
+/// reported with the exact count and the subscriber resumes intact, every
+/// payload word checked. Fails with either seqlock fence taken out or with
+/// `try_recv` skipping the stamp re-check.
 #[test]
 fn overwrite_lap_is_counted_exactly() {
     model(|| {
@@ -290,7 +303,7 @@ fn stalled_claim_is_reclaimed_and_its_late_commit_fails() {
         // This thread is the stalled publisher: it holds seq 0 from the start.
         let mut slow = log.publisher().expect("pub");
         let mut fast = log.publisher().expect("pub");
-        let mut claim = slow.try_claim(8).expect("room");
+        let mut claim = slow.try_claim(16).expect("room");
         assert_eq!(claim.sequence(), 0);
         let waiter = {
             let log = log.clone();
@@ -315,7 +328,7 @@ fn stalled_claim_is_reclaimed_and_its_late_commit_fails() {
         // The log keeps its last two sequences: the fast publisher's last
         // record, intact, and before it either its first or a skip.
         let mut sub = log.subscriber(StartAt::Oldest).expect("sub");
-        let mut buf = [0u8; 8];
+        let mut buf = [0u8; 16];
         let mut seen = Vec::new();
         loop {
             match sub.try_recv(&mut buf) {

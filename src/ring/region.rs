@@ -1,11 +1,18 @@
 //! The data region of a ring: bytes that may be an mmap or the heap.
 
+#[cfg(not(shmbus_loom))]
+use crate::sync::RacyBytes;
 use crate::sync::{AccessTracker, HeaderWords, Ordering};
 
 /// Access tracking is a no-op outside loom; one shared instance serves every
 /// mapped ring.
 #[cfg(not(shmbus_loom))]
 pub(crate) static NO_TRACKING: AccessTracker = AccessTracker;
+
+/// Racy payload copies of a mapped log work on the mapping itself; this
+/// zero-sized accessor serves every mapped log.
+#[cfg(not(shmbus_loom))]
+pub(crate) static MAPPED_PAYLOADS: RacyBytes = RacyBytes;
 
 /// Header words of a mapped region are atomics on the mapping itself; this
 /// zero-sized accessor serves every mapped ring.

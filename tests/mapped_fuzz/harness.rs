@@ -1273,13 +1273,16 @@ impl<'a> Case<'a> {
         let end = self.input.below(16);
         let nested = self.input.below(4);
         let bytes = self.payload(len);
+        let in_place = publisher.policy() == Policy::Backpressure;
         match publisher.try_claim(len) {
             Ok(mut claim) => {
                 let seq = claim.sequence();
                 if claim.len() != len {
                     oracle!("topic claim of {len} bytes gave {}", claim.len());
                 }
-                if !self.mappings.contains(claim.as_ptr(), len) {
+                // Under Overwrite a claim is written in the publisher's own
+                // staging buffer, copied into the slot by the commit.
+                if in_place && !self.mappings.contains(claim.as_ptr(), len) {
                     self.refresh_mappings();
                     if !self.mappings.contains(claim.as_ptr(), len) {
                         oracle!("topic claim of {len} bytes lies outside the segment");
@@ -1511,12 +1514,12 @@ impl<'a> Case<'a> {
     /// What a borrowed record or an error comes to, for `topic_outcome`.
     fn got(
         &mut self,
-        r: Result<(u64, *const u8, Vec<u8>, u16, bool), shmbus::bus::RecvError>,
+        r: Result<(u64, Option<*const u8>, Vec<u8>, u16, bool), shmbus::bus::RecvError>,
     ) -> Got {
         match r {
             Ok((seq, ptr, payload, record_type, intact)) => Got::Record {
                 seq,
-                ptr: Some(ptr),
+                ptr,
                 payload,
                 record_type,
                 intact,
@@ -1539,19 +1542,24 @@ impl<'a> Case<'a> {
         let how = self.input.below(3);
         let sub = &mut self.subs[k].s;
         let (mappings, dir, sizes) = (&mut self.mappings, self.ns.path(), &self.sizes);
+        // Under Overwrite a record is a validated copy in the subscriber's
+        // own buffer, not in the segment.
+        let in_place = sub.policy() == Policy::Backpressure;
         let r = sub.try_read().map(|rec| {
-            check_bounds(
-                mappings,
-                dir,
-                sizes,
-                "topic record",
-                rec.as_ptr(),
-                rec.len(),
-            );
+            if in_place {
+                check_bounds(
+                    mappings,
+                    dir,
+                    sizes,
+                    "topic record",
+                    rec.as_ptr(),
+                    rec.len(),
+                );
+            }
             let intact = rec.is_intact();
             (
                 rec.sequence(),
-                rec.as_ptr(),
+                in_place.then_some(rec.as_ptr()),
                 rec.to_vec(),
                 rec.record_type(),
                 intact,
@@ -1607,19 +1615,24 @@ impl<'a> Case<'a> {
         let timeout = self.short_timeout();
         let sub = &mut self.subs[k].s;
         let (mappings, dir, sizes) = (&mut self.mappings, self.ns.path(), &self.sizes);
+        // Under Overwrite a record is a validated copy in the subscriber's
+        // own buffer, not in the segment.
+        let in_place = sub.policy() == Policy::Backpressure;
         let r = sub.read_timeout(wait, timeout).map(|rec| {
-            check_bounds(
-                mappings,
-                dir,
-                sizes,
-                "topic record",
-                rec.as_ptr(),
-                rec.len(),
-            );
+            if in_place {
+                check_bounds(
+                    mappings,
+                    dir,
+                    sizes,
+                    "topic record",
+                    rec.as_ptr(),
+                    rec.len(),
+                );
+            }
             let intact = rec.is_intact();
             (
                 rec.sequence(),
-                rec.as_ptr(),
+                in_place.then_some(rec.as_ptr()),
                 rec.to_vec(),
                 rec.record_type(),
                 intact,

@@ -9,7 +9,7 @@ use super::{
 use crate::layout::{
     participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
 };
-use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering};
+use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering, RacyBytes};
 
 /// Memory of an in-process log (tests, loom models).
 pub(crate) struct HeapBroadcast {
@@ -19,6 +19,7 @@ pub(crate) struct HeapBroadcast {
     pub(super) headers: Box<[RecordSlotHeader]>,
     pub(super) payloads: HeapBytes,
     pub(super) tracker: AccessTracker,
+    pub(super) racy: RacyBytes,
     pub(super) locks: HeapLocks,
 }
 
@@ -44,6 +45,7 @@ pub fn heap(config: BroadcastConfig) -> Result<HeapLog, String> {
         headers: (0..slots).map(|_| RecordSlotHeader::new()).collect(),
         payloads: HeapBytes::zeroed(slots * payload_stride),
         tracker: AccessTracker::new(slots * payload_stride),
+        racy: RacyBytes::new(slots * payload_stride),
         locks: HeapLocks::with_ids(
             (0..config.max_subscribers as usize)
                 .map(subscriber_lock)
@@ -77,6 +79,7 @@ impl HeapLog {
             payloads: m.payloads.as_mut_ptr(),
             payload_stride: self.payload_stride,
             tracker: &m.tracker,
+            racy: &m.racy,
             config: self.config,
             liveness: Liveness::Heap(m.clone()),
         };

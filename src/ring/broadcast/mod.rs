@@ -34,9 +34,13 @@
 //!   as a blocked publisher notices its liveness lock is gone.
 //! * [`Policy::Overwrite`]: publishers never wait for subscribers. Each slot
 //!   stamp works as a seqlock: a subscriber checks it before and after
-//!   reading, so an overwritten record is reported as
+//!   copying the record, so an overwritten record is reported as
 //!   [`RecvError::Lapped`] with the exact number of records missed, never
-//!   returned torn.
+//!   returned torn. Because a publisher may be rewriting a slot while a
+//!   subscriber copies it, both sides move its payload only as whole
+//!   8-byte atomic words ([`crate::sync`]'s racy copies), never as a slice:
+//!   a subscriber hands out a validated copy, and a [`Claim`] is written in
+//!   the publisher's staging buffer and copied in by the commit.
 //!
 //! **Crashes.** A publisher killed between claim and commit leaves one
 //! incomplete slot. A reader (or lapping publisher) that has waited on it

@@ -30,6 +30,12 @@ pub struct Publisher {
     claims: u32,
     /// Set once the segment is found unusable: every later claim fails.
     unusable: Option<SegmentFault>,
+    /// Under `Overwrite`, where a [`Claim`] is written (`max_payload` bytes,
+    /// made once here): subscribers may be copying the slot at any moment,
+    /// so its bytes are only ever written whole, word by word, by the commit
+    /// (see [`RacyBytes`](crate::sync::RacyBytes)). Empty under
+    /// `Backpressure`, whose claims are written in place.
+    staging: Box<[u8]>,
 }
 
 /// Why [`Publisher::enter`] gave up the sequence it reserved.
@@ -73,6 +79,10 @@ impl Publisher {
             // SYNC POINT: pairs with the SeqCst fetch_max of `gate` in
             // `gate_allows` by any publisher.
             let gate_cache = ring.control().gate.load(Ordering::Acquire);
+            let staging = match ring.policy {
+                Policy::Overwrite => vec![0; ring.max_payload as usize].into_boxed_slice(),
+                Policy::Backpressure => Box::default(),
+            };
             return Ok(Publisher {
                 ring,
                 slot: j,
@@ -84,6 +94,7 @@ impl Publisher {
                 last_reap_ns: 0,
                 claims: 0,
                 unusable: None,
+                staging,
             });
         }
         Err(RegisterError::NoFreeSlot {
@@ -463,6 +474,7 @@ impl Publisher {
             len,
             record_type: 0,
             expected,
+            written: false,
         }
     }
 
@@ -537,7 +549,7 @@ impl Publisher {
     /// As [`Publisher::try_claim`] and [`Claim::commit`].
     pub fn try_publish(&mut self, record_type: u16, payload: &[u8]) -> Result<u64, ClaimError> {
         let mut claim = self.try_claim(payload.len())?;
-        claim.copy_from_slice(payload);
+        claim.fill_from(payload);
         claim.set_record_type(record_type);
         claim.commit()
     }
@@ -555,7 +567,7 @@ impl Publisher {
         wait: WaitStrategy,
     ) -> Result<u64, ClaimError> {
         let mut claim = self.claim_blocking(payload.len(), wait)?;
-        claim.copy_from_slice(payload);
+        claim.fill_from(payload);
         claim.set_record_type(record_type);
         claim.commit()
     }
@@ -582,7 +594,14 @@ impl Drop for Publisher {
     }
 }
 
-/// A claimed record: write the payload in place, then [`Claim::commit`].
+/// A claimed record: write the payload through it, then [`Claim::commit`].
+///
+/// Under `Backpressure` the bytes are the slot itself (no subscriber reads
+/// it before the commit). Under `Overwrite` subscribers may be copying the
+/// slot at any moment, so the claim's bytes are the publisher's own staging
+/// buffer, and the commit copies them into the slot word by word just
+/// before it publishes the stamp ([`Publisher::try_publish`] writes the
+/// slot directly and skips that copy).
 ///
 /// A claim that is dropped uncommitted is published as a skip record
 /// (subscribers pass over it), so the log never stalls on it.
@@ -594,6 +613,9 @@ pub struct Claim<'a> {
     /// The stamp our commit replaces: the previous lap's (`Backpressure`)
     /// or our "writing" stamp (`Overwrite`).
     expected: u64,
+    /// `Overwrite`: the payload is already in the slot ([`Claim::fill_from`]),
+    /// so the commit does not copy the staging buffer.
+    written: bool,
 }
 
 impl Claim<'_> {
@@ -608,8 +630,29 @@ impl Claim<'_> {
         self.seq
     }
 
+    /// Copies `payload` (exactly the claimed length) into the record: in
+    /// place under `Backpressure`; under `Overwrite` straight into the slot,
+    /// word by word, with no staging copy.
+    fn fill_from(&mut self, payload: &[u8]) {
+        debug_assert_eq!(payload.len(), self.len);
+        match self.publisher.ring.policy {
+            Policy::Backpressure => self.copy_from_slice(payload),
+            Policy::Overwrite => {
+                self.publisher.ring.write_racy(self.seq, payload);
+                self.written = true;
+            }
+        }
+    }
+
     /// Publishes the slot as `state`; false if a waiter reclaimed it.
     fn finish(&mut self, state: u64) -> bool {
+        if state == STAMP_COMMITTED
+            && self.publisher.ring.policy == Policy::Overwrite
+            && !self.written
+        {
+            let staged = &self.publisher.staging[..self.len];
+            self.publisher.ring.write_racy(self.seq, staged);
+        }
         let ring = &self.publisher.ring;
         // Loom: the claimer's writes to the slot last until here.
         ring.note(self.seq, self.len, true);
@@ -683,6 +726,9 @@ impl Deref for Claim<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let ring = &self.publisher.ring;
+        if ring.policy == Policy::Overwrite {
+            return &self.publisher.staging[..self.len];
+        }
         // SAFETY: the claimed slot's payload area holds `max_payload >= len`
         // bytes, and no other publisher writes it while we are `claimed`.
         unsafe {
@@ -693,6 +739,10 @@ impl Deref for Claim<'_> {
 
 impl core::ops::DerefMut for Claim<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
+        if self.publisher.ring.policy == Policy::Overwrite {
+            self.written = false;
+            return &mut self.publisher.staging[..self.len];
+        }
         let ring = &self.publisher.ring;
         // SAFETY: as for `deref`; `&mut self` makes this the only slice.
         unsafe {

@@ -8,7 +8,7 @@ use crate::layout::{
     broadcast_offsets, BroadcastControl, PublisherSlot, SegmentKind, SubscriberSlot,
     BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, SLOT_HEADER_LEN,
 };
-use crate::ring::region::NO_TRACKING;
+use crate::ring::region::{MAPPED_PAYLOADS, NO_TRACKING};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
 
 use super::{BroadcastConfig, BroadcastView, Liveness, ViewParts};
@@ -172,6 +172,7 @@ fn map_log(
             payloads: base.add(records + SLOT_HEADER_LEN),
             payload_stride: stride,
             tracker: &NO_TRACKING,
+            racy: &MAPPED_PAYLOADS,
             config,
             liveness: Liveness::Mapped {
                 log: segment,

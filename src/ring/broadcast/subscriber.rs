@@ -26,6 +26,10 @@ pub struct Subscriber {
     missed: u64,
     stall: Stall,
     reads: u32,
+    /// Under `Overwrite`, where each record is copied and validated before
+    /// anyone sees it (`max_payload` bytes, made once here); empty under
+    /// `Backpressure`, whose records are read in place.
+    scratch: Box<[u8]>,
 }
 
 /// A located record.
@@ -227,7 +231,12 @@ impl Subscriber {
     }
 
     fn new(ring: BroadcastView, slot: usize, cursor: u64) -> Self {
+        let scratch = match ring.policy {
+            Policy::Overwrite => vec![0; ring.max_payload as usize].into_boxed_slice(),
+            Policy::Backpressure => Box::default(),
+        };
         Subscriber {
+            scratch,
             ring,
             slot,
             cursor,
@@ -432,21 +441,52 @@ impl Subscriber {
         self.ring.header(found.seq).stamp.load(Ordering::Relaxed) == stamp_committed(found.seq)
     }
 
-    /// Borrows the next record without waiting (zero-copy).
+    /// Borrows the next record without waiting.
     ///
-    /// Under `Overwrite` the bytes can be overwritten while borrowed: check
-    /// [`Record::is_intact`] after using them, or use [`Subscriber::try_recv`].
+    /// Under `Backpressure` the record is read in place (zero-copy): no
+    /// publisher rewrites its slot before this subscriber moves past it.
+    /// Under `Overwrite` a publisher may rewrite the slot at any moment, so
+    /// the record is first copied (word by word, into a buffer this
+    /// subscriber owns) and validated against the slot's stamp: what you
+    /// borrow is never torn, and a record overwritten during the copy is
+    /// reported as [`RecvError::Lapped`].
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`], [`RecvError::Lapped`] or [`RecvError::Corrupt`].
+    /// [`RecvError::Empty`], [`RecvError::Lapped`], [`RecvError::Corrupt`]
+    /// or [`RecvError::Unusable`].
     #[inline]
     pub fn try_read(&mut self) -> Result<Record<'_>, RecvError> {
-        let found = self.locate()?;
+        let found = match self.ring.policy {
+            Policy::Backpressure => self.locate()?,
+            Policy::Overwrite => loop {
+                let found = self.locate()?;
+                self.ring
+                    .read_racy(found.seq, &mut self.scratch[..found.len]);
+                if self.intact(found) {
+                    break found;
+                }
+                // Overwritten during the copy: `locate` reports the lap.
+            },
+        };
         Ok(Record {
             subscriber: self,
             found,
         })
+    }
+
+    /// Runs `f` on the next record's type and bytes without waiting, then
+    /// moves past it; returns what `f` returned. The bytes are those
+    /// [`Subscriber::try_read`] would borrow: in place under `Backpressure`,
+    /// a validated copy under `Overwrite`, so `f` never sees a torn record.
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscriber::try_read`]; `f` does not run.
+    #[inline]
+    pub fn try_read_with<R>(&mut self, f: impl FnOnce(u16, &[u8]) -> R) -> Result<R, RecvError> {
+        let record = self.try_read()?;
+        Ok(f(record.record_type(), &record))
     }
 
     /// Copies the next record into `buf` without waiting, and returns its
@@ -460,20 +500,25 @@ impl Subscriber {
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u16, usize), RecvError> {
         loop {
             let found = self.locate()?;
-            if found.len > buf.len() {
+            let Some(dst) = buf.get_mut(..found.len) else {
                 return Err(RecvError::BufferTooSmall { needed: found.len });
-            }
-            let src = self.ring.payload_offset(found.seq);
-            // Under `Overwrite` the bytes may be written as we copy; the
-            // stamp check below detects it.
-            // SAFETY: the slot's payload area holds `max_payload >= len` bytes.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    self.ring.payloads.add(src),
-                    buf.as_mut_ptr(),
-                    found.len,
-                )
             };
+            match self.ring.policy {
+                Policy::Backpressure => {
+                    let src = self.ring.payload_offset(found.seq);
+                    // SAFETY: the slot's payload area holds `max_payload >=
+                    // len` bytes, and no publisher writes it before we move
+                    // past it.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            self.ring.payloads.add(src),
+                            dst.as_mut_ptr(),
+                            found.len,
+                        )
+                    };
+                }
+                Policy::Overwrite => self.ring.read_racy(found.seq, dst),
+            }
             if self.intact(found) {
                 self.cursor = found.seq + 1;
                 self.after_read();
@@ -535,6 +580,22 @@ impl Subscriber {
     ) -> Result<Record<'_>, RecvError> {
         self.wait_ready(wait, timeout)?;
         self.try_read()
+    }
+
+    /// As [`Subscriber::try_read_with`], waiting with `wait` up to
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscriber::read_timeout`]; `f` does not run.
+    pub fn read_with_timeout<R>(
+        &mut self,
+        wait: WaitStrategy,
+        timeout: Duration,
+        f: impl FnOnce(u16, &[u8]) -> R,
+    ) -> Result<R, RecvError> {
+        let record = self.read_timeout(wait, timeout)?;
+        Ok(f(record.record_type(), &record))
     }
 
     /// As [`Subscriber::try_recv`], waiting with `wait` up to `timeout`.
@@ -667,8 +728,11 @@ impl Record<'_> {
         self.found.seq
     }
 
-    /// Whether the bytes are still the record's (always true under
-    /// `Backpressure`). Under `Overwrite`, check this after using the bytes.
+    /// Whether the record's slot still holds this record (its stamp is
+    /// unchanged). The bytes you borrowed are the record's either way (read
+    /// in place under `Backpressure`, where this is always true; a validated
+    /// copy under `Overwrite`, where this says whether a publisher has
+    /// rewritten the slot since).
     pub fn is_intact(&self) -> bool {
         self.subscriber.intact(self.found)
     }
@@ -677,13 +741,16 @@ impl Record<'_> {
 impl Deref for Record<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        let ring = &self.subscriber.ring;
-        // Under `Backpressure` no publisher reuses the slot before we
-        // release it; under `Overwrite` see `is_intact`.
-        // SAFETY: `locate` bounded `len` by the slot's payload area.
+        let s = &self.subscriber;
+        if s.ring.policy == Policy::Overwrite {
+            return &s.scratch[..self.found.len];
+        }
+        // SAFETY: `locate` bounded `len` by the slot's payload area, and
+        // under `Backpressure` no publisher reuses the slot before we release
+        // it.
         unsafe {
             core::slice::from_raw_parts(
-                ring.payloads.add(ring.payload_offset(self.found.seq)),
+                s.ring.payloads.add(s.ring.payload_offset(self.found.seq)),
                 self.found.len,
             )
         }

@@ -10,7 +10,7 @@ use crate::layout::{
     SegmentFault, SubscriberSlot, STAMP_RECLAIMED, STAMP_WRITING,
 };
 use crate::sync::{
-    fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering,
+    fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
 };
 
 /// Liveness-lock slot of subscriber slot `i` in a broadcast segment.
@@ -96,6 +96,8 @@ pub(crate) struct BroadcastView {
     pub(super) payloads: *mut u8,
     pub(super) payload_stride: usize,
     pub(super) tracker: *const AccessTracker,
+    /// How `Overwrite` payloads are copied (see [`RacyBytes`]).
+    pub(super) racy: *const RacyBytes,
     pub(super) slots: u64,
     pub(super) mask: u64,
     pub(super) max_payload: u32,
@@ -126,6 +128,7 @@ pub(crate) struct ViewParts {
     pub(crate) payloads: *mut u8,
     pub(crate) payload_stride: usize,
     pub(crate) tracker: *const AccessTracker,
+    pub(crate) racy: *const RacyBytes,
     pub(crate) config: BroadcastConfig,
     pub(crate) liveness: Liveness,
 }
@@ -147,6 +150,7 @@ impl BroadcastView {
             payloads: parts.payloads,
             payload_stride: parts.payload_stride,
             tracker: parts.tracker,
+            racy: parts.racy,
             slots: u64::from(c.slots),
             mask: u64::from(c.slots) - 1,
             max_payload: c.max_payload,
@@ -187,6 +191,27 @@ impl BroadcastView {
     #[inline(always)]
     pub(super) fn payload_offset(&self, seq: u64) -> usize {
         (seq & self.mask) as usize * self.payload_stride
+    }
+
+    /// Copies the first `dst.len()` bytes of `seq`'s payload, which a
+    /// publisher may be rewriting (`Overwrite`): the copy is only the
+    /// record's if its stamp is unchanged afterwards.
+    #[inline]
+    pub(super) fn read_racy(&self, seq: u64, dst: &mut [u8]) {
+        debug_assert!(dst.len() <= self.max_payload as usize);
+        // SAFETY: a slot's payload area is 8-aligned and holds `max_payload`
+        // rounded up to 8 bytes (`new`'s contract); `racy` outlives the view.
+        unsafe { (*self.racy).read(self.payloads, self.payload_offset(seq), dst) }
+    }
+
+    /// Writes `src` as `seq`'s payload where subscribers may be copying it
+    /// (`Overwrite`); the caller holds the slot as "writing".
+    #[inline]
+    pub(super) fn write_racy(&self, seq: u64, src: &[u8]) {
+        debug_assert!(src.len() <= self.max_payload as usize);
+        // SAFETY: as in `read_racy`; the writing stamp keeps every other
+        // publisher out of the slot.
+        unsafe { (*self.racy).write(self.payloads, self.payload_offset(seq), src) }
     }
 
     #[inline(always)]
