@@ -4,7 +4,8 @@
 //! is left behind, whether the test passes, fails or panics.
 //!
 //! The integration tests get it through `tests/common/mod.rs`; the benches
-//! (`benches/common/mod.rs`) include this file by path.
+//! (`benches/common/mod.rs`) and the ring-dump tests
+//! (`tools/ring-dump/tests/cli.rs`) include this file by path.
 
 // Each includer uses a different subset.
 #![allow(dead_code)]
