@@ -917,9 +917,8 @@ fn main() {
     // This thread publishes (and runs criterion's timing loop).
     pin_to(CORE_A);
 
-    let dir = common::ShmDir::new("broadcast");
-    let base = dir.ns.path().parent().expect("namespace inside a base");
-    let bus = Bus::at(base, dir.ns.name()).expect("open the bench bus");
+    let dir = common::TempNs::named("bench-broadcast", "bench");
+    let bus = Bus::at(&dir.base, dir.ns.name()).expect("open the bench bus");
     let topic = |name, policy| {
         bus.topic(name, &topic_config(policy))
             .expect("create a bench topic")

@@ -194,7 +194,7 @@ impl Echoer for ShmEchoer {
     }
 }
 
-fn shmbus(dir: &common::ShmDir) -> (ShmPinger, ShmEchoer) {
+fn shmbus(dir: &common::TempNs) -> (ShmPinger, ShmEchoer) {
     let config = SpscConfig::with_capacity(SHM_CAPACITY);
     for name in ["ping", "pong"] {
         SpscRing::create(&dir.ns, name, config).expect("create a bench ring");
@@ -422,7 +422,7 @@ fn main() {
     // Thread A is this thread: criterion's timing loop runs on it too.
     common::pin_to(CORE_A);
 
-    let dir = common::ShmDir::new("latency");
+    let dir = common::TempNs::named("bench-latency", "bench");
     let mut floor = PingPong::new("floor", floor());
     let mut shm = PingPong::new("shmbus spsc", shmbus(&dir));
     let mut rtrb = PingPong::new("rtrb", rtrb_pair());

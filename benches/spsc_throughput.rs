@@ -98,7 +98,7 @@ struct ShmRx {
 }
 
 fn shm_ring<const S: usize>(
-    dir: &common::ShmDir,
+    dir: &common::TempNs,
     name: &str,
     bytes: usize,
     batch: usize,
@@ -305,7 +305,7 @@ impl Variant {
 
 /// The four variants for payloads of `S` bytes, rtrb first.
 fn variants<const S: usize>(
-    dir: &common::ShmDir,
+    dir: &common::TempNs,
     bytes: usize,
     batch: usize,
     first: usize,
@@ -378,7 +378,7 @@ fn main() {
         "SHMBUS_BENCH_RING_BYTES must be a power of two of at least 4096"
     );
 
-    let dir = common::ShmDir::new("throughput");
+    let dir = common::TempNs::named("bench-throughput", "bench");
     let mut all = variants::<64>(&dir, bytes, batch, 0);
     all.extend(variants::<1024>(&dir, bytes, batch, 4));
     if let Ok(only) = std::env::var("SHMBUS_BENCH_ONLY") {

@@ -89,11 +89,12 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
     }
     let (tx, rx) = mpsc::channel();
     // Set when the main thread gives up on a hung case: the worker stops
-    // before its next case (and its fuzzer removes the base directory).
+    // before its next case.
     let abandon = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = abandon.clone();
-    let fuzzer = Fuzzer::new(tag);
-    let base = fuzzer.base().to_owned();
+    // The cases' base directory, removed when this returns or panics.
+    let tmp = common::TempNs::new(tag);
+    let fuzzer = Fuzzer::new(&tmp.base);
     let worker = std::thread::Builder::new()
         .name("fuzz-worker".into())
         .spawn(move || {
@@ -142,7 +143,7 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
             }
             Err(_) => {
                 // The worker is stuck: let it stop after this case if it
-                // ever returns, then clean up its files ourselves.
+                // ever returns; `tmp` removes its files as this panics.
                 abandon.store(true, std::sync::atomic::Ordering::Relaxed);
                 let limit = Instant::now() + 3 * CASE_LIMIT;
                 while let Some(left) = limit.checked_duration_since(Instant::now()) {
@@ -151,7 +152,6 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
                         _ => break,
                     }
                 }
-                let _ = std::fs::remove_dir_all(&base);
                 panic!(
                     "case {current:?} did not finish within {CASE_LIMIT:?} (a hang; rerun it alone with SHMBUS_FUZZ_SEED=<case> SHMBUS_FUZZ_CASES=1)"
                 );

@@ -1,16 +1,19 @@
 //! Helpers shared by the SPSC benches: run mode, core pinning, a temporary
-//! namespace in `/dev/shm`, sequence-stamped records, and the result tables.
+//! namespace in `/dev/shm` (the tests' [`TempNs`]), sequence-stamped
+//! records, and the result tables.
 //!
 //! Each bench includes this file with `mod common;` and uses a different
 //! subset of it, hence the `dead_code` allowance.
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use shmbus::Namespace;
+
+#[path = "../../tests/common/temp_ns.rs"]
+mod temp_ns;
+pub use temp_ns::TempNs;
 
 /// Core of the thread that drives a measurement (sender / producer).
 pub const CORE_A: usize = 0;
@@ -85,35 +88,6 @@ pub fn spin() {
 pub fn pin_to(core: usize) {
     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
         eprintln!("warning: could not pin thread to core {core}; results are not comparable");
-    }
-}
-
-/// A namespace in a fresh directory under `/dev/shm` (real shared memory),
-/// removed with everything in it on drop.
-pub struct ShmDir {
-    base: PathBuf,
-    /// The namespace the bench creates its rings in.
-    pub ns: Namespace,
-}
-
-impl ShmDir {
-    /// Creates `/dev/shm/shmbus-bench-<pid>-<tag>` and the namespace `bench`
-    /// inside it.
-    pub fn new(tag: &str) -> Self {
-        let base = PathBuf::from(format!(
-            "/dev/shm/shmbus-bench-{}-{tag}",
-            std::process::id()
-        ));
-        let ns = Namespace::at(&base, "bench").expect("create a bench namespace in /dev/shm");
-        ShmDir { base, ns }
-    }
-}
-
-impl Drop for ShmDir {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.base) {
-            eprintln!("warning: could not remove {}: {e}", self.base.display());
-        }
     }
 }
 

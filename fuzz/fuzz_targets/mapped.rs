@@ -21,11 +21,16 @@ mod harness;
 
 static FUZZER: Mutex<Option<harness::Fuzzer>> = Mutex::new(None);
 
+/// This process's base directory, holding its cases.
+fn base() -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/dev/shm/shmbus-fuzz-lf-{}", std::process::id()))
+}
+
 extern "C" fn remove_base() {
     if let Ok(mut f) = FUZZER.lock() {
-        // Dropping the fuzzer removes its base directory.
         f.take();
     }
+    let _ = std::fs::remove_dir_all(base());
 }
 
 /// Removes the directories of fuzzing processes that no longer run.
@@ -52,7 +57,7 @@ fuzz_target!(
     init: {
         sweep_stale();
         if let Ok(mut f) = FUZZER.lock() {
-            *f = Some(harness::Fuzzer::new("lf"));
+            *f = Some(harness::Fuzzer::new(&base()));
         }
         // SAFETY: registers a plain `extern "C"` function with no arguments.
         unsafe { libc::atexit(remove_base) };

@@ -73,22 +73,39 @@ fn wrap_with_padding_record() {
     });
 }
 
-/// Maximum-size records: two fill the ring, the third waits for a release.
-/// No record is lost or duplicated while the producer is held back.
+/// A full ring holds the producer back until the consumer frees space.
+///
+/// Three 8-byte records (16-byte frames) fill the 64-byte ring: a fourth
+/// at 48 would end, with its sentinel, at 72, past head + capacity. The
+/// producer fills it before the consumer starts, so it must find it `Full`;
+/// then it sends two more while the consumer reads. Record 3 needs record 0
+/// released (its sentinel lands on record 0's header), record 4 record 1
+/// (it overwrites record 0, its sentinel record 1's header): a producer
+/// that does not wait for the consumer's release corrupts a record still
+/// to be read, or writes bytes the consumer reads without a happens-before
+/// edge (a causality violation). Nothing is lost, duplicated or reordered.
 #[test]
 fn full_ring_backpressure() {
     loom::model(|| {
         let (mut tx, mut rx) = ring();
-        let producer = thread::spawn(move || {
-            for seq in 0..3 {
-                send_spinning(&mut tx, seq, 16);
-            }
-        });
         for seq in 0..3 {
-            expect_record(&mut rx, seq, 16);
+            tx.try_send(u16::from(seq), &payload(seq, 8))
+                .expect("room for three records");
         }
-        producer.join().expect("producer");
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(
+            tx.try_send(3, &payload(3, 8)).err(),
+            Some(ClaimError::Full),
+            "three 16-byte frames and a sentinel fill 64 bytes"
+        );
+        let consumer = thread::spawn(move || {
+            for seq in 0..5 {
+                expect_record(&mut rx, seq, 8);
+            }
+            assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        });
+        send_spinning(&mut tx, 3, 8);
+        send_spinning(&mut tx, 4, 8);
+        consumer.join().expect("consumer");
     });
 }
 

@@ -2,45 +2,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use shmbus::Namespace;
-
-/// A namespace under a fresh base directory in /dev/shm (or the temp dir),
-/// removed with everything in it on drop.
-pub struct TempNs {
-    pub base: PathBuf,
-    pub ns: Namespace,
-}
-
-impl TempNs {
-    pub fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let root = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let base = root.join(format!(
-            "shmbus-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let ns = Namespace::at(&base, "t").expect("create test namespace");
-        TempNs { base, ns }
-    }
-
-    /// Path of segment `name` of kind suffix `kind` ("spsc").
-    pub fn file(&self, name: &str, kind: &str) -> PathBuf {
-        self.ns.path().join(format!("{name}.{kind}"))
-    }
-}
-
-impl Drop for TempNs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
+mod temp_ns;
+pub use temp_ns::TempNs;
 
 /// SplitMix64: a tiny deterministic generator for test data.
 pub fn splitmix(mut x: u64) -> u64 {

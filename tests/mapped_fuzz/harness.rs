@@ -513,7 +513,10 @@ pub struct Stats {
     pub checked_reads: u64,
 }
 
-/// A fuzzing process: one base directory for all its cases, removed on drop.
+/// A fuzzing process: one base directory for all its cases, each case a
+/// namespace in it, removed after the case. The base directory itself
+/// belongs to the caller (the smoke test's `TempNs`, the fuzz target's
+/// per-process directory), who removes it.
 pub struct Fuzzer {
     base: PathBuf,
     next: u64,
@@ -522,25 +525,13 @@ pub struct Fuzzer {
 }
 
 impl Fuzzer {
-    /// A fuzzer whose cases live under a fresh base directory in /dev/shm
-    /// (or the temp dir) named after `tag` and the process id.
-    pub fn new(tag: &str) -> Fuzzer {
-        let root = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let base = root.join(format!("shmbus-fuzz-{tag}-{}", std::process::id()));
+    /// A fuzzer whose cases live under `base`.
+    pub fn new(base: &Path) -> Fuzzer {
         Fuzzer {
-            base,
+            base: base.to_owned(),
             next: 0,
             stats: Stats::default(),
         }
-    }
-
-    /// The base directory.
-    pub fn base(&self) -> &Path {
-        &self.base
     }
 
     /// Runs one input. Panics (with the oracle's reason) on a failure.
@@ -566,12 +557,6 @@ impl Fuzzer {
             self.stats.checked_reads += case.stats.checked_reads;
         }
         let _ = std::fs::remove_dir_all(&ns_path);
-    }
-}
-
-impl Drop for Fuzzer {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
     }
 }
 
