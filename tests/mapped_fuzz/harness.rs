@@ -573,6 +573,10 @@ struct Sub {
     next: u64,
 }
 
+/// A record as a topic read returned it: (sequence, where it lay if read in
+/// place, bytes, record type, whether its slot still held it).
+type ReadRecord = (u64, Option<*const u8>, Vec<u8>, u16, bool);
+
 /// What one subscriber call gave.
 enum Got {
     Record {
@@ -1497,10 +1501,7 @@ impl<'a> Case<'a> {
     }
 
     /// What a borrowed record or an error comes to, for `topic_outcome`.
-    fn got(
-        &mut self,
-        r: Result<(u64, Option<*const u8>, Vec<u8>, u16, bool), shmbus::bus::RecvError>,
-    ) -> Got {
+    fn got(&mut self, r: Result<ReadRecord, shmbus::bus::RecvError>) -> Got {
         match r {
             Ok((seq, ptr, payload, record_type, intact)) => Got::Record {
                 seq,
