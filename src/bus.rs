@@ -26,7 +26,7 @@ use crate::directory::{Directory, DirectoryError, TopicRecord};
 use crate::record;
 use crate::ring::broadcast::shm::open_log;
 use crate::ring::broadcast::BroadcastView;
-use crate::segment::{Namespace, Segment, SegmentError};
+use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
 use crate::wait::WaitStrategy;
 
 pub use crate::ring::broadcast::{
@@ -99,6 +99,7 @@ impl From<ClaimError> for BusError {
 pub struct Bus {
     ns: Arc<Namespace>,
     directory: Directory,
+    open: OpenOptions,
 }
 
 impl Bus {
@@ -109,7 +110,7 @@ impl Bus {
     ///
     /// The namespace or directory cannot be created, opened or validated.
     pub fn open(namespace: &str) -> Result<Bus, BusError> {
-        Self::with_namespace(Namespace::open(namespace)?)
+        Self::with_namespace(Namespace::open(namespace)?, OpenOptions::default())
     }
 
     /// Opens the bus of `namespace` under `base`.
@@ -118,14 +119,30 @@ impl Bus {
     ///
     /// As [`Bus::open`].
     pub fn at(base: impl AsRef<Path>, namespace: &str) -> Result<Bus, BusError> {
-        Self::with_namespace(Namespace::at(base, namespace)?)
+        Self::with_namespace(Namespace::at(base, namespace)?, OpenOptions::default())
     }
 
-    fn with_namespace(ns: Namespace) -> Result<Bus, BusError> {
-        let directory = Directory::open_or_create(&ns)?;
+    /// As [`Bus::at`], opening the directory and every topic's log with
+    /// `open` (for example a shorter wait for a creator that has not
+    /// published a segment's header yet).
+    ///
+    /// # Errors
+    ///
+    /// As [`Bus::open`].
+    pub fn at_with(
+        base: impl AsRef<Path>,
+        namespace: &str,
+        open: OpenOptions,
+    ) -> Result<Bus, BusError> {
+        Self::with_namespace(Namespace::at(base, namespace)?, open)
+    }
+
+    fn with_namespace(ns: Namespace, open: OpenOptions) -> Result<Bus, BusError> {
+        let directory = Directory::open_or_create_with(&ns, &open)?;
         Ok(Bus {
             ns: Arc::new(ns),
             directory,
+            open,
         })
     }
 
@@ -149,6 +166,7 @@ impl Bus {
             directory: self.directory.segment_handle(),
             record,
             created,
+            open: self.open,
         })
     }
 
@@ -164,6 +182,7 @@ impl Bus {
             directory: self.directory.segment_handle(),
             record,
             created: false,
+            open: self.open,
         })
     }
 
@@ -190,6 +209,8 @@ pub struct Topic {
     directory: Arc<Segment>,
     record: TopicRecord,
     created: bool,
+    /// How its log is opened.
+    open: OpenOptions,
 }
 
 impl Topic {
@@ -219,6 +240,7 @@ impl Topic {
             &self.record.segment,
             self.directory.clone(),
             &self.record.config,
+            &self.open,
         )?)
     }
 

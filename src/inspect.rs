@@ -911,7 +911,7 @@ impl TopicInspector {
     /// or as [`TopicInspector::open_topic`].
     pub fn open(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<Self, InspectError> {
         validate_name(name)?;
-        let topic = open_directory(ns)?
+        let topic = open_directory(ns, opts)?
             .lookup(name)
             .map_err(InspectError::Directory)?
             .ok_or_else(|| InspectError::TopicNotFound {
@@ -1275,8 +1275,8 @@ impl std::iter::FusedIterator for LogWalk<'_> {}
 ///
 /// [`InspectError::NoDirectory`] if the namespace has no topic directory,
 /// [`InspectError::Directory`] if it cannot be opened or is invalid.
-pub fn list_topics(ns: &Namespace) -> Result<Vec<TopicRecord>, InspectError> {
-    let mut topics = open_directory(ns)?.list();
+pub fn list_topics(ns: &Namespace, opts: &OpenOptions) -> Result<Vec<TopicRecord>, InspectError> {
+    let mut topics = open_directory(ns, opts)?.list();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(topics)
 }
@@ -1289,8 +1289,11 @@ pub fn list_topics(ns: &Namespace) -> Result<Vec<TopicRecord>, InspectError> {
 /// # Errors
 ///
 /// As [`list_topics`].
-pub fn list_directory(ns: &Namespace) -> Result<Vec<DirectoryEntry>, InspectError> {
-    let mut entries = open_directory(ns)?
+pub fn list_directory(
+    ns: &Namespace,
+    opts: &OpenOptions,
+) -> Result<Vec<DirectoryEntry>, InspectError> {
+    let mut entries = open_directory(ns, opts)?
         .scan()
         .map_err(InspectError::Directory)?;
     entries.sort_by(|a, b| match (a, b) {
@@ -1302,8 +1305,8 @@ pub fn list_directory(ns: &Namespace) -> Result<Vec<DirectoryEntry>, InspectErro
     Ok(entries)
 }
 
-fn open_directory(ns: &Namespace) -> Result<Directory, InspectError> {
-    Directory::open_read_only(ns).map_err(|e| match e {
+fn open_directory(ns: &Namespace, opts: &OpenOptions) -> Result<Directory, InspectError> {
+    Directory::open_read_only(ns, opts).map_err(|e| match e {
         DirectoryError::Segment(SegmentError::NotFound { path }) => {
             InspectError::NoDirectory { path }
         }

@@ -23,6 +23,7 @@ use common::{child_role, spawn_child, splitmix, TempNs};
 use shmbus::bus::{Bus, BusError, Policy, TopicConfig};
 use shmbus::directory::{Directory, DirectoryEntry, DirectoryError};
 use shmbus::layout::{TopicEntry, DIRECTORY_ENTRIES_OFFSET};
+use shmbus::segment::OpenOptions;
 use shmbus::Namespace;
 
 const NS: &str = "t";
@@ -67,7 +68,7 @@ fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
 
 /// Every entry that is not free, as the inspector sees it.
 fn scan(ns: &Namespace) -> Vec<DirectoryEntry> {
-    Directory::open_read_only(ns)
+    Directory::open_read_only(ns, &OpenOptions::default())
         .expect("directory")
         .scan()
         .expect("scan")

@@ -218,7 +218,7 @@ fn topic_records_from_the_library_stop_at_the_oldest_held() {
     assert_eq!(two.iter().map(|r| r.sequence).collect::<Vec<_>>(), [9, 8]);
 
     assert_eq!(
-        inspect::list_topics(&t.ns)
+        inspect::list_topics(&t.ns, &OpenOptions::default())
             .expect("list")
             .iter()
             .map(|t| t.name.as_str())

@@ -7,8 +7,8 @@
 //! [`CASE_LIMIT`].
 //!
 //! Knobs (environment variables):
-//! * `SHMBUS_FUZZ_CASES`: how many cases (default [`DEFAULT_CASES`]: 100
-//!   in a release build, 30 in a debug one);
+//! * `SHMBUS_FUZZ_CASES`: how many cases (default [`DEFAULT_CASES`]: 2,000
+//!   in a release build, 200 in a debug one);
 //! * `SHMBUS_FUZZ_SEED`: the first case's seed (default 0), to run other
 //!   cases than CI does;
 //! * `SHMBUS_FUZZ_REPLAY`: a file (a libFuzzer crash artifact) to run as
@@ -30,7 +30,7 @@ use harness::Fuzzer;
 /// Cases run by default: about a minute in a release build (some cases
 /// wait the two seconds an open gives a creator that has just made a file
 /// whose header reads zero); a debug build runs fewer.
-const DEFAULT_CASES: u64 = if cfg!(debug_assertions) { 30 } else { 100 };
+const DEFAULT_CASES: u64 = if cfg!(debug_assertions) { 200 } else { 2000 };
 /// A case still running after this long is a hang.
 const CASE_LIMIT: Duration = Duration::from_secs(10);
 

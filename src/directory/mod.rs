@@ -283,16 +283,24 @@ mod mapped {
         ///
         /// The directory segment cannot be created, opened or validated.
         pub fn open_or_create(ns: &Namespace) -> Result<Directory, DirectoryError> {
+            Self::open_or_create_with(ns, &OpenOptions::default())
+        }
+
+        /// As [`Directory::open_or_create`], opening an existing directory
+        /// with `opts`.
+        ///
+        /// # Errors
+        ///
+        /// As [`Directory::open_or_create`].
+        pub fn open_or_create_with(
+            ns: &Namespace,
+            opts: &OpenOptions,
+        ) -> Result<Directory, DirectoryError> {
             let entries = DEFAULT_DIRECTORY_ENTRIES;
             let size =
                 DIRECTORY_ENTRIES_OFFSET + entries as usize * core::mem::size_of::<TopicEntry>();
             loop {
-                match Segment::open(
-                    ns,
-                    DIRECTORY_SEGMENT,
-                    SegmentKind::Directory,
-                    &OpenOptions::default(),
-                ) {
+                match Segment::open(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, opts) {
                     Ok(segment) => return Self::validated(segment),
                     Err(SegmentError::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -312,18 +320,17 @@ mod mapped {
             }
         }
 
-        /// Opens an existing directory read-only (for inspection).
+        /// Opens an existing directory read-only (for inspection), with `opts`.
         ///
         /// # Errors
         ///
         /// The directory segment is missing or invalid.
-        pub fn open_read_only(ns: &Namespace) -> Result<Directory, DirectoryError> {
-            let segment = Segment::open_read_only(
-                ns,
-                DIRECTORY_SEGMENT,
-                SegmentKind::Directory,
-                &OpenOptions::default(),
-            )?;
+        pub fn open_read_only(
+            ns: &Namespace,
+            opts: &OpenOptions,
+        ) -> Result<Directory, DirectoryError> {
+            let segment =
+                Segment::open_read_only(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, opts)?;
             Self::validated(segment)
         }
 

@@ -192,7 +192,8 @@ pub(crate) fn open_log(
     name: &str,
     directory: Arc<Segment>,
     config: &BroadcastConfig,
+    opts: &OpenOptions,
 ) -> Result<BroadcastView, SegmentError> {
-    let segment = Segment::open(ns, name, SegmentKind::Broadcast, &OpenOptions::default())?;
+    let segment = Segment::open(ns, name, SegmentKind::Broadcast, opts)?;
     map_log(segment, directory, config)
 }

@@ -424,7 +424,7 @@ fn run(args: &Args) -> Result<Output, Failure> {
         }
         Command::Topics => {
             let ns = open_namespace(&args.base, &args.namespace)?;
-            let entries = shmbus::inspect::list_directory(&ns)?;
+            let entries = shmbus::inspect::list_directory(&ns, &OpenOptions::default())?;
             let rows: Vec<TopicRow> = entries
                 .into_iter()
                 .map(|entry| match entry {
