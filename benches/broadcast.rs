@@ -33,6 +33,15 @@
 //!    many senders. Publishers share core 0 (the subscriber has core 1) and
 //!    yield when the log or channel is full.
 //!
+//! 4. **Overwrite reads** (part `overwrite`): one
+//!    spinning subscriber on an `Overwrite` topic, reading by borrow
+//!    (`try_read`) and by copy (`try_recv`): publish-to-receive latency paced
+//!    as in part 1, then throughput with the publisher on core 0 writing as
+//!    fast as it can and the subscriber on core 1 taking what it can (records
+//!    received per second, and the share it missed). Built against an older
+//!    checkout of the library, the same part measures a change to the read
+//!    path; run the two binaries in turn (interleaved) for a same-run ratio.
+//!
 //! Criterion then times the publish cost with 1 and 16 idle subscribers
 //! (shmbus and crossbeam) with `iter_custom`.
 //!
@@ -47,7 +56,8 @@
 //! cell, and 200 times it as records per throughput repeat.
 //! `SHMBUS_BENCH_ROUNDS` (default 4) is how many interleaved rounds the
 //! samples are split into, and the number of throughput repeats.
-//! `SHMBUS_BENCH_PARTS` (default `latency,cost,throughput`) picks the tables.
+//! `SHMBUS_BENCH_PARTS` (default `latency,cost,throughput,overwrite`)
+//! picks the tables; `SHMBUS_BENCH_NO_CRITERION=1` skips criterion.
 
 mod common;
 
@@ -243,6 +253,24 @@ impl Inbox for Subscriber {
                 Ok(rec) => return parse(&rec),
                 Err(RecvError::Empty) => wait.idle(),
                 Err(e) => panic!("shmbus read failed: {e}"),
+            }
+        }
+    }
+}
+
+/// A subscriber that copies each record out (`try_recv`) instead of
+/// borrowing it.
+struct CopyInbox(Subscriber);
+
+impl Inbox for CopyInbox {
+    #[inline]
+    fn next(&mut self, wait: Wait) -> (u64, u64) {
+        let mut buf = [0u8; RECORD];
+        loop {
+            match self.0.try_recv(&mut buf) {
+                Ok((_, len)) => return parse(&buf[..len]),
+                Err(RecvError::Empty) => wait.idle(),
+                Err(e) => panic!("shmbus recv failed: {e}"),
             }
         }
     }
@@ -908,6 +936,146 @@ fn criterion_benches(c: &mut Criterion, overwrite: &Topic) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// 4. Overwrite reads
+// ---------------------------------------------------------------------------
+
+/// Latency of one spinning subscriber on `topic` (an `Overwrite` topic),
+/// borrowing and copying in alternate runs: `[borrow, copy]`.
+fn overwrite_latency(
+    topic: &Topic,
+    cores: usize,
+    samples: usize,
+    rounds: usize,
+) -> [Histogram<u64>; 2] {
+    let mut hists = [common::latency_histogram(), common::latency_histogram()];
+    let per_round = samples.div_ceil(rounds) as u64;
+    let mut pacing = Pacing {
+        warmup: (per_round / 10).clamp(50, 2_000),
+        samples: per_round,
+        cores,
+        rng: 0x2545_F491_4F6C_DD1D,
+    };
+    let mut out = ShmOutbox::new(topic, Wait::Spin);
+    for _ in 0..rounds {
+        let subs = shm_subscribers(topic, 1);
+        latency_run(
+            "borrow",
+            &mut out,
+            subs,
+            Wait::Spin,
+            &mut pacing,
+            &mut hists[0],
+        );
+        let subs = shm_subscribers(topic, 1)
+            .into_iter()
+            .map(CopyInbox)
+            .collect();
+        latency_run(
+            "copy",
+            &mut out,
+            subs,
+            Wait::Spin,
+            &mut pacing,
+            &mut hists[1],
+        );
+    }
+    hists
+}
+
+/// One throughput run on an `Overwrite` topic: the publisher (this thread,
+/// core A) writes `records` as fast as it can, the subscriber (core B)
+/// reads by borrow or copy until it has the last one. Returns (publish
+/// rate, received per second, share missed).
+fn overwrite_throughput_run(topic: &Topic, records: u64, copy: bool) -> (f64, f64, f64) {
+    let mut sub = topic
+        .subscriber(StartAt::Tail)
+        .expect("attach a subscriber");
+    let mut publisher = topic.publisher().expect("attach a publisher");
+    let started = Barrier::new(2);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            pin_to(CORE_B);
+            started.wait();
+            let t0 = Instant::now();
+            let (mut received, mut buf) = (0u64, [0u8; RECORD]);
+            let mut last = 0;
+            while last + 1 < records {
+                let got = if copy {
+                    sub.try_recv(&mut buf).map(|(_, len)| seq_of(&buf[..len]))
+                } else {
+                    sub.try_read().map(|rec| seq_of(&rec))
+                };
+                match got {
+                    Ok(seq) => {
+                        assert!(seq >= last, "records out of order");
+                        last = seq;
+                        received += 1;
+                    }
+                    Err(RecvError::Empty | RecvError::Lapped { .. }) => spin(),
+                    Err(e) => panic!("shmbus read failed: {e}"),
+                }
+            }
+            (received, t0.elapsed())
+        });
+        started.wait();
+        let t0 = Instant::now();
+        let mut record = TEMPLATE;
+        for seq in 0..records {
+            stamp(&mut record, seq);
+            publisher
+                .try_publish(1, &record)
+                .expect("overwrite never waits");
+        }
+        let published = t0.elapsed();
+        let (received, took) = reader.join().expect("subscriber thread");
+        (
+            records as f64 / published.as_secs_f64(),
+            received as f64 / took.as_secs_f64(),
+            1.0 - received as f64 / records as f64,
+        )
+    })
+}
+
+fn print_overwrite(hists: &[Histogram<u64>; 2], tput: &[[(f64, f64, f64); 2]]) {
+    let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p);
+    println!(
+        "{:<8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8}",
+        "read", "samples", "p50", "p99", "p99.9", "p99.99", "max"
+    );
+    for (name, h) in ["borrow", "copy"].iter().zip(hists) {
+        println!(
+            "{:<8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8}",
+            name,
+            h.len(),
+            q(h, 0.5),
+            q(h, 0.99),
+            q(h, 0.999),
+            q(h, 0.9999),
+            h.max()
+        );
+    }
+    println!();
+    println!(
+        "{:<8} {:>12} {:>12} {:>8}",
+        "read", "publish M/s", "receive M/s", "missed"
+    );
+    for (k, name) in ["borrow", "copy"].iter().enumerate() {
+        let med = |f: fn(&(f64, f64, f64)) -> f64| {
+            let mut v: Vec<f64> = tput.iter().map(|r| f(&r[k])).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "{:<8} {:>12.2} {:>12.2} {:>7.1}%",
+            name,
+            med(|r| r.0) / 1e6,
+            med(|r| r.1) / 1e6,
+            med(|r| r.2) * 100.0
+        );
+    }
+}
+
 fn main() {
     let quick = common::quick_mode();
     let scale = common::env_count("SHMBUS_BENCH_SAMPLES", if quick { 300 } else { 20_000 });
@@ -927,9 +1095,10 @@ fn main() {
     let cost_ow = topic("cost_overwrite", Policy::Overwrite);
     let cost_bp = topic("cost_backpressure", Policy::Backpressure);
     let tput_topic = topic("throughput", Policy::Backpressure);
+    let ow_topic = topic("overwrite", Policy::Overwrite);
 
     let parts = std::env::var("SHMBUS_BENCH_PARTS")
-        .unwrap_or_else(|_| "latency,cost,throughput".to_owned());
+        .unwrap_or_else(|_| "latency,cost,throughput,overwrite".to_owned());
     let part = |name| !common::list_mode() && parts.split(',').any(|p| p.trim() == name);
     if part("latency") {
         let rows = latency(&lat_topic, cores, scale, rounds);
@@ -970,10 +1139,34 @@ fn main() {
         println!();
     }
 
-    let mut c = common::criterion(Duration::from_millis(500), Duration::from_secs(2));
-    criterion_benches(&mut c, &cost_ow);
-    c.final_summary();
+    if part("overwrite") {
+        let hists = overwrite_latency(&ow_topic, cores, scale, rounds);
+        let records = scale as u64 * 100;
+        let tput: Vec<[(f64, f64, f64); 2]> = (0..rounds.max(3))
+            .map(|_| {
+                [
+                    overwrite_throughput_run(&ow_topic, records, false),
+                    overwrite_throughput_run(&ow_topic, records, true),
+                ]
+            })
+            .collect();
+        println!();
+        println!(
+            "Overwrite reads, {RECORD}-byte records: one spinning subscriber on core {CORE_B}, \
+             publisher on core {CORE_A}; latency ns, paced as above ({rounds} interleaved rounds); \
+             throughput: {records} records as fast as the publisher goes, median of {} runs",
+            tput.len()
+        );
+        print_overwrite(&hists, &tput);
+        println!();
+    }
 
-    drop((lat_topic, cost_ow, cost_bp, tput_topic));
+    if std::env::var_os("SHMBUS_BENCH_NO_CRITERION").is_none() {
+        let mut c = common::criterion(Duration::from_millis(500), Duration::from_secs(2));
+        criterion_benches(&mut c, &cost_ow);
+        c.final_summary();
+    }
+
+    drop((lat_topic, cost_ow, cost_bp, tput_topic, ow_topic));
     drop(bus);
 }

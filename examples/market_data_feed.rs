@@ -25,8 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use shmbus::bus::{Bus, Policy, TopicConfig};
 use shmbus::record::{
-    venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TradeTlv,
-    HEADER_LEN,
+    venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TlvPayload,
+    TradeTlv,
 };
 use shmbus::ring::broadcast::ClaimError;
 use shmbus::segment::DEFAULT_NAMESPACE;
@@ -37,7 +37,7 @@ use shmbus::wait::WaitStrategy;
 const MARKET_DATA: u16 = RelayDomain::MarketData as u16;
 const END: u16 = 0xFFFF;
 /// A message with one trade: header, 2-byte TLV header, 40-byte payload.
-const TRADE_MESSAGE_LEN: usize = HEADER_LEN + 2 + 40;
+const TRADE_MESSAGE_LEN: usize = TradeTlv::MESSAGE_LEN;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 

@@ -72,6 +72,37 @@ fn misaligned_consumer_position_is_refused_on_attach() {
     }
 }
 
+/// A consumer position near the end of the `u64` range (aligned) is
+/// refused on attach by both ends: claiming from it would overflow (a
+/// debug build panicked "attempt to add with overflow" in the producer's
+/// reserve, found by the mapped-bytes fuzz target).
+#[test]
+fn consumer_position_past_the_largest_is_refused_on_attach() {
+    let f = Fixture::new("huge");
+    for head in [u64::MAX - 7, 1 << 63] {
+        f.poke_u64(HEAD, head);
+        for e in [
+            SpscRing::consumer(&f.t.ns, "h").err(),
+            SpscRing::producer(&f.t.ns, "h").err(),
+        ] {
+            match e {
+                Some(SegmentError::Corrupt { reason, .. }) => {
+                    assert!(reason.contains(&head.to_string()), "{reason}")
+                }
+                other => panic!("head {head}: expected Corrupt, got {other:?}"),
+            }
+        }
+    }
+    // Just below the bound still works.
+    f.poke_u64(HEAD, (1 << 63) - 4096);
+    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
+    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    for i in 0..100u64 {
+        tx.try_send(1, &i.to_le_bytes()).expect("room");
+        assert_eq!(&rx.try_read().expect("record")[..], &i.to_le_bytes());
+    }
+}
+
 /// The producer position in the control block is informational: garbage
 /// there neither misleads the consumer (it follows the headers) nor a new
 /// producer (it rebuilds the position from the committed headers).

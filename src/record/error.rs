@@ -110,9 +110,13 @@ impl fmt::Display for ParseError {
                 f,
                 "payload_size declares {declared} bytes but {actual} follow the header (truncated or padded message)"
             )?,
+            ParseErrorKind::ChecksumMismatch { stored: 0, computed } => write!(
+                f,
+                "checksum mismatch: stored 0 (built with Checksum::Zero, no checksum: parse with Verify::ZeroMeansUnchecked or Verify::Off), computed 0x{computed:08x}"
+            )?,
             ParseErrorKind::ChecksumMismatch { stored, computed } => write!(
                 f,
-                "checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x} (corrupted message, or built without a checksum)"
+                "checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x} (a corrupted message)"
             )?,
             ParseErrorKind::TruncatedTlv { needed, available } => write!(
                 f,

@@ -510,6 +510,16 @@ mod tests {
     }
 
     #[test]
+    fn a_message_built_without_a_checksum_is_refused_by_default_with_what_to_pass() {
+        // Checksum field (bytes 28..32) zero: what `Checksum::Zero` writes.
+        let msg = header(&[]);
+        let err = MessageView::parse(&msg, ParseOptions::default()).expect_err("strict");
+        let text = err.to_string();
+        assert!(text.contains("Verify::ZeroMeansUnchecked"), "{text}");
+        assert!(MessageView::parse(&msg, ParseOptions::new(Verify::ZeroMeansUnchecked)).is_ok());
+    }
+
+    #[test]
     fn extended_inner_type_255_is_rejected() {
         let msg = header(&[255, 0, 255, 1, 0, 9]);
         let err = MessageView::parse(&msg, ParseOptions::new(Verify::Off)).expect_err("rejected");

@@ -30,6 +30,17 @@ pub trait TlvPayload: FromBytes + IntoBytes + KnownLayout + Immutable + Unaligne
     /// The type number this struct is carried under.
     const TLV_TYPE: TlvType;
 
+    /// Length of a message carrying exactly one of these (header, the
+    /// smallest TLV header that fits, payload): what to claim for it, as in
+    /// `publisher.try_claim(TradeTlv::MESSAGE_LEN)`.
+    const MESSAGE_LEN: usize = crate::record::HEADER_LEN
+        + if core::mem::size_of::<Self>() <= crate::record::MAX_STANDARD_PAYLOAD {
+            crate::record::STANDARD_HEADER_LEN
+        } else {
+            crate::record::EXTENDED_HEADER_LEN
+        }
+        + core::mem::size_of::<Self>();
+
     /// Views a payload as this struct, in place; `None` if the length is not
     /// one this struct is read from (by default exactly its size).
     #[inline]
@@ -978,6 +989,23 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_len_is_what_a_message_of_one_payload_takes() {
+        use crate::record::{Checksum, MessageBuilder, RelayDomain, SourceType};
+        // FORMAT.md: a 32-byte header, a 2-byte TLV header, a 40-byte Trade.
+        assert_eq!(TradeTlv::MESSAGE_LEN, 74);
+        let mut buf = [0u8; 512];
+        let len = MessageBuilder::new(
+            &mut buf,
+            RelayDomain::MarketData,
+            SourceType::BinanceCollector,
+        )
+        .typed_in_place(|_: &mut TradeTlv| {})
+        .finish(Checksum::Zero)
+        .expect("fits");
+        assert_eq!(len, TradeTlv::MESSAGE_LEN);
+    }
 
     #[test]
     fn opaque_sizes_match_registry() {

@@ -14,6 +14,12 @@ pub mod broadcast;
 pub(crate) mod region;
 pub mod spsc;
 
+/// Largest position an SPSC ring accepts when a handle attaches: 2^63
+/// bytes, about 29 years of writing at 10 GB/s. Positions at or past it
+/// are [`CorruptionKind::PositionTooLarge`]; below it, a position plus a few
+/// capacities cannot overflow.
+pub const MAX_POSITION: u64 = 1 << 63;
+
 /// What a reader found wrong in shared memory, and where.
 ///
 /// Everything a ring reads from shared memory may have been written by a
@@ -52,6 +58,13 @@ pub enum CorruptionKind {
         /// The position read.
         value: u64,
     },
+    /// A position is at or past [`MAX_POSITION`]: no ring gets that far
+    /// (it counts bytes written since the ring was made), and going on from
+    /// it would overflow.
+    PositionTooLarge {
+        /// The position read.
+        value: u64,
+    },
     /// A record header has flag bits this build does not know.
     UnknownFlags {
         /// The flags read.
@@ -84,6 +97,7 @@ impl std::fmt::Display for Corruption {
             TailTooFarAhead { tail } => write!(f, "producer position {tail} is more than a capacity ahead of consumer position {at}"),
             HeadOutOfRange { head } => write!(f, "consumer position {head} is out of range of producer position {at}"),
             Misaligned { value } => write!(f, "position {value} is not 8-byte aligned"),
+            PositionTooLarge { value } => write!(f, "position {value} is past the largest a ring reaches ({MAX_POSITION})"),
             UnknownFlags { flags } => write!(f, "record at {at} has unknown flags {flags:#06x}"),
             BadPadding { len } => write!(f, "padding record at {at} with length {len} does not end at the end of the ring"),
             LengthTooLarge { len } => write!(f, "record at {at} claims {len} bytes, more than the ring's maximum payload"),

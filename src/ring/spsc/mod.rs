@@ -82,7 +82,7 @@ use crate::layout::{
     FLAG_PADDING, KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
 };
 use crate::ring::region::DataRegion;
-use crate::ring::{Corruption, CorruptionKind};
+use crate::ring::{Corruption, CorruptionKind, MAX_POSITION};
 use crate::sync::{
     fence, futex_wait, futex_wake_all, monotonic_ns, AccessTracker, HeaderWords, HeapBytes,
     Ordering,
@@ -491,6 +491,23 @@ impl SpscControl {
     }
 }
 
+/// Checks the consumer position a handle starts from (read from shared
+/// memory: hostile): 8-byte aligned and below [`MAX_POSITION`], so that no
+/// position this handle computes from it overflows.
+fn check_start(head: u64) -> Result<(), Corruption> {
+    let kind = if head % 8 != 0 {
+        CorruptionKind::Misaligned { value: head }
+    } else if head >= MAX_POSITION {
+        CorruptionKind::PositionTooLarge { value: head }
+    } else {
+        return Ok(());
+    };
+    Err(Corruption {
+        kind,
+        position: head,
+    })
+}
+
 /// Where the committed records that follow `head` end: the position of the
 /// first header that reads "nothing yet". Walks at most one capacity.
 fn committed_end(ring: &RingView, head: u64) -> Result<u64, Corruption> {
@@ -568,12 +585,7 @@ impl Producer {
     fn attach(ring: RingView) -> Result<Self, Corruption> {
         // SYNC POINT: pairs with the consumer's Release store of `head`.
         let head = ring.control().head.load(Ordering::Acquire);
-        if head % 8 != 0 {
-            return Err(Corruption {
-                kind: CorruptionKind::Misaligned { value: head },
-                position: head,
-            });
-        }
+        check_start(head)?;
         // The stored tail is informational; the committed headers are the
         // truth. A producer that died after committing but before storing
         // the tail would otherwise leave its successor behind the consumer.
@@ -965,12 +977,7 @@ impl Consumer {
         // SYNC POINT: pairs with the Release stores of `head` by a previous
         // consumer of this ring.
         let head = ring.control().head.load(Ordering::Acquire);
-        if head % 8 != 0 {
-            return Err(Corruption {
-                kind: CorruptionKind::Misaligned { value: head },
-                position: head,
-            });
-        }
+        check_start(head)?;
         Ok(Consumer {
             ring,
             head,
