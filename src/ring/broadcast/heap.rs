@@ -3,11 +3,11 @@
 use core::ptr::NonNull;
 
 use super::{
-    publisher_lock, subscriber_lock, BroadcastConfig, BroadcastView, Liveness, Publisher,
-    RegisterError, StartAt, Subscriber, ViewParts,
+    BroadcastConfig, BroadcastView, Liveness, Publisher, RegisterError, StartAt, Subscriber,
+    ViewParts,
 };
 use crate::layout::{
-    participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
+    lock_slot, participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
 };
 use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering};
 
@@ -46,8 +46,8 @@ pub fn heap(config: BroadcastConfig) -> Result<HeapLog, String> {
         tracker: AccessTracker::new(slots * payload_stride),
         locks: HeapLocks::with_ids(
             (0..config.max_subscribers as usize)
-                .map(subscriber_lock)
-                .chain((0..config.max_publishers as usize).map(publisher_lock))
+                .map(lock_slot::subscriber)
+                .chain((0..config.max_publishers as usize).map(lock_slot::publisher))
                 .collect(),
         ),
     });

@@ -3,11 +3,9 @@
 use core::ops::Deref;
 use std::time::Duration;
 
-use super::{
-    publisher_lock, BroadcastView, ClaimError, Policy, RegisterError, Stall, LOOKS_PER_STALL_CHECK,
-};
+use super::{BroadcastView, ClaimError, Policy, RegisterError, Stall, LOOKS_PER_STALL_CHECK};
 use crate::layout::{
-    pack_record_header, participant, split_stamp, stamp, SegmentFault, MAX_SEQUENCE,
+    lock_slot, pack_record_header, participant, split_stamp, stamp, SegmentFault, MAX_SEQUENCE,
     STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
 use crate::ring::{Corruption, CorruptionKind};
@@ -48,7 +46,7 @@ pub(super) enum Lost {
 impl Publisher {
     pub(crate) fn register(ring: BroadcastView) -> Result<Self, RegisterError> {
         for j in 0..ring.max_publishers {
-            if !ring.liveness.try_lock(publisher_lock(j)) {
+            if !ring.liveness.try_lock(lock_slot::publisher(j)) {
                 continue;
             }
             let p = ring.publisher(j);
@@ -564,7 +562,7 @@ impl Publisher {
     /// stays as it is, the liveness lock goes), without running `Drop`.
     #[doc(hidden)]
     pub fn crash_for_test(self) {
-        self.ring.liveness.unlock(publisher_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::publisher(self.slot));
         core::mem::forget(self);
     }
 }
@@ -578,7 +576,7 @@ impl Drop for Publisher {
             participant::with_state(word, participant::FREE),
             Ordering::Release,
         );
-        self.ring.liveness.unlock(publisher_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::publisher(self.slot));
     }
 }
 

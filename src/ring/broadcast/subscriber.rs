@@ -4,12 +4,12 @@ use core::ops::Deref;
 use std::time::Duration;
 
 use super::{
-    subscriber_lock, BroadcastView, Policy, RecvError, RegisterError, Stall, StartAt,
-    LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
+    BroadcastView, Policy, RecvError, RegisterError, Stall, StartAt, LOOKS_PER_TAIL_CHECK,
+    MAX_SLEEP,
 };
 use crate::layout::{
-    participant, split_stamp, stamp_committed, unpack_record_header, SubscriberSlot, MAX_SEQUENCE,
-    STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED,
+    lock_slot, participant, split_stamp, stamp_committed, unpack_record_header, SubscriberSlot,
+    MAX_SEQUENCE, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED,
 };
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
@@ -79,7 +79,7 @@ impl Subscriber {
                 if state == participant::FREE || !s.name_matches(n) {
                     continue;
                 }
-                if !ring.liveness.try_lock(subscriber_lock(i)) {
+                if !ring.liveness.try_lock(lock_slot::subscriber(i)) {
                     return Err(RegisterError::DurableInUse {
                         name: String::from_utf8_lossy(n).into_owned(),
                     });
@@ -102,7 +102,7 @@ impl Subscriber {
                             ),
                             Ordering::Release,
                         );
-                        ring.liveness.unlock(subscriber_lock(i));
+                        ring.liveness.unlock(lock_slot::subscriber(i));
                         return Err(corrupt(i, "its cursor is past the log's tail"));
                     }
                     s.pid.store(std::process::id(), Ordering::Relaxed);
@@ -114,11 +114,11 @@ impl Subscriber {
                     );
                     return Ok(Self::new(ring, i, cursor));
                 }
-                ring.liveness.unlock(subscriber_lock(i));
+                ring.liveness.unlock(lock_slot::subscriber(i));
             }
         }
         for i in 0..ring.max_subscribers {
-            if !ring.liveness.try_lock(subscriber_lock(i)) {
+            if !ring.liveness.try_lock(lock_slot::subscriber(i)) {
                 continue;
             }
             let s = ring.subscriber(i);
@@ -132,7 +132,7 @@ impl Subscriber {
                 None
             };
             if let Some(reason) = bad {
-                ring.liveness.unlock(subscriber_lock(i));
+                ring.liveness.unlock(lock_slot::subscriber(i));
                 return Err(corrupt(i, reason));
             }
             if state != participant::FREE && durable {
@@ -144,7 +144,7 @@ impl Subscriber {
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 ring.forget_sleeper(s);
-                ring.liveness.unlock(subscriber_lock(i));
+                ring.liveness.unlock(lock_slot::subscriber(i));
                 continue;
             }
             let old = participant::state(take_slot(s, participant::CLAIMING));
@@ -223,7 +223,7 @@ impl Subscriber {
             participant::with_state(s.state.load(Ordering::Relaxed), participant::FREE),
             Ordering::Release,
         );
-        ring.liveness.unlock(subscriber_lock(i));
+        ring.liveness.unlock(lock_slot::subscriber(i));
     }
 
     fn new(ring: BroadcastView, slot: usize, cursor: u64) -> Self {
@@ -626,7 +626,7 @@ impl Subscriber {
     /// running `Drop`.
     #[doc(hidden)]
     pub fn crash_for_test(self) {
-        self.ring.liveness.unlock(subscriber_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::subscriber(self.slot));
         core::mem::forget(self);
     }
 }
@@ -646,7 +646,7 @@ impl Drop for Subscriber {
             participant::with_state(s.state.load(Ordering::Relaxed), next),
             Ordering::Release,
         );
-        self.ring.liveness.unlock(subscriber_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::subscriber(self.slot));
     }
 }
 

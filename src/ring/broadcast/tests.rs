@@ -246,7 +246,9 @@ fn a_reaper_cannot_free_a_slot_registered_after_its_look() {
     let s = view.subscriber(slot);
     let seen = s.state.load(Ordering::Acquire);
     assert_eq!(participant::state(seen), participant::LIVE);
-    assert!(!view.liveness.held_by_other(subscriber_lock(slot)));
+    assert!(!view
+        .liveness
+        .held_by_other(crate::layout::lock_slot::subscriber(slot)));
     // A new subscriber takes the slot between the look and the swap.
     let fresh = log.subscriber(StartAt::Tail).expect("sub");
     assert_eq!(fresh.slot, slot);

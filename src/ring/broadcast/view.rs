@@ -6,22 +6,13 @@ use std::time::Duration;
 
 use super::{BroadcastConfig, HeapBroadcast, Policy};
 use crate::layout::{
-    participant, split_stamp, stamp, BroadcastControl, PublisherSlot, RecordSlotHeader,
-    SegmentFault, SubscriberSlot, STAMP_RECLAIMED, STAMP_WRITING,
+    lock_slot, name_word, participant, split_stamp, stamp, unpack_name_word, BroadcastControl,
+    PublisherSlot, RecordSlotHeader, SegmentFault, SubscriberSlot, NAME_LEN, STAMP_RECLAIMED,
+    STAMP_WRITING, SUBSCRIBER_NAME_WIDTH, SUBSCRIBER_NAME_WORDS,
 };
 use crate::sync::{
     fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering,
 };
-
-/// Liveness-lock slot of subscriber slot `i` in a broadcast segment.
-pub const fn subscriber_lock(i: usize) -> u64 {
-    1_000 + i as u64
-}
-
-/// Liveness-lock slot of publisher slot `j` in a broadcast segment.
-pub const fn publisher_lock(j: usize) -> u64 {
-    100_000 + j as u64
-}
 
 /// Proof of life of the participants: kernel locks on a segment, or flags
 /// for an in-process log.
@@ -250,7 +241,7 @@ impl BroadcastView {
             if state != participant::LIVE && state != participant::CLAIMING {
                 continue;
             }
-            if self.liveness.held_by_other(subscriber_lock(i)) {
+            if self.liveness.held_by_other(lock_slot::subscriber(i)) {
                 continue;
             }
             let durable = state == participant::LIVE && s.durable_name_len().is_some();
@@ -357,7 +348,9 @@ impl BroadcastView {
             let Some(c) = claimed.checked_sub(1) else {
                 return false;
             };
-            c & self.mask == index && c < seq && self.liveness.held_by_other(publisher_lock(j))
+            c & self.mask == index
+                && c < seq
+                && self.liveness.held_by_other(lock_slot::publisher(j))
         })
     }
 
@@ -510,43 +503,40 @@ impl SubscriberSlot {
     /// anonymous slot or a length no build writes (hostile bytes).
     pub(super) fn durable_name_len(&self) -> Option<usize> {
         let len = self.name_len.load(Ordering::Relaxed) as usize;
-        (1..=64).contains(&len).then_some(len)
+        (1..=NAME_LEN).contains(&len).then_some(len)
     }
 
     pub(super) fn name_matches(&self, name: &[u8]) -> bool {
         self.name_len.load(Ordering::Relaxed) as usize == name.len()
-            && (0..8).all(|w| self.name[w].load(Ordering::Relaxed) == name_word(name, w))
+            && (0..SUBSCRIBER_NAME_WORDS).all(|w| {
+                self.name[w].load(Ordering::Relaxed) == name_word(name, w, SUBSCRIBER_NAME_WIDTH)
+            })
     }
 
     pub(super) fn set_name(&self, name: &[u8]) {
-        for w in 0..8 {
-            self.name[w].store(name_word(name, w), Ordering::Relaxed);
+        for (w, word) in self.name.iter().enumerate() {
+            word.store(name_word(name, w, SUBSCRIBER_NAME_WIDTH), Ordering::Relaxed);
         }
         self.name_len.store(name.len() as u32, Ordering::Relaxed);
     }
 
     /// The durable name, if any (hostile bytes: lossy, length-clamped).
     pub fn name(&self) -> Option<String> {
-        let len = (self.name_len.load(Ordering::Relaxed) as usize).min(64);
+        let len = (self.name_len.load(Ordering::Relaxed) as usize).min(NAME_LEN);
         if len == 0 {
             return None;
         }
-        let mut bytes = [0u8; 64];
-        for w in 0..8 {
-            bytes[w * 8..w * 8 + 8]
-                .copy_from_slice(&self.name[w].load(Ordering::Relaxed).to_le_bytes());
+        let mut bytes = [0u8; NAME_LEN];
+        for (w, word) in self.name.iter().enumerate() {
+            unpack_name_word(
+                &mut bytes,
+                w,
+                SUBSCRIBER_NAME_WIDTH,
+                word.load(Ordering::Relaxed),
+            );
         }
         Some(String::from_utf8_lossy(&bytes[..len]).into_owned())
     }
-}
-
-/// Word `w` of a name padded with zeros to 64 bytes.
-pub(crate) fn name_word(name: &[u8], w: usize) -> u64 {
-    let mut b = [0u8; 8];
-    for (k, byte) in b.iter_mut().enumerate() {
-        *byte = name.get(w * 8 + k).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
 }
 
 impl PublisherSlot {
