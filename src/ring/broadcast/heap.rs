@@ -122,6 +122,10 @@ impl HeapLog {
     /// subscriber slot `i`.
     #[doc(hidden)]
     pub fn subscriber_state_for_test(&self, i: usize) -> u32 {
+        // SYNC POINT: Acquire pairs with the Release updates of the state
+        // word (`take_slot`, the SeqCst store of LIVE in
+        // `Subscriber::register`, `Subscriber::drop`, a reaper's CAS), as a
+        // reaper's load does; a test only needs the value.
         participant::state(self.mem.subscribers[i].state.load(Ordering::Acquire))
     }
 }

@@ -63,7 +63,11 @@ impl Publisher {
             // SYNC POINT: Release pairs with the Acquire load in
             // `BroadcastView::owner_inside`: a dead owner's claim is gone.
             p.claimed.store(0, Ordering::Release);
-            // SYNC POINT: Release pairs with inspection's loads of the slot.
+            // SYNC POINT: Release, stronger than any reader needs today:
+            // nothing Acquire-loads a publisher's state word (inspection and
+            // a successor's `register` read it Relaxed; a successor is
+            // ordered after us by the liveness lock instead). It would
+            // publish pid and counters, stored above, to a reader that did.
             p.state.store(
                 participant::next_generation(word, participant::LIVE),
                 Ordering::Release,
@@ -164,9 +168,10 @@ impl Publisher {
             // SYNC POINT: pairs with the registration's Release update of
             // the state word (only used to decide "still full").
             let state = participant::state(s.state.load(Ordering::Acquire));
-            // SYNC POINT: pairs with that subscriber's Release store of its
-            // cursor (only used to decide "still full": no reuse follows).
             let gating = state == participant::LIVE || state == participant::DETACHED;
+            // SYNC POINT: pairs with that subscriber's Release store of its
+            // cursor in `Subscriber::release` (only used to decide "still
+            // full": no reuse follows).
             if gating && s.cursor.load(Ordering::Acquire).saturating_add(slots) <= seq {
                 return Ok(false);
             }
@@ -180,7 +185,18 @@ impl Publisher {
             // it sees our gate and starts at or after it.
             let before = ctl.registrations.load(Ordering::SeqCst);
             let (min, at) = self.ring.scan_gate(seq);
+            debug_assert!(min <= seq, "the scan starts at the claim and only lowers");
+            // SYNC POINT: SeqCst RMW. In the SeqCst order it falls between
+            // our two loads of `registrations`, which is what the Dekker
+            // argument above needs (a registration that bumps after our
+            // second load then reads this gate). Its Release half pairs with
+            // other publishers' Acquire loads of `gate` (`gate_allows`,
+            // `Publisher::register`), passing on the cursor loads of the
+            // scan: what those subscribers read happens before they reuse.
             ctl.gate.fetch_max(min, Ordering::SeqCst);
+            // SYNC POINT: SeqCst, the second look of the pair: unchanged
+            // means no registration's SeqCst bump in `Subscriber::register`
+            // came between our two looks.
             if ctl.registrations.load(Ordering::SeqCst) == before {
                 break (min, at);
             }
@@ -265,6 +281,10 @@ impl Publisher {
     /// inside, the sequence is given up as a skip instead: a stalled claimer
     /// never has its slot rewritten under it.
     pub(super) fn enter(&mut self, seq: u64) -> Result<u64, Lost> {
+        debug_assert!(
+            seq <= MAX_SEQUENCE,
+            "`reserve` refuses a tail past MAX_SEQUENCE"
+        );
         // SYNC POINT: Release pairs with the Acquire load of `claimed` in
         // `BroadcastView::owner_inside`.
         self.ring
@@ -571,7 +591,9 @@ impl Drop for Publisher {
     fn drop(&mut self) {
         let p = self.ring.publisher(self.slot);
         let word = p.state.load(Ordering::Relaxed);
-        // SYNC POINT: Release pairs with inspection's loads of the slot.
+        // SYNC POINT: Release, as in `Publisher::register`: nothing
+        // Acquire-loads it today (inspection reads it Relaxed); the next
+        // owner is ordered after us by the liveness lock we release below.
         p.state.store(
             participant::with_state(word, participant::FREE),
             Ordering::Release,
@@ -609,6 +631,14 @@ impl Claim<'_> {
     /// Publishes the slot as `state`; false if a waiter reclaimed it.
     fn finish(&mut self, state: u64) -> bool {
         let ring = &self.publisher.ring;
+        // What `check_len` and `enter_slot` made sure of.
+        debug_assert!(self.len <= ring.max_payload as usize);
+        debug_assert!(
+            self.expected == stamp(self.seq, STAMP_WRITING)
+                || self.expected == 0
+                || split_stamp(self.expected).0 + ring.slots == self.seq + 1,
+            "a claim replaces its own writing stamp or the previous lap's"
+        );
         // Loom: the claimer's writes to the slot last until here.
         ring.note(self.seq, self.len, true);
         let h = ring.header(self.seq);

@@ -42,8 +42,14 @@ struct Found {
 fn take_slot(s: &SubscriberSlot, state: u32) -> u32 {
     let mut word = s.state.load(Ordering::Relaxed);
     loop {
-        // SYNC POINT: AcqRel on the state word; makes a concurrent reaper's
-        // compare-and-swap of the old generation fail (`reap_dead_subscribers`).
+        // SYNC POINT: AcqRel on the state word. Acquire pairs with the
+        // Release update we replace (`Subscriber::drop`, `release_slot`, a
+        // reaper's CAS in `reap_dead_subscribers`): this registration is
+        // ordered after the slot's previous holder. Release pairs with a
+        // reaper's Acquire load of the word (our name and cursor are not
+        // written yet: the store of LIVE in `register` publishes them). The
+        // generation bump makes a concurrent reaper's CAS of the old word
+        // fail.
         match s.state.compare_exchange_weak(
             word,
             participant::next_generation(word, state),
@@ -75,6 +81,11 @@ impl Subscriber {
             // A durable subscriber resumes its own slot if it has one.
             for i in 0..ring.max_subscribers {
                 let s = ring.subscriber(i);
+                // SYNC POINT: pairs with the update that published the slot's
+                // name: the SeqCst store of LIVE below, the Release store of
+                // DETACHED in `Subscriber::drop`, or a reaper's AcqRel CAS
+                // after that LIVE. (Without the slot's lock this is a hint;
+                // it is checked again once the lock is held.)
                 let state = participant::state(s.state.load(Ordering::Acquire));
                 if state == participant::FREE || !s.name_matches(n) {
                     continue;
@@ -84,6 +95,9 @@ impl Subscriber {
                         name: String::from_utf8_lossy(n).into_owned(),
                     });
                 }
+                // SYNC POINT: as the load above, now holding the lock: no
+                // registration changes the name meanwhile, and the cursor
+                // read below is the previous owner's.
                 let state = participant::state(s.state.load(Ordering::Acquire));
                 if state != participant::FREE && s.name_matches(n) {
                     ring.forget_sleeper(s);
@@ -95,6 +109,9 @@ impl Subscriber {
                     // updates (only to validate the cursor).
                     let tail = ring.control().tail.load(Ordering::Acquire);
                     if tail > MAX_SEQUENCE || cursor > tail {
+                        // SYNC POINT: Release pairs with reapers' and
+                        // registrations' Acquire loads of the state word: the
+                        // slot goes back to DETACHED, as we found it.
                         s.state.store(
                             participant::with_state(
                                 s.state.load(Ordering::Relaxed),
@@ -122,6 +139,8 @@ impl Subscriber {
                 continue;
             }
             let s = ring.subscriber(i);
+            // SYNC POINT: as in the durable search above: pairs with the
+            // update that published the name read by `durable_name_len`.
             let state = participant::state(s.state.load(Ordering::Acquire));
             let durable = s.durable_name_len().is_some();
             let bad = if !participant::is_known(state) {
@@ -185,6 +204,9 @@ impl Subscriber {
             ctl.registrations.fetch_add(1, Ordering::SeqCst);
             let cursor = match start {
                 StartAt::Tail => {
+                    // SYNC POINT: SeqCst, the second look at the tail that
+                    // the store of LIVE above refers to: after that store and
+                    // the `registrations` bump in the SeqCst order.
                     let t1 = ctl.tail.load(Ordering::SeqCst).min(MAX_SEQUENCE);
                     // SYNC POINT: Release pairs with publishers' Acquire
                     // cursor loads in `scan_gate`.
@@ -502,6 +524,8 @@ impl Subscriber {
     /// Publishes the cursor (done after every record unless deferred).
     #[inline]
     pub fn release(&mut self) {
+        // The cursor only moves forward (each step checked against the log).
+        debug_assert!(self.cursor >= self.released);
         if self.cursor != self.released {
             self.released = self.cursor;
             // SYNC POINT: pairs with the publishers' Acquire loads of cursors

@@ -171,8 +171,13 @@ impl BroadcastView {
     #[inline(always)]
     pub(super) fn header(&self, seq: u64) -> &RecordSlotHeader {
         let i = (seq & self.mask) as usize;
+        debug_assert!(i < self.slots as usize);
         // SAFETY: `i < slots`; headers are `header_stride` apart and aligned.
-        unsafe { &*(self.headers.add(i * self.header_stride) as *const RecordSlotHeader) }
+        let h = unsafe { self.headers.add(i * self.header_stride) as *const RecordSlotHeader };
+        debug_assert!(h.is_aligned(), "record slot header at {h:p} is misaligned");
+        // SAFETY: as above: inside the slot array, aligned, alive as long as
+        // the view.
+        unsafe { &*h }
     }
 
     #[inline(always)]
@@ -234,8 +239,11 @@ impl BroadcastView {
         let mut reaped = 0;
         for i in 0..self.max_subscribers {
             let s = self.subscriber(i);
-            // SYNC POINT: pairs with the registration's Release update of the
-            // state word in `take_slot`: name and cursor are its own.
+            // SYNC POINT: pairs with the registration's SeqCst (so Release)
+            // store of LIVE in `Subscriber::register`, made after it wrote the
+            // name: a LIVE word read here comes with that name, which decides
+            // below between detaching and freeing. (A CLAIMING word, from
+            // `take_slot`, is freed whatever its name.)
             let word = s.state.load(Ordering::Acquire);
             let state = participant::state(word);
             if state != participant::LIVE && state != participant::CLAIMING {
@@ -251,8 +259,12 @@ impl BroadcastView {
                 participant::FREE
             };
             // SYNC POINT: AcqRel on the state word, the only word a reaper
-            // and a registration both write; fails if `take_slot` bumped
-            // the generation since our load.
+            // and a registration both write. It fails if `take_slot` (an
+            // AcqRel CAS) bumped the generation since our load: that is an
+            // RMW fact, whatever the ordering. The orderings chain the
+            // slot's holders: Acquire orders us after the update we replace
+            // (as the load above), Release pairs with the Acquire half of
+            // the next registration's `take_slot`, which reads our word.
             if s.state
                 .compare_exchange(
                     word,
@@ -274,8 +286,14 @@ impl BroadcastView {
 
     /// Takes a dead (or waking) subscriber out of the sleeper count, once.
     pub(super) fn forget_sleeper(&self, s: &SubscriberSlot) {
-        // SYNC POINT: AcqRel swap; whoever turns the flag from 1 to 0 (the
-        // sleeper itself in `Subscriber::sleep`, or a reaper) decrements.
+        // SYNC POINT: AcqRel swap, stronger than the count needs: whoever
+        // turns the flag from 1 to 0 (the sleeper itself in
+        // `Subscriber::sleep`, a reaper, or a registration taking the slot)
+        // decrements, and the swap being one RMW makes that exactly one of
+        // them. The flag is raised by a Relaxed store in `Subscriber::sleep`,
+        // so no data is published through it; the swappers' Release/Acquire
+        // only order them with each other. Off the hot path (after a sleep
+        // or a reap).
         if s.sleeping.swap(0, Ordering::AcqRel) == 1 {
             // Saturating: a sleeper killed between raising its flag and
             // counting itself must not wrap the count. (In that window the
@@ -433,6 +451,7 @@ impl Stall {
     /// How long `seq` (claimed: `tail > seq`) has been waited on, starting
     /// the timer if it is not running for it.
     pub(super) fn waited_ns(&mut self, seq: u64, tail: u64) -> u64 {
+        debug_assert!(seq < tail, "callers time claimed sequences only");
         let now = monotonic_ns();
         if self.since_ns == 0 || seq >= self.covers {
             self.since_ns = now.max(1);
