@@ -523,6 +523,14 @@ impl RecordWalk<'_> {
     fn overtaken(&self, position: u64) -> Option<InspectError> {
         // The seqlock read pattern: this fence keeps the loads of the frame,
         // made before it, from being satisfied after the head load below.
+        // SYNC POINT: seqlock reader side. The producer overwrites a frame
+        // only after its Acquire load of `head` in `Producer::reserve` saw
+        // the consumer's Release store (`Consumer::release`) pass it. If a
+        // load above read a header the producer then published (its Release
+        // store in `Producer::publish`), this fence pairs with that store
+        // and the head load below sees the release; payload bytes written
+        // but not yet published carry no such edge (no Release fence
+        // precedes them).
         core::sync::atomic::fence(Ordering::Acquire);
         let head = self.ring.load_head();
         (head > position).then(|| InspectError::Overtaken {

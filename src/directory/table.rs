@@ -434,8 +434,13 @@ fn settle<S: EntryStore>(
                 if !alive || stalled {
                     // Free the entry; the creator's late writes cannot land
                     // (they are compare-and-swaps against its own epoch).
-                    // SYNC POINT: pairs with `load_state` in every other
-                    // process, which then sees the entry free again.
+                    // SYNC POINT: AcqRel, as every state CAS. Release pairs
+                    // with the Acquire half of the next claimer's CAS in
+                    // `claim` (and the fence in `load_state`), so the next
+                    // creation is ordered after this free; Acquire pairs with
+                    // the AcqRel claim in `claim` of the creator we free.
+                    // No field word relies on it: field writes are CASes
+                    // against their own epoch.
                     if e.state
                         .compare_exchange(
                             word,
