@@ -49,6 +49,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::directory::{Directory, DirectoryEntry, DirectoryError, TopicRecord};
+use crate::layout::lock_slot;
 use crate::layout::{
     frame_len, participant, split_stamp, stamp_committed, unpack_record_header, BroadcastControl,
     PublisherSlot, RecordSlotHeader, SegmentKind, SpscControl, SubscriberSlot,
@@ -57,8 +58,7 @@ use crate::layout::{
     STATE_POISONED,
 };
 use crate::record::{Form, MessageView, ParseError, ParseOptions, RelayDomain, SourceType, Verify};
-use crate::ring::broadcast::{publisher_lock, subscriber_lock, Policy};
-use crate::ring::spsc::{SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
+use crate::ring::broadcast::Policy;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::segment::{validate_name, Namespace, OpenOptions, Segment, SegmentError};
 use crate::sync::{fence, load_word, monotonic_ns, spin_hint, Ordering};
@@ -413,11 +413,11 @@ impl SpscInspector {
             used_bytes: used.min(self.capacity),
             consistent,
             producer: RoleInfo {
-                attached: self.segment.is_lock_held(SPSC_LOCK_PRODUCER)?,
+                attached: self.segment.is_lock_held(lock_slot::SPSC_PRODUCER)?,
                 pid: control.producer_pid.load(Ordering::Relaxed),
             },
             consumer: RoleInfo {
-                attached: self.segment.is_lock_held(SPSC_LOCK_CONSUMER)?,
+                attached: self.segment.is_lock_held(lock_slot::SPSC_CONSUMER)?,
                 pid: control.consumer_pid.load(Ordering::Relaxed),
             },
         })
@@ -523,6 +523,14 @@ impl RecordWalk<'_> {
     fn overtaken(&self, position: u64) -> Option<InspectError> {
         // The seqlock read pattern: this fence keeps the loads of the frame,
         // made before it, from being satisfied after the head load below.
+        // SYNC POINT: seqlock reader side. The producer overwrites a frame
+        // only after its Acquire load of `head` in `Producer::reserve` saw
+        // the consumer's Release store (`Consumer::release`) pass it. If a
+        // load above read a header the producer then published (its Release
+        // store in `Producer::publish`), this fence pairs with that store
+        // and the head load below sees the release; payload bytes written
+        // but not yet published carry no such edge (no Release fence
+        // precedes them).
         core::sync::atomic::fence(Ordering::Acquire);
         let head = self.ring.load_head();
         (head > position).then(|| InspectError::Overtaken {
@@ -1058,7 +1066,7 @@ impl TopicInspector {
                 state,
                 pid: p.pid.load(Ordering::Relaxed),
                 published: p.published.load(Ordering::Relaxed),
-                alive: self.segment.is_lock_held(publisher_lock(j))?,
+                alive: self.segment.is_lock_held(lock_slot::publisher(j))?,
             });
         }
 
@@ -1080,7 +1088,7 @@ impl TopicInspector {
                 lag: 0,
                 missed: s.missed.load(Ordering::Relaxed),
                 heartbeat_age_ns: (heartbeat != 0).then(|| now.saturating_sub(heartbeat)),
-                alive: self.segment.is_lock_held(subscriber_lock(i))?,
+                alive: self.segment.is_lock_held(lock_slot::subscriber(i))?,
             });
         }
 

@@ -8,9 +8,15 @@
 //! * the cache-line size is the constant [`CACHE_LINE`] (128: two x86 lines,
 //!   because the adjacent-line prefetcher pulls pairs), never a type that
 //!   changes with the target;
-//! * every structure is `#[repr(C)]` with its padding written out, and its
-//!   offsets are asserted at compile time below;
-//! * a [`layout_hash`] of those sizes and offsets, the pointer width and the
+//! * every structure is `#[repr(C)]` with its padding written out, and is
+//!   declared once, as a table of fields with their offsets
+//!   (`shared_struct!`). The table is the structure's [`StructLayout`]
+//!   (`X::LAYOUT`); the compiler checks at compile time that every field
+//!   sits at the offset the table gives and that the fields, padding
+//!   included, cover the structure's bytes exactly once;
+//! * a [`layout_hash`] of those tables (the name, offset and size of every
+//!   field), of the numbers a segment kind encodes (region offsets, stamp
+//!   and state packing, [`lock_slot`] numbering), the pointer width and the
 //!   byte order is stored in every header and checked on open, so a build
 //!   whose layout differs is refused instead of misreading memory.
 //!
@@ -18,6 +24,121 @@
 //! it); the hash records the endianness so a mismatch cannot go unnoticed.
 
 use crate::sync::{AtomicU32, AtomicU64};
+
+/// One field of a shared structure, as the structure's table lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The field's name.
+    pub name: &'static str,
+    /// Offset of its first byte in the structure.
+    pub offset: usize,
+    /// Its size in bytes.
+    pub size: usize,
+}
+
+/// The layout table of a shared structure: every field, explicit padding
+/// included, in declaration order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StructLayout {
+    /// The structure's name.
+    pub name: &'static str,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Its fields in declaration (and so offset) order.
+    pub fields: &'static [Field],
+}
+
+impl StructLayout {
+    /// Whether the fields tile the structure: the first starts at 0, each
+    /// starts where the one before it ends, and the last ends at `size`, so
+    /// every byte belongs to exactly one field and there is no implicit
+    /// padding.
+    pub const fn is_exact(&self) -> bool {
+        let mut end = 0;
+        let mut i = 0;
+        while i < self.fields.len() {
+            if self.fields[i].offset != end {
+                return false;
+            }
+            end += self.fields[i].size;
+            i += 1;
+        }
+        end == self.size
+    }
+}
+
+/// Declares a structure that lives in shared memory, listing each field
+/// once with its offset:
+///
+/// ```text
+/// shared_struct! {
+///     /// Docs.
+///     #[derive(Debug)]
+///     pub struct Example {
+///         /// Docs.
+///         0 => pub word: AtomicU64,
+///         8 => pub pad: [u8; CACHE_LINE - 8],
+///     }
+/// }
+/// ```
+///
+/// It expands to the `#[repr(C)]` structure, its `LAYOUT` table (the input
+/// of [`layout_hash`]) and, in normal builds, compile-time checks that each
+/// field is at the offset given and that the table is exact
+/// ([`StructLayout::is_exact`]). Under loom the atomics have another size,
+/// so the checks are left out (loom never maps shared memory).
+macro_rules! shared_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_meta:meta])*
+                $offset:literal => pub $field:ident : $ty:ty
+            ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        pub struct $name {
+            $(
+                $(#[$field_meta])*
+                pub $field: $ty,
+            )+
+        }
+
+        impl $name {
+            /// This structure's layout table: every field, padding
+            /// included, with its offset and size.
+            pub const LAYOUT: StructLayout = StructLayout {
+                name: stringify!($name),
+                size: core::mem::size_of::<$name>(),
+                fields: &[$(Field {
+                    name: stringify!($field),
+                    offset: $offset,
+                    size: core::mem::size_of::<$ty>(),
+                }),+],
+            };
+        }
+
+        #[cfg(not(shmbus_loom))]
+        const _: () = {
+            $(assert!(
+                core::mem::offset_of!($name, $field) == $offset,
+                concat!(
+                    stringify!($name), "::", stringify!($field),
+                    " is not at the offset its table gives"
+                )
+            );)+
+            assert!(
+                $name::LAYOUT.is_exact(),
+                concat!(
+                    "the fields of ", stringify!($name),
+                    " leave a gap or overlap, or do not end at its size"
+                )
+            );
+        };
+    };
+}
 
 /// Cache-line size used for every padding decision in shared memory.
 pub const CACHE_LINE: usize = 128;
@@ -68,66 +189,67 @@ impl SegmentKind {
     }
 }
 
-/// The first cache line of every segment.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +---------------------------------------------------------------+  0
-/// |                 magic "SHMB" (0 until published)              |
-/// +---------------------------------------------------------------+  4
-/// |                 layout version (0 until published)            |
-/// +---------------------------------------------------------------+  8
-/// |                 layout hash (u64)                             |
-/// +                                                               +
-/// |                                                               |
-/// +---------------------------------------------------------------+ 16
-/// |                 segment size in bytes (u64)                   |
-/// +                                                               +
-/// |                                                               |
-/// +---------------------------------------------------------------+ 24
-/// |                 kind (SegmentKind)                            |
-/// +---------------------------------------------------------------+ 28
-/// |                 state (0 healthy, 1 poisoned)                 |
-/// +---------------------------------------------------------------+ 32
-/// |                 creator pid (informational)                   |
-/// +---------------------------------------------------------------+ 36
-/// |                 removed (0 in use, 1 removed)                 |
-/// +---------------------------------------------------------------+ 40
-/// |                 created at, CLOCK_REALTIME ns (u64)           |
-/// +                                                               +
-/// |                                                               |
-/// +---------------------------------------------------------------+ 48
-/// |                 reserved (0) ... up to byte 128               |
-/// +---------------------------------------------------------------+
-/// ```
-///
-/// The creator writes every field, then stores the magic/version word with
-/// `Release`; an opener loads it with `Acquire` before reading anything else.
-#[repr(C)]
-#[derive(Debug)]
-pub struct SegmentHeader {
-    /// [`magic_word`]`(LAYOUT_VERSION)`, or 0 while the creator initialises.
-    /// Written once, by the creator, last.
-    pub magic_version: AtomicU64,
-    /// [`layout_hash`] of the creator's build for this kind.
-    pub layout_hash: u64,
-    /// Total file size the creator reserved; checked against `fstat`.
-    pub segment_size: u64,
-    /// [`SegmentKind`] as `u32`.
-    pub kind: u32,
-    /// 0 healthy; 1 poisoned (a reader found corrupt state and gave up).
-    pub state: AtomicU32,
-    /// Pid of the creating process, for humans only (pids are reused).
-    pub creator_pid: u32,
-    /// 0 while the file is in use; set to 1 ([`REMOVED`]) by
-    /// `Segment::remove` just before it unlinks the file, so that attached
-    /// peers learn of the removal at their next slow path. Never cleared.
-    pub removed: AtomicU32,
-    /// Creation time, `CLOCK_REALTIME` nanoseconds, for humans only.
-    pub created_realtime_ns: u64,
-    /// Reserved, zero.
-    pub reserved1: [u8; 80],
+shared_struct! {
+    /// The first cache line of every segment.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+  0
+    /// |                 magic "SHMB" (0 until published)              |
+    /// +---------------------------------------------------------------+  4
+    /// |                 layout version (0 until published)            |
+    /// +---------------------------------------------------------------+  8
+    /// |                 layout hash (u64)                             |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 16
+    /// |                 segment size in bytes (u64)                   |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 24
+    /// |                 kind (SegmentKind)                            |
+    /// +---------------------------------------------------------------+ 28
+    /// |                 state (0 healthy, 1 poisoned)                 |
+    /// +---------------------------------------------------------------+ 32
+    /// |                 creator pid (informational)                   |
+    /// +---------------------------------------------------------------+ 36
+    /// |                 removed (0 in use, 1 removed)                 |
+    /// +---------------------------------------------------------------+ 40
+    /// |                 created at, CLOCK_REALTIME ns (u64)           |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 48
+    /// |                 reserved (0) ... up to byte 128               |
+    /// +---------------------------------------------------------------+
+    /// ```
+    ///
+    /// The creator writes every field, then stores the magic/version word with
+    /// `Release`; an opener loads it with `Acquire` before reading anything else.
+    #[derive(Debug)]
+    pub struct SegmentHeader {
+        /// [`magic_word`]`(LAYOUT_VERSION)`, or 0 while the creator initialises.
+        /// Written once, by the creator, last.
+        0 => pub magic_version: AtomicU64,
+        /// [`layout_hash`] of the creator's build for this kind.
+        8 => pub layout_hash: u64,
+        /// Total file size the creator reserved; checked against `fstat`.
+        16 => pub segment_size: u64,
+        /// [`SegmentKind`] as `u32`.
+        24 => pub kind: u32,
+        /// 0 healthy; 1 poisoned (a reader found corrupt state and gave up).
+        28 => pub state: AtomicU32,
+        /// Pid of the creating process, for humans only (pids are reused).
+        32 => pub creator_pid: u32,
+        /// 0 while the file is in use; set to 1 ([`REMOVED`]) by
+        /// `Segment::remove` just before it unlinks the file, so that attached
+        /// peers learn of the removal at their next slow path. Never cleared.
+        36 => pub removed: AtomicU32,
+        /// Creation time, `CLOCK_REALTIME` nanoseconds, for humans only.
+        40 => pub created_realtime_ns: u64,
+        /// Reserved, zero.
+        48 => pub reserved1: [u8; 80],
+    }
 }
 
 /// [`SegmentHeader::state`] value of a segment a reader declared corrupt.
@@ -167,48 +289,49 @@ impl core::fmt::Display for SegmentFault {
     }
 }
 
-/// Control block of an SPSC ring: three cache lines after the segment header.
-///
-/// ```text
-/// line 0 (offset   0): capacity u64 | max payload u32 | flags u32 |
-///                      producer pid u32 | consumer pid u32 |
-///                      wake seq u32 | sleepers u32 | reserved ...
-/// line 1 (offset 128): tail u64  -- producer position; only the producer writes
-/// line 2 (offset 256): head u64  -- consumer position; only the consumer writes
-/// ```
-///
-/// `tail` and `head` are monotonic byte positions in `0 .. 2^64`; the index of
-/// a position in the data region is `position & (capacity - 1)`. At all times
-/// `head <= tail <= head + capacity` and both are multiples of 8. Each lives on
-/// its own 128-byte line so the two sides never write the same line.
-#[repr(C)]
-#[derive(Debug)]
-pub struct SpscControl {
-    /// Bytes in the data region: a power of two, at least 64. Immutable.
-    pub capacity: u64,
-    /// Largest payload a record may carry. Immutable.
-    pub max_payload: u32,
-    /// Bit 0: the producer wakes a consumer sleeping on `wake_seq`
-    /// ([`SPSC_FLAG_WAKEUPS`]). Immutable.
-    pub flags: u32,
-    /// Pid of the attached producer or 0, for humans only.
-    pub producer_pid: AtomicU32,
-    /// Pid of the attached consumer or 0, for humans only.
-    pub consumer_pid: AtomicU32,
-    /// Futex word: bumped by the producer when the consumer sleeps.
-    pub wake_seq: AtomicU32,
-    /// 1 while the consumer sleeps (or is about to) on `wake_seq`.
-    pub sleepers: AtomicU32,
-    /// Pads line 0.
-    pub pad0: [u8; CACHE_LINE - 32],
-    /// Producer position: end of the last published record.
-    pub tail: AtomicU64,
-    /// Pads line 1.
-    pub pad1: [u8; CACHE_LINE - 8],
-    /// Consumer position: end of the last released record.
-    pub head: AtomicU64,
-    /// Pads line 2.
-    pub pad2: [u8; CACHE_LINE - 8],
+shared_struct! {
+    /// Control block of an SPSC ring: three cache lines after the segment header.
+    ///
+    /// ```text
+    /// line 0 (offset   0): capacity u64 | max payload u32 | flags u32 |
+    ///                      producer pid u32 | consumer pid u32 |
+    ///                      wake seq u32 | sleepers u32 | reserved ...
+    /// line 1 (offset 128): tail u64  -- producer position; only the producer writes
+    /// line 2 (offset 256): head u64  -- consumer position; only the consumer writes
+    /// ```
+    ///
+    /// `tail` and `head` are monotonic byte positions in `0 .. 2^64`; the index of
+    /// a position in the data region is `position & (capacity - 1)`. At all times
+    /// `head <= tail <= head + capacity` and both are multiples of 8. Each lives on
+    /// its own 128-byte line so the two sides never write the same line.
+    #[derive(Debug)]
+    pub struct SpscControl {
+        /// Bytes in the data region: a power of two, at least 64. Immutable.
+        0 => pub capacity: u64,
+        /// Largest payload a record may carry. Immutable.
+        8 => pub max_payload: u32,
+        /// Bit 0: the producer wakes a consumer sleeping on `wake_seq`
+        /// ([`SPSC_FLAG_WAKEUPS`]). Immutable.
+        12 => pub flags: u32,
+        /// Pid of the attached producer or 0, for humans only.
+        16 => pub producer_pid: AtomicU32,
+        /// Pid of the attached consumer or 0, for humans only.
+        20 => pub consumer_pid: AtomicU32,
+        /// Futex word: bumped by the producer when the consumer sleeps.
+        24 => pub wake_seq: AtomicU32,
+        /// 1 while the consumer sleeps (or is about to) on `wake_seq`.
+        28 => pub sleepers: AtomicU32,
+        /// Pads line 0.
+        32 => pub pad0: [u8; CACHE_LINE - 32],
+        /// Producer position: end of the last published record.
+        128 => pub tail: AtomicU64,
+        /// Pads line 1.
+        136 => pub pad1: [u8; CACHE_LINE - 8],
+        /// Consumer position: end of the last released record.
+        256 => pub head: AtomicU64,
+        /// Pads line 2.
+        264 => pub pad2: [u8; CACHE_LINE - 8],
+    }
 }
 
 /// [`SpscControl::flags`] bit: blocking consumers sleep on a futex and the
@@ -283,71 +406,137 @@ pub const fn unpack_record_header(word: u64) -> (u32, u16, u16) {
 // Broadcast log
 // ---------------------------------------------------------------------------
 
-/// Control block of a broadcast log, right after the segment header.
-///
-/// ```text
-/// line 0 (offset   0): slots u64 | slot stride u32 | max payload u32 |
-///                      policy u32 | max subscribers u32 | max publishers u32 |
-///                      reserved u32 | claim timeout ns u64 | reserved ...
-/// line 1 (offset 128): tail u64     -- next sequence to claim; producers fetch_add
-/// line 2 (offset 256): gate u64 | registrations u64 -- a recent minimum of the gating cursors
-/// line 3 (offset 384): wake seq u32 | sleepers u32 -- futex word and sleeper count
-/// line 4 (offset 512): counters: reclaimed claims | reaped subscribers | reaped publishers
-/// offset 640:          SubscriberSlot x max subscribers (128 bytes each)
-///                      PublisherSlot  x max publishers  (128 bytes each)
-///                      record slots   x slots           (stride bytes each)
-/// ```
-///
-/// Positions are record sequence numbers: record `s` lives in record slot
-/// `s & (slots - 1)`. `tail` is in `0 .. 2^62` and only grows.
-#[repr(C)]
-#[derive(Debug)]
-pub struct BroadcastControl {
-    /// Number of record slots: a power of two. Immutable.
-    pub slots: u64,
-    /// Bytes per record slot (16-byte header + payload, rounded to 64). Immutable.
-    pub slot_stride: u32,
-    /// Largest payload of one record. Immutable.
-    pub max_payload: u32,
-    /// 0 `Backpressure`, 1 `Overwrite`. Immutable.
-    pub policy: u32,
-    /// Number of [`SubscriberSlot`]s. Immutable.
-    pub max_subscribers: u32,
-    /// Number of [`PublisherSlot`]s. Immutable.
-    pub max_publishers: u32,
-    /// Reserved, zero.
-    pub reserved0: u32,
-    /// A claim not committed after this long may be reclaimed as a skip
-    /// record by a waiting reader or producer. Immutable.
-    pub claim_timeout_ns: u64,
-    /// Pads line 0.
-    pub pad0: [u8; CACHE_LINE - 40],
-    /// Next sequence number to claim. Producers `fetch_add`; everyone reads.
-    pub tail: AtomicU64,
-    /// Pads line 1.
-    pub pad1: [u8; CACHE_LINE - 8],
-    /// Lower bound of every gating cursor, as last computed by a producer
-    /// (`Backpressure` only). Only grows.
-    pub gate: AtomicU64,
-    /// Bumped by every subscriber registration: a producer whose gate scan
-    /// overlapped one rescans before trusting the result.
-    pub registrations: AtomicU64,
-    /// Pads line 2.
-    pub pad2: [u8; CACHE_LINE - 16],
-    /// Futex word: bumped by a producer that finds sleepers.
-    pub wake_seq: AtomicU32,
-    /// Number of subscribers asleep (or about to sleep) on `wake_seq`.
-    pub sleepers: AtomicU32,
-    /// Pads line 3.
-    pub pad3: [u8; CACHE_LINE - 8],
-    /// Claims reclaimed after `claim_timeout_ns` (their producer died or stalled).
-    pub reclaimed_claims: AtomicU64,
-    /// Subscriber slots freed or detached after their owner died.
-    pub reaped_subscribers: AtomicU64,
-    /// Publisher slots freed after their owner died.
-    pub reaped_publishers: AtomicU64,
-    /// Pads line 4.
-    pub pad4: [u8; CACHE_LINE - 24],
+shared_struct! {
+    /// Control block of a broadcast log, right after the segment header (five
+    /// cache lines, one per writer group).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  slots: record slots, a power of two (u64)           creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+   8
+    /// |  slot stride: bytes per record slot                  creator  |
+    /// +---------------------------------------------------------------+  12
+    /// |  max payload                                         creator  |
+    /// +---------------------------------------------------------------+  16
+    /// |  policy: 0 Backpressure, 1 Overwrite                 creator  |
+    /// +---------------------------------------------------------------+  20
+    /// |  max subscribers: SubscriberSlots                    creator  |
+    /// +---------------------------------------------------------------+  24
+    /// |  max publishers: PublisherSlots                      creator  |
+    /// +---------------------------------------------------------------+  28
+    /// |  reserved (0)                                                 |
+    /// +---------------------------------------------------------------+  32
+    /// |  claim timeout ns (u64)                              creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  40
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +===============================================================+ 128
+    /// |  tail (u64): next sequence to claim               publishers  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 136
+    /// |  pad (0) ... up to byte 256                                   |
+    /// +===============================================================+ 256
+    /// |  gate (u64): bound on gating cursors              publishers  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 264
+    /// |  registrations (u64)                 registering subscribers  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 272
+    /// |  pad (0) ... up to byte 384                                   |
+    /// +===============================================================+ 384
+    /// |  wake seq: futex word                 publishers, reclaimers  |
+    /// +---------------------------------------------------------------+ 388
+    /// |  sleepers                               subscribers, reapers  |
+    /// +---------------------------------------------------------------+ 392
+    /// |  pad (0) ... up to byte 512                                   |
+    /// +===============================================================+ 512
+    /// |  reclaimed claims (u64)                           reclaimers  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 520
+    /// |  reaped subscribers (u64)             reapers, registrations  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 528
+    /// |  reaped publishers (u64)              registering publishers  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 536
+    /// |  pad (0) ... up to byte 640                                   |
+    /// +---------------------------------------------------------------+ 640
+    /// ```
+    ///
+    /// Writers: the creator writes line 0 once, before the segment is
+    /// published; publishers claim by `fetch_add` (or compare-and-swap) on
+    /// `tail` and raise `gate`; reclaimers are waiters (subscribers or
+    /// publishers) that reclaim a claim held past the claim timeout; reapers
+    /// are processes that free the slots of dead subscribers. The segment
+    /// goes on after the control block:
+    ///
+    /// ```text
+    /// offset 640:  SubscriberSlot x max subscribers (128 bytes each)
+    ///              PublisherSlot  x max publishers  (128 bytes each)
+    ///              record slots   x slots           (stride bytes each)
+    /// ```
+    ///
+    /// Positions are record sequence numbers: record `s` lives in record slot
+    /// `s & (slots - 1)`. `tail` is in `0 .. 2^62` and only grows.
+    #[derive(Debug)]
+    pub struct BroadcastControl {
+        /// Number of record slots: a power of two. Immutable.
+        0 => pub slots: u64,
+        /// Bytes per record slot (16-byte header + payload, rounded to 64). Immutable.
+        8 => pub slot_stride: u32,
+        /// Largest payload of one record. Immutable.
+        12 => pub max_payload: u32,
+        /// 0 `Backpressure`, 1 `Overwrite`. Immutable.
+        16 => pub policy: u32,
+        /// Number of [`SubscriberSlot`]s. Immutable.
+        20 => pub max_subscribers: u32,
+        /// Number of [`PublisherSlot`]s. Immutable.
+        24 => pub max_publishers: u32,
+        /// Reserved, zero.
+        28 => pub reserved0: u32,
+        /// A claim not committed after this long may be reclaimed as a skip
+        /// record by a waiting reader or producer. Immutable.
+        32 => pub claim_timeout_ns: u64,
+        /// Pads line 0.
+        40 => pub pad0: [u8; CACHE_LINE - 40],
+        /// Next sequence number to claim. Producers `fetch_add`; everyone reads.
+        128 => pub tail: AtomicU64,
+        /// Pads line 1.
+        136 => pub pad1: [u8; CACHE_LINE - 8],
+        /// Lower bound of every gating cursor, as last computed by a producer
+        /// (`Backpressure` only). Only grows.
+        256 => pub gate: AtomicU64,
+        /// Bumped by every subscriber registration: a producer whose gate scan
+        /// overlapped one rescans before trusting the result.
+        264 => pub registrations: AtomicU64,
+        /// Pads line 2.
+        272 => pub pad2: [u8; CACHE_LINE - 16],
+        /// Futex word: bumped by a producer that finds sleepers.
+        384 => pub wake_seq: AtomicU32,
+        /// Number of subscribers asleep (or about to sleep) on `wake_seq`.
+        388 => pub sleepers: AtomicU32,
+        /// Pads line 3.
+        392 => pub pad3: [u8; CACHE_LINE - 8],
+        /// Claims reclaimed after `claim_timeout_ns` (their producer died or stalled).
+        512 => pub reclaimed_claims: AtomicU64,
+        /// Subscriber slots freed or detached after their owner died.
+        520 => pub reaped_subscribers: AtomicU64,
+        /// Publisher slots freed after their owner died.
+        528 => pub reaped_publishers: AtomicU64,
+        /// Pads line 4.
+        536 => pub pad4: [u8; CACHE_LINE - 24],
+    }
 }
 
 /// Participant slot states (in [`SubscriberSlot::state`] and
@@ -400,71 +589,121 @@ pub mod participant {
     }
 }
 
-/// One subscriber's slot in a broadcast log (one cache line).
-///
-/// ```text
-/// 0 state word u32 | 4 pid u32 | 8 cursor u64 | 16 heartbeat ns u64 |
-/// 24 missed u64 | 32 name length u32 | 36 sleeping u32 | 40 name [u64; 8] | ...
-/// ```
-///
-/// Only the process holding the slot's liveness lock writes `cursor`,
-/// `heartbeat_ns` and `missed`; anyone may reap a slot whose lock is free,
-/// by a compare-and-swap of the state word that a registration in between
-/// (which bumps the generation) makes fail.
-#[repr(C)]
-#[derive(Debug)]
-pub struct SubscriberSlot {
-    /// [`participant`] state word (state and generation).
-    pub state: AtomicU32,
-    /// Owner's pid, for humans only.
-    pub pid: AtomicU32,
-    /// Next sequence this subscriber will read; everything before it is done.
-    pub cursor: AtomicU64,
-    /// Last sign of life, `CLOCK_MONOTONIC` ns, for humans only.
-    pub heartbeat_ns: AtomicU64,
-    /// Records this subscriber lost: lapped (`Overwrite`), reclaimed from
-    /// a stalled publisher, or passed over with `skip`.
-    pub missed: AtomicU64,
-    /// Length of the durable name; 0 for an anonymous subscriber.
-    pub name_len: AtomicU32,
-    /// 1 while this subscriber is counted in `sleepers`; whoever swaps it
-    /// back to 0 (the subscriber, or a reaper after its death) decrements.
-    pub sleeping: AtomicU32,
-    /// Durable name, 64 bytes as eight words.
-    pub name: [AtomicU64; 8],
-    /// Pads the line.
-    pub pad: [u8; CACHE_LINE - 104],
+shared_struct! {
+    /// One subscriber's slot in a broadcast log (one cache line).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  state word: generation << 8 | state          owner, reapers  |
+    /// +---------------------------------------------------------------+   4
+    /// |  pid (informational)                                   owner  |
+    /// +---------------------------------------------------------------+   8
+    /// |  cursor (u64): next sequence to read                   owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  16
+    /// |  heartbeat, CLOCK_MONOTONIC ns (u64)                   owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  24
+    /// |  missed (u64)                                          owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  32
+    /// |  durable name length (0: anonymous)                    owner  |
+    /// +---------------------------------------------------------------+  36
+    /// |  sleeping: 1 while counted in sleepers        owner, reapers  |
+    /// +---------------------------------------------------------------+  40
+    /// |  durable name, 64 bytes as 8 words (u64 x 8)           owner  |
+    /// +---------------------------------------------------------------+ 104
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +---------------------------------------------------------------+ 128
+    /// ```
+    ///
+    /// The owner is the process holding the slot's liveness lock
+    /// ([`lock_slot::subscriber`]), from its registration on. Only it writes
+    /// `cursor`, `heartbeat_ns`, `missed` and the name; anyone may reap a
+    /// slot whose lock is free, by a compare-and-swap of the state word that
+    /// a registration in between (which bumps the generation) makes fail,
+    /// and then take it out of the sleeper count through `sleeping`.
+    #[derive(Debug)]
+    pub struct SubscriberSlot {
+        /// [`participant`] state word (state and generation).
+        0 => pub state: AtomicU32,
+        /// Owner's pid, for humans only.
+        4 => pub pid: AtomicU32,
+        /// Next sequence this subscriber will read; everything before it is done.
+        8 => pub cursor: AtomicU64,
+        /// Last sign of life, `CLOCK_MONOTONIC` ns, for humans only.
+        16 => pub heartbeat_ns: AtomicU64,
+        /// Records this subscriber lost: lapped (`Overwrite`), reclaimed from
+        /// a stalled publisher, or passed over with `skip`.
+        24 => pub missed: AtomicU64,
+        /// Length of the durable name; 0 for an anonymous subscriber.
+        32 => pub name_len: AtomicU32,
+        /// 1 while this subscriber is counted in `sleepers`; whoever swaps it
+        /// back to 0 (the subscriber, or a reaper after its death) decrements.
+        36 => pub sleeping: AtomicU32,
+        /// Durable name, [`NAME_LEN`] bytes as [`SUBSCRIBER_NAME_WORDS`] words
+        /// ([`name_word`] with width [`SUBSCRIBER_NAME_WIDTH`]).
+        40 => pub name: [AtomicU64; SUBSCRIBER_NAME_WORDS],
+        /// Pads the line.
+        104 => pub pad: [u8; CACHE_LINE - 104],
+    }
 }
 
-/// One publisher's slot in a broadcast log (one cache line).
-///
-/// ```text
-/// 0 state word u32 | 4 pid u32 | 8 published u64 | 16 claimed u64 |
-/// 24 reclaimed u64 | 32 ... pad to 128
-/// ```
-///
-/// Only the process holding the slot's liveness lock writes it; a process
-/// that takes the lock of a dead owner takes the slot over.
-#[repr(C)]
-#[derive(Debug)]
-pub struct PublisherSlot {
-    /// [`participant`] state word (state and generation).
-    pub state: AtomicU32,
-    /// Owner's pid, for humans only.
-    pub pid: AtomicU32,
-    /// Records committed by this publisher.
-    pub published: AtomicU64,
-    /// The claim in progress, as sequence + 1; 0 when none. Written by the
-    /// owner before it looks at the claimed slot and cleared after its last
-    /// write to it, so a publisher about to reuse a slot whose previous
-    /// record was reclaimed can tell whether that record's claimer may
-    /// still be writing there.
-    pub claimed: AtomicU64,
-    /// Claims of this publisher that a waiter reclaimed after the claim
-    /// timeout (each one a record this publisher did not get to publish).
-    pub reclaimed: AtomicU64,
-    /// Pads the line.
-    pub pad: [u8; CACHE_LINE - 32],
+shared_struct! {
+    /// One publisher's slot in a broadcast log (one cache line).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  state word: generation << 8 | state                   owner  |
+    /// +---------------------------------------------------------------+   4
+    /// |  pid (informational)                                   owner  |
+    /// +---------------------------------------------------------------+   8
+    /// |  published (u64): records committed                    owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  16
+    /// |  claimed (u64): claim in progress + 1, or 0            owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  24
+    /// |  reclaimed (u64): claims lost to reclaim               owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  32
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +---------------------------------------------------------------+ 128
+    /// ```
+    ///
+    /// Only the owner, the process holding the slot's liveness lock
+    /// ([`lock_slot::publisher`]), writes it; a process that takes the lock
+    /// of a dead owner takes the slot over.
+    #[derive(Debug)]
+    pub struct PublisherSlot {
+        /// [`participant`] state word (state and generation).
+        0 => pub state: AtomicU32,
+        /// Owner's pid, for humans only.
+        4 => pub pid: AtomicU32,
+        /// Records committed by this publisher.
+        8 => pub published: AtomicU64,
+        /// The claim in progress, as sequence + 1; 0 when none. Written by the
+        /// owner before it looks at the claimed slot and cleared after its last
+        /// write to it, so a publisher about to reuse a slot whose previous
+        /// record was reclaimed can tell whether that record's claimer may
+        /// still be writing there.
+        16 => pub claimed: AtomicU64,
+        /// Claims of this publisher that a waiter reclaimed after the claim
+        /// timeout (each one a record this publisher did not get to publish).
+        24 => pub reclaimed: AtomicU64,
+        /// Pads the line.
+        32 => pub pad: [u8; CACHE_LINE - 32],
+    }
 }
 
 /// Header at the start of every record slot.
@@ -506,16 +745,17 @@ pub struct PublisherSlot {
 /// record missed (a publisher stalled or died holding it).
 pub const SLOT_HEADER_LEN: usize = 16;
 
-/// The header of a record slot as a structure (see [`SLOT_HEADER_LEN`]).
-#[repr(C)]
-#[derive(Debug)]
-pub struct RecordSlotHeader {
-    /// Seqlock stamp: [`stamp`] of the record's sequence and state, 0 if
-    /// the slot was never used.
-    pub stamp: AtomicU64,
-    /// Payload length (low 32 bits), record type (next 16), flags (top 16),
-    /// as packed by [`pack_record_header`].
-    pub word: AtomicU64,
+shared_struct! {
+    /// The header of a record slot as a structure (see [`SLOT_HEADER_LEN`]).
+    #[derive(Debug)]
+    pub struct RecordSlotHeader {
+        /// Seqlock stamp: [`stamp`] of the record's sequence and state, 0 if
+        /// the slot was never used.
+        0 => pub stamp: AtomicU64,
+        /// Payload length (low 32 bits), record type (next 16), flags (top 16),
+        /// as packed by [`pack_record_header`].
+        8 => pub word: AtomicU64,
+    }
 }
 
 /// Stamp state: the record is committed and readable.
@@ -556,6 +796,18 @@ pub const BROADCAST_CONTROL_OFFSET: usize = CACHE_LINE;
 /// Offset of the first subscriber slot in a broadcast segment.
 pub const BROADCAST_SUBSCRIBERS_OFFSET: usize = BROADCAST_CONTROL_OFFSET + 5 * CACHE_LINE;
 
+/// Most [`SubscriberSlot`]s a broadcast log may have (keeps
+/// [`lock_slot::subscriber`] in range).
+pub const MAX_SUBSCRIBERS: u32 = 4096;
+/// Most [`PublisherSlot`]s a broadcast log may have (keeps
+/// [`lock_slot::publisher`] in range).
+pub const MAX_PUBLISHERS: u32 = 1024;
+
+/// Words of a [`SubscriberSlot`]'s `name`.
+pub const SUBSCRIBER_NAME_WORDS: usize = 8;
+/// Name bytes in each word of a [`SubscriberSlot`]'s `name`.
+pub const SUBSCRIBER_NAME_WIDTH: usize = NAME_LEN / SUBSCRIBER_NAME_WORDS;
+
 /// Offsets of the parts of a broadcast segment: (publisher slots, record
 /// slots, total size).
 pub const fn broadcast_offsets(
@@ -573,19 +825,20 @@ pub const fn broadcast_offsets(
 // Topic directory
 // ---------------------------------------------------------------------------
 
-/// Control block of a namespace's topic directory.
-///
-/// ```text
-/// offset 0 (after the segment header): entries u32 | reserved ... (one line)
-/// offset 128: TopicEntry x entries (256 bytes each)
-/// ```
-#[repr(C)]
-#[derive(Debug)]
-pub struct DirectoryControl {
-    /// Number of [`TopicEntry`]s. Immutable.
-    pub entries: u32,
-    /// Reserved, zero.
-    pub reserved: [u8; CACHE_LINE - 4],
+shared_struct! {
+    /// Control block of a namespace's topic directory.
+    ///
+    /// ```text
+    /// offset 0 (after the segment header): entries u32 | reserved ... (one line)
+    /// offset 128: TopicEntry x entries (256 bytes each)
+    /// ```
+    #[derive(Debug)]
+    pub struct DirectoryControl {
+        /// Number of [`TopicEntry`]s. Immutable.
+        0 => pub entries: u32,
+        /// Reserved, zero.
+        4 => pub reserved: [u8; CACHE_LINE - 4],
+    }
 }
 
 /// Topic entry states (low 32 bits of [`TopicEntry::state`]).
@@ -608,71 +861,124 @@ pub mod entry {
     pub const READY: u32 = 2;
 }
 
-/// One topic in the directory (two cache lines).
-///
-/// ```text
-/// offset   0: state u64        epoch (high 32) | entry state (low 32)
-/// offset   8: name length      \
-/// offset  16: kind              |
-/// offset  24: policy            |  field words, u64 each:
-/// offset  32: max payload       |    epoch (high 32) | value (low 32)
-/// offset  40: slots             |
-/// offset  48: max subscribers   |
-/// offset  56: max publishers    |
-/// offset  64: creator pid       |
-/// offset  72: claim timeout ns, low 32 bits
-/// offset  80: claim timeout ns, high 32 bits
-/// offset  88: name, 16 words of 4 bytes each (64 bytes)
-/// offset 216: reserved (0) ... up to byte 256
-/// ```
-///
-/// A creator moves the state `FREE(e) -> CREATING(e')` (with `e' > e`) by
-/// compare-and-swap while holding the liveness lock of `(entry, e')`,
-/// writes every field word tagged with `e'`, then moves `CREATING(e') ->
-/// READY(e')` by compare-and-swap with `Release`. Field words are written
-/// by compare-and-swap too, and only over a word of an older epoch: a
-/// creator that stalled while another process took the entry over (a newer
-/// epoch) can neither overwrite the new creator's fields nor publish its
-/// own `READY`. A reader accepts a `READY(e)` entry only if every field
-/// word carries epoch `e` and every value is valid.
-///
-/// The ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: a
-/// topic name never becomes a file name.
-#[repr(C)]
-#[derive(Debug)]
-pub struct TopicEntry {
-    /// Epoch (high 32 bits) and [`entry`] state (low 32 bits). Epochs only
-    /// grow; 0 is never claimed, so `CREATING` and `READY` have epoch >= 1.
-    pub state: AtomicU64,
-    /// Bytes of `name` in use (1..=64), tagged.
-    pub name_len: AtomicU64,
-    /// Topic kind (1 broadcast), tagged.
-    pub kind: AtomicU64,
-    /// Ring policy, tagged.
-    pub policy: AtomicU64,
-    /// Largest payload, tagged.
-    pub max_payload: AtomicU64,
-    /// Record slots, tagged.
-    pub slots: AtomicU64,
-    /// Subscriber slots, tagged.
-    pub max_subscribers: AtomicU64,
-    /// Publisher slots, tagged.
-    pub max_publishers: AtomicU64,
-    /// Creator's pid, for humans only, tagged.
-    pub creator_pid: AtomicU64,
-    /// Claim timeout in nanoseconds, low 32 bits, tagged.
-    pub claim_timeout_ns_lo: AtomicU64,
-    /// Claim timeout in nanoseconds, high 32 bits, tagged.
-    pub claim_timeout_ns_hi: AtomicU64,
-    /// Topic name, 64 bytes as sixteen tagged words of four bytes each
-    /// (little-endian within the value; zero past the name's length).
-    pub name: [AtomicU64; 16],
-    /// Pads to two lines.
-    pub pad: [u8; 2 * CACHE_LINE - 216],
+shared_struct! {
+    /// One topic in the directory (two cache lines).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  state (u64): epoch << 32 | entry state    creators, openers  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+   8
+    /// |  name length (tagged u64)                            creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  16
+    /// |  kind (tagged u64)                                   creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  24
+    /// |  policy (tagged u64)                                 creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  32
+    /// |  max payload (tagged u64)                            creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  40
+    /// |  slots (tagged u64)                                  creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  48
+    /// |  max subscribers (tagged u64)                        creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  56
+    /// |  max publishers (tagged u64)                         creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  64
+    /// |  creator pid (tagged u64)                            creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  72
+    /// |  claim timeout ns, low 32 bits (tagged u64)          creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  80
+    /// |  claim timeout ns, high 32 bits (tagged u64)         creator  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  88
+    /// |  name, 64 bytes as 16 tagged words (u64 x 16)        creator  |
+    /// +---------------------------------------------------------------+ 216
+    /// |  pad (0) ... up to byte 256                                   |
+    /// +---------------------------------------------------------------+ 256
+    /// ```
+    ///
+    /// Every word is a `u64`. Tagged words hold the epoch of the creation
+    /// that wrote them in the high 32 bits and the value in the low 32; the
+    /// name is packed four bytes per word ([`name_word`] with width
+    /// [`TOPIC_NAME_WIDTH`]).
+    ///
+    /// A creator moves the state `FREE(e) -> CREATING(e')` (with `e' > e`) by
+    /// compare-and-swap while holding the liveness lock of `(entry, e')`,
+    /// writes every field word tagged with `e'`, then moves `CREATING(e') ->
+    /// READY(e')` by compare-and-swap with `Release`. Field words are written
+    /// by compare-and-swap too, and only over a word of an older epoch: a
+    /// creator that stalled while another process took the entry over (a newer
+    /// epoch) can neither overwrite the new creator's fields nor publish its
+    /// own `READY`. A reader accepts a `READY(e)` entry only if every field
+    /// word carries epoch `e` and every value is valid.
+    ///
+    /// The ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: a
+    /// topic name never becomes a file name.
+    #[derive(Debug)]
+    pub struct TopicEntry {
+        /// Epoch (high 32 bits) and [`entry`] state (low 32 bits). Epochs only
+        /// grow; 0 is never claimed, so `CREATING` and `READY` have epoch >= 1.
+        0 => pub state: AtomicU64,
+        /// Bytes of `name` in use (1..=64), tagged.
+        8 => pub name_len: AtomicU64,
+        /// Topic kind ([`TOPIC_KIND_BROADCAST`]), tagged.
+        16 => pub kind: AtomicU64,
+        /// Ring policy, tagged.
+        24 => pub policy: AtomicU64,
+        /// Largest payload, tagged.
+        32 => pub max_payload: AtomicU64,
+        /// Record slots, tagged.
+        40 => pub slots: AtomicU64,
+        /// Subscriber slots, tagged.
+        48 => pub max_subscribers: AtomicU64,
+        /// Publisher slots, tagged.
+        56 => pub max_publishers: AtomicU64,
+        /// Creator's pid, for humans only, tagged.
+        64 => pub creator_pid: AtomicU64,
+        /// Claim timeout in nanoseconds, low 32 bits, tagged.
+        72 => pub claim_timeout_ns_lo: AtomicU64,
+        /// Claim timeout in nanoseconds, high 32 bits, tagged.
+        80 => pub claim_timeout_ns_hi: AtomicU64,
+        /// Topic name, 64 bytes as sixteen tagged words of four bytes each
+        /// (little-endian within the value; zero past the name's length).
+        88 => pub name: [AtomicU64; TOPIC_NAME_WORDS],
+        /// Pads to two lines.
+        216 => pub pad: [u8; 2 * CACHE_LINE - 216],
+    }
 }
 
-/// Words of a [`TopicEntry`]'s `name` (four name bytes each).
+/// Words of a [`TopicEntry`]'s `name`.
 pub const TOPIC_NAME_WORDS: usize = 16;
+/// Name bytes in each word of a [`TopicEntry`]'s `name` (the low 32 bits
+/// of a tagged word).
+pub const TOPIC_NAME_WIDTH: usize = NAME_LEN / TOPIC_NAME_WORDS;
+
+/// [`TopicEntry::kind`] of a topic whose log is a broadcast log.
+pub const TOPIC_KIND_BROADCAST: u32 = 1;
+
+/// Most entries a directory may have (keeps [`lock_slot::entry`] in range).
+pub const MAX_DIRECTORY_ENTRIES: u32 = 1 << 16;
 
 /// Offset of the directory control block in its segment.
 pub const DIRECTORY_CONTROL_OFFSET: usize = CACHE_LINE;
@@ -680,103 +986,195 @@ pub const DIRECTORY_CONTROL_OFFSET: usize = CACHE_LINE;
 pub const DIRECTORY_ENTRIES_OFFSET: usize = DIRECTORY_CONTROL_OFFSET + CACHE_LINE;
 
 // ---------------------------------------------------------------------------
-// Compile-time layout checks (normal builds only: loom's atomics have another
-// size, and loom never maps shared memory).
+// Names in shared memory
+// ---------------------------------------------------------------------------
+
+/// Bytes of a name held in shared memory: a durable subscriber's name
+/// ([`SubscriberSlot::name`]) or a topic's ([`TopicEntry::name`]).
+pub const NAME_LEN: usize = 64;
+
+/// Word `w` of `name` zero-padded to [`NAME_LEN`] bytes and cut into words
+/// of `width` bytes (8 for a subscriber's name, 4 for a topic's), the
+/// first byte in the lowest bits: `name[w * width .. (w + 1) * width]`,
+/// little-endian, zero past the name's end. `width` is at most 8.
+#[inline]
+pub const fn name_word(name: &[u8], w: usize, width: usize) -> u64 {
+    let mut word = 0u64;
+    let mut k = 0;
+    while k < width && k < 8 {
+        let i = w * width + k;
+        if i < name.len() {
+            word |= (name[i] as u64) << (8 * k);
+        }
+        k += 1;
+    }
+    word
+}
+
+/// Writes word `w` (as [`name_word`] packs it, `width` bytes) back into
+/// `bytes`; bits of `word` above `width` bytes are ignored, and a word past
+/// [`NAME_LEN`] writes nothing.
+#[inline]
+pub fn unpack_name_word(bytes: &mut [u8; NAME_LEN], w: usize, width: usize, word: u64) {
+    let width = width.min(8);
+    if let Some(chunk) = bytes.get_mut(w * width..(w + 1) * width) {
+        chunk.copy_from_slice(&word.to_le_bytes()[..width]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Liveness-lock slots
+// ---------------------------------------------------------------------------
+
+/// Liveness-lock slots: the byte of a segment file whose OFD write lock a
+/// participant holds for as long as it is attached (the kernel drops it when
+/// the process dies; see `segment::lock`).
+///
+/// The slots are abstract byte offsets, past the end of the file for most;
+/// they never touch the mapped data. They are per file and a file holds one
+/// segment kind, so the slots of one kind must never collide with each
+/// other (checked at compile time below); slots of different kinds may.
+///
+/// ```text
+/// kind       slot                           for                       range
+/// spsc       0                              the producer
+/// spsc       1                              the consumer
+/// broadcast  1_000 + i                      subscriber slot i         i < MAX_SUBSCRIBERS (4096)
+/// broadcast  100_000 + j                    publisher slot j          j < MAX_PUBLISHERS (1024)
+/// directory  10_000 + i * 2^32 + epoch      creator of entry i at     i < MAX_DIRECTORY_ENTRIES (2^16),
+///                                           epoch                     epoch a u32
+/// ```
+///
+/// The numbering is part of the layout: two builds that disagree on it
+/// would not see each other's locks, so each kind's layout hash covers its
+/// slots.
+pub mod lock_slot {
+    use super::{MAX_DIRECTORY_ENTRIES, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
+
+    /// Slot of an SPSC ring's producer.
+    pub const SPSC_PRODUCER: u64 = 0;
+    /// Slot of an SPSC ring's consumer.
+    pub const SPSC_CONSUMER: u64 = 1;
+
+    /// Slot of subscriber slot 0 of a broadcast log.
+    pub const SUBSCRIBER_BASE: u64 = 1_000;
+    /// Slot of publisher slot 0 of a broadcast log.
+    pub const PUBLISHER_BASE: u64 = 100_000;
+    /// Slot of directory entry 0 at epoch 0.
+    pub const ENTRY_BASE: u64 = 10_000;
+    /// Distance between the slots of two consecutive directory entries:
+    /// room for every epoch of one entry.
+    pub const ENTRY_STRIDE: u64 = 1 << 32;
+
+    /// Slot of subscriber slot `i` (`i <` [`MAX_SUBSCRIBERS`]) in a
+    /// broadcast segment.
+    #[inline]
+    pub const fn subscriber(i: usize) -> u64 {
+        SUBSCRIBER_BASE + i as u64
+    }
+
+    /// Slot of publisher slot `j` (`j <` [`MAX_PUBLISHERS`]) in a broadcast
+    /// segment.
+    #[inline]
+    pub const fn publisher(j: usize) -> u64 {
+        PUBLISHER_BASE + j as u64
+    }
+
+    /// Slot of directory entry `i` (`i <` [`MAX_DIRECTORY_ENTRIES`]) at
+    /// `epoch`: one per creation, so a stalled creator's lock never stands
+    /// for its successor's. Below 2^49, so a valid `off_t`.
+    #[inline]
+    pub const fn entry(i: usize, epoch: u32) -> u64 {
+        ENTRY_BASE + (i as u64) * ENTRY_STRIDE + epoch as u64
+    }
+
+    /// Whether `[a, a + n)` and `[b, b + m)` are disjoint.
+    const fn disjoint(a: u64, n: u64, b: u64, m: u64) -> bool {
+        a + n <= b || b + m <= a
+    }
+
+    // Broadcast: subscriber and publisher slots never collide.
+    const _: () = assert!(disjoint(
+        subscriber(0),
+        MAX_SUBSCRIBERS as u64,
+        publisher(0),
+        MAX_PUBLISHERS as u64
+    ));
+    const _: () = assert!(subscriber(MAX_SUBSCRIBERS as usize - 1) < PUBLISHER_BASE);
+    // SPSC: the two roles never collide.
+    const _: () = assert!(SPSC_PRODUCER != SPSC_CONSUMER);
+    // Directory: every epoch of an entry fits below the next entry's slots,
+    // so (entry, epoch) -> slot is one-to-one, and the last slot is a valid
+    // `off_t` (the kernel's lock offset).
+    const _: () = assert!(ENTRY_STRIDE > u32::MAX as u64);
+    const _: () = assert!(entry(1, 0) - entry(0, u32::MAX) == 1);
+    const _: () = assert!(entry(MAX_DIRECTORY_ENTRIES as usize - 1, u32::MAX) < i64::MAX as u64);
+}
+
+// ---------------------------------------------------------------------------
+// Compile-time checks of what the tables do not say: sizes and region
+// offsets (normal builds only: loom's atomics have another size, and loom
+// never maps shared memory).
 // ---------------------------------------------------------------------------
 
 #[cfg(not(shmbus_loom))]
 mod checks {
     use super::*;
-    use core::mem::{align_of, offset_of, size_of};
+    use core::mem::{align_of, size_of};
 
     const _: () = assert!(size_of::<SegmentHeader>() == CACHE_LINE);
-    const _: () = assert!(offset_of!(SegmentHeader, magic_version) == 0);
-    const _: () = assert!(offset_of!(SegmentHeader, layout_hash) == 8);
-    const _: () = assert!(offset_of!(SegmentHeader, segment_size) == 16);
-    const _: () = assert!(offset_of!(SegmentHeader, kind) == 24);
-    const _: () = assert!(offset_of!(SegmentHeader, state) == 28);
-    const _: () = assert!(offset_of!(SegmentHeader, creator_pid) == 32);
-    const _: () = assert!(offset_of!(SegmentHeader, removed) == 36);
-    const _: () = assert!(offset_of!(SegmentHeader, created_realtime_ns) == 40);
-    const _: () = assert!(offset_of!(SegmentHeader, reserved1) == 48);
     const _: () = assert!(align_of::<SegmentHeader>() == 8);
-
     const _: () = assert!(size_of::<SpscControl>() == 3 * CACHE_LINE);
-    const _: () = assert!(offset_of!(SpscControl, capacity) == 0);
-    const _: () = assert!(offset_of!(SpscControl, max_payload) == 8);
-    const _: () = assert!(offset_of!(SpscControl, producer_pid) == 16);
-    const _: () = assert!(offset_of!(SpscControl, consumer_pid) == 20);
-    const _: () = assert!(offset_of!(SpscControl, flags) == 12);
-    const _: () = assert!(offset_of!(SpscControl, wake_seq) == 24);
-    const _: () = assert!(offset_of!(SpscControl, sleepers) == 28);
-    const _: () = assert!(offset_of!(SpscControl, tail) == CACHE_LINE);
-    const _: () = assert!(offset_of!(SpscControl, head) == 2 * CACHE_LINE);
     const _: () = assert!(SPSC_DATA_OFFSET == 512);
     const _: () = assert!(SPSC_DATA_OFFSET % CACHE_LINE == 0);
-
     const _: () = assert!(size_of::<BroadcastControl>() == 5 * CACHE_LINE);
-    const _: () = assert!(offset_of!(BroadcastControl, slot_stride) == 8);
-    const _: () = assert!(offset_of!(BroadcastControl, policy) == 16);
-    const _: () = assert!(offset_of!(BroadcastControl, claim_timeout_ns) == 32);
-    const _: () = assert!(offset_of!(BroadcastControl, tail) == CACHE_LINE);
-    const _: () = assert!(offset_of!(BroadcastControl, gate) == 2 * CACHE_LINE);
-    const _: () = assert!(offset_of!(BroadcastControl, registrations) == 2 * CACHE_LINE + 8);
-    const _: () = assert!(offset_of!(SubscriberSlot, sleeping) == 36);
-    const _: () = assert!(offset_of!(BroadcastControl, wake_seq) == 3 * CACHE_LINE);
-    const _: () = assert!(offset_of!(BroadcastControl, sleepers) == 3 * CACHE_LINE + 4);
-    const _: () = assert!(offset_of!(BroadcastControl, reclaimed_claims) == 4 * CACHE_LINE);
     const _: () = assert!(size_of::<SubscriberSlot>() == CACHE_LINE);
-    const _: () = assert!(offset_of!(SubscriberSlot, cursor) == 8);
-    const _: () = assert!(offset_of!(SubscriberSlot, heartbeat_ns) == 16);
-    const _: () = assert!(offset_of!(SubscriberSlot, missed) == 24);
-    const _: () = assert!(offset_of!(SubscriberSlot, name_len) == 32);
-    const _: () = assert!(offset_of!(SubscriberSlot, name) == 40);
     const _: () = assert!(size_of::<PublisherSlot>() == CACHE_LINE);
-    const _: () = assert!(offset_of!(PublisherSlot, published) == 8);
-    const _: () = assert!(offset_of!(PublisherSlot, claimed) == 16);
-    const _: () = assert!(offset_of!(PublisherSlot, reclaimed) == 24);
     const _: () = assert!(BROADCAST_SUBSCRIBERS_OFFSET == 768);
     const _: () = assert!(size_of::<RecordSlotHeader>() == SLOT_HEADER_LEN);
-    const _: () = assert!(offset_of!(RecordSlotHeader, word) == 8);
-
     const _: () = assert!(size_of::<DirectoryControl>() == CACHE_LINE);
     const _: () = assert!(size_of::<TopicEntry>() == 2 * CACHE_LINE);
-    const _: () = assert!(offset_of!(TopicEntry, state) == 0);
-    const _: () = assert!(offset_of!(TopicEntry, name_len) == 8);
-    const _: () = assert!(offset_of!(TopicEntry, kind) == 16);
-    const _: () = assert!(offset_of!(TopicEntry, policy) == 24);
-    const _: () = assert!(offset_of!(TopicEntry, max_payload) == 32);
-    const _: () = assert!(offset_of!(TopicEntry, slots) == 40);
-    const _: () = assert!(offset_of!(TopicEntry, max_subscribers) == 48);
-    const _: () = assert!(offset_of!(TopicEntry, max_publishers) == 56);
-    const _: () = assert!(offset_of!(TopicEntry, creator_pid) == 64);
-    const _: () = assert!(offset_of!(TopicEntry, claim_timeout_ns_lo) == 72);
-    const _: () = assert!(offset_of!(TopicEntry, claim_timeout_ns_hi) == 80);
-    const _: () = assert!(offset_of!(TopicEntry, name) == 88);
-    const _: () = assert!(offset_of!(TopicEntry, pad) == 216);
     const _: () = assert!(DIRECTORY_ENTRIES_OFFSET == 256);
+    const _: () = assert!(TOPIC_NAME_WORDS * TOPIC_NAME_WIDTH == NAME_LEN);
+    const _: () = assert!(SUBSCRIBER_NAME_WORDS * SUBSCRIBER_NAME_WIDTH == NAME_LEN);
 }
 
-/// FNV-1a over a list of numbers, usable in `const` context.
-const fn fnv1a(words: &[u64]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+// ---------------------------------------------------------------------------
+// Layout hashes
+// ---------------------------------------------------------------------------
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a of `bytes`, continuing from `hash`, usable in `const` context.
+const fn fnv_bytes(mut hash: u64, bytes: &[u8]) -> u64 {
     let mut i = 0;
-    while i < words.len() {
-        let bytes = words[i].to_le_bytes();
-        let mut j = 0;
-        while j < 8 {
-            hash ^= bytes[j] as u64;
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            j += 1;
-        }
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(FNV_PRIME);
         i += 1;
     }
     hash
 }
 
-/// Hash of everything two builds must agree on to share a segment: field
-/// sizes and offsets, cache-line size, pointer width and byte order.
-pub const fn layout_hash(fields: &[u64]) -> u64 {
+/// FNV-1a of a number's eight little-endian bytes, continuing from `hash`.
+const fn fnv_word(hash: u64, word: u64) -> u64 {
+    fnv_bytes(hash, &word.to_le_bytes())
+}
+
+/// FNV-1a of a name, length first (so consecutive names cannot run into
+/// each other), continuing from `hash`.
+const fn fnv_name(hash: u64, name: &str) -> u64 {
+    fnv_bytes(fnv_word(hash, name.len() as u64), name.as_bytes())
+}
+
+/// Hash of everything two builds must agree on to share a segment of one
+/// kind: the layout tables of its structures (the name, size and field
+/// count of each, then the name, offset and size of every field, padding
+/// included), the numbers the kind encodes (`constants`: region offsets,
+/// packings, lock slots), and the build's cache-line size, pointer width,
+/// byte order and record-header format.
+pub const fn layout_hash(structs: &[StructLayout], constants: &[u64]) -> u64 {
     let env = [
         CACHE_LINE as u64,
         usize::BITS as u64,
@@ -785,90 +1183,112 @@ pub const fn layout_hash(fields: &[u64]) -> u64 {
         RECORD_ALIGN as u64,
         KNOWN_FLAGS as u64,
     ];
-    fnv1a(&env) ^ fnv1a(fields).rotate_left(17)
+    let mut hash = FNV_OFFSET;
+    let mut i = 0;
+    while i < env.len() {
+        hash = fnv_word(hash, env[i]);
+        i += 1;
+    }
+    let mut s = 0;
+    while s < structs.len() {
+        let st = &structs[s];
+        hash = fnv_name(hash, st.name);
+        hash = fnv_word(hash, st.size as u64);
+        hash = fnv_word(hash, st.fields.len() as u64);
+        let mut f = 0;
+        while f < st.fields.len() {
+            let field = &st.fields[f];
+            hash = fnv_name(hash, field.name);
+            hash = fnv_word(hash, field.offset as u64);
+            hash = fnv_word(hash, field.size as u64);
+            f += 1;
+        }
+        s += 1;
+    }
+    hash = fnv_word(hash, constants.len() as u64);
+    let mut c = 0;
+    while c < constants.len() {
+        hash = fnv_word(hash, constants[c]);
+        c += 1;
+    }
+    hash
 }
 
-#[cfg(not(shmbus_loom))]
-const SPSC_FIELDS: [u64; 14] = {
-    use core::mem::{offset_of, size_of};
-    [
-        size_of::<SegmentHeader>() as u64,
-        offset_of!(SegmentHeader, layout_hash) as u64,
-        offset_of!(SegmentHeader, segment_size) as u64,
-        offset_of!(SegmentHeader, kind) as u64,
-        offset_of!(SegmentHeader, state) as u64,
-        offset_of!(SegmentHeader, created_realtime_ns) as u64
-            + offset_of!(SegmentHeader, removed) as u64 * 1000,
-        size_of::<SpscControl>() as u64,
-        offset_of!(SpscControl, capacity) as u64,
-        offset_of!(SpscControl, max_payload) as u64,
-        offset_of!(SpscControl, producer_pid) as u64
-            + offset_of!(SpscControl, sleepers) as u64 * 1000,
-        offset_of!(SpscControl, tail) as u64,
-        offset_of!(SpscControl, head) as u64,
-        SPSC_CONTROL_OFFSET as u64,
-        SPSC_DATA_OFFSET as u64,
-    ]
-};
-#[cfg(shmbus_loom)]
-const SPSC_FIELDS: [u64; 0] = [];
+/// Structures of an SPSC segment.
+pub const SPSC_STRUCTS: [StructLayout; 2] = [SegmentHeader::LAYOUT, SpscControl::LAYOUT];
 
 /// Layout hash of an SPSC segment as this build lays it out.
-pub const SPSC_LAYOUT_HASH: u64 = layout_hash(&SPSC_FIELDS);
+pub const SPSC_LAYOUT_HASH: u64 = layout_hash(
+    &SPSC_STRUCTS,
+    &[
+        SPSC_CONTROL_OFFSET as u64,
+        SPSC_DATA_OFFSET as u64,
+        SPSC_FLAG_WAKEUPS as u64,
+        SENTINEL_LEN,
+        pack_record_header(1, 2, 4),
+        FLAG_PADDING as u64,
+        FLAG_COMMITTED as u64,
+        lock_slot::SPSC_PRODUCER,
+        lock_slot::SPSC_CONSUMER,
+    ],
+);
 
-#[cfg(not(shmbus_loom))]
-const BROADCAST_FIELDS: [u64; 16] = {
-    use core::mem::{offset_of, size_of};
-    [
-        size_of::<SegmentHeader>() as u64,
-        size_of::<BroadcastControl>() as u64,
-        offset_of!(BroadcastControl, max_payload) as u64,
-        offset_of!(BroadcastControl, claim_timeout_ns) as u64,
-        offset_of!(BroadcastControl, tail) as u64,
-        offset_of!(BroadcastControl, gate) as u64,
-        offset_of!(BroadcastControl, wake_seq) as u64,
-        offset_of!(BroadcastControl, reclaimed_claims) as u64,
-        size_of::<SubscriberSlot>() as u64,
-        offset_of!(SubscriberSlot, cursor) as u64,
-        offset_of!(SubscriberSlot, sleeping) as u64 * 1000
-            + offset_of!(SubscriberSlot, name) as u64,
-        size_of::<PublisherSlot>() as u64
-            + offset_of!(BroadcastControl, registrations) as u64 * 1000,
-        SLOT_HEADER_LEN as u64,
-        offset_of!(PublisherSlot, claimed) as u64,
-        offset_of!(PublisherSlot, reclaimed) as u64,
-        stamp(1, STAMP_SKIPPED),
-    ]
-};
-#[cfg(shmbus_loom)]
-const BROADCAST_FIELDS: [u64; 0] = [];
+/// Structures of a broadcast segment.
+pub const BROADCAST_STRUCTS: [StructLayout; 5] = [
+    SegmentHeader::LAYOUT,
+    BroadcastControl::LAYOUT,
+    SubscriberSlot::LAYOUT,
+    PublisherSlot::LAYOUT,
+    RecordSlotHeader::LAYOUT,
+];
 
 /// Layout hash of a broadcast segment as this build lays it out.
-pub const BROADCAST_LAYOUT_HASH: u64 = layout_hash(&BROADCAST_FIELDS);
+pub const BROADCAST_LAYOUT_HASH: u64 = layout_hash(
+    &BROADCAST_STRUCTS,
+    &[
+        BROADCAST_CONTROL_OFFSET as u64,
+        BROADCAST_SUBSCRIBERS_OFFSET as u64,
+        SLOT_HEADER_LEN as u64,
+        stamp(1, STAMP_SKIPPED),
+        STAMP_COMMITTED,
+        STAMP_WRITING,
+        STAMP_RECLAIMED,
+        MAX_SEQUENCE,
+        participant::next_generation(0x1ff, participant::DETACHED) as u64,
+        participant::CLAIMING as u64,
+        participant::LIVE as u64,
+        pack_record_header(1, 2, 4),
+        lock_slot::subscriber(0),
+        lock_slot::publisher(0),
+        MAX_SUBSCRIBERS as u64,
+        MAX_PUBLISHERS as u64,
+        SUBSCRIBER_NAME_WIDTH as u64,
+    ],
+);
 
-#[cfg(not(shmbus_loom))]
-const DIRECTORY_FIELDS: [u64; 11] = {
-    use core::mem::{offset_of, size_of};
-    [
-        size_of::<SegmentHeader>() as u64,
-        size_of::<DirectoryControl>() as u64,
-        size_of::<TopicEntry>() as u64,
-        offset_of!(TopicEntry, name_len) as u64,
-        offset_of!(TopicEntry, kind) as u64 * 1000 + offset_of!(TopicEntry, policy) as u64,
-        offset_of!(TopicEntry, slots) as u64,
-        offset_of!(TopicEntry, creator_pid) as u64,
-        offset_of!(TopicEntry, claim_timeout_ns_lo) as u64 * 1000
-            + offset_of!(TopicEntry, claim_timeout_ns_hi) as u64,
-        offset_of!(TopicEntry, name) as u64,
-        TOPIC_NAME_WORDS as u64,
-        DIRECTORY_ENTRIES_OFFSET as u64,
-    ]
-};
-#[cfg(shmbus_loom)]
-const DIRECTORY_FIELDS: [u64; 0] = [];
+/// Structures of a directory segment.
+pub const DIRECTORY_STRUCTS: [StructLayout; 3] = [
+    SegmentHeader::LAYOUT,
+    DirectoryControl::LAYOUT,
+    TopicEntry::LAYOUT,
+];
 
 /// Layout hash of a directory segment as this build lays it out.
-pub const DIRECTORY_LAYOUT_HASH: u64 = layout_hash(&DIRECTORY_FIELDS);
+pub const DIRECTORY_LAYOUT_HASH: u64 = layout_hash(
+    &DIRECTORY_STRUCTS,
+    &[
+        DIRECTORY_CONTROL_OFFSET as u64,
+        DIRECTORY_ENTRIES_OFFSET as u64,
+        TOPIC_NAME_WORDS as u64,
+        TOPIC_NAME_WIDTH as u64,
+        TOPIC_KIND_BROADCAST as u64,
+        entry::CREATING as u64,
+        entry::READY as u64,
+        lock_slot::entry(0, 0),
+        lock_slot::entry(1, 0),
+        MAX_DIRECTORY_ENTRIES as u64,
+    ],
+);
 
 #[cfg(test)]
 mod tests {
@@ -894,5 +1314,171 @@ mod tests {
         let w = magic_word(7);
         assert_eq!(&w.to_le_bytes()[..4], b"SHMB");
         assert_eq!(w >> 32, 7);
+    }
+
+    /// Every structure that lives in shared memory.
+    fn every_struct() -> [(StructLayout, usize); 8] {
+        use core::mem::size_of;
+        [
+            (SegmentHeader::LAYOUT, size_of::<SegmentHeader>()),
+            (SpscControl::LAYOUT, size_of::<SpscControl>()),
+            (BroadcastControl::LAYOUT, size_of::<BroadcastControl>()),
+            (SubscriberSlot::LAYOUT, size_of::<SubscriberSlot>()),
+            (PublisherSlot::LAYOUT, size_of::<PublisherSlot>()),
+            (RecordSlotHeader::LAYOUT, size_of::<RecordSlotHeader>()),
+            (DirectoryControl::LAYOUT, size_of::<DirectoryControl>()),
+            (TopicEntry::LAYOUT, size_of::<TopicEntry>()),
+        ]
+    }
+
+    /// How many fields of `layout` cover each of its bytes.
+    fn coverage(layout: &StructLayout) -> Vec<u32> {
+        let mut covered = vec![0u32; layout.size];
+        for f in layout.fields {
+            for byte in f.offset..f.offset + f.size {
+                match covered.get_mut(byte) {
+                    Some(c) => *c += 1,
+                    None => panic!(
+                        "{}::{} ends at {}, past the structure's {} bytes",
+                        layout.name,
+                        f.name,
+                        f.offset + f.size,
+                        layout.size
+                    ),
+                }
+            }
+        }
+        covered
+    }
+
+    #[cfg(not(shmbus_loom))]
+    #[test]
+    fn layout_tables_cover_every_byte_once() {
+        for (layout, size) in every_struct() {
+            assert_eq!(layout.size, size, "{}", layout.name);
+            let sum: usize = layout.fields.iter().map(|f| f.size).sum();
+            assert_eq!(
+                sum, size,
+                "{}: fields add up to {sum} of {size} bytes",
+                layout.name
+            );
+            for (byte, n) in coverage(&layout).into_iter().enumerate() {
+                assert_eq!(n, 1, "{}: byte {byte} is in {n} fields", layout.name);
+            }
+            assert!(layout.is_exact(), "{}", layout.name);
+        }
+    }
+
+    #[cfg(not(shmbus_loom))]
+    #[test]
+    fn every_shared_struct_is_in_a_layout_hash() {
+        let hashed: Vec<&str> = SPSC_STRUCTS
+            .iter()
+            .chain(&BROADCAST_STRUCTS)
+            .chain(&DIRECTORY_STRUCTS)
+            .map(|s| s.name)
+            .collect();
+        for (layout, _) in every_struct() {
+            assert!(
+                hashed.contains(&layout.name),
+                "{} is in no hash",
+                layout.name
+            );
+        }
+    }
+
+    /// A 16-byte table of fields at (offset, size).
+    fn table(fields: &[(usize, usize)]) -> StructLayout {
+        let fields: Vec<Field> = fields
+            .iter()
+            .map(|&(offset, size)| Field {
+                name: "f",
+                offset,
+                size,
+            })
+            .collect();
+        StructLayout {
+            name: "T",
+            size: 16,
+            fields: fields.leak(),
+        }
+    }
+
+    #[test]
+    fn a_gap_or_an_overlap_is_not_exact() {
+        assert!(table(&[(0, 8), (8, 8)]).is_exact());
+        assert!(table(&[(0, 4), (4, 4), (8, 8)]).is_exact());
+        // A gap (implicit padding), an overlap, a short and a long table.
+        assert!(!table(&[(0, 8), (12, 4)]).is_exact());
+        assert!(!table(&[(0, 8), (4, 12)]).is_exact());
+        assert!(!table(&[(0, 8)]).is_exact());
+        assert!(!table(&[(0, 8), (8, 16)]).is_exact());
+        let overlap = coverage(&table(&[(0, 8), (4, 12)]));
+        assert_eq!((overlap[3], overlap[6], overlap[12]), (1, 2, 1));
+        assert_eq!(coverage(&table(&[(0, 8), (12, 4)]))[10], 0);
+    }
+
+    #[test]
+    fn moving_resizing_or_renaming_any_field_changes_the_hash() {
+        for (layout, _) in every_struct() {
+            let base = layout_hash(&[layout], &[]);
+            for (i, field) in layout.fields.iter().enumerate() {
+                let changes: [fn(&mut Field); 3] =
+                    [|f| f.offset += 8, |f| f.size += 4, |f| f.name = "renamed"];
+                for change in changes {
+                    let mut fields = layout.fields.to_vec();
+                    change(&mut fields[i]);
+                    let changed = StructLayout {
+                        fields: fields.leak(),
+                        ..layout
+                    };
+                    assert_ne!(
+                        layout_hash(&[changed], &[]),
+                        base,
+                        "{}::{} changed",
+                        layout.name,
+                        field.name
+                    );
+                }
+            }
+        }
+        assert_ne!(layout_hash(&[], &[1]), layout_hash(&[], &[2]));
+    }
+
+    #[test]
+    fn kinds_hash_differently() {
+        assert_ne!(SPSC_LAYOUT_HASH, BROADCAST_LAYOUT_HASH);
+        assert_ne!(SPSC_LAYOUT_HASH, DIRECTORY_LAYOUT_HASH);
+        assert_ne!(BROADCAST_LAYOUT_HASH, DIRECTORY_LAYOUT_HASH);
+    }
+
+    #[test]
+    fn lock_slots_keep_their_numbers() {
+        // The numbers are shared with every other build: changing one
+        // changes the layout hash, and must be a deliberate choice.
+        assert_eq!(lock_slot::SPSC_PRODUCER, 0);
+        assert_eq!(lock_slot::SPSC_CONSUMER, 1);
+        assert_eq!(lock_slot::subscriber(5), 1_005);
+        assert_eq!(lock_slot::publisher(7), 100_007);
+        assert_eq!(lock_slot::entry(3, 9), 10_000 + (3 << 32) + 9);
+    }
+
+    #[test]
+    fn names_pack_and_unpack_in_words_of_four_or_eight() {
+        let name = b"market_data.btc-usd";
+        for width in [4, 8] {
+            let mut bytes = [0u8; NAME_LEN];
+            for w in 0..NAME_LEN / width {
+                unpack_name_word(&mut bytes, w, width, name_word(name, w, width));
+            }
+            assert_eq!(&bytes[..name.len()], name);
+            assert!(bytes[name.len()..].iter().all(|&b| b == 0));
+        }
+        assert_eq!(
+            name_word(b"abcdefgh", 1, 4),
+            u64::from(u32::from_le_bytes(*b"efgh"))
+        );
+        assert_eq!(name_word(b"abcdefghi", 1, 8), u64::from(b'i'));
+        assert_eq!(name_word(b"abc", 1, 8), 0);
     }
 }

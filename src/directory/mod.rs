@@ -87,7 +87,7 @@ mod mapped {
     use super::table::{self, topic_segment, EntryStore, Paused, Slot, TableError, TopicRecord};
     use super::DirectoryEntry;
     use crate::layout::{
-        DirectoryControl, SegmentKind, TopicEntry, DIRECTORY_CONTROL_OFFSET,
+        lock_slot, DirectoryControl, SegmentKind, TopicEntry, DIRECTORY_CONTROL_OFFSET,
         DIRECTORY_ENTRIES_OFFSET,
     };
     use crate::ring::broadcast::BroadcastConfig;
@@ -99,20 +99,13 @@ mod mapped {
     pub const DIRECTORY_SEGMENT: &str = "directory";
     /// Entries in a new directory.
     pub const DEFAULT_DIRECTORY_ENTRIES: u32 = 256;
-    /// Most entries a directory may have (keeps lock slots in range).
-    pub const MAX_DIRECTORY_ENTRIES: u32 = 1 << 16;
+    /// Most entries a directory may have (keeps lock slots in range; see
+    /// [`layout::lock_slot`](crate::layout::lock_slot)).
+    pub const MAX_DIRECTORY_ENTRIES: u32 = crate::layout::MAX_DIRECTORY_ENTRIES;
     /// How long an opener waits for another live process to finish
     /// creating a topic, and a creator before it takes such a stalled
     /// creator's entry over.
     pub const CREATE_WAIT: Duration = Duration::from_secs(10);
-
-    /// Liveness-lock slot of directory entry `i` at `epoch`: one per
-    /// creation, so a stalled creator's lock never stands for its
-    /// successor's. `i < MAX_DIRECTORY_ENTRIES` (checked when the directory
-    /// is mapped), so the slot stays below 2^49.
-    fn entry_lock(i: usize, epoch: u32) -> u64 {
-        10_000 + ((i as u64) << 32) + u64::from(epoch)
-    }
 
     /// Why a topic could not be created or opened.
     #[derive(Debug)]
@@ -237,13 +230,13 @@ mod mapped {
     impl EntryStore for MappedStore<'_> {
         type Error = DirectoryError;
         fn try_lock(&self, i: usize, epoch: u32) -> Result<bool, DirectoryError> {
-            Ok(self.locks.try_lock(entry_lock(i, epoch))?)
+            Ok(self.locks.try_lock(lock_slot::entry(i, epoch))?)
         }
         fn unlock(&self, i: usize, epoch: u32) {
-            let _ = self.locks.unlock(entry_lock(i, epoch));
+            let _ = self.locks.unlock(lock_slot::entry(i, epoch));
         }
         fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, DirectoryError> {
-            Ok(self.locks.is_held(entry_lock(i, epoch))?)
+            Ok(self.locks.is_held(lock_slot::entry(i, epoch))?)
         }
         fn create_log(
             &self,
@@ -492,7 +485,7 @@ mod mapped {
                     Slot::Ready(record) => Some(Ok(DirectoryEntry::Ready(record))),
                     Slot::Creating { epoch } => Some(
                         self.segment
-                            .is_lock_held(entry_lock(entry, epoch))
+                            .is_lock_held(lock_slot::entry(entry, epoch))
                             .map(|creator_alive| DirectoryEntry::Creating {
                                 entry,
                                 epoch,

@@ -22,15 +22,15 @@
 
 use std::time::Duration;
 
-use crate::layout::{entry, TopicEntry, TOPIC_NAME_WORDS};
+use crate::layout::{
+    entry, name_word, unpack_name_word, TopicEntry, NAME_LEN, TOPIC_KIND_BROADCAST,
+    TOPIC_NAME_WIDTH,
+};
 use crate::ring::broadcast::{BroadcastConfig, Policy};
 use crate::sync::{fence, monotonic_ns, yield_now, AtomicU32, AtomicU64, Ordering};
 
-/// Topic kind stored in an entry: a broadcast log.
-pub(crate) const KIND_BROADCAST: u32 = 1;
-
 /// Longest topic name an entry holds, in bytes.
-const MAX_NAME: usize = 4 * TOPIC_NAME_WORDS;
+const MAX_NAME: usize = NAME_LEN;
 
 /// A topic as the directory records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,15 +137,6 @@ fn start(name: &str, n: usize) -> usize {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h % n.max(1) as u64) as usize
-}
-
-/// Name bytes `4w .. 4w + 4` as the value of name word `w` (zero past the end).
-fn name_chunk(name: &[u8], w: usize) -> u32 {
-    let mut b = [0u8; 4];
-    for (k, byte) in b.iter_mut().enumerate() {
-        *byte = name.get(w * 4 + k).copied().unwrap_or(0);
-    }
-    u32::from_le_bytes(b)
 }
 
 /// Writes `value` into field word `word` for the creation at `epoch`,
@@ -262,12 +253,13 @@ fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<TopicRecord, Strin
     }
     let len = len as usize;
     let kind = field("kind", &e.kind)?;
-    if kind != KIND_BROADCAST {
+    if kind != TOPIC_KIND_BROADCAST {
         return Err(format!("unknown topic kind {kind}"));
     }
     let mut bytes = [0u8; MAX_NAME];
-    for (w, chunk) in bytes.chunks_exact_mut(4).enumerate() {
-        chunk.copy_from_slice(&field("name", &e.name[w])?.to_le_bytes());
+    for (w, word) in e.name.iter().enumerate() {
+        let value = field("name", word)?;
+        unpack_name_word(&mut bytes, w, TOPIC_NAME_WIDTH, u64::from(value));
     }
     if bytes[len..].iter().any(|&b| b != 0) {
         return Err(format!("name bytes past its length {len} are not zero"));
@@ -442,8 +434,13 @@ fn settle<S: EntryStore>(
                 if !alive || stalled {
                     // Free the entry; the creator's late writes cannot land
                     // (they are compare-and-swaps against its own epoch).
-                    // SYNC POINT: pairs with `load_state` in every other
-                    // process, which then sees the entry free again.
+                    // SYNC POINT: AcqRel, as every state CAS. Release pairs
+                    // with the Acquire half of the next claimer's CAS in
+                    // `claim` (and the fence in `load_state`), so the next
+                    // creation is ordered after this free; Acquire pairs with
+                    // the AcqRel claim in `claim` of the creator we free.
+                    // No field word relies on it: field writes are CASes
+                    // against their own epoch.
                     if e.state
                         .compare_exchange(
                             word,
@@ -556,7 +553,7 @@ fn create_at<S: EntryStore>(
     let pid = std::process::id();
     let fields = [
         (&e.name_len, bytes.len() as u32),
-        (&e.kind, KIND_BROADCAST),
+        (&e.kind, TOPIC_KIND_BROADCAST),
         (&e.policy, config.policy.to_raw()),
         (&e.max_payload, config.max_payload),
         (&e.slots, config.slots),
@@ -570,7 +567,7 @@ fn create_at<S: EntryStore>(
         .name
         .iter()
         .enumerate()
-        .map(|(w, word)| (word, name_chunk(bytes, w)));
+        .map(|(w, word)| (word, name_word(bytes, w, TOPIC_NAME_WIDTH) as u32));
     for (word, value) in fields.into_iter().chain(names) {
         if !store_tagged(word, epoch, value) {
             return Err(lost(e, store, i, epoch));

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::layout::{SegmentFault, SLOT_HEADER_LEN};
+use crate::layout::{SegmentFault, MAX_PUBLISHERS, MAX_SUBSCRIBERS, SLOT_HEADER_LEN};
 use crate::ring::Corruption;
 
 /// What a broadcast log does when a subscriber falls a whole ring behind.
@@ -56,9 +56,9 @@ pub struct BroadcastConfig {
     pub max_payload: u32,
     /// Back-pressure or overwrite.
     pub policy: Policy,
-    /// Subscriber slots (1..=4096).
+    /// Subscriber slots (1..=4096, [`MAX_SUBSCRIBERS`]).
     pub max_subscribers: u32,
-    /// Publisher slots (1..=1024).
+    /// Publisher slots (1..=1024, [`MAX_PUBLISHERS`]).
     pub max_publishers: u32,
     /// How long a claim may stay uncommitted before a waiter reclaims it.
     pub claim_timeout: Duration,
@@ -98,15 +98,15 @@ impl BroadcastConfig {
                 self.max_payload
             ));
         }
-        if self.max_subscribers == 0 || self.max_subscribers > 4096 {
+        if self.max_subscribers == 0 || self.max_subscribers > MAX_SUBSCRIBERS {
             return Err(format!(
-                "max subscribers {} must be 1..=4096",
+                "max subscribers {} must be 1..={MAX_SUBSCRIBERS}",
                 self.max_subscribers
             ));
         }
-        if self.max_publishers == 0 || self.max_publishers > 1024 {
+        if self.max_publishers == 0 || self.max_publishers > MAX_PUBLISHERS {
             return Err(format!(
-                "max publishers {} must be 1..=1024",
+                "max publishers {} must be 1..={MAX_PUBLISHERS}",
                 self.max_publishers
             ));
         }

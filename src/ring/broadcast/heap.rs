@@ -3,11 +3,11 @@
 use core::ptr::NonNull;
 
 use super::{
-    publisher_lock, subscriber_lock, BroadcastConfig, BroadcastView, Liveness, Publisher,
-    RegisterError, StartAt, Subscriber, ViewParts,
+    BroadcastConfig, BroadcastView, Liveness, Publisher, RegisterError, StartAt, Subscriber,
+    ViewParts,
 };
 use crate::layout::{
-    participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
+    lock_slot, participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
 };
 use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering, RacyBytes};
 
@@ -48,8 +48,8 @@ pub fn heap(config: BroadcastConfig) -> Result<HeapLog, String> {
         racy: RacyBytes::new(slots * payload_stride),
         locks: HeapLocks::with_ids(
             (0..config.max_subscribers as usize)
-                .map(subscriber_lock)
-                .chain((0..config.max_publishers as usize).map(publisher_lock))
+                .map(lock_slot::subscriber)
+                .chain((0..config.max_publishers as usize).map(lock_slot::publisher))
                 .collect(),
         ),
     });
@@ -125,6 +125,10 @@ impl HeapLog {
     /// subscriber slot `i`.
     #[doc(hidden)]
     pub fn subscriber_state_for_test(&self, i: usize) -> u32 {
+        // SYNC POINT: Acquire pairs with the Release updates of the state
+        // word (`take_slot`, the SeqCst store of LIVE in
+        // `Subscriber::register`, `Subscriber::drop`, a reaper's CAS), as a
+        // reaper's load does; a test only needs the value.
         participant::state(self.mem.subscribers[i].state.load(Ordering::Acquire))
     }
 }

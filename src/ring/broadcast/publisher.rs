@@ -3,11 +3,9 @@
 use core::ops::Deref;
 use std::time::Duration;
 
-use super::{
-    publisher_lock, BroadcastView, ClaimError, Policy, RegisterError, Stall, LOOKS_PER_STALL_CHECK,
-};
+use super::{BroadcastView, ClaimError, Policy, RegisterError, Stall, LOOKS_PER_STALL_CHECK};
 use crate::layout::{
-    pack_record_header, participant, split_stamp, stamp, SegmentFault, MAX_SEQUENCE,
+    lock_slot, pack_record_header, participant, split_stamp, stamp, SegmentFault, MAX_SEQUENCE,
     STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
 use crate::ring::{Corruption, CorruptionKind};
@@ -54,7 +52,7 @@ pub(super) enum Lost {
 impl Publisher {
     pub(crate) fn register(ring: BroadcastView) -> Result<Self, RegisterError> {
         for j in 0..ring.max_publishers {
-            if !ring.liveness.try_lock(publisher_lock(j)) {
+            if !ring.liveness.try_lock(lock_slot::publisher(j)) {
                 continue;
             }
             let p = ring.publisher(j);
@@ -71,7 +69,11 @@ impl Publisher {
             // SYNC POINT: Release pairs with the Acquire load in
             // `BroadcastView::owner_inside`: a dead owner's claim is gone.
             p.claimed.store(0, Ordering::Release);
-            // SYNC POINT: Release pairs with inspection's loads of the slot.
+            // SYNC POINT: Release, stronger than any reader needs today:
+            // nothing Acquire-loads a publisher's state word (inspection and
+            // a successor's `register` read it Relaxed; a successor is
+            // ordered after us by the liveness lock instead). It would
+            // publish pid and counters, stored above, to a reader that did.
             p.state.store(
                 participant::next_generation(word, participant::LIVE),
                 Ordering::Release,
@@ -177,9 +179,10 @@ impl Publisher {
             // SYNC POINT: pairs with the registration's Release update of
             // the state word (only used to decide "still full").
             let state = participant::state(s.state.load(Ordering::Acquire));
-            // SYNC POINT: pairs with that subscriber's Release store of its
-            // cursor (only used to decide "still full": no reuse follows).
             let gating = state == participant::LIVE || state == participant::DETACHED;
+            // SYNC POINT: pairs with that subscriber's Release store of its
+            // cursor in `Subscriber::release` (only used to decide "still
+            // full": no reuse follows).
             if gating && s.cursor.load(Ordering::Acquire).saturating_add(slots) <= seq {
                 return Ok(false);
             }
@@ -193,7 +196,18 @@ impl Publisher {
             // it sees our gate and starts at or after it.
             let before = ctl.registrations.load(Ordering::SeqCst);
             let (min, at) = self.ring.scan_gate(seq);
+            debug_assert!(min <= seq, "the scan starts at the claim and only lowers");
+            // SYNC POINT: SeqCst RMW. In the SeqCst order it falls between
+            // our two loads of `registrations`, which is what the Dekker
+            // argument above needs (a registration that bumps after our
+            // second load then reads this gate). Its Release half pairs with
+            // other publishers' Acquire loads of `gate` (`gate_allows`,
+            // `Publisher::register`), passing on the cursor loads of the
+            // scan: what those subscribers read happens before they reuse.
             ctl.gate.fetch_max(min, Ordering::SeqCst);
+            // SYNC POINT: SeqCst, the second look of the pair: unchanged
+            // means no registration's SeqCst bump in `Subscriber::register`
+            // came between our two looks.
             if ctl.registrations.load(Ordering::SeqCst) == before {
                 break (min, at);
             }
@@ -278,6 +292,10 @@ impl Publisher {
     /// inside, the sequence is given up as a skip instead: a stalled claimer
     /// never has its slot rewritten under it.
     pub(super) fn enter(&mut self, seq: u64) -> Result<u64, Lost> {
+        debug_assert!(
+            seq <= MAX_SEQUENCE,
+            "`reserve` refuses a tail past MAX_SEQUENCE"
+        );
         // SYNC POINT: Release pairs with the Acquire load of `claimed` in
         // `BroadcastView::owner_inside`.
         self.ring
@@ -576,7 +594,7 @@ impl Publisher {
     /// stays as it is, the liveness lock goes), without running `Drop`.
     #[doc(hidden)]
     pub fn crash_for_test(self) {
-        self.ring.liveness.unlock(publisher_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::publisher(self.slot));
         core::mem::forget(self);
     }
 }
@@ -585,12 +603,14 @@ impl Drop for Publisher {
     fn drop(&mut self) {
         let p = self.ring.publisher(self.slot);
         let word = p.state.load(Ordering::Relaxed);
-        // SYNC POINT: Release pairs with inspection's loads of the slot.
+        // SYNC POINT: Release, as in `Publisher::register`: nothing
+        // Acquire-loads it today (inspection reads it Relaxed); the next
+        // owner is ordered after us by the liveness lock we release below.
         p.state.store(
             participant::with_state(word, participant::FREE),
             Ordering::Release,
         );
-        self.ring.liveness.unlock(publisher_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::publisher(self.slot));
     }
 }
 
@@ -654,6 +674,14 @@ impl Claim<'_> {
             self.publisher.ring.write_racy(self.seq, staged);
         }
         let ring = &self.publisher.ring;
+        // What `check_len` and `enter_slot` made sure of.
+        debug_assert!(self.len <= ring.max_payload as usize);
+        debug_assert!(
+            self.expected == stamp(self.seq, STAMP_WRITING)
+                || self.expected == 0
+                || split_stamp(self.expected).0 + ring.slots == self.seq + 1,
+            "a claim replaces its own writing stamp or the previous lap's"
+        );
         // Loom: the claimer's writes to the slot last until here.
         ring.note(self.seq, self.len, true);
         let h = ring.header(self.seq);

@@ -4,12 +4,12 @@ use core::ops::Deref;
 use std::time::Duration;
 
 use super::{
-    subscriber_lock, BroadcastView, Policy, RecvError, RegisterError, Stall, StartAt,
-    LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
+    BroadcastView, Policy, RecvError, RegisterError, Stall, StartAt, LOOKS_PER_TAIL_CHECK,
+    MAX_SLEEP,
 };
 use crate::layout::{
-    participant, split_stamp, stamp_committed, unpack_record_header, SubscriberSlot, MAX_SEQUENCE,
-    STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED,
+    lock_slot, participant, split_stamp, stamp_committed, unpack_record_header, SubscriberSlot,
+    MAX_SEQUENCE, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED,
 };
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
@@ -46,8 +46,14 @@ struct Found {
 fn take_slot(s: &SubscriberSlot, state: u32) -> u32 {
     let mut word = s.state.load(Ordering::Relaxed);
     loop {
-        // SYNC POINT: AcqRel on the state word; makes a concurrent reaper's
-        // compare-and-swap of the old generation fail (`reap_dead_subscribers`).
+        // SYNC POINT: AcqRel on the state word. Acquire pairs with the
+        // Release update we replace (`Subscriber::drop`, `release_slot`, a
+        // reaper's CAS in `reap_dead_subscribers`): this registration is
+        // ordered after the slot's previous holder. Release pairs with a
+        // reaper's Acquire load of the word (our name and cursor are not
+        // written yet: the store of LIVE in `register` publishes them). The
+        // generation bump makes a concurrent reaper's CAS of the old word
+        // fail.
         match s.state.compare_exchange_weak(
             word,
             participant::next_generation(word, state),
@@ -79,15 +85,23 @@ impl Subscriber {
             // A durable subscriber resumes its own slot if it has one.
             for i in 0..ring.max_subscribers {
                 let s = ring.subscriber(i);
+                // SYNC POINT: pairs with the update that published the slot's
+                // name: the SeqCst store of LIVE below, the Release store of
+                // DETACHED in `Subscriber::drop`, or a reaper's AcqRel CAS
+                // after that LIVE. (Without the slot's lock this is a hint;
+                // it is checked again once the lock is held.)
                 let state = participant::state(s.state.load(Ordering::Acquire));
                 if state == participant::FREE || !s.name_matches(n) {
                     continue;
                 }
-                if !ring.liveness.try_lock(subscriber_lock(i)) {
+                if !ring.liveness.try_lock(lock_slot::subscriber(i)) {
                     return Err(RegisterError::DurableInUse {
                         name: String::from_utf8_lossy(n).into_owned(),
                     });
                 }
+                // SYNC POINT: as the load above, now holding the lock: no
+                // registration changes the name meanwhile, and the cursor
+                // read below is the previous owner's.
                 let state = participant::state(s.state.load(Ordering::Acquire));
                 if state != participant::FREE && s.name_matches(n) {
                     ring.forget_sleeper(s);
@@ -99,6 +113,9 @@ impl Subscriber {
                     // updates (only to validate the cursor).
                     let tail = ring.control().tail.load(Ordering::Acquire);
                     if tail > MAX_SEQUENCE || cursor > tail {
+                        // SYNC POINT: Release pairs with reapers' and
+                        // registrations' Acquire loads of the state word: the
+                        // slot goes back to DETACHED, as we found it.
                         s.state.store(
                             participant::with_state(
                                 s.state.load(Ordering::Relaxed),
@@ -106,7 +123,7 @@ impl Subscriber {
                             ),
                             Ordering::Release,
                         );
-                        ring.liveness.unlock(subscriber_lock(i));
+                        ring.liveness.unlock(lock_slot::subscriber(i));
                         return Err(corrupt(i, "its cursor is past the log's tail"));
                     }
                     s.pid.store(std::process::id(), Ordering::Relaxed);
@@ -118,14 +135,16 @@ impl Subscriber {
                     );
                     return Ok(Self::new(ring, i, cursor));
                 }
-                ring.liveness.unlock(subscriber_lock(i));
+                ring.liveness.unlock(lock_slot::subscriber(i));
             }
         }
         for i in 0..ring.max_subscribers {
-            if !ring.liveness.try_lock(subscriber_lock(i)) {
+            if !ring.liveness.try_lock(lock_slot::subscriber(i)) {
                 continue;
             }
             let s = ring.subscriber(i);
+            // SYNC POINT: as in the durable search above: pairs with the
+            // update that published the name read by `durable_name_len`.
             let state = participant::state(s.state.load(Ordering::Acquire));
             let durable = s.durable_name_len().is_some();
             let bad = if !participant::is_known(state) {
@@ -136,7 +155,7 @@ impl Subscriber {
                 None
             };
             if let Some(reason) = bad {
-                ring.liveness.unlock(subscriber_lock(i));
+                ring.liveness.unlock(lock_slot::subscriber(i));
                 return Err(corrupt(i, reason));
             }
             if state != participant::FREE && durable {
@@ -148,7 +167,7 @@ impl Subscriber {
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 ring.forget_sleeper(s);
-                ring.liveness.unlock(subscriber_lock(i));
+                ring.liveness.unlock(lock_slot::subscriber(i));
                 continue;
             }
             let old = participant::state(take_slot(s, participant::CLAIMING));
@@ -189,6 +208,9 @@ impl Subscriber {
             ctl.registrations.fetch_add(1, Ordering::SeqCst);
             let cursor = match start {
                 StartAt::Tail => {
+                    // SYNC POINT: SeqCst, the second look at the tail that
+                    // the store of LIVE above refers to: after that store and
+                    // the `registrations` bump in the SeqCst order.
                     let t1 = ctl.tail.load(Ordering::SeqCst).min(MAX_SEQUENCE);
                     // SYNC POINT: Release pairs with publishers' Acquire
                     // cursor loads in `scan_gate`.
@@ -227,7 +249,7 @@ impl Subscriber {
             participant::with_state(s.state.load(Ordering::Relaxed), participant::FREE),
             Ordering::Release,
         );
-        ring.liveness.unlock(subscriber_lock(i));
+        ring.liveness.unlock(lock_slot::subscriber(i));
     }
 
     fn new(ring: BroadcastView, slot: usize, cursor: u64) -> Self {
@@ -547,6 +569,8 @@ impl Subscriber {
     /// Publishes the cursor (done after every record unless deferred).
     #[inline]
     pub fn release(&mut self) {
+        // The cursor only moves forward (each step checked against the log).
+        debug_assert!(self.cursor >= self.released);
         if self.cursor != self.released {
             self.released = self.cursor;
             // SYNC POINT: pairs with the publishers' Acquire loads of cursors
@@ -687,7 +711,7 @@ impl Subscriber {
     /// running `Drop`.
     #[doc(hidden)]
     pub fn crash_for_test(self) {
-        self.ring.liveness.unlock(subscriber_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::subscriber(self.slot));
         core::mem::forget(self);
     }
 }
@@ -707,7 +731,7 @@ impl Drop for Subscriber {
             participant::with_state(s.state.load(Ordering::Relaxed), next),
             Ordering::Release,
         );
-        self.ring.liveness.unlock(subscriber_lock(self.slot));
+        self.ring.liveness.unlock(lock_slot::subscriber(self.slot));
     }
 }
 

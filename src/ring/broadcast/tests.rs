@@ -244,12 +244,18 @@ fn a_reaper_cannot_free_a_slot_registered_after_its_look() {
     // The reaper's look: a LIVE word whose lock is free.
     let view = log.view();
     let s = view.subscriber(slot);
+    // SYNC POINT: as the reaper's Acquire load of the state word in
+    // `reap_dead_subscribers`.
     let seen = s.state.load(Ordering::Acquire);
     assert_eq!(participant::state(seen), participant::LIVE);
-    assert!(!view.liveness.held_by_other(subscriber_lock(slot)));
+    assert!(!view
+        .liveness
+        .held_by_other(crate::layout::lock_slot::subscriber(slot)));
     // A new subscriber takes the slot between the look and the swap.
     let fresh = log.subscriber(StartAt::Tail).expect("sub");
     assert_eq!(fresh.slot, slot);
+    // SYNC POINT: the reaper's AcqRel compare-and-swap, with its orderings;
+    // it fails because `take_slot` bumped the generation.
     let swapped = s.state.compare_exchange(
         seen,
         participant::with_state(seen, participant::FREE),

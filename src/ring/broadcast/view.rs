@@ -6,22 +6,13 @@ use std::time::Duration;
 
 use super::{BroadcastConfig, HeapBroadcast, Policy};
 use crate::layout::{
-    participant, split_stamp, stamp, BroadcastControl, PublisherSlot, RecordSlotHeader,
-    SegmentFault, SubscriberSlot, STAMP_RECLAIMED, STAMP_WRITING,
+    lock_slot, name_word, participant, split_stamp, stamp, unpack_name_word, BroadcastControl,
+    PublisherSlot, RecordSlotHeader, SegmentFault, SubscriberSlot, NAME_LEN, STAMP_RECLAIMED,
+    STAMP_WRITING, SUBSCRIBER_NAME_WIDTH, SUBSCRIBER_NAME_WORDS,
 };
 use crate::sync::{
     fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
 };
-
-/// Liveness-lock slot of subscriber slot `i` in a broadcast segment.
-pub const fn subscriber_lock(i: usize) -> u64 {
-    1_000 + i as u64
-}
-
-/// Liveness-lock slot of publisher slot `j` in a broadcast segment.
-pub const fn publisher_lock(j: usize) -> u64 {
-    100_000 + j as u64
-}
 
 /// Proof of life of the participants: kernel locks on a segment, or flags
 /// for an in-process log.
@@ -184,8 +175,13 @@ impl BroadcastView {
     #[inline(always)]
     pub(super) fn header(&self, seq: u64) -> &RecordSlotHeader {
         let i = (seq & self.mask) as usize;
+        debug_assert!(i < self.slots as usize);
         // SAFETY: `i < slots`; headers are `header_stride` apart and aligned.
-        unsafe { &*(self.headers.add(i * self.header_stride) as *const RecordSlotHeader) }
+        let h = unsafe { self.headers.add(i * self.header_stride) as *const RecordSlotHeader };
+        debug_assert!(h.is_aligned(), "record slot header at {h:p} is misaligned");
+        // SAFETY: as above: inside the slot array, aligned, alive as long as
+        // the view.
+        unsafe { &*h }
     }
 
     #[inline(always)]
@@ -268,14 +264,17 @@ impl BroadcastView {
         let mut reaped = 0;
         for i in 0..self.max_subscribers {
             let s = self.subscriber(i);
-            // SYNC POINT: pairs with the registration's Release update of the
-            // state word in `take_slot`: name and cursor are its own.
+            // SYNC POINT: pairs with the registration's SeqCst (so Release)
+            // store of LIVE in `Subscriber::register`, made after it wrote the
+            // name: a LIVE word read here comes with that name, which decides
+            // below between detaching and freeing. (A CLAIMING word, from
+            // `take_slot`, is freed whatever its name.)
             let word = s.state.load(Ordering::Acquire);
             let state = participant::state(word);
             if state != participant::LIVE && state != participant::CLAIMING {
                 continue;
             }
-            if self.liveness.held_by_other(subscriber_lock(i)) {
+            if self.liveness.held_by_other(lock_slot::subscriber(i)) {
                 continue;
             }
             let durable = state == participant::LIVE && s.durable_name_len().is_some();
@@ -285,8 +284,12 @@ impl BroadcastView {
                 participant::FREE
             };
             // SYNC POINT: AcqRel on the state word, the only word a reaper
-            // and a registration both write; fails if `take_slot` bumped
-            // the generation since our load.
+            // and a registration both write. It fails if `take_slot` (an
+            // AcqRel CAS) bumped the generation since our load: that is an
+            // RMW fact, whatever the ordering. The orderings chain the
+            // slot's holders: Acquire orders us after the update we replace
+            // (as the load above), Release pairs with the Acquire half of
+            // the next registration's `take_slot`, which reads our word.
             if s.state
                 .compare_exchange(
                     word,
@@ -308,8 +311,14 @@ impl BroadcastView {
 
     /// Takes a dead (or waking) subscriber out of the sleeper count, once.
     pub(super) fn forget_sleeper(&self, s: &SubscriberSlot) {
-        // SYNC POINT: AcqRel swap; whoever turns the flag from 1 to 0 (the
-        // sleeper itself in `Subscriber::sleep`, or a reaper) decrements.
+        // SYNC POINT: AcqRel swap, stronger than the count needs: whoever
+        // turns the flag from 1 to 0 (the sleeper itself in
+        // `Subscriber::sleep`, a reaper, or a registration taking the slot)
+        // decrements, and the swap being one RMW makes that exactly one of
+        // them. The flag is raised by a Relaxed store in `Subscriber::sleep`,
+        // so no data is published through it; the swappers' Release/Acquire
+        // only order them with each other. Off the hot path (after a sleep
+        // or a reap).
         if s.sleeping.swap(0, Ordering::AcqRel) == 1 {
             // Saturating: a sleeper killed between raising its flag and
             // counting itself must not wrap the count. (In that window the
@@ -382,7 +391,9 @@ impl BroadcastView {
             let Some(c) = claimed.checked_sub(1) else {
                 return false;
             };
-            c & self.mask == index && c < seq && self.liveness.held_by_other(publisher_lock(j))
+            c & self.mask == index
+                && c < seq
+                && self.liveness.held_by_other(lock_slot::publisher(j))
         })
     }
 
@@ -465,6 +476,7 @@ impl Stall {
     /// How long `seq` (claimed: `tail > seq`) has been waited on, starting
     /// the timer if it is not running for it.
     pub(super) fn waited_ns(&mut self, seq: u64, tail: u64) -> u64 {
+        debug_assert!(seq < tail, "callers time claimed sequences only");
         let now = monotonic_ns();
         if self.since_ns == 0 || seq >= self.covers {
             self.since_ns = now.max(1);
@@ -535,43 +547,40 @@ impl SubscriberSlot {
     /// anonymous slot or a length no build writes (hostile bytes).
     pub(super) fn durable_name_len(&self) -> Option<usize> {
         let len = self.name_len.load(Ordering::Relaxed) as usize;
-        (1..=64).contains(&len).then_some(len)
+        (1..=NAME_LEN).contains(&len).then_some(len)
     }
 
     pub(super) fn name_matches(&self, name: &[u8]) -> bool {
         self.name_len.load(Ordering::Relaxed) as usize == name.len()
-            && (0..8).all(|w| self.name[w].load(Ordering::Relaxed) == name_word(name, w))
+            && (0..SUBSCRIBER_NAME_WORDS).all(|w| {
+                self.name[w].load(Ordering::Relaxed) == name_word(name, w, SUBSCRIBER_NAME_WIDTH)
+            })
     }
 
     pub(super) fn set_name(&self, name: &[u8]) {
-        for w in 0..8 {
-            self.name[w].store(name_word(name, w), Ordering::Relaxed);
+        for (w, word) in self.name.iter().enumerate() {
+            word.store(name_word(name, w, SUBSCRIBER_NAME_WIDTH), Ordering::Relaxed);
         }
         self.name_len.store(name.len() as u32, Ordering::Relaxed);
     }
 
     /// The durable name, if any (hostile bytes: lossy, length-clamped).
     pub fn name(&self) -> Option<String> {
-        let len = (self.name_len.load(Ordering::Relaxed) as usize).min(64);
+        let len = (self.name_len.load(Ordering::Relaxed) as usize).min(NAME_LEN);
         if len == 0 {
             return None;
         }
-        let mut bytes = [0u8; 64];
-        for w in 0..8 {
-            bytes[w * 8..w * 8 + 8]
-                .copy_from_slice(&self.name[w].load(Ordering::Relaxed).to_le_bytes());
+        let mut bytes = [0u8; NAME_LEN];
+        for (w, word) in self.name.iter().enumerate() {
+            unpack_name_word(
+                &mut bytes,
+                w,
+                SUBSCRIBER_NAME_WIDTH,
+                word.load(Ordering::Relaxed),
+            );
         }
         Some(String::from_utf8_lossy(&bytes[..len]).into_owned())
     }
-}
-
-/// Word `w` of a name padded with zeros to 64 bytes.
-pub(crate) fn name_word(name: &[u8], w: usize) -> u64 {
-    let mut b = [0u8; 8];
-    for (k, byte) in b.iter_mut().enumerate() {
-        *byte = name.get(w * 8 + k).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
 }
 
 impl PublisherSlot {

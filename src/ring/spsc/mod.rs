@@ -654,6 +654,12 @@ impl Producer {
                 return Err(ClaimError::Full);
             }
         }
+        // Our own positions: `tail` only moves by whole frames from an
+        // aligned start, and `limit` is a validated `head` (at most `tail`)
+        // plus the capacity.
+        debug_assert!(self.tail % 8 == 0, "misaligned tail {}", self.tail);
+        debug_assert!(end <= self.limit && end - self.tail <= self.ring.capacity);
+        debug_assert!(pad == 0 || pad == to_end);
         Ok(Reserved {
             pad,
             position: self.tail + pad,
@@ -826,6 +832,9 @@ impl Producer {
         // header store before it sleeps.
         fence(Ordering::SeqCst);
         if ctl.sleepers.load(Ordering::Relaxed) != 0 {
+            // SYNC POINT: Release pairs with the consumer's Acquire load of
+            // `wake_seq` in `Consumer::sleep`: a consumer that sees this bump
+            // sees the header stores before it.
             ctl.wake_seq.fetch_add(1, Ordering::Release);
             futex_wake_all(&ctl.wake_seq);
         }
@@ -874,6 +883,11 @@ impl<'a> WriteSlot<'a> {
         let ring = &producer.ring;
         let start = producer.tail;
         let end = start + self.pad + frame_len(self.len) as u64;
+        // What `reserve` made sure of: the frame lies before the region's
+        // end, and it and the sentinel after it within the free space.
+        debug_assert!(self.index as u64 + frame_len(self.len) as u64 <= ring.capacity);
+        debug_assert!(self.pad == 0 || (start & ring.mask) + self.pad == ring.capacity);
+        debug_assert!(end + SENTINEL_LEN <= producer.limit);
         // The next header position must read "nothing yet" before this
         // record can be seen: it may still hold bytes of an older lap.
         ring.data
@@ -1214,6 +1228,8 @@ impl Consumer {
     /// one `Release` store.
     #[inline]
     pub fn release(&mut self) {
+        // Our own position: it starts aligned and moves on by whole frames.
+        debug_assert!(self.head >= self.released && self.head % 8 == 0);
         if self.head != self.released {
             self.released = self.head;
             // SYNC POINT: pairs with the producer's Acquire load of `head` in

@@ -8,7 +8,7 @@
 //!
 //! Exactly one producer and one consumer may be attached at a time, across
 //! all processes. Each proves it is attached by holding an OFD lock on its
-//! role's slot ([`SPSC_LOCK_PRODUCER`], [`SPSC_LOCK_CONSUMER`]); the kernel
+//! role's slot ([`lock_slot::SPSC_PRODUCER`], [`lock_slot::SPSC_CONSUMER`]); the kernel
 //! drops the lock when the process dies, so a replacement can attach at once
 //! and resume from the positions in shared memory.
 
@@ -16,16 +16,17 @@ use core::ptr::NonNull;
 
 use super::{max_payload_for, Backing, Consumer, Producer, RingView, SpscConfig};
 use crate::layout::{
-    SegmentKind, SpscControl, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET, SPSC_FLAG_WAKEUPS,
+    lock_slot, SegmentKind, SpscControl, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET, SPSC_FLAG_WAKEUPS,
 };
 use crate::ring::region::{DataRegion, MAPPED_HEADERS, NO_TRACKING};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
 use crate::sync::{futex_wake_all, Ordering};
 
-/// Liveness-lock slot held by the attached producer.
-pub const SPSC_LOCK_PRODUCER: u64 = 0;
-/// Liveness-lock slot held by the attached consumer.
-pub const SPSC_LOCK_CONSUMER: u64 = 1;
+// The role slots under the names this module has always exported; they
+// are numbered in `layout::lock_slot` with every other kind's.
+pub use crate::layout::lock_slot::{
+    SPSC_CONSUMER as SPSC_LOCK_CONSUMER, SPSC_PRODUCER as SPSC_LOCK_PRODUCER,
+};
 
 /// Entry point for SPSC rings in a namespace.
 ///
@@ -73,7 +74,7 @@ impl Attachment {
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        let pid = if self.slot == SPSC_LOCK_PRODUCER {
+        let pid = if self.slot == lock_slot::SPSC_PRODUCER {
             &self.control().producer_pid
         } else {
             &self.control().consumer_pid
@@ -172,8 +173,8 @@ impl SpscRing {
             ns,
             name,
             opts,
-            SPSC_LOCK_PRODUCER,
-            SPSC_LOCK_CONSUMER,
+            lock_slot::SPSC_PRODUCER,
+            lock_slot::SPSC_CONSUMER,
             "producer",
         )?;
         let producer = Producer::attach(view).map_err(|c| SegmentError::Corrupt {
@@ -211,8 +212,8 @@ impl SpscRing {
             ns,
             name,
             opts,
-            SPSC_LOCK_CONSUMER,
-            SPSC_LOCK_PRODUCER,
+            lock_slot::SPSC_CONSUMER,
+            lock_slot::SPSC_PRODUCER,
             "consumer",
         )?;
         let consumer = Consumer::attach(view).map_err(|c| SegmentError::Corrupt {
