@@ -200,6 +200,28 @@ fn replay_artifact() {
     run_watched("replay", vec![(0, data)]);
 }
 
+/// Every libFuzzer artifact kept in `tests/mapped_fuzz/artifacts/` (inputs
+/// that once crashed the `mapped` target, named for what they found) runs
+/// cleanly now. In a debug build they run with overflow checks, as the
+/// target does.
+#[test]
+fn kept_artifacts_run_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mapped_fuzz/artifacts");
+    let mut inputs: Vec<(u64, Vec<u8>)> = std::fs::read_dir(&dir)
+        .expect("the artifacts directory")
+        .map(|e| std::fs::read(e.expect("entry").path()).expect("read artifact"))
+        .enumerate()
+        .map(|(i, data)| (i as u64, data))
+        .collect();
+    inputs.sort();
+    assert!(
+        inputs.len() >= 2,
+        "artifacts missing from {}",
+        dir.display()
+    );
+    run_watched("artifact", inputs);
+}
+
 // ---------------------------------------------------------------------------
 // Reproducers of what the harness found, minimised. A new one starts
 // `#[ignore]`d, with its finding in `harness::OPEN_FINDINGS`, until its fix
