@@ -33,14 +33,13 @@
 //!    many senders. Publishers share core 0 (the subscriber has core 1) and
 //!    yield when the log or channel is full.
 //!
-//! 4. **Overwrite reads** (part `overwrite`): one
-//!    spinning subscriber on an `Overwrite` topic, reading by borrow
-//!    (`try_read`) and by copy (`try_recv`): publish-to-receive latency paced
-//!    as in part 1, then throughput with the publisher on core 0 writing as
-//!    fast as it can and the subscriber on core 1 taking what it can (records
-//!    received per second, and the share it missed). Built against an older
-//!    checkout of the library, the same part measures a change to the read
-//!    path; run the two binaries in turn (interleaved) for a same-run ratio.
+//! 4. **Overwrite reads** (part `overwrite`): one spinning subscriber on an
+//!    `Overwrite` topic, reading by borrow (`try_read`) and by copy
+//!    (`try_recv`): publish-to-receive latency paced as in part 1, then the
+//!    read path alone (bursts of reads of records already published, no
+//!    publisher running), ns per record. Built against an older checkout of
+//!    the library, the same part measures a change to the read path; run
+//!    the two binaries in turn (interleaved) for a same-run ratio.
 //!
 //! Criterion then times the publish cost with 1 and 16 idle subscribers
 //! (shmbus and crossbeam) with `iter_custom`.
@@ -983,104 +982,65 @@ fn overwrite_latency(
     hists
 }
 
-/// One throughput run on an `Overwrite` topic: the publisher (this thread,
-/// core A) writes `records` as fast as it can, the subscriber (core B)
-/// reads by borrow or copy until it has the last one. Returns (publish
-/// rate, received per second, share missed).
-fn overwrite_throughput_run(topic: &Topic, records: u64, copy: bool) -> (f64, f64, f64) {
+/// The read path alone: `BURST` records published on `topic` (an
+/// `Overwrite` topic, so nobody is held back), then read back by one
+/// subscriber on this thread with no publisher running, timed per burst.
+/// Returns the median ns per record of `bursts` bursts, borrowing (checked
+/// with `is_intact` after use, as a zero-copy `Overwrite` read once had to
+/// be) and copying: `[borrow, copy]`.
+fn overwrite_read_cost(topic: &Topic, bursts: usize) -> [f64; 2] {
+    let mut publisher = topic.publisher().expect("attach a publisher");
     let mut sub = topic
         .subscriber(StartAt::Tail)
         .expect("attach a subscriber");
-    let mut publisher = topic.publisher().expect("attach a publisher");
-    let started = Barrier::new(2);
-    std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            pin_to(CORE_B);
-            started.wait();
-            let t0 = Instant::now();
-            let (mut received, mut buf) = (0u64, [0u8; RECORD]);
-            let mut last = 0;
-            while last + 1 < records {
-                // A borrow is checked with `is_intact` after use, as a
-                // zero-copy `Overwrite` read once had to be (today the
-                // borrowed bytes are a validated copy and the check is
-                // redundant, which this bench then pays for).
-                let got = if copy {
-                    sub.try_recv(&mut buf)
-                        .map(|(_, len)| Some(seq_of(&buf[..len])))
-                } else {
-                    sub.try_read().map(|rec| {
-                        let seq = seq_of(&rec);
-                        rec.is_intact().then_some(seq)
-                    })
-                };
-                match got {
-                    Ok(None) => {}
-                    Ok(Some(seq)) => {
-                        assert!(seq >= last, "records out of order");
-                        last = seq;
-                        received += 1;
-                    }
-                    Err(RecvError::Empty | RecvError::Lapped { .. }) => spin(),
-                    Err(e) => panic!("shmbus read failed: {e}"),
-                }
-            }
-            (received, t0.elapsed())
-        });
-        started.wait();
-        let t0 = Instant::now();
-        let mut record = TEMPLATE;
-        for seq in 0..records {
+    let mut record = TEMPLATE;
+    let mut seq = 0u64;
+    let mut times = [Vec::new(), Vec::new()];
+    for burst in 0..bursts * 2 {
+        let copy = burst % 2 == 1;
+        for _ in 0..BURST {
             stamp(&mut record, seq);
             publisher
                 .try_publish(1, &record)
                 .expect("overwrite never waits");
+            seq += 1;
         }
-        let published = t0.elapsed();
-        let (received, took) = reader.join().expect("subscriber thread");
-        (
-            records as f64 / published.as_secs_f64(),
-            received as f64 / took.as_secs_f64(),
-            1.0 - received as f64 / records as f64,
-        )
-    })
+        let mut buf = [0u8; RECORD];
+        let t0 = Instant::now();
+        for _ in 0..BURST {
+            let front = if copy {
+                let (_, len) = sub.try_recv(&mut buf).expect("a record");
+                seq_of(&buf[..len])
+            } else {
+                let rec = sub.try_read().expect("a record");
+                let front = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
+                assert!(rec.is_intact(), "no publisher runs");
+                front
+            };
+            std::hint::black_box(front);
+        }
+        times[usize::from(copy)].push(t0.elapsed());
+    }
+    times.map(|mut t| median(&mut t).as_nanos() as f64 / BURST as f64)
 }
 
-fn print_overwrite(hists: &[Histogram<u64>; 2], tput: &[[(f64, f64, f64); 2]]) {
+fn print_overwrite(hists: &[Histogram<u64>; 2], cost: [f64; 2]) {
     let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p);
     println!(
-        "{:<8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8}",
-        "read", "samples", "p50", "p99", "p99.9", "p99.99", "max"
+        "{:<8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8} {:>12}",
+        "read", "samples", "p50", "p99", "p99.9", "p99.99", "max", "ns/record"
     );
-    for (name, h) in ["borrow", "copy"].iter().zip(hists) {
+    for ((name, h), ns) in ["borrow", "copy"].iter().zip(hists).zip(cost) {
         println!(
-            "{:<8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8}",
+            "{:<8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8} {:>12.1}",
             name,
             h.len(),
             q(h, 0.5),
             q(h, 0.99),
             q(h, 0.999),
             q(h, 0.9999),
-            h.max()
-        );
-    }
-    println!();
-    println!(
-        "{:<8} {:>12} {:>12} {:>8}",
-        "read", "publish M/s", "receive M/s", "missed"
-    );
-    for (k, name) in ["borrow", "copy"].iter().enumerate() {
-        let med = |f: fn(&(f64, f64, f64)) -> f64| {
-            let mut v: Vec<f64> = tput.iter().map(|r| f(&r[k])).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        println!(
-            "{:<8} {:>12.2} {:>12.2} {:>7.1}%",
-            name,
-            med(|r| r.0) / 1e6,
-            med(|r| r.1) / 1e6,
-            med(|r| r.2) * 100.0
+            h.max(),
+            ns
         );
     }
 }
@@ -1150,23 +1110,16 @@ fn main() {
 
     if part("overwrite") {
         let hists = overwrite_latency(&ow_topic, cores, scale, rounds);
-        let records = scale as u64 * 100;
-        let tput: Vec<[(f64, f64, f64); 2]> = (0..rounds.max(3))
-            .map(|_| {
-                [
-                    overwrite_throughput_run(&ow_topic, records, false),
-                    overwrite_throughput_run(&ow_topic, records, true),
-                ]
-            })
-            .collect();
+        let bursts = (scale / 100).max(4);
+        let cost = overwrite_read_cost(&ow_topic, bursts);
         println!();
         println!(
-            "Overwrite reads, {RECORD}-byte records: one spinning subscriber on core {CORE_B}, \
-             publisher on core {CORE_A}; latency ns, paced as above ({rounds} interleaved rounds); \
-             throughput: {records} records as fast as the publisher goes, median of {} runs",
-            tput.len()
+            "Overwrite reads, {RECORD}-byte records: publish-to-receive latency in ns of one \
+             spinning subscriber on core {CORE_B} (publisher on core {CORE_A}, paced as above, \
+             {rounds} interleaved rounds); ns/record: the read path alone, median of {bursts} \
+             bursts of {BURST} reads with no publisher running"
         );
-        print_overwrite(&hists, &tput);
+        print_overwrite(&hists, cost);
         println!();
     }
 

@@ -9,6 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Code that uses the default base directory (the README's snippets, run
+# as doc tests) works in a private one, removed at exit.
+SHMBUS_DIR="$(mktemp -d "${TMPDIR:-/dev/shm}/shmbus-tests-XXXXXX")"
+export SHMBUS_DIR
+trap 'rm -rf "$SHMBUS_DIR"' EXIT
+
 echo "== workspace tests (release) =="
 cargo test --workspace --release
 

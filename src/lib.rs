@@ -8,7 +8,7 @@
 //!
 //! | module       | what it holds |
 //! |--------------|---------------|
-//! | [`sync`]     | the only place that names atomics; swapped for loom's under `--cfg shmbus_loom` |
+//! | `sync`       | the only place that names atomics; swapped for loom's under `--cfg shmbus_loom` |
 //! | [`layout`]   | every byte that lives in shared memory, drawn and offset-checked |
 //! | [`segment`]  | create, open and validate a memory-mapped file in a namespace directory |
 //! | [`ring`]     | the lock-free algorithms over a control block and a data region |
@@ -20,27 +20,35 @@
 //!
 //! ## Example
 //!
+//! A topic, a publisher and a subscriber (in production they are in
+//! different processes; each opens the bus by namespace and the topic by
+//! name):
+//!
 //! ```
-//! use shmbus::{Namespace, ring::spsc::{SpscConfig, SpscRing}};
+//! use shmbus::{Bus, StartAt, TopicConfig, WaitStrategy};
 //!
 //! # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}", std::process::id()));
-//! let ns = Namespace::at(&tmp, "doc")?; // or Namespace::open("prod") under /dev/shm/shmbus-<uid>
-//! SpscRing::create(&ns, "ticks", SpscConfig::with_capacity(1 << 16))?;
+//! let bus = Bus::at(&tmp, "doc")?;                 // or Bus::open("prod"), under /dev/shm/shmbus-<uid>
+//! let md = bus.topic("market_data", &TopicConfig::default())?;
 //!
-//! let mut producer = SpscRing::producer(&ns, "ticks")?;
-//! let mut consumer = SpscRing::consumer(&ns, "ticks")?;
+//! let mut strategy = md.subscriber(StartAt::Tail)?;
+//! let mut feed = md.publisher()?;
 //!
-//! let mut slot = producer.try_claim(16)?;     // reserve 16 bytes in the ring
-//! slot.copy_from_slice(b"BTC 42000.5 1.25");  // write in place
-//! slot.commit();                              // one release store publishes it
+//! let mut claim = feed.try_claim(16)?;            // reserve a slot
+//! claim.copy_from_slice(b"BTC 42000.5 1.25");    // write in place
+//! claim.commit()?;                                // one compare-and-swap publishes it
 //!
-//! let record = consumer.try_read()?;          // borrow it, no copy
+//! let record = strategy.read_blocking(WaitStrategy::BLOCKING)?; // borrow it, no copy
 //! assert_eq!(&record[..], b"BTC 42000.5 1.25");
-//! drop(record);                               // releases the space
-//! # SpscRing::remove(&ns, "ticks")?;
+//! drop(record);                                   // the cursor moves on
+//! # drop((strategy, feed, md, bus));
 //! # std::fs::remove_dir_all(&tmp).ok();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Point to point, [`ring::spsc`] is one producer and one consumer on a
+//! ring of variable-length records, with the same claim / commit / read
+//! calls.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -58,4 +66,15 @@ pub(crate) mod sync;
 pub mod wait;
 
 #[cfg(not(shmbus_loom))]
+pub use bus::{
+    Bus, BusError, Claim, ClaimError, Policy, Publisher, Record, RecvError, RegisterError, Router,
+    StartAt, Subscriber, Topic, TopicConfig,
+};
+#[cfg(not(shmbus_loom))]
 pub use segment::{Namespace, SegmentError};
+pub use wait::WaitStrategy;
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(all(doctest, not(shmbus_loom)))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,10 +1,10 @@
 //! The directory's create-or-open algorithm over a table of entries.
 //!
-//! It knows nothing of files: an [`EntryStore`] provides the entry locks
+//! It knows nothing of files: an `EntryStore` provides the entry locks
 //! and creates the log of a new topic. The mapped directory runs it over a
 //! segment; loom models run it over the heap (see [`heap`]).
 //!
-//! Every entry is hostile input: [`classify`] is the one routine that reads
+//! Every entry is hostile input: `classify` is the one routine that reads
 //! an entry and decides what it holds (free, being created, a valid topic,
 //! or corrupt and why), used by create-or-open, open, listing and the
 //! inspector alike.
@@ -14,7 +14,7 @@
 //! entry being created), so:
 //!
 //! * a corrupt entry on the chain stops the operation with
-//!   [`TableError::Corrupt`]: it might be this very topic, and skipping it
+//!   `TableError::Corrupt`: it might be this very topic, and skipping it
 //!   would create a second one;
 //! * before a free entry is claimed, the rest of the chain is checked for a
 //!   ready entry of the same name (a free entry in front of it means the

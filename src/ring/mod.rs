@@ -1,7 +1,7 @@
 //! The lock-free algorithms.
 //!
 //! Each ring is written against a typed control block (a `#[repr(C)]` struct
-//! of atomics from [`crate::layout`]) and a [`region::DataRegion`] of bytes,
+//! of atomics from [`crate::layout`]) and a data region of bytes (`region::DataRegion`),
 //! never against a file. In production both live in a memory-mapped
 //! [`crate::segment::Segment`]; in unit tests and loom models they live on
 //! the heap, so loom checks the very code that runs in production.

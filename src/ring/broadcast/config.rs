@@ -134,7 +134,7 @@ pub enum ClaimError {
     },
     /// A timed claim gave up.
     TimedOut,
-    /// Returned by [`Claim::commit`]: this claim stayed uncommitted longer
+    /// Returned by [`Claim::commit`](super::Claim::commit): this claim stayed uncommitted longer
     /// than the topic's claim timeout (the process stalled: stopped,
     /// descheduled, paused in a debugger) and a waiter reclaimed it. The
     /// record was not published; subscribers count it as missed. Publish it
@@ -168,7 +168,7 @@ pub enum RecvError {
         /// The record's length.
         needed: usize,
     },
-    /// Shared memory is inconsistent. [`Subscriber::skip`] passes the
+    /// Shared memory is inconsistent. [`Subscriber::skip`](super::Subscriber::skip) passes the
     /// record at fault (counted as missed).
     Corrupt(Corruption),
     /// The log's segment can no longer be used.

@@ -38,7 +38,7 @@
 //!   [`RecvError::Lapped`] with the exact number of records missed, never
 //!   returned torn. Because a publisher may be rewriting a slot while a
 //!   subscriber copies it, both sides move its payload only as whole
-//!   8-byte atomic words ([`crate::sync`]'s racy copies), never as a slice:
+//!   8-byte atomic words (the `sync` module's racy copies), never as a slice:
 //!   a subscriber hands out a validated copy, and a [`Claim`] is written in
 //!   the publisher's staging buffer and copied in by the commit.
 //!

@@ -26,7 +26,7 @@
 //!
 //! Every position and header the consumer reads is treated as hostile: it is
 //! loaded once into a local, checked, then used; an inconsistency is a
-//! [`Corruption`](crate::ring::Corruption), never a panic or an
+//! [`Corruption`], never a panic or an
 //! out-of-bounds read.
 //!
 //! # Removed and truncated rings
