@@ -275,12 +275,14 @@ mod tests {
         for s in strategies {
             for saturated in [false, true] {
                 let timeout = Duration::from_millis(20);
+                // Started before the waiter reads the clock for its deadline,
+                // so the measured wait cannot come out shorter than its own.
+                let t = std::time::Instant::now();
                 let mut w = Waiter::with_timeout(s, timeout);
                 if saturated {
                     w.round = u32::MAX;
                     w.checks = u32::MAX - 3;
                 }
-                let t = std::time::Instant::now();
                 while !w.timed_out() {
                     w.wait();
                 }
