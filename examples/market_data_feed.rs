@@ -41,6 +41,19 @@ const TRADE_MESSAGE_LEN: usize = TradeTlv::MESSAGE_LEN;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+const USAGE: &str = "\
+market_data_feed: publishes Protocol V2 trades on the market_data topic,
+then an END record. Start the strategies first.
+
+usage: cargo run --release --example market_data_feed -- [options]
+
+  --count N                    trades to publish [1000000]
+  --rate MSGS_PER_SEC          pace; 0 publishes as fast as subscribers allow [0]
+  --policy backpressure|overwrite
+                               the topic's policy, as the strategies' [backpressure]
+  --namespace NS               namespace under $SHMBUS_DIR or /dev/shm/shmbus-<uid> [default]
+  -h, --help                   print this help";
+
 struct Options {
     namespace: String,
     count: u64,
@@ -59,11 +72,15 @@ fn options() -> Result<Options> {
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--namespace" => o.namespace = value()?,
             "--count" => o.count = value()?.parse()?,
             "--rate" => o.rate = value()?.parse()?,
             "--policy" => o.policy = policy(&value()?)?,
-            other => return Err(format!("unknown argument {other}").into()),
+            other => return Err(format!("unknown argument {other} (see --help)").into()),
         }
     }
     Ok(o)

@@ -12,11 +12,13 @@
 //!    takes them; the subscriber times first to last.
 //!
 //! The subscriber prints the one-way latency percentiles and the throughput;
-//! the publisher removes the ring at the end (also on error).
+//! the publisher removes the ring at the end (also on error, and on Ctrl-C
+//! or SIGTERM).
 //!
-//! Run: `cargo run --release --example quickstart`
-//! Options: `--latency-records N`, `--throughput-records N`, `--namespace NS`.
+//! Run: `cargo run --release --example quickstart` (`-- --help` for the
+//! options).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -31,6 +33,20 @@ const THROUGHPUT: u16 = 2;
 const END: u16 = 3;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const USAGE: &str = "\
+quickstart: a publisher process and a subscriber process on one SPSC ring
+in shared memory; prints one-way latency percentiles and throughput.
+
+usage: cargo run --release --example quickstart -- [options]
+
+  --latency-records N      paced records (one every ~2 us) timed one by one [1000000]
+  --throughput-records N   records sent as fast as the ring takes them [5000000]
+  --namespace NS           namespace under $SHMBUS_DIR or /dev/shm/shmbus-<uid> [default]
+  -h, --help               print this help
+
+The ring (quickstart-<pid>.spsc) is removed when the run ends, fails or
+is interrupted.";
 
 struct Options {
     namespace: String,
@@ -50,11 +66,15 @@ fn options() -> Result<Options> {
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--namespace" => o.namespace = value()?,
             "--latency-records" => o.latency_records = value()?.parse()?,
             "--throughput-records" => o.throughput_records = value()?.parse()?,
             "--subscriber-of" => o.subscriber_of = Some(value()?),
-            other => return Err(format!("unknown argument {other}").into()),
+            other => return Err(format!("unknown argument {other} (see --help)").into()),
         }
     }
     Ok(o)
@@ -80,6 +100,51 @@ fn pin(core: usize) {
     }
 }
 
+/// Set by SIGINT / SIGTERM: the publisher stops, and its ring is removed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Async-signal-safe: one atomic store.
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Turns SIGINT and SIGTERM into [`INTERRUPTED`] for this process.
+fn catch_interrupts() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_signal` only stores to an atomic, which is
+        // async-signal-safe; the handler lives as long as the process.
+        unsafe { libc::signal(signal, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    }
+}
+
+fn interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        return Err("interrupted; the ring is removed".into());
+    }
+    Ok(())
+}
+
+/// A latency in ns, scaled to ns, µs or ms, right-aligned in 9 columns.
+fn scaled(ns: u64) -> String {
+    let text = match ns {
+        0..=999 => format!("{ns} ns"),
+        1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        _ => format!("{:.2} ms", ns as f64 / 1e6),
+    };
+    format!("{text:>9}")
+}
+
+/// The subscriber process, stopped if the publisher leaves early.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // A no-op once it has been waited for.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Removes the ring when the publisher leaves, whatever the reason.
 struct RemoveOnDrop<'a>(&'a Namespace, &'a str);
 
@@ -100,6 +165,7 @@ fn main() -> Result<()> {
 
 fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
     pin(0);
+    catch_interrupts();
     let ring = format!("quickstart-{}", std::process::id());
     SpscRing::create(ns, &ring, SpscConfig::with_capacity(1 << 20))?;
     let _cleanup = RemoveOnDrop(ns, &ring);
@@ -110,13 +176,16 @@ fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
         ns.path().join(format!("{ring}.spsc")).display(),
         tx.capacity()
     );
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["--namespace", &o.namespace, "--subscriber-of", &ring])
-        .spawn()?;
+    let mut child = Child(
+        std::process::Command::new(std::env::current_exe()?)
+            .args(["--namespace", &o.namespace, "--subscriber-of", &ring])
+            .spawn()?,
+    );
     // Wait until the subscriber holds the consumer role.
     let deadline = Instant::now() + Duration::from_secs(10);
     while tx.consumer_alive() != Some(true) {
-        if Instant::now() > deadline || child.try_wait()?.is_some() {
+        interrupted()?;
+        if Instant::now() > deadline || child.0.try_wait()?.is_some() {
             return Err("subscriber did not attach".into());
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -124,7 +193,15 @@ fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
 
     let wait = WaitStrategy::BusySpin;
     let mut send = |record_type: u16, seq: u64| -> Result<()> {
-        let mut slot = tx.claim_blocking(RECORD_LEN, wait)?;
+        // Bounded waits, so that an interrupt is noticed even when the ring
+        // is full.
+        let mut slot = loop {
+            match tx.claim_timeout(RECORD_LEN, wait, Duration::from_millis(100)) {
+                Ok(slot) => break slot,
+                Err(shmbus::ring::spsc::ClaimError::TimedOut) => interrupted()?,
+                Err(e) => return Err(e.into()),
+            }
+        };
         slot[8..16].copy_from_slice(&seq.to_le_bytes());
         slot.set_record_type(record_type);
         // Stamp last, right before publishing.
@@ -133,6 +210,9 @@ fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
         Ok(())
     };
     for seq in 0..o.latency_records {
+        if seq % 1024 == 0 {
+            interrupted()?;
+        }
         send(LATENCY, seq)?;
         let next = now_ns() + 2_000;
         while now_ns() < next {
@@ -140,10 +220,13 @@ fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
         }
     }
     for seq in 0..o.throughput_records {
+        if seq % 65_536 == 0 {
+            interrupted()?;
+        }
         send(THROUGHPUT, seq)?;
     }
     send(END, 0)?;
-    let status = child.wait()?;
+    let status = child.0.wait()?;
     if !status.success() {
         return Err(format!("subscriber failed: {status}").into());
     }
@@ -152,6 +235,9 @@ fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
 
 fn subscriber(ns: &Namespace, ring: &str) -> Result<()> {
     pin(1);
+    // Ctrl-C reaches both processes; the publisher reports it and cleans up.
+    // SAFETY: ignoring a signal installs no handler code.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     let mut rx = SpscRing::consumer(ns, ring)?;
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
     let (mut received, mut bytes) = (0u64, 0u64);
@@ -182,19 +268,23 @@ fn subscriber(ns: &Namespace, ring: &str) -> Result<()> {
         }
         expected.1 += 1;
     }
-    println!("\none-way latency, {} records of {RECORD_LEN} bytes, publisher and subscriber in separate processes:", latency.len());
     println!(
-        "  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "\none-way latency, {} records of {RECORD_LEN} bytes, publisher and subscriber in \
+         separate processes (paced: one record every ~2 us, so no record waits behind another):",
+        latency.len()
+    );
+    println!(
+        "  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "p50", "p90", "p99", "p99.9", "p99.99", "max"
     );
     println!(
-        "  {:>6}ns {:>6}ns {:>6}ns {:>6}ns {:>6}ns {:>6}ns",
-        latency.value_at_quantile(0.50),
-        latency.value_at_quantile(0.90),
-        latency.value_at_quantile(0.99),
-        latency.value_at_quantile(0.999),
-        latency.value_at_quantile(0.9999),
-        latency.max()
+        "  {} {} {} {} {} {}",
+        scaled(latency.value_at_quantile(0.50)),
+        scaled(latency.value_at_quantile(0.90)),
+        scaled(latency.value_at_quantile(0.99)),
+        scaled(latency.value_at_quantile(0.999)),
+        scaled(latency.value_at_quantile(0.9999)),
+        scaled(latency.max())
     );
     let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
     if secs > 0.0 {

@@ -33,6 +33,21 @@ const END: u16 = 0xFFFF;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+const USAGE: &str = "\
+strategy: reads the market_data topic, parses each trade in place, and
+prints a summary every --every messages and at the feed's END record.
+
+usage: cargo run --release --example strategy -- [options]
+
+  --name NAME                  a durable subscriber: resumes where NAME stopped
+  --oldest                     start at the oldest record still in the log
+  --every N                    messages between summaries [100000]
+  --policy backpressure|overwrite
+                               the topic's policy, as the feed's [backpressure]
+  --idle-exit SECS             leave after SECS without a record; 0 waits forever [0]
+  --namespace NS               namespace under $SHMBUS_DIR or /dev/shm/shmbus-<uid> [default]
+  -h, --help                   print this help";
+
 struct Options {
     namespace: String,
     name: Option<String>,
@@ -55,6 +70,10 @@ fn options() -> Result<Options> {
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--namespace" => o.namespace = value()?,
             "--name" => o.name = Some(value()?),
             "--oldest" => o.oldest = true,
@@ -70,7 +89,7 @@ fn options() -> Result<Options> {
                 let secs: u64 = value()?.parse()?;
                 o.idle_exit = (secs > 0).then(|| Duration::from_secs(secs));
             }
-            other => return Err(format!("unknown argument {other}").into()),
+            other => return Err(format!("unknown argument {other} (see --help)").into()),
         }
     }
     Ok(o)

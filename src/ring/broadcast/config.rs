@@ -39,7 +39,14 @@ pub enum StartAt {
     /// At the next record published after it subscribes.
     #[default]
     Tail,
-    /// At the oldest record still in the log.
+    /// At the oldest record it can safely be handed. Under `Overwrite`, the
+    /// oldest record still in the log (a log's length behind the tail).
+    /// Under `Backpressure`, no earlier than the gate the publishers last
+    /// published (where the slowest subscriber stood at their last scan of
+    /// the cursors): records before it may still lie in their slots, but a
+    /// publisher may already be reusing those, so a new subscriber is not
+    /// handed them. With no subscriber gating, that can be close to the
+    /// tail.
     Oldest,
 }
 
