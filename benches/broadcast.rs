@@ -103,7 +103,7 @@ fn topic_config(policy: Policy) -> TopicConfig {
         policy,
         max_subscribers: 64,
         max_publishers: 16,
-        claim_timeout: Duration::from_secs(2),
+        reclaim_after: Duration::from_secs(2),
     }
 }
 
@@ -1001,7 +1001,7 @@ fn overwrite_read_cost(topic: &Topic, bursts: usize) -> [f64; 2] {
         for _ in 0..BURST {
             stamp(&mut record, seq);
             publisher
-                .try_publish(1, &record)
+                .try_send(1, &record)
                 .expect("overwrite never waits");
             seq += 1;
         }

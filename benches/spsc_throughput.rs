@@ -128,7 +128,7 @@ fn shm_write<const S: usize>(tx: &mut ShmTx<S>, seq: u64, stage: bool) {
                 return;
             }
             Err(ClaimError::Full) => {
-                tx.tx.publish();
+                tx.tx.flush();
                 spin();
             }
             Err(e) => panic!("shmbus claim failed: {e}"),
@@ -162,11 +162,11 @@ fn shm_produce_batch<const S: usize>(tx: &mut ShmTx<S>, n: u64) {
         shm_write(tx, seq, true);
         staged += 1;
         if staged == tx.batch {
-            tx.tx.publish();
+            tx.tx.flush();
             staged = 0;
         }
     }
-    tx.tx.publish();
+    tx.tx.flush();
 }
 
 fn shm_consume_batch(rx: &mut ShmRx, n: u64) {

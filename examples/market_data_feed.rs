@@ -204,7 +204,7 @@ fn run() -> Result<()> {
         slot.set_record_type(MARKET_DATA);
         slot.commit()?;
     }
-    p.publish_blocking(END, &[], WaitStrategy::BACKOFF)?;
+    p.send_blocking(END, &[], WaitStrategy::BACKOFF)?;
 
     let secs = started.elapsed().as_secs_f64();
     println!(

@@ -10,7 +10,7 @@
 //!
 //! let mut strategy = md.subscriber(StartAt::Tail)?;
 //! let mut feed = md.publisher()?;
-//! feed.publish_blocking(1, b"BTC 42000.5", WaitStrategy::BusySpin)?;
+//! feed.send_blocking(1, b"BTC 42000.5", WaitStrategy::BusySpin)?;
 //!
 //! let rec = strategy.read_blocking(WaitStrategy::BLOCKING)?;
 //! assert_eq!(&rec[..], b"BTC 42000.5");
@@ -293,11 +293,7 @@ impl Router<'_> {
     ///
     /// [`BusError::Route`] if the message is too short or its domain is not
     /// one of the four; topic and publisher errors.
-    pub fn publish(
-        &mut self,
-        message: &[u8],
-        wait: WaitStrategy,
-    ) -> Result<record::Topic, BusError> {
+    pub fn send(&mut self, message: &[u8], wait: WaitStrategy) -> Result<record::Topic, BusError> {
         let topic = record::route(message).map_err(BusError::Route)?;
         let i = record::Topic::ALL
             .iter()
@@ -308,7 +304,7 @@ impl Router<'_> {
             self.publishers[i] = Some(t.publisher()?);
         }
         if let Some(p) = self.publishers[i].as_mut() {
-            p.publish_blocking(u16::from(topic.domain() as u8), message, wait)?;
+            p.send_blocking(u16::from(topic.domain() as u8), message, wait)?;
         }
         Ok(topic)
     }

@@ -339,7 +339,7 @@ impl SpscInspector {
     fn load_tail(&self) -> u64 {
         let tail = self.control().tail.load(Ordering::Relaxed);
         // SYNC POINT: pairs with the producer's Release store of `tail` in
-        // `Producer::publish`: every frame before `tail` is completely
+        // `Producer::flush`: every frame before `tail` is completely
         // written for reads after this fence.
         core::sync::atomic::fence(Ordering::Acquire);
         tail
@@ -527,7 +527,7 @@ impl RecordWalk<'_> {
         // only after its Acquire load of `head` in `Producer::reserve` saw
         // the consumer's Release store (`Consumer::release`) pass it. If a
         // load above read a header the producer then published (its Release
-        // store in `Producer::publish`), this fence pairs with that store
+        // store in `Producer::flush`), this fence pairs with that store
         // and the head load below sees the release; payload bytes written
         // but not yet published carry no such edge (no Release fence
         // precedes them).

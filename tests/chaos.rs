@@ -134,7 +134,7 @@ fn topic_config() -> TopicConfig {
         policy: Policy::Backpressure,
         max_subscribers: 8,
         max_publishers: 4,
-        claim_timeout: Duration::from_millis(50),
+        reclaim_after: Duration::from_millis(50),
     }
 }
 

@@ -35,7 +35,7 @@ fn config(slots: u32) -> TopicConfig {
         policy: Policy::Backpressure,
         max_subscribers: 4,
         max_publishers: 2,
-        claim_timeout: Duration::from_secs(1),
+        reclaim_after: Duration::from_secs(1),
     }
 }
 
@@ -231,7 +231,7 @@ fn a_claim_timeout_of_one_and_a_half_ms_round_trips() {
     let t = TempNs::new("timeout");
     let bus = Bus::at(&t.base, NS).expect("bus");
     let cfg = TopicConfig {
-        claim_timeout: Duration::from_micros(1500),
+        reclaim_after: Duration::from_micros(1500),
         ..config(16)
     };
     assert!(bus.topic("alpha", &cfg).is_ok(), "create");
@@ -239,12 +239,12 @@ fn a_claim_timeout_of_one_and_a_half_ms_round_trips() {
     let topic = again
         .topic("alpha", &cfg)
         .expect("the same config opens it");
-    assert_eq!(topic.record().config.claim_timeout, cfg.claim_timeout);
+    assert_eq!(topic.record().config.reclaim_after, cfg.reclaim_after);
     let opened = again.open_topic("alpha").expect("open");
-    assert_eq!(opened.record().config.claim_timeout, cfg.claim_timeout);
+    assert_eq!(opened.record().config.reclaim_after, cfg.reclaim_after);
 
     let other = TopicConfig {
-        claim_timeout: Duration::from_millis(1),
+        reclaim_after: Duration::from_millis(1),
         ..cfg
     };
     match again.topic("alpha", &other) {

@@ -200,7 +200,7 @@ fn topic_records_from_the_library_stop_at_the_oldest_held() {
         .expect("topic");
     let mut publisher = topic.publisher().expect("publisher");
     for seq in 0..10 {
-        publisher.try_publish(9, &trade(seq)).expect("publish");
+        publisher.try_send(9, &trade(seq)).expect("publish");
     }
     let opts = OpenOptions::default();
     let (snap, records) = inspect::topic_records(&t.ns, "ticks", &opts, 16).expect("inspect");
@@ -230,7 +230,7 @@ fn topic_records_from_the_library_stop_at_the_oldest_held() {
         Err(InspectError::TopicNotFound { .. })
     ));
     // A record that is not Protocol V2 falls back to raw bytes.
-    publisher.try_publish(9, b"not a message").expect("publish");
+    publisher.try_send(9, b"not a message").expect("publish");
     let (_, last) = inspect::topic_records(&t.ns, "ticks", &opts, 1).expect("inspect");
     assert_eq!(last[0].payload, b"not a message");
     assert!(last[0].decode_v2().is_err());

@@ -252,7 +252,7 @@ fn small_topic(policy: Policy) -> TopicConfig {
         policy,
         max_subscribers: 2,
         max_publishers: 2,
-        claim_timeout: Duration::from_millis(1),
+        reclaim_after: Duration::from_millis(1),
     }
 }
 
@@ -293,7 +293,7 @@ fn bus_with_alpha(tag: &str, policy: Policy) -> (common::TempNs, std::path::Path
 // a hostile `u64::MAX` there, a publisher's `try_claim` on an `Overwrite`
 // log whose previous lap holds an unfinished claim spins in
 // `Publisher::wait_previous_lap` (src/ring/broadcast.rs:940-952) for 584
-// years: `try_publish` never returns.
+// years: `try_send` never returns.
 #[test]
 fn found_hostile_log_claim_timeout_hangs_overwrite_claim() {
     let (tmp, log) = bus_with_alpha("fz-claimtimeout", Policy::Overwrite);
@@ -313,10 +313,10 @@ fn found_hostile_log_claim_timeout_hangs_overwrite_claim() {
         let claim = p.try_claim(1).expect("claim seq 0");
         core::mem::forget(claim);
         for _ in 1..4 {
-            let _ = p.try_publish(1, b"x");
+            let _ = p.try_send(1, b"x");
         }
         // Seq 4 reuses seq 0's slot: waits the claim timeout for it.
-        let _ = p.try_publish(1, b"y");
+        let _ = p.try_send(1, b"y");
     });
 }
 
@@ -331,7 +331,7 @@ fn found_hostile_gate_overflows_in_gate_allows() {
     let bus = Bus::at(&tmp.base, "t").expect("bus");
     let topic = bus.open_topic("alpha").expect("topic");
     if let Ok(mut p) = topic.publisher() {
-        let _ = p.try_publish(1, b"x");
+        let _ = p.try_send(1, b"x");
     }
 }
 
@@ -349,7 +349,7 @@ fn found_hostile_tail_overflows_after_gate_scan() {
     let _s = topic.subscriber(StartAt::Tail);
     if let Ok(mut p) = topic.publisher() {
         for _ in 0..2 {
-            let _ = p.try_publish(1, b"x");
+            let _ = p.try_send(1, b"x");
         }
     }
 }
@@ -381,7 +381,7 @@ fn found_hostile_tail_overflows_stamp_on_claim() {
     let topic = bus.open_topic("alpha").expect("topic");
     within(Duration::from_secs(5), move || {
         if let Ok(mut p) = topic.publisher() {
-            let _ = p.try_publish(1, b"x");
+            let _ = p.try_send(1, b"x");
         }
     });
 }

@@ -61,7 +61,7 @@ fn topic_config() -> TopicConfig {
         policy: Policy::Backpressure,
         max_subscribers: 4,
         max_publishers: 2,
-        claim_timeout: Duration::from_secs(1),
+        reclaim_after: Duration::from_secs(1),
     }
 }
 
@@ -209,10 +209,10 @@ fn run_child(role: &str, base: &Path) {
             let mut p = topic.publisher().expect("publisher");
             let (sent, elapsed) = paced(secs, |seq| {
                 fill(seq, &mut buf);
-                p.publish_blocking(DATA, &buf, WaitStrategy::BACKOFF)
+                p.send_blocking(DATA, &buf, WaitStrategy::BACKOFF)
                     .expect("publish");
             });
-            p.publish_blocking(END, &[], WaitStrategy::BACKOFF)
+            p.send_blocking(END, &[], WaitStrategy::BACKOFF)
                 .expect("publish END");
             write_result(base, role, sent, elapsed);
         }

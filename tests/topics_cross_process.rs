@@ -160,7 +160,7 @@ fn config(slots: u32, max_payload: u32, policy: Policy) -> TopicConfig {
         policy,
         max_subscribers: 64,
         max_publishers: 16,
-        claim_timeout: Duration::from_secs(2),
+        reclaim_after: Duration::from_secs(2),
     }
 }
 
@@ -413,7 +413,7 @@ fn topics_are_isolated_from_each_other() {
         let domain = RelayDomain::ALL[i];
         let len = build(domain, seq, &mut buf);
         let to = router
-            .publish(&buf[..len], WaitStrategy::BACKOFF)
+            .send(&buf[..len], WaitStrategy::BACKOFF)
             .expect("routed");
         assert_eq!(to, record::Topic::ALL[i]);
         sent[i] += 1;
@@ -422,7 +422,7 @@ fn topics_are_isolated_from_each_other() {
     let len = build(RelayDomain::System, 0, &mut buf);
     buf[4] = 9;
     assert!(matches!(
-        router.publish(&buf[..len], WaitStrategy::BACKOFF),
+        router.send(&buf[..len], WaitStrategy::BACKOFF),
         Err(BusError::Route(_))
     ));
     for topic in record::Topic::ALL {
@@ -614,7 +614,7 @@ fn overwrite_reports_every_loss_to_a_slow_subscriber() {
 
 /// A publisher process overwrites a 64-slot `Overwrite` log at full speed,
 /// 10 million records, half written through a claim (staged, copied in by
-/// the commit) and half with `try_publish` (written straight into the
+/// the commit) and half with `try_send` (written straight into the
 /// slot); the test process reads as fast as it can, in turn by copy
 /// (`try_recv`), by closure (`try_read_with`) and by borrow (`try_read`).
 /// Reader and writer meet in the same slots all the time, and no record is
@@ -640,7 +640,7 @@ fn overwrite_at_full_speed_never_hands_out_a_torn_record() {
                 assert_eq!(claim.commit(), Ok(seq));
             } else {
                 fill(1, seq, &mut buf[..len]);
-                assert_eq!(p.try_publish(seq as u16, &buf[..len]), Ok(seq));
+                assert_eq!(p.try_send(seq as u16, &buf[..len]), Ok(seq));
             }
         }
         say(format!("published {}", p.published()));
@@ -959,7 +959,7 @@ fn racing_creators_make_exactly_one_topic() {
         policy: Policy::Overwrite,
         max_subscribers: 1,
         max_publishers: 1,
-        claim_timeout: Duration::from_millis(500),
+        reclaim_after: Duration::from_millis(500),
     };
     if let Some((_, base, _)) = child() {
         let barrier = Barrier::open(&base);
@@ -1062,7 +1062,7 @@ fn publisher_killed_mid_claim_is_passed_over() {
     const MAX: usize = 48;
     let cfg = TopicConfig {
         max_publishers: 1,
-        claim_timeout: Duration::from_millis(200),
+        reclaim_after: Duration::from_millis(200),
         ..config(1024, MAX as u32, Policy::Backpressure)
     };
     if let Some((_, base, _)) = child() {
@@ -1300,14 +1300,14 @@ fn an_oldest_subscriber_under_backpressure_is_not_overwritten() {
     // With no subscriber nothing gates; the claim of record 64 rescans and
     // caches the gate at 64.
     for seq in 0..=SLOTS {
-        p.try_publish(0, &seq.to_le_bytes()).expect("nobody gates");
+        p.try_send(0, &seq.to_le_bytes()).expect("nobody gates");
     }
     let mut sub = topic.subscriber(StartAt::Oldest).expect("subscribe");
     let rec = sub.try_read().expect("the oldest record still in the log");
     let seq = rec.sequence();
     assert_eq!(&rec[..], &seq.to_le_bytes(), "record {seq} as published");
     // Either refused (the new subscriber gates) or written elsewhere.
-    let _ = p.try_publish(0, &(SLOTS + 1).to_le_bytes());
+    let _ = p.try_send(0, &(SLOTS + 1).to_le_bytes());
     assert!(
         rec.is_intact(),
         "record {seq} was overwritten while borrowed under Backpressure"
@@ -1372,7 +1372,7 @@ fn a_stopped_publisher_resumes_without_destroying_later_records() {
     let cfg = |policy| TopicConfig {
         max_publishers: 2,
         max_subscribers: 2,
-        claim_timeout: Duration::from_millis(100),
+        reclaim_after: Duration::from_millis(100),
         ..config(8, MAX as u32, policy)
     };
     if let Some((_, base, arg)) = child() {
@@ -1462,7 +1462,7 @@ fn a_stopped_subscriber_keeps_its_place() {
     const MAX: usize = 48;
     const TOTAL: u64 = 200;
     let cfg = TopicConfig {
-        claim_timeout: Duration::from_millis(50),
+        reclaim_after: Duration::from_millis(50),
         ..config(16, MAX as u32, Policy::Backpressure)
     };
     if let Some((_, base, arg)) = child() {
@@ -1558,7 +1558,7 @@ fn a_removed_or_truncated_topic_is_noticed_by_its_peers() {
         say("attached");
         let started = Instant::now();
         loop {
-            match p.publish_blocking(1, &[7u8; 32], WaitStrategy::BACKOFF) {
+            match p.send_blocking(1, &[7u8; 32], WaitStrategy::BACKOFF) {
                 Ok(_) => std::thread::sleep(Duration::from_micros(20)),
                 Err(e) => {
                     say(format!("error {e:?}"));

@@ -31,7 +31,7 @@ fn config(policy: Policy, slots: u32) -> BroadcastConfig {
         policy,
         max_subscribers: 2,
         max_publishers: 2,
-        claim_timeout: Duration::from_secs(1),
+        reclaim_after: Duration::from_secs(1),
     }
 }
 
@@ -49,7 +49,7 @@ fn publish_all(mut publisher: Publisher, p: u8, count: u8) {
     for n in 0..count {
         let (ty, payload) = record(p, n);
         loop {
-            match publisher.try_publish(ty, &payload) {
+            match publisher.try_send(ty, &payload) {
                 Ok(_) => break,
                 Err(ClaimError::Full) => thread::yield_now(),
                 Err(e) => panic!("claim failed: {e:?}"),
@@ -278,7 +278,7 @@ fn directory_create_or_open_race() {
 /// per reading), so stalls are reclaimed within a model.
 fn stalling_config(policy: Policy, slots: u32) -> BroadcastConfig {
     BroadcastConfig {
-        claim_timeout: Duration::from_nanos(1),
+        reclaim_after: Duration::from_nanos(1),
         ..config(policy, slots)
     }
 }
@@ -312,7 +312,7 @@ fn stalled_claim_is_reclaimed_and_its_late_commit_fails() {
         let lapping = thread::spawn(move || {
             for n in 0..2 {
                 let (ty, payload) = record(1, n);
-                fast.try_publish(ty, &payload).expect("no subscriber gates");
+                fast.try_send(ty, &payload).expect("no subscriber gates");
             }
         });
         let (ty, payload) = record(0, 0);

@@ -144,7 +144,7 @@ fn batch_publish_and_release() {
                 slot.set_record_type(u16::from(seq));
                 slot.stage();
             }
-            tx.publish();
+            tx.flush();
             send_spinning(&mut tx, 2, 16);
         });
         let mut next = 0u8;

@@ -216,7 +216,7 @@ mod mapped {
     fn describe(c: &BroadcastConfig) -> String {
         format!(
             "{{slots {}, max payload {}, {:?}, {} subscribers, {} publishers, claim timeout {:?}}}",
-            c.slots, c.max_payload, c.policy, c.max_subscribers, c.max_publishers, c.claim_timeout
+            c.slots, c.max_payload, c.policy, c.max_subscribers, c.max_publishers, c.reclaim_after
         )
     }
 

@@ -280,7 +280,7 @@ fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<TopicRecord, Strin
         policy,
         max_subscribers: field("max subscribers", &e.max_subscribers)?,
         max_publishers: field("max publishers", &e.max_publishers)?,
-        claim_timeout: Duration::from_nanos((u64::from(ns_hi) << 32) | u64::from(ns_lo)),
+        reclaim_after: Duration::from_nanos((u64::from(ns_hi) << 32) | u64::from(ns_lo)),
     };
     config
         .validate()
@@ -296,12 +296,12 @@ fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<TopicRecord, Strin
 
 /// The claim timeout of `config` in nanoseconds, if it can be stored.
 fn claim_timeout_ns(config: &BroadcastConfig) -> Result<u64, String> {
-    match u64::try_from(config.claim_timeout.as_nanos()) {
+    match u64::try_from(config.reclaim_after.as_nanos()) {
         Ok(ns) if ns > 0 => Ok(ns),
         Ok(_) => Err("claim timeout must be positive".to_owned()),
         Err(_) => Err(format!(
             "claim timeout {:?} is longer than 2^64 ns (about 584 years)",
-            config.claim_timeout
+            config.reclaim_after
         )),
     }
 }

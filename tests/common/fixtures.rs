@@ -47,7 +47,7 @@ pub fn topic_config(policy: Policy, slots: u32) -> TopicConfig {
         policy,
         max_subscribers: 4,
         max_publishers: 2,
-        claim_timeout: Duration::from_secs(1),
+        reclaim_after: Duration::from_secs(1),
     }
 }
 

@@ -647,7 +647,7 @@ impl<'a> Case<'a> {
             max_publishers: 1 + input.below(3) as u32,
             // The shortest the directory stores: a claim left hanging costs
             // its lap's next claimer this long.
-            claim_timeout: Duration::from_millis(1),
+            reclaim_after: Duration::from_millis(1),
         };
         trace!("case: {spsc_config:?} {topic_config:?}");
         // Steps before the first mutation: some cases never mutate, and
@@ -943,7 +943,7 @@ impl<'a> Case<'a> {
 
     fn spsc_publish(&mut self) {
         if let Some((gen, producer)) = self.producer.as_mut() {
-            producer.publish();
+            producer.flush();
             let _ = producer.position();
             let _ = producer.consumer_alive();
             if let Some(r) = self.rings.get_mut(*gen) {
@@ -1337,7 +1337,7 @@ impl<'a> Case<'a> {
         let len = self.input.below(max + 3);
         let record_type = self.input.u16();
         let bytes = self.payload(len);
-        match publisher.try_publish(record_type, &bytes) {
+        match publisher.try_send(record_type, &bytes) {
             Ok(seq) => {
                 self.claimed(log, seq);
                 self.committed(log, seq, record_type, bytes);
@@ -1844,7 +1844,7 @@ impl<'a> Case<'a> {
         if avoided(Finding::LogClaimTimeout) {
             for l in &self.logs {
                 if let Some(m) = &l.map {
-                    let ns = l.config.claim_timeout.as_nanos() as u64;
+                    let ns = l.config.reclaim_after.as_nanos() as u64;
                     let (f, w) = field!(BroadcastControl, claim_timeout_ns);
                     let off = BROADCAST_CONTROL_OFFSET + f;
                     if m.read_n(off, w) != ns {

@@ -52,7 +52,7 @@ pub enum StartAt {
 
 /// Longest claim timeout a log may have: a stalled or dead publisher's
 /// claim holds its readers back at most this long.
-pub const MAX_CLAIM_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const MAX_RECLAIM_AFTER: Duration = Duration::from_secs(3600);
 
 /// Size and behaviour of a broadcast log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,7 +68,7 @@ pub struct BroadcastConfig {
     /// Publisher slots (1..=1024, [`MAX_PUBLISHERS`]).
     pub max_publishers: u32,
     /// How long a claim may stay uncommitted before a waiter reclaims it.
-    pub claim_timeout: Duration,
+    pub reclaim_after: Duration,
 }
 
 impl Default for BroadcastConfig {
@@ -79,7 +79,7 @@ impl Default for BroadcastConfig {
             policy: Policy::Backpressure,
             max_subscribers: 64,
             max_publishers: 16,
-            claim_timeout: Duration::from_secs(2),
+            reclaim_after: Duration::from_secs(2),
         }
     }
 }
@@ -117,10 +117,10 @@ impl BroadcastConfig {
                 self.max_publishers
             ));
         }
-        if self.claim_timeout.is_zero() || self.claim_timeout > MAX_CLAIM_TIMEOUT {
+        if self.reclaim_after.is_zero() || self.reclaim_after > MAX_RECLAIM_AFTER {
             return Err(format!(
                 "claim timeout {:?} must be positive and at most {:?}",
-                self.claim_timeout, MAX_CLAIM_TIMEOUT
+                self.reclaim_after, MAX_RECLAIM_AFTER
             ));
         }
         Ok(())

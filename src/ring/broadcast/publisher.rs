@@ -565,7 +565,7 @@ impl Publisher {
     /// # Errors
     ///
     /// As [`Publisher::try_claim`] and [`Claim::commit`].
-    pub fn try_publish(&mut self, record_type: u16, payload: &[u8]) -> Result<u64, ClaimError> {
+    pub fn try_send(&mut self, record_type: u16, payload: &[u8]) -> Result<u64, ClaimError> {
         let mut claim = self.try_claim(payload.len())?;
         claim.fill_from(payload);
         claim.set_record_type(record_type);
@@ -578,13 +578,32 @@ impl Publisher {
     /// # Errors
     ///
     /// As [`Publisher::claim_blocking`] and [`Claim::commit`].
-    pub fn publish_blocking(
+    pub fn send_blocking(
         &mut self,
         record_type: u16,
         payload: &[u8],
         wait: WaitStrategy,
     ) -> Result<u64, ClaimError> {
         let mut claim = self.claim_blocking(payload.len(), wait)?;
+        claim.fill_from(payload);
+        claim.set_record_type(record_type);
+        claim.commit()
+    }
+
+    /// Copies `payload` into a new record and commits it, waiting up to
+    /// `timeout` while the log is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Publisher::claim_timeout`] and [`Claim::commit`].
+    pub fn send_timeout(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<u64, ClaimError> {
+        let mut claim = self.claim_timeout(payload.len(), wait, timeout)?;
         claim.fill_from(payload);
         claim.set_record_type(record_type);
         claim.commit()
@@ -620,7 +639,7 @@ impl Drop for Publisher {
 /// it before the commit). Under `Overwrite` subscribers may be copying the
 /// slot at any moment, so the claim's bytes are the publisher's own staging
 /// buffer, and the commit copies them into the slot word by word just
-/// before it publishes the stamp ([`Publisher::try_publish`] writes the
+/// before it publishes the stamp ([`Publisher::try_send`] writes the
 /// slot directly and skips that copy).
 ///
 /// A claim that is dropped uncommitted is published as a skip record

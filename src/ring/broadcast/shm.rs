@@ -102,7 +102,7 @@ pub(crate) fn check_log(
         (
             "claim timeout (ns)",
             ctl.claim_timeout_ns,
-            config.claim_timeout.as_nanos().min(u128::from(u64::MAX)) as u64,
+            config.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64,
         ),
     ]
     .into_iter()
@@ -151,7 +151,7 @@ fn map_log(
     } = check_log(&segment, config)?;
     let base = segment.base();
     let config = BroadcastConfig {
-        claim_timeout: std::time::Duration::from_nanos(claim_timeout_ns),
+        reclaim_after: std::time::Duration::from_nanos(claim_timeout_ns),
         ..*config
     };
     // SAFETY: the offsets come from `broadcast_offsets` for a segment whose

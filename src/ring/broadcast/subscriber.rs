@@ -622,6 +622,19 @@ impl Subscriber {
         Ok(f(record.record_type(), &record))
     }
 
+    /// As [`Subscriber::try_recv`], waiting with `wait`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscriber::try_recv`], never `Empty`.
+    pub fn recv_blocking(
+        &mut self,
+        buf: &mut [u8],
+        wait: WaitStrategy,
+    ) -> Result<(u16, usize), RecvError> {
+        self.recv_timeout(buf, wait, Duration::MAX)
+    }
+
     /// As [`Subscriber::try_recv`], waiting with `wait` up to `timeout`.
     ///
     /// # Errors

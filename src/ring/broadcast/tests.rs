@@ -13,7 +13,7 @@ fn config(slots: u32, policy: Policy) -> BroadcastConfig {
         policy,
         max_subscribers: 4,
         max_publishers: 4,
-        claim_timeout: Duration::from_millis(50),
+        reclaim_after: Duration::from_millis(50),
     }
 }
 
@@ -24,7 +24,7 @@ fn every_subscriber_sees_every_record_in_order() {
     let mut b = log.subscriber(StartAt::Tail).expect("sub");
     let mut p = log.publisher().expect("pub");
     for i in 0..8u8 {
-        p.try_publish(u16::from(i), &[i; 5]).expect("room");
+        p.try_send(u16::from(i), &[i; 5]).expect("room");
     }
     assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
     for sub in [&mut a, &mut b] {
@@ -34,7 +34,7 @@ fn every_subscriber_sees_every_record_in_order() {
         }
         assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
     }
-    p.try_publish(9, b"after").expect("room after both read");
+    p.try_send(9, b"after").expect("room after both read");
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn the_slowest_subscriber_gates_and_a_dropped_one_stops_gating() {
     let slow = log.subscriber(StartAt::Tail).expect("sub");
     let mut p = log.publisher().expect("pub");
     for i in 0..4u8 {
-        p.try_publish(0, &[i]).expect("room");
+        p.try_send(0, &[i]).expect("room");
         drop(fast.try_read().expect("record"));
     }
     assert_eq!(
@@ -53,7 +53,7 @@ fn the_slowest_subscriber_gates_and_a_dropped_one_stops_gating() {
         "slow subscriber gates"
     );
     drop(slow);
-    p.try_publish(0, b"x").expect("no more gating");
+    p.try_send(0, b"x").expect("no more gating");
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn overwrite_reports_exact_misses_and_resumes_at_the_oldest() {
     let mut sub = log.subscriber(StartAt::Tail).expect("sub");
     let mut p = log.publisher().expect("pub");
     for i in 0..10u8 {
-        p.try_publish(0, &[i]).expect("never full");
+        p.try_send(0, &[i]).expect("never full");
     }
     assert_eq!(sub.try_read().err(), Some(RecvError::Lapped { missed: 6 }));
     let mut buf = [0u8; 32];
@@ -79,7 +79,7 @@ fn an_aborted_claim_becomes_a_skip_record() {
     let mut sub = log.subscriber(StartAt::Tail).expect("sub");
     let mut p = log.publisher().expect("pub");
     drop(p.try_claim(4).expect("room"));
-    p.try_publish(1, b"kept").expect("room");
+    p.try_send(1, b"kept").expect("room");
     assert_eq!(&sub.try_read().expect("record")[..], b"kept");
 }
 
@@ -90,7 +90,7 @@ fn a_stalled_claim_is_reclaimed_after_the_timeout() {
     let mut p1 = log.publisher().expect("pub");
     let mut p2 = log.publisher().expect("pub");
     let stuck = p1.try_claim(4).expect("room");
-    p2.try_publish(2, b"next").expect("room");
+    p2.try_send(2, b"next").expect("room");
     let t = Instant::now();
     let rec = sub
         .read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5))
@@ -113,7 +113,7 @@ fn a_late_commit_of_a_reclaimed_claim_fails_and_destroys_nothing() {
         let mut fast = log.publisher().expect("pub");
         let mut stalled = slow.try_claim(8).expect("room");
         assert_eq!(stalled.sequence(), 0);
-        assert_eq!(fast.try_publish(1, b"one"), Ok(1));
+        assert_eq!(fast.try_send(1, b"one"), Ok(1));
         let rec = sub
             .read_timeout(WaitStrategy::BusySpin, Duration::from_secs(5))
             .expect("seq 0 reclaimed, then seq 1");
@@ -126,12 +126,12 @@ fn a_late_commit_of_a_reclaimed_claim_fails_and_destroys_nothing() {
         );
         // Seq 4 would reuse slot 0 while `slow` may still write there:
         // the publisher gives it up (a skip) and takes seq 5.
-        assert_eq!(fast.try_publish(2, b"two"), Ok(2));
-        assert_eq!(fast.try_publish(3, b"three"), Ok(3));
+        assert_eq!(fast.try_send(2, b"two"), Ok(2));
+        assert_eq!(fast.try_send(3, b"three"), Ok(3));
         for r in 2..4 {
             assert_eq!(sub.try_read().expect("record").sequence(), r);
         }
-        assert_eq!(fast.try_publish(4, b"four"), Ok(5), "{policy:?}");
+        assert_eq!(fast.try_send(4, b"four"), Ok(5), "{policy:?}");
         stalled.copy_from_slice(b"STALLED!");
         assert_eq!(stalled.commit(), Err(ClaimError::Reclaimed { sequence: 0 }));
         assert_eq!(slow.reclaimed(), 1);
@@ -143,9 +143,9 @@ fn a_late_commit_of_a_reclaimed_claim_fails_and_destroys_nothing() {
         assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
         assert_eq!(sub.missed(), 1);
         // Once `slow` is out, slot 0 is used again.
-        assert_eq!(fast.try_publish(6, b"six"), Ok(6));
-        assert_eq!(fast.try_publish(7, b"seven"), Ok(7));
-        assert_eq!(fast.try_publish(8, b"eight"), Ok(8));
+        assert_eq!(fast.try_send(6, b"six"), Ok(6));
+        assert_eq!(fast.try_send(7, b"seven"), Ok(7));
+        assert_eq!(fast.try_send(8, b"eight"), Ok(8));
         for r in 6..9 {
             assert_eq!(sub.try_read().expect("record").sequence(), r);
         }
@@ -182,7 +182,7 @@ fn reclaim_takes_the_claim_timeout_whatever_the_wait_strategy() {
         WaitStrategy::BLOCKING,
     ] {
         let log = heap(BroadcastConfig {
-            claim_timeout: timeout,
+            reclaim_after: timeout,
             ..config(8, Policy::Backpressure)
         })
         .expect("config");
@@ -191,7 +191,7 @@ fn reclaim_takes_the_claim_timeout_whatever_the_wait_strategy() {
         core::mem::forget(dead.try_claim(4).expect("room"));
         dead.crash_for_test();
         let mut p = log.publisher().expect("pub");
-        p.try_publish(1, b"next").expect("room");
+        p.try_send(1, b"next").expect("room");
         let t = Instant::now();
         let rec = sub
             .read_timeout(wait, Duration::from_secs(30))
@@ -210,7 +210,7 @@ fn reclaim_takes_the_claim_timeout_whatever_the_wait_strategy() {
 fn a_burst_of_dead_claims_is_reclaimed_in_one_timeout() {
     let timeout = Duration::from_millis(100);
     let log = heap(BroadcastConfig {
-        claim_timeout: timeout,
+        reclaim_after: timeout,
         max_publishers: 8,
         ..config(8, Policy::Backpressure)
     })
@@ -222,7 +222,7 @@ fn a_burst_of_dead_claims_is_reclaimed_in_one_timeout() {
         dead.crash_for_test();
     }
     let mut p = log.publisher().expect("pub");
-    p.try_publish(1, b"next").expect("room");
+    p.try_send(1, b"next").expect("room");
     let t = Instant::now();
     let rec = sub
         .read_timeout(WaitStrategy::BLOCKING, Duration::from_secs(30))
@@ -284,7 +284,7 @@ fn hostile_tails_are_corrupt_and_a_corrupt_record_can_be_skipped() {
             if policy == Policy::Overwrite && tail == u64::MAX {
                 // The claim's `fetch_add` wrapped the tail to 0: the log
                 // reads as empty again and goes on from there.
-                assert_eq!(p.try_publish(1, b"again"), Ok(0));
+                assert_eq!(p.try_send(1, b"again"), Ok(0));
                 assert_eq!(&sub.try_read().expect("record")[..], b"again");
                 continue;
             }
@@ -300,8 +300,8 @@ fn hostile_tails_are_corrupt_and_a_corrupt_record_can_be_skipped() {
     let log = heap(config(4, Policy::Backpressure)).expect("config");
     let mut sub = log.subscriber(StartAt::Tail).expect("sub");
     let mut p = log.publisher().expect("pub");
-    p.try_publish(1, b"bad").expect("room");
-    p.try_publish(2, b"good").expect("room");
+    p.try_send(1, b"bad").expect("room");
+    p.try_send(2, b"good").expect("room");
     log.mem.headers[0]
         .word
         .store(pack_record_header(3, 1, 0x40), Ordering::Relaxed);
@@ -319,7 +319,7 @@ fn oldest_start_sees_retained_records() {
     let log = heap(config(4, Policy::Overwrite)).expect("config");
     let mut p = log.publisher().expect("pub");
     for i in 0..6u8 {
-        p.try_publish(0, &[i]).expect("never full");
+        p.try_send(0, &[i]).expect("never full");
     }
     let mut sub = log.subscriber(StartAt::Oldest).expect("sub");
     assert_eq!(sub.try_read().expect("oldest")[0], 2);

@@ -516,7 +516,7 @@ fn committed_end(ring: &RingView, head: u64) -> Result<u64, Corruption> {
         let index = (position & ring.mask) as usize;
         let to_end = ring.capacity - index as u64;
         // SYNC POINT: pairs with the previous producer's Release stores of
-        // headers in `Producer::publish`.
+        // headers in `Producer::flush`.
         let word = ring.data.load_header(index, Ordering::Acquire);
         if word == 0 {
             break;
@@ -686,7 +686,7 @@ impl Producer {
     ///
     /// Write the payload into the returned slot, then
     /// [`commit`](WriteSlot::commit) it (or [`stage`](WriteSlot::stage) it
-    /// and [`publish`](Producer::publish) later). Dropping the slot aborts
+    /// and [`flush`](Producer::flush) later). Dropping the slot aborts
     /// the record: the consumer never sees it.
     ///
     /// # Errors
@@ -771,7 +771,7 @@ impl Producer {
     ) -> Result<Reserved, ClaimError> {
         // Staged records must become visible or the consumer can never free
         // the space we are waiting for.
-        self.publish();
+        self.flush();
         let wait = self.ring.wait_strategy(wait);
         let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
         loop {
@@ -805,9 +805,44 @@ impl Producer {
         Ok(())
     }
 
-    /// Makes every staged record visible to the consumer with one store.
+    /// As [`Producer::try_send`], waiting with `wait` while the ring is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Producer::claim_blocking`].
+    pub fn send_blocking(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        wait: WaitStrategy,
+    ) -> Result<(), ClaimError> {
+        self.send_timeout(record_type, payload, wait, Duration::MAX)
+    }
+
+    /// As [`Producer::try_send`], waiting with `wait` up to `timeout` while
+    /// the ring is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Producer::claim_timeout`].
+    pub fn send_timeout(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<(), ClaimError> {
+        let mut slot = self.claim_timeout(payload.len(), wait, timeout)?;
+        slot.copy_from_slice(payload);
+        slot.set_record_type(record_type);
+        slot.commit();
+        Ok(())
+    }
+
+    /// Makes every staged record ([`WriteSlot::stage`]) visible to the
+    /// consumer with one store.
     #[inline]
-    pub fn publish(&mut self) {
+    pub fn flush(&mut self) {
         if let Some((index, word)) = self.held.take() {
             // SYNC POINT: the commit; pairs with the consumer's Acquire load of
             // the header in `Consumer::next_frame`. Every payload byte, header
@@ -850,7 +885,7 @@ impl Producer {
 impl Drop for Producer {
     fn drop(&mut self) {
         // Staged records are committed work; do not lose them on drop.
-        self.publish();
+        self.flush();
     }
 }
 
@@ -917,11 +952,11 @@ impl<'a> WriteSlot<'a> {
     /// one `Release` store.
     #[inline]
     pub fn commit(self) {
-        self.finish().publish();
+        self.finish().flush();
     }
 
     /// Finishes the record without publishing it: it becomes visible with
-    /// the next [`Producer::publish`] or [`WriteSlot::commit`], so a batch
+    /// the next [`Producer::flush`] or [`WriteSlot::commit`], so a batch
     /// costs one store.
     #[inline]
     pub fn stage(self) {
@@ -1018,7 +1053,7 @@ impl Consumer {
             let index = (self.head & self.ring.mask) as usize;
             let to_end = self.ring.capacity - index as u64;
             // SYNC POINT: pairs with the producer's Release store of a header
-            // in `Producer::publish`: the frame and everything published
+            // in `Producer::flush`: the frame and everything published
             // with it are complete after this load. Read once; from here on
             // only the local copy is used.
             let word = self.ring.data.load_header(index, Ordering::Acquire);
@@ -1393,7 +1428,7 @@ mod tests {
             slot.stage();
         }
         assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
-        tx.publish();
+        tx.flush();
         let mut seen = Vec::new();
         assert_eq!(rx.read_batch(10, |_, p| seen.push(p[0])), Ok(3));
         assert_eq!(seen, [0, 1, 2]);

@@ -491,7 +491,7 @@ fn desk_with_traffic(tmp: &TempNs) -> Desk {
     let mut publisher = topic.publisher().expect("publisher");
     for seq in 0..TRADES {
         publisher
-            .try_publish(u16::from(RelayDomain::MarketData as u8), &trade(seq))
+            .try_send(u16::from(RelayDomain::MarketData as u8), &trade(seq))
             .expect("publish");
     }
     for _ in 0..READ {
