@@ -21,6 +21,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::directory::{Directory, DirectoryError, TopicRecord};
 use crate::record;
@@ -184,6 +185,31 @@ impl Bus {
             created: false,
             open: self.open,
         })
+    }
+
+    /// Opens topic `name`, whatever its configuration, waiting up to
+    /// `timeout` for some process to create it: for a subscriber started
+    /// before its feed, which does not know the topic's configuration.
+    /// It looks every millisecond (a topic is found as soon as its creator
+    /// has published it in the directory).
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`] once `timeout` has passed with no such
+    /// topic; the errors of [`Bus::open_topic`] other than `NotFound` at
+    /// once.
+    pub fn open_topic_timeout(&self, name: &str, timeout: Duration) -> Result<Topic, BusError> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            match self.open_topic(name) {
+                Err(BusError::Directory(DirectoryError::NotFound { .. }))
+                    if deadline.map_or(true, |d| Instant::now() < d) =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Every topic in the namespace.

@@ -1633,3 +1633,52 @@ fn a_removed_or_truncated_topic_is_noticed_by_its_peers() {
         }
     }
 }
+
+/// A subscriber started before its feed opens the topic by name alone,
+/// waiting for it: it gets the creator's configuration once the creator
+/// (another bus handle, here on a thread) makes the topic; with nobody
+/// creating it, `NotFound` after the timeout.
+#[test]
+fn a_topic_not_made_yet_can_be_waited_for() {
+    if child().is_some() {
+        return;
+    }
+    let t = TempNs::new("wait-topic");
+    let bus = open_bus(&t.base);
+    let started = std::time::Instant::now();
+    match bus.open_topic_timeout("later", Duration::from_millis(100)) {
+        Err(shmbus::BusError::Directory(shmbus::directory::DirectoryError::NotFound {
+            ..
+        })) => {}
+        other => panic!(
+            "expected NotFound, got {:?}",
+            other.map(|t| t.name().to_owned())
+        ),
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "gave up early"
+    );
+    let cfg = config(32, 24, Policy::Overwrite);
+    let base = t.base.clone();
+    let creator = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let bus = open_bus(&base);
+        let topic = bus.topic("later", &cfg).expect("create");
+        let mut p = topic.publisher().expect("publisher");
+        std::thread::sleep(Duration::from_millis(100));
+        p.try_send(1, b"first").expect("send");
+    });
+    let topic = bus
+        .open_topic_timeout("later", Duration::from_secs(10))
+        .expect("the topic once made");
+    assert_eq!(*topic.config(), cfg, "the creator's configuration");
+    // Oldest: the record may have been sent before we subscribed.
+    let mut sub = topic.subscriber(StartAt::Oldest).expect("subscribe");
+    let rec = sub
+        .read_timeout(WaitStrategy::BLOCKING, Duration::from_secs(10))
+        .expect("the first record");
+    assert_eq!(&rec[..], b"first");
+    drop(rec);
+    creator.join().expect("creator");
+}
