@@ -97,6 +97,23 @@ impl From<ClaimError> for BusError {
 }
 
 /// A namespace and its topic directory.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::{Bus, TopicConfig};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let bus = Bus::at(&tmp, "desk")?;                  // Bus::open("desk") in production
+/// let quotes = bus.topic("quotes", &TopicConfig::default())?;
+/// assert!(quotes.was_created());
+/// let again = bus.open_topic("quotes")?;              // by name alone
+/// assert_eq!(again.config(), quotes.config());
+/// assert_eq!(bus.topics().len(), 1);
+/// # drop((quotes, again, bus));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Bus {
     ns: Arc<Namespace>,
     directory: Directory,
@@ -229,6 +246,25 @@ impl Bus {
 }
 
 /// A topic: a named broadcast log.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::{Bus, StartAt, TopicConfig};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let bus = Bus::at(&tmp, "desk")?;
+/// let fills = bus.topic("fills", &TopicConfig::default())?;
+/// let mut publisher = fills.publisher()?;               // any number of these
+/// let mut live = fills.subscriber(StartAt::Tail)?;       // each with its own cursor
+/// let mut audit = fills.durable_subscriber("audit", StartAt::Oldest)?; // keeps its place
+/// publisher.try_send(1, b"fill 1")?;
+/// assert_eq!(&live.try_read()?[..], b"fill 1");
+/// assert_eq!(&audit.try_read()?[..], b"fill 1");
+/// # drop((publisher, live, audit, fills, bus));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Topic {
     ns: Arc<Namespace>,
     /// The directory that named it: removing it detaches the topic too.
@@ -304,6 +340,27 @@ impl Topic {
 
 /// Publishes Protocol V2 messages on the topic named by their relay domain
 /// (`market_data`, `signals`, `execution`, `system`).
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::record::{Checksum, MessageBuilder, RelayDomain, SourceType};
+/// use shmbus::{Bus, StartAt, TopicConfig, WaitStrategy};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let bus = Bus::at(&tmp, "desk")?;
+/// let signals = bus.topic("signals", &TopicConfig::default())?;
+/// let mut sub = signals.subscriber(StartAt::Tail)?;
+/// let mut router = bus.router(TopicConfig::default());
+/// let mut buf = [0u8; 64];
+/// let len = MessageBuilder::new(&mut buf, RelayDomain::Signal, SourceType::BinanceCollector)
+///     .finish(Checksum::Zero)?;
+/// router.send(&buf[..len], WaitStrategy::BusySpin)?;    // goes to "signals"
+/// assert_eq!(&sub.try_read()?[..], &buf[..len]);
+/// # drop((router, sub, signals));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Router<'a> {
     bus: &'a Bus,
     config: TopicConfig,

@@ -99,6 +99,21 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// Every file operation happens relative to the directory's descriptor, so
 /// renaming or replacing the path after opening cannot redirect them.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::Namespace;
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// // Namespace::open("desk") is $SHMBUS_DIR/desk, or /dev/shm/shmbus-<uid>/desk.
+/// let ns = Namespace::at(&tmp, "desk")?;
+/// assert_eq!(ns.name(), "desk");
+/// assert!(ns.path().ends_with("desk"));
+/// # drop(ns);
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Namespace {
     name: String,

@@ -13,6 +13,29 @@ use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// A publisher on a broadcast log. Any number may publish at once.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::{Bus, StartAt, TopicConfig, WaitStrategy};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let bus = Bus::at(&tmp, "desk")?;
+/// let topic = bus.topic("orders", &TopicConfig::default())?;
+/// let mut sub = topic.subscriber(StartAt::Tail)?;
+/// let mut publisher = topic.publisher()?;
+/// // Write in place: claim, fill, commit.
+/// let mut claim = publisher.claim_blocking(8, WaitStrategy::BusySpin)?;
+/// claim.copy_from_slice(&42u64.to_le_bytes());
+/// claim.set_record_type(7);
+/// let seq = claim.commit()?;
+/// // Or copy a payload in.
+/// publisher.try_send(7, &43u64.to_le_bytes())?;
+/// assert_eq!(sub.try_read()?.sequence(), seq);
+/// # drop((publisher, sub, topic, bus));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Publisher {
     pub(super) ring: BroadcastView,
     slot: usize,

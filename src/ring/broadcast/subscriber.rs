@@ -16,6 +16,33 @@ use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// A subscriber on a broadcast log, with its own cursor.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmbus::{Bus, RecvError, StartAt, TopicConfig, WaitStrategy};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let bus = Bus::at(&tmp, "desk")?;
+/// let topic = bus.topic("ticks", &TopicConfig::default())?;
+/// let mut sub = topic.subscriber(StartAt::Tail)?;
+/// let mut publisher = topic.publisher()?;
+/// publisher.try_send(1, b"tick 1")?;
+/// publisher.try_send(1, b"tick 2")?;
+/// // Borrow (zero-copy under Backpressure) ...
+/// let rec = sub.read_timeout(WaitStrategy::BLOCKING, Duration::from_secs(1))?;
+/// assert_eq!((rec.record_type(), &rec[..]), (1, &b"tick 1"[..]));
+/// drop(rec);                                              // the cursor moves on
+/// // ... or copy out.
+/// let mut buf = [0u8; 64];
+/// let (_, len) = sub.try_recv(&mut buf)?;
+/// assert_eq!(&buf[..len], b"tick 2");
+/// assert_eq!(sub.try_recv(&mut buf), Err(RecvError::Empty));
+/// # drop((publisher, sub, topic, bus));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Subscriber {
     pub(super) ring: BroadcastView,
     pub(super) slot: usize,

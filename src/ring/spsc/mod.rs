@@ -554,6 +554,28 @@ fn committed_end(ring: &RingView, head: u64) -> Result<u64, Corruption> {
 // ---------------------------------------------------------------------------
 
 /// The writing end of an SPSC ring. Exactly one exists per ring.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::ring::spsc::{SpscConfig, SpscRing};
+/// use shmbus::{Namespace, WaitStrategy};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let ns = Namespace::at(&tmp, "desk")?;
+/// SpscRing::create(&ns, "fills", SpscConfig::with_capacity(1 << 16))?;
+/// let mut tx = SpscRing::producer(&ns, "fills")?;
+/// let mut rx = SpscRing::consumer(&ns, "fills")?;
+/// tx.try_send(1, b"one")?;                                // copy in, visible at once
+/// let mut slot = tx.claim_blocking(3, WaitStrategy::BusySpin)?;
+/// slot.copy_from_slice(b"two");
+/// slot.stage();                                           // written, not yet visible
+/// tx.flush();                                             // everything staged, one store
+/// assert_eq!(rx.read_batch(8, |_, _| {})?, 2);
+/// # drop((tx, rx));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Producer {
     ring: RingView,
     /// Next free position (end of the last committed or staged record).
@@ -1009,6 +1031,27 @@ struct Frame {
 }
 
 /// The reading end of an SPSC ring. Exactly one exists per ring.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::ring::spsc::{ReadError, SpscConfig, SpscRing};
+/// use shmbus::{Namespace, WaitStrategy};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let ns = Namespace::at(&tmp, "desk")?;
+/// SpscRing::create(&ns, "fills", SpscConfig::with_capacity(1 << 16))?;
+/// let mut tx = SpscRing::producer(&ns, "fills")?;
+/// let mut rx = SpscRing::consumer(&ns, "fills")?;
+/// tx.try_send(5, b"fill")?;
+/// let rec = rx.read_blocking(WaitStrategy::BusySpin)?;  // a borrow of the ring's bytes
+/// assert_eq!((rec.record_type(), &rec[..]), (5, &b"fill"[..]));
+/// drop(rec);                                              // gives the space back
+/// assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+/// # drop((tx, rx));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer {
     ring: RingView,
     /// Next position to read.
