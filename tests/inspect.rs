@@ -80,7 +80,12 @@ type KindCheck = fn(&CorruptionKind) -> bool;
 
 #[test]
 fn corrupt_frames_are_typed_errors() {
-    let cases: [(u64, KindCheck); 4] = [
+    let cases: [(u64, KindCheck); 5] = [
+        // a record header without the committed mark: the consumer refuses
+        // it, and so does the inspector (they share one frame check)
+        (pack_record_header(4, 1, 0), |k| {
+            matches!(k, CorruptionKind::UnknownFlags { flags: 0 })
+        }),
         // unknown flag bit
         (pack_record_header(4, 1, 0x4000 | FLAG_COMMITTED), |k| {
             matches!(k, CorruptionKind::UnknownFlags { flags: 0xC000 })
@@ -158,10 +163,11 @@ fn hostile_positions_and_headers_never_panic() {
         let mut data = [0u8; 256];
         for chunk in data.chunks_mut(8) {
             let len = next() % 80;
+            // Mostly what a producer writes (committed), sometimes any flags.
             let flags = if next() % 6 == 0 {
                 (next() % 4) as u16
             } else {
-                0
+                FLAG_COMMITTED
             };
             chunk.copy_from_slice(&pack_record_header(len as u32, 1, flags).to_ne_bytes());
         }

@@ -152,6 +152,7 @@ mod header;
 mod parser;
 mod payloads;
 mod route;
+mod summary;
 mod tlv;
 
 pub use builder::{Checksum, MessageBuilder};
@@ -168,6 +169,7 @@ pub use payloads::{
     ASSET_TYPE_COIN, MAX_BOOK_LEVELS,
 };
 pub use route::{route, Topic};
+pub use summary::{decode_v2, TlvSummary, V2Summary};
 pub use tlv::{
     fixed_size, type_domain, Form, SizeConstraint, SizePolicy, TlvType, EXTENDED_HEADER_LEN,
     EXTENDED_MARKER, MAX_EXTENDED_PAYLOAD, MAX_STANDARD_PAYLOAD, STANDARD_HEADER_LEN,

@@ -508,6 +508,69 @@ fn check_start(head: u64) -> Result<(), Corruption> {
     })
 }
 
+/// A record header word that passed [`check_frame`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CheckedFrame {
+    /// Payload length (of a record), or the bytes the padding covers after
+    /// its header.
+    pub(crate) len: u32,
+    /// The record type (0 for padding).
+    pub(crate) record_type: u16,
+    /// The flags, every one known and `FLAG_COMMITTED` among them.
+    pub(crate) flags: u16,
+    /// A padding frame (up to the end of the region), not a record.
+    pub(crate) padding: bool,
+    /// Bytes the frame takes, header included: where the next one starts.
+    pub(crate) total: u64,
+}
+
+/// The one check of a record header read from the ring (hostile bytes),
+/// shared by the consumer, a producer attaching and the inspector: known
+/// flags with `FLAG_COMMITTED` set; a padding frame that ends exactly at
+/// the end of the region; a record no longer than `max_payload` whose frame
+/// ends before the end of the region. `to_end` is how far the frame's
+/// position is from the end of the region, `available` how far from the
+/// producer position where that is known (`u64::MAX` where it is not).
+#[inline]
+pub(crate) fn check_frame(
+    word: u64,
+    to_end: u64,
+    available: u64,
+    max_payload: u32,
+) -> Result<CheckedFrame, CorruptionKind> {
+    let (len, record_type, flags) = unpack_record_header(word);
+    if flags & !KNOWN_FLAGS != 0 || flags & FLAG_COMMITTED == 0 {
+        return Err(CorruptionKind::UnknownFlags { flags });
+    }
+    if flags & FLAG_PADDING != 0 {
+        if u64::from(len) + RECORD_HEADER_LEN as u64 != to_end || to_end > available {
+            return Err(CorruptionKind::BadPadding { len });
+        }
+        return Ok(CheckedFrame {
+            len,
+            record_type,
+            flags,
+            padding: true,
+            total: to_end,
+        });
+    }
+    if len > max_payload {
+        return Err(CorruptionKind::LengthTooLarge { len });
+    }
+    // len <= max_payload < capacity / 2, so this cannot overflow.
+    let total = frame_len(len as usize) as u64;
+    if total > to_end || total > available {
+        return Err(CorruptionKind::RecordOutOfBounds { len });
+    }
+    Ok(CheckedFrame {
+        len,
+        record_type,
+        flags,
+        padding: false,
+        total,
+    })
+}
+
 /// Where the committed records that follow `head` end: the position of the
 /// first header that reads "nothing yet". Walks at most one capacity.
 fn committed_end(ring: &RingView, head: u64) -> Result<u64, Corruption> {
@@ -521,24 +584,9 @@ fn committed_end(ring: &RingView, head: u64) -> Result<u64, Corruption> {
         if word == 0 {
             break;
         }
-        let (len, _, flags) = unpack_record_header(word);
-        let corrupt = |kind| Corruption { kind, position };
-        if flags & !KNOWN_FLAGS != 0 || flags & FLAG_COMMITTED == 0 {
-            return Err(corrupt(CorruptionKind::UnknownFlags { flags }));
-        }
-        let frame = if flags & FLAG_PADDING != 0 {
-            if u64::from(len) + RECORD_HEADER_LEN as u64 != to_end {
-                return Err(corrupt(CorruptionKind::BadPadding { len }));
-            }
-            to_end
-        } else {
-            let frame = frame_len(len as usize) as u64;
-            if len > ring.max_payload || frame > to_end {
-                return Err(corrupt(CorruptionKind::RecordOutOfBounds { len }));
-            }
-            frame
-        };
-        position += frame;
+        let frame = check_frame(word, to_end, u64::MAX, ring.max_payload)
+            .map_err(|kind| Corruption { kind, position })?;
+        position += frame.total;
     }
     if position - head > ring.capacity {
         return Err(Corruption {
@@ -1103,29 +1151,19 @@ impl Consumer {
             if word == 0 {
                 return Err(ReadError::Empty);
             }
-            let (len, record_type, flags) = unpack_record_header(word);
-            if flags & !KNOWN_FLAGS != 0 || flags & FLAG_COMMITTED == 0 {
-                return Err(corrupt(CorruptionKind::UnknownFlags { flags }, self.head));
-            }
-            if flags & FLAG_PADDING != 0 {
+            let frame = check_frame(word, to_end, u64::MAX, self.ring.max_payload)
+                .map_err(|kind| corrupt(kind, self.head))?;
+            if frame.padding {
                 // At most one padding frame precedes a record.
-                if u64::from(len) + RECORD_HEADER_LEN as u64 != to_end || skipped_padding {
+                if skipped_padding {
+                    let len = frame.len;
                     return Err(corrupt(CorruptionKind::BadPadding { len }, self.head));
                 }
                 skipped_padding = true;
                 self.head += to_end;
                 continue;
             }
-            if len > self.ring.max_payload {
-                return Err(corrupt(CorruptionKind::LengthTooLarge { len }, self.head));
-            }
-            let total = frame_len(len as usize) as u64;
-            if total > to_end {
-                return Err(corrupt(
-                    CorruptionKind::RecordOutOfBounds { len },
-                    self.head,
-                ));
-            }
+            let (len, record_type, total) = (frame.len, frame.record_type, frame.total);
             self.ring.data.note_read(index, total as usize);
             return Ok(Frame {
                 index,

@@ -25,7 +25,7 @@ use serde_json::Value;
 use shmbus::bus::{Bus, Policy, StartAt};
 use shmbus::layout::{
     pack_record_header, SegmentKind, TopicEntry, BROADCAST_CONTROL_OFFSET,
-    DIRECTORY_ENTRIES_OFFSET, LAYOUT_VERSION, SPSC_DATA_OFFSET,
+    DIRECTORY_ENTRIES_OFFSET, FLAG_COMMITTED, LAYOUT_VERSION, SPSC_DATA_OFFSET,
 };
 use shmbus::record::RelayDomain;
 use shmbus::ring::broadcast::Subscriber;
@@ -386,7 +386,7 @@ fn corrupt_record_header_exits_2_and_leaves_the_file_unchanged() {
     write_at(
         &path,
         SPSC_DATA_OFFSET as u64,
-        &pack_record_header(0xffff_0000, 7, 0).to_ne_bytes(),
+        &pack_record_header(0xffff_0000, 7, FLAG_COMMITTED).to_ne_bytes(),
     );
     let before = std::fs::read(&path).expect("read");
 

@@ -1,0 +1,212 @@
+//! Read-only snapshots of live segments, used by `ring-dump`.
+//!
+//! Everything here opens segments with [`Segment::open_read_only`]: the
+//! mapping is `PROT_READ`, no liveness lock is taken and no byte is written,
+//! so inspecting a ring can never disturb the processes using it. Liveness of
+//! the producer and consumer is read from their OFD locks with a lock query
+//! (`F_OFD_GETLK`), which takes nothing.
+//!
+//! What is read from the ring is hostile input exactly as it is for the
+//! consumer: positions and record headers are loaded once into locals,
+//! checked with checked arithmetic, and any inconsistency becomes a typed
+//! [`Corruption`], never a panic or an out-of-bounds read. Records are
+//! **copied** out of the mapping, because the producer may reuse their bytes
+//! as soon as the consumer releases them; after each copy the walk re-reads
+//! the consumer position, and if the consumer has passed the record the copy
+//! may be stale, so the walk stops with [`InspectError::Overtaken`] rather
+//! than show bytes that were never a record.
+//!
+//! Topics are found through the namespace's topic directory, opened
+//! read-only as well. A topic's broadcast log is checked against the
+//! configuration the directory records for it before anything else is read;
+//! its last records are copied out under their seqlock stamps (a record a
+//! publisher overwrites during the copy is never shown), and can be decoded
+//! as Protocol V2 messages with [`decode_v2`].
+//!
+//! # Examples
+//!
+//! ```
+//! use shmbus::{Namespace, inspect, ring::spsc::{SpscConfig, SpscRing}};
+//! use shmbus::segment::OpenOptions;
+//! # let tmp = std::env::temp_dir().join(format!("shmbus-doc-inspect-{}", std::process::id()));
+//! let ns = Namespace::at(&tmp, "doc")?;
+//! SpscRing::create(&ns, "fills", SpscConfig::with_capacity(4096))?;
+//! SpscRing::producer(&ns, "fills")?.try_send(3, b"FILL 100")?;
+//!
+//! let ring = inspect::SpscInspector::open(&ns, "fills", &OpenOptions::default())?;
+//! let snap = ring.snapshot()?;
+//! assert_eq!((snap.head, snap.tail, snap.used_bytes), (0, 16, 16));
+//! assert!(!snap.producer.attached); // the producer above was dropped
+//!
+//! let records: Vec<_> = ring.records(&snap, 16, 64).collect::<Result<_, _>>()?;
+//! assert_eq!(records[0].record_type, 3);
+//! assert_eq!(records[0].payload, b"FILL 100");
+//! # SpscRing::remove(&ns, "fills")?;
+//! # std::fs::remove_dir_all(&tmp).ok();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod spsc;
+mod topic;
+
+/// The Protocol V2 summary the inspector shows, from [`crate::record`].
+pub use crate::record::{decode_v2, TlvSummary, V2Summary};
+pub use spsc::*;
+pub use topic::*;
+
+use std::path::PathBuf;
+
+use crate::directory::{Directory, DirectoryEntry, DirectoryError, TopicRecord};
+use crate::ring::Corruption;
+use crate::segment::{Namespace, OpenOptions, SegmentError};
+
+/// Why a ring could not be inspected, or why a record walk stopped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// Opening or validating the segment failed: not found, not a shmbus
+    /// segment, wrong version or layout, poisoned, bad control block,
+    /// permissions.
+    Segment(SegmentError),
+    /// The positions or a record in the ring are inconsistent.
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// What was wrong, and where.
+        corruption: Corruption,
+    },
+    /// The consumer released the record being copied, so the producer may
+    /// have overwritten it: the walk stopped before showing stale bytes.
+    /// Not a fault of the ring; inspect again for a fresh view.
+    Overtaken {
+        /// The segment file.
+        path: PathBuf,
+        /// Position of the record that was being read.
+        position: u64,
+        /// Consumer position seen after reading it.
+        head: u64,
+    },
+    /// The namespace has no topic directory: no topic was ever created in
+    /// it.
+    NoDirectory {
+        /// Where the directory would be.
+        path: PathBuf,
+    },
+    /// The topic directory could not be opened or is invalid.
+    Directory(DirectoryError),
+    /// The topic directory has no ready topic of that name.
+    TopicNotFound {
+        /// The namespace.
+        namespace: String,
+        /// The topic asked for.
+        topic: String,
+    },
+    /// A publisher overwrote the log record being copied (a live
+    /// `Overwrite` log lapping the walk): the walk stopped before showing
+    /// stale bytes. Not a fault of the log; inspect again for a fresh view.
+    Overwritten {
+        /// The log's segment file.
+        path: PathBuf,
+        /// Sequence number of the record that was being read.
+        sequence: u64,
+    },
+}
+
+impl From<SegmentError> for InspectError {
+    fn from(e: SegmentError) -> Self {
+        InspectError::Segment(e)
+    }
+}
+
+impl std::fmt::Display for InspectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InspectError::Segment(e) => e.fmt(f),
+            InspectError::Corrupt { path, corruption } => {
+                write!(f, "{} is corrupt: {corruption}", path.display())
+            }
+            InspectError::Overtaken {
+                path,
+                position,
+                head,
+            } => write!(
+                f,
+                "{}: the consumer (now at {head}) passed the record at {position} while it was read (live ring; inspect again)",
+                path.display()
+            ),
+            InspectError::NoDirectory { path } => write!(
+                f,
+                "no topic directory: {} does not exist (no topic was ever created in this namespace)",
+                path.display()
+            ),
+            InspectError::Directory(e) => e.fmt(f),
+            InspectError::TopicNotFound { namespace, topic } => {
+                write!(f, "no topic \"{topic}\" in namespace {namespace}")
+            }
+            InspectError::Overwritten { path, sequence } => write!(
+                f,
+                "{}: a publisher overwrote record {sequence} while it was read (live log; inspect again)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InspectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InspectError::Segment(e) => Some(e),
+            InspectError::Corrupt { corruption, .. } => Some(corruption),
+            InspectError::Directory(e) => Some(e),
+            InspectError::Overtaken { .. }
+            | InspectError::NoDirectory { .. }
+            | InspectError::TopicNotFound { .. }
+            | InspectError::Overwritten { .. } => None,
+        }
+    }
+}
+
+/// The ready topics in the directory of `ns`, sorted by name.
+///
+/// # Errors
+///
+/// [`InspectError::NoDirectory`] if the namespace has no topic directory,
+/// [`InspectError::Directory`] if it cannot be opened or is invalid.
+pub fn list_topics(ns: &Namespace, opts: &OpenOptions) -> Result<Vec<TopicRecord>, InspectError> {
+    let mut topics = open_directory(ns, opts)?.list();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(topics)
+}
+
+/// Every entry of the directory of `ns` that is not free: ready topics
+/// sorted by name, then entries being created and corrupt entries (with
+/// what is wrong) by entry index. A ready entry repeating a name that an
+/// earlier entry on its probe chain holds is listed as corrupt.
+///
+/// # Errors
+///
+/// As [`list_topics`].
+pub fn list_directory(
+    ns: &Namespace,
+    opts: &OpenOptions,
+) -> Result<Vec<DirectoryEntry>, InspectError> {
+    let mut entries = open_directory(ns, opts)?
+        .scan()
+        .map_err(InspectError::Directory)?;
+    entries.sort_by(|a, b| match (a, b) {
+        (DirectoryEntry::Ready(x), DirectoryEntry::Ready(y)) => x.name.cmp(&y.name),
+        (DirectoryEntry::Ready(_), _) => std::cmp::Ordering::Less,
+        (_, DirectoryEntry::Ready(_)) => std::cmp::Ordering::Greater,
+        _ => a.entry().cmp(&b.entry()),
+    });
+    Ok(entries)
+}
+
+fn open_directory(ns: &Namespace, opts: &OpenOptions) -> Result<Directory, InspectError> {
+    Directory::open_read_only(ns, opts).map_err(|e| match e {
+        DirectoryError::Segment(SegmentError::NotFound { path }) => {
+            InspectError::NoDirectory { path }
+        }
+        e => InspectError::Directory(e),
+    })
+}

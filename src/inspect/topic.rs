@@ -1,0 +1,604 @@
+//! Inspecting a topic: a snapshot of its log, publishers and subscribers,
+//! and a walk over its last records.
+
+use std::path::{Path, PathBuf};
+
+use crate::directory::TopicRecord;
+use crate::layout::lock_slot;
+use crate::layout::{
+    participant, split_stamp, stamp_committed, unpack_record_header, BroadcastControl,
+    PublisherSlot, RecordSlotHeader, SegmentKind, SubscriberSlot, BROADCAST_CONTROL_OFFSET,
+    BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, LAYOUT_VERSION, SLOT_HEADER_LEN, STATE_POISONED,
+};
+use crate::record::ParseError;
+use crate::ring::broadcast::Policy;
+use crate::ring::{Corruption, CorruptionKind};
+use crate::segment::{validate_name, Namespace, OpenOptions, Segment};
+use crate::sync::{fence, load_word, monotonic_ns, Ordering};
+
+use super::{open_directory, InspectError};
+use crate::record::{decode_v2, V2Summary};
+
+/// Human name of a [`participant`] state (`"unknown"` for a value no build
+/// writes).
+pub fn participant_state_name(state: u32) -> &'static str {
+    match state {
+        participant::FREE => "free",
+        participant::CLAIMING => "claiming",
+        participant::LIVE => "live",
+        participant::DETACHED => "detached",
+        _ => "unknown",
+    }
+}
+
+/// Lower-case name of a log policy.
+pub fn policy_name(policy: Policy) -> &'static str {
+    match policy {
+        Policy::Backpressure => "backpressure",
+        Policy::Overwrite => "overwrite",
+    }
+}
+
+/// A publisher slot in use (not `FREE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublisherInfo {
+    /// Index of the slot.
+    pub slot: usize,
+    /// [`participant`] state (see [`participant_state_name`]).
+    pub state: u32,
+    /// Pid its owner wrote, for humans only (pids are reused).
+    pub pid: u32,
+    /// Records this publisher committed.
+    pub published: u64,
+    /// A live process holds the slot's liveness lock: the proof of life.
+    pub alive: bool,
+}
+
+/// A subscriber slot in use (not `FREE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriberInfo {
+    /// Index of the slot.
+    pub slot: usize,
+    /// [`participant`] state (see [`participant_state_name`]); a durable
+    /// subscriber whose process left is `DETACHED` and keeps its cursor.
+    pub state: u32,
+    /// Durable name, `None` for an anonymous subscriber.
+    pub name: Option<String>,
+    /// Pid its owner wrote, for humans only (pids are reused).
+    pub pid: u32,
+    /// Next sequence it will read.
+    pub cursor: u64,
+    /// Records published and not yet read: `tail - cursor` (0 if the
+    /// cursor was read ahead of the tail).
+    pub lag: u64,
+    /// Records it lost to being lapped (`Overwrite`).
+    pub missed: u64,
+    /// Nanoseconds since its last heartbeat (`CLOCK_MONOTONIC`), `None` if
+    /// it never wrote one. Subscribers beat on attach and every 1024 reads,
+    /// so an idle but healthy subscriber can have an old heartbeat.
+    pub heartbeat_age_ns: Option<u64>,
+    /// A live process holds the slot's liveness lock: the proof of life.
+    pub alive: bool,
+}
+
+/// What a topic's broadcast log looked like at one instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicSnapshot {
+    /// The directory's record of the topic: name, configuration (checked
+    /// against the log's control block), log segment, entry, creator.
+    pub topic: TopicRecord,
+    /// The log's segment file.
+    pub path: PathBuf,
+    /// Layout version in the log's header.
+    pub layout_version: u32,
+    /// Layout hash in the log's header.
+    pub layout_hash: u64,
+    /// Log segment size in bytes, header included.
+    pub segment_size: u64,
+    /// Creation time, `CLOCK_REALTIME` nanoseconds since the Unix epoch.
+    pub created_realtime_ns: u64,
+    /// A reader marked the log poisoned after opening it.
+    pub poisoned: bool,
+    /// Bytes per record slot.
+    pub slot_stride: u32,
+    /// Claim timeout from the control block, in nanoseconds (the directory
+    /// keeps it in milliseconds).
+    pub claim_timeout_ns: u64,
+    /// Next sequence to claim: records `0 .. tail` were claimed.
+    pub tail: u64,
+    /// Lower bound of the gating cursors last computed by a publisher
+    /// (`Backpressure`).
+    pub gate: u64,
+    /// Subscriber registrations so far.
+    pub registrations: u64,
+    /// Subscribers asleep (or about to sleep) on the log's futex.
+    pub sleepers: u32,
+    /// Claims reclaimed after the claim timeout.
+    pub reclaimed_claims: u64,
+    /// Subscriber slots freed or detached after their owner died.
+    pub reaped_subscribers: u64,
+    /// Publisher slots freed after their owner died.
+    pub reaped_publishers: u64,
+    /// Publisher slots in use, by index.
+    pub publishers: Vec<PublisherInfo>,
+    /// Subscriber slots in use, by index.
+    pub subscribers: Vec<SubscriberInfo>,
+}
+
+impl TopicSnapshot {
+    /// Oldest sequence the log can still hold: `tail - slots`, or 0.
+    pub fn oldest(&self) -> u64 {
+        self.tail.saturating_sub(u64::from(self.topic.config.slots))
+    }
+
+    /// Publishers whose process holds their liveness lock.
+    pub fn publishers_alive(&self) -> usize {
+        self.publishers.iter().filter(|p| p.alive).count()
+    }
+
+    /// Subscribers whose process holds their liveness lock.
+    pub fn subscribers_alive(&self) -> usize {
+        self.subscribers.iter().filter(|s| s.alive).count()
+    }
+
+    /// Largest lag of any subscriber in use, detached durable ones included
+    /// (under `Backpressure` they gate the publishers too); `None` without
+    /// subscribers.
+    pub fn max_lag(&self) -> Option<u64> {
+        self.subscribers.iter().map(|s| s.lag).max()
+    }
+}
+
+/// One committed record copied out of a topic's log by a [`LogWalk`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BroadcastRecord {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Record type set by the publisher.
+    pub record_type: u16,
+    /// Flags in the slot header (always 0: no broadcast record flag is
+    /// defined; skipped and reclaimed records are not shown).
+    pub flags: u16,
+    /// The whole payload.
+    pub payload: Vec<u8>,
+}
+
+impl BroadcastRecord {
+    /// The payload decoded as a Protocol V2 message (see [`decode_v2`]).
+    ///
+    /// # Errors
+    ///
+    /// The payload is not one whole Protocol V2 message.
+    pub fn decode_v2(&self) -> Result<V2Summary, ParseError> {
+        decode_v2(&self.payload)
+    }
+}
+
+/// A topic's broadcast log opened read-only for inspection.
+///
+/// Holds the read-only mapping and the configuration validated against the
+/// topic directory; every [`TopicInspector::snapshot`] reads the moving
+/// parts afresh.
+#[derive(Debug)]
+pub struct TopicInspector {
+    segment: Segment,
+    topic: TopicRecord,
+    slots: u64,
+    stride: usize,
+    max_payload: u32,
+    claim_timeout_ns: u64,
+    publishers_offset: usize,
+    records_offset: usize,
+}
+
+impl TopicInspector {
+    /// Finds topic `name` in the directory of `ns` and opens its log
+    /// read-only (see [`TopicInspector::open_topic`]).
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::NoDirectory`], [`InspectError::Directory`] (with
+    /// [`DirectoryError::Corrupt`] when an entry on the name's probe chain
+    /// is corrupt: it might be this topic), [`InspectError::TopicNotFound`],
+    /// or as [`TopicInspector::open_topic`].
+    pub fn open(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<Self, InspectError> {
+        validate_name(name)?;
+        let topic = open_directory(ns, opts)?
+            .lookup(name)
+            .map_err(InspectError::Directory)?
+            .ok_or_else(|| InspectError::TopicNotFound {
+                namespace: ns.name().to_owned(),
+                topic: name.to_owned(),
+            })?;
+        Self::open_topic(ns, topic, opts)
+    }
+
+    /// Opens the log of a topic the directory listed, read-only, and checks
+    /// its control block against the directory's configuration: slot count,
+    /// stride, payload, policy, participant counts and the segment size
+    /// they imply.
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::Segment`] with every [`Segment::open_read_only`]
+    /// error, or [`SegmentError::Corrupt`] if the control block disagrees
+    /// with the directory or the segment.
+    pub fn open_topic(
+        ns: &Namespace,
+        topic: TopicRecord,
+        opts: &OpenOptions,
+    ) -> Result<Self, InspectError> {
+        let segment = Segment::open_read_only(ns, &topic.segment, SegmentKind::Broadcast, opts)?;
+        let layout = crate::ring::broadcast::shm::check_log(&segment, &topic.config)?;
+        Ok(TopicInspector {
+            segment,
+            slots: layout.slots,
+            stride: layout.stride,
+            max_payload: layout.max_payload,
+            claim_timeout_ns: layout.claim_timeout_ns,
+            publishers_offset: layout.publishers,
+            records_offset: layout.records,
+            topic,
+        })
+    }
+
+    /// The directory's record of the topic.
+    pub fn topic(&self) -> &TopicRecord {
+        &self.topic
+    }
+
+    /// The log's segment file.
+    pub fn path(&self) -> &Path {
+        self.segment.path()
+    }
+
+    fn control(&self) -> &BroadcastControl {
+        // SAFETY: `open_topic` checked that the mapping holds the control
+        // block at BROADCAST_CONTROL_OFFSET (128-aligned in a page-aligned
+        // mapping); the mapping lives as long as `self`. It is read-only and
+        // only read through Relaxed atomic loads of at most 8 bytes, which
+        // are valid on read-only memory.
+        unsafe { &*(self.segment.base().add(BROADCAST_CONTROL_OFFSET) as *const BroadcastControl) }
+    }
+
+    /// Subscriber slot `i` (`i < max_subscribers`).
+    fn subscriber(&self, i: usize) -> &SubscriberSlot {
+        debug_assert!(i < self.topic.config.max_subscribers as usize);
+        // SAFETY: the segment size was checked to hold max_subscribers slots
+        // of one cache line from BROADCAST_SUBSCRIBERS_OFFSET; only Relaxed
+        // atomic loads are made through the reference.
+        unsafe {
+            &*(self
+                .segment
+                .base()
+                .add(BROADCAST_SUBSCRIBERS_OFFSET + i * CACHE_LINE)
+                as *const SubscriberSlot)
+        }
+    }
+
+    /// Publisher slot `j` (`j < max_publishers`).
+    fn publisher(&self, j: usize) -> &PublisherSlot {
+        debug_assert!(j < self.topic.config.max_publishers as usize);
+        // SAFETY: the segment size was checked to hold max_publishers slots
+        // of one cache line from `publishers_offset`; only Relaxed atomic
+        // loads are made through the reference.
+        unsafe {
+            &*(self
+                .segment
+                .base()
+                .add(self.publishers_offset + j * CACHE_LINE)
+                as *const PublisherSlot)
+        }
+    }
+
+    /// Byte offset of the record slot holding sequence `seq`.
+    fn slot_offset(&self, seq: u64) -> usize {
+        // slots is a power of two (the directory's configuration was
+        // validated and the control block matched it).
+        self.records_offset + (seq & (self.slots - 1)) as usize * self.stride
+    }
+
+    /// The header of the record slot holding `seq`.
+    fn record_header(&self, seq: u64) -> &RecordSlotHeader {
+        // SAFETY: the segment size was checked to hold `slots` record slots
+        // of `stride` bytes from `records_offset`, and the index is masked,
+        // so the header is inside the mapping, 64-aligned; only Relaxed
+        // atomic loads are made through the reference.
+        unsafe { &*(self.segment.base().add(self.slot_offset(seq)) as *const RecordSlotHeader) }
+    }
+
+    /// Loads an `Acquire`-ordered word of the control block.
+    fn load_acquire(word: &crate::sync::AtomicU64) -> u64 {
+        // A Relaxed load plus an Acquire fence rather than an Acquire load:
+        // the mapping is PROT_READ, and Rust only promises that small
+        // Relaxed atomic loads work on read-only memory.
+        let value = word.load(Ordering::Relaxed);
+        // SYNC POINT: pairs with the Release (or AcqRel) writes of the
+        // word's owner (publishers' claims of `tail`, the gate scan,
+        // subscribers' cursor releases): what they wrote before is visible
+        // to the reads after this fence.
+        fence(Ordering::Acquire);
+        value
+    }
+
+    /// Reads the header, positions, counters and participants of the log
+    /// now.
+    ///
+    /// Participants are read slot by slot while the log runs, so the
+    /// snapshot is not one instant; the tail is read after every cursor, so
+    /// in a healthy log no lag is negative.
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::Segment`] if a lock query fails.
+    pub fn snapshot(&self) -> Result<TopicSnapshot, InspectError> {
+        let header = self.segment.header();
+        let layout_version = (header.magic_version.load(Ordering::Relaxed) >> 32) as u32;
+        debug_assert_eq!(layout_version, LAYOUT_VERSION);
+        let control = self.control();
+        let now = monotonic_ns();
+
+        let mut publishers = Vec::new();
+        for j in 0..self.topic.config.max_publishers as usize {
+            let p = self.publisher(j);
+            let state = participant::state(p.state.load(Ordering::Relaxed));
+            if state == participant::FREE {
+                continue;
+            }
+            publishers.push(PublisherInfo {
+                slot: j,
+                state,
+                pid: p.pid.load(Ordering::Relaxed),
+                published: p.published.load(Ordering::Relaxed),
+                alive: self.segment.is_lock_held(lock_slot::publisher(j))?,
+            });
+        }
+
+        let mut subscribers = Vec::new();
+        for i in 0..self.topic.config.max_subscribers as usize {
+            let s = self.subscriber(i);
+            let state = participant::state(s.state.load(Ordering::Relaxed));
+            if state == participant::FREE {
+                continue;
+            }
+            let cursor = Self::load_acquire(&s.cursor);
+            let heartbeat = s.heartbeat_ns.load(Ordering::Relaxed);
+            subscribers.push(SubscriberInfo {
+                slot: i,
+                state,
+                name: s.name(),
+                pid: s.pid.load(Ordering::Relaxed),
+                cursor,
+                lag: 0,
+                missed: s.missed.load(Ordering::Relaxed),
+                heartbeat_age_ns: (heartbeat != 0).then(|| now.saturating_sub(heartbeat)),
+                alive: self.segment.is_lock_held(lock_slot::subscriber(i))?,
+            });
+        }
+
+        // Read after every cursor: a cursor never passes the tail, so a lag
+        // computed against this tail is never negative in a healthy log.
+        let tail = Self::load_acquire(&control.tail);
+        for s in &mut subscribers {
+            s.lag = tail.saturating_sub(s.cursor);
+        }
+
+        Ok(TopicSnapshot {
+            topic: self.topic.clone(),
+            path: self.path().to_owned(),
+            layout_version,
+            layout_hash: header.layout_hash,
+            segment_size: header.segment_size,
+            created_realtime_ns: header.created_realtime_ns,
+            poisoned: header.state.load(Ordering::Relaxed) == STATE_POISONED,
+            slot_stride: self.stride as u32,
+            claim_timeout_ns: self.claim_timeout_ns,
+            tail,
+            gate: Self::load_acquire(&control.gate),
+            registrations: control.registrations.load(Ordering::Relaxed),
+            sleepers: control.sleepers.load(Ordering::Relaxed),
+            reclaimed_claims: control.reclaimed_claims.load(Ordering::Relaxed),
+            reaped_subscribers: control.reaped_subscribers.load(Ordering::Relaxed),
+            reaped_publishers: control.reaped_publishers.load(Ordering::Relaxed),
+            publishers,
+            subscribers,
+        })
+    }
+
+    /// Walks the committed records of the log from `snapshot.tail - 1`
+    /// down to the oldest the log can hold, copying at most `max_records`
+    /// of them. Slots not committed for their sequence (a claim in
+    /// progress, or never written) and skip records are passed over.
+    ///
+    /// The walk yields `Err` once and then ends: [`InspectError::Corrupt`]
+    /// for a record with unknown flags or an impossible length,
+    /// [`InspectError::Overwritten`] when a publisher reused the slot being
+    /// copied (older records are gone too).
+    pub fn records(&self, snapshot: &TopicSnapshot, max_records: usize) -> LogWalk<'_> {
+        LogWalk {
+            log: self,
+            below: snapshot.tail,
+            oldest: snapshot.oldest(),
+            remaining: max_records,
+            done: false,
+        }
+    }
+}
+
+/// Iterator over the last committed records of a topic's log, newest
+/// first, copied out of its mapping; made by [`TopicInspector::records`].
+#[derive(Debug)]
+pub struct LogWalk<'a> {
+    log: &'a TopicInspector,
+    /// Every sequence at or above this one was looked at.
+    below: u64,
+    oldest: u64,
+    remaining: usize,
+    done: bool,
+}
+
+impl LogWalk<'_> {
+    /// Sequences below the walk's position that the log may still hold
+    /// (records not shown, when the walk stopped at its limit).
+    pub fn remaining_sequences(&self) -> u64 {
+        self.below.saturating_sub(self.oldest)
+    }
+
+    /// Sequence just above the next one the walk would look at.
+    pub fn position(&self) -> u64 {
+        self.below
+    }
+
+    /// Whether the stamp of `seq`'s slot still says "committed `seq`", that
+    /// is, whether every byte read from the slot since the stamp was first
+    /// checked belongs to record `seq` (the seqlock reader's check).
+    fn still_committed(&self, seq: u64) -> bool {
+        // SYNC POINT: seqlock reader side; pairs with the Release fence a
+        // publisher runs after marking a slot "writing": if any byte read
+        // before this fence came from a newer write, the stamp load below
+        // sees the change.
+        fence(Ordering::Acquire);
+        self.log.record_header(seq).stamp.load(Ordering::Relaxed) == stamp_committed(seq)
+    }
+
+    fn stop(&mut self, error: InspectError) -> Option<Result<BroadcastRecord, InspectError>> {
+        self.done = true;
+        Some(Err(error))
+    }
+
+    fn overwritten(&mut self, sequence: u64) -> Option<Result<BroadcastRecord, InspectError>> {
+        let path = self.log.path().to_owned();
+        self.stop(InspectError::Overwritten { path, sequence })
+    }
+
+    /// Copies the `len` payload bytes of record `seq` (`len <= max_payload`).
+    fn copy_payload(&self, seq: u64, len: usize) -> Vec<u8> {
+        debug_assert!(len <= self.log.max_payload as usize);
+        let start = self.log.slot_offset(seq) + SLOT_HEADER_LEN;
+        let mut out = Vec::with_capacity(len.next_multiple_of(8));
+        let mut offset = start;
+        while out.len() < len {
+            // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
+            // bytes, a multiple of 16 no smaller than max_payload >= len, so
+            // every word up to the one holding byte len-1 is inside the slot;
+            // slots are 64-aligned, so the word is 8-aligned. `load_word` is
+            // a Relaxed 8-byte atomic load, valid on read-only memory; a
+            // concurrent overwrite is caught by `still_committed`.
+            let word = unsafe { load_word(self.log.segment.base().add(offset) as *const u64) };
+            out.extend_from_slice(&word.to_ne_bytes());
+            offset += 8;
+        }
+        out.truncate(len);
+        out
+    }
+}
+
+impl Iterator for LogWalk<'_> {
+    type Item = Result<BroadcastRecord, InspectError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Every iteration moves `below` down by one towards `oldest`, so the
+        // loop ends after at most `slots` sequences.
+        while !self.done && self.remaining > 0 && self.below > self.oldest {
+            let seq = self.below - 1;
+            self.below = seq;
+            let header = self.log.record_header(seq);
+            let stamp = header.stamp.load(Ordering::Relaxed);
+            // SYNC POINT: pairs with the publisher's Release store of the
+            // committed stamp in `Claim::finish`: the slot header and
+            // payload it wrote are visible after this fence.
+            fence(Ordering::Acquire);
+            if split_stamp(stamp).0 > seq + 1 {
+                // A later lap is in this slot: the log moved on since the
+                // snapshot and every older record is gone as well.
+                return self.overwritten(seq);
+            }
+            if stamp != stamp_committed(seq) {
+                // Claimed but not committed yet, skipped, or reclaimed:
+                // nothing to show for this sequence.
+                continue;
+            }
+            // Read the header word once; from here on only the copy is used.
+            let (len, record_type, flags) =
+                unpack_record_header(header.word.load(Ordering::Relaxed));
+            let bad = if flags != 0 {
+                Some(CorruptionKind::UnknownFlags { flags })
+            } else if len > self.log.max_payload {
+                Some(CorruptionKind::LengthTooLarge { len })
+            } else {
+                None
+            };
+            if let Some(kind) = bad {
+                // Only evidence of corruption if the slot still holds `seq`.
+                if !self.still_committed(seq) {
+                    return self.overwritten(seq);
+                }
+                let path = self.log.path().to_owned();
+                return self.stop(InspectError::Corrupt {
+                    path,
+                    corruption: Corruption {
+                        kind,
+                        position: seq,
+                    },
+                });
+            }
+            let payload = self.copy_payload(seq, len as usize);
+            if !self.still_committed(seq) {
+                return self.overwritten(seq);
+            }
+            self.remaining -= 1;
+            return Some(Ok(BroadcastRecord {
+                sequence: seq,
+                record_type,
+                flags,
+                payload,
+            }));
+        }
+        self.done = true;
+        None
+    }
+}
+
+impl std::iter::FusedIterator for LogWalk<'_> {}
+
+/// Finds topic `name` in `ns`, opens its log read-only and takes a
+/// snapshot of it.
+///
+/// # Errors
+///
+/// As [`TopicInspector::open`] and [`TopicInspector::snapshot`].
+pub fn inspect_topic(
+    ns: &Namespace,
+    name: &str,
+    opts: &OpenOptions,
+) -> Result<TopicSnapshot, InspectError> {
+    TopicInspector::open(ns, name, opts)?.snapshot()
+}
+
+/// Finds topic `name` in `ns`, takes a snapshot and copies its last
+/// `max_records` committed records, newest first.
+///
+/// If a publisher overwrites the walk, the records copied before that are
+/// returned; use [`TopicInspector::records`] to see why a walk stopped.
+///
+/// # Errors
+///
+/// As [`inspect_topic`], and [`InspectError::Corrupt`] for a corrupt record.
+pub fn topic_records(
+    ns: &Namespace,
+    name: &str,
+    opts: &OpenOptions,
+    max_records: usize,
+) -> Result<(TopicSnapshot, Vec<BroadcastRecord>), InspectError> {
+    let log = TopicInspector::open(ns, name, opts)?;
+    let snapshot = log.snapshot()?;
+    let mut records = Vec::new();
+    for record in log.records(&snapshot, max_records) {
+        match record {
+            Ok(r) => records.push(r),
+            Err(InspectError::Overwritten { .. }) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((snapshot, records))
+}
