@@ -376,9 +376,13 @@ impl Router<'_> {
     ///
     /// [`BusError::Route`] if the message is too short or its domain is not
     /// one of the four; topic and publisher errors.
-    pub fn send(&mut self, message: &[u8], wait: WaitStrategy) -> Result<record::Topic, BusError> {
+    pub fn send(
+        &mut self,
+        message: &[u8],
+        wait: WaitStrategy,
+    ) -> Result<record::DomainTopic, BusError> {
         let topic = record::route(message).map_err(BusError::Route)?;
-        let i = record::Topic::ALL
+        let i = record::DomainTopic::ALL
             .iter()
             .position(|t| *t == topic)
             .unwrap_or(0);

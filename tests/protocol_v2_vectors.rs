@@ -14,9 +14,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use shmbus::record::{
-    route, ArbitrageSignalTlv, Checksum, Fixed8, Form, Instrument, MessageBuilder, MessageView,
-    OrderBookTlv, OrderLevel, ParseError, ParseErrorKind, ParseOptions, QuoteTlv, RelayDomain,
-    Side, SizeConstraint, SizePolicy, SourceType, TlvPayload, TlvType, Topic, TradeTlv, Verify,
+    route, ArbitrageSignalTlv, Checksum, DomainTopic, Fixed8, Form, Instrument, MessageBuilder,
+    MessageView, OrderBookTlv, OrderLevel, ParseError, ParseErrorKind, ParseOptions, QuoteTlv,
+    RelayDomain, Side, SizeConstraint, SizePolicy, SourceType, TlvPayload, TlvType, TradeTlv,
+    Verify,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -508,10 +509,10 @@ fn valid_vectors_route_to_their_domain_topic() {
     let m = manifest();
     for v in vectors(&m).iter().filter(|v| v["valid"] == true) {
         let expected = match s(&v["header"], "relay_domain_name") {
-            "MarketData" => Topic::MarketData,
-            "Signal" => Topic::Signals,
-            "Execution" => Topic::Execution,
-            "System" => Topic::System,
+            "MarketData" => DomainTopic::MarketData,
+            "Signal" => DomainTopic::Signals,
+            "Execution" => DomainTopic::Execution,
+            "System" => DomainTopic::System,
             other => panic!("domain {other}"),
         };
         assert_eq!(route(&bytes_of(v)), Ok(expected), "{}", s(v, "name"));

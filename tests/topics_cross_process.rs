@@ -323,7 +323,7 @@ fn topics_are_isolated_from_each_other() {
         let bus = open_bus(&base);
         match role.as_str() {
             "subscriber" => {
-                let topic = record::Topic::ALL[arg.parse::<usize>().expect("topic index")];
+                let topic = record::DomainTopic::ALL[arg.parse::<usize>().expect("topic index")];
                 let domain = topic.domain();
                 let t = bus.topic(topic.name(), &cfg).expect("open topic");
                 let mut sub = t.subscriber(StartAt::Tail).expect("subscribe");
@@ -362,7 +362,7 @@ fn topics_are_isolated_from_each_other() {
                 say(format!("counts {routed} {plain}"));
             }
             "plain-publisher" => {
-                let mut pubs: Vec<_> = record::Topic::ALL
+                let mut pubs: Vec<_> = record::DomainTopic::ALL
                     .iter()
                     .map(|t| {
                         let topic = bus.topic(t.name(), &cfg).expect("open topic");
@@ -371,7 +371,7 @@ fn topics_are_isolated_from_each_other() {
                     .collect();
                 let mut buf = [0u8; 128];
                 for seq in 0..PLAIN_PER_TOPIC {
-                    for (p, t) in pubs.iter_mut().zip(record::Topic::ALL) {
+                    for (p, t) in pubs.iter_mut().zip(record::DomainTopic::ALL) {
                         let domain = t.domain();
                         let len = build(domain, seq, &mut buf);
                         let mut c = p
@@ -382,7 +382,7 @@ fn topics_are_isolated_from_each_other() {
                         c.commit().expect("committed within the claim timeout");
                     }
                 }
-                for (p, t) in pubs.iter_mut().zip(record::Topic::ALL) {
+                for (p, t) in pubs.iter_mut().zip(record::DomainTopic::ALL) {
                     let len = build(t.domain(), u64::MAX, &mut buf);
                     let mut c = p
                         .claim_timeout(len, WaitStrategy::BACKOFF, PATIENCE)
@@ -398,7 +398,7 @@ fn topics_are_isolated_from_each_other() {
     }
     let t = TempNs::new("isolation");
     let bus = open_bus(&t.base);
-    let mut subs: Vec<Proc> = (0..record::Topic::ALL.len())
+    let mut subs: Vec<Proc> = (0..record::DomainTopic::ALL.len())
         .map(|i| Proc::spawn(TEST, "subscriber", &t.base, i))
         .collect();
     for s in &mut subs {
@@ -415,7 +415,7 @@ fn topics_are_isolated_from_each_other() {
         let to = router
             .send(&buf[..len], WaitStrategy::BACKOFF)
             .expect("routed");
-        assert_eq!(to, record::Topic::ALL[i]);
+        assert_eq!(to, record::DomainTopic::ALL[i]);
         sent[i] += 1;
     }
     // A message with no valid relay domain goes nowhere.
@@ -425,7 +425,7 @@ fn topics_are_isolated_from_each_other() {
         router.send(&buf[..len], WaitStrategy::BACKOFF),
         Err(BusError::Route(_))
     ));
-    for topic in record::Topic::ALL {
+    for topic in record::DomainTopic::ALL {
         let mut p = bus
             .open_topic(topic.name())
             .expect("the router created it")
@@ -446,7 +446,7 @@ fn topics_are_isolated_from_each_other() {
             counts,
             [sent[i].to_string(), PLAIN_PER_TOPIC.to_string()],
             "topic {}",
-            record::Topic::ALL[i]
+            record::DomainTopic::ALL[i]
         );
     }
     let mut names: Vec<String> = bus.topics().into_iter().map(|r| r.name).collect();

@@ -8,7 +8,7 @@
 //! | [`MessageView`], [`Tlv`], [`TlvWalker`] | validates a borrowed message and walks its items |
 //! | [`TradeTlv`], [`QuoteTlv`], [`OrderBookTlv`], ... | typed payloads, viewed and written in place |
 //! | [`TlvType`], [`SizeConstraint`] | the registry of type numbers |
-//! | [`route`], [`Topic`] | which topic a message is published on |
+//! | [`route`], [`DomainTopic`] | which topic a message is published on |
 //!
 //! # The format
 //!
@@ -120,7 +120,7 @@
 //! ```
 //! use shmbus::record::{
 //!     route, venue, Checksum, Fixed8, Instrument, MessageBuilder, MessageView, ParseOptions,
-//!     RelayDomain, Side, SourceType, Topic, TradeTlv, Verify,
+//!     RelayDomain, Side, SourceType, DomainTopic, TradeTlv, Verify,
 //! };
 //!
 //! let btc = Instrument::coin(venue::BINANCE, "BTC").expect("ticker");
@@ -137,7 +137,7 @@
 //!     .finish(Checksum::Zero)?;
 //!
 //! let msg = &slot[..len];
-//! assert_eq!(route(msg)?, Topic::MarketData);
+//! assert_eq!(route(msg)?, DomainTopic::MarketData);
 //! let view = MessageView::parse(msg, ParseOptions::new(Verify::Off))?;
 //! let trade = view.first::<TradeTlv>().expect("a trade");
 //! assert_eq!(trade.instrument().ticker().as_deref(), Some("BTC"));
@@ -168,7 +168,7 @@ pub use payloads::{
     OrderRequestTlv, QuoteTlv, Side, SignalIdentityTlv, Ticker, TlvPayload, TradeTlv,
     ASSET_TYPE_COIN, MAX_BOOK_LEVELS,
 };
-pub use route::{route, Topic};
+pub use route::{route, DomainTopic};
 pub use summary::{decode_v2, TlvSummary, V2Summary};
 pub use tlv::{
     fixed_size, type_domain, Form, SizeConstraint, SizePolicy, TlvType, EXTENDED_HEADER_LEN,

@@ -11,14 +11,14 @@ use super::parser::parse_header;
 /// # Examples
 ///
 /// ```
-/// use shmbus::record::{RelayDomain, Topic};
+/// use shmbus::record::{RelayDomain, DomainTopic};
 ///
-/// assert_eq!(Topic::from(RelayDomain::Execution), Topic::Execution);
-/// assert_eq!(Topic::Signals.name(), "signals");
-/// assert_eq!(Topic::MarketData.domain(), RelayDomain::MarketData);
+/// assert_eq!(DomainTopic::from(RelayDomain::Execution), DomainTopic::Execution);
+/// assert_eq!(DomainTopic::Signals.name(), "signals");
+/// assert_eq!(DomainTopic::MarketData.domain(), RelayDomain::MarketData);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Topic {
+pub enum DomainTopic {
     /// `market_data`: trades, quotes, books, pool events (broadcast).
     MarketData,
     /// `signals`: strategy signals (broadcast).
@@ -29,23 +29,23 @@ pub enum Topic {
     System,
 }
 
-impl Topic {
+impl DomainTopic {
     /// Every topic, in relay-domain order.
-    pub const ALL: [Topic; 4] = [
-        Topic::MarketData,
-        Topic::Signals,
-        Topic::Execution,
-        Topic::System,
+    pub const ALL: [DomainTopic; 4] = [
+        DomainTopic::MarketData,
+        DomainTopic::Signals,
+        DomainTopic::Execution,
+        DomainTopic::System,
     ];
 
     /// The topic's name on the bus.
     #[inline]
     pub const fn name(self) -> &'static str {
         match self {
-            Topic::MarketData => "market_data",
-            Topic::Signals => "signals",
-            Topic::Execution => "execution",
-            Topic::System => "system",
+            DomainTopic::MarketData => "market_data",
+            DomainTopic::Signals => "signals",
+            DomainTopic::Execution => "execution",
+            DomainTopic::System => "system",
         }
     }
 
@@ -53,23 +53,23 @@ impl Topic {
     #[inline]
     pub const fn domain(self) -> RelayDomain {
         match self {
-            Topic::MarketData => RelayDomain::MarketData,
-            Topic::Signals => RelayDomain::Signal,
-            Topic::Execution => RelayDomain::Execution,
-            Topic::System => RelayDomain::System,
+            DomainTopic::MarketData => RelayDomain::MarketData,
+            DomainTopic::Signals => RelayDomain::Signal,
+            DomainTopic::Execution => RelayDomain::Execution,
+            DomainTopic::System => RelayDomain::System,
         }
     }
 }
 
-impl fmt::Display for Topic {
+impl fmt::Display for DomainTopic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl From<RelayDomain> for Topic {
+impl From<RelayDomain> for DomainTopic {
     #[inline]
-    fn from(domain: RelayDomain) -> Topic {
+    fn from(domain: RelayDomain) -> DomainTopic {
         domain.topic_of()
     }
 }
@@ -84,12 +84,12 @@ impl RelayDomain {
 
     /// The topic this domain's messages are published on.
     #[inline]
-    pub const fn topic_of(self) -> Topic {
+    pub const fn topic_of(self) -> DomainTopic {
         match self {
-            RelayDomain::MarketData => Topic::MarketData,
-            RelayDomain::Signal => Topic::Signals,
-            RelayDomain::Execution => Topic::Execution,
-            RelayDomain::System => Topic::System,
+            RelayDomain::MarketData => DomainTopic::MarketData,
+            RelayDomain::Signal => DomainTopic::Signals,
+            RelayDomain::Execution => DomainTopic::Execution,
+            RelayDomain::System => DomainTopic::System,
         }
     }
 }
@@ -108,21 +108,21 @@ impl RelayDomain {
 /// # Examples
 ///
 /// ```
-/// use shmbus::record::{route, Topic};
+/// use shmbus::record::{route, DomainTopic};
 ///
 /// let bytes = std::fs::read(concat!(
 ///     env!("CARGO_MANIFEST_DIR"),
 ///     "/tests/vectors/protocol_v2/exec_order_request.bin"
 /// ))?;
-/// assert_eq!(route(&bytes)?, Topic::Execution);
+/// assert_eq!(route(&bytes)?, DomainTopic::Execution);
 /// assert_eq!(route(&bytes)?.name(), "execution");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[inline]
-pub fn route(msg: &[u8]) -> Result<Topic, RouteError> {
+pub fn route(msg: &[u8]) -> Result<DomainTopic, RouteError> {
     let header = parse_header(msg)?;
     RelayDomain::from_u8(header.relay_domain)
-        .map(Topic::from)
+        .map(DomainTopic::from)
         .ok_or(RouteError::UnknownDomain {
             domain: header.relay_domain,
         })
@@ -135,9 +135,9 @@ mod tests {
     #[test]
     fn topics_and_domains_are_inverse() {
         for d in RelayDomain::ALL {
-            assert_eq!(Topic::from(d).domain(), d);
+            assert_eq!(DomainTopic::from(d).domain(), d);
         }
-        let names: Vec<_> = Topic::ALL.iter().map(|t| t.name()).collect();
+        let names: Vec<_> = DomainTopic::ALL.iter().map(|t| t.name()).collect();
         assert_eq!(names, ["market_data", "signals", "execution", "system"]);
     }
 
