@@ -11,7 +11,7 @@ use crate::layout::{
 use crate::ring::spsc::check_frame;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
-use crate::sync::{load_word, spin_hint, Ordering};
+use crate::sync::{fence, load_word, spin_hint, Ordering};
 
 use super::InspectError;
 
@@ -177,7 +177,7 @@ impl SpscInspector {
         // SYNC POINT: pairs with the consumer's Release store of `head` in
         // `Consumer::release`: what it read before releasing happened before
         // anything this process reads after the fence.
-        core::sync::atomic::fence(Ordering::Acquire);
+        fence(Ordering::Acquire);
         head
     }
 
@@ -187,7 +187,7 @@ impl SpscInspector {
         // SYNC POINT: pairs with the producer's Release store of `tail` in
         // `Producer::flush`: every frame before `tail` is completely
         // written for reads after this fence.
-        core::sync::atomic::fence(Ordering::Acquire);
+        fence(Ordering::Acquire);
         tail
     }
 
@@ -377,7 +377,7 @@ impl RecordWalk<'_> {
         // and the head load below sees the release; payload bytes written
         // but not yet published carry no such edge (no Release fence
         // precedes them).
-        core::sync::atomic::fence(Ordering::Acquire);
+        fence(Ordering::Acquire);
         let head = self.ring.load_head();
         (head > position).then(|| InspectError::Overtaken {
             path: self.ring.path().to_owned(),
