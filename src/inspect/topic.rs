@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use crate::directory::TopicRecord;
 use crate::layout::lock_slot;
 use crate::layout::{
-    participant, split_stamp, stamp_committed, unpack_record_header, BroadcastControl,
-    PublisherSlot, RecordSlotHeader, SegmentKind, SubscriberSlot, BROADCAST_CONTROL_OFFSET,
-    BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, LAYOUT_VERSION, SLOT_HEADER_LEN, STATE_POISONED,
+    participant, split_stamp, stamp_committed, BroadcastControl, PublisherSlot, RecordSlotHeader,
+    SegmentKind, SubscriberSlot, BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET,
+    CACHE_LINE, LAYOUT_VERSION, SLOT_HEADER_LEN, STATE_POISONED,
 };
 use crate::record::ParseError;
-use crate::ring::broadcast::Policy;
-use crate::ring::{Corruption, CorruptionKind};
+use crate::ring::broadcast::{check_slot_word, still_committed, Policy};
+use crate::ring::Corruption;
 use crate::segment::{validate_name, Namespace, OpenOptions, Segment};
-use crate::sync::{fence, load_word, monotonic_ns, Ordering};
+use crate::sync::{copy_racy, fence, monotonic_ns, Ordering};
 
 use super::{open_directory, InspectError};
 use crate::record::{decode_v2, V2Summary};
@@ -449,16 +449,9 @@ impl LogWalk<'_> {
         self.below
     }
 
-    /// Whether the stamp of `seq`'s slot still says "committed `seq`", that
-    /// is, whether every byte read from the slot since the stamp was first
-    /// checked belongs to record `seq` (the seqlock reader's check).
+    /// Whether `seq`'s slot still holds it (the ring's seqlock re-check).
     fn still_committed(&self, seq: u64) -> bool {
-        // SYNC POINT: seqlock reader side; pairs with the Release fence a
-        // publisher runs after marking a slot "writing": if any byte read
-        // before this fence came from a newer write, the stamp load below
-        // sees the change.
-        fence(Ordering::Acquire);
-        self.log.record_header(seq).stamp.load(Ordering::Relaxed) == stamp_committed(seq)
+        still_committed(self.log.record_header(seq), seq)
     }
 
     fn stop(&mut self, error: InspectError) -> Option<Result<BroadcastRecord, InspectError>> {
@@ -475,20 +468,14 @@ impl LogWalk<'_> {
     fn copy_payload(&self, seq: u64, len: usize) -> Vec<u8> {
         debug_assert!(len <= self.log.max_payload as usize);
         let start = self.log.slot_offset(seq) + SLOT_HEADER_LEN;
-        let mut out = Vec::with_capacity(len.next_multiple_of(8));
-        let mut offset = start;
-        while out.len() < len {
-            // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
-            // bytes, a multiple of 16 no smaller than max_payload >= len, so
-            // every word up to the one holding byte len-1 is inside the slot;
-            // slots are 64-aligned, so the word is 8-aligned. `load_word` is
-            // a Relaxed 8-byte atomic load, valid on read-only memory; a
-            // concurrent overwrite is caught by `still_committed`.
-            let word = unsafe { load_word(self.log.segment.base().add(offset) as *const u64) };
-            out.extend_from_slice(&word.to_ne_bytes());
-            offset += 8;
-        }
-        out.truncate(len);
+        let mut out = vec![0u8; len];
+        // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
+        // bytes, a multiple of 16 no smaller than max_payload >= len, so
+        // every word up to the one holding byte len-1 is inside the slot;
+        // slots are 64-aligned, so it starts 8-aligned. `copy_racy` loads
+        // Relaxed 8-byte atomics, valid on read-only memory; a concurrent
+        // overwrite is caught by `still_committed`.
+        unsafe { copy_racy(self.log.segment.base().add(start), &mut out) };
         out
     }
 }
@@ -518,30 +505,26 @@ impl Iterator for LogWalk<'_> {
                 // nothing to show for this sequence.
                 continue;
             }
-            // Read the header word once; from here on only the copy is used.
-            let (len, record_type, flags) =
-                unpack_record_header(header.word.load(Ordering::Relaxed));
-            let bad = if flags != 0 {
-                Some(CorruptionKind::UnknownFlags { flags })
-            } else if len > self.log.max_payload {
-                Some(CorruptionKind::LengthTooLarge { len })
-            } else {
-                None
-            };
-            if let Some(kind) = bad {
-                // Only evidence of corruption if the slot still holds `seq`.
-                if !self.still_committed(seq) {
-                    return self.overwritten(seq);
+            // Read the header word once; from here on only the copy is used,
+            // checked as a subscriber checks it.
+            let word = header.word.load(Ordering::Relaxed);
+            let (len, record_type) = match check_slot_word(word, self.log.max_payload) {
+                Ok(checked) => checked,
+                Err(kind) => {
+                    // Only evidence of corruption if the slot still holds `seq`.
+                    if !self.still_committed(seq) {
+                        return self.overwritten(seq);
+                    }
+                    let path = self.log.path().to_owned();
+                    return self.stop(InspectError::Corrupt {
+                        path,
+                        corruption: Corruption {
+                            kind,
+                            position: seq,
+                        },
+                    });
                 }
-                let path = self.log.path().to_owned();
-                return self.stop(InspectError::Corrupt {
-                    path,
-                    corruption: Corruption {
-                        kind,
-                        position: seq,
-                    },
-                });
-            }
+            };
             let payload = self.copy_payload(seq, len as usize);
             if !self.still_committed(seq) {
                 return self.overwritten(seq);
@@ -550,7 +533,7 @@ impl Iterator for LogWalk<'_> {
             return Some(Ok(BroadcastRecord {
                 sequence: seq,
                 record_type,
-                flags,
+                flags: 0,
                 payload,
             }));
         }

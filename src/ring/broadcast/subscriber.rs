@@ -4,12 +4,12 @@ use core::ops::Deref;
 use std::time::Duration;
 
 use super::{
-    BroadcastView, Policy, RecvError, RegisterError, Stall, StartAt, LOOKS_PER_TAIL_CHECK,
-    MAX_SLEEP,
+    check_slot_word, still_committed, BroadcastView, Policy, RecvError, RegisterError, Stall,
+    StartAt, LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
 };
 use crate::layout::{
-    lock_slot, participant, split_stamp, stamp_committed, unpack_record_header, SubscriberSlot,
-    MAX_SEQUENCE, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED,
+    lock_slot, participant, split_stamp, SubscriberSlot, MAX_SEQUENCE, STAMP_COMMITTED,
+    STAMP_RECLAIMED, STAMP_SKIPPED,
 };
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
@@ -337,14 +337,9 @@ impl Subscriber {
             if lap == want {
                 match state {
                     STAMP_COMMITTED => {
-                        let (len, record_type, flags) =
-                            unpack_record_header(h.word.load(Ordering::Relaxed));
-                        if flags != 0 {
-                            return Err(self.corrupt(CorruptionKind::UnknownFlags { flags }));
-                        }
-                        if len > self.ring.max_payload {
-                            return Err(self.corrupt(CorruptionKind::LengthTooLarge { len }));
-                        }
+                        let word = h.word.load(Ordering::Relaxed);
+                        let (len, record_type) = check_slot_word(word, self.ring.max_payload)
+                            .map_err(|kind| self.corrupt(kind))?;
                         self.ring.note(seq, len as usize, false);
                         return Ok(Found {
                             seq,
@@ -483,11 +478,7 @@ impl Subscriber {
     /// Whether `found` is still intact (its stamp unchanged since located).
     #[inline]
     fn intact(&self, found: Found) -> bool {
-        // SYNC POINT: seqlock reader side; pairs with the Release fence a
-        // publisher runs after marking a slot "writing": if any byte we read
-        // came from a newer write, the stamp load below sees it changed.
-        fence(Ordering::Acquire);
-        self.ring.header(found.seq).stamp.load(Ordering::Relaxed) == stamp_committed(found.seq)
+        still_committed(self.ring.header(found.seq), found.seq)
     }
 
     /// Borrows the next record without waiting.

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use super::{BroadcastConfig, HeapBroadcast, Policy};
 use crate::layout::{
-    lock_slot, name_word, participant, split_stamp, stamp, unpack_name_word, BroadcastControl,
-    PublisherSlot, RecordSlotHeader, SegmentFault, SubscriberSlot, NAME_LEN, STAMP_RECLAIMED,
-    STAMP_WRITING, SUBSCRIBER_NAME_WIDTH, SUBSCRIBER_NAME_WORDS,
+    lock_slot, name_word, participant, split_stamp, stamp, stamp_committed, unpack_name_word,
+    unpack_record_header, BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentFault,
+    SubscriberSlot, NAME_LEN, STAMP_RECLAIMED, STAMP_WRITING, SUBSCRIBER_NAME_WIDTH,
+    SUBSCRIBER_NAME_WORDS,
 };
+use crate::ring::CorruptionKind;
 use crate::sync::{
     fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
 };
@@ -75,6 +77,35 @@ impl Liveness {
             }
         }
     }
+}
+
+/// The one check of a committed record slot's header word (hostile bytes),
+/// shared by subscribers and the inspector: no flag set, a length within
+/// the log's maximum payload. Returns `(len, record type)`.
+#[inline]
+pub(crate) fn check_slot_word(word: u64, max_payload: u32) -> Result<(u32, u16), CorruptionKind> {
+    let (len, record_type, flags) = unpack_record_header(word);
+    if flags != 0 {
+        return Err(CorruptionKind::UnknownFlags { flags });
+    }
+    if len > max_payload {
+        return Err(CorruptionKind::LengthTooLarge { len });
+    }
+    Ok((len, record_type))
+}
+
+/// The seqlock reader's re-check, shared by subscribers and the inspector:
+/// whether `header` still says "committed `seq`", that is, whether every
+/// byte read from its slot since the stamp was first checked is record
+/// `seq`'s.
+#[inline]
+pub(crate) fn still_committed(header: &RecordSlotHeader, seq: u64) -> bool {
+    // SYNC POINT: seqlock reader side; pairs with the Release fence a
+    // publisher runs after marking a slot "writing" (`Publisher::enter_slot`):
+    // if any byte read before this fence came from a newer write, the stamp
+    // load below sees it changed.
+    fence(Ordering::Acquire);
+    header.stamp.load(Ordering::Relaxed) == stamp_committed(seq)
 }
 
 /// Everything a handle knows about its log, read once and validated.
