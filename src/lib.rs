@@ -72,6 +72,7 @@ pub use bus::{
 };
 #[cfg(not(shmbus_loom))]
 pub use segment::{Namespace, SegmentError};
+pub use ring::ConfigError;
 pub use wait::WaitStrategy;
 
 /// The README's code blocks, compiled and run as doc tests.

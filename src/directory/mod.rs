@@ -91,6 +91,7 @@ mod mapped {
         DIRECTORY_ENTRIES_OFFSET,
     };
     use crate::ring::broadcast::BroadcastConfig;
+    use crate::ring::ConfigError;
     use crate::segment::{
         validate_name, LockHandle, Namespace, OpenOptions, Segment, SegmentError,
     };
@@ -148,10 +149,7 @@ mod mapped {
             topic: String,
         },
         /// The configuration asked for is invalid.
-        InvalidConfig {
-            /// Why.
-            reason: String,
-        },
+        InvalidConfig(ConfigError),
         /// An entry's content is inconsistent.
         Corrupt {
             /// Which entry.
@@ -193,7 +191,7 @@ mod mapped {
                 f,
                 "topic \"{topic}\" was not created: this process stalled while creating it and another process took its directory entry over (create or open the topic again)"
             ),
-            DirectoryError::InvalidConfig { reason } => write!(f, "invalid topic configuration: {reason}"),
+            DirectoryError::InvalidConfig(e) => write!(f, "invalid topic configuration: {e}"),
             DirectoryError::Corrupt { entry, reason } => write!(
                 f,
                 "topic directory entry {entry} is corrupt: {reason} (see it with ring-dump topics; removing the namespace starts it afresh)"
@@ -522,7 +520,7 @@ mod mapped {
                     waited: self.create_wait,
                 },
                 TableError::TakenOver => DirectoryError::CreateTakenOver { topic },
-                TableError::InvalidConfig(reason) => DirectoryError::InvalidConfig { reason },
+                TableError::InvalidConfig(e) => DirectoryError::InvalidConfig(e),
                 TableError::Corrupt { entry, reason } => DirectoryError::Corrupt { entry, reason },
             }
         }

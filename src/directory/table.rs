@@ -27,6 +27,7 @@ use crate::layout::{
     TOPIC_NAME_WIDTH,
 };
 use crate::ring::broadcast::{BroadcastConfig, Policy};
+use crate::ring::ConfigError;
 use crate::sync::{fence, monotonic_ns, yield_now, AtomicU32, AtomicU64, Ordering};
 
 /// Longest topic name an entry holds, in bytes.
@@ -84,7 +85,7 @@ pub(crate) enum TableError<E> {
     /// This caller stalled while creating the topic and another process
     /// took the entry over; nothing it made was published.
     TakenOver,
-    InvalidConfig(String),
+    InvalidConfig(ConfigError),
     Corrupt {
         entry: usize,
         reason: String,
@@ -295,13 +296,13 @@ fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<TopicRecord, Strin
 }
 
 /// The claim timeout of `config` in nanoseconds, if it can be stored.
-fn claim_timeout_ns(config: &BroadcastConfig) -> Result<u64, String> {
+fn claim_timeout_ns(config: &BroadcastConfig) -> Result<u64, ConfigError> {
     match u64::try_from(config.reclaim_after.as_nanos()) {
         Ok(ns) if ns > 0 => Ok(ns),
-        Ok(_) => Err("claim timeout must be positive".to_owned()),
-        Err(_) => Err(format!(
-            "claim timeout {:?} is longer than 2^64 ns (about 584 years)",
-            config.reclaim_after
+        _ => Err(ConfigError::new(
+            "reclaim_after",
+            config.reclaim_after,
+            "positive and below 2^64 ns",
         )),
     }
 }

@@ -14,6 +14,44 @@ pub mod broadcast;
 pub(crate) mod region;
 pub mod spsc;
 
+/// Why a ring's configuration is refused: which setting, what it was, and
+/// what it must be. Shown as one sentence: "slots 3 must be a power of two".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The setting at fault, as the configuration struct names it.
+    pub setting: &'static str,
+    /// Its value, as given.
+    pub value: String,
+    /// What it must be.
+    pub must_be: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(
+        setting: &'static str,
+        value: impl std::fmt::Debug,
+        must_be: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            setting,
+            value: format!("{value:?}"),
+            must_be: must_be.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} must be {}",
+            self.setting, self.value, self.must_be
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// Largest position an SPSC ring accepts when a handle attaches: 2^63
 /// bytes, about 29 years of writing at 10 GB/s. Positions at or past it
 /// are [`CorruptionKind::PositionTooLarge`]; below it, a position plus a few

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::layout::{SegmentFault, MAX_PUBLISHERS, MAX_SUBSCRIBERS, SLOT_HEADER_LEN};
-use crate::ring::Corruption;
+use crate::ring::{ConfigError, Corruption};
 
 /// What a broadcast log does when a subscriber falls a whole ring behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,34 +94,37 @@ impl BroadcastConfig {
     ///
     /// # Errors
     ///
-    /// A sentence saying what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// The first setting out of range, as a [`ConfigError`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.slots.is_power_of_two() {
-            return Err(format!("slots {} must be a power of two", self.slots));
+            return Err(ConfigError::new("slots", self.slots, "a power of two"));
         }
         if self.max_payload == 0 || self.max_payload > 1 << 20 {
-            return Err(format!(
-                "max payload {} must be 1..=1048576",
-                self.max_payload
+            return Err(ConfigError::new(
+                "max_payload",
+                self.max_payload,
+                "1..=1048576",
             ));
         }
         if self.max_subscribers == 0 || self.max_subscribers > MAX_SUBSCRIBERS {
-            return Err(format!(
-                "max subscribers {} must be 1..={MAX_SUBSCRIBERS}",
-                self.max_subscribers
+            let range = format!("1..={MAX_SUBSCRIBERS}");
+            return Err(ConfigError::new(
+                "max_subscribers",
+                self.max_subscribers,
+                range,
             ));
         }
         if self.max_publishers == 0 || self.max_publishers > MAX_PUBLISHERS {
-            return Err(format!(
-                "max publishers {} must be 1..={MAX_PUBLISHERS}",
-                self.max_publishers
+            let range = format!("1..={MAX_PUBLISHERS}");
+            return Err(ConfigError::new(
+                "max_publishers",
+                self.max_publishers,
+                range,
             ));
         }
         if self.reclaim_after.is_zero() || self.reclaim_after > MAX_RECLAIM_AFTER {
-            return Err(format!(
-                "claim timeout {:?} must be positive and at most {:?}",
-                self.reclaim_after, MAX_RECLAIM_AFTER
-            ));
+            let range = format!("positive and at most {MAX_RECLAIM_AFTER:?}");
+            return Err(ConfigError::new("reclaim_after", self.reclaim_after, range));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use super::{
 use crate::layout::{
     lock_slot, participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
 };
+use crate::ring::ConfigError;
 use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering, RacyBytes};
 
 /// Memory of an in-process log (tests, loom models).
@@ -30,7 +31,7 @@ pub(crate) struct HeapBroadcast {
 /// # Errors
 ///
 /// The configuration is invalid.
-pub fn heap(config: BroadcastConfig) -> Result<HeapLog, String> {
+pub fn heap(config: BroadcastConfig) -> Result<HeapLog, ConfigError> {
     config.validate()?;
     let slots = config.slots as usize;
     let payload_stride = config.max_payload.div_ceil(8) as usize * 8;

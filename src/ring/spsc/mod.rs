@@ -82,7 +82,7 @@ use crate::layout::{
     FLAG_PADDING, KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
 };
 use crate::ring::region::DataRegion;
-use crate::ring::{Corruption, CorruptionKind, MAX_POSITION};
+use crate::ring::{ConfigError, Corruption, CorruptionKind, MAX_POSITION};
 use crate::sync::{
     fence, futex_wait, futex_wake_all, monotonic_ns, AccessTracker, HeaderWords, HeapBytes,
     Ordering,
@@ -144,22 +144,22 @@ impl SpscConfig {
     ///
     /// # Errors
     ///
-    /// A sentence saying what is wrong.
-    pub fn validate(&self) -> Result<(u64, u32), String> {
+    /// The first setting out of range, as a [`ConfigError`].
+    pub fn validate(&self) -> Result<(u64, u32), ConfigError> {
         let cap = self.capacity;
         if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
-            return Err(format!(
-                "capacity {cap} must be a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}"
-            ));
+            let rule = format!("a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}");
+            return Err(ConfigError::new("capacity", cap, rule));
         }
         let largest = max_payload_for(cap as u64);
         let max = match self.max_payload {
             None => largest,
             Some(m) if m <= largest => m,
             Some(m) => {
-                return Err(format!(
-                    "max payload {m} is too large for capacity {cap} (at most {largest}: a record may take half the ring)"
-                ))
+                let rule = format!(
+                    "at most {largest} for capacity {cap} (a record may take half the ring)"
+                );
+                return Err(ConfigError::new("max_payload", m, rule));
             }
         };
         Ok((cap as u64, max))
@@ -439,7 +439,7 @@ impl RingView {
 /// assert_eq!((rec.record_type(), &rec[..]), (7, &b"hello"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
+pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), ConfigError> {
     let (capacity, max_payload) = config.validate()?;
     let ring = std::sync::Arc::new(HeapRing {
         control: SpscControl::new(capacity, max_payload, config.flags()),
@@ -466,8 +466,10 @@ pub fn heap(config: SpscConfig) -> Result<(Producer, Consumer), String> {
         backing: Backing::Heap(ring.clone()),
         probe: FaultProbe::default(),
     };
-    let producer = Producer::attach(view(&ring)).map_err(|c| c.to_string())?;
-    let consumer = Consumer::attach(view(&ring)).map_err(|c| c.to_string())?;
+    // A fresh zeroed ring has both positions at 0: attaching cannot find it
+    // corrupt.
+    let producer = Producer::attach(view(&ring)).expect("a fresh ring is consistent");
+    let consumer = Consumer::attach(view(&ring)).expect("a fresh ring is consistent");
     Ok((producer, consumer))
 }
 
@@ -1528,14 +1530,21 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_refused() {
-        assert!(SpscConfig::with_capacity(100).validate().is_err());
-        assert!(SpscConfig::with_capacity(32).validate().is_err());
+        let setting = |c: SpscConfig| c.validate().map_err(|e| e.setting);
+        assert_eq!(setting(SpscConfig::with_capacity(100)), Err("capacity"));
+        assert_eq!(setting(SpscConfig::with_capacity(32)), Err("capacity"));
         let too_big = SpscConfig {
             capacity: 64,
             max_payload: Some(17),
             wakeups: false,
         };
-        assert!(too_big.validate().is_err());
+        let e = too_big.validate().expect_err("17 > 16");
+        assert_eq!((e.setting, e.value.as_str()), ("max_payload", "17"));
+        assert!(
+            e.to_string()
+                .starts_with("max_payload 17 must be at most 16"),
+            "{e}"
+        );
         assert_eq!(SpscConfig::with_capacity(64).validate(), Ok((64, 16)));
     }
 }

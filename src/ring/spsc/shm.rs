@@ -98,9 +98,10 @@ impl SpscRing {
     /// [`SegmentError::InvalidConfig`], [`SegmentError::AlreadyExists`],
     /// [`SegmentError::NoSpace`] and the other creation errors.
     pub fn create(ns: &Namespace, name: &str, config: SpscConfig) -> Result<(), SegmentError> {
-        let (capacity, max_payload) = config
-            .validate()
-            .map_err(|reason| SegmentError::InvalidConfig { reason })?;
+        let (capacity, max_payload) =
+            config.validate().map_err(|e| SegmentError::InvalidConfig {
+                reason: e.to_string(),
+            })?;
         let size = Self::segment_size(&config);
         Segment::create(ns, name, SegmentKind::Spsc, size, |after_header, _len| {
             let control = after_header as *mut SpscControl;
