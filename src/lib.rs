@@ -70,9 +70,9 @@ pub use bus::{
     Bus, BusError, Claim, ClaimError, Policy, Publisher, Record, RecvError, RegisterError, Router,
     StartAt, Subscriber, Topic, TopicConfig,
 };
+pub use ring::ConfigError;
 #[cfg(not(shmbus_loom))]
 pub use segment::{Namespace, SegmentError};
-pub use ring::ConfigError;
 pub use wait::WaitStrategy;
 
 /// The README's code blocks, compiled and run as doc tests.
