@@ -1,6 +1,6 @@
 //! Read-only snapshots of live segments, used by `ring-dump`.
 //!
-//! Everything here opens segments with [`Segment::open_read_only`]: the
+//! Everything here opens segments with [`Segment::open_read_only`](crate::segment::Segment::open_read_only): the
 //! mapping is `PROT_READ`, no liveness lock is taken and no byte is written,
 //! so inspecting a ring can never disturb the processes using it. Liveness of
 //! the producer and consumer is read from their OFD locks with a lock query

@@ -97,7 +97,7 @@ pub struct SpscRecord {
     pub position: u64,
     /// Record type set by the producer.
     pub record_type: u16,
-    /// Flags in the frame header (never [`FLAG_PADDING`]: padding is skipped).
+    /// Flags in the frame header (never [`FLAG_PADDING`](crate::layout::FLAG_PADDING): padding is skipped).
     pub flags: u16,
     /// Full payload length in bytes.
     pub len: u32,

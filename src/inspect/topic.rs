@@ -198,7 +198,7 @@ impl TopicInspector {
     /// # Errors
     ///
     /// [`InspectError::NoDirectory`], [`InspectError::Directory`] (with
-    /// [`DirectoryError::Corrupt`] when an entry on the name's probe chain
+    /// [`DirectoryError::Corrupt`](crate::directory::DirectoryError::Corrupt) when an entry on the name's probe chain
     /// is corrupt: it might be this topic), [`InspectError::TopicNotFound`],
     /// or as [`TopicInspector::open_topic`].
     pub fn open(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<Self, InspectError> {
@@ -221,7 +221,7 @@ impl TopicInspector {
     /// # Errors
     ///
     /// [`InspectError::Segment`] with every [`Segment::open_read_only`]
-    /// error, or [`SegmentError::Corrupt`] if the control block disagrees
+    /// error, or [`SegmentError::Corrupt`](crate::segment::SegmentError::Corrupt) if the control block disagrees
     /// with the directory or the segment.
     pub fn open_topic(
         ns: &Namespace,
