@@ -451,6 +451,35 @@ fn check_bounds(
     }
 }
 
+/// What a borrowed topic record comes to, its bounds checked if it lies in
+/// the segment (`in_place`, Backpressure; under Overwrite it is a validated
+/// copy in the subscriber's own buffer).
+fn borrowed(
+    rec: shmbus::bus::Record<'_>,
+    in_place: bool,
+    mappings: &mut Mappings,
+    dir: &Path,
+    sizes: &BTreeMap<String, usize>,
+) -> ReadRecord {
+    if in_place {
+        check_bounds(
+            mappings,
+            dir,
+            sizes,
+            "topic record",
+            rec.as_ptr(),
+            rec.len(),
+        );
+    }
+    (
+        rec.sequence(),
+        in_place.then_some(rec.as_ptr()),
+        rec.to_vec(),
+        rec.record_type(),
+        rec.is_intact(),
+    )
+}
+
 // ---------------------------------------------------------------------------
 // Models of what was committed (trusted until the ring's bytes are mutated)
 // ---------------------------------------------------------------------------
@@ -1545,29 +1574,10 @@ impl<'a> Case<'a> {
         let how = self.input.below(3);
         let sub = &mut self.subs[k].s;
         let (mappings, dir, sizes) = (&mut self.mappings, self.ns.path(), &self.sizes);
-        // Under Overwrite a record is a validated copy in the subscriber's
-        // own buffer, not in the segment.
         let in_place = sub.policy() == Policy::Backpressure;
-        let r = sub.try_read().map(|rec| {
-            if in_place {
-                check_bounds(
-                    mappings,
-                    dir,
-                    sizes,
-                    "topic record",
-                    rec.as_ptr(),
-                    rec.len(),
-                );
-            }
-            let intact = rec.is_intact();
-            (
-                rec.sequence(),
-                in_place.then_some(rec.as_ptr()),
-                rec.to_vec(),
-                rec.record_type(),
-                intact,
-            )
-        });
+        let r = sub
+            .try_read()
+            .map(|rec| borrowed(rec, in_place, mappings, dir, sizes));
         if how == 0 {
             sub.release();
         }
@@ -1618,29 +1628,10 @@ impl<'a> Case<'a> {
         let timeout = self.short_timeout();
         let sub = &mut self.subs[k].s;
         let (mappings, dir, sizes) = (&mut self.mappings, self.ns.path(), &self.sizes);
-        // Under Overwrite a record is a validated copy in the subscriber's
-        // own buffer, not in the segment.
         let in_place = sub.policy() == Policy::Backpressure;
-        let r = sub.read_timeout(wait, timeout).map(|rec| {
-            if in_place {
-                check_bounds(
-                    mappings,
-                    dir,
-                    sizes,
-                    "topic record",
-                    rec.as_ptr(),
-                    rec.len(),
-                );
-            }
-            let intact = rec.is_intact();
-            (
-                rec.sequence(),
-                in_place.then_some(rec.as_ptr()),
-                rec.to_vec(),
-                rec.record_type(),
-                intact,
-            )
-        });
+        let r = sub
+            .read_timeout(wait, timeout)
+            .map(|rec| borrowed(rec, in_place, mappings, dir, sizes));
         let got = self.got(r);
         self.topic_outcome(k, got);
     }

@@ -607,10 +607,7 @@ impl Publisher {
         payload: &[u8],
         wait: WaitStrategy,
     ) -> Result<u64, ClaimError> {
-        let mut claim = self.claim_blocking(payload.len(), wait)?;
-        claim.fill_from(payload);
-        claim.set_record_type(record_type);
-        claim.commit()
+        self.send_timeout(record_type, payload, wait, Duration::MAX)
     }
 
     /// Copies `payload` into a new record and commits it, waiting up to
