@@ -808,17 +808,80 @@ pub const SUBSCRIBER_NAME_WORDS: usize = 8;
 /// Name bytes in each word of a [`SubscriberSlot`]'s `name`.
 pub const SUBSCRIBER_NAME_WIDTH: usize = NAME_LEN / SUBSCRIBER_NAME_WORDS;
 
-/// Offsets of the parts of a broadcast segment: (publisher slots, record
-/// slots, total size).
-pub const fn broadcast_offsets(
-    max_subscribers: usize,
-    max_publishers: usize,
-    slots: usize,
-    stride: usize,
-) -> (usize, usize, usize) {
-    let publishers = BROADCAST_SUBSCRIBERS_OFFSET + max_subscribers * CACHE_LINE;
-    let records = publishers + max_publishers * CACHE_LINE;
-    (publishers, records, records + slots * stride)
+/// Where the parts of a broadcast segment lie: the one computation of its
+/// geometry, used by the log's creator, by the handles that map it and by
+/// the inspector.
+///
+/// ```text
+/// 0                            segment header
+/// BROADCAST_CONTROL_OFFSET     BroadcastControl
+/// BROADCAST_SUBSCRIBERS_OFFSET SubscriberSlot x max_subscribers (one line each)
+/// publishers_offset()          PublisherSlot x max_publishers (one line each)
+/// records_offset()             record slot x slots (stride bytes each:
+///                              RecordSlotHeader, then the payload)
+/// size()                       end of the segment
+/// ```
+///
+/// Built from a configuration that passed validation (slots a power of
+/// two, counts within their maxima), so no offset overflows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BroadcastGeometry {
+    /// Subscriber slots.
+    pub max_subscribers: usize,
+    /// Publisher slots.
+    pub max_publishers: usize,
+    /// Record slots, a power of two.
+    pub slots: usize,
+    /// Bytes per record slot, a multiple of [`CACHE_LINE`].
+    pub stride: usize,
+}
+
+impl BroadcastGeometry {
+    /// Offset of subscriber slot `i` (`i < max_subscribers`).
+    #[inline]
+    pub const fn subscriber_offset(&self, i: usize) -> usize {
+        debug_assert!(i < self.max_subscribers);
+        BROADCAST_SUBSCRIBERS_OFFSET + i * CACHE_LINE
+    }
+
+    /// Offset of the first publisher slot.
+    #[inline]
+    pub const fn publishers_offset(&self) -> usize {
+        BROADCAST_SUBSCRIBERS_OFFSET + self.max_subscribers * CACHE_LINE
+    }
+
+    /// Offset of publisher slot `j` (`j < max_publishers`).
+    #[inline]
+    pub const fn publisher_offset(&self, j: usize) -> usize {
+        debug_assert!(j < self.max_publishers);
+        self.publishers_offset() + j * CACHE_LINE
+    }
+
+    /// Offset of the first record slot.
+    #[inline]
+    pub const fn records_offset(&self) -> usize {
+        self.publishers_offset() + self.max_publishers * CACHE_LINE
+    }
+
+    /// Offset of the record slot (its [`RecordSlotHeader`]) that holds
+    /// sequence `seq`.
+    #[inline]
+    pub const fn slot_offset(&self, seq: u64) -> usize {
+        debug_assert!(self.slots.is_power_of_two());
+        self.records_offset() + (seq & (self.slots as u64 - 1)) as usize * self.stride
+    }
+
+    /// Offset of the payload of the record slot that holds `seq`.
+    #[inline]
+    pub const fn payload_offset(&self, seq: u64) -> usize {
+        self.slot_offset(seq) + SLOT_HEADER_LEN
+    }
+
+    /// Size of the whole segment, header included.
+    #[inline]
+    pub const fn size(&self) -> usize {
+        self.records_offset() + self.slots * self.stride
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1450,6 +1513,28 @@ mod tests {
         assert_ne!(SPSC_LAYOUT_HASH, BROADCAST_LAYOUT_HASH);
         assert_ne!(SPSC_LAYOUT_HASH, DIRECTORY_LAYOUT_HASH);
         assert_ne!(BROADCAST_LAYOUT_HASH, DIRECTORY_LAYOUT_HASH);
+    }
+
+    /// The geometry of a small log, worked out by hand in 128-byte lines:
+    /// the segment header, five control lines, 2 subscriber and 3
+    /// publisher lines, then 4 record slots of 128 bytes.
+    #[test]
+    fn broadcast_geometry_of_a_small_log() {
+        let g = BroadcastGeometry {
+            max_subscribers: 2,
+            max_publishers: 3,
+            slots: 4,
+            stride: 128,
+        };
+        assert_eq!(g.subscriber_offset(0), 6 * 128);
+        assert_eq!(g.subscriber_offset(1), 7 * 128);
+        assert_eq!(g.publishers_offset(), 8 * 128);
+        assert_eq!(g.publisher_offset(2), 10 * 128);
+        assert_eq!(g.records_offset(), 11 * 128);
+        assert_eq!(g.slot_offset(0), 11 * 128);
+        assert_eq!(g.slot_offset(5), 12 * 128, "sequence 5 is in slot 1");
+        assert_eq!(g.payload_offset(7), 14 * 128 + 16);
+        assert_eq!(g.size(), 15 * 128);
     }
 
     #[test]

@@ -7,10 +7,10 @@ use crate::directory::TopicRecord;
 use crate::layout::lock_slot;
 use crate::layout::{
     participant, split_stamp, stamp_committed, BroadcastControl, PublisherSlot, RecordSlotHeader,
-    SegmentKind, SubscriberSlot, BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET,
-    CACHE_LINE, LAYOUT_VERSION, SLOT_HEADER_LEN, STATE_POISONED,
+    SegmentKind, SubscriberSlot, BROADCAST_CONTROL_OFFSET, LAYOUT_VERSION, STATE_POISONED,
 };
 use crate::record::ParseError;
+use crate::ring::broadcast::shm::{check_log, LogLayout};
 use crate::ring::broadcast::{check_slot_word, still_committed, Policy};
 use crate::ring::Corruption;
 use crate::segment::{validate_name, Namespace, OpenOptions, Segment};
@@ -183,12 +183,8 @@ impl BroadcastRecord {
 pub struct TopicInspector {
     segment: Segment,
     topic: TopicRecord,
-    slots: u64,
-    stride: usize,
-    max_payload: u32,
-    claim_timeout_ns: u64,
-    publishers_offset: usize,
-    records_offset: usize,
+    /// The ring's own check of the log: geometry, payload, claim timeout.
+    layout: LogLayout,
 }
 
 impl TopicInspector {
@@ -229,16 +225,11 @@ impl TopicInspector {
         opts: &OpenOptions,
     ) -> Result<Self, InspectError> {
         let segment = Segment::open_read_only(ns, &topic.segment, SegmentKind::Broadcast, opts)?;
-        let layout = crate::ring::broadcast::shm::check_log(&segment, &topic.config)?;
+        let layout = check_log(&segment, &topic.config)?;
         Ok(TopicInspector {
             segment,
-            slots: layout.slots,
-            stride: layout.stride,
-            max_payload: layout.max_payload,
-            claim_timeout_ns: layout.claim_timeout_ns,
-            publishers_offset: layout.publishers,
-            records_offset: layout.records,
             topic,
+            layout,
         })
     }
 
@@ -263,48 +254,26 @@ impl TopicInspector {
 
     /// Subscriber slot `i` (`i < max_subscribers`).
     fn subscriber(&self, i: usize) -> &SubscriberSlot {
-        debug_assert!(i < self.topic.config.max_subscribers as usize);
-        // SAFETY: the segment size was checked to hold max_subscribers slots
-        // of one cache line from BROADCAST_SUBSCRIBERS_OFFSET; only Relaxed
-        // atomic loads are made through the reference.
-        unsafe {
-            &*(self
-                .segment
-                .base()
-                .add(BROADCAST_SUBSCRIBERS_OFFSET + i * CACHE_LINE)
-                as *const SubscriberSlot)
-        }
+        let offset = self.layout.geometry.subscriber_offset(i);
+        // SAFETY: `check_log` checked that the segment's size is its
+        // geometry's, so slot `i < max_subscribers` is inside the mapping,
+        // 64-aligned; only Relaxed atomic loads are made through it.
+        unsafe { &*(self.segment.base().add(offset) as *const SubscriberSlot) }
     }
 
     /// Publisher slot `j` (`j < max_publishers`).
     fn publisher(&self, j: usize) -> &PublisherSlot {
-        debug_assert!(j < self.topic.config.max_publishers as usize);
-        // SAFETY: the segment size was checked to hold max_publishers slots
-        // of one cache line from `publishers_offset`; only Relaxed atomic
-        // loads are made through the reference.
-        unsafe {
-            &*(self
-                .segment
-                .base()
-                .add(self.publishers_offset + j * CACHE_LINE)
-                as *const PublisherSlot)
-        }
-    }
-
-    /// Byte offset of the record slot holding sequence `seq`.
-    fn slot_offset(&self, seq: u64) -> usize {
-        // slots is a power of two (the directory's configuration was
-        // validated and the control block matched it).
-        self.records_offset + (seq & (self.slots - 1)) as usize * self.stride
+        let offset = self.layout.geometry.publisher_offset(j);
+        // SAFETY: as in `subscriber`, for publisher slot `j < max_publishers`.
+        unsafe { &*(self.segment.base().add(offset) as *const PublisherSlot) }
     }
 
     /// The header of the record slot holding `seq`.
     fn record_header(&self, seq: u64) -> &RecordSlotHeader {
-        // SAFETY: the segment size was checked to hold `slots` record slots
-        // of `stride` bytes from `records_offset`, and the index is masked,
-        // so the header is inside the mapping, 64-aligned; only Relaxed
-        // atomic loads are made through the reference.
-        unsafe { &*(self.segment.base().add(self.slot_offset(seq)) as *const RecordSlotHeader) }
+        let offset = self.layout.geometry.slot_offset(seq);
+        // SAFETY: as in `subscriber`; the slot index is masked, so the
+        // header is inside the mapping, 64-aligned.
+        unsafe { &*(self.segment.base().add(offset) as *const RecordSlotHeader) }
     }
 
     /// Loads an `Acquire`-ordered word of the control block.
@@ -391,8 +360,8 @@ impl TopicInspector {
             segment_size: header.segment_size,
             created_realtime_ns: header.created_realtime_ns,
             poisoned: header.state.load(Ordering::Relaxed) == STATE_POISONED,
-            slot_stride: self.stride as u32,
-            claim_timeout_ns: self.claim_timeout_ns,
+            slot_stride: self.layout.geometry.stride as u32,
+            claim_timeout_ns: self.layout.claim_timeout_ns,
             tail,
             gate: Self::load_acquire(&control.gate),
             registrations: control.registrations.load(Ordering::Relaxed),
@@ -466,8 +435,8 @@ impl LogWalk<'_> {
 
     /// Copies the `len` payload bytes of record `seq` (`len <= max_payload`).
     fn copy_payload(&self, seq: u64, len: usize) -> Vec<u8> {
-        debug_assert!(len <= self.log.max_payload as usize);
-        let start = self.log.slot_offset(seq) + SLOT_HEADER_LEN;
+        debug_assert!(len <= self.log.layout.max_payload as usize);
+        let start = self.log.layout.geometry.payload_offset(seq);
         let mut out = vec![0u8; len];
         // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
         // bytes, a multiple of 16 no smaller than max_payload >= len, so
@@ -508,7 +477,7 @@ impl Iterator for LogWalk<'_> {
             // Read the header word once; from here on only the copy is used,
             // checked as a subscriber checks it.
             let word = header.word.load(Ordering::Relaxed);
-            let (len, record_type) = match check_slot_word(word, self.log.max_payload) {
+            let (len, record_type) = match check_slot_word(word, self.log.layout.max_payload) {
                 Ok(checked) => checked,
                 Err(kind) => {
                     // Only evidence of corruption if the slot still holds `seq`.

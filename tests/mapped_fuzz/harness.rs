@@ -38,8 +38,8 @@ use std::time::Duration;
 use shmbus::bus::{Bus, Policy, StartAt, Topic, TopicConfig};
 use shmbus::inspect;
 use shmbus::layout::{
-    broadcast_offsets, pack_record_header, stamp_committed, BroadcastControl, DirectoryControl,
-    PublisherSlot, RecordSlotHeader, SegmentHeader, SpscControl, SubscriberSlot, TopicEntry,
+    pack_record_header, stamp_committed, BroadcastControl, DirectoryControl, PublisherSlot,
+    RecordSlotHeader, SegmentHeader, SpscControl, SubscriberSlot, TopicEntry,
     BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, DIRECTORY_CONTROL_OFFSET,
     DIRECTORY_ENTRIES_OFFSET, FLAG_COMMITTED, FLAG_PADDING, SPSC_CONTROL_OFFSET, SPSC_DATA_OFFSET,
 };
@@ -2015,12 +2015,8 @@ impl<'a> Case<'a> {
         let c = self.logs[log].config;
         let slots = u64::from(c.slots);
         let stride = c.slot_stride();
-        let (pubs_off, recs_off, _) = broadcast_offsets(
-            c.max_subscribers as usize,
-            c.max_publishers as usize,
-            c.slots as usize,
-            stride,
-        );
+        let geometry = c.geometry();
+        let (pubs_off, recs_off) = (geometry.publishers_offset(), geometry.records_offset());
         let ctl = |(f, w): (usize, usize)| (BROADCAST_CONTROL_OFFSET + f, w);
         let tail_at = ctl(field!(BroadcastControl, tail));
         let Some(m) = self.logs[log].map.as_ref() else {

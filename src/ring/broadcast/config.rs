@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::layout::{SegmentFault, MAX_PUBLISHERS, MAX_SUBSCRIBERS, SLOT_HEADER_LEN};
+use crate::layout::{
+    BroadcastGeometry, SegmentFault, MAX_PUBLISHERS, MAX_SUBSCRIBERS, SLOT_HEADER_LEN,
+};
 use crate::ring::{ConfigError, Corruption};
 
 /// What a broadcast log does when a subscriber falls a whole ring behind.
@@ -88,6 +90,17 @@ impl BroadcastConfig {
     /// Bytes per record slot: header plus payload, rounded up to 64.
     pub fn slot_stride(&self) -> usize {
         (SLOT_HEADER_LEN + self.max_payload as usize).div_ceil(64) * 64
+    }
+
+    /// Where the parts of a log segment for this configuration lie (for a
+    /// configuration that passed [`BroadcastConfig::validate`]).
+    pub fn geometry(&self) -> BroadcastGeometry {
+        BroadcastGeometry {
+            max_subscribers: self.max_subscribers as usize,
+            max_publishers: self.max_publishers as usize,
+            slots: self.slots as usize,
+            stride: self.slot_stride(),
+        }
     }
 
     /// Checks the configuration.

@@ -5,8 +5,8 @@ use core::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::layout::{
-    broadcast_offsets, BroadcastControl, PublisherSlot, SegmentKind, SubscriberSlot,
-    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE, SLOT_HEADER_LEN,
+    BroadcastControl, BroadcastGeometry, PublisherSlot, SegmentKind, SubscriberSlot,
+    BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE,
 };
 use crate::ring::region::{MAPPED_PAYLOADS, NO_TRACKING};
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
@@ -19,13 +19,7 @@ pub(crate) fn create_log(
     name: &str,
     config: &BroadcastConfig,
 ) -> Result<(), SegmentError> {
-    let stride = config.slot_stride();
-    let (_, _, size) = broadcast_offsets(
-        config.max_subscribers as usize,
-        config.max_publishers as usize,
-        config.slots as usize,
-        stride,
-    );
+    let size = config.geometry().size();
     Segment::create(ns, name, SegmentKind::Broadcast, size, |after_header, _| {
         let control = after_header as *mut BroadcastControl;
         // SAFETY: the control block lies right after the header in a fresh
@@ -36,20 +30,16 @@ pub(crate) fn create_log(
     Ok(())
 }
 
-/// Where the parts of a validated broadcast segment lie.
+/// What [`check_log`] found in a broadcast segment: where its parts lie,
+/// and the settings read from its control block.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct LogLayout {
-    /// Record slots.
-    pub(crate) slots: u64,
-    /// Bytes per record slot.
-    pub(crate) stride: usize,
+    /// Where the parts lie (the segment's size matches it).
+    pub(crate) geometry: BroadcastGeometry,
     /// Largest payload.
     pub(crate) max_payload: u32,
     /// Claim timeout the creator stored.
     pub(crate) claim_timeout_ns: u64,
-    /// Offset of the publisher slots.
-    pub(crate) publishers: usize,
-    /// Offset of the record slots.
-    pub(crate) records: usize,
 }
 
 /// Checks a mapped broadcast log against the directory's configuration
@@ -112,26 +102,22 @@ pub(crate) fn check_log(
             "its control block says {field} {found} but the topic directory says {expected}"
         )));
     }
-    let (publishers, records, size) = broadcast_offsets(
-        config.max_subscribers as usize,
-        config.max_publishers as usize,
-        config.slots as usize,
-        stride,
-    );
+    let geometry = config.geometry();
+    let size = geometry.size();
     if segment.len() != size {
         return Err(corrupt(format!(
             "{} bytes, but its configuration needs {size}",
             segment.len()
         )));
     }
-    debug_assert!(publishers % CACHE_LINE == 0 && records % CACHE_LINE == 0);
+    debug_assert!(
+        geometry.publishers_offset() % CACHE_LINE == 0
+            && geometry.records_offset() % CACHE_LINE == 0
+    );
     Ok(LogLayout {
-        slots: u64::from(config.slots),
-        stride,
+        geometry,
         max_payload: config.max_payload,
         claim_timeout_ns: ctl.claim_timeout_ns,
-        publishers,
-        records,
     })
 }
 
@@ -143,10 +129,8 @@ fn map_log(
     config: &BroadcastConfig,
 ) -> Result<BroadcastView, SegmentError> {
     let LogLayout {
-        stride,
+        geometry,
         claim_timeout_ns,
-        publishers,
-        records,
         ..
     } = check_log(&segment, config)?;
     let base = segment.base();
@@ -154,7 +138,7 @@ fn map_log(
         reclaim_after: std::time::Duration::from_nanos(claim_timeout_ns),
         ..*config
     };
-    // SAFETY: the offsets come from `broadcast_offsets` for a segment whose
+    // SAFETY: the offsets come from the geometry of a segment whose
     // size was just checked to match; every part is 64-byte aligned (the
     // mapping is page-aligned and strides are multiples of 64), and the
     // segment moves into `liveness`, which the view keeps.
@@ -164,13 +148,15 @@ fn map_log(
                 base.add(BROADCAST_CONTROL_OFFSET) as *mut BroadcastControl
             ),
             subscribers: NonNull::new_unchecked(
-                base.add(BROADCAST_SUBSCRIBERS_OFFSET) as *mut SubscriberSlot
+                base.add(geometry.subscriber_offset(0)) as *mut SubscriberSlot
             ),
-            publishers: NonNull::new_unchecked(base.add(publishers) as *mut PublisherSlot),
-            headers: base.add(records),
-            header_stride: stride,
-            payloads: base.add(records + SLOT_HEADER_LEN),
-            payload_stride: stride,
+            publishers: NonNull::new_unchecked(
+                base.add(geometry.publisher_offset(0)) as *mut PublisherSlot
+            ),
+            headers: base.add(geometry.slot_offset(0)),
+            header_stride: geometry.stride,
+            payloads: base.add(geometry.payload_offset(0)),
+            payload_stride: geometry.stride,
             tracker: &NO_TRACKING,
             racy: &MAPPED_PAYLOADS,
             config,
