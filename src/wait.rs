@@ -13,11 +13,19 @@
 //!
 //! `Blocking` sleeps on a futex word in the ring's segment: a producer bumps
 //! it and calls `FUTEX_WAKE` only when the sleeper count is non-zero, so
-//! publishing makes no system call while nobody sleeps. Broadcast topics
-//! always have it; an SPSC ring has it when created with
-//! `SpscConfig::with_wakeups` (the check costs its producer a fence per
-//! publish), and otherwise backs off instead of sleeping. Producers waiting
-//! for space always back off.
+//! publishing makes no system call while nobody sleeps. It works only where
+//! something wakes the waiter:
+//!
+//! * topic subscribers always can sleep;
+//! * an SPSC consumer can when its ring was created with
+//!   `SpscConfig::with_wakeups` (the check costs its producer a fence per
+//!   publish; `Consumer::can_sleep` tells);
+//! * producers and publishers waiting for space never can: nothing wakes
+//!   them.
+//!
+//! Where it cannot sleep, a `Blocking` wait does not quietly become another
+//! strategy: the call returns `CannotSleep` (`ClaimError::CannotSleep`,
+//! `ReadError::CannotSleep`) before it looks at the ring.
 //!
 //! Pin the thread (`core_affinity`) before busy-spinning.
 
@@ -43,6 +51,8 @@ pub enum WaitStrategy {
         max_sleep: Duration,
     },
     /// Spin `spins` rounds, then sleep on the ring's futex until woken.
+    /// Only for waits something wakes (see the module docs); elsewhere the
+    /// call returns `CannotSleep`.
     Blocking {
         /// Rounds of busy-spinning before sleeping.
         spins: u32,
@@ -159,7 +169,8 @@ impl Waiter {
         match self.strategy {
             WaitStrategy::BusySpin => spin_hint(),
             WaitStrategy::Yield => yield_now(),
-            // Without a futex word (see `should_sleep`) blocking backs off.
+            // Rings sleep on their futex instead (see `should_sleep`); a
+            // caller without one still waits, in growing sleeps.
             WaitStrategy::Blocking { spins } => {
                 if self.round <= spins {
                     spin_hint();

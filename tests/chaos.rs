@@ -139,12 +139,12 @@ fn topic_config() -> TopicConfig {
 }
 
 fn ring_config() -> SpscConfig {
-    SpscConfig::with_capacity(4096)
+    SpscConfig::with_capacity(4096).with_wakeups()
 }
 
-/// How the readers in child processes wait: on the futex (the SPSC ring,
-/// made without wake-ups, backs off instead). A dead or stalled claim must
-/// still be reclaimed within the claim timeout plus one wait round.
+/// How the readers in child processes wait: asleep on the futex (the SPSC
+/// ring is made with wake-ups for it). A dead or stalled claim must still
+/// be reclaimed within the claim timeout plus one wait round.
 const READER_WAIT: WaitStrategy = WaitStrategy::BLOCKING;
 
 // ---------------------------------------------------------------------------

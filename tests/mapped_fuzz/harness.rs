@@ -60,8 +60,8 @@ macro_rules! field {
 fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
     core::mem::size_of::<F>()
 }
-use shmbus::ring::broadcast::{Publisher, Subscriber};
-use shmbus::ring::spsc::{Consumer, Producer, SpscConfig, SpscRing};
+use shmbus::ring::broadcast::{self, Publisher, Subscriber};
+use shmbus::ring::spsc::{self, Consumer, Producer, SpscConfig, SpscRing};
 use shmbus::segment::OpenOptions;
 use shmbus::wait::WaitStrategy;
 use shmbus::Namespace;
@@ -938,9 +938,16 @@ impl<'a> Case<'a> {
         let timed = self.input.below(4) == 0;
         let wait = self.wait();
         let timeout = self.short_timeout();
+        let blocking = matches!(wait, WaitStrategy::Blocking { .. });
         let sent = if timed {
-            // A timed claim publishes what was staged before it waits.
+            // A timed claim publishes what was staged before it waits; one
+            // that cannot sleep returns before it looks at the ring.
             match producer.claim_timeout(len, wait, timeout) {
+                Ok(_) if blocking => oracle!("a Blocking spsc claim returned a slot"),
+                Err(e) if blocking != (e == spsc::ClaimError::CannotSleep) => {
+                    oracle!("spsc claim with {wait:?} returned {e:?}")
+                }
+                Err(spsc::ClaimError::CannotSleep) => false,
                 Ok(mut slot) => {
                     slot.copy_from_slice(&bytes);
                     slot.set_record_type(record_type);
@@ -1088,7 +1095,14 @@ impl<'a> Case<'a> {
         };
         let wait = self.wait();
         let timeout = self.short_timeout();
+        // Only a ring with wake-ups lets a Blocking read sleep; the others
+        // say so before they look at the ring.
+        let cannot_sleep = matches!(wait, WaitStrategy::Blocking { .. }) && !consumer.can_sleep();
         match consumer.read_timeout(wait, timeout) {
+            Ok(_) if cannot_sleep => oracle!("a Blocking read without wake-ups returned a record"),
+            Err(e) if cannot_sleep != (e == spsc::ReadError::CannotSleep) => {
+                oracle!("spsc read with {wait:?} returned {e:?}")
+            }
             Ok(rec) => {
                 let ptr = rec.as_ptr();
                 check_bounds(
@@ -1392,7 +1406,12 @@ impl<'a> Case<'a> {
         let wait = self.wait();
         let timeout = self.short_timeout();
         let bytes = self.payload(len);
+        let blocking = matches!(wait, WaitStrategy::Blocking { .. });
         match publisher.claim_timeout(len, wait, timeout) {
+            Ok(_) if blocking => oracle!("a Blocking topic claim returned a claim"),
+            Err(e) if blocking != (e == broadcast::ClaimError::CannotSleep) => {
+                oracle!("topic claim with {wait:?} returned {e:?}")
+            }
             Ok(mut claim) => {
                 let seq = claim.sequence();
                 self.claimed(log, seq);

@@ -157,6 +157,14 @@ pub enum ClaimError {
     },
     /// A timed claim gave up.
     TimedOut,
+    /// The wait strategy was [`WaitStrategy::Blocking`], which sleeps until
+    /// woken, and nothing wakes a publisher waiting for space: wait with
+    /// [`WaitStrategy::Backoff`] (or spin or yield) instead. Returned before
+    /// the call looks at the log, whether it is full or not.
+    ///
+    /// [`WaitStrategy::Blocking`]: crate::wait::WaitStrategy::Blocking
+    /// [`WaitStrategy::Backoff`]: crate::wait::WaitStrategy::Backoff
+    CannotSleep,
     /// Returned by [`Claim::commit`](super::Claim::commit): this claim stayed uncommitted longer
     /// than the topic's claim timeout (the process stalled: stopped,
     /// descheduled, paused in a debugger) and a waiter reclaimed it. The
@@ -212,6 +220,11 @@ impl std::fmt::Display for ClaimError {
                 )
             }
             ClaimError::TimedOut => write!(f, "timed out waiting for the slowest subscriber"),
+            ClaimError::CannotSleep => write!(
+                f,
+                "WaitStrategy::Blocking cannot sleep here: nothing wakes a publisher \
+                 waiting for space; wait with WaitStrategy::Backoff"
+            ),
             ClaimError::Reclaimed { sequence } => write!(
                 f,
                 "record {sequence} was not published: the claim stayed uncommitted past the topic's claim timeout and was reclaimed (publish it again)"

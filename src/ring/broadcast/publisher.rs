@@ -537,7 +537,9 @@ impl Publisher {
     ///
     /// # Errors
     ///
-    /// As [`Publisher::try_claim`], but never `Full`.
+    /// [`ClaimError::CannotSleep`] for [`WaitStrategy::Blocking`] (nothing
+    /// wakes a waiting publisher), or as [`Publisher::try_claim`] but never
+    /// `Full`.
     pub fn claim_blocking(
         &mut self,
         len: usize,
@@ -550,21 +552,18 @@ impl Publisher {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::TimedOut`], or as [`Publisher::try_claim`] but never
-    /// `Full`.
+    /// [`ClaimError::TimedOut`], or as [`Publisher::claim_blocking`].
     pub fn claim_timeout(
         &mut self,
         len: usize,
         wait: WaitStrategy,
         timeout: Duration,
     ) -> Result<Claim<'_>, ClaimError> {
-        let strategy = match wait {
-            // Publishers have no futex to sleep on; they back off.
-            WaitStrategy::Blocking { .. } => WaitStrategy::BACKOFF,
-            other => other,
-        };
+        if matches!(wait, WaitStrategy::Blocking { .. }) {
+            return Err(ClaimError::CannotSleep);
+        }
         self.check_len(len)?;
-        let mut waiter = Waiter::with_timeout(strategy, timeout);
+        let mut waiter = Waiter::with_timeout(wait, timeout);
         let entered = loop {
             match self.reserve_and_enter() {
                 Err(ClaimError::Full) => {}

@@ -324,3 +324,34 @@ fn oldest_start_sees_retained_records() {
     let mut sub = log.subscriber(StartAt::Oldest).expect("sub");
     assert_eq!(sub.try_read().expect("oldest")[0], 2);
 }
+
+/// Nothing wakes a publisher waiting for space, so a `Blocking` claim or
+/// send says so at once, on a full log or not, and publishes nothing.
+#[test]
+fn a_blocking_publisher_wait_says_it_cannot_sleep() {
+    for policy in [Policy::Backpressure, Policy::Overwrite] {
+        let log = heap(config(8, policy)).expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let mut p = log.publisher().expect("pub");
+        let blocking = WaitStrategy::BLOCKING;
+        assert_eq!(
+            p.claim_blocking(4, blocking).err(),
+            Some(ClaimError::CannotSleep)
+        );
+        assert_eq!(
+            p.claim_timeout(4, blocking, Duration::from_millis(1)).err(),
+            Some(ClaimError::CannotSleep)
+        );
+        assert_eq!(
+            p.send_blocking(1, b"x", blocking),
+            Err(ClaimError::CannotSleep)
+        );
+        assert_eq!(sub.try_read().err(), Some(RecvError::Empty), "{policy:?}");
+        assert_eq!(p.send_blocking(1, b"y", WaitStrategy::BACKOFF), Ok(0));
+        // Subscribers can sleep: a publisher wakes them.
+        let r = sub
+            .read_timeout(blocking, Duration::from_secs(5))
+            .expect("record");
+        assert_eq!(&r[..], b"y");
+    }
+}

@@ -107,8 +107,8 @@ pub struct SpscConfig {
     pub max_payload: Option<u32>,
     /// Whether a consumer waiting with [`WaitStrategy::Blocking`] sleeps on
     /// a futex that the producer wakes. Costs the producer a fence and a
-    /// load per publish, so it is off by default (and `Blocking` then backs
-    /// off instead of sleeping).
+    /// load per publish, so it is off by default (and a `Blocking` wait then
+    /// returns [`ReadError::CannotSleep`]).
     pub wakeups: bool,
 }
 
@@ -187,6 +187,11 @@ pub enum ClaimError {
     },
     /// A timed claim gave up.
     TimedOut,
+    /// The wait strategy was [`WaitStrategy::Blocking`], which sleeps until
+    /// woken, and nothing wakes a producer waiting for space: wait with
+    /// [`WaitStrategy::Backoff`] (or spin or yield) instead. Returned before
+    /// the call looks at the ring, whether it is full or not.
+    CannotSleep,
     /// The consumer position in shared memory is inconsistent.
     Corrupt(Corruption),
     /// The ring's segment was removed, truncated or poisoned: nothing
@@ -202,6 +207,12 @@ pub enum ReadError {
     Empty,
     /// A timed read gave up.
     TimedOut,
+    /// The wait strategy was [`WaitStrategy::Blocking`], which sleeps until
+    /// the producer wakes it, and this ring was created without wake-ups:
+    /// create it with [`SpscConfig::with_wakeups`], or wait with
+    /// [`WaitStrategy::Backoff`]. Returned before the call looks at the
+    /// ring, whether it is empty or not (see [`Consumer::can_sleep`]).
+    CannotSleep,
     /// What the producer published is inconsistent.
     Corrupt(Corruption),
     /// The ring's segment was removed, truncated or poisoned: no producer
@@ -221,6 +232,11 @@ impl std::fmt::Display for ClaimError {
                 )
             }
             ClaimError::TimedOut => write!(f, "timed out waiting for free space"),
+            ClaimError::CannotSleep => write!(
+                f,
+                "WaitStrategy::Blocking cannot sleep here: nothing wakes a producer \
+                 waiting for space; wait with WaitStrategy::Backoff"
+            ),
             ClaimError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
             ClaimError::Unusable(fault) => write!(f, "ring is unusable: {fault}"),
         }
@@ -232,6 +248,11 @@ impl std::fmt::Display for ReadError {
         match self {
             ReadError::Empty => write!(f, "ring is empty"),
             ReadError::TimedOut => write!(f, "timed out waiting for a record"),
+            ReadError::CannotSleep => write!(
+                f,
+                "WaitStrategy::Blocking cannot sleep here: the ring was created without \
+                 wake-ups (SpscConfig::with_wakeups); wait with WaitStrategy::Backoff"
+            ),
             ReadError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
             ReadError::Unusable(fault) => write!(f, "ring is unusable: {fault}"),
         }
@@ -808,8 +829,9 @@ impl Producer {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::TooLarge`], [`ClaimError::Corrupt`] or
-    /// [`ClaimError::Unusable`]; never `Full`.
+    /// [`ClaimError::TooLarge`], [`ClaimError::Corrupt`],
+    /// [`ClaimError::Unusable`], or [`ClaimError::CannotSleep`] for
+    /// [`WaitStrategy::Blocking`]; never `Full`.
     pub fn claim_blocking(
         &mut self,
         len: usize,
@@ -823,8 +845,7 @@ impl Producer {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::TimedOut`], [`ClaimError::TooLarge`],
-    /// [`ClaimError::Corrupt`] or [`ClaimError::Unusable`].
+    /// [`ClaimError::TimedOut`], or as [`Producer::claim_blocking`].
     pub fn claim_timeout(
         &mut self,
         len: usize,
@@ -841,6 +862,9 @@ impl Producer {
         wait: WaitStrategy,
         timeout: Option<Duration>,
     ) -> Result<Reserved, ClaimError> {
+        if matches!(wait, WaitStrategy::Blocking { .. }) {
+            return Err(ClaimError::CannotSleep);
+        }
         // Staged records must become visible or the consumer can never free
         // the space we are waiting for.
         self.flush();
@@ -1137,6 +1161,14 @@ impl Consumer {
         self.head
     }
 
+    /// Whether a [`WaitStrategy::Blocking`] wait sleeps on the ring's futex
+    /// until the producer wakes it: the ring was created with
+    /// [`SpscConfig::with_wakeups`]. Without wake-ups such a wait returns
+    /// [`ReadError::CannotSleep`].
+    pub fn can_sleep(&self) -> bool {
+        self.ring.wakeups
+    }
+
     /// Locates the next record without waiting.
     #[inline]
     fn next_frame(&mut self) -> Result<Frame, ReadError> {
@@ -1221,7 +1253,9 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::Corrupt`] or [`ReadError::Unusable`]; never `Empty`.
+    /// [`ReadError::Corrupt`], [`ReadError::Unusable`], or
+    /// [`ReadError::CannotSleep`] for [`WaitStrategy::Blocking`] on a ring
+    /// without wake-ups; never `Empty`.
     pub fn read_blocking(&mut self, wait: WaitStrategy) -> Result<Record<'_>, ReadError> {
         let frame = self.next_frame_waiting(wait, None)?;
         Ok(self.record(frame))
@@ -1231,8 +1265,7 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::TimedOut`], [`ReadError::Corrupt`] or
-    /// [`ReadError::Unusable`].
+    /// [`ReadError::TimedOut`], or as [`Consumer::read_blocking`].
     pub fn read_timeout(
         &mut self,
         wait: WaitStrategy,
@@ -1247,6 +1280,9 @@ impl Consumer {
         wait: WaitStrategy,
         timeout: Option<Duration>,
     ) -> Result<Frame, ReadError> {
+        if !self.can_sleep() && matches!(wait, WaitStrategy::Blocking { .. }) {
+            return Err(ReadError::CannotSleep);
+        }
         // Deferred releases must reach the producer or it may never fill
         // the ring with what we are waiting for.
         self.release();
@@ -1264,7 +1300,7 @@ impl Consumer {
             if waiter.timed_out() {
                 return Err(ReadError::TimedOut);
             }
-            if self.ring.wakeups && waiter.should_sleep() {
+            if waiter.should_sleep() {
                 self.sleep(waiter.sleep_budget(self.ring.sleep_cap()));
                 waiter.count_round();
             } else {
@@ -1515,6 +1551,63 @@ mod tests {
         let mut seen = Vec::new();
         assert_eq!(rx.read_batch(10, |_, p| seen.push(p[0])), Ok(3));
         assert_eq!(seen, [0, 1, 2]);
+    }
+
+    /// A `Blocking` wait says it cannot sleep where nothing would wake it,
+    /// whether or not it would have had to wait, and leaves the ring as it
+    /// was; with wake-ups the consumer's `Blocking` wait works.
+    #[test]
+    fn a_blocking_wait_that_cannot_sleep_says_so() {
+        let blocking = WaitStrategy::BLOCKING;
+        let (mut tx, mut rx) = ring(256);
+        assert!(!rx.can_sleep());
+        assert_eq!(
+            tx.claim_blocking(8, blocking).err(),
+            Some(ClaimError::CannotSleep)
+        );
+        assert_eq!(
+            tx.claim_timeout(8, blocking, Duration::from_millis(1))
+                .err(),
+            Some(ClaimError::CannotSleep)
+        );
+        assert_eq!(
+            tx.send_blocking(1, b"x", blocking),
+            Err(ClaimError::CannotSleep)
+        );
+        tx.try_send(1, b"waiting").expect("room");
+        assert_eq!(
+            rx.read_blocking(blocking).err(),
+            Some(ReadError::CannotSleep)
+        );
+        assert_eq!(
+            rx.read_timeout(blocking, Duration::from_millis(1)).err(),
+            Some(ReadError::CannotSleep)
+        );
+        // Nothing was consumed: the record is still there for another wait.
+        let rec = rx.read_blocking(WaitStrategy::BusySpin).expect("record");
+        assert_eq!(&rec[..], b"waiting");
+        drop(rec);
+        assert!(
+            ReadError::CannotSleep.to_string().contains("with_wakeups"),
+            "the error says what to do"
+        );
+
+        let (mut tx, mut rx) = heap(SpscConfig::with_capacity(256).with_wakeups()).expect("valid");
+        assert!(rx.can_sleep());
+        assert_eq!(
+            tx.claim_blocking(8, blocking).err(),
+            Some(ClaimError::CannotSleep)
+        );
+        tx.try_send(2, b"woken").expect("room");
+        let rec = rx
+            .read_timeout(blocking, Duration::from_secs(5))
+            .expect("record");
+        assert_eq!(&rec[..], b"woken");
+        drop(rec);
+        assert_eq!(
+            rx.read_timeout(blocking, Duration::from_millis(5)).err(),
+            Some(ReadError::TimedOut)
+        );
     }
 
     #[test]
