@@ -794,7 +794,7 @@ pub const fn stamp_committed(seq: u64) -> u64 {
 /// Offset of the broadcast control block in its segment.
 pub const BROADCAST_CONTROL_OFFSET: usize = CACHE_LINE;
 /// Offset of the first subscriber slot in a broadcast segment.
-pub const BROADCAST_SUBSCRIBERS_OFFSET: usize = BROADCAST_CONTROL_OFFSET + 5 * CACHE_LINE;
+pub const BROADCAST_SUBSCRIBERS_OFFSET: usize = SLOT_READERS_OFFSET;
 
 /// Most [`SubscriberSlot`]s a broadcast log may have (keeps
 /// [`lock_slot::subscriber`] in range).
@@ -808,59 +808,63 @@ pub const SUBSCRIBER_NAME_WORDS: usize = 8;
 /// Name bytes in each word of a [`SubscriberSlot`]'s `name`.
 pub const SUBSCRIBER_NAME_WIDTH: usize = NAME_LEN / SUBSCRIBER_NAME_WORDS;
 
-/// Where the parts of a broadcast segment lie: the one computation of its
-/// geometry, used by the log's creator, by the handles that map it and by
-/// the inspector.
+/// Offset of the first reader slot (subscriber, consumer) in a slot ring
+/// segment: after the segment header and a control block of five lines.
+pub const SLOT_READERS_OFFSET: usize = CACHE_LINE + 5 * CACHE_LINE;
+
+/// Where the parts of a slot ring's segment lie (a broadcast log or a work
+/// queue): the one computation of its geometry, used by the ring's creator,
+/// by the handles that map it and by the inspector.
 ///
 /// ```text
-/// 0                            segment header
-/// BROADCAST_CONTROL_OFFSET     BroadcastControl
-/// BROADCAST_SUBSCRIBERS_OFFSET SubscriberSlot x max_subscribers (one line each)
-/// publishers_offset()          PublisherSlot x max_publishers (one line each)
-/// records_offset()             record slot x slots (stride bytes each:
-///                              RecordSlotHeader, then the payload)
-/// size()                       end of the segment
+/// 0                      segment header
+/// CACHE_LINE             control block (five lines)
+/// SLOT_READERS_OFFSET    reader slot x readers (subscribers or consumers, one line each)
+/// writers_offset()       writer slot x writers (publishers or producers, one line each)
+/// records_offset()       record slot x slots (stride bytes each:
+///                        RecordSlotHeader, then the payload)
+/// size()                 end of the segment
 /// ```
 ///
 /// Built from a configuration that passed validation (slots a power of
 /// two, counts within their maxima), so no offset overflows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BroadcastGeometry {
-    /// Subscriber slots.
-    pub max_subscribers: usize,
-    /// Publisher slots.
-    pub max_publishers: usize,
+pub struct SlotGeometry {
+    /// Reader slots: subscribers of a log, consumers of a queue.
+    pub readers: usize,
+    /// Writer slots: publishers of a log, producers of a queue.
+    pub writers: usize,
     /// Record slots, a power of two.
     pub slots: usize,
-    /// Bytes per record slot, a multiple of [`CACHE_LINE`].
+    /// Bytes per record slot, a multiple of 64.
     pub stride: usize,
 }
 
-impl BroadcastGeometry {
-    /// Offset of subscriber slot `i` (`i < max_subscribers`).
+impl SlotGeometry {
+    /// Offset of reader slot `i` (`i < readers`).
     #[inline]
-    pub const fn subscriber_offset(&self, i: usize) -> usize {
-        debug_assert!(i < self.max_subscribers);
-        BROADCAST_SUBSCRIBERS_OFFSET + i * CACHE_LINE
+    pub const fn reader_offset(&self, i: usize) -> usize {
+        debug_assert!(i < self.readers);
+        SLOT_READERS_OFFSET + i * CACHE_LINE
     }
 
-    /// Offset of the first publisher slot.
+    /// Offset of the first writer slot.
     #[inline]
-    pub const fn publishers_offset(&self) -> usize {
-        BROADCAST_SUBSCRIBERS_OFFSET + self.max_subscribers * CACHE_LINE
+    pub const fn writers_offset(&self) -> usize {
+        SLOT_READERS_OFFSET + self.readers * CACHE_LINE
     }
 
-    /// Offset of publisher slot `j` (`j < max_publishers`).
+    /// Offset of writer slot `j` (`j < writers`).
     #[inline]
-    pub const fn publisher_offset(&self, j: usize) -> usize {
-        debug_assert!(j < self.max_publishers);
-        self.publishers_offset() + j * CACHE_LINE
+    pub const fn writer_offset(&self, j: usize) -> usize {
+        debug_assert!(j < self.writers);
+        self.writers_offset() + j * CACHE_LINE
     }
 
     /// Offset of the first record slot.
     #[inline]
     pub const fn records_offset(&self) -> usize {
-        self.publishers_offset() + self.max_publishers * CACHE_LINE
+        self.writers_offset() + self.writers * CACHE_LINE
     }
 
     /// Offset of the record slot (its [`RecordSlotHeader`]) that holds
@@ -882,6 +886,13 @@ impl BroadcastGeometry {
     pub const fn size(&self) -> usize {
         self.records_offset() + self.slots * self.stride
     }
+}
+
+/// Bytes per record slot of a slot ring whose largest payload is
+/// `max_payload`: header plus payload, rounded up to 64.
+#[inline]
+pub const fn slot_stride(max_payload: u32) -> usize {
+    (SLOT_HEADER_LEN + max_payload as usize).div_ceil(64) * 64
 }
 
 // ---------------------------------------------------------------------------
@@ -1516,20 +1527,20 @@ mod tests {
     }
 
     /// The geometry of a small log, worked out by hand in 128-byte lines:
-    /// the segment header, five control lines, 2 subscriber and 3
-    /// publisher lines, then 4 record slots of 128 bytes.
+    /// the segment header, five control lines, 2 reader and 3 writer
+    /// lines, then 4 record slots of 128 bytes.
     #[test]
-    fn broadcast_geometry_of_a_small_log() {
-        let g = BroadcastGeometry {
-            max_subscribers: 2,
-            max_publishers: 3,
+    fn slot_geometry_of_a_small_ring() {
+        let g = SlotGeometry {
+            readers: 2,
+            writers: 3,
             slots: 4,
             stride: 128,
         };
-        assert_eq!(g.subscriber_offset(0), 6 * 128);
-        assert_eq!(g.subscriber_offset(1), 7 * 128);
-        assert_eq!(g.publishers_offset(), 8 * 128);
-        assert_eq!(g.publisher_offset(2), 10 * 128);
+        assert_eq!(g.reader_offset(0), 6 * 128);
+        assert_eq!(g.reader_offset(1), 7 * 128);
+        assert_eq!(g.writers_offset(), 8 * 128);
+        assert_eq!(g.writer_offset(2), 10 * 128);
         assert_eq!(g.records_offset(), 11 * 128);
         assert_eq!(g.slot_offset(0), 11 * 128);
         assert_eq!(g.slot_offset(5), 12 * 128, "sequence 5 is in slot 1");

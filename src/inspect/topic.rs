@@ -254,7 +254,7 @@ impl TopicInspector {
 
     /// Subscriber slot `i` (`i < max_subscribers`).
     fn subscriber(&self, i: usize) -> &SubscriberSlot {
-        let offset = self.layout.geometry.subscriber_offset(i);
+        let offset = self.layout.geometry.reader_offset(i);
         // SAFETY: `check_log` checked that the segment's size is its
         // geometry's, so slot `i < max_subscribers` is inside the mapping,
         // 64-aligned; only Relaxed atomic loads are made through it.
@@ -263,7 +263,7 @@ impl TopicInspector {
 
     /// Publisher slot `j` (`j < max_publishers`).
     fn publisher(&self, j: usize) -> &PublisherSlot {
-        let offset = self.layout.geometry.publisher_offset(j);
+        let offset = self.layout.geometry.writer_offset(j);
         // SAFETY: as in `subscriber`, for publisher slot `j < max_publishers`.
         unsafe { &*(self.segment.base().add(offset) as *const PublisherSlot) }
     }

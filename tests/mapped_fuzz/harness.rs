@@ -2035,7 +2035,7 @@ impl<'a> Case<'a> {
         let slots = u64::from(c.slots);
         let stride = c.slot_stride();
         let geometry = c.geometry();
-        let (pubs_off, recs_off) = (geometry.publishers_offset(), geometry.records_offset());
+        let (pubs_off, recs_off) = (geometry.writers_offset(), geometry.records_offset());
         let ctl = |(f, w): (usize, usize)| (BROADCAST_CONTROL_OFFSET + f, w);
         let tail_at = ctl(field!(BroadcastControl, tail));
         let Some(m) = self.logs[log].map.as_ref() else {

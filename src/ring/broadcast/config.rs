@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use crate::layout::{
-    BroadcastGeometry, SegmentFault, MAX_PUBLISHERS, MAX_SUBSCRIBERS, SLOT_HEADER_LEN,
-};
+use crate::layout::{SegmentFault, SlotGeometry, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
 use crate::ring::{ConfigError, Corruption};
 
 /// What a broadcast log does when a subscriber falls a whole ring behind.
@@ -89,15 +87,15 @@ impl Default for BroadcastConfig {
 impl BroadcastConfig {
     /// Bytes per record slot: header plus payload, rounded up to 64.
     pub fn slot_stride(&self) -> usize {
-        (SLOT_HEADER_LEN + self.max_payload as usize).div_ceil(64) * 64
+        crate::layout::slot_stride(self.max_payload)
     }
 
     /// Where the parts of a log segment for this configuration lie (for a
     /// configuration that passed [`BroadcastConfig::validate`]).
-    pub fn geometry(&self) -> BroadcastGeometry {
-        BroadcastGeometry {
-            max_subscribers: self.max_subscribers as usize,
-            max_publishers: self.max_publishers as usize,
+    pub fn geometry(&self) -> SlotGeometry {
+        SlotGeometry {
+            readers: self.max_subscribers as usize,
+            writers: self.max_publishers as usize,
             slots: self.slots as usize,
             stride: self.slot_stride(),
         }

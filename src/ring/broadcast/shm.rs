@@ -5,7 +5,7 @@ use core::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::layout::{
-    BroadcastControl, BroadcastGeometry, PublisherSlot, SegmentKind, SubscriberSlot,
+    BroadcastControl, PublisherSlot, SegmentKind, SlotGeometry, SubscriberSlot,
     BROADCAST_CONTROL_OFFSET, BROADCAST_SUBSCRIBERS_OFFSET, CACHE_LINE,
 };
 use crate::ring::region::{MAPPED_PAYLOADS, NO_TRACKING};
@@ -35,7 +35,7 @@ pub(crate) fn create_log(
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LogLayout {
     /// Where the parts lie (the segment's size matches it).
-    pub(crate) geometry: BroadcastGeometry,
+    pub(crate) geometry: SlotGeometry,
     /// Largest payload.
     pub(crate) max_payload: u32,
     /// Claim timeout the creator stored.
@@ -111,8 +111,7 @@ pub(crate) fn check_log(
         )));
     }
     debug_assert!(
-        geometry.publishers_offset() % CACHE_LINE == 0
-            && geometry.records_offset() % CACHE_LINE == 0
+        geometry.writers_offset() % CACHE_LINE == 0 && geometry.records_offset() % CACHE_LINE == 0
     );
     Ok(LogLayout {
         geometry,
@@ -148,10 +147,10 @@ fn map_log(
                 base.add(BROADCAST_CONTROL_OFFSET) as *mut BroadcastControl
             ),
             subscribers: NonNull::new_unchecked(
-                base.add(geometry.subscriber_offset(0)) as *mut SubscriberSlot
+                base.add(geometry.reader_offset(0)) as *mut SubscriberSlot
             ),
             publishers: NonNull::new_unchecked(
-                base.add(geometry.publisher_offset(0)) as *mut PublisherSlot
+                base.add(geometry.writer_offset(0)) as *mut PublisherSlot
             ),
             headers: base.add(geometry.slot_offset(0)),
             header_stride: geometry.stride,
