@@ -167,6 +167,8 @@ pub enum SegmentKind {
     Broadcast = 2,
     /// A namespace's topic directory ([`DirectoryControl`] + entries).
     Directory = 3,
+    /// A work queue ([`QueueControl`], participant slots, record slots).
+    Queue = 4,
 }
 
 impl SegmentKind {
@@ -176,6 +178,7 @@ impl SegmentKind {
             SegmentKind::Spsc => "spsc",
             SegmentKind::Broadcast => "bcast",
             SegmentKind::Directory => "dir",
+            SegmentKind::Queue => "queue",
         }
     }
 
@@ -185,6 +188,7 @@ impl SegmentKind {
             SegmentKind::Spsc => SPSC_LAYOUT_HASH,
             SegmentKind::Broadcast => BROADCAST_LAYOUT_HASH,
             SegmentKind::Directory => DIRECTORY_LAYOUT_HASH,
+            SegmentKind::Queue => QUEUE_LAYOUT_HASH,
         }
     }
 }
@@ -808,6 +812,338 @@ pub const SUBSCRIBER_NAME_WORDS: usize = 8;
 /// Name bytes in each word of a [`SubscriberSlot`]'s `name`.
 pub const SUBSCRIBER_NAME_WIDTH: usize = NAME_LEN / SUBSCRIBER_NAME_WORDS;
 
+// ---------------------------------------------------------------------------
+// Work queue
+// ---------------------------------------------------------------------------
+
+shared_struct! {
+    /// Control block of a work queue (five cache lines), right after the
+    /// segment header.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  slots (u64): record slots, a power of two             creator |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+   8
+    /// |  slot stride                                          creator |
+    /// +---------------------------------------------------------------+  12
+    /// |  max payload                                          creator |
+    /// +---------------------------------------------------------------+  16
+    /// |  max producers                                        creator |
+    /// +---------------------------------------------------------------+  20
+    /// |  max consumers                                        creator |
+    /// +---------------------------------------------------------------+  24
+    /// |  reclaim after (u64, ns)                              creator |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  32
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +===============================================================+ 128
+    /// |  tail (u64): next sequence to claim                 producers |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 136
+    /// |  pad (0) ... up to byte 256                                   |
+    /// +===============================================================+ 256
+    /// |  head (u64): next sequence to take                  consumers |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+ 264
+    /// |  pad (0) ... up to byte 384                                   |
+    /// +===============================================================+ 384
+    /// |  wake seq: futex word                              producers  |
+    /// +---------------------------------------------------------------+ 388
+    /// |  sleepers                                          consumers  |
+    /// +---------------------------------------------------------------+ 392
+    /// |  pad (0) ... up to byte 512                                   |
+    /// +===============================================================+ 512
+    /// |  redelivery hint (u64)                       reapers, consumers|
+    /// +---------------------------------------------------------------+ 520
+    /// |  redelivered (u64)                                    reapers |
+    /// +---------------------------------------------------------------+ 528
+    /// |  reclaimed claims (u64)                            reclaimers |
+    /// +---------------------------------------------------------------+ 536
+    /// |  reaped consumers (u64)                               reapers |
+    /// +---------------------------------------------------------------+ 544
+    /// |  reaped producers (u64)                registering producers  |
+    /// +---------------------------------------------------------------+ 552
+    /// |  pad (0) ... up to byte 640                                   |
+    /// +---------------------------------------------------------------+ 640
+    /// ```
+    ///
+    /// The segment goes on as every slot ring does (see [`SlotGeometry`]):
+    /// [`QueueConsumerSlot`] x max consumers, [`QueueProducerSlot`] x max
+    /// producers, then the record slots, each a [`RecordSlotHeader`] whose
+    /// stamp is a [`queue_stamp`], and the payload.
+    #[derive(Debug)]
+    pub struct QueueControl {
+        /// Number of record slots: a power of two. Immutable.
+        0 => pub slots: u64,
+        /// Bytes per record slot (16-byte header + payload, rounded to 64). Immutable.
+        8 => pub slot_stride: u32,
+        /// Largest payload of one record. Immutable.
+        12 => pub max_payload: u32,
+        /// Number of [`QueueProducerSlot`]s. Immutable.
+        16 => pub max_producers: u32,
+        /// Number of [`QueueConsumerSlot`]s. Immutable.
+        20 => pub max_consumers: u32,
+        /// A claim not committed after this long may be reclaimed as a skip
+        /// by a waiting consumer. Immutable.
+        24 => pub reclaim_after_ns: u64,
+        /// Pads line 0.
+        32 => pub pad0: [u8; CACHE_LINE - 32],
+        /// Next sequence number to claim; producers advance it by
+        /// compare-and-swap.
+        128 => pub tail: AtomicU64,
+        /// Pads line 1.
+        136 => pub pad1: [u8; CACHE_LINE - 8],
+        /// Next sequence number to take (a hint that only grows: consumers
+        /// take by compare-and-swap on the record's stamp, then move it).
+        256 => pub head: AtomicU64,
+        /// Pads line 2.
+        264 => pub pad2: [u8; CACHE_LINE - 8],
+        /// Futex word: bumped by a producer that finds sleepers.
+        384 => pub wake_seq: AtomicU32,
+        /// Number of consumers asleep (or about to sleep) on `wake_seq`.
+        388 => pub sleepers: AtomicU32,
+        /// Pads line 3.
+        392 => pub pad3: [u8; CACHE_LINE - 8],
+        /// Non-zero when records may wait for redelivery behind `head`:
+        /// bumped by a reaper after it gives a dead consumer's records back,
+        /// reset by a consumer whose look behind `head` found none.
+        512 => pub redelivery_hint: AtomicU64,
+        /// Records given back after their consumer died holding them.
+        520 => pub redelivered: AtomicU64,
+        /// Claims reclaimed after `reclaim_after_ns` (their producer died or
+        /// stalled): each one a counted skip.
+        528 => pub reclaimed_claims: AtomicU64,
+        /// Consumer slots freed after their owner died.
+        536 => pub reaped_consumers: AtomicU64,
+        /// Producer slots taken over after their owner died.
+        544 => pub reaped_producers: AtomicU64,
+        /// Pads line 4.
+        552 => pub pad4: [u8; CACHE_LINE - 40],
+    }
+}
+
+shared_struct! {
+    /// One producer's slot in a work queue (one cache line).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  state word: generation << 8 | state                   owner  |
+    /// +---------------------------------------------------------------+   4
+    /// |  pid (informational)                                   owner  |
+    /// +---------------------------------------------------------------+   8
+    /// |  committed (u64): records committed                    owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  16
+    /// |  claimed (u64): claim in progress + 1, or 0            owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  24
+    /// |  reclaimed (u64): claims lost to reclaim               owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  32
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +---------------------------------------------------------------+ 128
+    /// ```
+    ///
+    /// Only the owner, the process holding the slot's liveness lock
+    /// ([`lock_slot::queue_producer`]), writes it.
+    #[derive(Debug)]
+    pub struct QueueProducerSlot {
+        /// [`participant`] state word (state and generation).
+        0 => pub state: AtomicU32,
+        /// Owner's pid, for humans only.
+        4 => pub pid: AtomicU32,
+        /// Records committed by this producer.
+        8 => pub committed: AtomicU64,
+        /// The claim in progress, as sequence + 1; 0 when none. Written
+        /// before the producer marks the record slot "writing" and cleared
+        /// after its last write to it, so a producer about to reuse a slot
+        /// whose previous claim was reclaimed can tell whether that claimer
+        /// may still be writing there.
+        16 => pub claimed: AtomicU64,
+        /// Claims of this producer that a consumer reclaimed.
+        24 => pub reclaimed: AtomicU64,
+        /// Pads the line.
+        32 => pub pad: [u8; CACHE_LINE - 32],
+    }
+}
+
+shared_struct! {
+    /// One consumer's slot in a work queue (one cache line).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  state word: generation << 8 | state          owner, reapers  |
+    /// +---------------------------------------------------------------+   4
+    /// |  pid (informational)                                   owner  |
+    /// +---------------------------------------------------------------+   8
+    /// |  taken (u64): records taken                            owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  16
+    /// |  acked (u64): records acknowledged                     owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  24
+    /// |  redelivered (u64): redelivered records it took        owner  |
+    /// +                                                               +
+    /// |                                                               |
+    /// +---------------------------------------------------------------+  32
+    /// |  sleeping: 1 while counted in sleepers        owner, reapers  |
+    /// +---------------------------------------------------------------+  36
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +---------------------------------------------------------------+ 128
+    /// ```
+    ///
+    /// Its index is the owner number in the stamps of the records it holds
+    /// ([`queue_stamp::TAKEN`]). The process holding the slot's liveness
+    /// lock ([`lock_slot::queue_consumer`]) owns it; a process that gets the
+    /// lock of a slot still marked live gives the dead owner's records back
+    /// before the slot is used again.
+    #[derive(Debug)]
+    pub struct QueueConsumerSlot {
+        /// [`participant`] state word (state and generation).
+        0 => pub state: AtomicU32,
+        /// Owner's pid, for humans only.
+        4 => pub pid: AtomicU32,
+        /// Records taken by this consumer.
+        8 => pub taken: AtomicU64,
+        /// Records it acknowledged (or gave back).
+        16 => pub acked: AtomicU64,
+        /// Redelivered records among those it took.
+        24 => pub redelivered: AtomicU64,
+        /// 1 while the owner is counted in the queue's sleepers.
+        32 => pub sleeping: AtomicU32,
+        /// Pads the line.
+        36 => pub pad: [u8; CACHE_LINE - 36],
+    }
+}
+
+/// The stamp of a work queue's record slot: what state the record of one
+/// lap is in, and who holds it.
+///
+/// ```text
+///  63                                     16 15          8 7   4 3  2   0
+/// +-----------------------------------------+-------------+-----+--+-----+
+/// |  lap (48 bits): sequence / slots        |    owner    | S R |  |state|
+/// +-----------------------------------------+-------------+-----+--+-----+
+///   R (bit 3): redelivered        S (bit 4): suspect
+/// ```
+///
+/// Record `s` lives in slot `s & (slots - 1)` at lap `s / slots` (modulo
+/// 2^48). A slot moves through, for each lap `L`:
+///
+/// ```text
+///  free(L) --claim--> writing(L, producer) --commit--> committed(L)
+///    |                      |                             |
+///    |                      \--abort / reclaim--> skipped(L)     <-- reclaim of free(L)
+///    |                                              |   (S after a reclaim)
+///    |           committed(L) --take--> taken(L, consumer) --ack--> free(L+1)
+///    |                                     |
+///    |                                     \--its consumer died--> committed(L) + R
+///    \                                          skipped(L) --passed--> free(L+1) (S kept)
+/// ```
+///
+/// Every transition is a compare-and-swap from the value the actor saw. A
+/// `suspect` free slot follows a reclaimed claim whose producer may still
+/// be writing into it (it stalled, and may resume): the next producer of
+/// that slot checks the producers' `claimed` words before it writes.
+pub mod queue_stamp {
+    /// No record yet at this lap: a producer may claim it.
+    pub const FREE: u64 = 0;
+    /// A producer is writing the record (owner: its producer slot).
+    pub const WRITING: u64 = 1;
+    /// The record is committed and may be taken.
+    pub const COMMITTED: u64 = 2;
+    /// A consumer holds the record (owner: its consumer slot).
+    pub const TAKEN: u64 = 3;
+    /// No record: an aborted or reclaimed claim, or a sequence given up.
+    pub const SKIPPED: u64 = 4;
+    /// Mask of the state bits.
+    pub const STATE_MASK: u64 = 7;
+    /// Flag: the record was given back after its consumer died.
+    pub const REDELIVERED: u64 = 1 << 3;
+    /// Flag: the claimer of an earlier lap may still be writing here.
+    pub const SUSPECT: u64 = 1 << 4;
+    /// Bits of the lap.
+    pub const LAP_BITS: u32 = 48;
+    /// Mask of a lap.
+    pub const LAP_MASK: u64 = (1 << LAP_BITS) - 1;
+    /// Largest owner number (a producer or consumer slot index).
+    pub const MAX_OWNER: u32 = 255;
+
+    /// The stamp of `state` (with `flags`) at `lap`, held by `owner`.
+    #[inline(always)]
+    pub const fn pack(lap: u64, owner: u32, state: u64, flags: u64) -> u64 {
+        ((lap & LAP_MASK) << 16)
+            | ((owner as u64 & 0xff) << 8)
+            | (flags & (REDELIVERED | SUSPECT))
+            | (state & STATE_MASK)
+    }
+
+    /// The lap of a stamp.
+    #[inline(always)]
+    pub const fn lap(stamp: u64) -> u64 {
+        stamp >> 16
+    }
+
+    /// The owner of a stamp.
+    #[inline(always)]
+    pub const fn owner(stamp: u64) -> u32 {
+        ((stamp >> 8) & 0xff) as u32
+    }
+
+    /// The state of a stamp (one of the constants above, or garbage).
+    #[inline(always)]
+    pub const fn state(stamp: u64) -> u64 {
+        stamp & STATE_MASK
+    }
+
+    /// The flags of a stamp.
+    #[inline(always)]
+    pub const fn flags(stamp: u64) -> u64 {
+        stamp & (REDELIVERED | SUSPECT)
+    }
+
+    /// Whether no build writes this stamp (unknown state or bits).
+    #[inline(always)]
+    pub const fn is_garbage(stamp: u64) -> bool {
+        state(stamp) > SKIPPED || stamp & (1 << 5 | 1 << 6 | 1 << 7) != 0
+    }
+
+    /// How many laps `stamp_lap` is ahead of `lap`, modulo 2^48, as a
+    /// signed number: 0 the same lap, 1 the next, -1 the previous.
+    #[inline(always)]
+    pub const fn laps_ahead(stamp_lap: u64, lap: u64) -> i64 {
+        let d = stamp_lap.wrapping_sub(lap) & LAP_MASK;
+        if d >= 1 << (LAP_BITS - 1) {
+            d as i64 - (1 << LAP_BITS)
+        } else {
+            d as i64
+        }
+    }
+}
+
+/// Offset of the work queue control block in its segment.
+pub const QUEUE_CONTROL_OFFSET: usize = CACHE_LINE;
+/// Most producers of one work queue (owner numbers fit a stamp).
+pub const MAX_QUEUE_PRODUCERS: u32 = 64;
+/// Most consumers of one work queue (owner numbers fit a stamp).
+pub const MAX_QUEUE_CONSUMERS: u32 = 64;
+
 /// Offset of the first reader slot (subscriber, consumer) in a slot ring
 /// segment: after the segment header and a control block of five lines.
 pub const SLOT_READERS_OFFSET: usize = CACHE_LINE + 5 * CACHE_LINE;
@@ -1123,7 +1459,10 @@ pub fn unpack_name_word(bytes: &mut [u8; NAME_LEN], w: usize, width: usize, word
 /// would not see each other's locks, so each kind's layout hash covers its
 /// slots.
 pub mod lock_slot {
-    use super::{MAX_DIRECTORY_ENTRIES, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
+    use super::{
+        MAX_DIRECTORY_ENTRIES, MAX_PUBLISHERS, MAX_QUEUE_CONSUMERS, MAX_QUEUE_PRODUCERS,
+        MAX_SUBSCRIBERS,
+    };
 
     /// Slot of an SPSC ring's producer.
     pub const SPSC_PRODUCER: u64 = 0;
@@ -1162,6 +1501,21 @@ pub mod lock_slot {
         ENTRY_BASE + (i as u64) * ENTRY_STRIDE + epoch as u64
     }
 
+    /// Slot of consumer slot `i` (`i <` [`MAX_QUEUE_CONSUMERS`]) in a work
+    /// queue segment (the numbers of a log's subscribers: a segment is one
+    /// kind or the other).
+    #[inline]
+    pub const fn queue_consumer(i: usize) -> u64 {
+        SUBSCRIBER_BASE + i as u64
+    }
+
+    /// Slot of producer slot `j` (`j <` [`MAX_QUEUE_PRODUCERS`]) in a work
+    /// queue segment.
+    #[inline]
+    pub const fn queue_producer(j: usize) -> u64 {
+        PUBLISHER_BASE + j as u64
+    }
+
     /// Whether `[a, a + n)` and `[b, b + m)` are disjoint.
     const fn disjoint(a: u64, n: u64, b: u64, m: u64) -> bool {
         a + n <= b || b + m <= a
@@ -1175,6 +1529,10 @@ pub mod lock_slot {
         MAX_PUBLISHERS as u64
     ));
     const _: () = assert!(subscriber(MAX_SUBSCRIBERS as usize - 1) < PUBLISHER_BASE);
+    // Work queue: consumer and producer slots never collide.
+    const _: () = assert!(MAX_QUEUE_CONSUMERS <= MAX_SUBSCRIBERS);
+    const _: () = assert!(MAX_QUEUE_PRODUCERS <= MAX_PUBLISHERS);
+    const _: () = assert!(queue_consumer(MAX_QUEUE_CONSUMERS as usize - 1) < queue_producer(0));
     // SPSC: the two roles never collide.
     const _: () = assert!(SPSC_PRODUCER != SPSC_CONSUMER);
     // Directory: every epoch of an entry fits below the next entry's slots,
@@ -1206,6 +1564,12 @@ mod checks {
     const _: () = assert!(size_of::<PublisherSlot>() == CACHE_LINE);
     const _: () = assert!(BROADCAST_SUBSCRIBERS_OFFSET == 768);
     const _: () = assert!(size_of::<RecordSlotHeader>() == SLOT_HEADER_LEN);
+    const _: () = assert!(size_of::<QueueControl>() == 5 * CACHE_LINE);
+    const _: () = assert!(QUEUE_CONTROL_OFFSET + size_of::<QueueControl>() == SLOT_READERS_OFFSET);
+    const _: () = assert!(size_of::<QueueProducerSlot>() == CACHE_LINE);
+    const _: () = assert!(size_of::<QueueConsumerSlot>() == CACHE_LINE);
+    const _: () = assert!(MAX_QUEUE_CONSUMERS <= queue_stamp::MAX_OWNER + 1);
+    const _: () = assert!(MAX_QUEUE_PRODUCERS <= queue_stamp::MAX_OWNER + 1);
     const _: () = assert!(size_of::<DirectoryControl>() == CACHE_LINE);
     const _: () = assert!(size_of::<TopicEntry>() == 2 * CACHE_LINE);
     const _: () = assert!(DIRECTORY_ENTRIES_OFFSET == 256);
@@ -1340,6 +1704,38 @@ pub const BROADCAST_LAYOUT_HASH: u64 = layout_hash(
     ],
 );
 
+/// Structures of a work queue segment.
+pub const QUEUE_STRUCTS: [StructLayout; 5] = [
+    SegmentHeader::LAYOUT,
+    QueueControl::LAYOUT,
+    QueueConsumerSlot::LAYOUT,
+    QueueProducerSlot::LAYOUT,
+    RecordSlotHeader::LAYOUT,
+];
+
+/// Layout hash of a work queue segment as this build lays it out.
+pub const QUEUE_LAYOUT_HASH: u64 = layout_hash(
+    &QUEUE_STRUCTS,
+    &[
+        QUEUE_CONTROL_OFFSET as u64,
+        SLOT_READERS_OFFSET as u64,
+        SLOT_HEADER_LEN as u64,
+        queue_stamp::pack(3, 5, queue_stamp::TAKEN, queue_stamp::REDELIVERED),
+        queue_stamp::pack(1, 0, queue_stamp::SKIPPED, queue_stamp::SUSPECT),
+        queue_stamp::FREE,
+        queue_stamp::WRITING,
+        queue_stamp::COMMITTED,
+        queue_stamp::LAP_BITS as u64,
+        participant::next_generation(0x1ff, participant::LIVE) as u64,
+        participant::CLAIMING as u64,
+        pack_record_header(1, 2, 4),
+        lock_slot::queue_consumer(0),
+        lock_slot::queue_producer(0),
+        MAX_QUEUE_CONSUMERS as u64,
+        MAX_QUEUE_PRODUCERS as u64,
+    ],
+);
+
 /// Structures of a directory segment.
 pub const DIRECTORY_STRUCTS: [StructLayout; 3] = [
     SegmentHeader::LAYOUT,
@@ -1391,7 +1787,7 @@ mod tests {
     }
 
     /// Every structure that lives in shared memory.
-    fn every_struct() -> [(StructLayout, usize); 8] {
+    fn every_struct() -> [(StructLayout, usize); 11] {
         use core::mem::size_of;
         [
             (SegmentHeader::LAYOUT, size_of::<SegmentHeader>()),
@@ -1402,6 +1798,9 @@ mod tests {
             (RecordSlotHeader::LAYOUT, size_of::<RecordSlotHeader>()),
             (DirectoryControl::LAYOUT, size_of::<DirectoryControl>()),
             (TopicEntry::LAYOUT, size_of::<TopicEntry>()),
+            (QueueControl::LAYOUT, size_of::<QueueControl>()),
+            (QueueProducerSlot::LAYOUT, size_of::<QueueProducerSlot>()),
+            (QueueConsumerSlot::LAYOUT, size_of::<QueueConsumerSlot>()),
         ]
     }
 
@@ -1450,6 +1849,7 @@ mod tests {
             .iter()
             .chain(&BROADCAST_STRUCTS)
             .chain(&DIRECTORY_STRUCTS)
+            .chain(&QUEUE_STRUCTS)
             .map(|s| s.name)
             .collect();
         for (layout, _) in every_struct() {
@@ -1524,6 +1924,34 @@ mod tests {
         assert_ne!(SPSC_LAYOUT_HASH, BROADCAST_LAYOUT_HASH);
         assert_ne!(SPSC_LAYOUT_HASH, DIRECTORY_LAYOUT_HASH);
         assert_ne!(BROADCAST_LAYOUT_HASH, DIRECTORY_LAYOUT_HASH);
+        for other in [
+            SPSC_LAYOUT_HASH,
+            BROADCAST_LAYOUT_HASH,
+            DIRECTORY_LAYOUT_HASH,
+        ] {
+            assert_ne!(QUEUE_LAYOUT_HASH, other);
+        }
+    }
+
+    /// Queue stamps round-trip their parts, and laps compare modulo 2^48.
+    #[test]
+    fn queue_stamps_pack_and_compare_laps() {
+        use queue_stamp::*;
+        let s = pack(0xabc, 63, TAKEN, REDELIVERED);
+        assert_eq!(
+            (lap(s), owner(s), state(s), flags(s)),
+            (0xabc, 63, TAKEN, REDELIVERED)
+        );
+        assert!(!is_garbage(s));
+        assert!(is_garbage(pack(1, 0, 5, 0)));
+        assert!(is_garbage(s | 1 << 6));
+        assert_eq!(pack(0, 0, FREE, 0), 0, "a zeroed slot is free at lap 0");
+        assert_eq!(lap(pack(LAP_MASK + 2, 0, FREE, 0)), 1, "laps wrap at 2^48");
+        assert_eq!(laps_ahead(5, 5), 0);
+        assert_eq!(laps_ahead(6, 5), 1);
+        assert_eq!(laps_ahead(4, 5), -1);
+        assert_eq!(laps_ahead(0, LAP_MASK), 1, "the lap after the last is 0");
+        assert_eq!(laps_ahead(LAP_MASK, 0), -1);
     }
 
     /// The geometry of a small log, worked out by hand in 128-byte lines:
