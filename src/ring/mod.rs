@@ -13,6 +13,7 @@
 pub mod broadcast;
 pub(crate) mod region;
 pub mod spsc;
+pub(crate) mod stall;
 
 /// Why a ring's configuration is refused: which setting, what it was, and
 /// what it must be. Shown as one sentence: "slots 3 must be a power of two".

@@ -3,11 +3,12 @@
 use core::ops::Deref;
 use std::time::Duration;
 
-use super::{BroadcastView, ClaimError, Policy, RegisterError, Stall, LOOKS_PER_STALL_CHECK};
+use super::{BroadcastView, ClaimError, Policy, RegisterError, LOOKS_PER_STALL_CHECK};
 use crate::layout::{
     lock_slot, pack_record_header, participant, split_stamp, stamp, SegmentFault, MAX_SEQUENCE,
     STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
+use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};

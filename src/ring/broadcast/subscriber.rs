@@ -4,13 +4,14 @@ use core::ops::Deref;
 use std::time::Duration;
 
 use super::{
-    check_slot_word, still_committed, BroadcastView, Policy, RecvError, RegisterError, Stall,
-    StartAt, LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
+    check_slot_word, still_committed, BroadcastView, Policy, RecvError, RegisterError, StartAt,
+    LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
 };
 use crate::layout::{
     lock_slot, participant, split_stamp, SubscriberSlot, MAX_SEQUENCE, STAMP_COMMITTED,
     STAMP_RECLAIMED, STAMP_SKIPPED,
 };
+use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
