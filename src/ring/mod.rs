@@ -9,8 +9,11 @@
 //! * [`spsc`]: one producer, one consumer, variable-length records.
 //! * [`broadcast`]: many publishers, any number of subscribers with their
 //!   own cursors, `Backpressure` or `Overwrite`.
+//! * [`queue`]: many producers, many consumers, each record to exactly one
+//!   consumer, redelivered if that consumer dies holding it.
 
 pub mod broadcast;
+pub mod queue;
 pub(crate) mod region;
 pub mod spsc;
 pub(crate) mod stall;
@@ -125,6 +128,12 @@ pub enum CorruptionKind {
         /// Its length field.
         len: u32,
     },
+    /// A record slot's stamp holds a state, flag or lap no build writes
+    /// there (work queues).
+    BadStamp {
+        /// The stamp.
+        stamp: u64,
+    },
 }
 
 impl std::fmt::Display for Corruption {
@@ -141,6 +150,7 @@ impl std::fmt::Display for Corruption {
             BadPadding { len } => write!(f, "padding record at {at} with length {len} does not end at the end of the ring"),
             LengthTooLarge { len } => write!(f, "record at {at} claims {len} bytes, more than the ring's maximum payload"),
             RecordOutOfBounds { len } => write!(f, "record at {at} with length {len} runs past the end of the ring or the producer position"),
+            BadStamp { stamp } => write!(f, "record slot of {at} holds stamp {stamp:#x}, which no build writes there"),
         }
     }
 }

@@ -1,0 +1,715 @@
+//! The consumer side of a work queue: take a record, use it in place,
+//! acknowledge it.
+
+use core::ops::Deref;
+use std::time::Duration;
+
+use super::{QueueView, SlotState, TakeError, LOOKS_PER_TAIL_CHECK, MAX_SLEEP, REAP_PERIOD_NS};
+use crate::layout::{lock_slot, participant, queue_stamp, MAX_SEQUENCE};
+use crate::ring::broadcast::{check_slot_word, RegisterError};
+use crate::ring::stall::Stall;
+use crate::ring::{Corruption, CorruptionKind};
+use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
+use crate::wait::{WaitStrategy, Waiter};
+
+/// One consumer of a work queue: each record goes to exactly one of the
+/// queue's consumers, in sequence order, and stays its own until it
+/// acknowledges it ([`Taken::ack`]) or gives it back.
+///
+/// If the consumer's process dies holding records, the next participant
+/// that notices (a waiting consumer or a blocked producer, within about
+/// [`REAP_PERIOD`](super::REAP_PERIOD), or a consumer registering in its
+/// slot) gives them back: they go to another consumer, flagged
+/// [`Taken::redelivered`].
+pub struct Consumer {
+    pub(super) ring: QueueView,
+    /// Index of our consumer slot (the owner number in our stamps).
+    slot: usize,
+    taken: u64,
+    acked: u64,
+    redelivered: u64,
+    /// Timer of the uncommitted claim at the head, if any.
+    stall: Stall,
+    /// Looks that found nothing (wrapping): paces the slow checks.
+    empty_looks: u32,
+    /// When this consumer last looked for dead consumers.
+    last_reap_ns: u64,
+    /// Set once the segment is found unusable: every later call fails.
+    unusable: Option<crate::layout::SegmentFault>,
+}
+
+/// A record a consumer holds, as the take found it.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    seq: u64,
+    len: u32,
+    record_type: u16,
+    redelivered: bool,
+}
+
+impl Consumer {
+    /// Takes a free consumer slot, or the slot of a dead consumer after
+    /// giving its records back.
+    pub(crate) fn register(ring: QueueView) -> Result<Self, RegisterError> {
+        for i in 0..ring.max_consumers {
+            if !ring.liveness.try_lock(lock_slot::queue_consumer(i)) {
+                continue;
+            }
+            // Holding the lock: a slot still marked in use lost its owner.
+            ring.free_dead_consumer(i);
+            let c = ring.consumer(i);
+            c.pid.store(std::process::id(), Ordering::Relaxed);
+            c.taken.store(0, Ordering::Relaxed);
+            c.acked.store(0, Ordering::Relaxed);
+            c.redelivered.store(0, Ordering::Relaxed);
+            // SYNC POINT: Relaxed load (we hold the lock; the reaper's
+            // Release store, if any, was made by us above), Release store:
+            // pairs with a reaper's Acquire load of the state word.
+            let word = c.state.load(Ordering::Relaxed);
+            c.state.store(
+                participant::next_generation(word, participant::LIVE),
+                Ordering::Release,
+            );
+            return Ok(Consumer {
+                ring,
+                slot: i,
+                taken: 0,
+                acked: 0,
+                redelivered: 0,
+                stall: Stall::default(),
+                empty_looks: 0,
+                last_reap_ns: 0,
+                unusable: None,
+            });
+        }
+        Err(RegisterError::NoFreeSlot {
+            role: "consumer",
+            slots: ring.max_consumers,
+        })
+    }
+
+    /// Records this consumer took (redelivered ones included).
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// Records this consumer acknowledged.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Redelivered records this consumer took (their first consumer died
+    /// holding them).
+    pub fn redelivered(&self) -> u64 {
+        self.redelivered
+    }
+
+    /// Largest payload of one record.
+    pub fn max_payload(&self) -> u32 {
+        self.ring.max_payload
+    }
+
+    fn corrupt(kind: CorruptionKind, position: u64) -> TakeError {
+        TakeError::Corrupt(Corruption { kind, position })
+    }
+
+    /// Tries to move the shared head from `h` to `h + 1` (anyone may: the
+    /// record at `h` is taken or passed).
+    #[inline(always)]
+    fn advance_head(&self, h: u64) {
+        // SYNC POINT: Relaxed: the head is a hint; stamps, loaded with
+        // Acquire, carry every record.
+        let _ = self.ring.control().head.compare_exchange(
+            h,
+            h + 1,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Takes the record whose stamp is `seen` (committed at `seq`'s lap) if
+    /// nobody else does first; `limit` is the longest payload the caller
+    /// accepts. `Ok(None)` if another consumer got there first.
+    #[inline(always)]
+    fn take_at(&mut self, seq: u64, seen: u64, limit: usize) -> Result<Option<Held>, TakeError> {
+        let h = self.ring.header(seq);
+        // Read before the take: valid for this record if the take below
+        // succeeds (the stamp is unchanged, so the word is this lap's).
+        let word = h.word.load(Ordering::Relaxed);
+        let lap = self.ring.lap(seq);
+        let redelivered = queue_stamp::flags(seen) & queue_stamp::REDELIVERED != 0;
+        match check_slot_word(word, self.ring.max_payload) {
+            Ok((len, _)) if len as usize > limit => {
+                // Leave it committed, for a consumer with room for it.
+                if h.stamp.load(Ordering::Relaxed) == seen {
+                    return Err(TakeError::BufferTooSmall {
+                        needed: len as usize,
+                    });
+                }
+                return Ok(None);
+            }
+            _ => {}
+        }
+        let taken = queue_stamp::pack(
+            lap,
+            self.slot as u32,
+            queue_stamp::TAKEN,
+            queue_stamp::flags(seen) & queue_stamp::REDELIVERED,
+        );
+        // SYNC POINT: the take; AcqRel. Acquire pairs with the producer's
+        // Release commit CAS (or a give-back's Release CAS after it): the
+        // header word and payload are visible. Release pairs with a
+        // give-back's Acquire load of the stamp (`give_back_all`).
+        if h.stamp
+            .compare_exchange(seen, taken, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return Ok(None);
+        }
+        self.taken += 1;
+        let me = self.ring.consumer(self.slot);
+        me.taken.store(self.taken, Ordering::Relaxed);
+        if redelivered {
+            self.redelivered += 1;
+            me.redelivered.store(self.redelivered, Ordering::Relaxed);
+        }
+        match check_slot_word(word, self.ring.max_payload) {
+            Ok((len, record_type)) => {
+                self.ring.note(seq, len as usize, false);
+                Ok(Some(Held {
+                    seq,
+                    len,
+                    record_type,
+                    redelivered,
+                }))
+            }
+            Err(kind) => {
+                // A record nobody can use: acknowledge it away, and report
+                // it (its sequence is in the error), rather than give it
+                // back to poison every consumer in turn.
+                self.finish(
+                    Held {
+                        seq,
+                        len: 0,
+                        record_type: 0,
+                        redelivered,
+                    },
+                    true,
+                )?;
+                Err(Self::corrupt(kind, seq))
+            }
+        }
+    }
+
+    /// Looks for records given back behind the head (their consumer died)
+    /// when the hint says there may be some, and takes the first.
+    #[cold]
+    fn take_given_back(&mut self, hint: u64, limit: usize) -> Result<Option<Held>, TakeError> {
+        // SYNC POINT: Relaxed: the window is re-checked stamp by stamp.
+        let head = self.ring.control().head.load(Ordering::Relaxed);
+        for seq in head.saturating_sub(self.ring.slots)..head {
+            // SYNC POINT: Acquire pairs with the give-back's Release CAS.
+            let seen = self.ring.header(seq).stamp.load(Ordering::Acquire);
+            let Ok(SlotState::At(queue_stamp::COMMITTED)) = self.ring.slot_state(seq, seen) else {
+                continue;
+            };
+            if queue_stamp::flags(seen) & queue_stamp::REDELIVERED == 0 {
+                continue;
+            }
+            if let Some(held) = self.take_at(seq, seen, limit)? {
+                return Ok(Some(held));
+            }
+        }
+        // Nothing behind the head: clear the hint, unless a give-back
+        // bumped it since we read it (then look again next time).
+        // SYNC POINT: Relaxed: a failed or successful reset publishes
+        // nothing; a give-back's Release bump is re-read next time.
+        let _ = self.ring.control().redelivery_hint.compare_exchange(
+            hint,
+            0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        Ok(None)
+    }
+
+    /// Takes the next record without waiting: a given-back one first, then
+    /// the record at the head.
+    fn take_next(&mut self, limit: usize) -> Result<Held, TakeError> {
+        if let Some(fault) = self.unusable {
+            return Err(TakeError::Unusable(fault));
+        }
+        // SYNC POINT: Acquire pairs with the Release bump in `give_back_all`.
+        let hint = self.ring.control().redelivery_hint.load(Ordering::Acquire);
+        if hint != 0 {
+            if let Some(held) = self.take_given_back(hint, limit)? {
+                return Ok(held);
+            }
+        }
+        loop {
+            // SYNC POINT: Relaxed: the head names a candidate; its stamp,
+            // loaded with Acquire, is what orders us.
+            let h = self.ring.control().head.load(Ordering::Relaxed);
+            if h > MAX_SEQUENCE {
+                return Err(Self::corrupt(
+                    CorruptionKind::PositionTooLarge { value: h },
+                    h,
+                ));
+            }
+            let hdr = self.ring.header(h);
+            // SYNC POINT: Acquire pairs with the producer's Release commit
+            // CAS (`Claim::finish`) and a give-back's Release CAS.
+            let seen = hdr.stamp.load(Ordering::Acquire);
+            match self.ring.slot_state(h, seen).map_err(TakeError::Corrupt)? {
+                SlotState::At(queue_stamp::COMMITTED) => {
+                    if let Some(held) = self.take_at(h, seen, limit)? {
+                        self.advance_head(h);
+                        self.stall.clear();
+                        return Ok(held);
+                    }
+                }
+                SlotState::At(queue_stamp::TAKEN) => self.advance_head(h),
+                SlotState::At(queue_stamp::SKIPPED) => self.pass_skip(h, seen),
+                SlotState::At(_) => {
+                    if self.pending(h, seen)? {
+                        continue;
+                    }
+                    return Err(TakeError::Empty);
+                }
+                SlotState::Behind => {
+                    self.nothing_yet(h)?;
+                    return Err(TakeError::Empty);
+                }
+                SlotState::Ahead => {
+                    // Taken and acknowledged already: a stale head, unless
+                    // `h` was never claimed at all.
+                    // SYNC POINT: Relaxed: only compared.
+                    if self.ring.control().tail.load(Ordering::Relaxed) <= h {
+                        return Err(Self::corrupt(CorruptionKind::BadStamp { stamp: seen }, h));
+                    }
+                    self.advance_head(h);
+                }
+            }
+        }
+    }
+
+    /// Passes the skip at `h` (an aborted, given-up or reclaimed claim):
+    /// frees its slot for the next lap and moves the head.
+    fn pass_skip(&mut self, h: u64, seen: u64) {
+        let lap = self.ring.lap(h);
+        let free = queue_stamp::pack(
+            lap.wrapping_add(1),
+            0,
+            queue_stamp::FREE,
+            queue_stamp::flags(seen) & queue_stamp::SUSPECT,
+        );
+        // SYNC POINT: Release pairs with the next lap's producer's Acquire
+        // load of the stamp (`Producer::reserve`). Whoever wins passes it.
+        let _ = self.ring.header(h).stamp.compare_exchange(
+            seen,
+            free,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        self.advance_head(h);
+    }
+
+    /// The slot of `h` is free or being written at its lap: nothing to take
+    /// yet. If `h` was claimed and its claim is older than `reclaim_after`,
+    /// reclaims it (its producer stalled or died) and returns true: look
+    /// again.
+    fn pending(&mut self, h: u64, seen: u64) -> Result<bool, TakeError> {
+        self.empty_looks = self.empty_looks.wrapping_add(1);
+        // The tail is the producers' hottest line: look at it now and then.
+        if self.empty_looks % LOOKS_PER_TAIL_CHECK != 0 {
+            return Ok(false);
+        }
+        self.slow_checks()?;
+        // SYNC POINT: Relaxed: only compared.
+        let tail = self.ring.control().tail.load(Ordering::Relaxed);
+        if h >= tail {
+            self.stall.clear();
+            return Ok(false);
+        }
+        if self.stall.waited_ns(h, tail) < self.ring.reclaim_after_ns {
+            return Ok(false);
+        }
+        let moved_on = self.ring.reclaim(h, seen);
+        if moved_on {
+            self.ring.wake_sleepers();
+        }
+        Ok(moved_on)
+    }
+
+    /// The slot of `h` still holds the previous lap: `h` is not claimed.
+    fn nothing_yet(&mut self, h: u64) -> Result<(), TakeError> {
+        self.empty_looks = self.empty_looks.wrapping_add(1);
+        if self.empty_looks % LOOKS_PER_TAIL_CHECK == 0 {
+            self.slow_checks()?;
+            // SYNC POINT: Relaxed: only compared.
+            let tail = self.ring.control().tail.load(Ordering::Relaxed);
+            if tail > h.saturating_add(self.ring.slots) {
+                return Err(Self::corrupt(CorruptionKind::TailTooFarAhead { tail }, h));
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks a consumer finding nothing makes now and then: the
+    /// segment, and (every [`REAP_PERIOD`](super::REAP_PERIOD)) dead
+    /// consumers whose records wait to be given back.
+    fn slow_checks(&mut self) -> Result<(), TakeError> {
+        if let Some(fault) = self.ring.fault() {
+            self.unusable = Some(fault);
+            return Err(TakeError::Unusable(fault));
+        }
+        self.reap_if_due();
+        Ok(())
+    }
+
+    fn reap_if_due(&mut self) {
+        let now = monotonic_ns();
+        if now.saturating_sub(self.last_reap_ns) >= REAP_PERIOD_NS {
+            self.last_reap_ns = now;
+            self.ring.reap_dead_consumers(Some(self.slot));
+        }
+    }
+
+    /// Acknowledges (`ack`) or gives back the record `held`.
+    fn finish(&mut self, held: Held, ack: bool) -> Result<(), TakeError> {
+        let ring = &self.ring;
+        let lap = ring.lap(held.seq);
+        let flags = if held.redelivered {
+            queue_stamp::REDELIVERED
+        } else {
+            0
+        };
+        let ours = queue_stamp::pack(lap, self.slot as u32, queue_stamp::TAKEN, flags);
+        let next = if ack {
+            queue_stamp::pack(lap.wrapping_add(1), 0, queue_stamp::FREE, 0)
+        } else {
+            queue_stamp::pack(lap, 0, queue_stamp::COMMITTED, queue_stamp::REDELIVERED)
+        };
+        let h = ring.header(held.seq);
+        // SYNC POINT: Release. An acknowledgement pairs with the next lap's
+        // producer's Acquire load of the stamp: our reads of the payload
+        // happen before its writes. A give-back pairs with the next taker's
+        // Acquire take CAS.
+        if let Err(now) = h
+            .stamp
+            .compare_exchange(ours, next, Ordering::Release, Ordering::Relaxed)
+        {
+            // Only we move a stamp that names us: someone wrote the queue's
+            // memory who should not have.
+            return Err(Self::corrupt(
+                CorruptionKind::BadStamp { stamp: now },
+                held.seq,
+            ));
+        }
+        self.acked += 1;
+        ring.consumer(self.slot)
+            .acked
+            .store(self.acked, Ordering::Relaxed);
+        if !ack {
+            let ctl = ring.control();
+            ctl.redelivered.fetch_add(1, Ordering::Relaxed);
+            // SYNC POINT: Release pairs with the Acquire load of the hint in
+            // `take_next`: the record given back above is visible with it.
+            ctl.redelivery_hint.fetch_add(1, Ordering::Release);
+            ring.wake_sleepers();
+        }
+        Ok(())
+    }
+
+    fn taken_record(&mut self, held: Held) -> Taken<'_> {
+        Taken {
+            consumer: self,
+            held,
+        }
+    }
+
+    /// Takes the next record without waiting; use it in place, then
+    /// [`Taken::ack`] it.
+    ///
+    /// # Errors
+    ///
+    /// [`TakeError::Empty`], [`TakeError::Corrupt`] or
+    /// [`TakeError::Unusable`].
+    #[inline]
+    pub fn try_take(&mut self) -> Result<Taken<'_>, TakeError> {
+        let held = self.take_next(usize::MAX)?;
+        Ok(self.taken_record(held))
+    }
+
+    /// Takes the next record, waiting with `wait` while the queue is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`TakeError::Corrupt`] or [`TakeError::Unusable`]; never `Empty`.
+    pub fn take_blocking(&mut self, wait: WaitStrategy) -> Result<Taken<'_>, TakeError> {
+        self.take_timeout(wait, Duration::MAX)
+    }
+
+    /// Takes the next record, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`TakeError::TimedOut`], or as [`Consumer::take_blocking`].
+    pub fn take_timeout(
+        &mut self,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Taken<'_>, TakeError> {
+        let held = self.take_waiting(usize::MAX, wait, timeout)?;
+        Ok(self.taken_record(held))
+    }
+
+    /// Copies the next record into `buf` and acknowledges it, without
+    /// waiting. Returns its record type and length.
+    ///
+    /// # Errors
+    ///
+    /// [`TakeError::BufferTooSmall`] (the record stays in the queue), or as
+    /// [`Consumer::try_take`].
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u16, usize), TakeError> {
+        let held = self.take_next(buf.len())?;
+        self.copy_and_ack(held, buf)
+    }
+
+    /// As [`Consumer::try_recv`], waiting with `wait` while the queue is
+    /// empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::try_recv`] and [`Consumer::take_blocking`].
+    pub fn recv_blocking(
+        &mut self,
+        buf: &mut [u8],
+        wait: WaitStrategy,
+    ) -> Result<(u16, usize), TakeError> {
+        self.recv_timeout(buf, wait, Duration::MAX)
+    }
+
+    /// As [`Consumer::try_recv`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::try_recv`] and [`Consumer::take_timeout`].
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<(u16, usize), TakeError> {
+        let held = self.take_waiting(buf.len(), wait, timeout)?;
+        self.copy_and_ack(held, buf)
+    }
+
+    fn copy_and_ack(&mut self, held: Held, buf: &mut [u8]) -> Result<(u16, usize), TakeError> {
+        let len = held.len as usize;
+        debug_assert!(len <= buf.len(), "take_next checked the length");
+        // SAFETY: we hold the record (taken): nobody writes its payload
+        // area, which holds `max_payload >= len` bytes.
+        let src = unsafe { core::slice::from_raw_parts(self.ring.payload_ptr(held.seq), len) };
+        buf[..len].copy_from_slice(src);
+        self.finish(held, true)?;
+        Ok((held.record_type, len))
+    }
+
+    fn take_waiting(
+        &mut self,
+        limit: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Held, TakeError> {
+        let mut waiter = Waiter::with_timeout(wait, timeout);
+        loop {
+            match self.take_next(limit) {
+                Err(TakeError::Empty) => {}
+                other => return other,
+            }
+            if !waiter.spinning() {
+                if let Some(fault) = self.ring.fault_slow() {
+                    self.unusable = Some(fault);
+                    return Err(TakeError::Unusable(fault));
+                }
+                self.reap_if_due();
+            }
+            if waiter.timed_out() {
+                return Err(TakeError::TimedOut);
+            }
+            if waiter.should_sleep() {
+                // No producer wakes us for a claim that never commits:
+                // sleep no longer than the stalled claim has left.
+                let stall_left = self.stall.left(self.ring.reclaim_after_ns);
+                let cap = stall_left.map_or(MAX_SLEEP, |left| left.min(MAX_SLEEP));
+                self.sleep(waiter.sleep_budget(cap), stall_left.is_some());
+                waiter.count_round();
+            } else {
+                waiter.wait();
+            }
+        }
+    }
+
+    /// Whether a take could succeed now (the head's record is committed, or
+    /// records were given back).
+    fn something_to_take(&self) -> bool {
+        let ctl = self.ring.control();
+        // SYNC POINT: Relaxed loads after the caller's SeqCst fence: the
+        // Dekker partner is the producer's fence in `wake_sleepers`.
+        if ctl.redelivery_hint.load(Ordering::Relaxed) != 0 {
+            return true;
+        }
+        let h = ctl.head.load(Ordering::Relaxed);
+        let seen = self.ring.header(h).stamp.load(Ordering::Relaxed);
+        !matches!(
+            self.ring.slot_state(h, seen),
+            Ok(SlotState::Behind) | Ok(SlotState::At(queue_stamp::FREE | queue_stamp::WRITING))
+        )
+    }
+
+    /// Sleeps on the queue's futex until a producer commits (or a record
+    /// is given back), or `max` passes; `until_deadline` when no wake-up
+    /// may come before it.
+    fn sleep(&mut self, max: Duration, until_deadline: bool) {
+        let ctl = self.ring.control();
+        // SYNC POINT: Acquire pairs with the Release bump of `wake_seq` in
+        // `QueueView::wake_sleepers`.
+        let seen = ctl.wake_seq.load(Ordering::Acquire);
+        let me = self.ring.consumer(self.slot);
+        me.sleeping.store(1, Ordering::Relaxed);
+        ctl.sleepers.fetch_add(1, Ordering::Relaxed);
+        // SYNC POINT: Dekker pair with the SeqCst fence in `wake_sleepers`:
+        // either the producer sees our count and wakes us, or we see its
+        // commit below.
+        fence(Ordering::SeqCst);
+        if !self.something_to_take() && self.ring.fault().is_none() {
+            if until_deadline {
+                futex_wait_until(&ctl.wake_seq, seen, max);
+            } else {
+                futex_wait(&ctl.wake_seq, seen, max);
+            }
+        }
+        self.ring.forget_sleeper(me);
+    }
+
+    /// Test hook: leaves the queue as a process killed now would (the slot
+    /// and any record it holds stay as they are, the liveness lock goes),
+    /// without running `Drop`.
+    #[doc(hidden)]
+    pub fn crash_for_test(self) {
+        self.ring
+            .liveness
+            .unlock(lock_slot::queue_consumer(self.slot));
+        core::mem::forget(self);
+    }
+
+    /// Test hook: the index of this consumer's slot.
+    #[doc(hidden)]
+    pub fn slot_for_test(&self) -> usize {
+        self.slot
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // A record still held here was leaked (`mem::forget` of a
+        // `Taken`): give it back, as a crash would.
+        self.ring.give_back_all(self.slot);
+        let c = self.ring.consumer(self.slot);
+        self.ring.forget_sleeper(c);
+        let word = c.state.load(Ordering::Relaxed);
+        // SYNC POINT: Release pairs with a reaper's or the next owner's
+        // Acquire load of the state word.
+        c.state.store(
+            participant::with_state(word, participant::FREE),
+            Ordering::Release,
+        );
+        self.ring
+            .liveness
+            .unlock(lock_slot::queue_consumer(self.slot));
+    }
+}
+
+/// A record a consumer took: its bytes in place, until [`Taken::ack`].
+///
+/// Dropping it without acknowledging gives it back to the queue: another
+/// consumer (or this one) takes it again, flagged
+/// [`Taken::redelivered`]. So a handler that panics, or returns early with
+/// an error, loses nothing.
+pub struct Taken<'a> {
+    consumer: &'a mut Consumer,
+    held: Held,
+}
+
+impl Taken<'_> {
+    /// Record type set by the producer.
+    pub fn record_type(&self) -> u16 {
+        self.held.record_type
+    }
+
+    /// The record's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.held.seq
+    }
+
+    /// Whether the record was taken before, by a consumer that died
+    /// holding it (or gave it back): it may have been handled already.
+    pub fn redelivered(&self) -> bool {
+        self.held.redelivered
+    }
+
+    /// Acknowledges the record: it is done, and its slot free for a
+    /// producer. One compare-and-swap.
+    ///
+    /// # Errors
+    ///
+    /// [`TakeError::Corrupt`] if the slot no longer names this consumer
+    /// (someone wrote the queue's memory who should not have).
+    #[inline]
+    pub fn ack(self) -> Result<(), TakeError> {
+        let held = self.held;
+        let consumer = into_consumer(self);
+        consumer.finish(held, true)
+    }
+
+    /// Gives the record back to the queue, for any consumer to take again
+    /// (flagged redelivered), as dropping it does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Taken::ack`].
+    pub fn give_back(self) -> Result<(), TakeError> {
+        let held = self.held;
+        let consumer = into_consumer(self);
+        consumer.finish(held, false)
+    }
+}
+
+/// Takes the consumer out of a `Taken` without running its `Drop`.
+fn into_consumer<'a>(taken: Taken<'a>) -> &'a mut Consumer {
+    let taken = core::mem::ManuallyDrop::new(taken);
+    // SAFETY: `taken` is never used or dropped again; the reference is
+    // moved out exactly once.
+    unsafe { core::ptr::read(&taken.consumer) }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        let held = self.held;
+        let _ = self.consumer.finish(held, false);
+    }
+}
+
+impl Deref for Taken<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let ring = &self.consumer.ring;
+        // SAFETY: we hold the record (taken): no producer writes its slot
+        // until we acknowledge it; the payload area holds `max_payload >=
+        // len` bytes.
+        unsafe {
+            core::slice::from_raw_parts(ring.payload_ptr(self.held.seq), self.held.len as usize)
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! The producer side of a work queue: claim a record, write it in place,
+//! commit it.
+
+use core::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use super::{ClaimError, QueueView, SlotState, LOOKS_PER_SLOW_CHECK, REAP_PERIOD_NS};
+use crate::layout::{lock_slot, pack_record_header, participant, queue_stamp, MAX_SEQUENCE};
+use crate::ring::broadcast::RegisterError;
+use crate::ring::{Corruption, CorruptionKind};
+use crate::sync::{monotonic_ns, Ordering};
+use crate::wait::{WaitStrategy, Waiter};
+
+/// One producer of a work queue: any number may claim and commit records
+/// concurrently, each from its own process or thread.
+///
+/// Each committed record goes to exactly one consumer. A full queue (every
+/// slot holds a record not yet acknowledged) makes [`Producer::try_claim`]
+/// return [`ClaimError::Full`] and the blocking forms wait: records are
+/// never dropped.
+///
+/// ```
+/// use shmbus::ring::queue::{self, QueueConfig};
+/// let queue = queue::heap(QueueConfig { slots: 8, ..QueueConfig::default() })?;
+/// let mut orders = queue.producer()?;
+/// let mut gateway = queue.consumer()?;
+/// let mut claim = orders.try_claim(5)?;
+/// claim.copy_from_slice(b"BUY 1");
+/// claim.set_record_type(7);
+/// claim.commit()?;
+/// let order = gateway.try_take()?;
+/// assert_eq!((order.record_type(), &order[..]), (7, &b"BUY 1"[..]));
+/// order.ack()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Producer {
+    pub(super) ring: QueueView,
+    /// Index of our producer slot (the owner number in our stamps).
+    slot: usize,
+    committed: u64,
+    reclaimed: u64,
+    /// Claims made (wrapping): paces the cheap segment check.
+    claims: u32,
+    /// When this producer last looked for dead consumers (while full).
+    last_reap_ns: u64,
+    /// Set once the segment is found unusable: every later claim fails.
+    unusable: Option<crate::layout::SegmentFault>,
+}
+
+impl Producer {
+    /// Takes a free producer slot (or the slot of a dead producer).
+    pub(crate) fn register(ring: QueueView) -> Result<Self, RegisterError> {
+        for j in 0..ring.max_producers {
+            if !ring.liveness.try_lock(lock_slot::queue_producer(j)) {
+                continue;
+            }
+            let p = ring.producer(j);
+            let word = p.state.load(Ordering::Relaxed);
+            if participant::state(word) != participant::FREE {
+                // Its lock was free: the owner died. Take the slot over (a
+                // claim it left is reclaimed by the consumers).
+                ring.control()
+                    .reaped_producers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            p.pid.store(std::process::id(), Ordering::Relaxed);
+            p.committed.store(0, Ordering::Relaxed);
+            p.reclaimed.store(0, Ordering::Relaxed);
+            // SYNC POINT: Release pairs with the Acquire load in
+            // `QueueView::owner_inside`: a dead owner's claim is gone (it
+            // cannot write any more).
+            p.claimed.store(0, Ordering::Release);
+            // SYNC POINT: Release, stronger than any reader needs (inspection
+            // reads it Relaxed; a successor is ordered after us by the lock).
+            p.state.store(
+                participant::next_generation(word, participant::LIVE),
+                Ordering::Release,
+            );
+            return Ok(Producer {
+                ring,
+                slot: j,
+                committed: 0,
+                reclaimed: 0,
+                claims: 0,
+                last_reap_ns: 0,
+                unusable: None,
+            });
+        }
+        Err(RegisterError::NoFreeSlot {
+            role: "producer",
+            slots: ring.max_producers,
+        })
+    }
+
+    /// Largest payload of one record.
+    pub fn max_payload(&self) -> u32 {
+        self.ring.max_payload
+    }
+
+    /// Records this producer committed.
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    /// Claims of this producer that a consumer reclaimed (each one a
+    /// record not delivered, reported by its commit).
+    pub fn reclaimed(&self) -> u64 {
+        self.reclaimed
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), ClaimError> {
+        if len > self.ring.max_payload as usize {
+            return Err(ClaimError::TooLarge {
+                len,
+                max: self.ring.max_payload,
+            });
+        }
+        Ok(())
+    }
+
+    fn corrupt(kind: CorruptionKind, position: u64) -> ClaimError {
+        ClaimError::Corrupt(Corruption { kind, position })
+    }
+
+    /// Records that the queue is unusable; every later claim says so.
+    #[cold]
+    fn set_unusable(&mut self, fault: crate::layout::SegmentFault) -> ClaimError {
+        self.unusable = Some(fault);
+        ClaimError::Unusable(fault)
+    }
+
+    /// Claims the next sequence whose slot is free, and marks the slot
+    /// "writing" as ours. Returns the sequence.
+    fn reserve(&mut self) -> Result<u64, ClaimError> {
+        if let Some(fault) = self.unusable {
+            return Err(ClaimError::Unusable(fault));
+        }
+        self.claims = self.claims.wrapping_add(1);
+        if self.claims % LOOKS_PER_SLOW_CHECK == 0 {
+            if let Some(fault) = self.ring.fault() {
+                return Err(self.set_unusable(fault));
+            }
+        }
+        let ctl = self.ring.control();
+        loop {
+            // SYNC POINT: Relaxed: the tail only names a candidate; the
+            // slot's stamp, loaded with Acquire below, is what orders us.
+            let t = ctl.tail.load(Ordering::Relaxed);
+            if t > MAX_SEQUENCE {
+                return Err(Self::corrupt(
+                    CorruptionKind::PositionTooLarge { value: t },
+                    t,
+                ));
+            }
+            let h = self.ring.header(t);
+            // SYNC POINT: Acquire pairs with the Release acknowledgement (or
+            // pass of a skip) of the slot's previous lap in
+            // `Taken::finish` / `Consumer::pass_skip`: the consumer's reads
+            // of the old record happen before our writes.
+            let seen = h.stamp.load(Ordering::Acquire);
+            let state = self.ring.slot_state(t, seen).map_err(ClaimError::Corrupt)?;
+            match state {
+                SlotState::At(queue_stamp::FREE) => {}
+                SlotState::Behind => {
+                    // The previous lap is not acknowledged yet: full, unless
+                    // the tail moved meanwhile.
+                    // SYNC POINT: Relaxed: only compared.
+                    if ctl.tail.load(Ordering::Relaxed) == t {
+                        return Err(ClaimError::Full);
+                    }
+                    continue;
+                }
+                SlotState::At(_) | SlotState::Ahead => {
+                    // Another producer claimed `t` already (our tail was
+                    // stale), or the slot is past it.
+                    // SYNC POINT: Relaxed: only compared.
+                    if ctl.tail.load(Ordering::Relaxed) == t {
+                        return Err(Self::corrupt(CorruptionKind::BadStamp { stamp: seen }, t));
+                    }
+                    continue;
+                }
+            }
+            // SYNC POINT: AcqRel on the tail: the claim of `t` is ours alone
+            // (an RMW fact); no data is published through the tail.
+            if ctl
+                .tail
+                .compare_exchange_weak(t, t + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            let me = self.ring.producer(self.slot);
+            // SYNC POINT: SeqCst: announced before we mark the slot, so that
+            // whoever reclaims our claim and whoever reuses the slot after
+            // that sees it (see `QueueView::reclaim` and `owner_inside`).
+            me.claimed.store(t + 1, Ordering::SeqCst);
+            let lap = self.ring.lap(t);
+            let writing = queue_stamp::pack(lap, self.slot as u32, queue_stamp::WRITING, 0);
+            // SYNC POINT: SeqCst, the claim of the slot; it fails if a
+            // consumer reclaimed `t` since we saw it free (we stalled). A
+            // reclaimer's CAS then reads from this one (see `reclaim`).
+            if h.stamp
+                .compare_exchange(seen, writing, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                // SYNC POINT: Release, as in `Claim::finish`: we wrote nothing.
+                me.claimed.store(0, Ordering::Release);
+                continue;
+            }
+            if queue_stamp::flags(seen) & queue_stamp::SUSPECT != 0
+                && self.ring.owner_inside(t, self.slot)
+            {
+                // The claimer of an earlier lap may still be writing here:
+                // give `t` up as a skip (consumers pass it) and claim again.
+                let given_up =
+                    queue_stamp::pack(lap, 0, queue_stamp::SKIPPED, queue_stamp::SUSPECT);
+                // SYNC POINT: Release pairs with the consumer's Acquire load
+                // that passes the skip; nothing was written.
+                let _ = h.stamp.compare_exchange(
+                    writing,
+                    given_up,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
+                me.claimed.store(0, Ordering::Release);
+                self.ring.wake_sleepers();
+                continue;
+            }
+            return Ok(t);
+        }
+    }
+
+    fn claim_at(&mut self, seq: u64, len: usize) -> Claim<'_> {
+        debug_assert!(len <= self.ring.max_payload as usize);
+        self.ring.note(seq, len, true);
+        Claim {
+            producer: self,
+            seq,
+            len,
+            record_type: 0,
+        }
+    }
+
+    /// Claims the next record without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Full`], [`ClaimError::TooLarge`],
+    /// [`ClaimError::Corrupt`] or [`ClaimError::Unusable`].
+    #[inline]
+    pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
+        self.check_len(len)?;
+        let seq = self.reserve()?;
+        Ok(self.claim_at(seq, len))
+    }
+
+    /// Claims the next record, waiting with `wait` while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::CannotSleep`] for [`WaitStrategy::Blocking`] (nothing
+    /// wakes a waiting producer), or as [`Producer::try_claim`] but never
+    /// `Full`.
+    pub fn claim_blocking(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+    ) -> Result<Claim<'_>, ClaimError> {
+        self.claim_timeout(len, wait, Duration::MAX)
+    }
+
+    /// As [`Producer::claim_blocking`], giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::TimedOut`], or as [`Producer::claim_blocking`].
+    pub fn claim_timeout(
+        &mut self,
+        len: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<Claim<'_>, ClaimError> {
+        if matches!(wait, WaitStrategy::Blocking { .. }) {
+            return Err(ClaimError::CannotSleep);
+        }
+        self.check_len(len)?;
+        let mut waiter = Waiter::with_timeout(wait, timeout);
+        let seq = loop {
+            match self.reserve() {
+                Err(ClaimError::Full) => {}
+                other => break other?,
+            }
+            if !waiter.spinning() {
+                if let Some(fault) = self.ring.fault_slow() {
+                    return Err(self.set_unusable(fault));
+                }
+                self.reap_if_due();
+            }
+            if waiter.timed_out() {
+                return Err(ClaimError::TimedOut);
+            }
+            waiter.wait();
+        };
+        Ok(self.claim_at(seq, len))
+    }
+
+    /// While full: now and then, give back the records of consumers that
+    /// died holding them (they may be what fills the queue).
+    fn reap_if_due(&mut self) {
+        let now = monotonic_ns();
+        if now.saturating_sub(self.last_reap_ns) >= REAP_PERIOD_NS {
+            self.last_reap_ns = now;
+            self.ring.reap_dead_consumers(None);
+        }
+    }
+
+    /// Copies `payload` into a new record and commits it without waiting.
+    /// Returns its sequence number.
+    ///
+    /// # Errors
+    ///
+    /// As [`Producer::try_claim`] and [`Claim::commit`].
+    pub fn try_send(&mut self, record_type: u16, payload: &[u8]) -> Result<u64, ClaimError> {
+        let mut claim = self.try_claim(payload.len())?;
+        claim.copy_from_slice(payload);
+        claim.set_record_type(record_type);
+        claim.commit()
+    }
+
+    /// Copies `payload` into a new record and commits it, waiting while the
+    /// queue is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Producer::claim_blocking`] and [`Claim::commit`].
+    pub fn send_blocking(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        wait: WaitStrategy,
+    ) -> Result<u64, ClaimError> {
+        self.send_timeout(record_type, payload, wait, Duration::MAX)
+    }
+
+    /// Copies `payload` into a new record and commits it, waiting up to
+    /// `timeout` while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Producer::claim_timeout`] and [`Claim::commit`].
+    pub fn send_timeout(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<u64, ClaimError> {
+        let mut claim = self.claim_timeout(payload.len(), wait, timeout)?;
+        claim.copy_from_slice(payload);
+        claim.set_record_type(record_type);
+        claim.commit()
+    }
+
+    /// Test hook: leaves the queue as a process killed now would (the slot
+    /// stays as it is, the liveness lock goes), without running `Drop`.
+    #[doc(hidden)]
+    pub fn crash_for_test(self) {
+        self.ring
+            .liveness
+            .unlock(lock_slot::queue_producer(self.slot));
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        let p = self.ring.producer(self.slot);
+        let word = p.state.load(Ordering::Relaxed);
+        // SYNC POINT: Release, as in `Producer::register`.
+        p.state.store(
+            participant::with_state(word, participant::FREE),
+            Ordering::Release,
+        );
+        self.ring
+            .liveness
+            .unlock(lock_slot::queue_producer(self.slot));
+    }
+}
+
+/// A claimed record: write the payload in place through it, then
+/// [`Claim::commit`]. A claim dropped uncommitted becomes a skip that
+/// consumers pass, so the queue never stalls on it.
+pub struct Claim<'a> {
+    producer: &'a mut Producer,
+    seq: u64,
+    len: usize,
+    record_type: u16,
+}
+
+impl Claim<'_> {
+    /// Sets the record type.
+    pub fn set_record_type(&mut self, record_type: u16) -> &mut Self {
+        self.record_type = record_type;
+        self
+    }
+
+    /// The record's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+
+    /// Shortens the record to its first `len` bytes (what was written),
+    /// for a claim made at the largest size a message may need.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Publishes the slot as `state`; false if a consumer reclaimed it.
+    fn finish(&mut self, state: u64) -> bool {
+        let ring = &self.producer.ring;
+        debug_assert!(self.len <= ring.max_payload as usize);
+        // Loom: the claimer's writes to the slot last until here.
+        ring.note(self.seq, self.len, true);
+        let h = ring.header(self.seq);
+        if state == queue_stamp::COMMITTED {
+            // If the claim was reclaimed nobody reads this word: consumers
+            // pass a skip, and the next lap waits for us (`claimed`).
+            h.word.store(
+                pack_record_header(self.len as u32, self.record_type, 0),
+                Ordering::Relaxed,
+            );
+        }
+        let lap = ring.lap(self.seq);
+        let writing = queue_stamp::pack(lap, self.producer.slot as u32, queue_stamp::WRITING, 0);
+        // SYNC POINT: the commit; Release pairs with the consumers' Acquire
+        // loads of the stamp (`Consumer::take_next`): header and payload
+        // are visible once they see it. It fails if `QueueView::reclaim`
+        // took the claim.
+        let published = h
+            .stamp
+            .compare_exchange(
+                writing,
+                queue_stamp::pack(lap, 0, state, 0),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        // SYNC POINT: Release pairs with the Acquire load in
+        // `QueueView::owner_inside`: all our writes to the slot happen
+        // before a later lap's producer, seeing this, writes it.
+        ring.producer(self.producer.slot)
+            .claimed
+            .store(0, Ordering::Release);
+        if published {
+            ring.wake_sleepers();
+        }
+        published
+    }
+
+    /// Commits the record: one compare-and-swap of its stamp. Returns its
+    /// sequence number.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Reclaimed`] if this claim stayed uncommitted past the
+    /// queue's `reclaim_after` and a consumer reclaimed it: the record was
+    /// not delivered, and nothing it wrote reached anyone. Send it again.
+    #[inline]
+    pub fn commit(mut self) -> Result<u64, ClaimError> {
+        let published = self.finish(queue_stamp::COMMITTED);
+        let seq = self.seq;
+        let p = self.producer.ring.producer(self.producer.slot);
+        let result = if published {
+            self.producer.committed += 1;
+            p.committed
+                .store(self.producer.committed, Ordering::Relaxed);
+            Ok(seq)
+        } else {
+            self.producer.reclaimed += 1;
+            p.reclaimed
+                .store(self.producer.reclaimed, Ordering::Relaxed);
+            Err(ClaimError::Reclaimed { sequence: seq })
+        };
+        core::mem::forget(self);
+        result
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        // Aborted: a skip, so nobody waits on this slot.
+        self.finish(queue_stamp::SKIPPED);
+    }
+}
+
+impl Deref for Claim<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the claimed slot's payload area holds `max_payload >= len`
+        // bytes, and no other participant touches it while our "writing"
+        // stamp stands (a reclaimed claim's slot is not reused while we
+        // announce `claimed`).
+        unsafe { core::slice::from_raw_parts(self.producer.ring.payload_ptr(self.seq), self.len) }
+    }
+}
+
+impl DerefMut for Claim<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`; `&mut self` makes this the only slice.
+        unsafe {
+            core::slice::from_raw_parts_mut(self.producer.ring.payload_ptr(self.seq), self.len)
+        }
+    }
+}

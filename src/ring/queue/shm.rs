@@ -1,0 +1,151 @@
+//! The queue in shared memory: creating its segment, checking a mapped one
+//! against the configuration its namer holds, and the view handles run on.
+
+use core::ptr::NonNull;
+use std::sync::Arc;
+
+use super::{Liveness, QueueConfig, QueueView, ViewParts};
+use crate::layout::{
+    QueueConsumerSlot, QueueControl, QueueProducerSlot, SegmentKind, SlotGeometry,
+    QUEUE_CONTROL_OFFSET, SLOT_READERS_OFFSET,
+};
+use crate::ring::region::NO_TRACKING;
+use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
+
+/// Creates the work queue segment `name` for `config` (validated by the
+/// caller).
+pub(crate) fn create_queue(
+    ns: &Namespace,
+    name: &str,
+    config: &QueueConfig,
+) -> Result<(), SegmentError> {
+    let size = config.geometry().size();
+    Segment::create(ns, name, SegmentKind::Queue, size, |after_header, _| {
+        let control = after_header as *mut QueueControl;
+        // SAFETY: the control block lies right after the header in a fresh
+        // mapping of `size` bytes nobody else can use yet; the slot arrays
+        // that follow are valid all-zero (FREE participants, record slots
+        // free at lap 0).
+        unsafe { control.write(QueueControl::new(config)) };
+    })?;
+    Ok(())
+}
+
+/// What [`check_queue`] found in a queue segment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueLayout {
+    /// Where the parts lie (the segment's size matches it).
+    pub(crate) geometry: SlotGeometry,
+    /// Largest payload.
+    pub(crate) max_payload: u32,
+    /// Reclaim timeout the creator stored.
+    pub(crate) reclaim_after_ns: u64,
+}
+
+/// Checks a mapped queue against the configuration its namer holds
+/// (hostile input: every field is read once and compared; the
+/// configuration passed `validate`, so offsets computed from it cannot
+/// overflow).
+pub(crate) fn check_queue(
+    segment: &Segment,
+    config: &QueueConfig,
+) -> Result<QueueLayout, SegmentError> {
+    let corrupt = |reason: String| SegmentError::Corrupt {
+        path: segment.path().to_owned(),
+        reason,
+    };
+    if segment.len() < SLOT_READERS_OFFSET {
+        return Err(corrupt(format!(
+            "{} bytes cannot hold a queue control block",
+            segment.len()
+        )));
+    }
+    // SAFETY: the segment holds at least the control block (checked above),
+    // 128-aligned in a page-aligned mapping; its immutable fields are read
+    // once into locals below.
+    let ctl = unsafe { &*(segment.base().add(QUEUE_CONTROL_OFFSET) as *const QueueControl) };
+    let reclaim_after_ns = config.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64;
+    let disagree = [
+        ("slots", ctl.slots, u64::from(config.slots)),
+        (
+            "slot stride",
+            u64::from(ctl.slot_stride),
+            config.slot_stride() as u64,
+        ),
+        (
+            "max payload",
+            u64::from(ctl.max_payload),
+            u64::from(config.max_payload),
+        ),
+        (
+            "max producers",
+            u64::from(ctl.max_producers),
+            u64::from(config.max_producers),
+        ),
+        (
+            "max consumers",
+            u64::from(ctl.max_consumers),
+            u64::from(config.max_consumers),
+        ),
+        ("reclaim after (ns)", ctl.reclaim_after_ns, reclaim_after_ns),
+    ]
+    .into_iter()
+    .find(|(_, found, expected)| found != expected);
+    if let Some((field, found, expected)) = disagree {
+        return Err(corrupt(format!(
+            "its control block says {field} {found} but its configuration says {expected}"
+        )));
+    }
+    let geometry = config.geometry();
+    if segment.len() != geometry.size() {
+        return Err(corrupt(format!(
+            "{} bytes, but its configuration needs {}",
+            segment.len(),
+            geometry.size()
+        )));
+    }
+    Ok(QueueLayout {
+        geometry,
+        max_payload: config.max_payload,
+        reclaim_after_ns,
+    })
+}
+
+/// Opens the queue segment `name` with `config`, and builds the view its
+/// handles run on; the view watches `directory` too, if given (a queue
+/// whose directory is removed is unusable).
+pub(crate) fn open_queue(
+    ns: &Namespace,
+    name: &str,
+    directory: Option<Arc<Segment>>,
+    config: &QueueConfig,
+    opts: &OpenOptions,
+) -> Result<QueueView, SegmentError> {
+    let segment = Segment::open(ns, name, SegmentKind::Queue, opts)?;
+    let QueueLayout { geometry, .. } = check_queue(&segment, config)?;
+    let base = segment.base();
+    // SAFETY: the offsets come from the geometry of a segment whose size was
+    // just checked to match; every part is 64-byte aligned (the mapping is
+    // page-aligned and strides are multiples of 64), and the segment moves
+    // into `liveness`, which the view keeps.
+    let parts = unsafe {
+        ViewParts {
+            control: NonNull::new_unchecked(base.add(QUEUE_CONTROL_OFFSET) as *mut QueueControl),
+            consumers: NonNull::new_unchecked(
+                base.add(geometry.reader_offset(0)) as *mut QueueConsumerSlot
+            ),
+            producers: NonNull::new_unchecked(
+                base.add(geometry.writer_offset(0)) as *mut QueueProducerSlot
+            ),
+            headers: base.add(geometry.slot_offset(0)),
+            header_stride: geometry.stride,
+            payloads: base.add(geometry.payload_offset(0)),
+            payload_stride: geometry.stride,
+            tracker: &NO_TRACKING,
+            config: *config,
+            liveness: Liveness::Mapped { segment, directory },
+        }
+    };
+    // SAFETY: see above.
+    Ok(unsafe { QueueView::new(parts) })
+}
