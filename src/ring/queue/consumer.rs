@@ -9,7 +9,7 @@ use crate::layout::{lock_slot, participant, queue_stamp, MAX_SEQUENCE};
 use crate::ring::broadcast::{check_slot_word, RegisterError};
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
+use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// One consumer of a work queue: each record goes to exactly one of the
@@ -78,7 +78,7 @@ impl Consumer {
                 redelivered: 0,
                 stall: Stall::default(),
                 empty_looks: 0,
-                last_reap_ns: 0,
+                last_reap_ns: monotonic_ns(),
                 unusable: None,
             });
         }
@@ -86,6 +86,11 @@ impl Consumer {
             role: "consumer",
             slots: ring.max_consumers,
         })
+    }
+
+    /// The queue's positions and counters now.
+    pub fn counters(&self) -> super::QueueCounters {
+        self.ring.counters()
     }
 
     /// Records this consumer took (redelivered ones included).
@@ -246,7 +251,13 @@ impl Consumer {
                 return Ok(held);
             }
         }
+        let mut retry = false;
         loop {
+            // Lost a race, or read a stale head: pause before looking again
+            // (under loom, let the other threads run).
+            if core::mem::replace(&mut retry, true) {
+                spin_hint();
+            }
             // SYNC POINT: Relaxed: the head names a candidate; its stamp,
             // loaded with Acquire, is what orders us.
             let h = self.ring.control().head.load(Ordering::Relaxed);

@@ -113,16 +113,9 @@ impl HeapQueue {
         self.view().reap_dead_consumers(None)
     }
 
-    /// Test hook: the counters of the control block: (redelivered,
-    /// reclaimed claims, reaped consumers).
-    #[doc(hidden)]
-    pub fn counters_for_test(&self) -> (u64, u64, u64) {
-        let c = &self.mem.control;
-        (
-            c.redelivered.load(Ordering::Relaxed),
-            c.reclaimed_claims.load(Ordering::Relaxed),
-            c.reaped_consumers.load(Ordering::Relaxed),
-        )
+    /// The queue's positions and counters now.
+    pub fn counters(&self) -> super::QueueCounters {
+        self.view().counters()
     }
 
     /// Test hook: the participant state (without generation) of consumer

@@ -110,7 +110,8 @@ pub use config::*;
 pub use consumer::*;
 pub use heap::*;
 pub use producer::*;
-pub(crate) use view::*;
+pub use view::QueueCounters;
+pub(crate) use view::{Liveness, QueueView, SlotState, ViewParts};
 
 #[cfg(all(test, not(shmbus_loom)))]
 mod tests;

@@ -8,7 +8,7 @@ use super::{ClaimError, QueueView, SlotState, LOOKS_PER_SLOW_CHECK, REAP_PERIOD_
 use crate::layout::{lock_slot, pack_record_header, participant, queue_stamp, MAX_SEQUENCE};
 use crate::ring::broadcast::RegisterError;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{monotonic_ns, Ordering};
+use crate::sync::{monotonic_ns, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// One producer of a work queue: any number may claim and commit records
@@ -82,7 +82,7 @@ impl Producer {
                 committed: 0,
                 reclaimed: 0,
                 claims: 0,
-                last_reap_ns: 0,
+                last_reap_ns: monotonic_ns(),
                 unusable: None,
             });
         }
@@ -95,6 +95,11 @@ impl Producer {
     /// Largest payload of one record.
     pub fn max_payload(&self) -> u32 {
         self.ring.max_payload
+    }
+
+    /// The queue's positions and counters now.
+    pub fn counters(&self) -> super::QueueCounters {
+        self.ring.counters()
     }
 
     /// Records this producer committed.
@@ -142,7 +147,13 @@ impl Producer {
             }
         }
         let ctl = self.ring.control();
+        let mut retry = false;
         loop {
+            // Lost a race, or read a stale tail: pause before looking again
+            // (under loom, let the other threads run).
+            if core::mem::replace(&mut retry, true) {
+                spin_hint();
+            }
             // SYNC POINT: Relaxed: the tail only names a candidate; the
             // slot's stamp, loaded with Acquire below, is what orders us.
             let t = ctl.tail.load(Ordering::Relaxed);

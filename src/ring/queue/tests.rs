@@ -108,7 +108,7 @@ fn a_dropped_or_given_back_record_is_redelivered_to_another_consumer() {
     }
     assert_eq!(got, vec![(0, true), (1, false)]);
     assert_eq!(b.redelivered(), 1);
-    assert_eq!(q.counters_for_test().0, 2, "both give-backs counted");
+    assert_eq!(q.counters().redelivered, 2, "both give-backs counted");
     assert_eq!(a.try_recv(&mut buf), Err(TakeError::Empty));
 }
 
@@ -150,7 +150,11 @@ fn a_dead_consumers_records_are_given_back() {
     }
     again.sort_unstable();
     assert_eq!(again, vec![(0, true, 0), (1, true, 1)]);
-    assert_eq!(q.counters_for_test(), (2, 0, 1));
+    let n = q.counters();
+    assert_eq!(
+        (n.redelivered, n.reclaimed_claims, n.reaped_consumers),
+        (2, 0, 1)
+    );
     assert!(p.try_send(0, b"x").is_ok(), "their slots are free again");
 }
 
@@ -203,7 +207,11 @@ fn a_dead_claim_is_reclaimed_as_one_skip_with_every_strategy() {
             "{wait:?} reclaimed early: {took:?}"
         );
         assert!(took < Duration::from_secs(1), "{wait:?}: {took:?}");
-        assert_eq!(q.counters_for_test().1, 1, "{wait:?}: one reclaimed claim");
+        assert_eq!(
+            q.counters().reclaimed_claims,
+            1,
+            "{wait:?}: one reclaimed claim"
+        );
     }
 }
 
@@ -225,7 +233,7 @@ fn a_stalled_claim_resumes_into_reclaimed_and_its_slot_is_not_reused_under_it() 
             .err(),
         Some(TakeError::TimedOut)
     );
-    assert_eq!(q.counters_for_test().1, 1);
+    assert_eq!(q.counters().reclaimed_claims, 1);
     p.try_send(1, b"one").expect("room"); // sequence 1, slot 1
     let mut buf = [0u8; 8];
     assert_eq!(c.try_recv(&mut buf), Ok((1, 3)));

@@ -120,9 +120,29 @@ pub(crate) struct ViewParts {
     pub(crate) liveness: Liveness,
 }
 
+/// A work queue's positions and counters at one look (see
+/// [`Producer::counters`](super::Producer::counters) and
+/// [`Consumer::counters`](super::Consumer::counters)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounters {
+    /// Next sequence to claim: records `0 .. tail` were claimed.
+    pub tail: u64,
+    /// Next sequence to take (it may lag the records taken a little).
+    pub head: u64,
+    /// Records given back after their consumer died holding them or gave
+    /// them back.
+    pub redelivered: u64,
+    /// Claims reclaimed after `reclaim_after` (each one a counted skip).
+    pub reclaimed_claims: u64,
+    /// Consumer slots freed after their owner died.
+    pub reaped_consumers: u64,
+    /// Producer slots taken over after their owner died.
+    pub reaped_producers: u64,
+}
+
 /// A record slot's stamp as the queue protocol reads it, for one sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum SlotState {
+pub(crate) enum SlotState {
     /// The slot holds the previous lap still (not acknowledged yet).
     Behind,
     /// At the sequence's lap, in `state` (a [`queue_stamp`] state).
@@ -444,6 +464,21 @@ impl QueueView {
             // `wake_seq` before it sleeps.
             ctl.wake_seq.fetch_add(1, Ordering::Release);
             futex_wake_all(&ctl.wake_seq);
+        }
+    }
+
+    /// The queue's positions and counters now (each read on its own).
+    pub(super) fn counters(&self) -> QueueCounters {
+        let c = self.control();
+        // SYNC POINT: Relaxed loads: figures for humans and tests; nothing
+        // is read through them.
+        QueueCounters {
+            tail: c.tail.load(Ordering::Relaxed),
+            head: c.head.load(Ordering::Relaxed),
+            redelivered: c.redelivered.load(Ordering::Relaxed),
+            reclaimed_claims: c.reclaimed_claims.load(Ordering::Relaxed),
+            reaped_consumers: c.reaped_consumers.load(Ordering::Relaxed),
+            reaped_producers: c.reaped_producers.load(Ordering::Relaxed),
         }
     }
 
