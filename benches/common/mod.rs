@@ -1,11 +1,11 @@
-//! Helpers shared by the SPSC benches: run mode, core pinning, a temporary
+//! Helpers shared by the benches: run mode, core pinning, a temporary
 //! namespace in `/dev/shm` (the tests' [`TempNs`]), sequence-stamped
 //! records, and the result tables.
 //!
 //! Each bench includes this file with `mod common;` and uses a different
-//! subset of it, hence the `dead_code` allowance.
+//! subset of it, hence the `dead_code` and `unused_imports` allowances.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,541 @@
+//! Work queues across processes: producers and consumers in child
+//! processes of this test binary, killed (SIGKILL) and stopped
+//! (SIGSTOP/SIGCONT) at their worst moments.
+//!
+//! Knobs: `SHMBUS_XPROC_QUEUE_RECORDS` (records in the 4x4 run, default
+//! 2,000,000; the figure in the closing note is 10,000,000) and
+//! `SHMBUS_QUEUE_KILLS` (consumer kills in the chaos run, default 100; the
+//! long run is 1000).
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{child_command, child_role, die_with_parent, splitmix, TempNs};
+use shmbus::ring::queue::{ClaimError, QueueConfig, TakeError};
+use shmbus::wait::WaitStrategy;
+use shmbus::Bus;
+
+const QUEUE: &str = "execution";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn config() -> QueueConfig {
+    QueueConfig {
+        slots: 1024,
+        max_payload: 512,
+        max_producers: 8,
+        max_consumers: 8,
+        reclaim_after: Duration::from_millis(200),
+    }
+}
+
+fn bus(base: &Path) -> Bus {
+    Bus::at(base, "t").expect("bus")
+}
+
+/// Record `seq` of producer `id`: 8..=512 bytes, starting with id and
+/// sequence, ending with a CRC of the rest.
+fn record(id: u32, seq: u32) -> Vec<u8> {
+    let r = splitmix(u64::from(id) << 32 | u64::from(seq));
+    let len = 8 + (r % 505) as usize;
+    let mut v = vec![0u8; len];
+    v[..4].copy_from_slice(&id.to_le_bytes());
+    v[4..8].copy_from_slice(&seq.to_le_bytes());
+    for (i, b) in v[8..].iter_mut().enumerate() {
+        *b = (r >> (i % 8 * 8)) as u8 ^ i as u8;
+    }
+    if len >= 12 {
+        let crc = crc32fast::hash(&v[..len - 4]);
+        v[len - 4..].copy_from_slice(&crc.to_le_bytes());
+    }
+    v
+}
+
+/// Checks a received record; returns (id, seq).
+fn check(rec: &[u8]) -> (u32, u32) {
+    assert!(rec.len() >= 8, "short record of {} bytes", rec.len());
+    let id = u32::from_le_bytes(rec[..4].try_into().expect("4"));
+    let seq = u32::from_le_bytes(rec[4..8].try_into().expect("4"));
+    assert_eq!(
+        rec,
+        &record(id, seq)[..],
+        "record {id}/{seq} is not what was sent"
+    );
+    (id, seq)
+}
+
+/// A file of `n` u32 counters every process maps shared: deliveries per
+/// record, counted before the acknowledgement, so a kill loses no count.
+struct Tally {
+    map: memmap2::MmapMut,
+}
+
+impl Tally {
+    fn create(path: &Path, n: usize) -> Tally {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .expect("tally file");
+        f.set_len(n as u64 * 4).expect("size");
+        Tally::map(&f)
+    }
+
+    fn open(path: &Path) -> Tally {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .expect("tally file");
+        Tally::map(&f)
+    }
+
+    fn map(f: &std::fs::File) -> Tally {
+        // SAFETY: the file is only ever accessed through atomics below, by
+        // every process of the test.
+        let map = unsafe { memmap2::MmapMut::map_mut(f) }.expect("map tally");
+        Tally { map }
+    }
+
+    fn counter(&self, i: usize) -> &AtomicU32 {
+        assert!(i * 4 + 4 <= self.map.len());
+        // SAFETY: in bounds (checked), 4-aligned (page-aligned map), and
+        // only accessed atomically.
+        unsafe { &*(self.map.as_ptr().add(i * 4) as *const AtomicU32) }
+    }
+
+    fn bump(&self, i: usize) {
+        self.counter(i).fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn get(&self, i: usize) -> u32 {
+        self.counter(i).load(Ordering::SeqCst)
+    }
+}
+
+/// A consumer child: takes records, counts each delivery (and each
+/// redelivered one) in the tallies, then acknowledges; ends when the queue
+/// stays empty after the parent's `done` file appears.
+fn run_consumer(base: &Path, per_producer: usize) {
+    die_with_parent();
+    let bus = bus(base);
+    let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
+    let mut c = queue.consumer().expect("consumer");
+    let delivered = Tally::open(&base.join("delivered"));
+    let redelivered = Tally::open(&base.join("redelivered"));
+    let done = base.join("done");
+    let slow = std::env::var_os("SLOW_CONSUMER").is_some();
+    loop {
+        match c.take_timeout(WaitStrategy::BACKOFF, Duration::from_millis(50)) {
+            Ok(rec) => {
+                let (id, seq) = check(&rec);
+                let i = id as usize * per_producer + seq as usize;
+                if rec.redelivered() {
+                    redelivered.bump(i);
+                }
+                delivered.bump(i);
+                if slow {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                rec.ack().expect("ack");
+            }
+            Err(TakeError::TimedOut) if done.exists() => return,
+            Err(TakeError::TimedOut) => {}
+            Err(e) => panic!("consumer: {e}"),
+        }
+    }
+}
+
+fn run_producer(base: &Path, id: u32, count: u32) {
+    die_with_parent();
+    let bus = bus(base);
+    let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
+    let mut p = queue.producer().expect("producer");
+    for seq in 0..count {
+        let rec = record(id, seq);
+        loop {
+            match p.send_timeout(0, &rec, WaitStrategy::BACKOFF, PATIENCE) {
+                Ok(_) => break,
+                Err(ClaimError::Reclaimed { .. }) => {}
+                Err(e) => panic!("producer {id}: {e}"),
+            }
+        }
+    }
+}
+
+fn spawn(test: &str, role: &str, base: &Path, env: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = child_command(test, role, base);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child")
+}
+
+fn wait_ok(mut child: std::process::Child, what: &str) {
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{what} failed: {status}");
+}
+
+/// Every record delivered at least once; a second delivery only flagged
+/// redelivered. Returns the number of extra deliveries.
+fn check_tallies(base: &Path, total: usize) -> u64 {
+    let delivered = Tally::open(&base.join("delivered"));
+    let redelivered = Tally::open(&base.join("redelivered"));
+    let mut extra = 0u64;
+    for i in 0..total {
+        let (d, r) = (delivered.get(i), redelivered.get(i));
+        assert!(d >= 1, "record {i} was never delivered");
+        assert!(
+            d - 1 <= r,
+            "record {i}: {d} deliveries, only {r} flagged redelivered"
+        );
+        extra += u64::from(d - 1);
+    }
+    extra
+}
+
+/// 4 producer processes and 4 consumer processes: every record (8-512
+/// bytes, checksummed) is delivered exactly once.
+#[test]
+fn four_producers_four_consumers_deliver_each_record_once() {
+    const TEST: &str = "four_producers_four_consumers_deliver_each_record_once";
+    let total = env_u64("SHMBUS_XPROC_QUEUE_RECORDS", 2_000_000) as usize;
+    let per = total / 4;
+    if let Some((role, base)) = child_role() {
+        let per: usize = std::env::var("PER").expect("PER").parse().expect("n");
+        match role.split_once(':') {
+            Some(("producer", id)) => run_producer(&base, id.parse().expect("id"), per as u32),
+            _ => run_consumer(&base, per),
+        }
+        return;
+    }
+    let t = TempNs::new("queue-4x4");
+    bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    Tally::create(&t.base.join("delivered"), per * 4);
+    Tally::create(&t.base.join("redelivered"), per * 4);
+    let env = [("PER", per.to_string())];
+    let started = Instant::now();
+    let consumers: Vec<_> = (0..4)
+        .map(|_| spawn(TEST, "consumer", &t.base, &env))
+        .collect();
+    let producers: Vec<_> = (0..4)
+        .map(|id| spawn(TEST, &format!("producer:{id}"), &t.base, &env))
+        .collect();
+    for p in producers {
+        wait_ok(p, "producer");
+    }
+    std::fs::write(t.base.join("done"), b"").expect("done");
+    for c in consumers {
+        wait_ok(c, "consumer");
+    }
+    let took = started.elapsed();
+    assert_eq!(
+        check_tallies(&t.base, per * 4),
+        0,
+        "no record delivered twice"
+    );
+    println!("{} records through 4x4 processes in {took:?}", per * 4);
+}
+
+/// Consumers SIGKILLed at random while a producer runs, and respawned:
+/// every record is delivered at least once, every second delivery is
+/// flagged redelivered, and there are no more extra deliveries than kills.
+#[test]
+fn killed_consumers_lose_nothing() {
+    const TEST: &str = "killed_consumers_lose_nothing";
+    let kills = env_u64("SHMBUS_QUEUE_KILLS", 100);
+    let total = (kills as usize * 2000).max(200_000);
+    if let Some((role, base)) = child_role() {
+        match role.as_str() {
+            "producer" => run_producer(&base, 0, total as u32),
+            _ => run_consumer(&base, total),
+        }
+        return;
+    }
+    let t = TempNs::new("queue-kills");
+    bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    Tally::create(&t.base.join("delivered"), total);
+    Tally::create(&t.base.join("redelivered"), total);
+    let slow = [("SLOW_CONSUMER", "1".to_string())];
+    let mut consumers: Vec<_> = (0..3)
+        .map(|_| spawn(TEST, "consumer", &t.base, &slow))
+        .collect();
+    let mut producer = spawn(TEST, "producer", &t.base, &[]);
+    let mut killed = 0u64;
+    let mut r = 1u64;
+    while killed < kills {
+        if producer.try_wait().expect("poll").is_some() {
+            break;
+        }
+        r = splitmix(r);
+        std::thread::sleep(Duration::from_micros(2000 + r % 8000));
+        let k = (r >> 32) as usize % consumers.len();
+        consumers[k].kill().expect("SIGKILL a consumer");
+        let status = consumers[k].wait().expect("reap");
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+        killed += 1;
+        consumers[k] = spawn(TEST, "consumer", &t.base, &slow);
+    }
+    wait_ok(producer, "producer");
+    std::fs::write(t.base.join("done"), b"").expect("done");
+    for c in consumers {
+        wait_ok(c, "consumer");
+    }
+    let extra = check_tallies(&t.base, total);
+    assert!(
+        extra <= killed,
+        "{extra} extra deliveries after {killed} kills"
+    );
+    println!("{total} records, {killed} consumer kills, {extra} redelivered duplicates");
+}
+
+/// A consumer stopped (SIGSTOP) holding a record, past every timeout,
+/// then resumed: it keeps the record (nobody else gets it), its
+/// acknowledgement succeeds, and nothing is delivered twice.
+#[test]
+fn a_stopped_consumer_keeps_its_record_and_resumes() {
+    const TEST: &str = "a_stopped_consumer_keeps_its_record_and_resumes";
+    if let Some((_, base)) = child_role() {
+        die_with_parent();
+        let bus = bus(&base);
+        let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
+        let mut c = queue.consumer().expect("consumer");
+        let rec = c
+            .take_timeout(WaitStrategy::BACKOFF, PATIENCE)
+            .expect("a record");
+        let (_, seq) = check(&rec);
+        println!("took {seq}");
+        // Stopped here by the parent; on resume, acknowledge.
+        std::thread::sleep(Duration::from_millis(300));
+        rec.ack().expect("ack after the stop");
+        println!("acked {seq}");
+        return;
+    }
+    let t = TempNs::new("queue-stop");
+    let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    let mut p = queue.producer().expect("producer");
+    let mut c = queue.consumer().expect("consumer");
+    p.try_send(0, &record(0, 0)).expect("room");
+    let mut child = child_command(TEST, "consumer", &t.base)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("took 0") {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+        assert!(!line.is_empty(), "child ended early");
+    }
+    // SAFETY: kill(2) on our child with a valid signal.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
+    for seq in 1..20 {
+        p.try_send(0, &record(0, seq)).expect("room");
+    }
+    // Past reclaim_after and several reap periods: the stopped consumer is
+    // alive (its lock is held), so its record is not redelivered.
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < deadline {
+        if let Ok(rec) = c.take_timeout(WaitStrategy::BACKOFF, Duration::from_millis(20)) {
+            assert!(!rec.redelivered());
+            got.push(check(&rec).1);
+            rec.ack().expect("ack");
+        }
+    }
+    assert_eq!(
+        got,
+        (1..20).collect::<Vec<_>>(),
+        "everything but the held record"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
+    assert!(rest.contains("acked 0"), "child said: {rest}");
+    wait_ok(child, "stopped consumer");
+    assert_eq!(c.try_take().err(), Some(TakeError::Empty));
+    assert_eq!(c.counters().redelivered, 0);
+}
+
+/// A producer killed between claim and commit: the consumers wait
+/// `reclaim_after`, count one skip, and the queue flows on.
+#[test]
+fn a_producer_killed_mid_claim_leaves_one_counted_skip() {
+    const TEST: &str = "a_producer_killed_mid_claim_leaves_one_counted_skip";
+    if let Some((_, base)) = child_role() {
+        die_with_parent();
+        let bus = bus(&base);
+        let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
+        let mut p = queue.producer().expect("producer");
+        let mut claim = p.try_claim(64).expect("room");
+        claim.fill(7);
+        println!("claimed {}", claim.sequence());
+        std::thread::sleep(PATIENCE);
+        return;
+    }
+    let t = TempNs::new("queue-kill-producer");
+    let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    let mut child = child_command(TEST, "producer", &t.base)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("claimed 0") {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+        assert!(!line.is_empty(), "child ended early");
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let mut p = queue.producer().expect("producer");
+    let mut c = queue.consumer().expect("consumer");
+    for seq in 1..100 {
+        p.try_send(0, &record(0, seq)).expect("room");
+    }
+    let started = Instant::now();
+    for seq in 1..100 {
+        let rec = c
+            .take_timeout(WaitStrategy::BLOCKING, PATIENCE)
+            .expect("record");
+        assert_eq!(check(&rec).1, seq);
+        rec.ack().expect("ack");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "reclaimed early"
+    );
+    assert_eq!(c.counters().reclaimed_claims, 1, "one counted skip");
+}
+
+/// A producer stopped (SIGSTOP) mid-claim past `reclaim_after`, then
+/// resumed: consumers went on after one counted skip; its commit fails
+/// with `Reclaimed`, it sends the record again, and every record is
+/// delivered once, intact.
+#[test]
+fn a_stopped_producer_resumes_into_reclaimed_and_resends() {
+    const TEST: &str = "a_stopped_producer_resumes_into_reclaimed_and_resends";
+    if let Some((_, base)) = child_role() {
+        die_with_parent();
+        let bus = bus(&base);
+        let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
+        let mut p = queue.producer().expect("producer");
+        let rec = record(1, 0);
+        let mut claim = p.try_claim(rec.len()).expect("room");
+        claim.copy_from_slice(&rec);
+        println!("claimed");
+        std::thread::sleep(Duration::from_millis(300)); // stopped here
+        match claim.commit() {
+            Err(ClaimError::Reclaimed { .. }) => println!("reclaimed"),
+            other => println!("commit {other:?}"),
+        }
+        p.send_timeout(0, &rec, WaitStrategy::BACKOFF, PATIENCE)
+            .expect("resend");
+        return;
+    }
+    let t = TempNs::new("queue-stop-producer");
+    let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    let mut child = child_command(TEST, "producer", &t.base)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("claimed") {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+        assert!(!line.is_empty(), "child ended early");
+    }
+    // SAFETY: kill(2) on our child with a valid signal.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
+    let mut p = queue.producer().expect("producer");
+    let mut c = queue.consumer().expect("consumer");
+    for seq in 0..10 {
+        p.try_send(0, &record(0, seq)).expect("room");
+    }
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let rec = c
+            .take_timeout(WaitStrategy::BusySpin, PATIENCE)
+            .expect("record");
+        got.push(check(&rec));
+        rec.ack().expect("ack");
+    }
+    assert_eq!(got, (0..10).map(|s| (0, s)).collect::<Vec<_>>());
+    assert_eq!(c.counters().reclaimed_claims, 1);
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) };
+    let rec = c
+        .take_timeout(WaitStrategy::BLOCKING, PATIENCE)
+        .expect("the resent record");
+    assert_eq!(check(&rec), (1, 0));
+    rec.ack().expect("ack");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
+    assert!(rest.contains("reclaimed"), "child said: {rest}");
+    wait_ok(child, "stopped producer");
+    assert_eq!(c.try_take().err(), Some(TakeError::Empty));
+}
+
+/// 16 processes race to create the same queue: exactly one creates it,
+/// and all of them use the same one.
+#[test]
+fn sixteen_processes_race_to_create_one_queue() {
+    const TEST: &str = "sixteen_processes_race_to_create_one_queue";
+    if let Some((_, base)) = child_role() {
+        die_with_parent();
+        let queue = bus(&base).queue(QUEUE, &config()).expect("create or open");
+        let mut p = queue.producer().expect("producer");
+        p.send_timeout(0, &record(2, 0), WaitStrategy::BACKOFF, PATIENCE)
+            .expect("send");
+        println!("created {}", queue.was_created());
+        return;
+    }
+    let t = TempNs::new("queue-race");
+    let children: Vec<_> = (0..16)
+        .map(|_| {
+            child_command(TEST, "racer", &t.base)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut created = 0;
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "racer failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("created true") {
+            created += 1;
+        } else {
+            assert!(text.contains("created false"), "racer said: {text}");
+        }
+    }
+    assert_eq!(created, 1, "exactly one process created the queue");
+    let queue = bus(&t.base)
+        .open_queue_timeout(QUEUE, PATIENCE)
+        .expect("open");
+    let mut c = queue.consumer().expect("consumer");
+    let mut n = 0;
+    while let Ok(rec) = c.try_take() {
+        assert_eq!(check(&rec), (2, 0));
+        rec.ack().expect("ack");
+        n += 1;
+    }
+    assert_eq!(n, 16, "every racer's record is in the one queue");
+}
