@@ -115,7 +115,7 @@ fn corrupt_entry_case(tag: &str, corrupt: impl Fn(&Path, usize)) -> String {
     }
     .to_string();
     assert!(
-        message.starts_with(&format!("topic directory entry {entry} is corrupt: ")),
+        message.starts_with(&format!("directory entry {entry} is corrupt: ")),
         "{message}"
     );
     // No second alpha, and no new entry at all.
@@ -239,9 +239,9 @@ fn a_claim_timeout_of_one_and_a_half_ms_round_trips() {
     let topic = again
         .topic("alpha", &cfg)
         .expect("the same config opens it");
-    assert_eq!(topic.record().config.reclaim_after, cfg.reclaim_after);
+    assert_eq!(topic.config().reclaim_after, cfg.reclaim_after);
     let opened = again.open_topic("alpha").expect("open");
-    assert_eq!(opened.record().config.reclaim_after, cfg.reclaim_after);
+    assert_eq!(opened.config().reclaim_after, cfg.reclaim_after);
 
     let other = TopicConfig {
         reclaim_after: Duration::from_millis(1),
@@ -292,7 +292,7 @@ fn claim_and_wait(base: &Path) {
     let dir = Directory::open_or_create(&ns).expect("directory");
     let claimed = base.join(CLAIMED);
     let go = base.join(GO);
-    let result = dir.create_or_open_paused(&ns, "alpha", &config(32), &|_, _| {
+    let result = dir.create_or_open_paused(&ns, "alpha", &config(32).into(), &|_, _| {
         std::fs::write(&claimed, b"").expect("write claimed");
         while !go.exists() {
             std::thread::sleep(Duration::from_millis(5));
@@ -370,7 +370,7 @@ fn a_creator_killed_mid_create_is_taken_over_by_the_next_creator() {
         started.elapsed()
     );
     assert_eq!(topic.record().entry, entry);
-    assert_eq!(topic.record().config, config(16));
+    assert_eq!(topic.config(), &config(16));
     assert_eq!(ready_named(&t.ns, "alpha"), 1);
     assert_eq!(scan(&t.ns).len(), 1);
     // The dead creator's half-made log (epoch 1) is gone.
@@ -432,7 +432,7 @@ fn a_stalled_creator_taken_over_cannot_touch_the_new_entry_when_it_resumes() {
     assert!(started.elapsed() >= wait);
     // A creator takes the stalled entry over after the wait.
     let (record, created) = dir
-        .create_or_open(&t.ns, "alpha", &config(16))
+        .create_or_open(&t.ns, "alpha", &config(16).into())
         .expect("take over");
     assert!(created);
     assert_eq!(record.segment, format!("topic-{}-2", record.entry));
@@ -449,7 +449,7 @@ fn a_stalled_creator_taken_over_cannot_touch_the_new_entry_when_it_resumes() {
     assert_eq!(entries, vec![DirectoryEntry::Ready(record.clone())]);
     let bus = Bus::at(&t.base, NS).expect("bus");
     let topic = bus.open_topic("alpha").expect("open");
-    assert_eq!(topic.record().config, config(16));
+    assert_eq!(topic.config(), &config(16));
     bus.topic("alpha", &config(16)).expect("same config");
     assert!(!t
         .file(&format!("topic-{}-1", record.entry), "bcast")

@@ -1269,7 +1269,7 @@ impl<'a> Case<'a> {
                 }
             }
         }
-        let _ = inspect::list_spsc(&self.ns);
+        let _ = inspect::list_directory(&self.ns, &self.open);
     }
 
     // -- Broadcast ----------------------------------------------------------

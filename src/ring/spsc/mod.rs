@@ -66,10 +66,8 @@
 //! [`Segment::fault_slow`]: crate::segment::Segment::fault_slow
 
 #[cfg(not(shmbus_loom))]
-mod shm;
+pub(crate) mod shm;
 
-#[cfg(not(shmbus_loom))]
-pub(crate) use shm::validate_control;
 #[cfg(not(shmbus_loom))]
 pub use shm::{SpscRing, SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
 
