@@ -34,7 +34,12 @@
 //!   REMOVED`, keeping the name, then removes its file. The next creator of
 //!   that name claims the entry again (`REMOVED → RECREATING → READY`, the
 //!   same protocol at a newer epoch), so the new ring gets a new file; if
-//!   it dies or stalls the entry goes back to `REMOVED`;
+//!   it dies or stalls the entry goes back to `REMOVED`. A removed name
+//!   keeps its entry for good: names are for long-lived rings, and a
+//!   namespace that keeps making new names and removing them fills its
+//!   directory ([`DirectoryError::Full`] after
+//!   [`DEFAULT_DIRECTORY_ENTRIES`] names); reuse names, or remove the
+//!   namespace as a whole;
 //! * every entry is validated when read (state, epoch tags, name, kind,
 //!   configuration). A corrupt entry on a name's probe chain is a
 //!   [`DirectoryError::Corrupt`] naming the entry and what is wrong, never
