@@ -539,7 +539,7 @@ impl Channel {
         Ok(spsc::shm::attach_producer(
             &self.ns,
             &self.record.segment,
-            Some(&self.config),
+            &self.config,
             &self.open,
         )?)
     }
@@ -553,14 +553,15 @@ impl Channel {
         Ok(spsc::shm::attach_consumer(
             &self.ns,
             &self.record.segment,
-            Some(&self.config),
+            &self.config,
             &self.open,
         )?)
     }
 
     /// Removes the channel: its directory entry is marked removed (so that
     /// the next [`Bus::spsc`] of the name makes a new ring, in a new file)
-    /// and its ring file is removed.
+    /// and its ring file is removed. The entry stays taken by the name (see
+    /// [`crate::directory`]): remove channels whose names come back.
     ///
     /// Attached producers and consumers keep a valid mapping, but learn of
     /// the removal: the ring's `removed` flag is set first, a consumer

@@ -6,6 +6,11 @@
 //! offset 512  data region     (capacity bytes)
 //! ```
 //!
+//! The segment's name is chosen by the directory (`spsc-<entry>-<epoch>`,
+//! see [`RingKind::segment_name`](crate::directory::RingKind::segment_name)),
+//! which calls these functions with it and with the configuration it
+//! records; nothing here takes a user's name.
+//!
 //! Exactly one producer and one consumer may be attached at a time, across
 //! all processes. Each proves it is attached by holding an OFD lock on its
 //! role's slot ([`lock_slot::SPSC_PRODUCER`], [`lock_slot::SPSC_CONSUMER`]); the kernel
@@ -27,27 +32,6 @@ use crate::sync::{futex_wake_all, Ordering};
 pub use crate::layout::lock_slot::{
     SPSC_CONSUMER as SPSC_LOCK_CONSUMER, SPSC_PRODUCER as SPSC_LOCK_PRODUCER,
 };
-
-/// Entry point for SPSC rings in a namespace.
-///
-/// # Examples
-///
-/// ```
-/// use shmbus::{Namespace, ring::spsc::{SpscConfig, SpscRing}};
-/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-spsc-{}", std::process::id()));
-/// let ns = Namespace::at(&tmp, "example")?;
-/// SpscRing::create(&ns, "orders", SpscConfig::with_capacity(4096))?;
-/// let mut tx = SpscRing::producer(&ns, "orders")?;
-/// // A second producer is refused while the first is alive.
-/// assert!(SpscRing::producer(&ns, "orders").is_err());
-/// tx.try_send(1, b"BUY 100 @ 42")?;
-/// let mut rx = SpscRing::consumer(&ns, "orders")?;
-/// assert_eq!(&rx.try_read()?[..], b"BUY 100 @ 42");
-/// # SpscRing::remove(&ns, "orders")?;
-/// # std::fs::remove_dir_all(&tmp).ok();
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct SpscRing;
 
 /// A handle's segment and the role lock it holds.
 pub(crate) struct Attachment {
@@ -82,78 +66,6 @@ impl Drop for Attachment {
         pid.store(0, Ordering::Relaxed);
         // Closing the descriptor releases the lock too; this makes it explicit.
         let _ = self.segment.unlock(self.slot);
-    }
-}
-
-impl SpscRing {
-    /// Bytes a segment for `config` occupies.
-    pub fn segment_size(config: &SpscConfig) -> usize {
-        SPSC_DATA_OFFSET + config.capacity
-    }
-
-    /// Creates the ring `name` in `ns`.
-    ///
-    /// # Errors
-    ///
-    /// [`SegmentError::InvalidConfig`], [`SegmentError::AlreadyExists`],
-    /// [`SegmentError::NoSpace`] and the other creation errors.
-    pub fn create(ns: &Namespace, name: &str, config: SpscConfig) -> Result<(), SegmentError> {
-        create_ring(ns, name, &config)
-    }
-
-    /// Removes the ring's segment (see [`remove_ring`]).
-    ///
-    /// # Errors
-    ///
-    /// [`SegmentError::NotFound`] or an I/O error.
-    pub fn remove(ns: &Namespace, name: &str) -> Result<(), SegmentError> {
-        remove_ring(ns, name)
-    }
-
-    /// Attaches as the ring's producer.
-    ///
-    /// # Errors
-    ///
-    /// Every [`Segment::open`] error, [`SegmentError::Corrupt`] if the
-    /// control block is inconsistent, [`SegmentError::AlreadyAttached`] if a
-    /// live producer holds the ring.
-    pub fn producer(ns: &Namespace, name: &str) -> Result<Producer, SegmentError> {
-        Self::producer_with(ns, name, &OpenOptions::default())
-    }
-
-    /// [`SpscRing::producer`] with explicit open options.
-    ///
-    /// # Errors
-    ///
-    /// As [`SpscRing::producer`].
-    pub fn producer_with(
-        ns: &Namespace,
-        name: &str,
-        opts: &OpenOptions,
-    ) -> Result<Producer, SegmentError> {
-        attach_producer(ns, name, None, opts)
-    }
-
-    /// Attaches as the ring's consumer.
-    ///
-    /// # Errors
-    ///
-    /// As [`SpscRing::producer`], for the consumer role.
-    pub fn consumer(ns: &Namespace, name: &str) -> Result<Consumer, SegmentError> {
-        Self::consumer_with(ns, name, &OpenOptions::default())
-    }
-
-    /// [`SpscRing::consumer`] with explicit open options.
-    ///
-    /// # Errors
-    ///
-    /// As [`SpscRing::consumer`].
-    pub fn consumer_with(
-        ns: &Namespace,
-        name: &str,
-        opts: &OpenOptions,
-    ) -> Result<Consumer, SegmentError> {
-        attach_consumer(ns, name, None, opts)
     }
 }
 
@@ -223,7 +135,7 @@ pub(crate) fn remove_ring(ns: &Namespace, segment: &str) -> Result<(), SegmentEr
 }
 
 /// Attaches as the producer of the SPSC ring segment `segment`, checking
-/// its control block against `config` (the directory's) if given.
+/// its control block against `config` (the directory's).
 ///
 /// # Errors
 ///
@@ -233,7 +145,7 @@ pub(crate) fn remove_ring(ns: &Namespace, segment: &str) -> Result<(), SegmentEr
 pub(crate) fn attach_producer(
     ns: &Namespace,
     segment: &str,
-    config: Option<&SpscConfig>,
+    config: &SpscConfig,
     opts: &OpenOptions,
 ) -> Result<Producer, SegmentError> {
     let (view, path) = attach(
@@ -265,7 +177,7 @@ pub(crate) fn attach_producer(
 pub(crate) fn attach_consumer(
     ns: &Namespace,
     segment: &str,
-    config: Option<&SpscConfig>,
+    config: &SpscConfig,
     opts: &OpenOptions,
 ) -> Result<Consumer, SegmentError> {
     let (view, path) = attach(
@@ -292,7 +204,7 @@ pub(crate) fn attach_consumer(
 fn attach(
     ns: &Namespace,
     name: &str,
-    config: Option<&SpscConfig>,
+    config: &SpscConfig,
     opts: &OpenOptions,
     slot: u64,
     peer_slot: u64,
@@ -300,10 +212,7 @@ fn attach(
 ) -> Result<(RingView, std::path::PathBuf), SegmentError> {
     let segment = Segment::open(ns, name, SegmentKind::Spsc, opts)?;
     let path = segment.path().to_owned();
-    let (capacity, max_payload, wakeups) = match config {
-        Some(config) => check_control(&segment, config)?,
-        None => validate_control(&segment)?,
-    };
+    let (capacity, max_payload, wakeups) = check_control(&segment, config)?;
     if !segment.try_lock(slot)? {
         return Err(SegmentError::AlreadyAttached { path, role });
     }
