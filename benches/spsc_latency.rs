@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig, SpscRing};
+use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig};
 
 use common::{expect_seq, seq_of, spin, stamp, CORE_A, CORE_B};
 
@@ -196,12 +196,11 @@ impl Echoer for ShmEchoer {
 
 fn shmbus(dir: &common::TempNs) -> (ShmPinger, ShmEchoer) {
     let config = SpscConfig::with_capacity(SHM_CAPACITY);
-    for name in ["ping", "pong"] {
-        SpscRing::create(&dir.ns, name, config).expect("create a bench ring");
-    }
+    let bus = dir.bus();
     let open = |name| {
-        let tx = SpscRing::producer(&dir.ns, name).expect("attach producer");
-        let rx = SpscRing::consumer(&dir.ns, name).expect("attach consumer");
+        let ring = bus.spsc(name, &config).expect("create a bench ring");
+        let tx = ring.producer().expect("attach producer");
+        let rx = ring.consumer().expect("attach consumer");
         (tx, rx)
     };
     let (ping_tx, ping_rx) = open("ping");
@@ -476,6 +475,6 @@ fn main() {
 
     drop(shm);
     for name in ["ping", "pong"] {
-        SpscRing::remove(&dir.ns, name).expect("remove a bench ring");
+        dir.bus().remove_spsc(name).expect("remove a bench ring");
     }
 }

@@ -39,7 +39,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::Throughput;
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig, SpscRing};
+use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig};
 
 use common::{expect_seq, spin, stamp, CORE_A, CORE_B};
 
@@ -103,9 +103,12 @@ fn shm_ring<const S: usize>(
     bytes: usize,
     batch: usize,
 ) -> (ShmTx<S>, ShmRx) {
-    SpscRing::create(&dir.ns, name, SpscConfig::with_capacity(bytes)).expect("create a bench ring");
-    let tx = SpscRing::producer(&dir.ns, name).expect("attach producer");
-    let rx = SpscRing::consumer(&dir.ns, name).expect("attach consumer");
+    let ring = dir
+        .bus()
+        .spsc(name, &SpscConfig::with_capacity(bytes))
+        .expect("create a bench ring");
+    let tx = ring.producer().expect("attach producer");
+    let rx = ring.consumer().expect("attach consumer");
     (ShmTx { tx, batch }, ShmRx { rx, batch })
 }
 
@@ -438,7 +441,9 @@ fn main() {
     drop(all);
     for size in [64, 1024] {
         for kind in ["commit", "batch"] {
-            SpscRing::remove(&dir.ns, &format!("{kind}-{size}")).expect("remove a bench ring");
+            dir.bus()
+                .remove_spsc(&format!("{kind}-{size}"))
+                .expect("remove a bench ring");
         }
     }
 }

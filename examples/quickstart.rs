@@ -1,8 +1,9 @@
 //! Quickstart: a publisher process and a subscriber process exchange records
-//! through a shared-memory SPSC ring on the default namespace
+//! through a shared-memory SPSC channel on the default namespace
 //! (`/dev/shm/shmbus-<uid>/default`, or `$SHMBUS_DIR/default`).
 //!
-//! The publisher (this process, pinned to core 0) creates the ring and starts
+//! The publisher (this process, pinned to core 0) creates the channel by
+//! name through the namespace's directory and starts
 //! the subscriber (a second process, pinned to core 1). It then streams:
 //!
 //! 1. a latency phase: 1 million 64-byte records, one every ~2 µs, each
@@ -12,8 +13,8 @@
 //!    takes them; the subscriber times first to last.
 //!
 //! The subscriber prints the one-way latency percentiles and the throughput;
-//! the publisher removes the ring at the end (also on error, and on Ctrl-C
-//! or SIGTERM).
+//! the publisher removes the channel at the end (also on error, and on
+//! Ctrl-C or SIGTERM).
 //!
 //! Run: `cargo run --release --example quickstart` (`-- --help` for the
 //! options).
@@ -22,11 +23,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use shmbus::ring::spsc::{SpscConfig, SpscRing};
 use shmbus::segment::DEFAULT_NAMESPACE;
 use shmbus::wait::WaitStrategy;
-use shmbus::Namespace;
+use shmbus::{Bus, Channel, SpscConfig};
 
+/// The channel's name in the namespace.
+const CHANNEL: &str = "quickstart";
 const RECORD_LEN: usize = 64;
 const LATENCY: u16 = 1;
 const THROUGHPUT: u16 = 2;
@@ -35,7 +37,7 @@ const END: u16 = 3;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const USAGE: &str = "\
-quickstart: a publisher process and a subscriber process on one SPSC ring
+quickstart: a publisher process and a subscriber process on one SPSC channel
 in shared memory; prints one-way latency percentiles and throughput.
 
 usage: cargo run --release --example quickstart -- [options]
@@ -45,8 +47,8 @@ usage: cargo run --release --example quickstart -- [options]
   --namespace NS           namespace under $SHMBUS_DIR or /dev/shm/shmbus-<uid> [default]
   -h, --help               print this help
 
-The ring (quickstart-<pid>.spsc) is removed when the run ends, fails or
-is interrupted.";
+The channel (quickstart) is removed when the run ends, fails or is
+interrupted; a second run while one is going is refused.";
 
 struct Options {
     namespace: String,
@@ -100,7 +102,7 @@ fn pin(core: usize) {
     }
 }
 
-/// Set by SIGINT / SIGTERM: the publisher stops, and its ring is removed.
+/// Set by SIGINT / SIGTERM: the publisher stops, and its channel is removed.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -124,7 +126,7 @@ fn catch_interrupts() {
 
 fn interrupted() -> Result<()> {
     if INTERRUPTED.load(Ordering::Relaxed) {
-        return Err("interrupted; the ring is removed".into());
+        return Err("interrupted; the channel is removed".into());
     }
     Ok(())
 }
@@ -150,35 +152,41 @@ impl Drop for Child {
     }
 }
 
-/// Removes the ring when the publisher leaves, whatever the reason.
-struct RemoveOnDrop<'a>(&'a Namespace, &'a str);
+/// Removes the channel when the publisher leaves, whatever the reason.
+struct RemoveOnDrop<'a>(&'a Channel);
 
 impl Drop for RemoveOnDrop<'_> {
     fn drop(&mut self) {
-        let _ = SpscRing::remove(self.0, self.1);
+        let _ = self.0.remove();
     }
 }
 
 fn main() -> Result<()> {
     let o = options()?;
-    let ns = Namespace::open(&o.namespace)?;
+    let bus = Bus::open(&o.namespace)?;
     match &o.subscriber_of {
-        Some(ring) => subscriber(&ns, ring),
-        None => publisher(&ns, &o),
+        Some(ring) => subscriber(&bus, ring),
+        None => publisher(&bus, &o),
     }
 }
 
-fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
+fn publisher(bus: &Bus, o: &Options) -> Result<()> {
     pin(0);
     catch_interrupts();
-    let ring = format!("quickstart-{}", std::process::id());
-    SpscRing::create(ns, &ring, SpscConfig::with_capacity(1 << 20))?;
-    let _cleanup = RemoveOnDrop(ns, &ring);
-    let mut tx = SpscRing::producer(ns, &ring)?;
+    // One name for every run: a removed channel keeps its directory entry
+    // for its name, so a name per run would fill the directory over time.
+    let ring = CHANNEL.to_owned();
+    let channel = bus.spsc(&ring, &SpscConfig::with_capacity(1 << 20))?;
+    // Refused while another run holds the producer; from here on the
+    // channel is this run's, and it is removed when the run ends.
+    let mut tx = channel
+        .producer()
+        .map_err(|e| format!("is another quickstart running? {e}"))?;
+    let _cleanup = RemoveOnDrop(&channel);
     println!(
-        "publisher pid {}: ring {} ({} bytes)",
+        "publisher pid {}: channel {ring}, ring file {} ({} bytes)",
         std::process::id(),
-        ns.path().join(format!("{ring}.spsc")).display(),
+        channel.path().display(),
         tx.capacity()
     );
     let mut child = Child(
@@ -238,12 +246,12 @@ fn publisher(ns: &Namespace, o: &Options) -> Result<()> {
     Ok(())
 }
 
-fn subscriber(ns: &Namespace, ring: &str) -> Result<()> {
+fn subscriber(bus: &Bus, ring: &str) -> Result<()> {
     pin(1);
     // Ctrl-C reaches both processes; the publisher reports it and cleans up.
     // SAFETY: ignoring a signal installs no handler code.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
-    let mut rx = SpscRing::consumer(ns, ring)?;
+    let mut rx = bus.open_spsc(ring)?.consumer()?;
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
     let (mut received, mut bytes) = (0u64, 0u64);
     let (mut first, mut last) = (None, Instant::now());

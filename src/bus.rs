@@ -1,5 +1,8 @@
-//! The public API: a bus is a namespace with its topic directory; a topic is
-//! a broadcast log found by name; publishers and subscribers attach to it.
+//! The public API: a bus is a namespace with its directory; every ring in
+//! it is found by name through the directory, which chooses its file. A
+//! topic is a broadcast log that publishers and subscribers attach to
+//! ([`Bus::topic`]); a channel is an SPSC ring with one producer and one
+//! consumer ([`Bus::spsc`]). A name is one ring of one kind.
 //!
 //! ```
 //! use shmbus::bus::{Bus, StartAt, TopicConfig};
@@ -23,10 +26,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::directory::{Directory, DirectoryError, TopicRecord};
+use std::path::PathBuf;
+
+use crate::directory::{Directory, DirectoryError, RingConfig, RingKind, RingRecord};
 use crate::record;
 use crate::ring::broadcast::shm::open_log;
 use crate::ring::broadcast::BroadcastView;
+use crate::ring::spsc;
 use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
 use crate::wait::WaitStrategy;
 
@@ -34,6 +40,7 @@ pub use crate::ring::broadcast::{
     BroadcastConfig as TopicConfig, Claim, ClaimError, Policy, Publisher, Record, RecvError,
     RegisterError, StartAt, Subscriber,
 };
+pub use crate::ring::spsc::{Consumer, Producer, SpscConfig};
 
 /// Why a bus operation failed.
 #[derive(Debug)]
@@ -96,12 +103,12 @@ impl From<ClaimError> for BusError {
     }
 }
 
-/// A namespace and its topic directory.
+/// A namespace and its directory of topics and channels.
 ///
 /// # Examples
 ///
 /// ```
-/// use shmbus::{Bus, TopicConfig};
+/// use shmbus::{Bus, SpscConfig, TopicConfig};
 ///
 /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
 /// let bus = Bus::at(&tmp, "desk")?;                  // Bus::open("desk") in production
@@ -110,7 +117,9 @@ impl From<ClaimError> for BusError {
 /// let again = bus.open_topic("quotes")?;              // by name alone
 /// assert_eq!(again.config(), quotes.config());
 /// assert_eq!(bus.topics().len(), 1);
-/// # drop((quotes, again, bus));
+/// let fills = bus.spsc("fills", &SpscConfig::with_capacity(1 << 16))?;
+/// assert_eq!(bus.rings().len(), 2);                   // one topic, one channel
+/// # drop((quotes, again, fills, bus));
 /// # std::fs::remove_dir_all(&tmp).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -175,33 +184,27 @@ impl Bus {
     ///
     /// # Errors
     ///
-    /// [`DirectoryError::ConfigMismatch`] naming both configurations, a full
-    /// directory, an invalid name or configuration.
+    /// [`DirectoryError::ConfigMismatch`] naming both configurations,
+    /// [`DirectoryError::KindMismatch`] if the name is an SPSC channel, a
+    /// full directory, an invalid name or configuration.
     pub fn topic(&self, name: &str, config: &TopicConfig) -> Result<Topic, BusError> {
-        let (record, created) = self.directory.create_or_open(&self.ns, name, config)?;
-        Ok(Topic {
-            ns: self.ns.clone(),
-            directory: self.directory.segment_handle(),
-            record,
-            created,
-            open: self.open,
-        })
+        let (record, created) =
+            self.directory
+                .create_or_open(&self.ns, name, &RingConfig::Broadcast(*config))?;
+        Ok(self.topic_handle(record, created))
     }
 
     /// Opens existing topic `name`, whatever its configuration.
     ///
     /// # Errors
     ///
-    /// [`DirectoryError::NotFound`].
+    /// [`DirectoryError::NotFound`], [`DirectoryError::KindMismatch`] if
+    /// the name is an SPSC channel.
     pub fn open_topic(&self, name: &str) -> Result<Topic, BusError> {
-        let record = self.directory.open(&self.ns, name)?;
-        Ok(Topic {
-            ns: self.ns.clone(),
-            directory: self.directory.segment_handle(),
-            record,
-            created: false,
-            open: self.open,
-        })
+        let record = self
+            .directory
+            .open_as(&self.ns, name, Some(RingKind::Broadcast))?;
+        Ok(self.topic_handle(record, false))
     }
 
     /// Opens topic `name`, whatever its configuration, waiting up to
@@ -216,22 +219,134 @@ impl Bus {
     /// topic; the errors of [`Bus::open_topic`] other than `NotFound` at
     /// once.
     pub fn open_topic_timeout(&self, name: &str, timeout: Duration) -> Result<Topic, BusError> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            match self.open_topic(name) {
-                Err(BusError::Directory(DirectoryError::NotFound { .. }))
-                    if deadline.map_or(true, |d| Instant::now() < d) =>
-                {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                other => return other,
-            }
+        retry_not_found(timeout, || self.open_topic(name))
+    }
+
+    fn topic_handle(&self, record: RingRecord, created: bool) -> Topic {
+        // The directory gave a ring of the kind asked for.
+        let config = record.config.broadcast().copied().unwrap_or_default();
+        Topic {
+            ns: self.ns.clone(),
+            directory: self.directory.segment_handle(),
+            record,
+            config,
+            created,
+            open: self.open,
+        }
+    }
+
+    /// Creates SPSC channel `name` with `config`, or opens it if it exists
+    /// with the same configuration (equal as written). Many processes may
+    /// race to do this; exactly one creates it. The channel's ring file is
+    /// named by the directory, never after `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmbus::{Bus, SpscConfig};
+    ///
+    /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+    /// let bus = Bus::at(&tmp, "desk")?;
+    /// let orders = bus.spsc("orders", &SpscConfig::with_capacity(1 << 16))?;
+    /// let mut tx = orders.producer()?;                   // one producer at a time
+    /// let mut rx = bus.open_spsc("orders")?.consumer()?; // and one consumer
+    /// tx.try_send(1, b"BUY 100 @ 42")?;
+    /// assert_eq!(&rx.try_read()?[..], b"BUY 100 @ 42");
+    /// # drop((tx, rx));
+    /// orders.remove()?;                                   // the next create makes a new ring
+    /// # drop((orders, bus));
+    /// # std::fs::remove_dir_all(&tmp).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::ConfigMismatch`] naming both configurations,
+    /// [`DirectoryError::KindMismatch`] if the name is a topic, a full
+    /// directory, an invalid name or configuration, a segment error
+    /// creating the ring (no space, for one).
+    pub fn spsc(&self, name: &str, config: &SpscConfig) -> Result<Channel, BusError> {
+        let (record, created) =
+            self.directory
+                .create_or_open(&self.ns, name, &RingConfig::Spsc(*config))?;
+        Ok(self.channel_handle(record, created))
+    }
+
+    /// Opens existing SPSC channel `name`, whatever its configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`], [`DirectoryError::KindMismatch`] if
+    /// the name is a topic.
+    pub fn open_spsc(&self, name: &str) -> Result<Channel, BusError> {
+        let record = self
+            .directory
+            .open_as(&self.ns, name, Some(RingKind::Spsc))?;
+        Ok(self.channel_handle(record, false))
+    }
+
+    /// Opens SPSC channel `name`, whatever its configuration, waiting up to
+    /// `timeout` for some process to create it (looking every
+    /// millisecond): for a consumer started before its producer.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`] once `timeout` has passed with no such
+    /// channel; the errors of [`Bus::open_spsc`] other than `NotFound` at
+    /// once.
+    pub fn open_spsc_timeout(&self, name: &str, timeout: Duration) -> Result<Channel, BusError> {
+        retry_not_found(timeout, || self.open_spsc(name))
+    }
+
+    /// Removes SPSC channel `name`, whichever process created it (see
+    /// [`Channel::remove`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`], [`DirectoryError::KindMismatch`] if
+    /// the name is a topic.
+    pub fn remove_spsc(&self, name: &str) -> Result<(), BusError> {
+        self.directory
+            .remove(&self.ns, name, RingKind::Spsc, None)?;
+        Ok(())
+    }
+
+    fn channel_handle(&self, record: RingRecord, created: bool) -> Channel {
+        // The directory gave a ring of the kind asked for.
+        let config = record
+            .config
+            .spsc()
+            .copied()
+            .unwrap_or(SpscConfig::with_capacity(0));
+        Channel {
+            ns: self.ns.clone(),
+            directory: self.directory.clone(),
+            record,
+            config,
+            created,
+            open: self.open,
         }
     }
 
     /// Every topic in the namespace.
-    pub fn topics(&self) -> Vec<TopicRecord> {
+    pub fn topics(&self) -> Vec<RingRecord> {
+        self.rings_of(RingKind::Broadcast)
+    }
+
+    /// Every SPSC channel in the namespace.
+    pub fn channels(&self) -> Vec<RingRecord> {
+        self.rings_of(RingKind::Spsc)
+    }
+
+    /// Every ring in the namespace, of every kind, in directory order.
+    pub fn rings(&self) -> Vec<RingRecord> {
         self.directory.list()
+    }
+
+    fn rings_of(&self, kind: RingKind) -> Vec<RingRecord> {
+        let mut rings = self.directory.list();
+        rings.retain(|r| r.kind() == kind);
+        rings
     }
 
     /// A router that publishes Protocol V2 messages on the topic their
@@ -269,7 +384,9 @@ pub struct Topic {
     ns: Arc<Namespace>,
     /// The directory that named it: removing it detaches the topic too.
     directory: Arc<Segment>,
-    record: TopicRecord,
+    record: RingRecord,
+    /// The record's configuration.
+    config: TopicConfig,
     created: bool,
     /// How its log is opened.
     open: OpenOptions,
@@ -283,7 +400,7 @@ impl Topic {
 
     /// Its configuration.
     pub fn config(&self) -> &TopicConfig {
-        &self.record.config
+        &self.config
     }
 
     /// Whether this handle's [`Bus::topic`] call created it.
@@ -292,8 +409,13 @@ impl Topic {
     }
 
     /// The directory's record of it.
-    pub fn record(&self) -> &TopicRecord {
+    pub fn record(&self) -> &RingRecord {
         &self.record
+    }
+
+    /// Its log's file, named by the directory (`topic-<entry>-<epoch>.bcast`).
+    pub fn path(&self) -> PathBuf {
+        segment_path(&self.ns, &self.record)
     }
 
     fn view(&self) -> Result<BroadcastView, BusError> {
@@ -301,7 +423,7 @@ impl Topic {
             &self.ns,
             &self.record.segment,
             self.directory.clone(),
-            &self.record.config,
+            &self.config,
             &self.open,
         )?)
     }
@@ -335,6 +457,159 @@ impl Topic {
     /// [`RegisterError::DurableInUse`] if a live process holds the name.
     pub fn durable_subscriber(&self, name: &str, start: StartAt) -> Result<Subscriber, BusError> {
         Ok(Subscriber::register(self.view()?, Some(name), start)?)
+    }
+}
+
+/// An SPSC channel: a named ring with one producer and one consumer at a
+/// time, across processes (each role is proved by an OFD lock the kernel
+/// drops when its holder dies, so a replacement attaches at once and
+/// resumes from the positions in shared memory).
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::{Bus, SpscConfig, WaitStrategy};
+///
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+/// let bus = Bus::at(&tmp, "desk")?;
+/// let fills = bus.spsc("fills", &SpscConfig::with_capacity(1 << 16).with_wakeups())?;
+/// assert!(fills.was_created());
+/// let mut tx = fills.producer()?;
+/// assert!(fills.producer().is_err());                  // a second producer is refused
+/// let mut slot = tx.try_claim(8)?;                      // claim, write in place, commit
+/// slot.copy_from_slice(&42u64.to_le_bytes());
+/// slot.commit();
+/// let mut rx = fills.consumer()?;
+/// let rec = rx.read_blocking(WaitStrategy::BLOCKING)?; // sleeps on a futex: with_wakeups
+/// assert_eq!(rec[..], 42u64.to_le_bytes());
+/// # drop(rec);
+/// # drop((tx, rx));
+/// # fills.remove()?;
+/// # drop((fills, bus));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Channel {
+    ns: Arc<Namespace>,
+    /// The directory that named it, through which it is removed.
+    directory: Directory,
+    record: RingRecord,
+    /// The record's configuration.
+    config: SpscConfig,
+    created: bool,
+    /// How its ring is opened.
+    open: OpenOptions,
+}
+
+impl Channel {
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &SpscConfig {
+        &self.config
+    }
+
+    /// Whether this handle's [`Bus::spsc`] call created it.
+    pub fn was_created(&self) -> bool {
+        self.created
+    }
+
+    /// The directory's record of it.
+    pub fn record(&self) -> &RingRecord {
+        &self.record
+    }
+
+    /// Its ring's file, named by the directory (`spsc-<entry>-<epoch>.spsc`).
+    pub fn path(&self) -> PathBuf {
+        segment_path(&self.ns, &self.record)
+    }
+
+    /// Attaches as the channel's producer.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::AlreadyAttached`] if a live producer holds the
+    /// channel; the ring cannot be opened (removed: `NotFound`), or its
+    /// control block is inconsistent or disagrees with the directory
+    /// ([`SegmentError::Corrupt`]).
+    pub fn producer(&self) -> Result<Producer, BusError> {
+        Ok(spsc::shm::attach_producer(
+            &self.ns,
+            &self.record.segment,
+            &self.config,
+            &self.open,
+        )?)
+    }
+
+    /// Attaches as the channel's consumer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Channel::producer`], for the consumer role.
+    pub fn consumer(&self) -> Result<Consumer, BusError> {
+        Ok(spsc::shm::attach_consumer(
+            &self.ns,
+            &self.record.segment,
+            &self.config,
+            &self.open,
+        )?)
+    }
+
+    /// Removes the channel: its directory entry is marked removed (so that
+    /// the next [`Bus::spsc`] of the name makes a new ring, in a new file)
+    /// and its ring file is removed. The entry stays taken by the name (see
+    /// [`crate::directory`]): remove channels whose names come back.
+    ///
+    /// Attached producers and consumers keep a valid mapping, but learn of
+    /// the removal: the ring's `removed` flag is set first, a consumer
+    /// asleep on its futex is woken, then the file is unlinked. Each handle
+    /// then returns `Unusable(Removed)` at its next `Full`, `Empty` or wait
+    /// round (see [`crate::ring::spsc`] for exactly what that guarantees).
+    /// Attaching through this handle fails from then on.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`] if the channel this handle opened is
+    /// gone already (removed by another process, perhaps made again).
+    pub fn remove(&self) -> Result<(), BusError> {
+        self.directory.remove(
+            &self.ns,
+            &self.record.name,
+            RingKind::Spsc,
+            Some(self.record.epoch),
+        )?;
+        Ok(())
+    }
+}
+
+/// The file of `record`'s ring in `ns`.
+fn segment_path(ns: &Namespace, record: &RingRecord) -> PathBuf {
+    ns.path().join(format!(
+        "{}.{}",
+        record.segment,
+        record.kind().segment_kind().name()
+    ))
+}
+
+/// Calls `open` until it finds what it opens or fails otherwise than
+/// `NotFound`, every millisecond for up to `timeout`.
+fn retry_not_found<T>(
+    timeout: Duration,
+    open: impl Fn() -> Result<T, BusError>,
+) -> Result<T, BusError> {
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        match open() {
+            Err(BusError::Directory(DirectoryError::NotFound { .. }))
+                if deadline.map_or(true, |d| Instant::now() < d) =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -1236,7 +1236,7 @@ pub const fn slot_stride(max_payload: u32) -> usize {
 // ---------------------------------------------------------------------------
 
 shared_struct! {
-    /// Control block of a namespace's topic directory.
+    /// Control block of a namespace's directory of topics and channels.
     ///
     /// ```text
     /// offset 0 (after the segment header): entries u32 | reserved ... (one line)
@@ -1251,28 +1251,45 @@ shared_struct! {
     }
 }
 
-/// Topic entry states (low 32 bits of [`TopicEntry::state`]).
+/// Directory entry states (low 32 bits of [`TopicEntry::state`]).
 ///
 /// ```text
-/// FREE(e) --claim--> CREATING(e') --publish--> READY(e')     (e' > e)
-///                        |
+/// FREE(e) --claim--> CREATING(e') --publish--> READY(e')              (e' > e)
+///                        |                       |
+///                        |                     remove
+///                        |                       v
+///                        |   REMOVED(e') --claim--> RECREATING(e'') --publish--> READY(e'')
+///                        |        ^                      |
+///                        |        +----------------------+ creator died, or stalled past the wait
 ///                        +--creator died, or stalled past the wait--> FREE(e')
 /// ```
 ///
-/// `READY` is final: entries are never deleted. Any other value is
-/// corruption.
+/// An entry that has been `READY` never becomes `FREE` again: a removed
+/// ring leaves its entry `REMOVED`, holding its name, so probe chains keep
+/// no holes and a name stays in one entry for good. Only a creator of that
+/// same name claims a `REMOVED` entry, at a newer epoch, so the new ring
+/// gets a new file; it keeps the name words as they are (`name_len` and
+/// `name` carry the epoch of the first creation) and rewrites every other
+/// word. Any other state value is corruption.
 pub mod entry {
     /// Unused (or given back by a creator that failed, died or stalled).
     pub const FREE: u32 = 0;
     /// A process holding the liveness lock of (entry, epoch) is creating
-    /// the topic.
+    /// a ring in an entry that held none.
     pub const CREATING: u32 = 1;
-    /// Ready: name, config and ring file are valid.
+    /// Ready: name, kind, config and ring file are valid.
     pub const READY: u32 = 2;
+    /// The ring was removed; the name words still hold its name, and the
+    /// other words are meaningless.
+    pub const REMOVED: u32 = 3;
+    /// A process holding the liveness lock of (entry, epoch) is creating
+    /// a ring again in a removed entry, under the name the entry holds.
+    pub const RECREATING: u32 = 4;
 }
 
 shared_struct! {
-    /// One topic in the directory (two cache lines).
+    /// One ring in the directory (two cache lines): a broadcast topic or an
+    /// SPSC channel, by its `kind`.
     ///
     /// ```text
     ///  0                   1                   2                   3
@@ -1333,6 +1350,24 @@ shared_struct! {
     /// name is packed four bytes per word ([`name_word`] with width
     /// [`TOPIC_NAME_WIDTH`]).
     ///
+    /// The seven configuration words (offsets 24 to 80) mean what the
+    /// entry's `kind` says; a word a kind does not use is 0:
+    ///
+    /// ```text
+    /// word                 TOPIC_KIND_BROADCAST        TOPIC_KIND_SPSC
+    /// policy               Policy::to_raw              flags (SPSC_FLAG_WAKEUPS)
+    /// max_payload          max payload                 max payload, or ENTRY_LARGEST_PAYLOAD
+    /// slots                record slots                log2 of the capacity in bytes
+    /// max_subscribers      subscriber slots            0
+    /// max_publishers       publisher slots             0
+    /// claim_timeout_ns_lo  reclaim_after ns, low 32    0
+    /// claim_timeout_ns_hi  reclaim_after ns, high 32   0
+    /// ```
+    ///
+    /// What a word means for a kind is part of the layout:
+    /// [`DIRECTORY_ENTRY_ENCODING`] names the revision of this table and is
+    /// hashed with it.
+    ///
     /// A creator moves the state `FREE(e) -> CREATING(e')` (with `e' > e`) by
     /// compare-and-swap while holding the liveness lock of `(entry, e')`,
     /// writes every field word tagged with `e'`, then moves `CREATING(e') ->
@@ -1341,10 +1376,12 @@ shared_struct! {
     /// creator that stalled while another process took the entry over (a newer
     /// epoch) can neither overwrite the new creator's fields nor publish its
     /// own `READY`. A reader accepts a `READY(e)` entry only if every field
-    /// word carries epoch `e` and every value is valid.
+    /// word carries epoch `e` (the name words: the one epoch `n <= e` of the
+    /// entry's first creation) and every value is valid.
     ///
-    /// The ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: a
-    /// topic name never becomes a file name.
+    /// The ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast` for
+    /// a topic, `spsc-<i>-<e>.spsc` for an SPSC channel: a name never
+    /// becomes a file name.
     #[derive(Debug)]
     pub struct TopicEntry {
         /// Epoch (high 32 bits) and [`entry`] state (low 32 bits). Epochs only
@@ -1352,23 +1389,23 @@ shared_struct! {
         0 => pub state: AtomicU64,
         /// Bytes of `name` in use (1..=64), tagged.
         8 => pub name_len: AtomicU64,
-        /// Topic kind ([`TOPIC_KIND_BROADCAST`]), tagged.
+        /// Ring kind ([`TOPIC_KIND_BROADCAST`], [`TOPIC_KIND_SPSC`]), tagged.
         16 => pub kind: AtomicU64,
-        /// Ring policy, tagged.
+        /// Topic policy; SPSC flags. Tagged.
         24 => pub policy: AtomicU64,
         /// Largest payload, tagged.
         32 => pub max_payload: AtomicU64,
-        /// Record slots, tagged.
+        /// Topic record slots; log2 of an SPSC capacity. Tagged.
         40 => pub slots: AtomicU64,
-        /// Subscriber slots, tagged.
+        /// Topic subscriber slots, tagged.
         48 => pub max_subscribers: AtomicU64,
-        /// Publisher slots, tagged.
+        /// Topic publisher slots, tagged.
         56 => pub max_publishers: AtomicU64,
         /// Creator's pid, for humans only, tagged.
         64 => pub creator_pid: AtomicU64,
-        /// Claim timeout in nanoseconds, low 32 bits, tagged.
+        /// Topic claim timeout in nanoseconds, low 32 bits, tagged.
         72 => pub claim_timeout_ns_lo: AtomicU64,
-        /// Claim timeout in nanoseconds, high 32 bits, tagged.
+        /// Topic claim timeout in nanoseconds, high 32 bits, tagged.
         80 => pub claim_timeout_ns_hi: AtomicU64,
         /// Topic name, 64 bytes as sixteen tagged words of four bytes each
         /// (little-endian within the value; zero past the name's length).
@@ -1386,6 +1423,19 @@ pub const TOPIC_NAME_WIDTH: usize = NAME_LEN / TOPIC_NAME_WORDS;
 
 /// [`TopicEntry::kind`] of a topic whose log is a broadcast log.
 pub const TOPIC_KIND_BROADCAST: u32 = 1;
+/// [`TopicEntry::kind`] of an SPSC channel.
+pub const TOPIC_KIND_SPSC: u32 = 2;
+
+/// [`TopicEntry::max_payload`] of an SPSC channel whose largest payload is
+/// the most its capacity allows (`SpscConfig::max_payload` of `None`). No
+/// capacity allows this many bytes, so it is never a real limit.
+pub const ENTRY_LARGEST_PAYLOAD: u32 = u32::MAX;
+
+/// Revision of what the configuration words of a [`TopicEntry`] mean for
+/// each kind (the table in its docs). The layout tables catch a word that
+/// moves, not one whose meaning changes: raise this whenever a kind is
+/// added or a word is given another meaning.
+pub const DIRECTORY_ENTRY_ENCODING: u32 = 2;
 
 /// Most entries a directory may have (keeps [`lock_slot::entry`] in range).
 pub const MAX_DIRECTORY_ENTRIES: u32 = 1 << 16;
@@ -1752,8 +1802,14 @@ pub const DIRECTORY_LAYOUT_HASH: u64 = layout_hash(
         TOPIC_NAME_WORDS as u64,
         TOPIC_NAME_WIDTH as u64,
         TOPIC_KIND_BROADCAST as u64,
+        TOPIC_KIND_SPSC as u64,
+        ENTRY_LARGEST_PAYLOAD as u64,
+        DIRECTORY_ENTRY_ENCODING as u64,
+        SPSC_FLAG_WAKEUPS as u64,
         entry::CREATING as u64,
         entry::READY as u64,
+        entry::REMOVED as u64,
+        entry::RECREATING as u64,
         lock_slot::entry(0, 0),
         lock_slot::entry(1, 0),
         MAX_DIRECTORY_ENTRIES as u64,

@@ -14,8 +14,8 @@
 //! | [`ring`]     | the lock-free algorithms over a control block and a data region |
 //! | [`record`]   | the Protocol V2 TLV codec: builders, borrowing parsers, typed payloads |
 //! | [`wait`]     | wait strategies for blocking calls, futex sleeping included |
-//! | [`directory`] | the topic directory: names to broadcast logs, race-safe create-or-open |
-//! | [`bus`]      | the public API: bus, topics, publishers, subscribers, routing |
+//! | [`directory`] | the directory: names to rings of every kind (topics, SPSC channels), race-safe create-or-open |
+//! | [`bus`]      | the public API: bus, topics and channels, their producers and consumers, routing |
 //! | [`inspect`]  | read-only snapshots and record walks of live rings, used by `ring-dump` |
 //!
 //! ## Example
@@ -46,9 +46,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Point to point, [`ring::spsc`] is one producer and one consumer on a
-//! ring of variable-length records, with the same claim / commit / read
-//! calls.
+//! Point to point, [`Bus::spsc`] gives an SPSC channel ([`ring::spsc`]):
+//! one producer and one consumer on a ring of variable-length records, with
+//! the same claim / commit / read calls.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -67,9 +67,10 @@ pub mod wait;
 
 #[cfg(not(shmbus_loom))]
 pub use bus::{
-    Bus, BusError, Claim, ClaimError, Policy, Publisher, Record, RecvError, RegisterError, Router,
-    StartAt, Subscriber, Topic, TopicConfig,
+    Bus, BusError, Channel, Claim, ClaimError, Policy, Publisher, Record, RecvError, RegisterError,
+    Router, SpscConfig, StartAt, Subscriber, Topic, TopicConfig,
 };
+pub use directory::{RingConfig, RingKind, RingRecord};
 pub use ring::ConfigError;
 #[cfg(not(shmbus_loom))]
 pub use segment::{Namespace, SegmentError};

@@ -99,10 +99,9 @@ use std::time::{Duration, Instant};
 use common::{child_command, child_role, die_with_parent, splitmix, TempNs};
 use shmbus::bus::{Bus, Claim, Policy, RecvError, StartAt, TopicConfig};
 use shmbus::ring::broadcast::{ClaimError, Publisher, Subscriber};
-use shmbus::ring::spsc::{self, Consumer, Producer, SpscConfig, SpscRing, WriteSlot};
+use shmbus::ring::spsc::{self, Consumer, Producer, SpscConfig, WriteSlot};
 use shmbus::segment::OpenOptions;
 use shmbus::wait::WaitStrategy;
-use shmbus::Namespace;
 
 const TOPIC: &str = "chaos";
 const RING: &str = "chaos_ring";
@@ -517,8 +516,9 @@ fn run_child(role: &str, base: &Path) {
             }
         }
         Role::Producer => {
-            let ns = Namespace::at(base, "t").expect("open namespace");
-            let mut tx = SpscRing::producer(&ns, RING).expect("attach producer");
+            let bus = Bus::at(base, "t").expect("open bus");
+            let ring = bus.open_spsc(RING).expect("open channel");
+            let mut tx = ring.producer().expect("attach producer");
             let mut journal = Journal::open(&writer_journal(base, inc));
             let mut seq = 0;
             while alive() {
@@ -580,8 +580,9 @@ fn run_child(role: &str, base: &Path) {
         Role::Consumer => {
             let mut journal = Journal::open(&consumer_journal(base));
             journal.entry(Entry::marker(inc));
-            let ns = Namespace::at(base, "t").expect("open namespace");
-            let mut rx = SpscRing::consumer(&ns, RING).expect("attach consumer");
+            let bus = Bus::at(base, "t").expect("open bus");
+            let ring = bus.open_spsc(RING).expect("open channel");
+            let mut rx = ring.consumer().expect("attach consumer");
             while alive() {
                 let pos = rx.position();
                 let Some(rec) = read_ring(&mut rx) else {
@@ -854,7 +855,7 @@ fn run(test: &'static str, stalls: bool) {
         );
     }
     let witness = Witness::start(topic.subscriber(StartAt::Tail).expect("witness"));
-    SpscRing::create(&t.ns, RING, ring_config()).expect("create ring");
+    let ring = bus.spsc(RING, &ring_config()).expect("create ring");
 
     let mut crew = Crew {
         test,
@@ -919,7 +920,7 @@ fn run(test: &'static str, stalls: bool) {
     fill(END, 0, &mut claim);
     assert_eq!(commit_topic(claim), Committed::Yes, "END committed");
     drop(p);
-    let mut tx = SpscRing::producer(&t.ns, RING).expect("END producer");
+    let mut tx = ring.producer().expect("END producer");
     let mut slot = tx
         .claim_timeout(len, WaitStrategy::BACKOFF, DRAIN)
         .expect("room for END");

@@ -1,6 +1,6 @@
-//! The topic directory under hostile bytes, dead creators and stalled
-//! creators (issue 7, findings 7 and 10, and the directory overflow of
-//! finding 6).
+//! The directory under hostile bytes, dead creators and stalled creators
+//! (issue 7, findings 7 and 10, and the directory overflow of finding 6),
+//! for topics and SPSC channels.
 //!
 //! Entries are corrupted by writing into the directory file with `pwrite`
 //! while the bus keeps it mapped (the mapping sees the same pages). Dead
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{child_role, spawn_child, splitmix, TempNs};
-use shmbus::bus::{Bus, BusError, Policy, TopicConfig};
+use shmbus::bus::{Bus, BusError, Policy, SpscConfig, TopicConfig};
 use shmbus::directory::{Directory, DirectoryEntry, DirectoryError};
 use shmbus::layout::{TopicEntry, DIRECTORY_ENTRIES_OFFSET};
 use shmbus::segment::OpenOptions;
@@ -115,7 +115,7 @@ fn corrupt_entry_case(tag: &str, corrupt: impl Fn(&Path, usize)) -> String {
     }
     .to_string();
     assert!(
-        message.starts_with(&format!("topic directory entry {entry} is corrupt: ")),
+        message.starts_with(&format!("directory entry {entry} is corrupt: ")),
         "{message}"
     );
     // No second alpha, and no new entry at all.
@@ -167,6 +167,118 @@ fn a_field_of_another_epoch_is_a_corrupt_entry() {
         write_at(file, off, &((9u64 << 32) | 16).to_le_bytes());
     });
     assert!(reason.contains("written at epoch 9"), "{reason}");
+}
+
+/// Creates channel `alpha` (4096 bytes), lets `corrupt` damage its entry,
+/// then checks that opening, creating and removing `alpha` all name the
+/// corrupt entry, with no second `alpha` and no new ring file. Returns the
+/// reason given.
+fn corrupt_channel_case(tag: &str, corrupt: impl Fn(&Path, usize)) -> String {
+    let t = TempNs::new(tag);
+    let bus = Bus::at(&t.base, NS).expect("bus");
+    let cfg = SpscConfig::with_capacity(4096);
+    let entry = bus.spsc("alpha", &cfg).expect("create").record().entry;
+    let files_before = std::fs::read_dir(t.ns.path()).expect("ls").count();
+    corrupt(&dir_file(&t.ns), entry);
+
+    let reason = assert_corrupt(bus.open_spsc("alpha").map(|_| ()), entry, tag);
+    assert_corrupt(bus.spsc("alpha", &cfg).map(|_| ()), entry, tag);
+    assert_corrupt(bus.remove_spsc("alpha"), entry, tag);
+    assert_corrupt(bus.open_topic("alpha").map(|_| ()), entry, tag);
+    let after = scan(&t.ns);
+    assert_eq!(after.len(), 1, "{tag}: entries {after:?}");
+    assert!(
+        matches!(&after[0], DirectoryEntry::Corrupt { entry: e, .. } if *e == entry),
+        "{tag}: {after:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(t.ns.path()).expect("ls").count(),
+        files_before,
+        "{tag}: a ring file was made or removed"
+    );
+    reason
+}
+
+/// Writes `value` as the low half of the tagged word at `field_offset` of
+/// entry `entry` (the epoch tag stays valid).
+fn write_value(file: &Path, entry: usize, field_offset: usize, value: u32) {
+    write_at(
+        file,
+        entry_offset(entry, field_offset),
+        &value.to_le_bytes(),
+    );
+}
+
+#[test]
+fn an_spsc_capacity_out_of_range_is_a_corrupt_entry() {
+    // The slots word holds log2 of the capacity: 2^3 and 2^50 are outside
+    // 64 ..= 2^40, 2^200 outside any address space.
+    for (log2, expected) in [
+        (3, "capacity 8 must be"),
+        (50, "must be a power of two between"),
+        (200, "2^200"),
+    ] {
+        let reason = corrupt_channel_case("spsc-cap", |file, entry| {
+            write_value(file, entry, core::mem::offset_of!(TopicEntry, slots), log2);
+        });
+        assert!(reason.contains(expected), "2^{log2}: {reason}");
+    }
+}
+
+#[test]
+fn an_spsc_max_payload_past_half_the_ring_is_a_corrupt_entry() {
+    let reason = corrupt_channel_case("spsc-payload", |file, entry| {
+        write_value(
+            file,
+            entry,
+            core::mem::offset_of!(TopicEntry, max_payload),
+            4000,
+        );
+    });
+    assert!(reason.contains("max_payload 4000 must be"), "{reason}");
+}
+
+#[test]
+fn unknown_spsc_flags_or_unused_words_are_a_corrupt_entry() {
+    let reason = corrupt_channel_case("spsc-flags", |file, entry| {
+        write_value(file, entry, core::mem::offset_of!(TopicEntry, policy), 6);
+    });
+    assert!(reason.contains("unknown SPSC flags 0x6"), "{reason}");
+    let reason = corrupt_channel_case("spsc-unused", |file, entry| {
+        write_value(
+            file,
+            entry,
+            core::mem::offset_of!(TopicEntry, max_publishers),
+            3,
+        );
+    });
+    assert!(reason.contains("must be 0"), "{reason}");
+}
+
+#[test]
+fn an_unknown_kind_is_a_corrupt_entry() {
+    for kind in [0, 3, 9, u32::MAX] {
+        let reason = corrupt_channel_case("kind", |file, entry| {
+            write_value(file, entry, core::mem::offset_of!(TopicEntry, kind), kind);
+        });
+        assert!(
+            reason.contains(&format!("unknown ring kind {kind}")),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn a_channel_entry_whose_kind_says_topic_is_a_corrupt_entry_not_a_topic() {
+    // The kind of a broadcast topic over an SPSC channel's words: a policy
+    // of 0 and no publishers make no valid topic.
+    let reason = corrupt_channel_case("kind-topic", |file, entry| {
+        write_value(file, entry, core::mem::offset_of!(TopicEntry, kind), 1);
+    });
+    assert!(
+        reason.contains("its configuration is invalid") || reason.contains("unknown policy"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -239,9 +351,9 @@ fn a_claim_timeout_of_one_and_a_half_ms_round_trips() {
     let topic = again
         .topic("alpha", &cfg)
         .expect("the same config opens it");
-    assert_eq!(topic.record().config.reclaim_after, cfg.reclaim_after);
+    assert_eq!(topic.config().reclaim_after, cfg.reclaim_after);
     let opened = again.open_topic("alpha").expect("open");
-    assert_eq!(opened.record().config.reclaim_after, cfg.reclaim_after);
+    assert_eq!(opened.config().reclaim_after, cfg.reclaim_after);
 
     let other = TopicConfig {
         reclaim_after: Duration::from_millis(1),
@@ -292,7 +404,7 @@ fn claim_and_wait(base: &Path) {
     let dir = Directory::open_or_create(&ns).expect("directory");
     let claimed = base.join(CLAIMED);
     let go = base.join(GO);
-    let result = dir.create_or_open_paused(&ns, "alpha", &config(32), &|_, _| {
+    let result = dir.create_or_open_paused(&ns, "alpha", &config(32).into(), &|_, _| {
         std::fs::write(&claimed, b"").expect("write claimed");
         while !go.exists() {
             std::thread::sleep(Duration::from_millis(5));
@@ -370,7 +482,7 @@ fn a_creator_killed_mid_create_is_taken_over_by_the_next_creator() {
         started.elapsed()
     );
     assert_eq!(topic.record().entry, entry);
-    assert_eq!(topic.record().config, config(16));
+    assert_eq!(topic.config(), &config(16));
     assert_eq!(ready_named(&t.ns, "alpha"), 1);
     assert_eq!(scan(&t.ns).len(), 1);
     // The dead creator's half-made log (epoch 1) is gone.
@@ -432,7 +544,7 @@ fn a_stalled_creator_taken_over_cannot_touch_the_new_entry_when_it_resumes() {
     assert!(started.elapsed() >= wait);
     // A creator takes the stalled entry over after the wait.
     let (record, created) = dir
-        .create_or_open(&t.ns, "alpha", &config(16))
+        .create_or_open(&t.ns, "alpha", &config(16).into())
         .expect("take over");
     assert!(created);
     assert_eq!(record.segment, format!("topic-{}-2", record.entry));
@@ -449,7 +561,7 @@ fn a_stalled_creator_taken_over_cannot_touch_the_new_entry_when_it_resumes() {
     assert_eq!(entries, vec![DirectoryEntry::Ready(record.clone())]);
     let bus = Bus::at(&t.base, NS).expect("bus");
     let topic = bus.open_topic("alpha").expect("open");
-    assert_eq!(topic.record().config, config(16));
+    assert_eq!(topic.config(), &config(16));
     bus.topic("alpha", &config(16)).expect("same config");
     assert!(!t
         .file(&format!("topic-{}-1", record.entry), "bcast")
@@ -476,7 +588,7 @@ fn colliding_names() -> Vec<String> {
 }
 
 #[test]
-fn random_bytes_between_calls_never_panic_hang_or_duplicate_a_topic() {
+fn random_bytes_between_calls_never_panic_hang_or_duplicate_a_ring() {
     // Rounds on fresh namespaces, so that topics keep being created and
     // opened rather than every call stopping at the same corrupt entry.
     let names = colliding_names();
@@ -503,8 +615,9 @@ fn random_bytes_between_calls_never_panic_hang_or_duplicate_a_topic() {
     assert!(longest < Duration::from_secs(25), "a call took {longest:?}");
 }
 
-/// One round: three threads create and open six topics while this one
-/// writes random bytes into the directory. Returns the calls that
+/// One round: three threads create and open three topics, and create,
+/// open and remove three channels, while this one writes random bytes into
+/// the directory. Returns the calls that
 /// succeeded, met a corrupt entry, or failed otherwise; the writes made;
 /// the longest call.
 fn fuzz_round(round: u64, names: &[String]) -> ([u64; 3], u64, Duration) {
@@ -525,13 +638,22 @@ fn fuzz_round(round: u64, names: &[String]) -> ([u64; 3], u64, Duration) {
                 let mut x = splitmix((round << 8) + w + 1);
                 while !stop.load(Ordering::Relaxed) {
                     x = splitmix(x);
-                    let name = &names[(x % names.len() as u64) as usize];
+                    let k = (x % names.len() as u64) as usize;
+                    let name = &names[k];
                     let started = Instant::now();
                     // Any answer is fine, as long as it comes and is typed.
-                    let result = if x & 0x100 == 0 {
-                        bus.topic(name, &config(16)).map(|_| ())
-                    } else {
-                        bus.open_topic(name).map(|_| ())
+                    // The first three names are topics, the others channels
+                    // (created, opened and removed).
+                    let result = match (k < 3, (x >> 8) % 5) {
+                        (true, 0..=2) => bus.topic(name, &config(16)).map(|_| ()),
+                        (true, _) => bus.open_topic(name).map(|_| ()),
+                        (false, 0 | 1) => {
+                            bus.spsc(name, &SpscConfig::with_capacity(4096)).map(|_| ())
+                        }
+                        (false, 2 | 3) => {
+                            bus.open_spsc(name).and_then(|c| c.producer()).map(|_| ())
+                        }
+                        (false, _) => bus.remove_spsc(name),
                     };
                     let took = started.elapsed().as_nanos() as u64;
                     longest_ns.fetch_max(took, Ordering::Relaxed);
@@ -561,11 +683,12 @@ fn fuzz_round(round: u64, names: &[String]) -> ([u64; 3], u64, Duration) {
         let word = ((x >> 24) % 27) as usize;
         let off = entry_offset(entry, word * 8);
         match (x >> 60) & 3 {
-            // A state word: FREE, CREATING, READY or garbage, epoch kept.
+            // A state word: FREE, CREATING, READY, REMOVED, RECREATING or
+            // garbage, epoch kept.
             0 => write_at(
                 &file,
                 entry_offset(entry, 0),
-                &(((x >> 32) % 4) as u32).to_le_bytes(),
+                &(((x >> 32) % 6) as u32).to_le_bytes(),
             ),
             1 => write_at(&file, off + ((x >> 40) % 8), &[(x >> 48) as u8]),
             _ => write_at(&file, off, &splitmix(x).to_le_bytes()),
@@ -591,20 +714,18 @@ fn fuzz_round(round: u64, names: &[String]) -> ([u64; 3], u64, Duration) {
 
 fn assert_no_duplicate(ns: &Namespace) {
     let entries = scan(ns);
-    let mut names: Vec<&str> = entries
-        .iter()
-        .filter_map(|e| match e {
-            DirectoryEntry::Ready(r) => Some(r.name.as_str()),
-            _ => None,
-        })
-        .collect();
+    // Ready, removed and re-created rings: a name is in one entry.
+    let mut names: Vec<&str> = entries.iter().filter_map(DirectoryEntry::name).collect();
     let n = names.len();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), n, "{entries:?}");
     for e in &entries {
         if let DirectoryEntry::Corrupt { reason, .. } = e {
-            assert!(!reason.contains("again"), "two ready entries: {entries:?}");
+            assert!(
+                !reason.contains("again"),
+                "two entries of one name: {entries:?}"
+            );
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The inspector (`shmbus::inspect`), called directly: snapshots and record
-//! walks of SPSC rings and topics, and what the `ring-dump` binary
+//! walks of SPSC channels and topics, found through the directory, and what the `ring-dump` binary
 //! (tested end to end in `tools/ring-dump/tests/cli.rs`) cannot show
 //! deterministically: a walk overtaken by the consumer, and hostile bytes in
 //! every position and header.
@@ -8,12 +8,12 @@ mod common;
 #[path = "common/fixtures.rs"]
 mod fixtures;
 
-use shmbus::bus::{Bus, Policy};
+use shmbus::bus::{Policy, SpscConfig};
 use shmbus::inspect::{self, InspectError, SpscInspector};
 use shmbus::layout::{pack_record_header, FLAG_COMMITTED, FLAG_PADDING, SPSC_DATA_OFFSET};
-use shmbus::ring::spsc::{SpscConfig, SpscRing};
 use shmbus::ring::CorruptionKind;
 use shmbus::segment::OpenOptions;
+use shmbus::RingKind;
 
 use common::TempNs;
 use fixtures::{ring_with_records, topic_config, trade, write_at};
@@ -21,7 +21,8 @@ use fixtures::{ring_with_records, topic_config, trade, write_at};
 #[test]
 fn snapshot_and_records_from_the_library() {
     let t = TempNs::new("inspect");
-    ring_with_records(&t.ns, "orders");
+    let bus = t.bus();
+    let orders = ring_with_records(&bus, "orders");
     let (snap, records) =
         inspect::spsc_records(&t.ns, "orders", &OpenOptions::default(), 16, 64).expect("inspect");
     assert_eq!((snap.head, snap.tail, snap.used_bytes), (16, 56, 40));
@@ -38,9 +39,39 @@ fn snapshot_and_records_from_the_library() {
             (32, 42, b"BUY 100 @ 42.5".to_vec())
         ]
     );
+    assert_eq!(snap.channel, *orders.record());
+    assert_eq!(snap.path, orders.path());
+    assert!(!snap.wakeups);
     assert_eq!(
-        inspect::list_spsc(&t.ns).expect("list"),
-        ["orders".to_owned()]
+        inspect::list_rings(&t.ns, &OpenOptions::default()).expect("list"),
+        [orders.record().clone()]
+    );
+    // A channel is not a topic, and a topic is not a channel.
+    let md = bus
+        .topic("market_data", &topic_config(Policy::Backpressure, 4))
+        .expect("topic");
+    match inspect::inspect_topic(&t.ns, "orders", &OpenOptions::default()) {
+        Err(e @ InspectError::NotFound { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message
+                    .contains("no topic \"orders\" in namespace t (\"orders\" is an SPSC channel)"),
+                "{message}"
+            );
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(matches!(
+        inspect::inspect_spsc(&t.ns, "market_data", &OpenOptions::default()),
+        Err(InspectError::NotFound {
+            kind: RingKind::Spsc,
+            found: Some(RingKind::Broadcast),
+            ..
+        })
+    ));
+    assert_eq!(
+        inspect::list_topics(&t.ns, &OpenOptions::default()).expect("list"),
+        [md.record().clone()]
     );
 }
 
@@ -48,9 +79,12 @@ fn snapshot_and_records_from_the_library() {
 fn a_walk_overtaken_by_the_consumer_stops_instead_of_showing_stale_bytes() {
     let t = TempNs::new("inspect");
     let ns = &t.ns;
-    SpscRing::create(ns, "fast", SpscConfig::with_capacity(64)).expect("create");
-    let mut tx = SpscRing::producer(ns, "fast").expect("producer");
-    let mut rx = SpscRing::consumer(ns, "fast").expect("consumer");
+    let bus = t.bus();
+    let fast = bus
+        .spsc("fast", &SpscConfig::with_capacity(64))
+        .expect("create");
+    let mut tx = fast.producer().expect("producer");
+    let mut rx = fast.consumer().expect("consumer");
     tx.try_send(1, &[1; 8]).expect("send"); // frame 16 at 0
     tx.try_send(2, &[2; 8]).expect("send"); // frame 16 at 16
 
@@ -107,16 +141,15 @@ fn corrupt_frames_are_typed_errors() {
     for (word, is_expected) in cases {
         let t = TempNs::new("inspect");
         let ns = &t.ns;
-        SpscRing::create(ns, "r", SpscConfig::with_capacity(1024)).expect("create");
-        SpscRing::producer(ns, "r")
+        let r = t
+            .bus()
+            .spsc("r", &SpscConfig::with_capacity(1024))
+            .expect("create");
+        r.producer()
             .expect("producer")
             .try_send(1, b"abcd")
             .expect("send");
-        write_at(
-            &t.file("r", "spsc"),
-            SPSC_DATA_OFFSET as u64,
-            &word.to_ne_bytes(),
-        );
+        write_at(&r.path(), SPSC_DATA_OFFSET as u64, &word.to_ne_bytes());
         let err = inspect::spsc_records(ns, "r", &OpenOptions::default(), 16, 64)
             .expect_err("corrupt frame");
         match err {
@@ -133,8 +166,11 @@ fn corrupt_frames_are_typed_errors() {
 fn hostile_positions_and_headers_never_panic() {
     let t = TempNs::new("inspect");
     let ns = &t.ns;
-    SpscRing::create(ns, "fuzz", SpscConfig::with_capacity(256)).expect("create");
-    let path = t.file("fuzz", "spsc");
+    let fuzz = t
+        .bus()
+        .spsc("fuzz", &SpscConfig::with_capacity(256))
+        .expect("create");
+    let path = fuzz.path();
     let ring = SpscInspector::open(ns, "fuzz", &OpenOptions::default()).expect("open");
     // xorshift64*: deterministic, no dependency.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -200,7 +236,7 @@ fn hostile_positions_and_headers_never_panic() {
 #[test]
 fn topic_records_from_the_library_stop_at_the_oldest_held() {
     let t = TempNs::new("inspect");
-    let bus = Bus::at(&t.base, t.ns.name()).expect("bus");
+    let bus = t.bus();
     let topic = bus
         .topic("ticks", &topic_config(Policy::Overwrite, 4))
         .expect("topic");
@@ -211,7 +247,7 @@ fn topic_records_from_the_library_stop_at_the_oldest_held() {
     let opts = OpenOptions::default();
     let (snap, records) = inspect::topic_records(&t.ns, "ticks", &opts, 16).expect("inspect");
     assert_eq!((snap.tail, snap.oldest()), (10, 6));
-    assert_eq!(snap.topic.config.policy, Policy::Overwrite);
+    assert_eq!(snap.config.policy, Policy::Overwrite);
     let got: Vec<(u64, u64)> = records
         .iter()
         .map(|r| {
@@ -233,7 +269,7 @@ fn topic_records_from_the_library_stop_at_the_oldest_held() {
     );
     assert!(matches!(
         inspect::inspect_topic(&t.ns, "nope", &opts),
-        Err(InspectError::TopicNotFound { .. })
+        Err(InspectError::NotFound { .. })
     ));
     // A record that is not Protocol V2 falls back to raw bytes.
     publisher.try_send(9, b"not a message").expect("publish");

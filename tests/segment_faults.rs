@@ -1,4 +1,4 @@
-//! A ring whose segment is truncated or removed under its peers: nobody dies
+//! A channel whose ring file is truncated or removed under its peers: nobody dies
 //! of SIGBUS, and every peer gets `Unusable(..)` at its next slow path.
 //!
 //! Children are this test binary re-run with a role; they report on stdout
@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use common::{child_role, TempNs, CHILD_BASE, CHILD_ROLE};
 use shmbus::layout::SegmentFault;
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig, SpscRing};
+use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig};
 use shmbus::segment::{set_sigbus_handler, sigbus_handler_installed, NO_SIGBUS_HANDLER_ENV};
 use shmbus::wait::WaitStrategy;
-use shmbus::Namespace;
+use shmbus::{Bus, Channel};
 
 const RING: &str = "r";
 /// 64 KiB of data: the ring spans 17 pages, so a position past the first
@@ -107,10 +107,10 @@ impl ChildProc {
     }
 }
 
-fn truncate(t: &TempNs, len: u64) {
+fn truncate(path: &Path, len: u64) {
     std::fs::OpenOptions::new()
         .write(true)
-        .open(t.file(RING, "spsc"))
+        .open(path)
         .expect("open ring file")
         .set_len(len)
         .expect("truncate");
@@ -146,8 +146,21 @@ fn strategy(name: &str) -> WaitStrategy {
     }
 }
 
-fn child_ns(base: &Path) -> Namespace {
-    Namespace::at(base, "t").expect("child namespace")
+/// The bus of the parent's namespace, as a child opens it.
+fn child_bus(base: &Path) -> Bus {
+    Bus::at(base, "t").expect("child bus")
+}
+
+/// The channel [`RING`] that the parent created, opened by name.
+fn child_channel(base: &Path) -> Channel {
+    child_bus(base).open_spsc(RING).expect("open the channel")
+}
+
+/// The channel [`RING`] of `CAP` bytes in `t`, created.
+fn channel(t: &TempNs) -> Channel {
+    t.bus()
+        .spsc(RING, &SpscConfig::with_capacity(CAP))
+        .expect("create")
 }
 
 // ---------------------------------------------------------------------------
@@ -168,7 +181,7 @@ fn truncation_under_a_child_consumer_is_an_error_not_a_crash() {
             .strip_prefix("consumer:")
             .and_then(|n| n.parse().ok())
             .expect("role consumer:N");
-        let mut rx = SpscRing::consumer(&child_ns(&base), RING).expect("attach consumer");
+        let mut rx = child_channel(&base).consumer().expect("attach consumer");
         receive(&mut rx, pre);
         report("ready", 1);
         let e = loop {
@@ -183,13 +196,13 @@ fn truncation_under_a_child_consumer_is_an_error_not_a_crash() {
     }
     for pre in [FAR, 3] {
         let t = TempNs::new("trunc-consumer");
-        SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(CAP)).expect("create");
-        let mut tx = SpscRing::producer(&t.ns, RING).expect("producer");
+        let ring = channel(&t);
+        let mut tx = ring.producer().expect("producer");
         let mut child = ChildProc::spawn(TEST, &format!("consumer:{pre}"), &t.base, &[]);
         send(&mut tx, pre);
         child.expect("ready");
         std::thread::sleep(Duration::from_millis(50));
-        truncate(&t, 4096);
+        truncate(&ring.path(), 4096);
         let result = child.expect("result");
         let message = child.expect("message");
         let status = child.wait();
@@ -222,7 +235,7 @@ fn truncation_under_a_child_producer_is_an_error_not_a_crash() {
     const TEST: &str = "truncation_under_a_child_producer_is_an_error_not_a_crash";
     if let Some((role, base)) = child_role() {
         assert_eq!(role, "producer");
-        let mut tx = SpscRing::producer(&child_ns(&base), RING).expect("attach producer");
+        let mut tx = child_channel(&base).producer().expect("attach producer");
         let mut sent = 0u64;
         let e = loop {
             match tx.claim_timeout(LEN, WaitStrategy::BACKOFF, Duration::from_secs(20)) {
@@ -241,13 +254,13 @@ fn truncation_under_a_child_producer_is_an_error_not_a_crash() {
         return;
     }
     let t = TempNs::new("trunc-producer");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(CAP)).expect("create");
-    let mut rx = SpscRing::consumer(&t.ns, RING).expect("consumer");
+    let ring = channel(&t);
+    let mut rx = ring.consumer().expect("consumer");
     let mut child = ChildProc::spawn(TEST, "producer", &t.base, &[]);
     receive(&mut rx, FAR);
     child.expect("ready");
     std::thread::sleep(Duration::from_millis(50));
-    truncate(&t, 4096);
+    truncate(&ring.path(), 4096);
     let result = child.expect("result");
     let status = child.wait();
     assert_eq!(status.signal(), None, "child killed: {status}");
@@ -271,12 +284,12 @@ fn truncation_under_this_process_is_an_error_for_both_ends() {
         return;
     }
     let t = TempNs::new("trunc-self");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(CAP)).expect("create");
-    let mut tx = SpscRing::producer(&t.ns, RING).expect("producer");
-    let mut rx = SpscRing::consumer(&t.ns, RING).expect("consumer");
+    let ring = channel(&t);
+    let mut tx = ring.producer().expect("producer");
+    let mut rx = ring.consumer().expect("consumer");
     send(&mut tx, FAR);
     receive(&mut rx, FAR);
-    truncate(&t, 4096);
+    truncate(&ring.path(), 4096);
     assert_eq!(
         rx.try_read().err(),
         Some(ReadError::Unusable(SegmentFault::Truncated))
@@ -293,7 +306,7 @@ fn truncation_under_this_process_is_an_error_for_both_ends() {
         Some(ReadError::Unusable(SegmentFault::Truncated))
     );
     // A new open of the truncated file is refused.
-    assert!(SpscRing::consumer(&t.ns, RING).is_err());
+    assert!(ring.consumer().is_err());
 }
 
 /// The handler only takes faults inside shmbus mappings: a child that has
@@ -304,9 +317,10 @@ fn sigbus_outside_shmbus_mappings_still_kills() {
     const TEST: &str = "sigbus_outside_shmbus_mappings_still_kills";
     if let Some((role, base)) = child_role() {
         assert_eq!(role, "outside");
-        let ns = child_ns(&base);
-        SpscRing::create(&ns, RING, SpscConfig::with_capacity(CAP)).expect("create");
-        let _rx = SpscRing::consumer(&ns, RING).expect("consumer");
+        let ring = child_bus(&base)
+            .spsc(RING, &SpscConfig::with_capacity(CAP))
+            .expect("create");
+        let _rx = ring.consumer().expect("consumer");
         assert!(sigbus_handler_installed(), "handler not installed");
         report("installed", 1);
         let path = base.join("plain-file");
@@ -358,16 +372,17 @@ fn with_the_handler_off_truncation_kills() {
         if role == "off-by-call" {
             assert!(set_sigbus_handler(false), "too late to turn it off");
         }
-        let ns = child_ns(&base);
-        SpscRing::create(&ns, RING, SpscConfig::with_capacity(CAP)).expect("create");
-        let mut tx = SpscRing::producer(&ns, RING).expect("producer");
-        let mut rx = SpscRing::consumer(&ns, RING).expect("consumer");
+        let ring = child_bus(&base)
+            .spsc(RING, &SpscConfig::with_capacity(CAP))
+            .expect("create");
+        let mut tx = ring.producer().expect("producer");
+        let mut rx = ring.consumer().expect("consumer");
         assert!(!sigbus_handler_installed(), "handler installed anyway");
         send(&mut tx, FAR);
         receive(&mut rx, FAR);
         std::fs::OpenOptions::new()
             .write(true)
-            .open(ns.path().join(format!("{RING}.spsc")))
+            .open(ring.path())
             .expect("open")
             .set_len(4096)
             .expect("truncate");
@@ -399,23 +414,28 @@ fn with_the_handler_off_truncation_kills() {
 /// How the parent takes the ring away.
 #[derive(Clone, Copy, Debug)]
 enum Removal {
-    /// `SpscRing::remove` then `SpscRing::create` of the same name.
+    /// `Bus::remove_spsc` then `Bus::spsc` of the same name (a new ring,
+    /// in a new file).
     RemoveAndCreate,
     /// `std::fs::remove_file`, as `rm` would.
     Unlink,
 }
 
 impl Removal {
-    /// Removes the ring; returns the monotonic time just before.
-    fn apply(self, t: &TempNs) -> u64 {
+    /// Removes the ring of `channel` in `t`; returns the monotonic time
+    /// just before.
+    fn apply(self, t: &TempNs, channel: &Channel) -> u64 {
+        let bus = t.bus();
         let t0 = monotonic_ns();
         match self {
             Removal::RemoveAndCreate => {
-                SpscRing::remove(&t.ns, RING).expect("remove");
-                SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096).with_wakeups())
+                bus.remove_spsc(RING).expect("remove");
+                let again = bus
+                    .spsc(RING, &SpscConfig::with_capacity(4096).with_wakeups())
                     .expect("create again");
+                assert_ne!(again.path(), channel.path(), "a new ring, in a new file");
             }
-            Removal::Unlink => std::fs::remove_file(t.file(RING, "spsc")).expect("rm"),
+            Removal::Unlink => std::fs::remove_file(channel.path()).expect("rm"),
         }
         t0
     }
@@ -439,7 +459,7 @@ fn removal_under_a_running_producer_is_noticed() {
     const TEST: &str = "removal_under_a_running_producer_is_noticed";
     if let Some((role, base)) = child_role() {
         let wait = strategy(role.strip_prefix("producer:").expect("role producer:S"));
-        let mut tx = SpscRing::producer(&child_ns(&base), RING).expect("attach producer");
+        let mut tx = child_channel(&base).producer().expect("attach producer");
         let mut oks = 0u64;
         let e = loop {
             match tx.claim_blocking(64, wait) {
@@ -467,8 +487,11 @@ fn removal_under_a_running_producer_is_noticed() {
         ("backoff", Removal::Unlink),
     ] {
         let t = TempNs::new("rm-producer");
-        SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096)).expect("create");
-        let mut old_rx = SpscRing::consumer(&t.ns, RING).expect("consumer");
+        let ring = t
+            .bus()
+            .spsc(RING, &SpscConfig::with_capacity(4096))
+            .expect("create");
+        let mut old_rx = ring.consumer().expect("consumer");
         let child = ChildProc::spawn(TEST, &format!("producer:{wait}"), &t.base, &[]);
         let mut child = child;
         let mut read = 0u64;
@@ -479,7 +502,7 @@ fn removal_under_a_running_producer_is_noticed() {
             assert_eq!(rec.len(), 64);
             read += 1;
         }
-        let t0 = removal.apply(&t);
+        let t0 = removal.apply(&t, &ring);
         let at = child.expect("at");
         let result = child.expect("result");
         let oks: u64 = child.expect("oks").parse().expect("count");
@@ -523,7 +546,12 @@ fn removal_under_a_running_producer_is_noticed() {
             "{wait} {removal:?}"
         );
         if let Removal::RemoveAndCreate = removal {
-            let mut new_rx = SpscRing::consumer(&t.ns, RING).expect("new consumer");
+            let mut new_rx = t
+                .bus()
+                .open_spsc(RING)
+                .expect("the new channel")
+                .consumer()
+                .expect("new consumer");
             assert_eq!(new_rx.try_read().err(), Some(ReadError::Empty));
         }
     }
@@ -537,7 +565,7 @@ fn removal_under_a_waiting_consumer_is_noticed() {
     const TEST: &str = "removal_under_a_waiting_consumer_is_noticed";
     if let Some((role, base)) = child_role() {
         let wait = strategy(role.strip_prefix("consumer:").expect("role consumer:S"));
-        let mut rx = SpscRing::consumer(&child_ns(&base), RING).expect("attach consumer");
+        let mut rx = child_channel(&base).consumer().expect("attach consumer");
         for _ in 0..10 {
             drop(rx.read_blocking(wait).expect("a record"));
         }
@@ -560,9 +588,11 @@ fn removal_under_a_waiting_consumer_is_noticed() {
         ("backoff", Removal::Unlink),
     ] {
         let t = TempNs::new("rm-consumer");
-        SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096).with_wakeups())
+        let ring = t
+            .bus()
+            .spsc(RING, &SpscConfig::with_capacity(4096).with_wakeups())
             .expect("create");
-        let mut tx = SpscRing::producer(&t.ns, RING).expect("producer");
+        let mut tx = ring.producer().expect("producer");
         let mut child = ChildProc::spawn(TEST, &format!("consumer:{wait}"), &t.base, &[]);
         for _ in 0..10 {
             tx.try_send(1, &[1; 64]).expect("room");
@@ -570,7 +600,7 @@ fn removal_under_a_waiting_consumer_is_noticed() {
         child.expect("ready");
         // Long enough for a blocking consumer to be asleep on the futex.
         std::thread::sleep(Duration::from_millis(100));
-        let t0 = removal.apply(&t);
+        let t0 = removal.apply(&t, &ring);
         let at = child.expect("at");
         let result = child.expect("result");
         assert!(child.wait().success(), "{wait} {removal:?}: child failed");
@@ -594,7 +624,7 @@ fn stopped_producer_resumes_into_unusable() {
     const TEST: &str = "stopped_producer_resumes_into_unusable";
     if let Some((role, base)) = child_role() {
         assert_eq!(role, "producer");
-        let mut tx = SpscRing::producer(&child_ns(&base), RING).expect("attach producer");
+        let mut tx = child_channel(&base).producer().expect("attach producer");
         let mut oks = 0u64;
         let e = loop {
             match tx.claim_blocking(64, WaitStrategy::BACKOFF) {
@@ -617,8 +647,11 @@ fn stopped_producer_resumes_into_unusable() {
         return;
     }
     let t = TempNs::new("stopped");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096)).expect("create");
-    let mut old_rx = SpscRing::consumer(&t.ns, RING).expect("consumer");
+    let bus = t.bus();
+    let ring = bus
+        .spsc(RING, &SpscConfig::with_capacity(4096))
+        .expect("create");
+    let mut old_rx = ring.consumer().expect("consumer");
     let mut child = ChildProc::spawn(TEST, "producer", &t.base, &[]);
     // Wait until the ring is full and stays so: the child is waiting.
     let mut last = u64::MAX;
@@ -633,9 +666,11 @@ fn stopped_producer_resumes_into_unusable() {
     // SAFETY: signals to our own child.
     assert_eq!(unsafe { libc::kill(child.pid(), libc::SIGSTOP) }, 0);
     std::thread::sleep(Duration::from_millis(50));
-    SpscRing::remove(&t.ns, RING).expect("remove");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096)).expect("create again");
-    let mut new_rx = SpscRing::consumer(&t.ns, RING).expect("new consumer");
+    ring.remove().expect("remove");
+    let again = bus
+        .spsc(RING, &SpscConfig::with_capacity(4096))
+        .expect("create again");
+    let mut new_rx = again.consumer().expect("new consumer");
     let t0 = monotonic_ns();
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(child.pid(), libc::SIGCONT) }, 0);
@@ -665,14 +700,17 @@ fn producer_told_unusable_commits_nothing_more() {
         return;
     }
     let t = TempNs::new("sticky");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096)).expect("create");
-    let mut tx = SpscRing::producer(&t.ns, RING).expect("producer");
-    let mut rx = SpscRing::consumer(&t.ns, RING).expect("consumer");
+    let ring = t
+        .bus()
+        .spsc(RING, &SpscConfig::with_capacity(4096))
+        .expect("create");
+    let mut tx = ring.producer().expect("producer");
+    let mut rx = ring.consumer().expect("consumer");
     let mut sent = 0u64;
     while tx.try_send(1, &[1; 64]).is_ok() {
         sent += 1;
     }
-    SpscRing::remove(&t.ns, RING).expect("remove");
+    ring.remove().expect("remove");
     assert_eq!(
         tx.try_send(1, &[1; 64]).err(),
         Some(ClaimError::Unusable(SegmentFault::Removed))

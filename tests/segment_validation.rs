@@ -1,5 +1,7 @@
 //! Opening refuses every kind of bad segment with its own error, and never
-//! spins forever or follows a link.
+//! spins forever or follows a link. The segments are SPSC channels' ring
+//! files, named by the directory; a test that damages one or puts
+//! something else in its place takes the path from the channel.
 
 mod common;
 
@@ -8,47 +10,75 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use common::TempNs;
+use shmbus::directory::DirectoryError;
 use shmbus::layout::LAYOUT_VERSION;
-use shmbus::ring::spsc::{SpscConfig, SpscRing};
+use shmbus::ring::spsc::SpscConfig;
 use shmbus::segment::{BaseDirProblem, OpenOptions};
-use shmbus::{Namespace, SegmentError};
+use shmbus::{Bus, BusError, Channel, Namespace, SegmentError};
 
 const SHORT: OpenOptions = OpenOptions {
     init_timeout: Duration::from_millis(100),
 };
 
-fn ring(t: &TempNs, name: &str) {
-    SpscRing::create(&t.ns, name, SpscConfig::with_capacity(4096)).expect("create ring");
+/// The bus of `t`, opening segments with [`SHORT`].
+fn bus(t: &TempNs) -> Bus {
+    Bus::at_with(&t.base, t.ns.name(), SHORT).expect("bus")
 }
 
-fn poke(t: &TempNs, name: &str, offset: u64, bytes: &[u8]) {
+/// The channel `name` of 4096 bytes, created.
+fn ring(t: &TempNs, name: &str) -> Channel {
+    bus(t)
+        .spsc(name, &SpscConfig::with_capacity(4096))
+        .expect("create ring")
+}
+
+fn poke(ch: &Channel, offset: u64, bytes: &[u8]) {
     let f = FsOpen::new()
         .write(true)
-        .open(t.file(name, "spsc"))
+        .open(ch.path())
         .expect("open for poking");
     f.write_all_at(bytes, offset).expect("poke");
 }
 
-fn open_err(t: &TempNs, name: &str) -> SegmentError {
-    match SpscRing::consumer_with(&t.ns, name, &SHORT) {
-        Ok(_) => panic!("{name}: a bad segment was accepted"),
-        Err(e) => {
+/// Replaces the ring file of `ch` with what `make` creates at its path.
+fn replace_file(ch: &Channel, make: impl FnOnce(&std::path::Path)) {
+    fs::remove_file(ch.path()).expect("remove the ring file");
+    make(&ch.path());
+}
+
+/// The segment error a new consumer of `ch` gets.
+fn open_err(ch: &Channel) -> SegmentError {
+    match ch.consumer() {
+        Ok(_) => panic!("{}: a bad segment was accepted", ch.name()),
+        Err(BusError::Segment(e)) => {
             // Every error reads as one lowercase sentence naming the file.
             let msg = e.to_string();
             assert!(!msg.ends_with('.') && !msg.contains('\n'), "{msg}");
             e
         }
+        Err(e) => panic!("{}: not a segment error: {e}", ch.name()),
+    }
+}
+
+/// The segment error behind a bus error.
+fn segment_err(e: BusError) -> SegmentError {
+    match e {
+        BusError::Segment(e) | BusError::Directory(DirectoryError::Segment(e)) => e,
+        other => panic!("not a segment error: {other}"),
     }
 }
 
 #[test]
 fn zero_byte_file_times_out_as_too_small() {
     let t = TempNs::new("zero");
-    let f = fs::File::create(t.file("z", "spsc")).expect("create");
-    f.set_permissions(fs::Permissions::from_mode(0o600))
-        .expect("chmod");
+    let z = ring(&t, "z");
+    replace_file(&z, |path| {
+        let f = fs::File::create(path).expect("create");
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    });
     let started = Instant::now();
-    let e = open_err(&t, "z");
+    let e = open_err(&z);
     assert!(matches!(e, SegmentError::TooSmall { size: 0, .. }), "{e}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -59,12 +89,15 @@ fn zero_byte_file_times_out_as_too_small() {
 #[test]
 fn never_initialised_segment_times_out() {
     let t = TempNs::new("uninit");
-    let f = fs::File::create(t.file("u", "spsc")).expect("create");
-    f.set_permissions(fs::Permissions::from_mode(0o600))
-        .expect("chmod");
-    f.set_len(4096 + 512).expect("size it like a ring");
+    let u = ring(&t, "u");
+    replace_file(&u, |path| {
+        let f = fs::File::create(path).expect("create");
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        f.set_len(4096 + 512).expect("size it like a ring");
+    });
     let started = Instant::now();
-    let e = open_err(&t, "u");
+    let e = open_err(&u);
     assert!(matches!(e, SegmentError::NotInitialised { .. }), "{e}");
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(2));
@@ -73,14 +106,14 @@ fn never_initialised_segment_times_out() {
 #[test]
 fn file_shorter_than_its_header_says() {
     let t = TempNs::new("short");
-    ring(&t, "s");
+    let s = ring(&t, "s");
     fs::OpenOptions::new()
         .write(true)
-        .open(t.file("s", "spsc"))
+        .open(s.path())
         .expect("open")
         .set_len(1024)
         .expect("truncate");
-    let e = open_err(&t, "s");
+    let e = open_err(&s);
     assert!(
         matches!(
             e,
@@ -97,17 +130,17 @@ fn file_shorter_than_its_header_says() {
 #[test]
 fn wrong_magic() {
     let t = TempNs::new("magic");
-    ring(&t, "m");
-    poke(&t, "m", 0, b"JUNK");
-    assert!(matches!(open_err(&t, "m"), SegmentError::BadMagic { .. }));
+    let m = ring(&t, "m");
+    poke(&m, 0, b"JUNK");
+    assert!(matches!(open_err(&m), SegmentError::BadMagic { .. }));
 }
 
 #[test]
 fn another_layout_version() {
     let t = TempNs::new("version");
-    ring(&t, "v");
-    poke(&t, "v", 4, &99u32.to_ne_bytes());
-    let e = open_err(&t, "v");
+    let v = ring(&t, "v");
+    poke(&v, 4, &99u32.to_ne_bytes());
+    let e = open_err(&v);
     assert!(
         matches!(
             e,
@@ -124,10 +157,10 @@ fn another_layout_version() {
 #[test]
 fn another_layout_hash() {
     let t = TempNs::new("hash");
-    ring(&t, "h");
-    poke(&t, "h", 8, &0x1234_5678u64.to_ne_bytes());
+    let h = ring(&t, "h");
+    poke(&h, 8, &0x1234_5678u64.to_ne_bytes());
     assert!(matches!(
-        open_err(&t, "h"),
+        open_err(&h),
         SegmentError::LayoutMismatch {
             found: 0x1234_5678,
             ..
@@ -138,29 +171,75 @@ fn another_layout_hash() {
 #[test]
 fn control_block_with_impossible_capacity() {
     let t = TempNs::new("cap");
-    ring(&t, "c");
-    poke(&t, "c", 128, &3000u64.to_ne_bytes());
-    assert!(matches!(open_err(&t, "c"), SegmentError::Corrupt { .. }));
+    let c = ring(&t, "c");
+    poke(&c, 128, &3000u64.to_ne_bytes());
+    assert!(matches!(open_err(&c), SegmentError::Corrupt { .. }));
+}
+
+#[test]
+fn control_block_that_disagrees_with_the_directory() {
+    let t = TempNs::new("disagree");
+    let c = ring(&t, "c");
+    // A valid control block, but not the channel's: a smaller max payload
+    // (at 128 + 8; the directory says 2032), then wake-ups (flags at
+    // 128 + 12; the directory says off).
+    poke(&c, 136, &1000u32.to_ne_bytes());
+    match open_err(&c) {
+        SegmentError::Corrupt { reason, .. } => assert!(
+            reason.contains("max payload 1000 but the directory says 2032"),
+            "{reason}"
+        ),
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    poke(&c, 136, &2032u32.to_ne_bytes());
+    poke(&c, 140, &1u32.to_ne_bytes());
+    match open_err(&c) {
+        SegmentError::Corrupt { reason, .. } => assert!(
+            reason.contains("wake-ups 1 but the directory says 0"),
+            "{reason}"
+        ),
+        other => panic!("expected Corrupt, got {other}"),
+    }
 }
 
 #[test]
 fn symlink_in_place_of_the_file() {
     let t = TempNs::new("link");
-    ring(&t, "real");
-    std::os::unix::fs::symlink(t.file("real", "spsc"), t.file("l", "spsc")).expect("symlink");
-    assert!(matches!(open_err(&t, "l"), SegmentError::Symlink { .. }));
-    // Creating over the link must not follow it either.
-    let e = SpscRing::create(&t.ns, "l", SpscConfig::with_capacity(4096)).expect_err("exists");
+    let real = ring(&t, "real");
+    let l = ring(&t, "l");
+    replace_file(&l, |path| {
+        std::os::unix::fs::symlink(real.path(), path).expect("symlink")
+    });
+    assert!(matches!(open_err(&l), SegmentError::Symlink { .. }));
+    // Creating over a link must not follow it either: put one where the
+    // next creation of "l" makes its file (entry and epoch: the removed
+    // ring's epoch plus one).
+    let bus = bus(&t);
+    l.remove().expect("remove");
+    let record = l.record();
+    let next = t.file(
+        &format!("spsc-{}-{}", record.entry, record.epoch + 1),
+        "spsc",
+    );
+    std::os::unix::fs::symlink(real.path(), &next).expect("symlink");
+    let e = segment_err(
+        bus.spsc("l", &SpscConfig::with_capacity(4096))
+            .err()
+            .expect("exists"),
+    );
     assert!(matches!(e, SegmentError::AlreadyExists { .. }), "{e}");
+    assert!(fs::symlink_metadata(&next)
+        .expect("still the link")
+        .is_symlink());
 }
 
 #[test]
 fn file_writable_by_others() {
     let t = TempNs::new("mode");
-    ring(&t, "w");
-    fs::set_permissions(t.file("w", "spsc"), fs::Permissions::from_mode(0o666)).expect("chmod");
+    let w = ring(&t, "w");
+    fs::set_permissions(w.path(), fs::Permissions::from_mode(0o666)).expect("chmod");
     assert!(matches!(
-        open_err(&t, "w"),
+        open_err(&w),
         SegmentError::InsecureMode { mode: 0o666, .. }
     ));
 }
@@ -173,10 +252,10 @@ fn file_owned_by_another_uid() {
         return;
     }
     let t = TempNs::new("owner");
-    ring(&t, "o");
-    std::os::unix::fs::chown(t.file("o", "spsc"), Some(65534), Some(65534)).expect("chown");
+    let o = ring(&t, "o");
+    std::os::unix::fs::chown(o.path(), Some(65534), Some(65534)).expect("chown");
     assert!(matches!(
-        open_err(&t, "o"),
+        open_err(&o),
         SegmentError::WrongOwner { owner: 65534, .. }
     ));
 }
@@ -184,23 +263,27 @@ fn file_owned_by_another_uid() {
 #[test]
 fn missing_segment_is_not_found() {
     let t = TempNs::new("missing");
-    assert!(matches!(
-        open_err(&t, "nope"),
-        SegmentError::NotFound { .. }
-    ));
+    let nope = ring(&t, "nope");
+    fs::remove_file(nope.path()).expect("rm");
+    assert!(matches!(open_err(&nope), SegmentError::NotFound { .. }));
 }
 
 #[test]
 fn invalid_names_never_reach_the_file_system() {
     let t = TempNs::new("names");
     let long = "x".repeat(65);
+    let bus = bus(&t);
     for bad in ["../x", "a/b", "", "a\0b", long.as_str(), ".hidden", ".."] {
-        let e = SpscRing::create(&t.ns, bad, SpscConfig::with_capacity(4096)).expect_err(bad);
+        let e = segment_err(
+            bus.spsc(bad, &SpscConfig::with_capacity(4096))
+                .err()
+                .expect(bad),
+        );
         assert!(
             matches!(e, SegmentError::InvalidName { .. }),
             "{bad:?}: {e}"
         );
-        let e = SpscRing::producer(&t.ns, bad).err().expect("refused");
+        let e = segment_err(bus.open_spsc(bad).err().expect("refused"));
         assert!(
             matches!(e, SegmentError::InvalidName { .. }),
             "{bad:?}: {e}"
@@ -210,8 +293,13 @@ fn invalid_names_never_reach_the_file_system() {
             Err(SegmentError::InvalidName { .. })
         ));
     }
-    // Nothing was created outside the namespace directory.
-    assert_eq!(fs::read_dir(t.ns.path()).expect("read dir").count(), 0);
+    // Nothing was created but the directory, and nothing outside the
+    // namespace directory.
+    let files: Vec<_> = fs::read_dir(t.ns.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(files, ["directory.dir"]);
     assert!(!t.base.join("x.spsc").exists());
 }
 
@@ -220,12 +308,13 @@ fn files_and_directories_are_private_whatever_the_umask() {
     let t = TempNs::new("perm");
     // SAFETY: umask(2) only swaps the process's mask.
     let old = unsafe { libc::umask(0o000) };
-    ring(&t, "p");
+    let p = ring(&t, "p");
     let ns2 = Namespace::at(&t.base, "second").expect("namespace");
     // SAFETY: as above.
     unsafe { libc::umask(old) };
     let mode = |p: &std::path::Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
-    assert_eq!(mode(&t.file("p", "spsc")), 0o600);
+    assert_eq!(mode(&p.path()), 0o600);
+    assert_eq!(mode(&t.file("directory", "dir")), 0o600);
     assert_eq!(mode(t.ns.path()), 0o700);
     assert_eq!(mode(ns2.path()), 0o700);
 }
@@ -252,31 +341,57 @@ fn namespace_directory_that_is_a_symlink_or_shared_is_refused() {
 fn creating_more_than_the_file_system_holds_fails_now_not_later() {
     let t = TempNs::new("nospace");
     // 1 TiB: more than any tmpfs on these machines can reserve.
-    let e =
-        SpscRing::create(&t.ns, "huge", SpscConfig::with_capacity(1 << 40)).expect_err("no space");
+    let bus = bus(&t);
+    let e = segment_err(
+        bus.spsc("huge", &SpscConfig::with_capacity(1 << 40))
+            .err()
+            .expect("no space"),
+    );
     assert!(matches!(e, SegmentError::NoSpace { .. }), "{e}");
-    assert!(
-        !t.file("huge", "spsc").exists(),
+    let files: Vec<_> = fs::read_dir(t.ns.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        files,
+        ["directory.dir"],
         "a failed create left its file behind"
     );
+    // The entry was given back: a ring that fits is made under the name.
+    let huge = bus
+        .spsc("huge", &SpscConfig::with_capacity(4096))
+        .expect("create what fits");
+    assert!(huge.was_created());
 }
 
 #[test]
-fn creating_twice_is_refused() {
+fn creating_twice_opens_the_first_ring_and_never_makes_another() {
     let t = TempNs::new("twice");
-    ring(&t, "d");
-    let e = SpscRing::create(&t.ns, "d", SpscConfig::with_capacity(4096)).expect_err("exists");
-    assert!(matches!(e, SegmentError::AlreadyExists { .. }));
+    let d = ring(&t, "d");
+    assert!(d.was_created());
+    d.producer()
+        .expect("producer")
+        .try_send(1, b"kept")
+        .expect("send");
+    let again = ring(&t, "d");
+    assert!(!again.was_created());
+    assert_eq!(again.path(), d.path());
+    assert_eq!(
+        &again
+            .consumer()
+            .expect("consumer")
+            .try_read()
+            .expect("read")[..],
+        b"kept"
+    );
 }
 
 #[test]
 fn one_producer_per_ring_even_within_a_process() {
     let t = TempNs::new("one");
-    ring(&t, "r");
-    let first = SpscRing::producer(&t.ns, "r").expect("first producer");
-    let e = SpscRing::producer(&t.ns, "r")
-        .err()
-        .expect("second refused");
+    let r = ring(&t, "r");
+    let first = r.producer().expect("first producer");
+    let e = segment_err(r.producer().err().expect("second refused"));
     assert!(
         matches!(
             e,
@@ -287,8 +402,18 @@ fn one_producer_per_ring_even_within_a_process() {
         ),
         "{e}"
     );
+    // Through another handle on the same channel too.
+    let e = segment_err(
+        bus(&t)
+            .open_spsc("r")
+            .expect("open")
+            .producer()
+            .err()
+            .expect("refused"),
+    );
+    assert!(matches!(e, SegmentError::AlreadyAttached { .. }), "{e}");
     drop(first);
-    SpscRing::producer(&t.ns, "r").expect("free again after drop");
+    r.producer().expect("free again after drop");
 }
 
 #[test]
@@ -462,20 +587,20 @@ fn default_base_directory_is_per_user() {
 #[test]
 fn header_flags_mean_nothing_in_a_header_that_does_not_validate() {
     let t = TempNs::new("junkflags");
-    ring(&t, "j");
+    let j = ring(&t, "j");
     // Bad magic, and junk where the `removed` flag lives (offset 36).
-    poke(&t, "j", 0, b"JUNK");
-    poke(&t, "j", 36, &0xdead_beef_u32.to_ne_bytes());
-    let e = open_err(&t, "j");
+    poke(&j, 0, b"JUNK");
+    poke(&j, 36, &0xdead_beef_u32.to_ne_bytes());
+    let e = open_err(&j);
     assert!(matches!(e, SegmentError::BadMagic { .. }), "{e}");
 }
 
 #[test]
 fn segment_flagged_removed_is_not_opened() {
     let t = TempNs::new("flagged");
-    ring(&t, "f");
+    let f = ring(&t, "f");
     // What `Segment::remove` does just before it unlinks.
-    poke(&t, "f", 36, &1u32.to_ne_bytes());
-    let e = open_err(&t, "f");
+    poke(&f, 36, &1u32.to_ne_bytes());
+    let e = open_err(&f);
     assert!(matches!(e, SegmentError::Removed { .. }), "{e}");
 }

@@ -31,9 +31,8 @@ use std::time::{Duration, Instant};
 
 use common::{child_command, child_role, die_with_parent, splitmix, vm_rss_kib, TempNs};
 use shmbus::bus::{Bus, Policy, RecvError, StartAt, TopicConfig};
-use shmbus::ring::spsc::{ReadError, SpscConfig, SpscRing};
+use shmbus::ring::spsc::{ReadError, SpscConfig};
 use shmbus::wait::WaitStrategy;
-use shmbus::Namespace;
 
 const TEST: &str = "soak_two_processes_lose_nothing_and_stay_flat";
 const RATE: u64 = 500_000;
@@ -167,8 +166,9 @@ fn run_child(role: &str, base: &Path) {
     let mut buf = [0u8; LEN];
     match role {
         "spsc-writer" => {
-            let ns = Namespace::at(base, "t").expect("open namespace");
-            let mut tx = SpscRing::producer(&ns, RING).expect("attach producer");
+            let bus = Bus::at(base, "t").expect("open bus");
+            let ring = bus.open_spsc(RING).expect("open channel");
+            let mut tx = ring.producer().expect("attach producer");
             let (sent, elapsed) = paced(secs, |seq| {
                 let mut slot = tx
                     .claim_timeout(LEN, WaitStrategy::BACKOFF, PATIENCE)
@@ -185,8 +185,9 @@ fn run_child(role: &str, base: &Path) {
             write_result(base, role, sent, elapsed);
         }
         "spsc-reader" => {
-            let ns = Namespace::at(base, "t").expect("open namespace");
-            let mut rx = SpscRing::consumer(&ns, RING).expect("attach consumer");
+            let bus = Bus::at(base, "t").expect("open bus");
+            let ring = bus.open_spsc(RING).expect("open channel");
+            let mut rx = ring.consumer().expect("attach consumer");
             let start = Instant::now();
             let mut seq = 0u64;
             loop {
@@ -302,7 +303,10 @@ fn spawn(role: &'static str, base: &Path, secs: u64) -> Kid {
 fn run_pair(transport: &str, secs: u64) {
     let t = TempNs::new("soak");
     match transport {
-        "spsc" => SpscRing::create(&t.ns, RING, ring_config()).expect("create ring"),
+        "spsc" => {
+            let bus = Bus::at(&t.base, "t").expect("open bus");
+            bus.spsc(RING, &ring_config()).expect("create ring");
+        }
         _ => {
             let bus = Bus::at(&t.base, "t").expect("open bus");
             let topic = bus.topic(TOPIC, &topic_config()).expect("create topic");

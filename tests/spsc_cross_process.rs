@@ -1,4 +1,4 @@
-//! SPSC rings across real processes: a child producer streams records of
+//! SPSC channels across real processes: a child producer streams records of
 //! 8..1024 bytes to a consumer in the parent, which checks order, length and
 //! a CRC-32 of each; and a producer killed mid-record is replaced without
 //! loss.
@@ -10,11 +10,20 @@ mod common;
 use std::time::Duration;
 
 use common::{child_role, spawn_child, splitmix, TempNs};
-use shmbus::ring::spsc::{Consumer, Producer, ReadError, SpscConfig, SpscRing};
+use shmbus::ring::spsc::{Consumer, Producer, ReadError, SpscConfig};
 use shmbus::wait::WaitStrategy;
-use shmbus::{Namespace, SegmentError};
+use shmbus::{Bus, BusError, Channel, SegmentError};
 
 const RING: &str = "xproc";
+
+/// The channel [`RING`] as a child process opens it: by name, through the
+/// directory of the parent's namespace.
+fn child_channel(base: &std::path::Path) -> Channel {
+    Bus::at(base, "t")
+        .expect("bus")
+        .open_spsc(RING)
+        .expect("open the channel")
+}
 
 fn record_count() -> u64 {
     std::env::var("SHMBUS_XPROC_RECORDS")
@@ -89,15 +98,17 @@ fn consume(rx: &mut Consumer, from: u64, to: u64) {
 fn ten_million_records_from_a_child_producer() {
     if let Some((role, base)) = child_role() {
         if role == "producer" {
-            let ns = Namespace::at(&base, "t").expect("namespace");
-            let mut tx = SpscRing::producer(&ns, RING).expect("attach producer");
+            let mut tx = child_channel(&base).producer().expect("attach producer");
             produce(&mut tx, 0, record_count());
         }
         return;
     }
     let t = TempNs::new("xproc");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(1 << 20)).expect("create ring");
-    let mut rx = SpscRing::consumer(&t.ns, RING).expect("attach consumer");
+    let ring = t
+        .bus()
+        .spsc(RING, &SpscConfig::with_capacity(1 << 20))
+        .expect("create ring");
+    let mut rx = ring.consumer().expect("attach consumer");
     let mut child = spawn_child(
         "ten_million_records_from_a_child_producer",
         "producer",
@@ -125,8 +136,7 @@ fn producer_killed_mid_record_is_replaced_without_loss() {
     const COMMITTED: u64 = 1000;
     if let Some((role, base)) = child_role() {
         if role == "dying-producer" {
-            let ns = Namespace::at(&base, "t").expect("namespace");
-            let mut tx = SpscRing::producer(&ns, RING).expect("attach producer");
+            let mut tx = child_channel(&base).producer().expect("attach producer");
             produce(&mut tx, 0, COMMITTED);
             let mut slot = tx.try_claim(64).expect("room");
             slot.fill(0xEE);
@@ -137,8 +147,11 @@ fn producer_killed_mid_record_is_replaced_without_loss() {
         return;
     }
     let t = TempNs::new("kill");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(1 << 20)).expect("create ring");
-    let mut rx = SpscRing::consumer(&t.ns, RING).expect("attach consumer");
+    let ring = t
+        .bus()
+        .spsc(RING, &SpscConfig::with_capacity(1 << 20))
+        .expect("create ring");
+    let mut rx = ring.consumer().expect("attach consumer");
     let mut child = spawn_child(
         "producer_killed_mid_record_is_replaced_without_loss",
         "dying-producer",
@@ -154,7 +167,7 @@ fn producer_killed_mid_record_is_replaced_without_loss() {
         "half-written record leaked"
     );
 
-    let mut tx = SpscRing::producer(&t.ns, RING).expect("role is free after the death");
+    let mut tx = ring.producer().expect("role is free after the death");
     assert_eq!(rx.producer_alive(), Some(true));
     produce(&mut tx, COMMITTED, COMMITTED + 500);
     consume(&mut rx, COMMITTED, COMMITTED + 500);
@@ -166,8 +179,7 @@ fn producer_killed_mid_record_is_replaced_without_loss() {
 fn second_consumer_is_refused_while_the_first_lives() {
     if let Some((role, base)) = child_role() {
         if role == "holding-consumer" {
-            let ns = Namespace::at(&base, "t").expect("namespace");
-            let mut rx = SpscRing::consumer(&ns, RING).expect("attach consumer");
+            let mut rx = child_channel(&base).consumer().expect("attach consumer");
             // Hold the role until the parent sends the go-ahead record.
             let rec = rx
                 .read_timeout(WaitStrategy::BACKOFF, Duration::from_secs(30))
@@ -177,8 +189,11 @@ fn second_consumer_is_refused_while_the_first_lives() {
         return;
     }
     let t = TempNs::new("excl");
-    SpscRing::create(&t.ns, RING, SpscConfig::with_capacity(4096)).expect("create ring");
-    let mut tx = SpscRing::producer(&t.ns, RING).expect("attach producer");
+    let ring = t
+        .bus()
+        .spsc(RING, &SpscConfig::with_capacity(4096))
+        .expect("create ring");
+    let mut tx = ring.producer().expect("attach producer");
     let mut child = spawn_child(
         "second_consumer_is_refused_while_the_first_lives",
         "holding-consumer",
@@ -189,15 +204,17 @@ fn second_consumer_is_refused_while_the_first_lives() {
         assert!(std::time::Instant::now() < deadline, "child never attached");
         std::thread::sleep(Duration::from_millis(5));
     }
-    match SpscRing::consumer(&t.ns, RING) {
-        Err(SegmentError::AlreadyAttached { role, .. }) => assert_eq!(role, "consumer"),
+    match ring.consumer() {
+        Err(BusError::Segment(SegmentError::AlreadyAttached { role, .. })) => {
+            assert_eq!(role, "consumer")
+        }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a second consumer attached while the first is alive"),
     }
     tx.try_send(0, b"bye").expect("room");
     assert!(child.wait().expect("wait child").success());
     assert_eq!(tx.consumer_alive(), Some(false));
-    SpscRing::consumer(&t.ns, RING).expect("role is free after exit");
+    ring.consumer().expect("role is free after exit");
 }
 
 /// A consumer sleeping on the futex of a ring with wake-ups gets every
@@ -209,8 +226,7 @@ fn blocking_consumer_sleeps_between_bursts_and_misses_nothing() {
     const PER_BURST: u64 = 500;
     if let Some((role, base)) = child_role() {
         if role == "bursty-producer" {
-            let ns = Namespace::at(&base, "t").expect("namespace");
-            let mut tx = SpscRing::producer(&ns, RING).expect("attach producer");
+            let mut tx = child_channel(&base).producer().expect("attach producer");
             for b in 0..BURSTS {
                 produce(&mut tx, b * PER_BURST, (b + 1) * PER_BURST);
                 std::thread::sleep(Duration::from_millis(5));
@@ -220,8 +236,8 @@ fn blocking_consumer_sleeps_between_bursts_and_misses_nothing() {
     }
     let t = TempNs::new("blocking");
     let config = SpscConfig::with_capacity(1 << 16).with_wakeups();
-    SpscRing::create(&t.ns, RING, config).expect("create ring");
-    let mut rx = SpscRing::consumer(&t.ns, RING).expect("attach consumer");
+    let ring = t.bus().spsc(RING, &config).expect("create ring");
+    let mut rx = ring.consumer().expect("attach consumer");
     let mut child = spawn_child(
         "blocking_consumer_sleeps_between_bursts_and_misses_nothing",
         "bursty-producer",
@@ -238,7 +254,7 @@ fn blocking_consumer_sleeps_between_bursts_and_misses_nothing() {
     // the producer found the consumer asleep.
     let mut word = [0u8; 4];
     std::os::unix::fs::FileExt::read_exact_at(
-        &std::fs::File::open(t.file(RING, "spsc")).expect("open"),
+        &std::fs::File::open(ring.path()).expect("open"),
         &mut word,
         128 + 24,
     )

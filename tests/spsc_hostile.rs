@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::{splitmix, TempNs};
 use shmbus::layout::{pack_record_header, FLAG_COMMITTED, FLAG_PADDING, SPSC_DATA_OFFSET};
-use shmbus::ring::spsc::{ClaimError, ReadError, SpscConfig, SpscRing};
+use shmbus::ring::spsc::{ClaimError, ReadError, SpscConfig};
 use shmbus::ring::CorruptionKind;
-use shmbus::SegmentError;
+use shmbus::{BusError, Channel, SegmentError};
 
 const CAP: u64 = 4096;
 const TAIL: u64 = 256;
@@ -26,20 +26,24 @@ const HEAD: u64 = 384;
 const DATA: u64 = SPSC_DATA_OFFSET as u64;
 
 struct Fixture {
-    t: TempNs,
+    ch: Channel,
     file: std::fs::File,
+    _t: TempNs,
 }
 
 impl Fixture {
     fn new(tag: &str) -> Self {
         let t = TempNs::new(tag);
-        SpscRing::create(&t.ns, "h", SpscConfig::with_capacity(CAP as usize)).expect("create");
+        let ch = t
+            .bus()
+            .spsc("h", &SpscConfig::with_capacity(CAP as usize))
+            .expect("create");
         let file = FsOpen::new()
             .read(true)
             .write(true)
-            .open(t.file("h", "spsc"))
+            .open(ch.path())
             .expect("open file");
-        Fixture { t, file }
+        Fixture { ch, file, _t: t }
     }
     fn poke_u64(&self, offset: u64, v: u64) {
         self.file
@@ -59,12 +63,9 @@ fn corrupt_kind(e: ReadError) -> CorruptionKind {
 fn misaligned_consumer_position_is_refused_on_attach() {
     let f = Fixture::new("misaligned");
     f.poke_u64(HEAD, 13);
-    for e in [
-        SpscRing::consumer(&f.t.ns, "h").err(),
-        SpscRing::producer(&f.t.ns, "h").err(),
-    ] {
+    for e in [f.ch.consumer().err(), f.ch.producer().err()] {
         match e {
-            Some(SegmentError::Corrupt { reason, .. }) => {
+            Some(BusError::Segment(SegmentError::Corrupt { reason, .. })) => {
                 assert!(reason.contains("13"), "{reason}")
             }
             other => panic!("expected Corrupt, got {other:?}"),
@@ -81,12 +82,9 @@ fn consumer_position_past_the_largest_is_refused_on_attach() {
     let f = Fixture::new("huge");
     for head in [u64::MAX - 7, 1 << 63] {
         f.poke_u64(HEAD, head);
-        for e in [
-            SpscRing::consumer(&f.t.ns, "h").err(),
-            SpscRing::producer(&f.t.ns, "h").err(),
-        ] {
+        for e in [f.ch.consumer().err(), f.ch.producer().err()] {
             match e {
-                Some(SegmentError::Corrupt { reason, .. }) => {
+                Some(BusError::Segment(SegmentError::Corrupt { reason, .. })) => {
                     assert!(reason.contains(&head.to_string()), "{reason}")
                 }
                 other => panic!("head {head}: expected Corrupt, got {other:?}"),
@@ -95,8 +93,8 @@ fn consumer_position_past_the_largest_is_refused_on_attach() {
     }
     // Just below the bound still works.
     f.poke_u64(HEAD, (1 << 63) - 4096);
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut tx = f.ch.producer().expect("producer");
+    let mut rx = f.ch.consumer().expect("consumer");
     for i in 0..100u64 {
         tx.try_send(1, &i.to_le_bytes()).expect("room");
         assert_eq!(&rx.try_read().expect("record")[..], &i.to_le_bytes());
@@ -109,14 +107,14 @@ fn consumer_position_past_the_largest_is_refused_on_attach() {
 #[test]
 fn garbage_producer_position_misleads_nobody() {
     let f = Fixture::new("tail");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
+    let mut tx = f.ch.producer().expect("producer");
     tx.try_send(0, &[0; 8]).expect("send"); // frame 16 at 0
     drop(tx);
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut rx = f.ch.consumer().expect("consumer");
     for (round, garbage) in [13, CAP * 5, u64::MAX].into_iter().enumerate() {
         let round = round as u8;
         f.poke_u64(TAIL, garbage);
-        let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer rebuilds its position");
+        let mut tx = f.ch.producer().expect("producer rebuilds its position");
         assert_eq!(
             tx.position(),
             16 * (u64::from(round) + 1),
@@ -133,8 +131,8 @@ fn garbage_producer_position_misleads_nobody() {
 #[test]
 fn record_length_beyond_the_maximum() {
     let f = Fixture::new("len");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut tx = f.ch.producer().expect("producer");
+    let mut rx = f.ch.consumer().expect("consumer");
     tx.try_send(1, &[7; 8]).expect("send");
     f.poke_u64(DATA, pack_record_header(u32::MAX, 1, FLAG_COMMITTED));
     let e = rx.try_read().err().expect("error");
@@ -147,8 +145,8 @@ fn record_length_beyond_the_maximum() {
 #[test]
 fn record_running_past_the_end_of_the_region() {
     let f = Fixture::new("oob");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut tx = f.ch.producer().expect("producer");
+    let mut rx = f.ch.consumer().expect("consumer");
     // Frames of 1024, 1024, 1024 and 1008 bytes: the next header is at 4080,
     // 16 bytes before the end of the 4096-byte region.
     for len in [1016, 1016, 1016, 1000] {
@@ -166,8 +164,8 @@ fn record_running_past_the_end_of_the_region() {
 #[test]
 fn header_without_the_committed_mark() {
     let f = Fixture::new("uncommitted");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut tx = f.ch.producer().expect("producer");
+    let mut rx = f.ch.consumer().expect("consumer");
     tx.try_send(1, &[7; 8]).expect("send");
     f.poke_u64(DATA, pack_record_header(8, 1, 0));
     let e = rx.try_read().err().expect("error");
@@ -177,8 +175,8 @@ fn header_without_the_committed_mark() {
 #[test]
 fn unknown_record_flags() {
     let f = Fixture::new("flags");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut tx = f.ch.producer().expect("producer");
+    let mut rx = f.ch.consumer().expect("consumer");
     tx.try_send(1, &[7; 8]).expect("send");
     f.poke_u64(DATA, pack_record_header(8, 1, 0x4000 | FLAG_COMMITTED));
     let e = rx.try_read().err().expect("error");
@@ -191,8 +189,8 @@ fn unknown_record_flags() {
 #[test]
 fn padding_that_does_not_reach_the_end() {
     let f = Fixture::new("pad");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut tx = f.ch.producer().expect("producer");
+    let mut rx = f.ch.consumer().expect("consumer");
     tx.try_send(1, &[7; 8]).expect("send");
     f.poke_u64(
         DATA,
@@ -205,7 +203,7 @@ fn padding_that_does_not_reach_the_end() {
 #[test]
 fn consumer_position_out_of_range_stops_the_producer() {
     let f = Fixture::new("head");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
+    let mut tx = f.ch.producer().expect("producer");
     let max = tx.max_payload() as usize;
     tx.try_send(1, &vec![0; max]).expect("first half");
     tx.try_send(1, &vec![0; max]).expect("second half");
@@ -226,8 +224,8 @@ fn consumer_position_out_of_range_stops_the_producer() {
 #[test]
 fn random_overwrites_while_running_give_typed_errors_only() {
     let f = Fixture::new("vandal");
-    let mut tx = SpscRing::producer(&f.t.ns, "h").expect("producer");
-    let mut rx = SpscRing::consumer(&f.t.ns, "h").expect("consumer");
+    let mut tx = f.ch.producer().expect("producer");
+    let mut rx = f.ch.consumer().expect("consumer");
     let max = tx.max_payload() as usize;
     let stop = Arc::new(AtomicBool::new(false));
     let writes = Arc::new(AtomicU64::new(0));

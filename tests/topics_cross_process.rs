@@ -1018,13 +1018,13 @@ fn racing_creators_make_exactly_one_topic() {
     let other = TopicConfig { slots: 4, ..cfg };
     match bus.topic("race-7", &other) {
         Err(BusError::Directory(DirectoryError::ConfigMismatch {
-            topic,
+            name,
             existing,
             requested,
         })) => {
             assert_eq!(
-                (topic.as_str(), existing, requested),
-                ("race-7", cfg, other)
+                (name.as_str(), existing, requested),
+                ("race-7", cfg.into(), other.into())
             );
         }
         Err(e) => panic!("wrong error: {e}"),

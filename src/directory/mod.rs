@@ -1,19 +1,25 @@
-//! The topic directory: one segment per namespace mapping topic names to
-//! broadcast logs.
+//! The directory: one segment per namespace mapping names to rings of
+//! every kind, broadcast topics and SPSC channels, each with its typed
+//! configuration ([`RingConfig`]).
 //!
 //! The directory is a fixed table of [`TopicEntry`](crate::layout::TopicEntry)s
 //! (see [`crate::layout`]), found by hashing the name and probing linearly.
-//! Creating or opening a topic is lock-free and race-safe:
+//! A name is one ring of one kind: creating or opening it as another kind
+//! is a [`DirectoryError::KindMismatch`], with another configuration a
+//! [`DirectoryError::ConfigMismatch`], each naming what the caller asked
+//! for and what the directory holds. Creating or opening a ring is
+//! lock-free and race-safe, whatever its kind:
 //!
 //! * an entry goes `FREE → CREATING → READY` by compare-and-swap on its
 //!   state word (epoch in the high half), so of many processes creating the
-//!   same new topic exactly one wins; the others wait (bounded) for `READY`
+//!   same new ring exactly one wins; the others wait (bounded) for `READY`
 //!   and open what it made;
 //! * the creator holds the liveness lock of (entry, epoch) while
 //!   `CREATING`. If it dies half-way, the next process to find the entry,
-//!   creator or opener, sees the lock free and frees the entry at once: a
-//!   creator then claims it at a newer epoch and creates the topic itself,
-//!   an opener reports [`DirectoryError::NotFound`] without waiting;
+//!   creator or opener, sees the lock free and gives the entry back at
+//!   once: a creator then claims it at a newer epoch and creates the ring
+//!   itself, an opener reports [`DirectoryError::NotFound`] without
+//!   waiting;
 //! * a creator that is alive but stalled (stopped, descheduled) keeps its
 //!   lock: an opener waits for it up to the create wait ([`CREATE_WAIT`]
 //!   unless set with [`Directory::with_create_wait`]) and then fails with
@@ -21,40 +27,68 @@
 //!   takes the entry over. The stalled creator, when it resumes, changes
 //!   nothing (every write it makes is a compare-and-swap against its own
 //!   epoch) and fails with [`DirectoryError::CreateTakenOver`];
-//! * the ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast`: the
-//!   topic name never reaches the file system;
-//! * opening with a configuration that differs from the existing topic's is
-//!   a [`DirectoryError::ConfigMismatch`] naming both;
+//! * the ring file of entry `i` at epoch `e` is named from them alone
+//!   ([`RingKind::segment_name`]: `topic-<i>-<e>.bcast`,
+//!   `spsc-<i>-<e>.spsc`): a ring's name never reaches the file system;
+//! * removing a ring ([`Directory::remove`]) moves its entry `READY →
+//!   REMOVED`, keeping the name, then removes its file. The next creator of
+//!   that name claims the entry again (`REMOVED → RECREATING → READY`, the
+//!   same protocol at a newer epoch), so the new ring gets a new file; if
+//!   it dies or stalls the entry goes back to `REMOVED`. A removed name
+//!   keeps its entry for good: names are for long-lived rings, and a
+//!   namespace that keeps making new names and removing them fills its
+//!   directory ([`DirectoryError::Full`] after
+//!   [`DEFAULT_DIRECTORY_ENTRIES`] names); reuse names, or remove the
+//!   namespace as a whole;
 //! * every entry is validated when read (state, epoch tags, name, kind,
 //!   configuration). A corrupt entry on a name's probe chain is a
 //!   [`DirectoryError::Corrupt`] naming the entry and what is wrong, never
-//!   skipped: skipping it could create a second topic of the same name.
+//!   skipped: skipping it could create a second ring of the same name.
 //!
-//! Entries are never deleted (a namespace is removed as a whole), so a
-//! probe sequence never has holes and a name is in at most one entry; a
-//! hole (a free entry in front of the name's entry) is reported corrupt.
+//! An entry that held a ring never becomes free again (a namespace is
+//! removed as a whole), so a probe sequence never has holes and a name is
+//! in at most one entry; a hole (a free entry in front of the name's entry)
+//! is reported corrupt.
+//!
+//! Adding a kind of ring means a [`RingKind`] and a [`RingConfig`] variant
+//! with their encoding (`kind.rs`), and its ring file's creation and removal
+//! in this module's store.
 
+mod kind;
 pub mod table;
 
-pub use table::{heap, HeapDirectory, TopicRecord};
+pub use kind::{RingConfig, RingKind};
+pub use table::{heap, HeapDirectory, RingRecord};
 
 /// One entry of a directory that is not free, as inspection sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DirectoryEntry {
-    /// A valid topic.
-    Ready(TopicRecord),
-    /// A process is creating a topic in this entry (its name is not known
-    /// until it is ready).
+    /// A valid ring.
+    Ready(RingRecord),
+    /// A process is creating a ring in this entry.
     Creating {
         /// Entry index.
         entry: usize,
         /// Epoch of the creation.
         epoch: u32,
         /// Whether the creator still holds the entry's liveness lock. A dead
-        /// creator's entry is freed by the next process that opens or
-        /// creates a topic whose probe chain passes it.
+        /// creator's entry is given back by the next process that opens or
+        /// creates a ring whose probe chain passes it.
         creator_alive: bool,
+        /// The name, when a removed ring is being created again (the name
+        /// of a new one is not known until it is ready).
+        name: Option<String>,
+    },
+    /// The ring `name` was removed; creating `name` again makes a new one
+    /// in this entry.
+    Removed {
+        /// Entry index.
+        entry: usize,
+        /// Epoch of the ring removed, or of the last creation given back.
+        epoch: u32,
+        /// The name the entry keeps.
+        name: String,
     },
     /// The entry's bytes are inconsistent.
     Corrupt {
@@ -70,9 +104,19 @@ impl DirectoryEntry {
     pub fn entry(&self) -> usize {
         match self {
             DirectoryEntry::Ready(r) => r.entry,
-            DirectoryEntry::Creating { entry, .. } | DirectoryEntry::Corrupt { entry, .. } => {
-                *entry
-            }
+            DirectoryEntry::Creating { entry, .. }
+            | DirectoryEntry::Removed { entry, .. }
+            | DirectoryEntry::Corrupt { entry, .. } => *entry,
+        }
+    }
+
+    /// The name the entry holds, if it is known.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            DirectoryEntry::Ready(r) => Some(&r.name),
+            DirectoryEntry::Removed { name, .. } => Some(name),
+            DirectoryEntry::Creating { name, .. } => name.as_deref(),
+            DirectoryEntry::Corrupt { .. } => None,
         }
     }
 }
@@ -84,13 +128,12 @@ pub use mapped::*;
 mod mapped {
     use std::time::Duration;
 
-    use super::table::{self, topic_segment, EntryStore, Paused, Slot, TableError, TopicRecord};
-    use super::DirectoryEntry;
+    use super::table::{self, EntryStore, Paused, Slot, TableError};
+    use super::{DirectoryEntry, RingConfig, RingKind, RingRecord};
     use crate::layout::{
         lock_slot, DirectoryControl, SegmentKind, TopicEntry, DIRECTORY_CONTROL_OFFSET,
         DIRECTORY_ENTRIES_OFFSET,
     };
-    use crate::ring::broadcast::BroadcastConfig;
     use crate::ring::ConfigError;
     use crate::segment::{
         validate_name, LockHandle, Namespace, OpenOptions, Segment, SegmentError,
@@ -104,49 +147,63 @@ mod mapped {
     /// [`layout::lock_slot`](crate::layout::lock_slot)).
     pub const MAX_DIRECTORY_ENTRIES: u32 = crate::layout::MAX_DIRECTORY_ENTRIES;
     /// How long an opener waits for another live process to finish
-    /// creating a topic, and a creator before it takes such a stalled
+    /// creating a ring, and a creator before it takes such a stalled
     /// creator's entry over.
     pub const CREATE_WAIT: Duration = Duration::from_secs(10);
 
-    /// Why a topic could not be created or opened.
+    /// Why a ring could not be created, opened or removed.
     #[derive(Debug)]
     #[non_exhaustive]
     pub enum DirectoryError {
         /// A segment could not be created, opened or validated.
         Segment(SegmentError),
-        /// The topic exists with another configuration.
+        /// The name is a ring of the kind asked for, with another
+        /// configuration.
         ConfigMismatch {
-            /// The topic.
-            topic: String,
+            /// The ring's name.
+            name: String,
             /// Its configuration.
-            existing: BroadcastConfig,
+            existing: RingConfig,
             /// What the caller asked for.
-            requested: BroadcastConfig,
+            requested: RingConfig,
+        },
+        /// The name is a ring of another kind than the one asked for.
+        KindMismatch {
+            /// The ring's name.
+            name: String,
+            /// Its kind and configuration.
+            existing: RingConfig,
+            /// The kind the caller asked for.
+            requested: RingKind,
+            /// The configuration the caller asked for, when it gave one.
+            requested_config: Option<RingConfig>,
         },
         /// Every entry is taken.
         Full {
             /// Entries in the directory.
             entries: u32,
         },
-        /// No topic of that name.
+        /// No ring of that name (of that kind, when one was asked for).
         NotFound {
-            /// The topic.
-            topic: String,
+            /// The name.
+            name: String,
+            /// The kind asked for, if any.
+            kind: Option<RingKind>,
         },
-        /// Another live process has been creating the topic for longer than
+        /// Another live process has been creating the ring for longer than
         /// the create wait.
         CreateTimedOut {
-            /// The topic.
-            topic: String,
+            /// The name.
+            name: String,
             /// How long this call waited.
             waited: Duration,
         },
-        /// This process stalled while creating the topic, past another
+        /// This process stalled while creating the ring, past another
         /// process's create wait, and that process took the directory entry
         /// over: nothing this call made was published.
         CreateTakenOver {
-            /// The topic.
-            topic: String,
+            /// The name.
+            name: String,
         },
         /// The configuration asked for is invalid.
         InvalidConfig(ConfigError),
@@ -168,35 +225,58 @@ mod mapped {
     impl std::fmt::Display for DirectoryError {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             match self {
-            DirectoryError::Segment(e) => e.fmt(f),
-            DirectoryError::ConfigMismatch {
-                topic,
-                existing,
-                requested,
-            } => write!(
-                f,
-                "topic \"{topic}\" exists with {} but was opened with {} (open it with the same configuration, or use another name)",
-                describe(existing),
-                describe(requested)
-            ),
-            DirectoryError::Full { entries } => {
-                write!(f, "the topic directory is full ({entries} topics)")
+                DirectoryError::Segment(e) => e.fmt(f),
+                DirectoryError::ConfigMismatch {
+                    name,
+                    existing,
+                    requested,
+                } => write!(
+                    f,
+                    "{} \"{name}\" exists with {existing} but was opened with {requested} (open it with the same configuration, or use another name)",
+                    existing.kind().noun(),
+                ),
+                DirectoryError::KindMismatch {
+                    name,
+                    existing,
+                    requested,
+                    requested_config,
+                } => {
+                    write!(
+                        f,
+                        "\"{name}\" is {} with {existing} but was opened as {}",
+                        existing.kind().a_noun(),
+                        requested.a_noun()
+                    )?;
+                    if let Some(config) = requested_config {
+                        write!(f, " with {config}")?;
+                    }
+                    write!(
+                        f,
+                        " (open it as {}, or use another name)",
+                        existing.kind().a_noun()
+                    )
+                }
+                DirectoryError::Full { entries } => {
+                    write!(f, "the directory is full ({entries} entries)")
+                }
+                DirectoryError::NotFound { name, kind } => match kind {
+                    Some(kind) => write!(f, "no {} \"{name}\" in this namespace", kind.noun()),
+                    None => write!(f, "nothing named \"{name}\" in this namespace"),
+                },
+                DirectoryError::CreateTimedOut { name, waited } => write!(
+                    f,
+                    "\"{name}\" is still being created by another live process after {waited:?} (try again: the next process that creates it takes a stalled creator over)"
+                ),
+                DirectoryError::CreateTakenOver { name } => write!(
+                    f,
+                    "\"{name}\" was not created: this process stalled while creating it and another process took its directory entry over (create or open it again)"
+                ),
+                DirectoryError::InvalidConfig(e) => write!(f, "invalid configuration: {e}"),
+                DirectoryError::Corrupt { entry, reason } => write!(
+                    f,
+                    "directory entry {entry} is corrupt: {reason} (see it with ring-dump list; removing the namespace starts it afresh)"
+                ),
             }
-            DirectoryError::NotFound { topic } => write!(f, "no topic \"{topic}\" in this namespace"),
-            DirectoryError::CreateTimedOut { topic, waited } => write!(
-                f,
-                "topic \"{topic}\" is still being created by another live process after {waited:?} (try again: the next process that creates the topic takes a stalled creator over)"
-            ),
-            DirectoryError::CreateTakenOver { topic } => write!(
-                f,
-                "topic \"{topic}\" was not created: this process stalled while creating it and another process took its directory entry over (create or open the topic again)"
-            ),
-            DirectoryError::InvalidConfig(e) => write!(f, "invalid topic configuration: {e}"),
-            DirectoryError::Corrupt { entry, reason } => write!(
-                f,
-                "topic directory entry {entry} is corrupt: {reason} (see it with ring-dump topics; removing the namespace starts it afresh)"
-            ),
-        }
         }
     }
 
@@ -204,22 +284,35 @@ mod mapped {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             match self {
                 DirectoryError::Segment(e) => Some(e),
+                DirectoryError::InvalidConfig(e) => Some(e),
                 _ => None,
             }
         }
     }
 
-    /// A configuration in messages: durations as `{:?}`, so two different
-    /// values never print the same.
-    fn describe(c: &BroadcastConfig) -> String {
-        format!(
-            "{{slots {}, max payload {}, {:?}, {} subscribers, {} publishers, claim timeout {:?}}}",
-            c.slots, c.max_payload, c.policy, c.max_subscribers, c.max_publishers, c.reclaim_after
-        )
+    /// What a call asked the directory for: what its errors name.
+    #[derive(Clone, Copy)]
+    enum Asked<'a> {
+        /// A ring of this configuration (create or open).
+        Config(&'a RingConfig),
+        /// A ring of this kind.
+        Kind(RingKind),
+        /// Any ring.
+        Any,
+    }
+
+    impl Asked<'_> {
+        fn kind(self) -> Option<RingKind> {
+            match self {
+                Asked::Config(c) => Some(c.kind()),
+                Asked::Kind(k) => Some(k),
+                Asked::Any => None,
+            }
+        }
     }
 
     /// The entry locks (a private open file description) and the namespace in
-    /// which new logs are created.
+    /// which ring files are created.
     struct MappedStore<'a> {
         ns: &'a Namespace,
         locks: LockHandle,
@@ -236,24 +329,38 @@ mod mapped {
         fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, DirectoryError> {
             Ok(self.locks.is_held(lock_slot::entry(i, epoch))?)
         }
-        fn create_log(
+        fn create_ring(
             &self,
             i: usize,
             epoch: u32,
-            config: &BroadcastConfig,
+            config: &RingConfig,
         ) -> Result<(), DirectoryError> {
-            Ok(crate::ring::broadcast::shm::create_log(
-                self.ns,
-                &topic_segment(i, epoch),
-                config,
-            )?)
+            let segment = config.kind().segment_name(i, epoch);
+            match config {
+                RingConfig::Broadcast(c) => {
+                    crate::ring::broadcast::shm::create_log(self.ns, &segment, c)?
+                }
+                RingConfig::Spsc(c) => crate::ring::spsc::shm::create_ring(self.ns, &segment, c)?,
+            }
+            Ok(())
         }
-        fn remove_log(&self, i: usize, epoch: u32) {
-            let _ = Segment::remove(self.ns, &topic_segment(i, epoch), SegmentKind::Broadcast);
+        fn remove_ring(&self, i: usize, epoch: u32) {
+            // Whatever kind the ring was: a half-made entry's kind word
+            // cannot be trusted, and at most one of these files exists.
+            for kind in RingKind::ALL {
+                let segment = kind.segment_name(i, epoch);
+                let _ = match kind {
+                    RingKind::Broadcast => {
+                        Segment::remove(self.ns, &segment, SegmentKind::Broadcast)
+                    }
+                    RingKind::Spsc => crate::ring::spsc::shm::remove_ring(self.ns, &segment),
+                };
+            }
         }
     }
 
-    /// A namespace's topic directory, mapped.
+    /// A namespace's directory, mapped. Clones share the mapping.
+    #[derive(Clone)]
     pub struct Directory {
         segment: std::sync::Arc<Segment>,
         entries: usize,
@@ -351,7 +458,7 @@ mod mapped {
         }
 
         /// Sets how long [`Directory::open`] waits for another live process
-        /// to finish creating a topic, and [`Directory::create_or_open`]
+        /// to finish creating a ring, and [`Directory::create_or_open`]
         /// before it takes such a stalled creator's entry over (default
         /// [`CREATE_WAIT`]).
         pub fn with_create_wait(mut self, wait: Duration) -> Directory {
@@ -381,29 +488,30 @@ mod mapped {
             })
         }
 
-        /// Creates topic `name` with `config`, or opens it if it exists with
-        /// the same configuration. Returns the topic and whether this call
-        /// created it.
+        /// Creates ring `name` with `config` (which says its kind), or opens
+        /// it if it exists with the same kind and configuration. Returns the
+        /// ring and whether this call created it.
         ///
-        /// A creator that died half-way through creating a topic on the
+        /// A creator that died half-way through creating a ring on the
         /// name's probe chain is taken over at once; one that is alive but
         /// has been creating for longer than the create wait is taken over
         /// then.
         ///
         /// # Errors
         ///
-        /// [`DirectoryError::ConfigMismatch`], [`DirectoryError::Full`],
-        /// [`DirectoryError::Corrupt`] for a corrupt entry on the name's
-        /// probe chain, [`DirectoryError::CreateTakenOver`] if this call
-        /// stalled and was taken over, [`DirectoryError::CreateTimedOut`] if
-        /// the entry kept changing, an invalid name or config, or a segment
-        /// error creating the log.
+        /// [`DirectoryError::KindMismatch`], [`DirectoryError::ConfigMismatch`],
+        /// [`DirectoryError::Full`], [`DirectoryError::Corrupt`] for a
+        /// corrupt entry on the name's probe chain,
+        /// [`DirectoryError::CreateTakenOver`] if this call stalled and was
+        /// taken over, [`DirectoryError::CreateTimedOut`] if the entry kept
+        /// changing, an invalid name or config, or a segment error creating
+        /// the ring file.
         pub fn create_or_open(
             &self,
             ns: &Namespace,
             name: &str,
-            config: &BroadcastConfig,
-        ) -> Result<(TopicRecord, bool), DirectoryError> {
+            config: &RingConfig,
+        ) -> Result<(RingRecord, bool), DirectoryError> {
             self.create_or_open_paused(ns, name, config, &|_, _| {})
         }
 
@@ -419,9 +527,9 @@ mod mapped {
             &self,
             ns: &Namespace,
             name: &str,
-            config: &BroadcastConfig,
+            config: &RingConfig,
             pause: &dyn Fn(usize, u32),
-        ) -> Result<(TopicRecord, bool), DirectoryError> {
+        ) -> Result<(RingRecord, bool), DirectoryError> {
             validate_name(name)?;
             let store = self.store(ns)?;
             let store = Paused {
@@ -429,12 +537,12 @@ mod mapped {
                 pause,
             };
             table::create_or_open(self.entries(), &store, name, config, self.wait_ns())
-                .map_err(|e| self.error(e, name, config))
+                .map_err(|e| self.error(e, name, Asked::Config(config)))
         }
 
-        /// Opens existing topic `name`. A creator found dead on the name's
-        /// probe chain is cleaned up at once (the answer is then
-        /// [`DirectoryError::NotFound`] unless the topic is further on); a
+        /// Opens existing ring `name`, of any kind. A creator found dead on
+        /// the name's probe chain is cleaned up at once (the answer is then
+        /// [`DirectoryError::NotFound`] unless the ring is further on); a
         /// live one is waited for up to the create wait.
         ///
         /// # Errors
@@ -442,84 +550,155 @@ mod mapped {
         /// [`DirectoryError::NotFound`], [`DirectoryError::Corrupt`] for a
         /// corrupt entry on the name's probe chain, or
         /// [`DirectoryError::CreateTimedOut`] if a live process stays
-        /// creating a topic there past the create wait.
-        pub fn open(&self, ns: &Namespace, name: &str) -> Result<TopicRecord, DirectoryError> {
-            validate_name(name)?;
-            let store = self.store(ns)?;
-            table::open(self.entries(), &store, name, self.wait_ns())
-                .map_err(|e| self.error(e, name, &BroadcastConfig::default()))
+        /// creating a ring there past the create wait.
+        pub fn open(&self, ns: &Namespace, name: &str) -> Result<RingRecord, DirectoryError> {
+            self.open_as(ns, name, None)
         }
 
-        /// Finds ready topic `name` without changing or waiting for anything
+        /// As [`Directory::open`], for a ring of `kind` if given.
+        ///
+        /// # Errors
+        ///
+        /// As [`Directory::open`], and [`DirectoryError::KindMismatch`] if
+        /// the name is a ring of another kind.
+        pub fn open_as(
+            &self,
+            ns: &Namespace,
+            name: &str,
+            kind: Option<RingKind>,
+        ) -> Result<RingRecord, DirectoryError> {
+            validate_name(name)?;
+            let store = self.store(ns)?;
+            let asked = kind.map_or(Asked::Any, Asked::Kind);
+            let record = table::open(self.entries(), &store, name, self.wait_ns())
+                .map_err(|e| self.error(e, name, asked))?;
+            match kind {
+                Some(kind) if record.kind() != kind => Err(self.error(
+                    TableError::Mismatch {
+                        existing: record.config,
+                    },
+                    name,
+                    asked,
+                )),
+                _ => Ok(record),
+            }
+        }
+
+        /// Removes ring `name` of `kind`; only its creation at `epoch`, if
+        /// given (a handle's own ring, not one made again since). Its entry
+        /// keeps the name, so creating the name again makes a new ring with
+        /// a new file; its file is removed so that its attached handles
+        /// learn of it (for an SPSC channel:
+        /// [`Unusable(Removed)`](crate::ring::spsc::ReadError::Unusable) at
+        /// their next full, empty or wait round, a sleeping consumer being
+        /// woken). Returns the record of the ring removed.
+        ///
+        /// # Errors
+        ///
+        /// [`DirectoryError::NotFound`] if there is no such ring (or it was
+        /// removed already), [`DirectoryError::KindMismatch`],
+        /// [`DirectoryError::Corrupt`] for a corrupt entry on the name's
+        /// probe chain, an invalid name.
+        pub fn remove(
+            &self,
+            ns: &Namespace,
+            name: &str,
+            kind: RingKind,
+            epoch: Option<u32>,
+        ) -> Result<RingRecord, DirectoryError> {
+            validate_name(name)?;
+            let store = self.store(ns)?;
+            table::remove(self.entries(), &store, name, kind, epoch)
+                .map_err(|e| self.error(e, name, Asked::Kind(kind)))
+        }
+
+        /// Finds ready ring `name` without changing or waiting for anything
         /// (works on a read-only directory): `None` if there is none.
         ///
         /// # Errors
         ///
         /// An invalid name, or [`DirectoryError::Corrupt`] for a corrupt
         /// entry on the name's probe chain.
-        pub fn lookup(&self, name: &str) -> Result<Option<TopicRecord>, DirectoryError> {
+        pub fn lookup(&self, name: &str) -> Result<Option<RingRecord>, DirectoryError> {
             validate_name(name)?;
             table::lookup(self.entries(), name)
                 .map_err(|(entry, reason)| DirectoryError::Corrupt { entry, reason })
         }
 
-        /// Every ready topic, in table order (corrupt entries and duplicates
+        /// Every ready ring, in table order (corrupt entries and duplicates
         /// left out; [`Directory::scan`] shows them).
-        pub fn list(&self) -> Vec<TopicRecord> {
+        pub fn list(&self) -> Vec<RingRecord> {
             table::list(self.entries())
         }
 
-        /// Every entry that is not free, in table order: ready topics, topics
-        /// being created (and whether their creator is alive), and corrupt
-        /// entries with the reason. Changes nothing.
+        /// Every entry that is not free, in table order: ready rings, rings
+        /// being created (and whether their creator is alive), removed ones,
+        /// and corrupt entries with the reason. Changes nothing.
         ///
         /// # Errors
         ///
         /// A liveness lock cannot be queried.
         pub fn scan(&self) -> Result<Vec<DirectoryEntry>, DirectoryError> {
+            let creating = |entry: usize, epoch: u32, name: Option<String>| {
+                self.segment
+                    .is_lock_held(lock_slot::entry(entry, epoch))
+                    .map(|creator_alive| DirectoryEntry::Creating {
+                        entry,
+                        epoch,
+                        creator_alive,
+                        name,
+                    })
+                    .map_err(DirectoryError::from)
+            };
             table::scan(self.entries())
                 .into_iter()
                 .filter_map(|(entry, slot)| match slot {
                     Slot::Ready(record) => Some(Ok(DirectoryEntry::Ready(record))),
-                    Slot::Creating { epoch } => Some(
-                        self.segment
-                            .is_lock_held(lock_slot::entry(entry, epoch))
-                            .map(|creator_alive| DirectoryEntry::Creating {
-                                entry,
-                                epoch,
-                                creator_alive,
-                            })
-                            .map_err(DirectoryError::from),
-                    ),
+                    Slot::Creating { epoch } => Some(creating(entry, epoch, None)),
+                    Slot::Recreating { epoch, name } => Some(creating(entry, epoch, Some(name))),
+                    Slot::Removed { epoch, name } => {
+                        Some(Ok(DirectoryEntry::Removed { entry, epoch, name }))
+                    }
                     Slot::Corrupt(reason) => Some(Ok(DirectoryEntry::Corrupt { entry, reason })),
                     Slot::Free { .. } => None,
                 })
                 .collect()
         }
 
-        fn error(
-            &self,
-            e: TableError<DirectoryError>,
-            name: &str,
-            requested: &BroadcastConfig,
-        ) -> DirectoryError {
-            let topic = name.to_owned();
+        fn error(&self, e: TableError<DirectoryError>, name: &str, asked: Asked) -> DirectoryError {
+            let name = name.to_owned();
             match e {
                 TableError::Store(e) => e,
-                TableError::Mismatch { existing } => DirectoryError::ConfigMismatch {
-                    topic,
-                    existing,
-                    requested: *requested,
+                TableError::Mismatch { existing } => match asked {
+                    Asked::Config(requested) if requested.kind() == existing.kind() => {
+                        DirectoryError::ConfigMismatch {
+                            name,
+                            existing,
+                            requested: *requested,
+                        }
+                    }
+                    _ => DirectoryError::KindMismatch {
+                        name,
+                        existing,
+                        requested: asked.kind().unwrap_or(existing.kind()),
+                        requested_config: match asked {
+                            Asked::Config(c) => Some(*c),
+                            _ => None,
+                        },
+                    },
                 },
                 TableError::Full => DirectoryError::Full {
                     entries: self.entries as u32,
                 },
-                TableError::NotFound => DirectoryError::NotFound { topic },
+                TableError::NotFound => DirectoryError::NotFound {
+                    name,
+                    kind: asked.kind(),
+                },
                 TableError::TimedOut => DirectoryError::CreateTimedOut {
-                    topic,
+                    name,
                     waited: self.create_wait,
                 },
-                TableError::TakenOver => DirectoryError::CreateTakenOver { topic },
+                TableError::TakenOver => DirectoryError::CreateTakenOver { name },
                 TableError::InvalidConfig(e) => DirectoryError::InvalidConfig(e),
                 TableError::Corrupt { entry, reason } => DirectoryError::Corrupt { entry, reason },
             }

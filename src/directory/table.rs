@@ -1,54 +1,67 @@
 //! The directory's create-or-open algorithm over a table of entries.
 //!
 //! It knows nothing of files: an `EntryStore` provides the entry locks
-//! and creates the log of a new topic. The mapped directory runs it over a
-//! segment; loom models run it over the heap (see [`heap`]).
+//! and creates (and removes) the ring file of an entry. The mapped
+//! directory runs it over a segment; loom models run it over the heap (see
+//! [`heap`]).
 //!
 //! Every entry is hostile input: `classify` is the one routine that reads
-//! an entry and decides what it holds (free, being created, a valid topic,
-//! or corrupt and why), used by create-or-open, open, listing and the
-//! inspector alike.
+//! an entry and decides what it holds (free, being created, a valid ring,
+//! a removed ring's name, or corrupt and why), used by create-or-open,
+//! open, remove, listing and the inspector alike.
 //!
 //! Probing is linear from the name's hash. A name's probe chain ends at
-//! the first free entry (entries are never deleted, and nobody skips an
-//! entry being created), so:
+//! the first free entry (an entry that held a ring never becomes free
+//! again, and nobody skips an entry being created whose name is not known
+//! yet), so:
 //!
+//! * a name is in at most one entry, for good: a removed ring's entry keeps
+//!   its name, and only a creator of that name claims it again;
 //! * a corrupt entry on the chain stops the operation with
-//!   `TableError::Corrupt`: it might be this very topic, and skipping it
+//!   `TableError::Corrupt`: it might be this very ring, and skipping it
 //!   would create a second one;
-//! * before a free entry is claimed, the rest of the chain is checked for a
-//!   ready entry of the same name (a free entry in front of it means the
+//! * before a free entry is claimed, the rest of the chain is checked for an
+//!   entry holding the same name (a free entry in front of it means the
 //!   table was overwritten), again a corrupt error rather than a duplicate.
 
 use std::time::Duration;
 
-use crate::layout::{
-    entry, name_word, unpack_name_word, TopicEntry, NAME_LEN, TOPIC_KIND_BROADCAST,
-    TOPIC_NAME_WIDTH,
-};
-use crate::ring::broadcast::{BroadcastConfig, Policy};
+use super::kind::{ConfigWords, RingConfig, RingKind, CONFIG_WORDS, CONFIG_WORD_NAMES};
+use crate::layout::{entry, name_word, unpack_name_word, TopicEntry, NAME_LEN, TOPIC_NAME_WIDTH};
 use crate::ring::ConfigError;
 use crate::sync::{fence, monotonic_ns, yield_now, AtomicU32, AtomicU64, Ordering};
 
-/// Longest topic name an entry holds, in bytes.
+/// Longest name an entry holds, in bytes.
 const MAX_NAME: usize = NAME_LEN;
 
-/// A topic as the directory records it.
+/// A ring as the directory records it: a broadcast topic or an SPSC
+/// channel, by its configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicRecord {
-    /// The topic's name.
+pub struct RingRecord {
+    /// The ring's name.
     pub name: String,
-    /// Its configuration.
-    pub config: BroadcastConfig,
-    /// Segment name of its broadcast log (`topic-<entry>-<epoch>`).
+    /// Its kind and configuration.
+    pub config: RingConfig,
+    /// Segment name of its ring file (`topic-<entry>-<epoch>`,
+    /// `spsc-<entry>-<epoch>`: see [`RingKind::segment_name`]).
     pub segment: String,
     /// Entry index.
     pub entry: usize,
+    /// Epoch of the creation that made it: a ring removed and created
+    /// again under the same name has a newer one (and another file).
+    pub epoch: u32,
     /// Pid of the process that created it (informational).
     pub creator_pid: u32,
 }
 
-/// Locks and log creation behind a table.
+impl RingRecord {
+    /// The ring's kind.
+    pub fn kind(&self) -> RingKind {
+        self.config.kind()
+    }
+}
+
+/// Locks and ring files behind a table.
 pub(crate) trait EntryStore {
     /// Error of the store's operations.
     type Error;
@@ -59,30 +72,35 @@ pub(crate) trait EntryStore {
     /// Whether someone other than this store holds the lock of entry `i`
     /// at `epoch` (the creator of that epoch is alive).
     fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error>;
-    /// Creates the log of entry `i` at `epoch`.
-    fn create_log(&self, i: usize, epoch: u32, config: &BroadcastConfig)
-        -> Result<(), Self::Error>;
-    /// Removes a half-made log left by a creator that died or stalled.
-    fn remove_log(&self, i: usize, epoch: u32);
+    /// Creates the ring file of entry `i` at `epoch` for `config`.
+    fn create_ring(&self, i: usize, epoch: u32, config: &RingConfig) -> Result<(), Self::Error>;
+    /// Removes the ring file of entry `i` at `epoch`, of whatever kind, if
+    /// there is one, so that handles attached to it learn it is gone: a
+    /// removed ring's, or a half-made one left by a creator that died or
+    /// stalled.
+    fn remove_ring(&self, i: usize, epoch: u32);
     /// Called right after this store's caller claimed entry `i` at `epoch`
-    /// (state `CREATING`, lock held), before anything else: a test hook.
+    /// (state `CREATING` or `RECREATING`, lock held), before anything
+    /// else: a test hook.
     fn claimed(&self, _i: usize, _epoch: u32) {}
 }
 
-/// Why the table could not give a topic.
+/// Why the table could not give a ring.
 #[derive(Debug)]
 #[cfg_attr(shmbus_loom, allow(dead_code))]
 pub(crate) enum TableError<E> {
     Store(E),
+    /// The name is taken by a ring of another kind or configuration.
     Mismatch {
-        existing: BroadcastConfig,
+        existing: RingConfig,
     },
     Full,
     NotFound,
-    /// Another live process has held the entry in `CREATING` for longer
-    /// than the wait (or the entry kept changing for twice as long).
+    /// Another live process has held the entry in `CREATING` (or
+    /// `RECREATING`) for longer than the wait (or the entry kept changing
+    /// for twice as long).
     TimedOut,
-    /// This caller stalled while creating the topic and another process
+    /// This caller stalled while creating the ring and another process
     /// took the entry over; nothing it made was published.
     TakenOver,
     InvalidConfig(ConfigError),
@@ -92,22 +110,62 @@ pub(crate) enum TableError<E> {
     },
 }
 
-/// Segment name of the log of entry `i` at `epoch`.
-pub(crate) fn topic_segment(i: usize, epoch: u32) -> String {
-    format!("topic-{i}-{epoch}")
-}
-
 /// What one entry holds, read and validated once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
     /// Unused.
     Free { epoch: u32 },
-    /// A process is creating a topic here (whose name is not known yet).
+    /// A process is creating a ring here (whose name is not known yet).
     Creating { epoch: u32 },
-    /// A valid topic.
-    Ready(TopicRecord),
+    /// A valid ring.
+    Ready(RingRecord),
+    /// The ring `name` was removed; only a creator of `name` claims the
+    /// entry again.
+    Removed { epoch: u32, name: String },
+    /// A process is creating the removed ring `name` again here.
+    Recreating { epoch: u32, name: String },
     /// Nothing valid: why.
     Corrupt(String),
+}
+
+impl Slot {
+    /// The name the entry holds, whatever state its ring is in.
+    fn name(&self) -> Option<&str> {
+        match self {
+            Slot::Ready(r) => Some(&r.name),
+            Slot::Removed { name, .. } | Slot::Recreating { name, .. } => Some(name),
+            Slot::Free { .. } | Slot::Creating { .. } | Slot::Corrupt(_) => None,
+        }
+    }
+}
+
+/// How an entry is claimed for a creation: a free entry gets a name, a
+/// removed one keeps its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Creation {
+    /// `FREE -> CREATING`, given back as `FREE`; writes the name.
+    New,
+    /// `REMOVED -> RECREATING`, given back as `REMOVED`; the name words
+    /// stay as they are.
+    Again,
+}
+
+impl Creation {
+    /// The state the entry is in while it is being created.
+    fn creating(self) -> u32 {
+        match self {
+            Creation::New => entry::CREATING,
+            Creation::Again => entry::RECREATING,
+        }
+    }
+
+    /// The state a failed, dead or stalled creation leaves it in.
+    fn given_back(self) -> u32 {
+        match self {
+            Creation::New => entry::FREE,
+            Creation::Again => entry::REMOVED,
+        }
+    }
 }
 
 /// Loads an entry's state word: a Relaxed load and an Acquire fence (only
@@ -116,8 +174,9 @@ pub(crate) enum Slot {
 fn load_state(e: &TopicEntry) -> u64 {
     let word = e.state.load(Ordering::Relaxed);
     // SYNC POINT: with the load above, pairs with the creator's Release
-    // compare-and-swap to READY in `create_at`: the field words are
-    // visible after it.
+    // compare-and-swap to READY in `create_at` (the field words are visible
+    // after it) and with the AcqRel compare-and-swaps that remove a ring
+    // (`remove`) or give an entry back.
     fence(Ordering::Acquire);
     word
 }
@@ -177,6 +236,19 @@ impl TopicEntry {
             pad: [0; 2 * crate::layout::CACHE_LINE - 216],
         }
     }
+
+    /// The configuration words, in [`ConfigWords`] order.
+    fn config_words(&self) -> [&AtomicU64; CONFIG_WORDS] {
+        [
+            &self.policy,
+            &self.max_payload,
+            &self.slots,
+            &self.max_subscribers,
+            &self.max_publishers,
+            &self.claim_timeout_ns_lo,
+            &self.claim_timeout_ns_hi,
+        ]
+    }
 }
 
 /// Reads and validates entry `i`: returns the state word it saw and what
@@ -191,7 +263,7 @@ pub(crate) fn classify(entries: &[TopicEntry], i: usize) -> (u64, Slot) {
         let (epoch, state) = split(word);
         let slot = match state {
             entry::FREE => Slot::Free { epoch },
-            entry::CREATING | entry::READY if epoch == 0 => {
+            entry::CREATING | entry::READY | entry::REMOVED | entry::RECREATING if epoch == 0 => {
                 return (
                     word,
                     Slot::Corrupt(format!(
@@ -205,6 +277,14 @@ pub(crate) fn classify(entries: &[TopicEntry], i: usize) -> (u64, Slot) {
                 Ok(record) => Slot::Ready(record),
                 Err(reason) => Slot::Corrupt(reason),
             },
+            entry::REMOVED => match read_name(e, epoch) {
+                Ok(name) => Slot::Removed { epoch, name },
+                Err(reason) => Slot::Corrupt(reason),
+            },
+            entry::RECREATING => match read_name(e, epoch) {
+                Ok(name) => Slot::Recreating { epoch, name },
+                Err(reason) => Slot::Corrupt(reason),
+            },
             other => {
                 return (
                     word,
@@ -212,11 +292,11 @@ pub(crate) fn classify(entries: &[TopicEntry], i: usize) -> (u64, Slot) {
                 )
             }
         };
-        // The fields of a READY entry were read after its state; READY is
-        // final, so a state that moved meanwhile was overwritten: read again.
-        // SYNC POINT: pairs with the creator's Release compare-and-swap to
-        // READY, like the first load.
-        if state != entry::READY || load_state(e) == word {
+        // Words were read after the state; a state that moved meanwhile
+        // (a ring removed, a creation finished, or the entry overwritten)
+        // may not go with them: read again.
+        // SYNC POINT: pairs with the same writes as the first load.
+        if matches!(state, entry::FREE | entry::CREATING) || load_state(e) == word {
             return (word, slot);
         }
     }
@@ -231,35 +311,34 @@ fn state_name(state: u32) -> &'static str {
         entry::FREE => "FREE",
         entry::CREATING => "CREATING",
         entry::READY => "READY",
+        entry::REMOVED => "REMOVED",
+        entry::RECREATING => "RECREATING",
         _ => "unknown",
     }
 }
 
-/// Reads the fields of an entry whose state is `READY(epoch)`; every word
-/// must carry `epoch` and every value must be valid.
-fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<TopicRecord, String> {
-    let field = |what: &str, word: &AtomicU64| -> Result<u32, String> {
-        let (tag, value) = split(word.load(Ordering::Relaxed));
-        if tag == epoch {
-            Ok(value)
-        } else {
-            Err(format!(
-                "its {what} was written at epoch {tag} but the entry is ready at epoch {epoch}"
-            ))
-        }
-    };
-    let len = field("name length", &e.name_len)?;
+/// Reads the name of an entry at `epoch` that has held a ring: its length
+/// and name words all carry the one epoch `n <= epoch` of the entry's
+/// first creation.
+fn read_name(e: &TopicEntry, epoch: u32) -> Result<String, String> {
+    let (tag, len) = split(e.name_len.load(Ordering::Relaxed));
+    if tag == 0 || tag > epoch {
+        return Err(format!(
+            "its name was written at epoch {tag} but the entry is at epoch {epoch}"
+        ));
+    }
     if len == 0 || len as usize > MAX_NAME {
         return Err(format!("name length {len} is outside 1..={MAX_NAME}"));
     }
     let len = len as usize;
-    let kind = field("kind", &e.kind)?;
-    if kind != TOPIC_KIND_BROADCAST {
-        return Err(format!("unknown topic kind {kind}"));
-    }
     let mut bytes = [0u8; MAX_NAME];
     for (w, word) in e.name.iter().enumerate() {
-        let value = field("name", word)?;
+        let (word_tag, value) = split(word.load(Ordering::Relaxed));
+        if word_tag != tag {
+            return Err(format!(
+                "its name words were written at epochs {tag} and {word_tag}"
+            ));
+        }
         unpack_name_word(&mut bytes, w, TOPIC_NAME_WIDTH, u64::from(value));
     }
     if bytes[len..].iter().any(|&b| b != 0) {
@@ -270,77 +349,122 @@ fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<TopicRecord, Strin
         .to_owned();
     #[cfg(not(shmbus_loom))]
     crate::segment::validate_name(&name)
-        .map_err(|err| format!("its name is not a valid topic name: {err}"))?;
-    let policy = field("policy", &e.policy)?;
-    let policy = Policy::from_raw(policy).ok_or_else(|| format!("unknown policy {policy}"))?;
-    let ns_lo = field("claim timeout", &e.claim_timeout_ns_lo)?;
-    let ns_hi = field("claim timeout", &e.claim_timeout_ns_hi)?;
-    let config = BroadcastConfig {
-        slots: field("slot count", &e.slots)?,
-        max_payload: field("max payload", &e.max_payload)?,
-        policy,
-        max_subscribers: field("max subscribers", &e.max_subscribers)?,
-        max_publishers: field("max publishers", &e.max_publishers)?,
-        reclaim_after: Duration::from_nanos((u64::from(ns_hi) << 32) | u64::from(ns_lo)),
+        .map_err(|err| format!("its name is not a valid ring name: {err}"))?;
+    Ok(name)
+}
+
+/// Reads the fields of an entry whose state is `READY(epoch)`; every word
+/// but the name's must carry `epoch`, and every value must be valid.
+fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<RingRecord, String> {
+    let field = |what: &str, word: &AtomicU64| -> Result<u32, String> {
+        let (tag, value) = split(word.load(Ordering::Relaxed));
+        if tag == epoch {
+            Ok(value)
+        } else {
+            Err(format!(
+                "its {what} was written at epoch {tag} but the entry is ready at epoch {epoch}"
+            ))
+        }
     };
-    config
-        .validate()
-        .map_err(|reason| format!("its configuration is invalid: {reason}"))?;
-    Ok(TopicRecord {
+    let name = read_name(e, epoch)?;
+    let kind = field("kind", &e.kind)?;
+    let mut words: ConfigWords = [0; CONFIG_WORDS];
+    for ((value, word), what) in words
+        .iter_mut()
+        .zip(e.config_words())
+        .zip(CONFIG_WORD_NAMES)
+    {
+        *value = field(what, word)?;
+    }
+    let config = RingConfig::decode(kind, words)?;
+    Ok(RingRecord {
         name,
+        segment: config.kind().segment_name(i, epoch),
         config,
-        segment: topic_segment(i, epoch),
         entry: i,
+        epoch,
         creator_pid: field("creator pid", &e.creator_pid)?,
     })
 }
 
-/// The claim timeout of `config` in nanoseconds, if it can be stored.
-fn claim_timeout_ns(config: &BroadcastConfig) -> Result<u64, ConfigError> {
-    match u64::try_from(config.reclaim_after.as_nanos()) {
-        Ok(ns) if ns > 0 => Ok(ns),
-        _ => Err(ConfigError::new(
-            "reclaim_after",
-            config.reclaim_after,
-            "positive and below 2^64 ns",
-        )),
-    }
-}
-
-/// Creates topic `name` or opens it if it exists with the same
-/// configuration; `wait_ns` bounds the wait for another live creator, after
-/// which its entry is taken over.
+/// Creates ring `name` or opens it if it exists with the same kind and
+/// configuration; `wait_ns` bounds the wait for another live creator,
+/// after which its entry is taken over.
 pub(crate) fn create_or_open<S: EntryStore>(
     entries: &[TopicEntry],
     store: &S,
     name: &str,
-    config: &BroadcastConfig,
+    config: &RingConfig,
     wait_ns: u64,
-) -> Result<(TopicRecord, bool), TableError<S::Error>> {
-    config.validate().map_err(TableError::InvalidConfig)?;
-    claim_timeout_ns(config).map_err(TableError::InvalidConfig)?;
+) -> Result<(RingRecord, bool), TableError<S::Error>> {
+    config.encode().map_err(TableError::InvalidConfig)?;
     find(entries, store, name, Some(config), wait_ns)
 }
 
-/// Opens existing topic `name`. A creator found dead is cleaned up (its
-/// entry freed); a live one is waited for up to `wait_ns`.
+/// Opens existing ring `name`. A creator found dead is cleaned up (its
+/// entry given back); a live one is waited for up to `wait_ns`.
 #[cfg_attr(shmbus_loom, allow(dead_code))]
 pub(crate) fn open<S: EntryStore>(
     entries: &[TopicEntry],
     store: &S,
     name: &str,
     wait_ns: u64,
-) -> Result<TopicRecord, TableError<S::Error>> {
+) -> Result<RingRecord, TableError<S::Error>> {
     find(entries, store, name, None, wait_ns).map(|(record, _)| record)
+}
+
+/// Removes ring `name` of `kind` (only its creation at `epoch`, if given):
+/// its entry becomes `REMOVED`, keeping the name, then its ring file is
+/// removed. Returns the record of the ring removed.
+///
+/// Removing changes no other entry and waits for nothing: a ring being
+/// created is not ready, so it is not found.
+#[cfg_attr(shmbus_loom, allow(dead_code))]
+pub(crate) fn remove<S: EntryStore>(
+    entries: &[TopicEntry],
+    store: &S,
+    name: &str,
+    kind: RingKind,
+    epoch: Option<u32>,
+) -> Result<RingRecord, TableError<S::Error>> {
+    let record = lookup(entries, name)
+        .map_err(|(entry, reason)| TableError::Corrupt { entry, reason })?
+        .ok_or(TableError::NotFound)?;
+    if record.kind() != kind {
+        return Err(TableError::Mismatch {
+            existing: record.config,
+        });
+    }
+    if epoch.is_some_and(|e| e != record.epoch) {
+        return Err(TableError::NotFound);
+    }
+    let e = &entries[record.entry];
+    // SYNC POINT: AcqRel, as every state CAS. Release pairs with the
+    // Acquire half of the CAS in `claim` of the next creator of the name
+    // (and the fence in `load_state`); Acquire pairs with the creator's
+    // Release publish in `create_at`. Only one remover wins.
+    let removed = e.state.compare_exchange(
+        join(record.epoch, entry::READY),
+        join(record.epoch, entry::REMOVED),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    );
+    if removed.is_err() {
+        // Removed meanwhile by another process (or overwritten).
+        return Err(TableError::NotFound);
+    }
+    store.remove_ring(record.entry, record.epoch);
+    Ok(record)
 }
 
 /// What one step of a probe found.
 enum Probe {
-    /// The topic (and whether this call created it).
-    Topic(TopicRecord, bool),
-    /// Another topic: go on probing.
+    /// The ring (and whether this call created it).
+    Found(RingRecord, bool),
+    /// Another name's entry: go on probing.
     Other,
-    /// A free entry ends the chain: the topic does not exist.
+    /// The chain ends here without a ready ring of that name: a free entry,
+    /// or the name's own entry, removed.
     End,
 }
 
@@ -348,15 +472,15 @@ fn find<S: EntryStore>(
     entries: &[TopicEntry],
     store: &S,
     name: &str,
-    create: Option<&BroadcastConfig>,
+    create: Option<&RingConfig>,
     wait_ns: u64,
-) -> Result<(TopicRecord, bool), TableError<S::Error>> {
+) -> Result<(RingRecord, bool), TableError<S::Error>> {
     let n = entries.len();
     let first = start(name, n);
     for probe in 0..n {
         let i = (first + probe) % n;
         match settle(entries, store, first, probe, name, create, wait_ns)? {
-            Probe::Topic(record, created) => {
+            Probe::Found(record, created) => {
                 if let Some(config) = create {
                     if !created && record.config != *config {
                         return Err(TableError::Mismatch {
@@ -379,17 +503,18 @@ fn find<S: EntryStore>(
 }
 
 /// Looks at probe `probe` of `name`'s chain (entry `first + probe`) until
-/// it says something: the topic (creating it there if the entry is free and
-/// `create` is given), another topic, or the end of the chain. Waits while
-/// a live process creates a topic there; frees the entry of a creator that
-/// died, or (when creating) of one that stalled past `wait_ns`.
+/// it says something: the ring (creating it there if the entry is free, or
+/// is `name`'s and removed, and `create` is given), another name's entry,
+/// or the end of the chain. Waits while a live process creates a ring
+/// there; gives back the entry of a creator that died, or (when creating)
+/// of one that stalled past `wait_ns`.
 fn settle<S: EntryStore>(
     entries: &[TopicEntry],
     store: &S,
     first: usize,
     probe: usize,
     name: &str,
-    create: Option<&BroadcastConfig>,
+    create: Option<&RingConfig>,
     wait_ns: u64,
 ) -> Result<Probe, TableError<S::Error>> {
     let n = entries.len();
@@ -400,61 +525,84 @@ fn settle<S: EntryStore>(
     // CREATING word stays the same for longer than the wait.
     let mut seen = None;
     let mut since = started;
+    // The removed epoch whose ring file this call has removed already.
+    let mut cleaned = None;
     loop {
         let (word, slot) = classify(entries, i);
         if seen != Some(word) {
             seen = Some(word);
             since = monotonic_ns();
         }
-        match slot {
+        // Entries of other names are passed; an entry being created whose
+        // name is not known yet is waited for below.
+        if slot.name().is_some_and(|held| held != name) {
+            return Ok(Probe::Other);
+        }
+        // The creation this call waits for, if any.
+        let creator = match slot {
             Slot::Corrupt(reason) => return Err(TableError::Corrupt { entry: i, reason }),
-            Slot::Ready(record) if record.name == name => return Ok(Probe::Topic(record, false)),
-            Slot::Ready(_) => return Ok(Probe::Other),
+            Slot::Ready(record) => return Ok(Probe::Found(record, false)),
             Slot::Free { epoch } => {
                 if let Some(j) = later_copy(entries, first, probe, name) {
                     return Err(TableError::Corrupt {
                         entry: i,
                         reason: format!(
-                            "it is free, but topic \"{name}\" is at entry {j} further along its probe chain (the directory was overwritten)"
+                            "it is free, but \"{name}\" is at entry {j} further along its probe chain (the directory was overwritten)"
                         ),
                     });
                 }
                 let Some(config) = create else {
                     return Ok(Probe::End);
                 };
-                if let Some(epoch) = claim(e, store, i, word, epoch)? {
-                    store.claimed(i, epoch);
-                    let result = create_at(e, store, i, epoch, name, config);
-                    store.unlock(i, epoch);
-                    return result.map(|record| Probe::Topic(record, true));
+                if let Some(next) = claim(e, store, i, word, epoch, Creation::New)? {
+                    return created(e, store, i, next, name, config, Creation::New);
                 }
+                None
             }
-            Slot::Creating { epoch } => {
-                let alive = store.held_elsewhere(i, epoch).map_err(TableError::Store)?;
-                let stalled = create.is_some() && monotonic_ns().saturating_sub(since) > wait_ns;
-                if !alive || stalled {
-                    // Free the entry; the creator's late writes cannot land
-                    // (they are compare-and-swaps against its own epoch).
-                    // SYNC POINT: AcqRel, as every state CAS. Release pairs
-                    // with the Acquire half of the next claimer's CAS in
-                    // `claim` (and the fence in `load_state`), so the next
-                    // creation is ordered after this free; Acquire pairs with
-                    // the AcqRel claim in `claim` of the creator we free.
-                    // No field word relies on it: field writes are CASes
-                    // against their own epoch.
-                    if e.state
-                        .compare_exchange(
-                            word,
-                            join(epoch, entry::FREE),
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        store.remove_log(i, epoch);
-                    }
-                    continue;
+            Slot::Removed { epoch, .. } => {
+                let Some(config) = create else {
+                    return Ok(Probe::End);
+                };
+                // The removed ring's file, if its remover did not get to
+                // it: epoch `epoch` of this entry is over for good.
+                if cleaned != Some(epoch) {
+                    store.remove_ring(i, epoch);
+                    cleaned = Some(epoch);
                 }
+                if let Some(next) = claim(e, store, i, word, epoch, Creation::Again)? {
+                    return created(e, store, i, next, name, config, Creation::Again);
+                }
+                None
+            }
+            Slot::Creating { epoch } => Some((epoch, Creation::New)),
+            Slot::Recreating { epoch, .. } => Some((epoch, Creation::Again)),
+        };
+        if let Some((creator_epoch, how)) = creator {
+            let alive = store
+                .held_elsewhere(i, creator_epoch)
+                .map_err(TableError::Store)?;
+            let stalled = create.is_some() && monotonic_ns().saturating_sub(since) > wait_ns;
+            if !alive || stalled {
+                // Give the entry back; the creator's late writes cannot land
+                // (they are compare-and-swaps against its own epoch).
+                // SYNC POINT: AcqRel, as every state CAS. Release pairs with
+                // the Acquire half of the next claimer's CAS in `claim` (and
+                // the fence in `load_state`), so the next creation is ordered
+                // after this; Acquire pairs with the AcqRel claim in `claim`
+                // of the creator given back. No field word relies on it:
+                // field writes are CASes against their own epoch.
+                if e.state
+                    .compare_exchange(
+                        word,
+                        join(creator_epoch, how.given_back()),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    store.remove_ring(i, creator_epoch);
+                }
+                continue;
             }
         }
         let now = monotonic_ns();
@@ -467,27 +615,46 @@ fn settle<S: EntryStore>(
     }
 }
 
-/// The entry after probe `probe` of `name`'s chain that holds a ready
-/// topic `name`, if any (there must be none past a free entry).
+/// Runs the creation this caller claimed (entry `i` at `epoch`, lock held)
+/// and releases the lock.
+fn created<S: EntryStore>(
+    e: &TopicEntry,
+    store: &S,
+    i: usize,
+    epoch: u32,
+    name: &str,
+    config: &RingConfig,
+    how: Creation,
+) -> Result<Probe, TableError<S::Error>> {
+    store.claimed(i, epoch);
+    let result = create_at(e, store, i, epoch, name, config, how);
+    store.unlock(i, epoch);
+    result.map(|record| Probe::Found(record, true))
+}
+
+/// The entry after probe `probe` of `name`'s chain that holds `name` (a
+/// ready, removed or re-created ring), if any: there must be none past a
+/// free entry.
 fn later_copy(entries: &[TopicEntry], first: usize, probe: usize, name: &str) -> Option<usize> {
     let n = entries.len();
     (probe + 1..n)
         .map(|p| (first + p) % n)
-        .find(|&j| matches!(classify(entries, j).1, Slot::Ready(ref r) if r.name == name))
+        .find(|&j| classify(entries, j).1.name() == Some(name))
 }
 
-/// Claims free entry `i` (state word `word`, epoch `epoch`) for a new
-/// topic: takes the lock of the next epoch and moves the state to
-/// `CREATING` at it. If that epoch's lock is taken (a contender is half-way
-/// through its own claim, perhaps stalled there), tries the one after.
-/// Returns the epoch claimed, or `None` if the entry changed or both locks
-/// are taken.
+/// Claims entry `i` (state word `word`, epoch `epoch`: free, or removed
+/// for `Creation::Again`) for a creation: takes the lock of the next
+/// epoch and moves the state to `CREATING` (`RECREATING`) at it. If that
+/// epoch's lock is taken (a contender is half-way through its own claim,
+/// perhaps stalled there), tries the one after. Returns the epoch claimed,
+/// or `None` if the entry changed or both locks are taken.
 fn claim<S: EntryStore>(
     e: &TopicEntry,
     store: &S,
     i: usize,
     word: u64,
     epoch: u32,
+    how: Creation,
 ) -> Result<Option<u32>, TableError<S::Error>> {
     for step in 1..=2 {
         let Some(next) = epoch.checked_add(step) else {
@@ -499,14 +666,14 @@ fn claim<S: EntryStore>(
         if !store.try_lock(i, next).map_err(TableError::Store)? {
             continue;
         }
-        // SYNC POINT: pairs with the compare-and-swap that freed the entry
-        // (a revert in `settle` or `give_back`), so this creation is ordered
-        // after the previous creator's.
+        // SYNC POINT: pairs with the compare-and-swap that freed or removed
+        // the entry (a give-back in `settle` or `give_back`, or `remove`),
+        // so this creation is ordered after the previous one.
         let won = e
             .state
             .compare_exchange(
                 word,
-                join(next, entry::CREATING),
+                join(next, how.creating()),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
@@ -520,133 +687,133 @@ fn claim<S: EntryStore>(
     Ok(None)
 }
 
-/// Gives a claimed entry back (`CREATING(epoch) -> FREE(epoch)`) if it is
-/// still ours.
-fn give_back(e: &TopicEntry, epoch: u32) {
+/// Gives a claimed entry back (`CREATING(epoch) -> FREE(epoch)`,
+/// `RECREATING(epoch) -> REMOVED(epoch)`) if it is still ours.
+fn give_back(e: &TopicEntry, epoch: u32, how: Creation) {
     // SYNC POINT: pairs with the AcqRel claim in `claim` of the next creator.
     let _ = e.state.compare_exchange(
-        join(epoch, entry::CREATING),
-        join(epoch, entry::FREE),
+        join(epoch, how.creating()),
+        join(epoch, how.given_back()),
         Ordering::AcqRel,
         Ordering::Relaxed,
     );
 }
 
-/// Creates the log of entry `i` at `epoch`, writes the entry's fields, then
-/// publishes `READY`. Every write is conditional on the epoch, so a creator
-/// whose entry was taken over meanwhile changes nothing and fails with
-/// [`TableError::TakenOver`].
+/// Creates the ring file of entry `i` at `epoch`, writes the entry's fields
+/// (the name too for a new entry), then publishes `READY`. Every write is
+/// conditional on the epoch, so a creator whose entry was taken over
+/// meanwhile changes nothing and fails with [`TableError::TakenOver`].
 fn create_at<S: EntryStore>(
     e: &TopicEntry,
     store: &S,
     i: usize,
     epoch: u32,
     name: &str,
-    config: &BroadcastConfig,
-) -> Result<TopicRecord, TableError<S::Error>> {
-    let ns = claim_timeout_ns(config).map_err(TableError::InvalidConfig)?;
-    if let Err(err) = store.create_log(i, epoch, config) {
+    config: &RingConfig,
+    how: Creation,
+) -> Result<RingRecord, TableError<S::Error>> {
+    let (kind, words) = config.encode().map_err(TableError::InvalidConfig)?;
+    if let Err(err) = store.create_ring(i, epoch, config) {
         // The epoch stays spent: its file name may exist.
-        give_back(e, epoch);
+        give_back(e, epoch, how);
         return Err(TableError::Store(err));
     }
     let bytes = name.as_bytes();
     let pid = std::process::id();
-    let fields = [
-        (&e.name_len, bytes.len() as u32),
-        (&e.kind, TOPIC_KIND_BROADCAST),
-        (&e.policy, config.policy.to_raw()),
-        (&e.max_payload, config.max_payload),
-        (&e.slots, config.slots),
-        (&e.max_subscribers, config.max_subscribers),
-        (&e.max_publishers, config.max_publishers),
-        (&e.creator_pid, pid),
-        (&e.claim_timeout_ns_lo, ns as u32),
-        (&e.claim_timeout_ns_hi, (ns >> 32) as u32),
-    ];
+    let settings = [(&e.kind, kind), (&e.creator_pid, pid)]
+        .into_iter()
+        .chain(e.config_words().into_iter().zip(words));
+    let name_len = [(&e.name_len, bytes.len() as u32)];
     let names = e
         .name
         .iter()
         .enumerate()
         .map(|(w, word)| (word, name_word(bytes, w, TOPIC_NAME_WIDTH) as u32));
-    for (word, value) in fields.into_iter().chain(names) {
+    let naming = (how == Creation::New)
+        .then(|| name_len.into_iter().chain(names))
+        .into_iter()
+        .flatten();
+    for (word, value) in naming.chain(settings) {
         if !store_tagged(word, epoch, value) {
-            return Err(lost(e, store, i, epoch));
+            return Err(lost(e, store, i, epoch, how));
         }
     }
     // SYNC POINT: publishes the entry; pairs with the Acquire fence in
     // `load_state` (every reader's `classify`).
     let published = e.state.compare_exchange(
-        join(epoch, entry::CREATING),
+        join(epoch, how.creating()),
         join(epoch, entry::READY),
         Ordering::Release,
         Ordering::Relaxed,
     );
     if published.is_err() {
-        return Err(lost(e, store, i, epoch));
+        return Err(lost(e, store, i, epoch, how));
     }
-    Ok(TopicRecord {
+    Ok(RingRecord {
         name: name.to_owned(),
         config: *config,
-        segment: topic_segment(i, epoch),
+        segment: config.kind().segment_name(i, epoch),
         entry: i,
+        epoch,
         creator_pid: pid,
     })
 }
 
 /// A creation at `epoch` could not finish because the entry moved under
-/// it: taken over (freed, or claimed at a newer epoch) or overwritten.
-fn lost<S: EntryStore>(e: &TopicEntry, store: &S, i: usize, epoch: u32) -> TableError<S::Error> {
-    store.remove_log(i, epoch);
+/// it: taken over (given back, or claimed at a newer epoch) or overwritten.
+fn lost<S: EntryStore>(
+    e: &TopicEntry,
+    store: &S,
+    i: usize,
+    epoch: u32,
+    how: Creation,
+) -> TableError<S::Error> {
+    store.remove_ring(i, epoch);
     let word = load_state(e);
     let (now, state) = split(word);
-    if now > epoch || word == join(epoch, entry::FREE) {
+    if now > epoch || word == join(epoch, how.given_back()) {
         return TableError::TakenOver;
     }
-    give_back(e, epoch);
+    give_back(e, epoch, how);
     TableError::Corrupt {
         entry: i,
-        reason: if word == join(epoch, entry::CREATING) {
-            format!("a field word carries an epoch newer than {epoch} while this process was creating the topic there")
+        reason: if word == join(epoch, how.creating()) {
+            format!("a field word carries an epoch newer than {epoch} while this process was creating the ring there")
         } else {
             format!(
-                "its state became {} at epoch {now} while this process was creating the topic there at epoch {epoch}",
+                "its state became {} at epoch {now} while this process was creating the ring there at epoch {epoch}",
                 state
             )
         },
     }
 }
 
-/// Every entry that is not free, in table order. A ready entry whose name
-/// an entry earlier on that name's probe chain already holds is reported
-/// corrupt (a duplicate).
+/// Every entry that is not free, in table order. An entry holding a name
+/// that an entry earlier on that name's probe chain holds already is
+/// reported corrupt (a duplicate).
 pub(crate) fn scan(entries: &[TopicEntry]) -> Vec<(usize, Slot)> {
     let n = entries.len();
     let mut found: Vec<(usize, Slot)> = (0..n)
         .map(|i| (i, classify(entries, i).1))
         .filter(|(_, slot)| !matches!(slot, Slot::Free { .. }))
         .collect();
-    let distance = |r: &TopicRecord| (r.entry + n - start(&r.name, n)) % n;
+    let distance = |i: usize, name: &str| (i + n - start(name, n)) % n;
     let duplicates: Vec<(usize, String)> = found
         .iter()
-        .filter_map(|(i, slot)| match slot {
-            Slot::Ready(r) => found
+        .filter_map(|(i, slot)| {
+            let name = slot.name()?;
+            found
                 .iter()
-                .filter_map(|(_, other)| match other {
-                    Slot::Ready(o) if o.name == r.name && distance(o) < distance(r) => Some(o),
-                    _ => None,
+                .filter(|(j, other)| {
+                    other.name() == Some(name) && distance(*j, name) < distance(*i, name)
                 })
-                .min_by_key(|o| distance(o))
-                .map(|o| {
+                .min_by_key(|(j, _)| distance(*j, name))
+                .map(|(j, _)| {
                     (
                         *i,
-                        format!(
-                            "it holds topic \"{}\" again, which entry {} holds already",
-                            r.name, o.entry
-                        ),
+                        format!("it holds \"{name}\" again, which entry {j} holds already"),
                     )
-                }),
-            _ => None,
+                })
         })
         .collect();
     for (i, reason) in duplicates {
@@ -657,8 +824,8 @@ pub(crate) fn scan(entries: &[TopicEntry]) -> Vec<(usize, Slot)> {
     found
 }
 
-/// Every ready topic (duplicates and corrupt entries left out).
-pub(crate) fn list(entries: &[TopicEntry]) -> Vec<TopicRecord> {
+/// Every ready ring (duplicates and corrupt entries left out).
+pub(crate) fn list(entries: &[TopicEntry]) -> Vec<RingRecord> {
     scan(entries)
         .into_iter()
         .filter_map(|(_, slot)| match slot {
@@ -668,28 +835,33 @@ pub(crate) fn list(entries: &[TopicEntry]) -> Vec<TopicRecord> {
         .collect()
 }
 
-/// Finds ready topic `name` without changing anything (inspection): an
+/// Finds ready ring `name` without changing anything (inspection): an
 /// entry being created is passed over, a corrupt one on the chain is an
-/// error.
+/// error, `name`'s entry removed or being created again means none.
 #[cfg_attr(shmbus_loom, allow(dead_code))]
 pub(crate) fn lookup(
     entries: &[TopicEntry],
     name: &str,
-) -> Result<Option<TopicRecord>, (usize, String)> {
+) -> Result<Option<RingRecord>, (usize, String)> {
     let n = entries.len();
     let first = start(name, n);
     for probe in 0..n {
         let i = (first + probe) % n;
-        match classify(entries, i).1 {
+        let slot = classify(entries, i).1;
+        if slot.name().is_some_and(|held| held != name) {
+            continue;
+        }
+        match slot {
             Slot::Corrupt(reason) => return Err((i, reason)),
-            Slot::Ready(record) if record.name == name => return Ok(Some(record)),
-            Slot::Ready(_) | Slot::Creating { .. } => {}
+            Slot::Ready(record) => return Ok(Some(record)),
+            Slot::Removed { .. } | Slot::Recreating { .. } => return Ok(None),
+            Slot::Creating { .. } => {}
             Slot::Free { .. } => {
                 return match later_copy(entries, first, probe, name) {
                     Some(j) => Err((
                         i,
                         format!(
-                            "it is free, but topic \"{name}\" is at entry {j} further along its probe chain (the directory was overwritten)"
+                            "it is free, but \"{name}\" is at entry {j} further along its probe chain (the directory was overwritten)"
                         ),
                     )),
                     None => Ok(None),
@@ -718,16 +890,11 @@ impl<S: EntryStore> EntryStore for Paused<'_, S> {
     fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
         self.inner.held_elsewhere(i, epoch)
     }
-    fn create_log(
-        &self,
-        i: usize,
-        epoch: u32,
-        config: &BroadcastConfig,
-    ) -> Result<(), Self::Error> {
-        self.inner.create_log(i, epoch, config)
+    fn create_ring(&self, i: usize, epoch: u32, config: &RingConfig) -> Result<(), Self::Error> {
+        self.inner.create_ring(i, epoch, config)
     }
-    fn remove_log(&self, i: usize, epoch: u32) {
-        self.inner.remove_log(i, epoch)
+    fn remove_ring(&self, i: usize, epoch: u32) {
+        self.inner.remove_ring(i, epoch)
     }
     fn claimed(&self, i: usize, epoch: u32) {
         (self.pause)(i, epoch)
@@ -735,7 +902,8 @@ impl<S: EntryStore> EntryStore for Paused<'_, S> {
 }
 
 /// An in-process directory table (loom models and tests): the same
-/// create-or-open code over heap entries, counting the logs it creates.
+/// create-or-open code over heap entries, counting the rings it creates
+/// and removes.
 pub struct HeapDirectory {
     entries: Box<[TopicEntry]>,
     store: HeapStore,
@@ -744,7 +912,7 @@ pub struct HeapDirectory {
 /// Heap stand-in for the per-(entry, epoch) liveness locks.
 struct HeapStore {
     held: std::sync::Mutex<Vec<(usize, u32)>>,
-    logs_created: AtomicU32,
+    rings_created: AtomicU32,
 }
 
 impl HeapStore {
@@ -770,16 +938,11 @@ impl EntryStore for HeapStore {
     fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
         Ok(self.held().contains(&(i, epoch)))
     }
-    fn create_log(
-        &self,
-        _i: usize,
-        _epoch: u32,
-        _config: &BroadcastConfig,
-    ) -> Result<(), Self::Error> {
-        self.logs_created.fetch_add(1, Ordering::Relaxed);
+    fn create_ring(&self, _i: usize, _epoch: u32, _config: &RingConfig) -> Result<(), Self::Error> {
+        self.rings_created.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
-    fn remove_log(&self, _i: usize, _epoch: u32) {}
+    fn remove_ring(&self, _i: usize, _epoch: u32) {}
 }
 
 /// A heap directory of `entries` entries.
@@ -788,7 +951,7 @@ pub fn heap(entries: usize) -> HeapDirectory {
         entries: (0..entries.max(1)).map(|_| TopicEntry::new()).collect(),
         store: HeapStore {
             held: std::sync::Mutex::new(Vec::new()),
-            logs_created: AtomicU32::new(0),
+            rings_created: AtomicU32::new(0),
         },
     }
 }
@@ -798,12 +961,12 @@ impl HeapDirectory {
     ///
     /// # Errors
     ///
-    /// Mismatching configuration, full table, corrupt entry.
+    /// Mismatching kind or configuration, full table, corrupt entry.
     pub fn create_or_open(
         &self,
         name: &str,
-        config: &BroadcastConfig,
-    ) -> Result<(TopicRecord, bool), String> {
+        config: &RingConfig,
+    ) -> Result<(RingRecord, bool), String> {
         create_or_open(&self.entries, &self.store, name, config, u64::MAX)
             .map_err(|e| format!("{e:?}"))
     }
@@ -820,10 +983,10 @@ impl HeapDirectory {
     pub fn create_or_open_paused(
         &self,
         name: &str,
-        config: &BroadcastConfig,
+        config: &RingConfig,
         wait: Duration,
         pause: &dyn Fn(usize, u32),
-    ) -> Result<(TopicRecord, bool), String> {
+    ) -> Result<(RingRecord, bool), String> {
         let store = Paused {
             inner: &self.store,
             pause,
@@ -837,18 +1000,27 @@ impl HeapDirectory {
     /// # Errors
     ///
     /// Not found, timed out, corrupt entry.
-    pub fn open(&self, name: &str, wait: Duration) -> Result<TopicRecord, String> {
+    pub fn open(&self, name: &str, wait: Duration) -> Result<RingRecord, String> {
         let wait_ns = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
         open(&self.entries, &self.store, name, wait_ns).map_err(|e| format!("{e:?}"))
     }
 
-    /// How many logs the table created.
-    pub fn logs_created(&self) -> u32 {
-        self.store.logs_created.load(Ordering::Relaxed)
+    /// Removes ring `name` of `kind`.
+    ///
+    /// # Errors
+    ///
+    /// Not found, another kind, corrupt entry.
+    pub fn remove(&self, name: &str, kind: RingKind) -> Result<RingRecord, String> {
+        remove(&self.entries, &self.store, name, kind, None).map_err(|e| format!("{e:?}"))
     }
 
-    /// Every ready topic.
-    pub fn list(&self) -> Vec<TopicRecord> {
+    /// How many ring files the table created.
+    pub fn rings_created(&self) -> u32 {
+        self.store.rings_created.load(Ordering::Relaxed)
+    }
+
+    /// Every ready ring.
+    pub fn list(&self) -> Vec<RingRecord> {
         list(&self.entries)
     }
 
@@ -862,12 +1034,18 @@ impl HeapDirectory {
 #[cfg(all(test, not(shmbus_loom)))]
 mod tests {
     use super::*;
+    use crate::ring::broadcast::BroadcastConfig;
+    use crate::ring::spsc::SpscConfig;
 
-    fn config(slots: u32) -> BroadcastConfig {
-        BroadcastConfig {
+    fn config(slots: u32) -> RingConfig {
+        RingConfig::Broadcast(BroadcastConfig {
             slots,
             ..BroadcastConfig::default()
-        }
+        })
+    }
+
+    fn spsc(capacity: usize) -> RingConfig {
+        RingConfig::Spsc(SpscConfig::with_capacity(capacity))
     }
 
     /// A creator paused after its claim is taken over by a second creator
@@ -896,7 +1074,7 @@ mod tests {
             .expect("take over");
         assert!(created);
         assert_eq!(record.entry, entry);
-        assert_eq!(record.segment, topic_segment(entry, 2));
+        assert_eq!(record.segment, format!("topic-{entry}-2"));
         go_tx.send(()).expect("resume");
         let late = stalled.join().expect("stalled creator");
         assert!(late.is_err_and(|e| e.contains("TakenOver")));
@@ -910,5 +1088,88 @@ mod tests {
         assert_eq!(word.load(Ordering::Relaxed), join(3, 7));
         assert!(store_tagged(&word, 4, 9));
         assert_eq!(word.load(Ordering::Relaxed), join(4, 9));
+    }
+
+    #[test]
+    fn a_name_is_one_kind_at_a_time() {
+        let dir = heap(8);
+        let (channel, created) = dir.create_or_open("orders", &spsc(4096)).expect("create");
+        assert!(created);
+        assert_eq!(channel.segment, format!("spsc-{}-1", channel.entry));
+        let err = dir.create_or_open("orders", &config(16)).expect_err("kind");
+        assert!(err.contains("Mismatch"), "{err}");
+        let err = dir
+            .create_or_open("orders", &spsc(8192))
+            .expect_err("config");
+        assert!(err.contains("Mismatch"), "{err}");
+        assert_eq!(
+            dir.create_or_open("orders", &spsc(4096)),
+            Ok((channel, false))
+        );
+        assert_eq!(dir.rings_created(), 1);
+    }
+
+    /// A removed ring keeps its entry and name; creating the name again
+    /// claims that entry at a newer epoch (a new file), of any kind, while
+    /// other names pass it by.
+    #[test]
+    fn a_removed_ring_is_made_afresh_in_its_own_entry() {
+        let dir = heap(8);
+        let (first, _) = dir.create_or_open("orders", &spsc(4096)).expect("create");
+        let err = dir.remove("orders", RingKind::Broadcast).expect_err("kind");
+        assert!(err.contains("Mismatch"), "{err}");
+        assert_eq!(dir.remove("orders", RingKind::Spsc), Ok(first.clone()));
+        assert!(dir
+            .remove("orders", RingKind::Spsc)
+            .is_err_and(|e| e.contains("NotFound")));
+        assert!(dir
+            .open("orders", Duration::ZERO)
+            .is_err_and(|e| e.contains("NotFound")));
+        assert!(dir.list().is_empty());
+        let (_, slot) = classify(&dir.entries, first.entry);
+        assert_eq!(
+            slot,
+            Slot::Removed {
+                epoch: first.epoch,
+                name: "orders".to_owned()
+            }
+        );
+
+        let (again, created) = dir.create_or_open("orders", &config(16)).expect("again");
+        assert!(created);
+        assert_eq!(again.entry, first.entry);
+        assert_eq!(again.epoch, first.epoch + 1);
+        assert_eq!(again.segment, format!("topic-{}-2", first.entry));
+        assert_eq!(dir.open("orders", Duration::ZERO), Ok(again.clone()));
+        assert_eq!(dir.rings_created(), 2);
+        assert_eq!(dir.list(), vec![again]);
+    }
+
+    /// A creation of a removed name that is given back (its creator
+    /// died) leaves the entry removed, name intact, never free.
+    #[test]
+    fn a_failed_creation_again_leaves_the_entry_removed() {
+        let dir = heap(8);
+        let (first, _) = dir.create_or_open("orders", &spsc(4096)).expect("create");
+        dir.remove("orders", RingKind::Spsc).expect("remove");
+        // Claim it again, then let the claim go as a dead creator's would.
+        let e = &dir.entries[first.entry];
+        let word = e.state.load(Ordering::Relaxed);
+        assert_eq!(
+            claim(
+                e,
+                &dir.store,
+                first.entry,
+                word,
+                first.epoch,
+                Creation::Again
+            )
+            .ok(),
+            Some(Some(first.epoch + 1))
+        );
+        dir.store.unlock(first.entry, first.epoch + 1);
+        let (record, created) = dir.create_or_open("orders", &spsc(4096)).expect("create");
+        assert!(created);
+        assert_eq!((record.entry, record.epoch), (first.entry, first.epoch + 2));
     }
 }

@@ -16,24 +16,24 @@
 //! may be stale, so the walk stops with [`InspectError::Overtaken`] rather
 //! than show bytes that were never a record.
 //!
-//! Topics are found through the namespace's topic directory, opened
-//! read-only as well. A topic's broadcast log is checked against the
-//! configuration the directory records for it before anything else is read;
-//! its last records are copied out under their seqlock stamps (a record a
-//! publisher overwrites during the copy is never shown), and can be decoded
-//! as Protocol V2 messages with [`decode_v2`].
+//! Every ring, topic or SPSC channel, is found through the namespace's
+//! directory, opened read-only as well; a ring's file is checked against
+//! the configuration the directory records for it before anything else is
+//! read. A topic's last records are copied out under their seqlock stamps
+//! (a record a publisher overwrites during the copy is never shown), and
+//! can be decoded as Protocol V2 messages with [`decode_v2`].
 //!
 //! # Examples
 //!
 //! ```
-//! use shmbus::{Namespace, inspect, ring::spsc::{SpscConfig, SpscRing}};
+//! use shmbus::{inspect, Bus, SpscConfig};
 //! use shmbus::segment::OpenOptions;
 //! # let tmp = std::env::temp_dir().join(format!("shmbus-doc-inspect-{}", std::process::id()));
-//! let ns = Namespace::at(&tmp, "doc")?;
-//! SpscRing::create(&ns, "fills", SpscConfig::with_capacity(4096))?;
-//! SpscRing::producer(&ns, "fills")?.try_send(3, b"FILL 100")?;
+//! let bus = Bus::at(&tmp, "doc")?;
+//! let fills = bus.spsc("fills", &SpscConfig::with_capacity(4096))?;
+//! fills.producer()?.try_send(3, b"FILL 100")?;
 //!
-//! let ring = inspect::SpscInspector::open(&ns, "fills", &OpenOptions::default())?;
+//! let ring = inspect::SpscInspector::open(bus.namespace(), "fills", &OpenOptions::default())?;
 //! let snap = ring.snapshot()?;
 //! assert_eq!((snap.head, snap.tail, snap.used_bytes), (0, 16, 16));
 //! assert!(!snap.producer.attached); // the producer above was dropped
@@ -41,7 +41,8 @@
 //! let records: Vec<_> = ring.records(&snap, 16, 64).collect::<Result<_, _>>()?;
 //! assert_eq!(records[0].record_type, 3);
 //! assert_eq!(records[0].payload, b"FILL 100");
-//! # SpscRing::remove(&ns, "fills")?;
+//! # fills.remove()?;
+//! # drop((fills, bus));
 //! # std::fs::remove_dir_all(&tmp).ok();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -56,9 +57,9 @@ pub use topic::*;
 
 use std::path::PathBuf;
 
-use crate::directory::{Directory, DirectoryEntry, DirectoryError, TopicRecord};
+use crate::directory::{Directory, DirectoryEntry, DirectoryError, RingKind, RingRecord};
 use crate::ring::Corruption;
-use crate::segment::{Namespace, OpenOptions, SegmentError};
+use crate::segment::{validate_name, Namespace, OpenOptions, SegmentError};
 
 /// Why a ring could not be inspected, or why a record walk stopped.
 #[derive(Debug)]
@@ -86,20 +87,24 @@ pub enum InspectError {
         /// Consumer position seen after reading it.
         head: u64,
     },
-    /// The namespace has no topic directory: no topic was ever created in
-    /// it.
+    /// The namespace has no directory: no topic or channel was ever
+    /// created in it.
     NoDirectory {
         /// Where the directory would be.
         path: PathBuf,
     },
-    /// The topic directory could not be opened or is invalid.
+    /// The directory could not be opened or is invalid.
     Directory(DirectoryError),
-    /// The topic directory has no ready topic of that name.
-    TopicNotFound {
+    /// The directory has no ready ring of that name and kind.
+    NotFound {
         /// The namespace.
         namespace: String,
-        /// The topic asked for.
-        topic: String,
+        /// The name asked for.
+        name: String,
+        /// The kind asked for.
+        kind: RingKind,
+        /// The kind of the ring of that name, if it is another.
+        found: Option<RingKind>,
     },
     /// A publisher overwrote the log record being copied (a live
     /// `Overwrite` log lapping the walk): the walk stopped before showing
@@ -136,12 +141,21 @@ impl std::fmt::Display for InspectError {
             ),
             InspectError::NoDirectory { path } => write!(
                 f,
-                "no topic directory: {} does not exist (no topic was ever created in this namespace)",
+                "no directory: {} does not exist (no topic or channel was ever created in this namespace)",
                 path.display()
             ),
             InspectError::Directory(e) => e.fmt(f),
-            InspectError::TopicNotFound { namespace, topic } => {
-                write!(f, "no topic \"{topic}\" in namespace {namespace}")
+            InspectError::NotFound {
+                namespace,
+                name,
+                kind,
+                found,
+            } => {
+                write!(f, "no {} \"{name}\" in namespace {namespace}", kind.noun())?;
+                match found {
+                    Some(other) => write!(f, " (\"{name}\" is {})", other.a_noun()),
+                    None => Ok(()),
+                }
             }
             InspectError::Overwritten { path, sequence } => write!(
                 f,
@@ -160,7 +174,7 @@ impl std::error::Error for InspectError {
             InspectError::Directory(e) => Some(e),
             InspectError::Overtaken { .. }
             | InspectError::NoDirectory { .. }
-            | InspectError::TopicNotFound { .. }
+            | InspectError::NotFound { .. }
             | InspectError::Overwritten { .. } => None,
         }
     }
@@ -170,18 +184,30 @@ impl std::error::Error for InspectError {
 ///
 /// # Errors
 ///
-/// [`InspectError::NoDirectory`] if the namespace has no topic directory,
+/// [`InspectError::NoDirectory`] if the namespace has no directory,
 /// [`InspectError::Directory`] if it cannot be opened or is invalid.
-pub fn list_topics(ns: &Namespace, opts: &OpenOptions) -> Result<Vec<TopicRecord>, InspectError> {
-    let mut topics = open_directory(ns, opts)?.list();
-    topics.sort_by(|a, b| a.name.cmp(&b.name));
+pub fn list_topics(ns: &Namespace, opts: &OpenOptions) -> Result<Vec<RingRecord>, InspectError> {
+    let mut topics = list_rings(ns, opts)?;
+    topics.retain(|r| r.kind() == RingKind::Broadcast);
     Ok(topics)
 }
 
-/// Every entry of the directory of `ns` that is not free: ready topics
-/// sorted by name, then entries being created and corrupt entries (with
-/// what is wrong) by entry index. A ready entry repeating a name that an
-/// earlier entry on its probe chain holds is listed as corrupt.
+/// The ready rings of every kind in the directory of `ns`, sorted by name.
+///
+/// # Errors
+///
+/// As [`list_topics`].
+pub fn list_rings(ns: &Namespace, opts: &OpenOptions) -> Result<Vec<RingRecord>, InspectError> {
+    let mut rings = open_directory(ns, opts)?.list();
+    rings.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(rings)
+}
+
+/// Every entry of the directory of `ns` that is not free: ready rings of
+/// every kind and removed ones sorted by name, then entries being created
+/// and corrupt entries (with what is wrong) by entry index. An entry
+/// repeating a name that an earlier entry on its probe chain holds is
+/// listed as corrupt.
 ///
 /// # Errors
 ///
@@ -193,11 +219,18 @@ pub fn list_directory(
     let mut entries = open_directory(ns, opts)?
         .scan()
         .map_err(InspectError::Directory)?;
-    entries.sort_by(|a, b| match (a, b) {
-        (DirectoryEntry::Ready(x), DirectoryEntry::Ready(y)) => x.name.cmp(&y.name),
-        (DirectoryEntry::Ready(_), _) => std::cmp::Ordering::Less,
-        (_, DirectoryEntry::Ready(_)) => std::cmp::Ordering::Greater,
-        _ => a.entry().cmp(&b.entry()),
+    // Named entries first, by name; the others by index.
+    fn named(e: &DirectoryEntry) -> Option<&str> {
+        match e {
+            DirectoryEntry::Ready(_) | DirectoryEntry::Removed { .. } => e.name(),
+            _ => None,
+        }
+    }
+    entries.sort_by(|a, b| match (named(a), named(b)) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.entry().cmp(&b.entry()),
     });
     Ok(entries)
 }
@@ -209,4 +242,31 @@ fn open_directory(ns: &Namespace, opts: &OpenOptions) -> Result<Directory, Inspe
         }
         e => InspectError::Directory(e),
     })
+}
+
+/// The ready ring `name` of `kind` in the directory of `ns`, found
+/// without changing anything.
+fn find_ring(
+    ns: &Namespace,
+    name: &str,
+    kind: RingKind,
+    opts: &OpenOptions,
+) -> Result<RingRecord, InspectError> {
+    validate_name(name)?;
+    match open_directory(ns, opts)?
+        .lookup(name)
+        .map_err(InspectError::Directory)?
+    {
+        Some(record) if record.kind() == kind => Ok(record),
+        other => Err(not_found(ns, name, kind, other.map(|r| r.kind()))),
+    }
+}
+
+fn not_found(ns: &Namespace, name: &str, kind: RingKind, found: Option<RingKind>) -> InspectError {
+    InspectError::NotFound {
+        namespace: ns.name().to_owned(),
+        name: name.to_owned(),
+        kind,
+        found,
+    }
 }

@@ -3,17 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::directory::{RingKind, RingRecord};
 use crate::layout::lock_slot;
 use crate::layout::{
     SegmentKind, SpscControl, LAYOUT_VERSION, RECORD_HEADER_LEN, SPSC_CONTROL_OFFSET,
     SPSC_DATA_OFFSET, STATE_POISONED,
 };
-use crate::ring::spsc::check_frame;
+use crate::ring::spsc::shm::check_control;
+use crate::ring::spsc::{check_frame, SpscConfig};
 use crate::ring::{Corruption, CorruptionKind};
-use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
+use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{fence, load_word, spin_hint, Ordering};
 
-use super::InspectError;
+use super::{find_ring, not_found, InspectError};
 
 /// How many times [`SpscInspector::snapshot`] retries to read the two
 /// positions at one instant before it settles for a sample taken while the
@@ -35,8 +37,11 @@ pub struct RoleInfo {
 /// What an SPSC ring looked like at one instant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpscSnapshot {
-    /// Ring name in its namespace.
+    /// Channel name in its namespace.
     pub name: String,
+    /// The directory's record of the channel: configuration, segment,
+    /// entry, epoch, creator.
+    pub channel: RingRecord,
     /// The segment file.
     pub path: PathBuf,
     /// Layout version in the header (equal to [`LAYOUT_VERSION`]: others are
@@ -57,6 +62,8 @@ pub struct SpscSnapshot {
     pub capacity: u64,
     /// Largest payload one record may carry.
     pub max_payload: u32,
+    /// Whether a blocking consumer sleeps on a futex the producer wakes.
+    pub wakeups: bool,
     /// Consumer position: end of the last released record.
     pub head: u64,
     /// Producer position: end of the last published record.
@@ -119,29 +126,71 @@ impl SpscRecord {
 #[derive(Debug)]
 pub struct SpscInspector {
     segment: Segment,
-    name: String,
+    channel: RingRecord,
     capacity: u64,
     max_payload: u32,
+    wakeups: bool,
 }
 
 impl SpscInspector {
-    /// Opens the ring `name` in `ns` read-only and validates its header and
-    /// control block.
+    /// Finds SPSC channel `name` in the directory of `ns` and opens its
+    /// ring read-only (see [`SpscInspector::open_channel`]).
     ///
     /// # Errors
     ///
-    /// [`InspectError::Segment`] with every [`Segment::open_read_only`]
-    /// error, or [`SegmentError::Corrupt`] if the control block does not fit
-    /// the segment.
+    /// [`InspectError::NoDirectory`], [`InspectError::Directory`] (with
+    /// [`DirectoryError::Corrupt`](crate::directory::DirectoryError::Corrupt)
+    /// when an entry on the name's probe chain is corrupt),
+    /// [`InspectError::NotFound`] (also when the name is a ring of another
+    /// kind), or as [`SpscInspector::open_channel`].
     pub fn open(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<Self, InspectError> {
-        let segment = Segment::open_read_only(ns, name, SegmentKind::Spsc, opts)?;
-        let (capacity, max_payload, _) = crate::ring::spsc::validate_control(&segment)?;
+        let channel = find_ring(ns, name, RingKind::Spsc, opts)?;
+        Self::open_channel(ns, channel, opts)
+    }
+
+    /// Opens the ring of a channel the directory listed, read-only, and
+    /// validates its header and control block, against the directory's
+    /// configuration too (capacity, largest payload, wake-ups).
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::NotFound`] if the record is not an SPSC channel's,
+    /// [`InspectError::Segment`] with every [`Segment::open_read_only`]
+    /// error, or [`SegmentError::Corrupt`](crate::segment::SegmentError::Corrupt)
+    /// if the control block does not fit the segment or disagrees with the
+    /// directory.
+    pub fn open_channel(
+        ns: &Namespace,
+        channel: RingRecord,
+        opts: &OpenOptions,
+    ) -> Result<Self, InspectError> {
+        let Some(config) = channel.config.spsc().copied() else {
+            return Err(not_found(
+                ns,
+                &channel.name,
+                RingKind::Spsc,
+                Some(channel.kind()),
+            ));
+        };
+        let segment = Segment::open_read_only(ns, &channel.segment, SegmentKind::Spsc, opts)?;
+        let (capacity, max_payload, wakeups) = check_control(&segment, &config)?;
         Ok(SpscInspector {
             segment,
-            name: name.to_owned(),
+            channel,
             capacity,
             max_payload,
+            wakeups,
         })
+    }
+
+    /// The directory's record of the channel.
+    pub fn channel(&self) -> &RingRecord {
+        &self.channel
+    }
+
+    /// Its configuration, as the directory records it.
+    pub fn config(&self) -> Option<&SpscConfig> {
+        self.channel.config.spsc()
     }
 
     /// The segment file.
@@ -244,7 +293,8 @@ impl SpscInspector {
 
         let control = self.control();
         Ok(SpscSnapshot {
-            name: self.name.clone(),
+            name: self.channel.name.clone(),
+            channel: self.channel.clone(),
             path: self.path().to_owned(),
             layout_version,
             layout_hash: header.layout_hash,
@@ -254,6 +304,7 @@ impl SpscInspector {
             poisoned: header.state.load(Ordering::Relaxed) == STATE_POISONED,
             capacity: self.capacity,
             max_payload: self.max_payload,
+            wakeups: self.wakeups,
             head,
             tail,
             used_bytes: used.min(self.capacity),
@@ -440,16 +491,8 @@ impl Iterator for RecordWalk<'_> {
 
 impl std::iter::FusedIterator for RecordWalk<'_> {}
 
-/// Names of the SPSC rings in `ns`, sorted.
-///
-/// # Errors
-///
-/// The namespace directory cannot be read.
-pub fn list_spsc(ns: &Namespace) -> Result<Vec<String>, SegmentError> {
-    ns.list(SegmentKind::Spsc)
-}
-
-/// Opens the ring `name` in `ns` read-only and takes a snapshot of it.
+/// Finds SPSC channel `name` in `ns`, opens its ring read-only and takes a
+/// snapshot of it.
 ///
 /// # Errors
 ///
@@ -462,8 +505,8 @@ pub fn inspect_spsc(
     SpscInspector::open(ns, name, opts)?.snapshot()
 }
 
-/// Opens the ring `name` in `ns` read-only, takes a snapshot and copies up
-/// to `max_records` of its published records (`max_copy` payload bytes of
+/// Finds SPSC channel `name` in `ns`, opens its ring read-only, takes a
+/// snapshot and copies up to `max_records` of its published records (`max_copy` payload bytes of
 /// each).
 ///
 /// If the consumer overtakes the walk, the records copied before that are

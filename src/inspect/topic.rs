@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::directory::TopicRecord;
+use crate::directory::{RingKind, RingRecord};
 use crate::layout::lock_slot;
 use crate::layout::{
     participant, split_stamp, stamp_committed, BroadcastControl, PublisherSlot, RecordSlotHeader,
@@ -11,12 +11,12 @@ use crate::layout::{
 };
 use crate::record::ParseError;
 use crate::ring::broadcast::shm::{check_log, LogLayout};
-use crate::ring::broadcast::{check_slot_word, still_committed, Policy};
+use crate::ring::broadcast::{check_slot_word, still_committed, BroadcastConfig, Policy};
 use crate::ring::Corruption;
-use crate::segment::{validate_name, Namespace, OpenOptions, Segment};
+use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{copy_racy, fence, monotonic_ns, Ordering};
 
-use super::{open_directory, InspectError};
+use super::{find_ring, not_found, InspectError};
 use crate::record::{decode_v2, V2Summary};
 
 /// Human name of a [`participant`] state (`"unknown"` for a value no build
@@ -84,9 +84,12 @@ pub struct SubscriberInfo {
 /// What a topic's broadcast log looked like at one instant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicSnapshot {
-    /// The directory's record of the topic: name, configuration (checked
-    /// against the log's control block), log segment, entry, creator.
-    pub topic: TopicRecord,
+    /// The directory's record of the topic: name, configuration, log
+    /// segment, entry, epoch, creator.
+    pub topic: RingRecord,
+    /// Its configuration, as the directory records it (checked against the
+    /// log's control block).
+    pub config: BroadcastConfig,
     /// The log's segment file.
     pub path: PathBuf,
     /// Layout version in the log's header.
@@ -128,7 +131,7 @@ pub struct TopicSnapshot {
 impl TopicSnapshot {
     /// Oldest sequence the log can still hold: `tail - slots`, or 0.
     pub fn oldest(&self) -> u64 {
-        self.tail.saturating_sub(u64::from(self.topic.config.slots))
+        self.tail.saturating_sub(u64::from(self.config.slots))
     }
 
     /// Publishers whose process holds their liveness lock.
@@ -177,12 +180,14 @@ impl BroadcastRecord {
 /// A topic's broadcast log opened read-only for inspection.
 ///
 /// Holds the read-only mapping and the configuration validated against the
-/// topic directory; every [`TopicInspector::snapshot`] reads the moving
+/// directory; every [`TopicInspector::snapshot`] reads the moving
 /// parts afresh.
 #[derive(Debug)]
 pub struct TopicInspector {
     segment: Segment,
-    topic: TopicRecord,
+    topic: RingRecord,
+    /// The record's configuration.
+    config: BroadcastConfig,
     /// The ring's own check of the log: geometry, payload, claim timeout.
     layout: LogLayout,
 }
@@ -194,18 +199,12 @@ impl TopicInspector {
     /// # Errors
     ///
     /// [`InspectError::NoDirectory`], [`InspectError::Directory`] (with
-    /// [`DirectoryError::Corrupt`](crate::directory::DirectoryError::Corrupt) when an entry on the name's probe chain
-    /// is corrupt: it might be this topic), [`InspectError::TopicNotFound`],
-    /// or as [`TopicInspector::open_topic`].
+    /// [`DirectoryError::Corrupt`](crate::directory::DirectoryError::Corrupt)
+    /// when an entry on the name's probe chain is corrupt: it might be this
+    /// topic), [`InspectError::NotFound`] (also when the name is a ring of
+    /// another kind), or as [`TopicInspector::open_topic`].
     pub fn open(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<Self, InspectError> {
-        validate_name(name)?;
-        let topic = open_directory(ns, opts)?
-            .lookup(name)
-            .map_err(InspectError::Directory)?
-            .ok_or_else(|| InspectError::TopicNotFound {
-                namespace: ns.name().to_owned(),
-                topic: name.to_owned(),
-            })?;
+        let topic = find_ring(ns, name, RingKind::Broadcast, opts)?;
         Self::open_topic(ns, topic, opts)
     }
 
@@ -216,26 +215,41 @@ impl TopicInspector {
     ///
     /// # Errors
     ///
+    /// [`InspectError::NotFound`] if the record is not a topic's,
     /// [`InspectError::Segment`] with every [`Segment::open_read_only`]
-    /// error, or [`SegmentError::Corrupt`](crate::segment::SegmentError::Corrupt) if the control block disagrees
-    /// with the directory or the segment.
+    /// error, or [`SegmentError::Corrupt`](crate::segment::SegmentError::Corrupt)
+    /// if the control block disagrees with the directory or the segment.
     pub fn open_topic(
         ns: &Namespace,
-        topic: TopicRecord,
+        topic: RingRecord,
         opts: &OpenOptions,
     ) -> Result<Self, InspectError> {
+        let Some(config) = topic.config.broadcast().copied() else {
+            return Err(not_found(
+                ns,
+                &topic.name,
+                RingKind::Broadcast,
+                Some(topic.kind()),
+            ));
+        };
         let segment = Segment::open_read_only(ns, &topic.segment, SegmentKind::Broadcast, opts)?;
-        let layout = check_log(&segment, &topic.config)?;
+        let layout = check_log(&segment, &config)?;
         Ok(TopicInspector {
             segment,
             topic,
+            config,
             layout,
         })
     }
 
     /// The directory's record of the topic.
-    pub fn topic(&self) -> &TopicRecord {
+    pub fn topic(&self) -> &RingRecord {
         &self.topic
+    }
+
+    /// Its configuration, as the directory records it.
+    pub fn config(&self) -> &BroadcastConfig {
+        &self.config
     }
 
     /// The log's segment file.
@@ -308,7 +322,7 @@ impl TopicInspector {
         let now = monotonic_ns();
 
         let mut publishers = Vec::new();
-        for j in 0..self.topic.config.max_publishers as usize {
+        for j in 0..self.config.max_publishers as usize {
             let p = self.publisher(j);
             let state = participant::state(p.state.load(Ordering::Relaxed));
             if state == participant::FREE {
@@ -324,7 +338,7 @@ impl TopicInspector {
         }
 
         let mut subscribers = Vec::new();
-        for i in 0..self.topic.config.max_subscribers as usize {
+        for i in 0..self.config.max_subscribers as usize {
             let s = self.subscriber(i);
             let state = participant::state(s.state.load(Ordering::Relaxed));
             if state == participant::FREE {
@@ -354,6 +368,7 @@ impl TopicInspector {
 
         Ok(TopicSnapshot {
             topic: self.topic.clone(),
+            config: self.config,
             path: self.path().to_owned(),
             layout_version,
             layout_hash: header.layout_hash,

@@ -1,4 +1,4 @@
-//! Rings and topics with known contents, and a way to corrupt their files:
+//! Channels and topics with known contents, and a way to corrupt their files:
 //! what the inspector's tests (`tests/inspect.rs`) and ring-dump's
 //! (`tools/ring-dump/tests/cli.rs`, which includes this file by path) look
 //! at.
@@ -10,23 +10,24 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use shmbus::bus::{Policy, TopicConfig};
+use shmbus::bus::{Bus, Channel, Policy, SpscConfig, TopicConfig};
 use shmbus::record::{
     venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TradeTlv,
 };
-use shmbus::ring::spsc::{SpscConfig, SpscRing};
-use shmbus::Namespace;
 
-/// A ring `name` of 4096 bytes holding three known records, the first of
-/// which has been consumed: head 16, records at 16 and 32, tail 56.
-pub fn ring_with_records(ns: &Namespace, name: &str) {
-    SpscRing::create(ns, name, SpscConfig::with_capacity(4096)).expect("create");
-    let mut tx = SpscRing::producer(ns, name).expect("producer");
+/// A channel `name` of 4096 bytes holding three known records, the first
+/// of which has been consumed: head 16, records at 16 and 32, tail 56.
+pub fn ring_with_records(bus: &Bus, name: &str) -> Channel {
+    let channel = bus
+        .spsc(name, &SpscConfig::with_capacity(4096))
+        .expect("create");
+    let mut tx = channel.producer().expect("producer");
     tx.try_send(1, b"skip").expect("send"); // frame 16 at 0
     tx.try_send(7, &[0xde, 0xad, 0xbe, 0xef]).expect("send"); // frame 16 at 16
     tx.try_send(42, b"BUY 100 @ 42.5").expect("send"); // frame 24 at 32
-    let mut rx = SpscRing::consumer(ns, name).expect("consumer");
+    let mut rx = channel.consumer().expect("consumer");
     assert_eq!(&rx.try_read().expect("first")[..], b"skip");
+    channel
 }
 
 /// Writes `bytes` at `offset` of the segment file `path`.

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use shmbus::Namespace;
+use shmbus::{Bus, Namespace};
 
 /// A namespace under a fresh base directory, removed with everything in it
 /// on drop.
@@ -50,6 +50,11 @@ impl TempNs {
     /// Path of segment `name` of kind suffix `kind` ("spsc", "bcast", "dir").
     pub fn file(&self, name: &str, kind: &str) -> PathBuf {
         self.ns.path().join(format!("{name}.{kind}"))
+    }
+
+    /// The bus of the namespace (its directory is created if need be).
+    pub fn bus(&self) -> Bus {
+        Bus::at(&self.base, self.ns.name()).expect("open the test namespace's bus")
     }
 }
 

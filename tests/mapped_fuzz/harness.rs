@@ -35,7 +35,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shmbus::bus::{Bus, Policy, StartAt, Topic, TopicConfig};
+use shmbus::bus::{Bus, BusError, Channel, Policy, StartAt, Topic, TopicConfig};
 use shmbus::inspect;
 use shmbus::layout::{
     pack_record_header, stamp_committed, BroadcastControl, DirectoryControl, PublisherSlot,
@@ -61,7 +61,7 @@ fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
     core::mem::size_of::<F>()
 }
 use shmbus::ring::broadcast::{self, Publisher, Subscriber};
-use shmbus::ring::spsc::{self, Consumer, Producer, SpscConfig, SpscRing};
+use shmbus::ring::spsc::{self, Consumer, Producer, SpscConfig};
 use shmbus::segment::OpenOptions;
 use shmbus::wait::WaitStrategy;
 use shmbus::Namespace;
@@ -726,11 +726,14 @@ impl<'a> Case<'a> {
                 case.add_topic(t);
             }
         }
-        case.producer = SpscRing::producer(&case.ns, RING)
-            .ok()
+        let channel = case.bus.open_spsc(RING).ok();
+        case.producer = channel
+            .as_ref()
+            .and_then(|c| c.producer().ok())
             .map(|p| (case.rings.len() - 1, p));
-        case.consumer = SpscRing::consumer(&case.ns, RING)
-            .ok()
+        case.consumer = channel
+            .as_ref()
+            .and_then(|c| c.consumer().ok())
             .map(|c| (case.rings.len() - 1, c));
         Some(case)
     }
@@ -746,12 +749,17 @@ impl<'a> Case<'a> {
         self.mappings.refresh(self.ns.path(), &self.sizes);
     }
 
+    /// Creates the channel [`RING`] (a new ring file, if it was removed);
+    /// a call that opens the existing one adds no ring.
     fn create_ring(&mut self) {
-        if SpscRing::create(&self.ns, RING, self.spsc_config).is_err() {
-            self.stats.errors += 1;
+        let created = self.bus.spsc(RING, &self.spsc_config);
+        let Some(channel) = self.err(created) else {
+            return;
+        };
+        if !channel.was_created() {
             return;
         }
-        let file = format!("{RING}.spsc");
+        let file = format!("{}.spsc", channel.record().segment);
         let map = self.map_file(&file);
         let (capacity, max_payload) = self.spsc_config.validate().unwrap_or((256, 0));
         self.rings.push(Ring {
@@ -1150,6 +1158,12 @@ impl<'a> Case<'a> {
         self.consumer = Some((gen, consumer));
     }
 
+    /// Opens the channel [`RING`] by name and attaches to it with `role`.
+    fn attach<T>(&mut self, role: impl FnOnce(&Channel) -> Result<T, BusError>) -> Option<T> {
+        let attached = self.bus.open_spsc(RING).and_then(|c| role(&c));
+        self.err(attached)
+    }
+
     fn spsc_attach(&mut self, busy: Busy) {
         let newest = self.rings.len().wrapping_sub(1);
         if self.input.bool() {
@@ -1162,12 +1176,12 @@ impl<'a> Case<'a> {
                     let m = &mut r.model;
                     m.visible.extend(m.staged.drain(..));
                 }
-            } else if let Some(p) = self.err(SpscRing::producer_with(&self.ns, RING, &self.open)) {
+            } else if let Some(p) = self.attach(|c| c.producer()) {
                 self.producer = Some((newest, p));
             }
         } else if let Some((_, c)) = self.consumer.take() {
             drop(c);
-        } else if let Some(c) = self.err(SpscRing::consumer_with(&self.ns, RING, &self.open)) {
+        } else if let Some(c) = self.attach(|c| c.consumer()) {
             self.consumer = Some((newest, c));
         }
     }
@@ -1177,7 +1191,7 @@ impl<'a> Case<'a> {
     fn file_op(&mut self) {
         match self.input.below(6) {
             0 => {
-                let _ = SpscRing::remove(&self.ns, RING);
+                let _ = self.bus.remove_spsc(RING);
             }
             1 => self.create_ring(),
             2 => {
@@ -1269,7 +1283,7 @@ impl<'a> Case<'a> {
                 }
             }
         }
-        let _ = inspect::list_spsc(&self.ns);
+        let _ = inspect::list_directory(&self.ns, &self.open);
     }
 
     // -- Broadcast ----------------------------------------------------------

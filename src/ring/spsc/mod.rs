@@ -32,7 +32,9 @@
 //! # Removed and truncated rings
 //!
 //! A ring in shared memory can become unusable under its handles: removed
-//! ([`SpscRing::remove`], or its file unlinked by hand), truncated by some
+//! (its channel removed through the directory, which sets the ring's
+//! `removed` flag, wakes a sleeping consumer and unlinks the file; or its
+//! file unlinked by hand), truncated by some
 //! process, or poisoned. Both handles look for that on their slow paths
 //! only, and then return `Unusable(fault)` ([`ClaimError::Unusable`],
 //! [`ReadError::Unusable`]):
@@ -47,7 +49,7 @@
 //!   (and every 64 spinning rounds); no sleep in a wait on a mapped ring
 //!   lasts more than 20 ms, so a removal is noticed within about 20 ms
 //!   (and at once by a consumer asleep on the futex, which
-//!   [`SpscRing::remove`] wakes).
+//!   a removal wakes).
 //!
 //! A claim that finds room and a read that finds a record check nothing:
 //! the hot path makes no system call and no clock read. The guarantee after
@@ -61,17 +63,14 @@
 //! the removed file still holds, then gets `Unusable` where it would have
 //! got `Empty`.
 //!
-//! [`SpscRing::remove`]: shm::SpscRing::remove
 //! [`Segment::fault`]: crate::segment::Segment::fault
 //! [`Segment::fault_slow`]: crate::segment::Segment::fault_slow
 
 #[cfg(not(shmbus_loom))]
-mod shm;
+pub(crate) mod shm;
 
 #[cfg(not(shmbus_loom))]
-pub(crate) use shm::validate_control;
-#[cfg(not(shmbus_loom))]
-pub use shm::{SpscRing, SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
+pub use shm::{SPSC_LOCK_CONSUMER, SPSC_LOCK_PRODUCER};
 
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
@@ -629,21 +628,20 @@ fn committed_end(ring: &RingView, head: u64) -> Result<u64, Corruption> {
 /// # Examples
 ///
 /// ```
-/// use shmbus::ring::spsc::{SpscConfig, SpscRing};
-/// use shmbus::{Namespace, WaitStrategy};
+/// use shmbus::{Bus, SpscConfig, WaitStrategy};
 ///
 /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
-/// let ns = Namespace::at(&tmp, "desk")?;
-/// SpscRing::create(&ns, "fills", SpscConfig::with_capacity(1 << 16))?;
-/// let mut tx = SpscRing::producer(&ns, "fills")?;
-/// let mut rx = SpscRing::consumer(&ns, "fills")?;
+/// let bus = Bus::at(&tmp, "desk")?;
+/// let fills = bus.spsc("fills", &SpscConfig::with_capacity(1 << 16))?;
+/// let mut tx = fills.producer()?;
+/// let mut rx = fills.consumer()?;
 /// tx.try_send(1, b"one")?;                                // copy in, visible at once
 /// let mut slot = tx.claim_blocking(3, WaitStrategy::BusySpin)?;
 /// slot.copy_from_slice(b"two");
 /// slot.stage();                                           // written, not yet visible
 /// tx.flush();                                             // everything staged, one store
 /// assert_eq!(rx.read_batch(8, |_, _| {})?, 2);
-/// # drop((tx, rx));
+/// # drop((tx, rx, fills, bus));
 /// # std::fs::remove_dir_all(&tmp).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -1109,20 +1107,20 @@ struct Frame {
 /// # Examples
 ///
 /// ```
-/// use shmbus::ring::spsc::{ReadError, SpscConfig, SpscRing};
-/// use shmbus::{Namespace, WaitStrategy};
+/// use shmbus::ring::spsc::ReadError;
+/// use shmbus::{Bus, SpscConfig, WaitStrategy};
 ///
 /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
-/// let ns = Namespace::at(&tmp, "desk")?;
-/// SpscRing::create(&ns, "fills", SpscConfig::with_capacity(1 << 16))?;
-/// let mut tx = SpscRing::producer(&ns, "fills")?;
-/// let mut rx = SpscRing::consumer(&ns, "fills")?;
+/// let bus = Bus::at(&tmp, "desk")?;
+/// let fills = bus.spsc("fills", &SpscConfig::with_capacity(1 << 16))?;
+/// let mut tx = fills.producer()?;
+/// let mut rx = fills.consumer()?;
 /// tx.try_send(5, b"fill")?;
 /// let rec = rx.read_blocking(WaitStrategy::BusySpin)?;  // a borrow of the ring's bytes
 /// assert_eq!((rec.record_type(), &rec[..]), (5, &b"fill"[..]));
 /// drop(rec);                                              // gives the space back
 /// assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
-/// # drop((tx, rx));
+/// # drop((tx, rx, fills, bus));
 /// # std::fs::remove_dir_all(&tmp).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -1310,13 +1308,11 @@ impl Consumer {
     }
 
     /// Sleeps on the ring's futex until the producer publishes, the ring is
-    /// removed (by [`SpscRing::remove`], which wakes us), or `max` passes.
-    ///
-    /// [`SpscRing::remove`]: shm::SpscRing::remove
+    /// removed (by [`shm::remove_ring`], which wakes us), or `max` passes.
     fn sleep(&mut self, max: Duration) {
         let ctl = self.ring.control();
         // SYNC POINT: pairs with the Release `fetch_add` of `wake_seq` in
-        // `Producer::wake_consumer` and in `SpscRing::remove` (after its
+        // `Producer::wake_consumer` and in `shm::remove_ring` (after its
         // `removed` flag store, so if we see that bump we see the flag).
         let seen = ctl.wake_seq.load(Ordering::Acquire);
         ctl.sleepers.store(1, Ordering::Relaxed);

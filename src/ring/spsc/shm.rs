@@ -6,6 +6,11 @@
 //! offset 512  data region     (capacity bytes)
 //! ```
 //!
+//! The segment's name is chosen by the directory (`spsc-<entry>-<epoch>`,
+//! see [`RingKind::segment_name`](crate::directory::RingKind::segment_name)),
+//! which calls these functions with it and with the configuration it
+//! records; nothing here takes a user's name.
+//!
 //! Exactly one producer and one consumer may be attached at a time, across
 //! all processes. Each proves it is attached by holding an OFD lock on its
 //! role's slot ([`lock_slot::SPSC_PRODUCER`], [`lock_slot::SPSC_CONSUMER`]); the kernel
@@ -27,27 +32,6 @@ use crate::sync::{futex_wake_all, Ordering};
 pub use crate::layout::lock_slot::{
     SPSC_CONSUMER as SPSC_LOCK_CONSUMER, SPSC_PRODUCER as SPSC_LOCK_PRODUCER,
 };
-
-/// Entry point for SPSC rings in a namespace.
-///
-/// # Examples
-///
-/// ```
-/// use shmbus::{Namespace, ring::spsc::{SpscConfig, SpscRing}};
-/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-spsc-{}", std::process::id()));
-/// let ns = Namespace::at(&tmp, "example")?;
-/// SpscRing::create(&ns, "orders", SpscConfig::with_capacity(4096))?;
-/// let mut tx = SpscRing::producer(&ns, "orders")?;
-/// // A second producer is refused while the first is alive.
-/// assert!(SpscRing::producer(&ns, "orders").is_err());
-/// tx.try_send(1, b"BUY 100 @ 42")?;
-/// let mut rx = SpscRing::consumer(&ns, "orders")?;
-/// assert_eq!(&rx.try_read()?[..], b"BUY 100 @ 42");
-/// # SpscRing::remove(&ns, "orders")?;
-/// # std::fs::remove_dir_all(&tmp).ok();
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct SpscRing;
 
 /// A handle's segment and the role lock it holds.
 pub(crate) struct Attachment {
@@ -85,195 +69,217 @@ impl Drop for Attachment {
     }
 }
 
-impl SpscRing {
-    /// Bytes a segment for `config` occupies.
-    pub fn segment_size(config: &SpscConfig) -> usize {
-        SPSC_DATA_OFFSET + config.capacity
-    }
-
-    /// Creates the ring `name` in `ns`.
-    ///
-    /// # Errors
-    ///
-    /// [`SegmentError::InvalidConfig`], [`SegmentError::AlreadyExists`],
-    /// [`SegmentError::NoSpace`] and the other creation errors.
-    pub fn create(ns: &Namespace, name: &str, config: SpscConfig) -> Result<(), SegmentError> {
-        let (capacity, max_payload) =
-            config.validate().map_err(|e| SegmentError::InvalidConfig {
-                reason: e.to_string(),
-            })?;
-        let size = Self::segment_size(&config);
-        Segment::create(ns, name, SegmentKind::Spsc, size, |after_header, _len| {
+/// Creates the SPSC ring segment `segment` in `ns` for `config`.
+///
+/// # Errors
+///
+/// [`SegmentError::InvalidConfig`], [`SegmentError::AlreadyExists`],
+/// [`SegmentError::NoSpace`] and the other creation errors.
+pub(crate) fn create_ring(
+    ns: &Namespace,
+    segment: &str,
+    config: &SpscConfig,
+) -> Result<(), SegmentError> {
+    let (capacity, max_payload) = config.validate().map_err(|e| SegmentError::InvalidConfig {
+        reason: e.to_string(),
+    })?;
+    let size = SPSC_DATA_OFFSET + config.capacity;
+    let flags = config.flags();
+    Segment::create(
+        ns,
+        segment,
+        SegmentKind::Spsc,
+        size,
+        |after_header, _len| {
             let control = after_header as *mut SpscControl;
             // SAFETY: the control block lies at offset 128 of a fresh mapping
             // of `size` bytes that no other process can use yet.
-            unsafe { control.write(SpscControl::new(capacity, max_payload, config.flags())) };
-        })?;
-        Ok(())
-    }
+            unsafe { control.write(SpscControl::new(capacity, max_payload, flags)) };
+        },
+    )?;
+    Ok(())
+}
 
-    /// Removes the ring's segment.
-    ///
-    /// Attached handles keep a valid mapping, but learn of the removal:
-    /// the header's `removed` flag is set first, a consumer asleep on the
-    /// ring's futex is woken, then the file is unlinked. Each handle then
-    /// returns `Unusable(Removed)` at its next `Full`, `Empty` or wait
-    /// round (see the [module docs](super#removed-and-truncated-rings) for
-    /// exactly what that guarantees). New attaches fail with `NotFound`, and
-    /// [`SpscRing::create`] may make a new ring of the same name at once.
-    ///
-    /// # Errors
-    ///
-    /// [`SegmentError::NotFound`] or an I/O error.
-    pub fn remove(ns: &Namespace, name: &str) -> Result<(), SegmentError> {
-        let now = OpenOptions {
-            init_timeout: std::time::Duration::ZERO,
-        };
-        // A ring that does not open cleanly (another version, corrupt) is
-        // still removed; its peers notice through the unlinked file.
-        if let Ok(segment) = Segment::open(ns, name, SegmentKind::Spsc, &now) {
-            if validate_control(&segment).is_ok() {
-                segment.mark_removed();
-                // SAFETY: `validate_control` checked the segment holds an
-                // SPSC control block at this offset; it lives as long as
-                // `segment`.
-                let ctl =
-                    unsafe { &*(segment.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl) };
-                // SYNC POINT: after the Release store of `removed` in
-                // `mark_removed`; pairs with the Acquire load of `wake_seq`
-                // in `Consumer::sleep`, which then sees the flag.
-                ctl.wake_seq.fetch_add(1, Ordering::Release);
-                futex_wake_all(&ctl.wake_seq);
-            }
+/// Removes the SPSC ring segment `segment`.
+///
+/// Attached handles keep a valid mapping, but learn of the removal: the
+/// header's `removed` flag is set first, a consumer asleep on the ring's
+/// futex is woken, then the file is unlinked. Each handle then returns
+/// `Unusable(Removed)` at its next `Full`, `Empty` or wait round (see the
+/// [module docs](super#removed-and-truncated-rings) for exactly what that
+/// guarantees). New attaches fail with `NotFound`.
+///
+/// # Errors
+///
+/// [`SegmentError::NotFound`] or an I/O error.
+pub(crate) fn remove_ring(ns: &Namespace, segment: &str) -> Result<(), SegmentError> {
+    let now = OpenOptions {
+        init_timeout: std::time::Duration::ZERO,
+    };
+    // A ring that does not open cleanly (another version, corrupt) is
+    // still removed; its peers notice through the unlinked file.
+    if let Ok(mapped) = Segment::open(ns, segment, SegmentKind::Spsc, &now) {
+        if validate_control(&mapped).is_ok() {
+            mapped.mark_removed();
+            // SAFETY: `validate_control` checked the segment holds an SPSC
+            // control block at this offset; it lives as long as `mapped`.
+            let ctl = unsafe { &*(mapped.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl) };
+            // SYNC POINT: after the Release store of `removed` in
+            // `mark_removed`; pairs with the Acquire load of `wake_seq` in
+            // `Consumer::sleep`, which then sees the flag.
+            ctl.wake_seq.fetch_add(1, Ordering::Release);
+            futex_wake_all(&ctl.wake_seq);
         }
-        Segment::remove(ns, name, SegmentKind::Spsc)
     }
+    Segment::remove(ns, segment, SegmentKind::Spsc)
+}
 
-    /// Attaches as the ring's producer.
-    ///
-    /// # Errors
-    ///
-    /// Every [`Segment::open`] error, [`SegmentError::Corrupt`] if the
-    /// control block is inconsistent, [`SegmentError::AlreadyAttached`] if a
-    /// live producer holds the ring.
-    pub fn producer(ns: &Namespace, name: &str) -> Result<Producer, SegmentError> {
-        Self::producer_with(ns, name, &OpenOptions::default())
-    }
+/// Attaches as the producer of the SPSC ring segment `segment`, checking
+/// its control block against `config` (the directory's).
+///
+/// # Errors
+///
+/// Every [`Segment::open`] error, [`SegmentError::Corrupt`] if the control
+/// block is inconsistent or disagrees with `config`,
+/// [`SegmentError::AlreadyAttached`] if a live producer holds the ring.
+pub(crate) fn attach_producer(
+    ns: &Namespace,
+    segment: &str,
+    config: &SpscConfig,
+    opts: &OpenOptions,
+) -> Result<Producer, SegmentError> {
+    let (view, path) = attach(
+        ns,
+        segment,
+        config,
+        opts,
+        lock_slot::SPSC_PRODUCER,
+        lock_slot::SPSC_CONSUMER,
+        "producer",
+    )?;
+    let producer = Producer::attach(view).map_err(|c| SegmentError::Corrupt {
+        path,
+        reason: c.to_string(),
+    })?;
+    producer
+        .ring
+        .control()
+        .producer_pid
+        .store(std::process::id(), Ordering::Relaxed);
+    Ok(producer)
+}
 
-    /// [`SpscRing::producer`] with explicit open options.
-    ///
-    /// # Errors
-    ///
-    /// As [`SpscRing::producer`].
-    pub fn producer_with(
-        ns: &Namespace,
-        name: &str,
-        opts: &OpenOptions,
-    ) -> Result<Producer, SegmentError> {
-        let (view, path) = Self::attach(
-            ns,
-            name,
-            opts,
-            lock_slot::SPSC_PRODUCER,
-            lock_slot::SPSC_CONSUMER,
-            "producer",
-        )?;
-        let producer = Producer::attach(view).map_err(|c| SegmentError::Corrupt {
-            path,
-            reason: c.to_string(),
-        })?;
-        producer
-            .ring
-            .control()
-            .producer_pid
-            .store(std::process::id(), Ordering::Relaxed);
-        Ok(producer)
-    }
+/// Attaches as the consumer of the SPSC ring segment `segment`.
+///
+/// # Errors
+///
+/// As [`attach_producer`], for the consumer role.
+pub(crate) fn attach_consumer(
+    ns: &Namespace,
+    segment: &str,
+    config: &SpscConfig,
+    opts: &OpenOptions,
+) -> Result<Consumer, SegmentError> {
+    let (view, path) = attach(
+        ns,
+        segment,
+        config,
+        opts,
+        lock_slot::SPSC_CONSUMER,
+        lock_slot::SPSC_PRODUCER,
+        "consumer",
+    )?;
+    let consumer = Consumer::attach(view).map_err(|c| SegmentError::Corrupt {
+        path,
+        reason: c.to_string(),
+    })?;
+    let ctl = consumer.ring.control();
+    ctl.consumer_pid
+        .store(std::process::id(), Ordering::Relaxed);
+    // A consumer that died asleep left its flag up; we are the only one.
+    ctl.sleepers.store(0, Ordering::Relaxed);
+    Ok(consumer)
+}
 
-    /// Attaches as the ring's consumer.
-    ///
-    /// # Errors
-    ///
-    /// As [`SpscRing::producer`], for the consumer role.
-    pub fn consumer(ns: &Namespace, name: &str) -> Result<Consumer, SegmentError> {
-        Self::consumer_with(ns, name, &OpenOptions::default())
+fn attach(
+    ns: &Namespace,
+    name: &str,
+    config: &SpscConfig,
+    opts: &OpenOptions,
+    slot: u64,
+    peer_slot: u64,
+    role: &'static str,
+) -> Result<(RingView, std::path::PathBuf), SegmentError> {
+    let segment = Segment::open(ns, name, SegmentKind::Spsc, opts)?;
+    let path = segment.path().to_owned();
+    let (capacity, max_payload, wakeups) = check_control(&segment, config)?;
+    if !segment.try_lock(slot)? {
+        return Err(SegmentError::AlreadyAttached { path, role });
     }
+    let base = segment.base();
+    let attachment = Attachment {
+        segment,
+        slot,
+        peer_slot,
+    };
+    let view = RingView {
+        // The mapping outlives the view through `backing`.
+        // SAFETY: `validate_control` checked the block lies at this offset.
+        control: unsafe {
+            NonNull::new_unchecked(base.add(SPSC_CONTROL_OFFSET) as *mut SpscControl)
+        },
+        // SAFETY: the data region lies at SPSC_DATA_OFFSET (128-aligned)
+        // and holds `capacity` bytes (checked against the segment size).
+        data: unsafe {
+            DataRegion::new(
+                base.add(SPSC_DATA_OFFSET),
+                capacity as usize,
+                &NO_TRACKING,
+                &MAPPED_HEADERS,
+            )
+        },
+        capacity,
+        mask: capacity - 1,
+        max_payload,
+        wakeups,
+        backing: Backing::Mapped(attachment),
+        probe: Default::default(),
+    };
+    Ok((view, path))
+}
 
-    /// [`SpscRing::consumer`] with explicit open options.
-    ///
-    /// # Errors
-    ///
-    /// As [`SpscRing::consumer`].
-    pub fn consumer_with(
-        ns: &Namespace,
-        name: &str,
-        opts: &OpenOptions,
-    ) -> Result<Consumer, SegmentError> {
-        let (view, path) = Self::attach(
-            ns,
-            name,
-            opts,
-            lock_slot::SPSC_CONSUMER,
-            lock_slot::SPSC_PRODUCER,
-            "consumer",
-        )?;
-        let consumer = Consumer::attach(view).map_err(|c| SegmentError::Corrupt {
-            path,
-            reason: c.to_string(),
-        })?;
-        let ctl = consumer.ring.control();
-        ctl.consumer_pid
-            .store(std::process::id(), Ordering::Relaxed);
-        // A consumer that died asleep left its flag up; we are the only one.
-        ctl.sleepers.store(0, Ordering::Relaxed);
-        Ok(consumer)
+/// [`validate_control`], then checks the control block against the
+/// configuration the directory records for the ring (capacity, largest
+/// payload, wake-ups). Returns `(capacity, max_payload, wakeups)`.
+///
+/// # Errors
+///
+/// [`SegmentError::Corrupt`] naming the first setting that disagrees.
+pub(crate) fn check_control(
+    segment: &Segment,
+    config: &SpscConfig,
+) -> Result<(u64, u32, bool), SegmentError> {
+    let found = validate_control(segment)?;
+    let corrupt = |reason: String| SegmentError::Corrupt {
+        path: segment.path().to_owned(),
+        reason,
+    };
+    let (capacity, max_payload) = config
+        .validate()
+        .map_err(|e| corrupt(format!("the directory's configuration is invalid: {e}")))?;
+    let disagree = [
+        ("capacity", found.0, capacity),
+        ("max payload", u64::from(found.1), u64::from(max_payload)),
+        ("wake-ups", u64::from(found.2), u64::from(config.wakeups)),
+    ]
+    .into_iter()
+    .find(|(_, found, expected)| found != expected);
+    if let Some((field, found, expected)) = disagree {
+        return Err(corrupt(format!(
+            "its control block says {field} {found} but the directory says {expected}"
+        )));
     }
-
-    fn attach(
-        ns: &Namespace,
-        name: &str,
-        opts: &OpenOptions,
-        slot: u64,
-        peer_slot: u64,
-        role: &'static str,
-    ) -> Result<(RingView, std::path::PathBuf), SegmentError> {
-        let segment = Segment::open(ns, name, SegmentKind::Spsc, opts)?;
-        let path = segment.path().to_owned();
-        let (capacity, max_payload, wakeups) = validate_control(&segment)?;
-        if !segment.try_lock(slot)? {
-            return Err(SegmentError::AlreadyAttached { path, role });
-        }
-        let base = segment.base();
-        let attachment = Attachment {
-            segment,
-            slot,
-            peer_slot,
-        };
-        let view = RingView {
-            // The mapping outlives the view through `backing`.
-            // SAFETY: `validate_control` checked the block lies at this offset.
-            control: unsafe {
-                NonNull::new_unchecked(base.add(SPSC_CONTROL_OFFSET) as *mut SpscControl)
-            },
-            // SAFETY: the data region lies at SPSC_DATA_OFFSET (128-aligned)
-            // and holds `capacity` bytes (checked against the segment size).
-            data: unsafe {
-                DataRegion::new(
-                    base.add(SPSC_DATA_OFFSET),
-                    capacity as usize,
-                    &NO_TRACKING,
-                    &MAPPED_HEADERS,
-                )
-            },
-            capacity,
-            mask: capacity - 1,
-            max_payload,
-            wakeups,
-            backing: Backing::Mapped(attachment),
-            probe: Default::default(),
-        };
-        Ok((view, path))
-    }
+    Ok(found)
 }
 
 /// Reads the immutable configuration of a mapped SPSC control block and

@@ -1,15 +1,16 @@
-//! `ring-dump`: read-only inspection of live shmbus rings and topics.
+//! `ring-dump`: read-only inspection of live shmbus channels and topics.
 //!
 //! Opens segments with `Segment::open_read_only` (a `PROT_READ` mapping, no
 //! lock taken, nothing written), so it is safe to run against a production
-//! host. For an SPSC ring it prints the header, positions, occupancy, which
-//! roles are attached (proved by their liveness locks) and its records in
-//! hex; for a topic (found through the namespace's topic directory) the
-//! configuration, positions, counters, every publisher and subscriber with
-//! its lag and liveness, and the last records decoded as Protocol V2 (or in
-//! hex). Text, or one JSON object.
+//! host. Every ring is found through the namespace's directory. `list`
+//! shows every entry of the directory with its kind; for an SPSC channel
+//! it prints the header, positions, occupancy, which roles are attached
+//! (proved by their liveness locks) and its records in hex; for a topic
+//! the configuration, positions, counters, every publisher and subscriber
+//! with its lag and liveness, and the last records decoded as Protocol V2
+//! (or in hex). Text, or one JSON object.
 //!
-//! Exit codes: 0 ok; 1 namespace, ring, topic directory or topic not found;
+//! Exit codes: 0 ok; 1 namespace, directory, channel or topic not found;
 //! 2 corrupt or unusable (and usage errors), with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
@@ -21,14 +22,16 @@ use std::process::ExitCode;
 
 use shmbus::directory::{DirectoryEntry, DirectoryError};
 use shmbus::inspect::{
-    BroadcastRecord, InspectError, SpscInspector, SpscRecord, TopicInspector, TopicSnapshot,
+    BroadcastRecord, InspectError, SpscInspector, SpscRecord, SpscSnapshot, TopicInspector,
+    TopicSnapshot,
 };
 use shmbus::segment::{validate_name, OpenOptions, SegmentError, DEFAULT_NAMESPACE};
 use shmbus::Namespace;
+use shmbus::RingKind;
 
 /// Exit code: everything asked for was shown.
 const EXIT_OK: u8 = 0;
-/// Exit code: the namespace, ring, topic directory or topic does not exist.
+/// Exit code: the namespace, directory, channel or topic does not exist.
 const EXIT_NOT_FOUND: u8 = 1;
 /// Exit code: corrupt or unusable segment, or a bad command line.
 const EXIT_UNUSABLE: u8 = 2;
@@ -37,22 +40,22 @@ const DEFAULT_RECORDS: usize = 16;
 const DEFAULT_HEX_BYTES: usize = 64;
 
 const HELP: &str = "\
-ring-dump: read-only inspection of live shmbus rings and topics
+ring-dump: read-only inspection of live shmbus channels and topics
 
 USAGE:
     ring-dump [OPTIONS] list
     ring-dump [OPTIONS] spsc NAME
-    ring-dump [OPTIONS] topics
     ring-dump [OPTIONS] topic NAME
 
 COMMANDS:
-    list          every SPSC ring in the namespace: capacity, occupancy, who is attached
-    spsc NAME     one SPSC ring: header, positions, occupancy, producer and consumer
-                  (attached = holds its liveness lock, so is alive), then its records
-                  from the consumer position on, in hex
-    topics        every topic in the namespace's topic directory: policy, slots, max
-                  payload, tail, live publishers and subscribers, largest lag; then
-                  entries being created and corrupt entries (with what is wrong)
+    list          every entry of the namespace's directory, one line each with its
+                  kind: topics (policy, slots, max payload, tail, live publishers and
+                  subscribers, largest lag), SPSC channels (capacity, bytes used, who
+                  is attached), then removed entries, entries being created and
+                  corrupt entries (with what is wrong); `topics` is another name for it
+    spsc NAME     one SPSC channel: header, positions, occupancy, producer and
+                  consumer (attached = holds its liveness lock, so is alive), then its
+                  records from the consumer position on, in hex
     topic NAME    one topic: configuration, tail and gate, counters, every publisher
                   and subscriber (state, durable name, pid, cursor, lag, missed,
                   heartbeat age, alive = holds its liveness lock), then its last
@@ -73,11 +76,11 @@ ring-dump never creates, locks or writes anything: segments are mapped read-only
 EXIT CODES:
     0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten by
        a live publisher, is reported on stdout, still 0)
-    1  namespace, ring, topic directory or topic not found
+    1  namespace, directory, channel or topic not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
-       positions or records, a corrupt topic directory entry listed by `topics` or
-       on the probe chain of `topic NAME`, wrong owner or mode, I/O error), or a bad
-       command line; the reason is one line on stderr: `ring-dump: <reason>`
+       positions or records, a corrupt directory entry listed by `list` or on the
+       probe chain of `spsc NAME` or `topic NAME`, wrong owner or mode, I/O error), or
+       a bad command line; the reason is one line on stderr: `ring-dump: <reason>`
 
 EXAMPLES:
     ring-dump list
@@ -85,7 +88,6 @@ EXAMPLES:
     ring-dump --json -n prod spsc execution_reports | jq .used_bytes
     ring-dump --records 4 --hex-bytes 32 spsc orders
     SHMBUS_DIR=/tmp/shmbus ring-dump --json list
-    ring-dump -n prod topics
     ring-dump -n prod topic market_data
     ring-dump --records 5 topic market_data
     ring-dump --json -n prod topic market_data | jq '.subscribers[] | {name, lag, alive}'
@@ -125,7 +127,7 @@ fn inspect_exit_code(e: &InspectError) -> u8 {
     match e {
         InspectError::Segment(e) => segment_exit_code(e),
         InspectError::Directory(DirectoryError::Segment(e)) => segment_exit_code(e),
-        InspectError::NoDirectory { .. } | InspectError::TopicNotFound { .. } => EXIT_NOT_FOUND,
+        InspectError::NoDirectory { .. } | InspectError::NotFound { .. } => EXIT_NOT_FOUND,
         _ => EXIT_UNUSABLE,
     }
 }
@@ -152,7 +154,6 @@ impl From<InspectError> for Failure {
 enum Command {
     List,
     Spsc(String),
-    Topics,
     Topic(String),
     Help,
     Version,
@@ -212,12 +213,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
     }
     let mut positional = positional.into_iter();
     let command = match positional.next().as_deref() {
-        Some("list") => Command::List,
+        Some("list" | "topics") => Command::List,
         Some("spsc") => match positional.next() {
             Some(name) => Command::Spsc(name),
             None => return Err(Failure::usage("spsc needs a ring NAME")),
         },
-        Some("topics") => Command::Topics,
         Some("topic") => match positional.next() {
             Some(name) => Command::Topic(name),
             None => return Err(Failure::usage("topic needs a topic NAME")),
@@ -226,7 +226,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
         Some(other) => return Err(Failure::usage(format!("unknown command \"{other}\""))),
         None => {
             return Err(Failure::usage(
-                "no command given: use list, spsc NAME, topics or topic NAME",
+                "no command given: use list, spsc NAME or topic NAME",
             ))
         }
     };
@@ -302,29 +302,44 @@ pub(crate) enum LogWalkEnd {
     Corrupt { reason: String },
 }
 
-/// One row of `ring-dump topics`: a directory entry that is not free.
+/// One row of `ring-dump list`: a directory entry that is not free.
 #[derive(Debug)]
-pub(crate) enum TopicRow {
+pub(crate) enum Row {
     /// A ready topic: its snapshot, or why its log is unusable.
     Topic {
         name: String,
         result: Result<Box<TopicSnapshot>, Failure>,
     },
-    /// An entry a process is creating a topic in.
+    /// A ready SPSC channel: its snapshot, or why its ring is unusable.
+    Channel {
+        name: String,
+        result: Result<Box<SpscSnapshot>, Failure>,
+    },
+    /// A ring of a kind this ring-dump does not show.
+    OtherKind { name: String, kind: String },
+    /// An entry a process is creating a ring in (its name is known when a
+    /// removed ring is made again).
     Creating {
         entry: usize,
         epoch: u32,
         creator_alive: bool,
+        name: Option<String>,
+    },
+    /// A removed ring's entry, kept for its name.
+    Removed {
+        entry: usize,
+        epoch: u32,
+        name: String,
     },
     /// A corrupt directory entry.
     Corrupt { entry: usize, reason: String },
 }
 
-/// The failure `ring-dump topics` ends with when it listed corrupt entries:
+/// The failure `ring-dump list` ends with when it listed corrupt entries:
 /// the first one's reason, and how many more there are.
-fn corrupt_rows_failure(rows: &[TopicRow]) -> Option<Failure> {
+fn corrupt_rows_failure(rows: &[Row]) -> Option<Failure> {
     let mut corrupt = rows.iter().filter_map(|row| match row {
-        TopicRow::Corrupt { entry, reason } => Some((*entry, reason)),
+        Row::Corrupt { entry, reason } => Some((*entry, reason)),
         _ => None,
     });
     let (entry, reason) = corrupt.next()?;
@@ -341,6 +356,54 @@ fn corrupt_rows_failure(rows: &[TopicRow]) -> Option<Failure> {
             n => format!("{first}; {n} more entries are corrupt"),
         },
     })
+}
+
+/// The row of one directory entry, with a snapshot of its ring if ready.
+fn row(ns: &Namespace, entry: DirectoryEntry, opts: &OpenOptions) -> Row {
+    match entry {
+        DirectoryEntry::Ready(record) => {
+            let name = record.name.clone();
+            match record.kind() {
+                RingKind::Broadcast => Row::Topic {
+                    name,
+                    result: TopicInspector::open_topic(ns, record, opts)
+                        .and_then(|log| log.snapshot())
+                        .map(Box::new)
+                        .map_err(Failure::from),
+                },
+                RingKind::Spsc => Row::Channel {
+                    name,
+                    result: SpscInspector::open_channel(ns, record, opts)
+                        .and_then(|ring| ring.snapshot())
+                        .map(Box::new)
+                        .map_err(Failure::from),
+                },
+                // A newer library may know more kinds of ring.
+                other => Row::OtherKind {
+                    name,
+                    kind: other.name().to_owned(),
+                },
+            }
+        }
+        DirectoryEntry::Creating {
+            entry,
+            epoch,
+            creator_alive,
+            name,
+        } => Row::Creating {
+            entry,
+            epoch,
+            creator_alive,
+            name,
+        },
+        DirectoryEntry::Removed { entry, epoch, name } => Row::Removed { entry, epoch, name },
+        DirectoryEntry::Corrupt { entry, reason } => Row::Corrupt { entry, reason },
+        // A newer library may know more kinds of entry.
+        other => Row::Corrupt {
+            entry: other.entry(),
+            reason: "an entry this ring-dump does not understand".to_owned(),
+        },
+    }
 }
 
 /// What the tool prints and the exit code it ends with.
@@ -362,31 +425,23 @@ fn run(args: &Args) -> Result<Output, Failure> {
         }),
         Command::List => {
             let ns = open_namespace(&args.base, &args.namespace)?;
-            let names = shmbus::inspect::list_spsc(&ns)?;
-            let rings: Vec<_> = names
+            let entries = shmbus::inspect::list_directory(&ns, &opts)?;
+            let rows: Vec<Row> = entries
                 .into_iter()
-                .map(|name| {
-                    let result =
-                        shmbus::inspect::inspect_spsc(&ns, &name, &opts).map_err(|e| Failure {
-                            code: inspect_exit_code(&e),
-                            reason: e.to_string(),
-                        });
-                    (name, result)
-                })
+                .map(|entry| row(&ns, entry, &opts))
                 .collect();
             let stdout = if args.json {
-                render::list_json(&ns, &rings)
+                render::list_json(&ns, &rows)
             } else {
-                render::list_text(&ns, &rings)
+                render::list_text(&ns, &rows)
             };
             Ok(Output {
                 stdout,
-                failure: None,
+                failure: corrupt_rows_failure(&rows),
             })
         }
         Command::Spsc(name) => {
             let ns = open_namespace(&args.base, &args.namespace)?;
-            validate_name(name)?;
             let ring = SpscInspector::open(&ns, name, &opts)?;
             let snapshot = ring.snapshot()?;
             let mut records: Vec<SpscRecord> = Vec::new();
@@ -421,49 +476,6 @@ fn run(args: &Args) -> Result<Output, Failure> {
                 render::spsc_text(&ns, &snapshot, &records, &end)
             };
             Ok(Output { stdout, failure })
-        }
-        Command::Topics => {
-            let ns = open_namespace(&args.base, &args.namespace)?;
-            let entries = shmbus::inspect::list_directory(&ns, &OpenOptions::default())?;
-            let rows: Vec<TopicRow> = entries
-                .into_iter()
-                .map(|entry| match entry {
-                    DirectoryEntry::Ready(topic) => {
-                        let name = topic.name.clone();
-                        let result = TopicInspector::open_topic(&ns, topic, &opts)
-                            .and_then(|log| log.snapshot())
-                            .map(Box::new)
-                            .map_err(Failure::from);
-                        TopicRow::Topic { name, result }
-                    }
-                    DirectoryEntry::Creating {
-                        entry,
-                        epoch,
-                        creator_alive,
-                    } => TopicRow::Creating {
-                        entry,
-                        epoch,
-                        creator_alive,
-                    },
-                    DirectoryEntry::Corrupt { entry, reason } => {
-                        TopicRow::Corrupt { entry, reason }
-                    }
-                    // A newer library may know more kinds of entry.
-                    other => TopicRow::Corrupt {
-                        entry: other.entry(),
-                        reason: "an entry this ring-dump does not understand".to_owned(),
-                    },
-                })
-                .collect();
-            let stdout = if args.json {
-                render::topics_json(&ns, &rows)
-            } else {
-                render::topics_text(&ns, &rows)
-            };
-            Ok(Output {
-                stdout,
-                failure: corrupt_rows_failure(&rows),
-            })
         }
         Command::Topic(name) => {
             let ns = open_namespace(&args.base, &args.namespace)?;
@@ -556,7 +568,7 @@ mod tests {
         assert!(a.json);
         assert_eq!(a.records, 2);
         let a = parse(&["topics"]).expect("valid");
-        assert_eq!(a.command, Command::Topics);
+        assert_eq!(a.command, Command::List, "topics is another name for list");
         let a = parse(&["--dir", "/tmp/x", "list"]).expect("valid");
         assert_eq!(
             (a.command, a.base),
@@ -596,9 +608,11 @@ mod tests {
         assert_eq!(segment_exit_code(&io), EXIT_UNUSABLE);
         let no_dir = InspectError::NoDirectory { path: "/x".into() };
         assert_eq!(inspect_exit_code(&no_dir), EXIT_NOT_FOUND);
-        let no_topic = InspectError::TopicNotFound {
+        let no_topic = InspectError::NotFound {
             namespace: "prod".into(),
-            topic: "md".into(),
+            name: "md".into(),
+            kind: RingKind::Broadcast,
+            found: Some(RingKind::Spsc),
         };
         assert_eq!(inspect_exit_code(&no_topic), EXIT_NOT_FOUND);
         let missing_dir =

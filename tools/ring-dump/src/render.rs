@@ -12,7 +12,7 @@ use shmbus::inspect::{
 };
 use shmbus::Namespace;
 
-use crate::{Failure, LogWalkEnd, TopicRow, WalkEnd};
+use crate::{LogWalkEnd, Row, WalkEnd};
 
 /// Payload bytes per line of a hex dump.
 const HEX_LINE: usize = 16;
@@ -29,7 +29,14 @@ pub(crate) fn spsc_text(
 ) -> String {
     let mut o = String::new();
     // Writing to a String cannot fail; the results are ignored throughout.
-    let _ = writeln!(o, "ring       {}/{} (spsc)", ns.name(), s.name);
+    let _ = writeln!(
+        o,
+        "channel    {}/{} (spsc ring {}, directory entry {})",
+        ns.name(),
+        s.name,
+        s.channel.segment,
+        s.channel.entry
+    );
     let _ = writeln!(o, "path       {}", s.path.display());
     let _ = writeln!(
         o,
@@ -50,8 +57,10 @@ pub(crate) fn spsc_text(
     );
     let _ = writeln!(
         o,
-        "capacity   {} bytes, max payload {} bytes",
-        s.capacity, s.max_payload
+        "capacity   {} bytes, max payload {} bytes, wake-ups {}",
+        s.capacity,
+        s.max_payload,
+        if s.wakeups { "on" } else { "off" }
     );
     let _ = writeln!(
         o,
@@ -152,55 +161,6 @@ fn hex_dump(o: &mut String, bytes: &[u8]) {
     }
 }
 
-pub(crate) fn list_text(
-    ns: &Namespace,
-    rings: &[(String, Result<SpscSnapshot, Failure>)],
-) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "namespace {} ({}): {} spsc ring{}",
-        ns.name(),
-        ns.path().display(),
-        rings.len(),
-        if rings.len() == 1 { "" } else { "s" }
-    );
-    if rings.is_empty() {
-        return o;
-    }
-    let width = rings.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(4);
-    let header = format!(
-        "{:<width$}  {:>12}  {:>12}  {:>6}  {:<14}  {}",
-        "NAME", "CAPACITY", "USED", "USED%", "PRODUCER", "CONSUMER"
-    );
-    let _ = writeln!(o, "{header}");
-    for (name, result) in rings {
-        match result {
-            Ok(s) => {
-                let _ = writeln!(
-                    o,
-                    "{:<width$}  {:>12}  {:>12}  {:>5.1}%  {:<14}  {}",
-                    name,
-                    s.capacity,
-                    s.used_bytes,
-                    s.occupancy_percent(),
-                    role_cell(&s.producer),
-                    role_cell(&s.consumer)
-                );
-            }
-            Err(f) => {
-                let _ = writeln!(
-                    o,
-                    "{:<width$}  unusable: {}",
-                    name,
-                    f.reason.replace(['\n', '\r'], " ")
-                );
-            }
-        }
-    }
-    o
-}
-
 pub(crate) fn topic_text(
     ns: &Namespace,
     s: &TopicSnapshot,
@@ -210,7 +170,7 @@ pub(crate) fn topic_text(
 ) -> String {
     let mut o = String::new();
     let t = &s.topic;
-    let c = &t.config;
+    let c = &s.config;
     let _ = writeln!(
         o,
         "topic        {}/{} (broadcast log {}, directory entry {})",
@@ -404,44 +364,56 @@ fn duration_text(ns: u64) -> String {
     }
 }
 
-pub(crate) fn topics_text(ns: &Namespace, rows: &[TopicRow]) -> String {
+pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
     let mut o = String::new();
-    let topics = rows
-        .iter()
-        .filter(|r| matches!(r, TopicRow::Topic { .. }))
-        .count();
-    let creating = rows
-        .iter()
-        .filter(|r| matches!(r, TopicRow::Creating { .. }))
-        .count();
-    let corrupt = rows.len() - topics - creating;
-    let mut extra = String::new();
+    let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
+    let topics = count(|r| matches!(r, Row::Topic { .. }));
+    let channels = count(|r| matches!(r, Row::Channel { .. }));
+    let others = count(|r| matches!(r, Row::OtherKind { .. }));
+    let removed = count(|r| matches!(r, Row::Removed { .. }));
+    let creating = count(|r| matches!(r, Row::Creating { .. }));
+    let corrupt = count(|r| matches!(r, Row::Corrupt { .. }));
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut summary = vec![
+        plural(topics, "topic", "topics"),
+        plural(channels, "spsc channel", "spsc channels"),
+    ];
+    if others > 0 {
+        summary.push(plural(
+            others,
+            "ring of another kind",
+            "rings of other kinds",
+        ));
+    }
+    if removed > 0 {
+        summary.push(format!("{removed} removed"));
+    }
     if creating > 0 {
-        let _ = write!(extra, ", {creating} being created");
+        summary.push(format!("{creating} being created"));
     }
     if corrupt > 0 {
-        let _ = write!(
-            extra,
-            ", {corrupt} corrupt entr{}",
-            if corrupt == 1 { "y" } else { "ies" }
-        );
+        summary.push(plural(corrupt, "corrupt entry", "corrupt entries"));
     }
     let _ = writeln!(
         o,
-        "namespace {} ({}): {} topic{}{extra}",
+        "namespace {} ({}): {}",
         ns.name(),
         ns.path().display(),
-        topics,
-        if topics == 1 { "" } else { "s" }
+        summary.join(", ")
     );
     if rows.is_empty() {
         return o;
     }
-    let label = |row: &TopicRow| match row {
-        TopicRow::Topic { name, .. } => name.clone(),
-        TopicRow::Creating { entry, .. } | TopicRow::Corrupt { entry, .. } => {
-            format!("<entry {entry}>")
-        }
+    let label = |row: &Row| match row {
+        Row::Topic { name, .. }
+        | Row::Channel { name, .. }
+        | Row::OtherKind { name, .. }
+        | Row::Removed { name, .. }
+        | Row::Creating {
+            name: Some(name), ..
+        } => name.clone(),
+        Row::Creating { entry, .. } | Row::Corrupt { entry, .. } => format!("<entry {entry}>"),
     };
     let width = rows
         .iter()
@@ -449,63 +421,74 @@ pub(crate) fn topics_text(ns: &Namespace, rows: &[TopicRow]) -> String {
         .max()
         .unwrap_or(0)
         .max(4);
-    let _ = writeln!(
-        o,
-        "{:<width$}  {:<12}  {:>10}  {:>11}  {:>12}  {:>10}  {:>11}  {:>8}",
-        "NAME", "POLICY", "SLOTS", "MAX PAYLOAD", "TAIL", "PUBLISHERS", "SUBSCRIBERS", "MAX LAG"
-    );
+    let _ = writeln!(o, "{:<width$}  {:<7}  DETAILS", "NAME", "KIND");
     for row in rows {
         let name = label(row);
-        match row {
-            TopicRow::Topic { result: Ok(s), .. } => {
-                let c = &s.topic.config;
-                let _ = writeln!(
-                    o,
-                    "{:<width$}  {:<12}  {:>10}  {:>11}  {:>12}  {:>10}  {:>11}  {:>8}",
-                    name,
-                    policy_name(c.policy),
-                    c.slots,
-                    c.max_payload,
-                    s.tail,
-                    s.publishers_alive(),
-                    s.subscribers_alive(),
-                    s.max_lag()
-                        .map_or_else(|| "-".to_owned(), |l| l.to_string())
-                );
+        let (kind, details) = match row {
+            Row::Topic { result: Ok(s), .. } => {
+                let c = &s.config;
+                (
+                    "topic",
+                    format!(
+                        "policy={} slots={} max_payload={} tail={} publishers={} subscribers={} max_lag={}",
+                        policy_name(c.policy),
+                        c.slots,
+                        c.max_payload,
+                        s.tail,
+                        s.publishers_alive(),
+                        s.subscribers_alive(),
+                        s.max_lag()
+                            .map_or_else(|| "-".to_owned(), |l| l.to_string())
+                    ),
+                )
             }
-            TopicRow::Topic { result: Err(f), .. } => {
-                let _ = writeln!(
-                    o,
-                    "{:<width$}  unusable: {}",
-                    name,
-                    f.reason.replace(['\n', '\r'], " ")
-                );
+            Row::Channel { result: Ok(s), .. } => (
+                "spsc",
+                format!(
+                    "capacity={} used={} used%={:.1} producer={} consumer={}",
+                    s.capacity,
+                    s.used_bytes,
+                    s.occupancy_percent(),
+                    role_cell(&s.producer),
+                    role_cell(&s.consumer)
+                ),
+            ),
+            Row::Topic { result: Err(f), .. } | Row::Channel { result: Err(f), .. } => (
+                if matches!(row, Row::Topic { .. }) {
+                    "topic"
+                } else {
+                    "spsc"
+                },
+                format!("unusable: {}", f.reason.replace(['\n', '\r'], " ")),
+            ),
+            Row::OtherKind { kind, .. } => {
+                (kind.as_str(), "not shown by this ring-dump".to_owned())
             }
-            TopicRow::Creating {
+            Row::Creating {
                 epoch,
                 creator_alive,
                 ..
-            } => {
-                let _ = writeln!(
-                    o,
-                    "{:<width$}  being created (epoch {epoch}, {})",
-                    name,
+            } => (
+                "-",
+                format!(
+                    "being created (epoch {epoch}, {})",
                     if *creator_alive {
                         "creator alive"
                     } else {
-                        "creator died; the next open or create frees it"
+                        "creator died; the next open or create gives the entry back"
                     }
-                );
-            }
-            TopicRow::Corrupt { reason, .. } => {
-                let _ = writeln!(
-                    o,
-                    "{:<width$}  corrupt: {}",
-                    name,
-                    reason.replace(['\n', '\r'], " ")
-                );
-            }
-        }
+                ),
+            ),
+            Row::Removed { epoch, .. } => (
+                "-",
+                format!("removed (epoch {epoch}; creating it again makes a new ring)"),
+            ),
+            Row::Corrupt { reason, .. } => (
+                "-",
+                format!("corrupt: {}", reason.replace(['\n', '\r'], " ")),
+            ),
+        };
+        let _ = writeln!(o, "{name:<width$}  {kind:<7}  {details}");
     }
     o
 }
@@ -513,7 +496,7 @@ pub(crate) fn topics_text(ns: &Namespace, rows: &[TopicRow]) -> String {
 fn role_cell(r: &RoleInfo) -> String {
     match (r.attached, r.pid) {
         (true, 0) => "attached".to_owned(),
-        (true, pid) => format!("pid {pid}"),
+        (true, pid) => format!("pid:{pid}"),
         (false, _) => "-".to_owned(),
     }
 }
@@ -585,7 +568,8 @@ fn role_json(r: &RoleInfo) -> String {
 fn snapshot_fields(s: &SpscSnapshot) -> String {
     format!(
         concat!(
-            "\"name\":{},\"kind\":\"spsc\",\"path\":{},\"layout_version\":{},",
+            "\"name\":{},\"kind\":\"spsc\",\"segment\":{},\"path\":{},\"entry\":{},",
+            "\"epoch\":{},\"wakeups\":{},\"layout_version\":{},",
             "\"layout_hash\":\"{:#018x}\",\"segment_size\":{},\"creator_pid\":{},",
             "\"created_realtime_ns\":{},\"poisoned\":{},\"capacity\":{},",
             "\"max_payload\":{},\"head\":{},\"tail\":{},\"used_bytes\":{},",
@@ -593,7 +577,11 @@ fn snapshot_fields(s: &SpscSnapshot) -> String {
             "\"producer\":{},\"consumer\":{}"
         ),
         json_str(&s.name),
+        json_str(&s.channel.segment),
         json_path(&s.path),
+        s.channel.entry,
+        s.channel.epoch,
+        s.wakeups,
         s.layout_version,
         s.layout_hash,
         s.segment_size,
@@ -662,30 +650,6 @@ pub(crate) fn spsc_json(
         snapshot_fields(s),
         records.join(","),
         walk_json(end)
-    )
-}
-
-pub(crate) fn list_json(
-    ns: &Namespace,
-    rings: &[(String, Result<SpscSnapshot, Failure>)],
-) -> String {
-    let items: Vec<String> = rings
-        .iter()
-        .map(|(name, result)| match result {
-            Ok(s) => format!("{{{}}}", snapshot_fields(s)),
-            Err(f) => format!(
-                "{{\"name\":{},\"kind\":\"spsc\",\"error\":{},\"exit_code\":{}}}",
-                json_str(name),
-                json_str(&f.reason),
-                f.code
-            ),
-        })
-        .collect();
-    format!(
-        "{{\"namespace\":{},\"path\":{},\"rings\":[{}]}}\n",
-        json_str(ns.name()),
-        json_path(ns.path()),
-        items.join(",")
     )
 }
 
@@ -801,13 +765,13 @@ fn log_walk_json(end: &LogWalkEnd) -> String {
 /// A topic snapshot's fields, without the enclosing braces.
 fn topic_fields(s: &TopicSnapshot) -> String {
     let t = &s.topic;
-    let c = &t.config;
+    let c = &s.config;
     let publishers: Vec<String> = s.publishers.iter().map(publisher_json).collect();
     let subscribers: Vec<String> = s.subscribers.iter().map(subscriber_json).collect();
     format!(
         concat!(
             "\"name\":{},\"kind\":\"topic\",\"segment\":{},\"path\":{},\"entry\":{},",
-            "\"creator_pid\":{},\"layout_version\":{},\"layout_hash\":\"{:#018x}\",",
+            "\"epoch\":{},\"creator_pid\":{},\"layout_version\":{},\"layout_hash\":\"{:#018x}\",",
             "\"segment_size\":{},\"created_realtime_ns\":{},\"poisoned\":{},",
             "\"policy\":{},\"slots\":{},\"slot_stride\":{},\"max_payload\":{},",
             "\"max_subscribers\":{},\"max_publishers\":{},\"claim_timeout_ns\":{},",
@@ -821,6 +785,7 @@ fn topic_fields(s: &TopicSnapshot) -> String {
         json_str(&t.segment),
         json_path(&s.path),
         t.entry,
+        t.epoch,
         t.creator_pid,
         s.layout_version,
         s.layout_hash,
@@ -870,37 +835,56 @@ pub(crate) fn topic_json(
     )
 }
 
-pub(crate) fn topics_json(ns: &Namespace, rows: &[TopicRow]) -> String {
+pub(crate) fn list_json(ns: &Namespace, rows: &[Row]) -> String {
     let items: Vec<String> = rows
         .iter()
         .map(|row| match row {
-            TopicRow::Topic { result: Ok(s), .. } => {
+            Row::Topic { result: Ok(s), .. } => {
                 format!("{{\"status\":\"ready\",{}}}", topic_fields(s))
             }
-            TopicRow::Topic {
+            Row::Channel { result: Ok(s), .. } => {
+                format!("{{\"status\":\"ready\",{}}}", snapshot_fields(s))
+            }
+            Row::Topic {
+                name,
+                result: Err(f),
+            }
+            | Row::Channel {
                 name,
                 result: Err(f),
             } => format!(
-                "{{\"status\":\"unusable\",\"name\":{},\"kind\":\"topic\",\"error\":{},\"exit_code\":{}}}",
+                "{{\"status\":\"unusable\",\"name\":{},\"kind\":{},\"error\":{},\"exit_code\":{}}}",
                 json_str(name),
+                json_str(if matches!(row, Row::Topic { .. }) { "topic" } else { "spsc" }),
                 json_str(&f.reason),
                 f.code
             ),
-            TopicRow::Creating {
+            Row::OtherKind { name, kind } => format!(
+                "{{\"status\":\"ready\",\"name\":{},\"kind\":{}}}",
+                json_str(name),
+                json_str(kind)
+            ),
+            Row::Creating {
                 entry,
                 epoch,
                 creator_alive,
+                name,
             } => format!(
-                "{{\"status\":\"creating\",\"name\":null,\"kind\":\"topic\",\"entry\":{entry},\"epoch\":{epoch},\"creator_alive\":{creator_alive}}}"
+                "{{\"status\":\"creating\",\"name\":{},\"kind\":null,\"entry\":{entry},\"epoch\":{epoch},\"creator_alive\":{creator_alive}}}",
+                json_opt_str(name.as_deref())
             ),
-            TopicRow::Corrupt { entry, reason } => format!(
-                "{{\"status\":\"corrupt\",\"name\":null,\"kind\":\"topic\",\"entry\":{entry},\"error\":{},\"exit_code\":2}}",
+            Row::Removed { entry, epoch, name } => format!(
+                "{{\"status\":\"removed\",\"name\":{},\"kind\":null,\"entry\":{entry},\"epoch\":{epoch}}}",
+                json_str(name)
+            ),
+            Row::Corrupt { entry, reason } => format!(
+                "{{\"status\":\"corrupt\",\"name\":null,\"kind\":null,\"entry\":{entry},\"error\":{},\"exit_code\":2}}",
                 json_str(reason)
             ),
         })
         .collect();
     format!(
-        "{{\"namespace\":{},\"path\":{},\"topics\":[{}]}}\n",
+        "{{\"namespace\":{},\"path\":{},\"entries\":[{}]}}\n",
         json_str(ns.name()),
         json_path(ns.path()),
         items.join(",")

@@ -1,5 +1,5 @@
 //! `ring-dump` end to end: the real binary, run as its own process against
-//! rings and topics that this test process creates, attaches to and
+//! channels and topics that this test process creates, attaches to and
 //! corrupts. Each test works in its own namespace `desk` under a fresh base
 //! directory, removed at the end.
 //!
@@ -22,14 +22,13 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use shmbus::bus::{Bus, Policy, StartAt};
+use shmbus::bus::{Bus, Channel, Policy, SpscConfig, StartAt};
 use shmbus::layout::{
     pack_record_header, SegmentKind, TopicEntry, BROADCAST_CONTROL_OFFSET,
     DIRECTORY_ENTRIES_OFFSET, FLAG_COMMITTED, LAYOUT_VERSION, SPSC_DATA_OFFSET,
 };
 use shmbus::record::RelayDomain;
 use shmbus::ring::broadcast::Subscriber;
-use shmbus::ring::spsc::{SpscConfig, SpscRing};
 use shmbus::segment::{OpenOptions, Segment};
 
 use fixtures::{ring_with_records, topic_config, trade, write_at};
@@ -44,6 +43,13 @@ const NS: &str = "desk";
 /// A fresh base directory holding the namespace [`NS`], removed on drop.
 fn desk() -> TempNs {
     TempNs::named("ring-dump", NS)
+}
+
+/// The channel `name` of `capacity` bytes, created.
+fn channel(tmp: &TempNs, name: &str, capacity: usize) -> Channel {
+    tmp.bus()
+        .spsc(name, &SpscConfig::with_capacity(capacity))
+        .expect("create")
 }
 
 /// One run of ring-dump.
@@ -106,7 +112,7 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn dump_shows_header_positions_occupancy_and_hex_records() {
     let tmp = desk();
-    ring_with_records(&tmp.ns, "orders");
+    let orders = ring_with_records(&tmp.bus(), "orders");
     let run = ring_dump(&tmp.base, &["spsc", "orders"]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(run.stderr, "");
@@ -115,9 +121,14 @@ fn dump_shows_header_positions_occupancy_and_hex_records() {
         out.contains(&format!("layout     version {LAYOUT_VERSION},")),
         "missing the layout version in:\n{out}"
     );
+    let (segment, entry) = (&orders.record().segment, orders.record().entry);
+    assert!(segment.starts_with("spsc-"), "{segment}");
+    let header = format!("channel    desk/orders (spsc ring {segment}, directory entry {entry})");
+    let path = format!("path       {}", orders.path().display());
     for expected in [
-        "ring       desk/orders (spsc)",
-        "capacity   4096 bytes",
+        header.as_str(),
+        path.as_str(),
+        "capacity   4096 bytes, max payload 2032 bytes, wake-ups off",
         "head 16, tail 56",
         "40 of 4096 bytes used (1.0%)",
         "producer   not attached",
@@ -138,7 +149,7 @@ fn dump_shows_header_positions_occupancy_and_hex_records() {
 #[test]
 fn json_has_header_positions_roles_and_records() {
     let tmp = desk();
-    ring_with_records(&tmp.ns, "orders");
+    let orders = ring_with_records(&tmp.bus(), "orders");
     let run = ring_dump(&tmp.base, &["--json", "spsc", "orders"]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let j = run.json();
@@ -149,6 +160,13 @@ fn json_has_header_positions_roles_and_records() {
     };
     assert_eq!(j.get("namespace").and_then(Value::as_str), Some(NS));
     assert_eq!(j.get("name").and_then(Value::as_str), Some("orders"));
+    assert_eq!(j.get("kind").and_then(Value::as_str), Some("spsc"));
+    assert_eq!(
+        j.get("segment").and_then(Value::as_str),
+        Some(orders.record().segment.as_str())
+    );
+    assert_eq!(num("entry"), orders.record().entry as u64);
+    assert_eq!(j.get("wakeups"), Some(&Value::Bool(false)));
     assert_eq!(num("layout_version"), u64::from(LAYOUT_VERSION));
     assert_eq!(num("capacity"), 4096);
     assert_eq!(num("segment_size"), 4096 + SPSC_DATA_OFFSET as u64);
@@ -181,7 +199,7 @@ fn json_has_header_positions_roles_and_records() {
 #[test]
 fn records_and_hex_bytes_limit_the_dump() {
     let tmp = desk();
-    ring_with_records(&tmp.ns, "orders");
+    ring_with_records(&tmp.bus(), "orders");
     let run = ring_dump(
         &tmp.base,
         &["--records", "1", "--hex-bytes", "2", "spsc", "orders"],
@@ -215,11 +233,10 @@ fn records_and_hex_bytes_limit_the_dump() {
 #[test]
 fn records_after_a_wrap_are_found_past_the_padding() {
     let tmp = desk();
-    let ns = &tmp.ns;
     // 128 bytes: max payload 48 (frame 56 and an 8-byte sentinel: half).
-    SpscRing::create(ns, "wrap", SpscConfig::with_capacity(128)).expect("create");
-    let mut tx = SpscRing::producer(ns, "wrap").expect("producer");
-    let mut rx = SpscRing::consumer(ns, "wrap").expect("consumer");
+    let wrap = channel(&tmp, "wrap", 128);
+    let mut tx = wrap.producer().expect("producer");
+    let mut rx = wrap.consumer().expect("consumer");
     tx.try_send(1, &[1; 48]).expect("send"); // frame 56 at 0
     tx.try_send(2, &[2; 40]).expect("send"); // frame 48 at 56
     drop(rx.try_read().expect("read")); // head 56
@@ -245,46 +262,130 @@ fn records_after_a_wrap_are_found_past_the_padding() {
 }
 
 #[test]
-fn list_shows_every_ring_and_reports_unusable_ones_inline() {
+fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
     let tmp = desk();
-    ring_with_records(&tmp.ns, "orders");
-    SpscRing::create(&tmp.ns, "fills", SpscConfig::with_capacity(1024)).expect("create");
-    garbage_ring(&tmp, "junk");
+    let bus = tmp.bus();
+    ring_with_records(&bus, "orders");
+    channel(&tmp, "fills", 1024);
+    let junk = channel(&tmp, "junk", 4096);
+    garbage_ring(&junk.path());
+    let md = bus
+        .topic(TOPIC, &topic_config(Policy::Overwrite, 8))
+        .expect("topic");
+    let gone = channel(&tmp, "gone", 1024);
+    gone.remove().expect("remove");
 
-    let run = ring_dump(&tmp.base, &["list"]);
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
-    let out = &run.stdout;
-    assert!(out.contains("3 spsc rings"), "{out}");
-    let line = |name: &str| {
-        out.lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no line for {name} in:\n{out}"))
-            .to_owned()
-    };
-    assert!(line("orders").contains("4096"), "{out}");
-    assert!(line("orders").contains("40"), "{out}");
-    assert!(line("fills").contains("1024"), "{out}");
-    assert!(line("junk").contains("unusable: "), "{out}");
-    assert!(line("junk").contains("not a shmbus segment"), "{out}");
+    for command in ["list", "topics"] {
+        let run = ring_dump(&tmp.base, &[command]);
+        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+        let out = &run.stdout;
+        assert!(
+            out.contains(": 1 topic, 3 spsc channels, 1 removed\n"),
+            "{out}"
+        );
+        let cells = |name: &str| -> Vec<String> {
+            out.lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no line for {name} in:\n{out}"))
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            cells("orders"),
+            [
+                "orders",
+                "spsc",
+                "capacity=4096",
+                "used=40",
+                "used%=1.0",
+                "producer=-",
+                "consumer=-"
+            ],
+            "{out}"
+        );
+        assert_eq!(
+            cells("fills")[..4],
+            ["fills", "spsc", "capacity=1024", "used=0"]
+        );
+        assert_eq!(
+            cells(TOPIC)[..4],
+            [TOPIC, "topic", "policy=overwrite", "slots=8"]
+        );
+        let junk_line = cells("junk").join(" ");
+        assert!(junk_line.starts_with("junk spsc unusable: "), "{out}");
+        assert!(junk_line.contains("not a shmbus segment"), "{out}");
+        assert!(
+            cells("gone").join(" ").starts_with("gone - removed"),
+            "{out}"
+        );
+    }
 
     let j = ring_dump(&tmp.base, &["--json", "list"]).json();
-    let rings = j.get("rings").and_then(Value::as_array).expect("rings");
-    let names: Vec<&str> = rings
+    let entries = j.get("entries").and_then(Value::as_array).expect("entries");
+    let summary: Vec<(&str, &str, Option<&str>)> = entries
         .iter()
-        .map(|r| r.get("name").and_then(Value::as_str).expect("name"))
+        .map(|e| {
+            (
+                e.get("name").and_then(Value::as_str).expect("name"),
+                e.get("status").and_then(Value::as_str).expect("status"),
+                e.get("kind").and_then(Value::as_str),
+            )
+        })
         .collect();
-    assert_eq!(names, ["fills", "junk", "orders"]);
-    assert_eq!(rings[1].get("exit_code").and_then(Value::as_u64), Some(2));
-    assert_eq!(rings[2].get("used_bytes").and_then(Value::as_u64), Some(40));
+    assert_eq!(
+        summary,
+        [
+            ("fills", "ready", Some("spsc")),
+            ("gone", "removed", None),
+            ("junk", "unusable", Some("spsc")),
+            (TOPIC, "ready", Some("topic")),
+            ("orders", "ready", Some("spsc")),
+        ]
+    );
+    assert_eq!(entries[2].get("exit_code").and_then(Value::as_u64), Some(2));
+    assert_eq!(
+        entries[4].get("used_bytes").and_then(Value::as_u64),
+        Some(40)
+    );
+    assert_eq!(
+        entries[3].get("segment").and_then(Value::as_str),
+        Some(md.record().segment.as_str())
+    );
 }
 
 #[test]
-fn missing_ring_exits_1_with_one_line() {
+fn missing_channel_exits_1_with_one_line() {
     let tmp = desk();
+    // No directory yet: nothing was ever created.
     let run = ring_dump(&tmp.base, &["spsc", "nope"]);
     assert_eq!(run.code, 1);
     assert_eq!(run.stdout, "");
-    assert!(run.one_error_line().contains("nope.spsc does not exist"));
+    assert!(
+        run.one_error_line().contains("no directory"),
+        "{}",
+        run.stderr
+    );
+    // A directory without that channel; a topic is not a channel either.
+    let bus = tmp.bus();
+    bus.topic(TOPIC, &topic_config(Policy::Overwrite, 8))
+        .expect("topic");
+    let run = ring_dump(&tmp.base, &["spsc", "nope"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.one_error_line()
+            .contains("no SPSC channel \"nope\" in namespace desk"),
+        "{}",
+        run.stderr
+    );
+    let run = ring_dump(&tmp.base, &["spsc", TOPIC]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.one_error_line()
+            .contains("(\"market_data\" is a topic)"),
+        "{}",
+        run.stderr
+    );
     assert!(!tmp.file("nope", "spsc").exists());
 }
 
@@ -306,13 +407,15 @@ fn missing_namespace_exits_1_and_creates_nothing() {
     assert!(!base.exists(), "ring-dump created the base directory");
 }
 
-/// Writes a file of garbage where the ring `name` would be, mode 0600.
-fn garbage_ring(tmp: &TempNs, name: &str) {
+/// Replaces the ring file at `path` with a file of garbage of the same
+/// size (4096 + 512 bytes), mode 0600.
+fn garbage_ring(path: &Path) {
+    std::fs::remove_file(path).expect("remove the ring file");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(tmp.file(name, "spsc"))
+        .open(path)
         .expect("create garbage file");
     f.write_all(&[0x5a; 4608]).expect("write garbage");
 }
@@ -320,8 +423,9 @@ fn garbage_ring(tmp: &TempNs, name: &str) {
 #[test]
 fn bad_magic_exits_2_with_one_line() {
     let tmp = desk();
-    garbage_ring(&tmp, "junk");
-    let before = std::fs::read(tmp.file("junk", "spsc")).expect("read");
+    let junk = channel(&tmp, "junk", 4096).path();
+    garbage_ring(&junk);
+    let before = std::fs::read(&junk).expect("read");
     for args in [&["spsc", "junk"][..], &["--json", "spsc", "junk"]] {
         let run = ring_dump(&tmp.base, args);
         assert_eq!(run.code, 2, "{args:?}");
@@ -332,19 +436,16 @@ fn bad_magic_exits_2_with_one_line() {
             run.stderr
         );
     }
-    assert_eq!(
-        std::fs::read(tmp.file("junk", "spsc")).expect("read"),
-        before
-    );
+    assert_eq!(std::fs::read(&junk).expect("read"), before);
 }
 
 #[test]
 fn poisoned_ring_exits_2() {
     let tmp = desk();
-    ring_with_records(&tmp.ns, "orders");
+    let orders = ring_with_records(&tmp.bus(), "orders");
     Segment::open(
         &tmp.ns,
-        "orders",
+        &orders.record().segment,
         SegmentKind::Spsc,
         &OpenOptions::default(),
     )
@@ -375,14 +476,13 @@ fn unusable_names_and_command_lines_exit_2() {
 #[test]
 fn corrupt_record_header_exits_2_and_leaves_the_file_unchanged() {
     let tmp = desk();
-    let ns = &tmp.ns;
-    SpscRing::create(ns, "orders", SpscConfig::with_capacity(4096)).expect("create");
-    let mut tx = SpscRing::producer(ns, "orders").expect("producer");
+    let orders = channel(&tmp, "orders", 4096);
+    let mut tx = orders.producer().expect("producer");
     tx.try_send(7, b"first").expect("send");
     tx.try_send(8, b"second").expect("send");
     drop(tx);
     // The first record's header: a length far beyond the maximum payload.
-    let path = tmp.file("orders", "spsc");
+    let path = orders.path();
     write_at(
         &path,
         SPSC_DATA_OFFSET as u64,
@@ -413,12 +513,11 @@ fn corrupt_record_header_exits_2_and_leaves_the_file_unchanged() {
 #[test]
 fn live_ring_shows_attached_roles_and_is_not_disturbed() {
     let tmp = desk();
-    let ns = &tmp.ns;
-    SpscRing::create(ns, "live", SpscConfig::with_capacity(4096)).expect("create");
-    let mut tx = SpscRing::producer(ns, "live").expect("producer");
-    let mut rx = SpscRing::consumer(ns, "live").expect("consumer");
+    let live = channel(&tmp, "live", 4096);
+    let mut tx = live.producer().expect("producer");
+    let mut rx = live.consumer().expect("consumer");
     tx.try_send(5, b"tick").expect("send");
-    let path = tmp.file("live", "spsc");
+    let path = live.path();
     let before = std::fs::read(&path).expect("read");
 
     let j = ring_dump(&tmp.base, &["--json", "spsc", "live"]).json();
@@ -451,8 +550,8 @@ fn live_ring_shows_attached_roles_and_is_not_disturbed() {
     }
     assert_eq!(j.get("used_bytes").and_then(Value::as_u64), Some(0));
     // ring-dump left no lock behind: both roles can be taken again.
-    SpscRing::producer(ns, "live").expect("producer again");
-    SpscRing::consumer(ns, "live").expect("consumer again");
+    live.producer().expect("producer again");
+    live.consumer().expect("consumer again");
 }
 
 // ---------------------------------------------------------------------------
@@ -506,30 +605,39 @@ fn desk_with_traffic(tmp: &TempNs) -> Desk {
 }
 
 #[test]
-fn topics_lists_each_topic_with_live_counts_and_lag() {
+fn list_shows_each_topic_with_live_counts_and_lag() {
     let tmp = desk();
     let desk = desk_with_traffic(&tmp);
     let before = std::fs::read(tmp.file(&desk.segment, "bcast")).expect("read log");
 
-    let run = ring_dump(&tmp.base, &["topics"]);
+    let run = ring_dump(&tmp.base, &["list"]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(run.stderr, "");
     let out = &run.stdout;
-    assert!(out.contains("1 topic\n"), "{out}");
+    assert!(out.contains(": 1 topic, 0 spsc channels\n"), "{out}");
     let line = out
         .lines()
         .find(|l| l.starts_with(TOPIC))
         .unwrap_or_else(|| panic!("no line for {TOPIC} in:\n{out}"));
     let cells: Vec<&str> = line.split_whitespace().collect();
-    // name, policy, slots, max payload, tail, publishers, subscribers, max lag
     assert_eq!(
         cells,
-        [TOPIC, "backpressure", "16", "128", "5", "1", "1", "5"],
+        [
+            TOPIC,
+            "topic",
+            "policy=backpressure",
+            "slots=16",
+            "max_payload=128",
+            "tail=5",
+            "publishers=1",
+            "subscribers=1",
+            "max_lag=5"
+        ],
         "{out}"
     );
 
-    let j = ring_dump(&tmp.base, &["--json", "topics"]).json();
-    let topics = j.get("topics").and_then(Value::as_array).expect("topics");
+    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let topics = j.get("entries").and_then(Value::as_array).expect("entries");
     assert_eq!(topics.len(), 1);
     let t = &topics[0];
     let num = |k: &str| {
@@ -697,13 +805,13 @@ fn topic_json_shows_positions_participants_and_decoded_records() {
 #[test]
 fn missing_topic_or_directory_exits_1_with_one_line() {
     let tmp = desk();
-    // A namespace where no topic was ever created has no directory.
-    for args in [&["topics"][..], &["topic", TOPIC], &["--json", "topics"]] {
+    // A namespace where nothing was ever created has no directory.
+    for args in [&["list"][..], &["topic", TOPIC], &["--json", "list"]] {
         let run = ring_dump(&tmp.base, args);
         assert_eq!(run.code, 1, "{args:?}");
         assert_eq!(run.stdout, "", "{args:?}");
         assert!(
-            run.one_error_line().contains("no topic directory"),
+            run.one_error_line().contains("no directory"),
             "{}",
             run.stderr
         );
@@ -746,11 +854,11 @@ fn corrupt_log_control_block_exits_2_and_is_listed_unusable() {
     assert!(line.contains("is corrupt"), "{line}");
     assert!(line.contains("slots 32"), "{line}");
 
-    let run = ring_dump(&tmp.base, &["topics"]);
+    let run = ring_dump(&tmp.base, &["list"]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert!(run.stdout.contains("unusable: "), "{}", run.stdout);
-    let j = ring_dump(&tmp.base, &["--json", "topics"]).json();
-    let topics = j.get("topics").and_then(Value::as_array).expect("topics");
+    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let topics = j.get("entries").and_then(Value::as_array).expect("entries");
     assert_eq!(topics[0].get("exit_code").and_then(Value::as_u64), Some(2));
     assert_eq!(
         std::fs::read(tmp.file(&segment, "bcast")).expect("read log"),
@@ -777,13 +885,14 @@ fn corrupt_directory_entry_is_listed_and_exits_2() {
         + std::mem::offset_of!(TopicEntry, name_len);
     write_at(&dir, offset as u64, &200u32.to_le_bytes());
     let before = std::fs::read(&dir).expect("read directory");
-    let expected = format!("topic directory entry {entry} is corrupt: name length 200");
+    let expected = format!("directory entry {entry} is corrupt: name length 200");
 
-    let run = ring_dump(&tmp.base, &["topics"]);
+    let run = ring_dump(&tmp.base, &["list"]);
     assert_eq!(run.code, 2, "stdout: {}", run.stdout);
     assert!(run.one_error_line().contains(&expected), "{}", run.stderr);
     assert!(
-        run.stdout.contains("0 topics, 1 corrupt entry"),
+        run.stdout
+            .contains("0 topics, 0 spsc channels, 1 corrupt entry"),
         "{}",
         run.stdout
     );
@@ -796,11 +905,11 @@ fn corrupt_directory_entry_is_listed_and_exits_2() {
         run.stdout
     );
 
-    let run = ring_dump(&tmp.base, &["--json", "topics"]);
+    let run = ring_dump(&tmp.base, &["--json", "list"]);
     assert_eq!(run.code, 2);
     assert!(run.one_error_line().contains(&expected), "{}", run.stderr);
     let j = run.json();
-    let topics = j.get("topics").and_then(Value::as_array).expect("topics");
+    let topics = j.get("entries").and_then(Value::as_array).expect("entries");
     assert_eq!(topics.len(), 1, "{}", run.stdout);
     let t = &topics[0];
     assert_eq!(t.get("status").and_then(Value::as_str), Some("corrupt"));

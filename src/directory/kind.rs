@@ -1,0 +1,400 @@
+//! What a directory entry names: a kind of ring, with its typed
+//! configuration, and how each kind's configuration is written into the
+//! seven configuration words of a [`TopicEntry`](crate::layout::TopicEntry)
+//! (the table in its docs).
+//!
+//! Everything a kind needs is here: its number in the entry
+//! ([`RingKind::to_raw`]), its ring file ([`RingKind::segment_name`]), its
+//! configuration ([`RingConfig`]) and the two functions that write it into
+//! an entry and read it back ([`RingConfig::encode`],
+//! [`RingConfig::decode`]). Decoding reads hostile words: every value is
+//! checked, and the configuration it gives is validated by the ring's own
+//! `validate`.
+
+use std::time::Duration;
+
+use crate::layout::{
+    SegmentKind, ENTRY_LARGEST_PAYLOAD, SPSC_FLAG_WAKEUPS, TOPIC_KIND_BROADCAST, TOPIC_KIND_SPSC,
+};
+use crate::ring::broadcast::{BroadcastConfig, Policy};
+use crate::ring::spsc::SpscConfig;
+use crate::ring::ConfigError;
+
+/// The kind of ring a directory entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RingKind {
+    /// A broadcast topic: publishers append to a log that any number of
+    /// subscribers read ([`crate::ring::broadcast`]).
+    Broadcast,
+    /// An SPSC channel: one producer, one consumer ([`crate::ring::spsc`]).
+    Spsc,
+}
+
+impl RingKind {
+    /// Every kind, in the order of their numbers.
+    pub const ALL: [RingKind; 2] = [RingKind::Broadcast, RingKind::Spsc];
+
+    /// The kind's number in [`TopicEntry::kind`](crate::layout::TopicEntry::kind).
+    pub const fn to_raw(self) -> u32 {
+        match self {
+            RingKind::Broadcast => TOPIC_KIND_BROADCAST,
+            RingKind::Spsc => TOPIC_KIND_SPSC,
+        }
+    }
+
+    /// The kind numbered `raw`, if there is one.
+    pub const fn from_raw(raw: u32) -> Option<RingKind> {
+        match raw {
+            TOPIC_KIND_BROADCAST => Some(RingKind::Broadcast),
+            TOPIC_KIND_SPSC => Some(RingKind::Spsc),
+            _ => None,
+        }
+    }
+
+    /// Short name, as `ring-dump` prints it: `topic`, `spsc`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RingKind::Broadcast => "topic",
+            RingKind::Spsc => "spsc",
+        }
+    }
+
+    /// What messages call a ring of this kind: `topic`, `SPSC channel`.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            RingKind::Broadcast => "topic",
+            RingKind::Spsc => "SPSC channel",
+        }
+    }
+
+    /// [`RingKind::noun`] with its article: `a topic`, `an SPSC channel`.
+    pub const fn a_noun(self) -> &'static str {
+        match self {
+            RingKind::Broadcast => "a topic",
+            RingKind::Spsc => "an SPSC channel",
+        }
+    }
+
+    /// The segment kind of this kind's ring file.
+    pub const fn segment_kind(self) -> SegmentKind {
+        match self {
+            RingKind::Broadcast => SegmentKind::Broadcast,
+            RingKind::Spsc => SegmentKind::Spsc,
+        }
+    }
+
+    /// Segment name of the ring file of entry `entry` at `epoch`:
+    /// `topic-<entry>-<epoch>` (file `.bcast`) or `spsc-<entry>-<epoch>`
+    /// (file `.spsc`). A ring's name never becomes a file name.
+    pub fn segment_name(self, entry: usize, epoch: u32) -> String {
+        let prefix = match self {
+            RingKind::Broadcast => "topic",
+            RingKind::Spsc => "spsc",
+        };
+        format!("{prefix}-{entry}-{epoch}")
+    }
+}
+
+impl std::fmt::Display for RingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
+/// A ring's configuration, of its kind: what a directory entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RingConfig {
+    /// A broadcast topic's.
+    Broadcast(BroadcastConfig),
+    /// An SPSC channel's. Two configurations are the same when they are
+    /// equal as written: `max_payload: None` is not the same as the
+    /// number it stands for.
+    Spsc(SpscConfig),
+}
+
+impl From<BroadcastConfig> for RingConfig {
+    fn from(c: BroadcastConfig) -> Self {
+        RingConfig::Broadcast(c)
+    }
+}
+
+impl From<SpscConfig> for RingConfig {
+    fn from(c: SpscConfig) -> Self {
+        RingConfig::Spsc(c)
+    }
+}
+
+/// Words of an entry's configuration: the values (low 32 bits) of its
+/// tagged words `policy`, `max_payload`, `slots`, `max_subscribers`,
+/// `max_publishers`, `claim_timeout_ns_lo` and `claim_timeout_ns_hi`, in
+/// that order.
+pub(crate) type ConfigWords = [u32; CONFIG_WORDS];
+
+/// How many configuration words an entry has.
+pub(crate) const CONFIG_WORDS: usize = 7;
+
+/// The entry fields of the [`ConfigWords`], as messages name them.
+pub(crate) const CONFIG_WORD_NAMES: [&str; CONFIG_WORDS] = [
+    "policy",
+    "max payload",
+    "slots",
+    "max subscribers",
+    "max publishers",
+    "claim timeout (low)",
+    "claim timeout (high)",
+];
+
+impl RingConfig {
+    /// The kind of ring this configures.
+    pub fn kind(&self) -> RingKind {
+        match self {
+            RingConfig::Broadcast(_) => RingKind::Broadcast,
+            RingConfig::Spsc(_) => RingKind::Spsc,
+        }
+    }
+
+    /// The broadcast configuration, if this is one.
+    pub fn broadcast(&self) -> Option<&BroadcastConfig> {
+        match self {
+            RingConfig::Broadcast(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The SPSC configuration, if this is one.
+    pub fn spsc(&self) -> Option<&SpscConfig> {
+        match self {
+            RingConfig::Spsc(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Checks the configuration with its ring's own rules, and that the
+    /// directory can record it.
+    ///
+    /// # Errors
+    ///
+    /// The first setting out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.encode().map(|_| ())
+    }
+
+    /// The entry's kind number and configuration words for this
+    /// configuration, after checking it.
+    pub(crate) fn encode(&self) -> Result<(u32, ConfigWords), ConfigError> {
+        match self {
+            RingConfig::Broadcast(c) => {
+                c.validate()?;
+                let ns = match u64::try_from(c.reclaim_after.as_nanos()) {
+                    Ok(ns) if ns > 0 => ns,
+                    _ => {
+                        return Err(ConfigError::new(
+                            "reclaim_after",
+                            c.reclaim_after,
+                            "positive and below 2^64 ns",
+                        ))
+                    }
+                };
+                let words = [
+                    c.policy.to_raw(),
+                    c.max_payload,
+                    c.slots,
+                    c.max_subscribers,
+                    c.max_publishers,
+                    ns as u32,
+                    (ns >> 32) as u32,
+                ];
+                Ok((TOPIC_KIND_BROADCAST, words))
+            }
+            RingConfig::Spsc(c) => {
+                let (capacity, _) = c.validate()?;
+                // A validated capacity is a power of two, so its log2 is
+                // exact; a validated max payload is below
+                // ENTRY_LARGEST_PAYLOAD, so "largest" is never ambiguous.
+                let words = [
+                    c.flags(),
+                    c.max_payload.unwrap_or(ENTRY_LARGEST_PAYLOAD),
+                    capacity.trailing_zeros(),
+                    0,
+                    0,
+                    0,
+                    0,
+                ];
+                Ok((TOPIC_KIND_SPSC, words))
+            }
+        }
+    }
+
+    /// The configuration that kind number `kind` and `words`, read from an
+    /// entry, describe. Hostile input: every value is checked.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, as the directory's corrupt-entry reason.
+    pub(crate) fn decode(kind: u32, words: ConfigWords) -> Result<RingConfig, String> {
+        let Some(kind) = RingKind::from_raw(kind) else {
+            return Err(format!("unknown ring kind {kind}"));
+        };
+        let [policy, max_payload, slots, max_subscribers, max_publishers, lo, hi] = words;
+        let config = match kind {
+            RingKind::Broadcast => {
+                let policy =
+                    Policy::from_raw(policy).ok_or_else(|| format!("unknown policy {policy}"))?;
+                RingConfig::Broadcast(BroadcastConfig {
+                    slots,
+                    max_payload,
+                    policy,
+                    max_subscribers,
+                    max_publishers,
+                    reclaim_after: Duration::from_nanos((u64::from(hi) << 32) | u64::from(lo)),
+                })
+            }
+            RingKind::Spsc => {
+                let unused = [max_subscribers, max_publishers, lo, hi];
+                if unused.iter().any(|&w| w != 0) {
+                    return Err(format!(
+                        "the words an SPSC channel leaves unused hold {unused:?} (they must be 0)"
+                    ));
+                }
+                if policy & !SPSC_FLAG_WAKEUPS != 0 {
+                    return Err(format!("unknown SPSC flags {policy:#x}"));
+                }
+                let Some(capacity) = 1usize.checked_shl(slots) else {
+                    return Err(format!(
+                        "its capacity 2^{slots} does not fit in this machine's addresses"
+                    ));
+                };
+                RingConfig::Spsc(SpscConfig {
+                    capacity,
+                    max_payload: (max_payload != ENTRY_LARGEST_PAYLOAD).then_some(max_payload),
+                    wakeups: policy & SPSC_FLAG_WAKEUPS != 0,
+                })
+            }
+        };
+        config
+            .validate()
+            .map_err(|reason| format!("its configuration is invalid: {reason}"))?;
+        Ok(config)
+    }
+}
+
+impl std::fmt::Display for RingConfig {
+    /// Durations as `{:?}`, so two different values never print the same.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RingConfig::Broadcast(c) => write!(
+                f,
+                "{{slots {}, max payload {}, {:?}, {} subscribers, {} publishers, claim timeout {:?}}}",
+                c.slots,
+                c.max_payload,
+                c.policy,
+                c.max_subscribers,
+                c.max_publishers,
+                c.reclaim_after
+            ),
+            RingConfig::Spsc(c) => {
+                write!(f, "{{capacity {}, max payload ", c.capacity)?;
+                match (c.max_payload, c.validate()) {
+                    (Some(m), _) => write!(f, "{m}")?,
+                    (None, Ok((_, largest))) => write!(f, "the largest ({largest})")?,
+                    (None, Err(_)) => f.write_str("the largest")?,
+                }
+                let wakeups = if c.wakeups { "on" } else { "off" };
+                write!(f, ", wake-ups {wakeups}}}")
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(shmbus_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spsc_configurations_round_trip_through_the_words() {
+        for config in [
+            SpscConfig::with_capacity(64),
+            SpscConfig::with_capacity(1 << 40).with_wakeups(),
+            SpscConfig {
+                capacity: 4096,
+                max_payload: Some(100),
+                wakeups: false,
+            },
+            SpscConfig {
+                capacity: 4096,
+                max_payload: Some(0),
+                wakeups: true,
+            },
+        ] {
+            let (kind, words) = RingConfig::Spsc(config).encode().expect("valid");
+            assert_eq!(kind, TOPIC_KIND_SPSC);
+            assert_eq!(
+                RingConfig::decode(kind, words),
+                Ok(RingConfig::Spsc(config))
+            );
+        }
+    }
+
+    #[test]
+    fn spsc_words_are_the_documented_ones() {
+        let config = SpscConfig {
+            capacity: 1 << 12,
+            max_payload: Some(100),
+            wakeups: true,
+        };
+        let (_, words) = RingConfig::Spsc(config).encode().expect("valid");
+        assert_eq!(words, [SPSC_FLAG_WAKEUPS, 100, 12, 0, 0, 0, 0]);
+        let (_, words) = RingConfig::Spsc(SpscConfig::with_capacity(64))
+            .encode()
+            .expect("valid");
+        assert_eq!(words, [0, u32::MAX, 6, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn hostile_spsc_words_are_reasons_not_panics() {
+        let ok = [0, u32::MAX, 12, 0, 0, 0, 0];
+        let cases: [([u32; 7], &str); 6] = [
+            ([0, u32::MAX, 3, 0, 0, 0, 0], "capacity"),
+            ([0, u32::MAX, 41, 0, 0, 0, 0], "capacity"),
+            ([0, u32::MAX, 200, 0, 0, 0, 0], "2^200"),
+            ([0, 5000, 12, 0, 0, 0, 0], "max_payload"),
+            ([6, u32::MAX, 12, 0, 0, 0, 0], "unknown SPSC flags 0x6"),
+            ([0, u32::MAX, 12, 0, 0, 1, 0], "must be 0"),
+        ];
+        assert!(RingConfig::decode(TOPIC_KIND_SPSC, ok).is_ok());
+        for (words, expected) in cases {
+            let reason = RingConfig::decode(TOPIC_KIND_SPSC, words).expect_err("hostile");
+            assert!(reason.contains(expected), "{words:?}: {reason}");
+        }
+        let reason = RingConfig::decode(9, ok).expect_err("unknown kind");
+        assert!(reason.contains("unknown ring kind 9"), "{reason}");
+    }
+
+    #[test]
+    fn kinds_number_and_name_their_files() {
+        for kind in RingKind::ALL {
+            assert_eq!(RingKind::from_raw(kind.to_raw()), Some(kind));
+        }
+        assert_eq!(RingKind::from_raw(0), None);
+        assert_eq!(RingKind::Spsc.segment_name(3, 7), "spsc-3-7");
+        assert_eq!(RingKind::Broadcast.segment_name(3, 7), "topic-3-7");
+    }
+
+    #[test]
+    fn spsc_configurations_print_every_setting() {
+        let text = RingConfig::Spsc(SpscConfig::with_capacity(4096)).to_string();
+        assert_eq!(
+            text,
+            "{capacity 4096, max payload the largest (2032), wake-ups off}"
+        );
+        let text = RingConfig::Spsc(SpscConfig {
+            capacity: 4096,
+            max_payload: Some(2032),
+            wakeups: true,
+        })
+        .to_string();
+        assert_eq!(text, "{capacity 4096, max payload 2032, wake-ups on}");
+    }
+}
