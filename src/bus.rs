@@ -40,6 +40,9 @@ pub use crate::ring::broadcast::{
     BroadcastConfig as TopicConfig, Claim, ClaimError, Policy, Publisher, Record, RecvError,
     RegisterError, StartAt, Subscriber,
 };
+pub use crate::ring::queue::{
+    Consumer as QueueConsumer, Producer as QueueProducer, QueueConfig, Taken,
+};
 pub use crate::ring::spsc::{Consumer, Producer, SpscConfig};
 
 /// Why a bus operation failed.
@@ -309,6 +312,99 @@ impl Bus {
         self.directory
             .remove(&self.ns, name, RingKind::Spsc, None)?;
         Ok(())
+    }
+
+    /// Creates work queue `name` with `config`, or opens it if it exists
+    /// with the same configuration. Many processes may race to do this;
+    /// exactly one creates it. Each record sent to a work queue goes to
+    /// exactly one of its consumers (see [`crate::ring::queue`] for what
+    /// is guaranteed when a consumer dies).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmbus::{Bus, QueueConfig, WaitStrategy};
+    ///
+    /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+    /// let bus = Bus::at(&tmp, "desk")?;
+    /// let execution = bus.queue("execution", &QueueConfig::default())?;
+    /// let mut strategy = execution.producer()?;
+    /// let mut gateway = bus.open_queue("execution")?.consumer()?;
+    /// strategy.send_blocking(1, b"BUY 100 @ 42", WaitStrategy::BACKOFF)?;
+    /// let order = gateway.take_blocking(WaitStrategy::BLOCKING)?; // in place
+    /// assert_eq!(&order[..], b"BUY 100 @ 42");
+    /// order.ack()?;                                                // done: its slot is free
+    /// # drop((strategy, gateway));
+    /// # execution.remove()?;
+    /// # drop((execution, bus));
+    /// # std::fs::remove_dir_all(&tmp).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::ConfigMismatch`] naming both configurations,
+    /// [`DirectoryError::KindMismatch`] if the name is another kind of
+    /// ring, a full directory, an invalid name or configuration, a segment
+    /// error creating the ring (no space, for one).
+    pub fn queue(&self, name: &str, config: &QueueConfig) -> Result<Queue, BusError> {
+        let (record, created) =
+            self.directory
+                .create_or_open(&self.ns, name, &RingConfig::Queue(*config))?;
+        Ok(self.queue_handle(record, created))
+    }
+
+    /// Opens existing work queue `name`, whatever its configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`], [`DirectoryError::KindMismatch`] if
+    /// the name is another kind of ring.
+    pub fn open_queue(&self, name: &str) -> Result<Queue, BusError> {
+        let record = self
+            .directory
+            .open_as(&self.ns, name, Some(RingKind::Queue))?;
+        Ok(self.queue_handle(record, false))
+    }
+
+    /// Opens work queue `name`, whatever its configuration, waiting up to
+    /// `timeout` for some process to create it (looking every
+    /// millisecond): for a consumer started before its producers.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`] once `timeout` has passed with no such
+    /// queue; the errors of [`Bus::open_queue`] other than `NotFound` at
+    /// once.
+    pub fn open_queue_timeout(&self, name: &str, timeout: Duration) -> Result<Queue, BusError> {
+        retry_not_found(timeout, || self.open_queue(name))
+    }
+
+    /// Removes work queue `name`, whichever process created it (see
+    /// [`Queue::remove`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`], [`DirectoryError::KindMismatch`] if
+    /// the name is another kind of ring.
+    pub fn remove_queue(&self, name: &str) -> Result<(), BusError> {
+        self.directory
+            .remove(&self.ns, name, RingKind::Queue, None)?;
+        Ok(())
+    }
+
+    fn queue_handle(&self, record: RingRecord, created: bool) -> Queue {
+        // The directory gave a ring of the kind asked for.
+        let config = record.config.queue().copied().unwrap_or_default();
+        Queue {
+            ns: self.ns.clone(),
+            directory: self.directory.clone(),
+            directory_segment: self.directory.segment_handle(),
+            record,
+            config,
+            created,
+            open: self.open,
+        }
     }
 
     fn channel_handle(&self, record: RingRecord, created: bool) -> Channel {
@@ -585,7 +681,104 @@ impl Channel {
     }
 }
 
-/// The file of `record`'s ring in `ns`.
+/// A work queue: many producers, many consumers, and each record goes to
+/// exactly one consumer; a consumer that dies holding records has them
+/// redelivered to another (see [`crate::ring::queue`]).
+///
+/// See [`Bus::queue`] for an example.
+pub struct Queue {
+    ns: Arc<Namespace>,
+    /// The directory that named it, through which it is removed.
+    directory: Directory,
+    /// The directory's segment, watched by every handle (a queue whose
+    /// directory is removed is unusable).
+    directory_segment: Arc<Segment>,
+    record: RingRecord,
+    /// The record's configuration.
+    config: QueueConfig,
+    created: bool,
+    /// How its ring is opened.
+    open: OpenOptions,
+}
+
+impl Queue {
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    /// Whether this handle's [`Bus::queue`] call created it.
+    pub fn was_created(&self) -> bool {
+        self.created
+    }
+
+    /// The directory's record of it.
+    pub fn record(&self) -> &RingRecord {
+        &self.record
+    }
+
+    /// Its ring's file, named by the directory (`queue-<entry>-<epoch>.queue`).
+    pub fn path(&self) -> PathBuf {
+        segment_path(&self.ns, &self.record)
+    }
+
+    fn view(&self) -> Result<crate::ring::queue::QueueView, BusError> {
+        Ok(crate::ring::queue::shm::open_queue(
+            &self.ns,
+            &self.record.segment,
+            Some(self.directory_segment.clone()),
+            &self.config,
+            &self.open,
+        )?)
+    }
+
+    /// Attaches a producer.
+    ///
+    /// # Errors
+    ///
+    /// The ring cannot be opened or disagrees with the directory, or every
+    /// producer slot is held by a live process.
+    pub fn producer(&self) -> Result<QueueProducer, BusError> {
+        Ok(QueueProducer::register(self.view()?)?)
+    }
+
+    /// Attaches a consumer. If the slot it takes belonged to a consumer
+    /// that died, that consumer's records are given back first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::producer`], for the consumer role.
+    pub fn consumer(&self) -> Result<QueueConsumer, BusError> {
+        Ok(QueueConsumer::register(self.view()?)?)
+    }
+
+    /// Removes the queue: its directory entry is marked removed (so that
+    /// the next [`Bus::queue`] of the name makes a new ring, in a new file)
+    /// and its ring file is removed. Attached handles keep a valid mapping
+    /// and learn of the removal (`Unusable(Removed)`) at their next look at
+    /// the segment.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`] if the queue this handle opened is gone
+    /// already.
+    pub fn remove(&self) -> Result<(), BusError> {
+        self.directory.remove(
+            &self.ns,
+            &self.record.name,
+            RingKind::Queue,
+            Some(self.record.epoch),
+        )?;
+        Ok(())
+    }
+}
+
+/// The file of `record`'s ring in `ns`./// The file of `record`'s ring in `ns`.
 fn segment_path(ns: &Namespace, record: &RingRecord) -> PathBuf {
     ns.path().join(format!(
         "{}.{}",

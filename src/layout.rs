@@ -1354,14 +1354,14 @@ shared_struct! {
     /// entry's `kind` says; a word a kind does not use is 0:
     ///
     /// ```text
-    /// word                 TOPIC_KIND_BROADCAST        TOPIC_KIND_SPSC
-    /// policy               Policy::to_raw              flags (SPSC_FLAG_WAKEUPS)
-    /// max_payload          max payload                 max payload, or ENTRY_LARGEST_PAYLOAD
-    /// slots                record slots                log2 of the capacity in bytes
-    /// max_subscribers      subscriber slots            0
-    /// max_publishers       publisher slots             0
-    /// claim_timeout_ns_lo  reclaim_after ns, low 32    0
-    /// claim_timeout_ns_hi  reclaim_after ns, high 32   0
+    /// word                 TOPIC_KIND_BROADCAST        TOPIC_KIND_SPSC                         TOPIC_KIND_QUEUE
+    /// policy               Policy::to_raw              flags (SPSC_FLAG_WAKEUPS)               0
+    /// max_payload          max payload                 max payload, or ENTRY_LARGEST_PAYLOAD   max payload
+    /// slots                record slots                log2 of the capacity in bytes           record slots
+    /// max_subscribers      subscriber slots            0                                       consumer slots
+    /// max_publishers       publisher slots             0                                       producer slots
+    /// claim_timeout_ns_lo  reclaim_after ns, low 32    0                                       reclaim_after ns, low 32
+    /// claim_timeout_ns_hi  reclaim_after ns, high 32   0                                       reclaim_after ns, high 32
     /// ```
     ///
     /// What a word means for a kind is part of the layout:
@@ -1380,8 +1380,8 @@ shared_struct! {
     /// entry's first creation) and every value is valid.
     ///
     /// The ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast` for
-    /// a topic, `spsc-<i>-<e>.spsc` for an SPSC channel: a name never
-    /// becomes a file name.
+    /// a topic, `spsc-<i>-<e>.spsc` for an SPSC channel, `queue-<i>-<e>.queue`
+    /// for a work queue: a name never becomes a file name.
     #[derive(Debug)]
     pub struct TopicEntry {
         /// Epoch (high 32 bits) and [`entry`] state (low 32 bits). Epochs only
@@ -1389,7 +1389,8 @@ shared_struct! {
         0 => pub state: AtomicU64,
         /// Bytes of `name` in use (1..=64), tagged.
         8 => pub name_len: AtomicU64,
-        /// Ring kind ([`TOPIC_KIND_BROADCAST`], [`TOPIC_KIND_SPSC`]), tagged.
+        /// Ring kind ([`TOPIC_KIND_BROADCAST`], [`TOPIC_KIND_SPSC`],
+        /// [`TOPIC_KIND_QUEUE`]), tagged.
         16 => pub kind: AtomicU64,
         /// Topic policy; SPSC flags. Tagged.
         24 => pub policy: AtomicU64,
@@ -1425,6 +1426,8 @@ pub const TOPIC_NAME_WIDTH: usize = NAME_LEN / TOPIC_NAME_WORDS;
 pub const TOPIC_KIND_BROADCAST: u32 = 1;
 /// [`TopicEntry::kind`] of an SPSC channel.
 pub const TOPIC_KIND_SPSC: u32 = 2;
+/// [`TopicEntry::kind`] of a work queue.
+pub const TOPIC_KIND_QUEUE: u32 = 3;
 
 /// [`TopicEntry::max_payload`] of an SPSC channel whose largest payload is
 /// the most its capacity allows (`SpscConfig::max_payload` of `None`). No
@@ -1435,7 +1438,7 @@ pub const ENTRY_LARGEST_PAYLOAD: u32 = u32::MAX;
 /// each kind (the table in its docs). The layout tables catch a word that
 /// moves, not one whose meaning changes: raise this whenever a kind is
 /// added or a word is given another meaning.
-pub const DIRECTORY_ENTRY_ENCODING: u32 = 2;
+pub const DIRECTORY_ENTRY_ENCODING: u32 = 3;
 
 /// Most entries a directory may have (keeps [`lock_slot::entry`] in range).
 pub const MAX_DIRECTORY_ENTRIES: u32 = 1 << 16;
@@ -1803,6 +1806,7 @@ pub const DIRECTORY_LAYOUT_HASH: u64 = layout_hash(
         TOPIC_NAME_WIDTH as u64,
         TOPIC_KIND_BROADCAST as u64,
         TOPIC_KIND_SPSC as u64,
+        TOPIC_KIND_QUEUE as u64,
         ENTRY_LARGEST_PAYLOAD as u64,
         DIRECTORY_ENTRY_ENCODING as u64,
         SPSC_FLAG_WAKEUPS as u64,

@@ -14,9 +14,11 @@
 use std::time::Duration;
 
 use crate::layout::{
-    SegmentKind, ENTRY_LARGEST_PAYLOAD, SPSC_FLAG_WAKEUPS, TOPIC_KIND_BROADCAST, TOPIC_KIND_SPSC,
+    SegmentKind, ENTRY_LARGEST_PAYLOAD, SPSC_FLAG_WAKEUPS, TOPIC_KIND_BROADCAST, TOPIC_KIND_QUEUE,
+    TOPIC_KIND_SPSC,
 };
 use crate::ring::broadcast::{BroadcastConfig, Policy};
+use crate::ring::queue::QueueConfig;
 use crate::ring::spsc::SpscConfig;
 use crate::ring::ConfigError;
 
@@ -29,17 +31,21 @@ pub enum RingKind {
     Broadcast,
     /// An SPSC channel: one producer, one consumer ([`crate::ring::spsc`]).
     Spsc,
+    /// A work queue: many producers, many consumers, each record to one
+    /// consumer ([`crate::ring::queue`]).
+    Queue,
 }
 
 impl RingKind {
     /// Every kind, in the order of their numbers.
-    pub const ALL: [RingKind; 2] = [RingKind::Broadcast, RingKind::Spsc];
+    pub const ALL: [RingKind; 3] = [RingKind::Broadcast, RingKind::Spsc, RingKind::Queue];
 
     /// The kind's number in [`TopicEntry::kind`](crate::layout::TopicEntry::kind).
     pub const fn to_raw(self) -> u32 {
         match self {
             RingKind::Broadcast => TOPIC_KIND_BROADCAST,
             RingKind::Spsc => TOPIC_KIND_SPSC,
+            RingKind::Queue => TOPIC_KIND_QUEUE,
         }
     }
 
@@ -48,15 +54,17 @@ impl RingKind {
         match raw {
             TOPIC_KIND_BROADCAST => Some(RingKind::Broadcast),
             TOPIC_KIND_SPSC => Some(RingKind::Spsc),
+            TOPIC_KIND_QUEUE => Some(RingKind::Queue),
             _ => None,
         }
     }
 
-    /// Short name, as `ring-dump` prints it: `topic`, `spsc`.
+    /// Short name, as `ring-dump` prints it: `topic`, `spsc`, `queue`.
     pub const fn name(self) -> &'static str {
         match self {
             RingKind::Broadcast => "topic",
             RingKind::Spsc => "spsc",
+            RingKind::Queue => "queue",
         }
     }
 
@@ -65,6 +73,7 @@ impl RingKind {
         match self {
             RingKind::Broadcast => "topic",
             RingKind::Spsc => "SPSC channel",
+            RingKind::Queue => "work queue",
         }
     }
 
@@ -73,6 +82,7 @@ impl RingKind {
         match self {
             RingKind::Broadcast => "a topic",
             RingKind::Spsc => "an SPSC channel",
+            RingKind::Queue => "a work queue",
         }
     }
 
@@ -81,6 +91,7 @@ impl RingKind {
         match self {
             RingKind::Broadcast => SegmentKind::Broadcast,
             RingKind::Spsc => SegmentKind::Spsc,
+            RingKind::Queue => SegmentKind::Queue,
         }
     }
 
@@ -91,6 +102,7 @@ impl RingKind {
         let prefix = match self {
             RingKind::Broadcast => "topic",
             RingKind::Spsc => "spsc",
+            RingKind::Queue => "queue",
         };
         format!("{prefix}-{entry}-{epoch}")
     }
@@ -112,6 +124,14 @@ pub enum RingConfig {
     /// equal as written: `max_payload: None` is not the same as the
     /// number it stands for.
     Spsc(SpscConfig),
+    /// A work queue's.
+    Queue(QueueConfig),
+}
+
+impl From<QueueConfig> for RingConfig {
+    fn from(c: QueueConfig) -> Self {
+        RingConfig::Queue(c)
+    }
 }
 
 impl From<BroadcastConfig> for RingConfig {
@@ -152,6 +172,7 @@ impl RingConfig {
         match self {
             RingConfig::Broadcast(_) => RingKind::Broadcast,
             RingConfig::Spsc(_) => RingKind::Spsc,
+            RingConfig::Queue(_) => RingKind::Queue,
         }
     }
 
@@ -167,6 +188,14 @@ impl RingConfig {
     pub fn spsc(&self) -> Option<&SpscConfig> {
         match self {
             RingConfig::Spsc(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The work queue configuration, if this is one.
+    pub fn queue(&self) -> Option<&QueueConfig> {
+        match self {
+            RingConfig::Queue(c) => Some(c),
             _ => None,
         }
     }
@@ -224,6 +253,22 @@ impl RingConfig {
                 ];
                 Ok((TOPIC_KIND_SPSC, words))
             }
+            RingConfig::Queue(c) => {
+                c.validate()?;
+                // A validated reclaim_after is at most an hour: its
+                // nanoseconds fit the two words.
+                let ns = c.reclaim_after.as_nanos() as u64;
+                let words = [
+                    0,
+                    c.max_payload,
+                    c.slots,
+                    c.max_consumers,
+                    c.max_producers,
+                    ns as u32,
+                    (ns >> 32) as u32,
+                ];
+                Ok((TOPIC_KIND_QUEUE, words))
+            }
         }
     }
 
@@ -272,6 +317,20 @@ impl RingConfig {
                     wakeups: policy & SPSC_FLAG_WAKEUPS != 0,
                 })
             }
+            RingKind::Queue => {
+                if policy != 0 {
+                    return Err(format!(
+                        "the word a work queue leaves unused holds {policy} (it must be 0)"
+                    ));
+                }
+                RingConfig::Queue(QueueConfig {
+                    slots,
+                    max_payload,
+                    max_producers: max_publishers,
+                    max_consumers: max_subscribers,
+                    reclaim_after: Duration::from_nanos((u64::from(hi) << 32) | u64::from(lo)),
+                })
+            }
         };
         config
             .validate()
@@ -304,6 +363,11 @@ impl std::fmt::Display for RingConfig {
                 let wakeups = if c.wakeups { "on" } else { "off" };
                 write!(f, ", wake-ups {wakeups}}}")
             }
+            RingConfig::Queue(c) => write!(
+                f,
+                "{{slots {}, max payload {}, {} producers, {} consumers, reclaim after {:?}}}",
+                c.slots, c.max_payload, c.max_producers, c.max_consumers, c.reclaim_after
+            ),
         }
     }
 }
@@ -380,6 +444,36 @@ mod tests {
         assert_eq!(RingKind::from_raw(0), None);
         assert_eq!(RingKind::Spsc.segment_name(3, 7), "spsc-3-7");
         assert_eq!(RingKind::Broadcast.segment_name(3, 7), "topic-3-7");
+        assert_eq!(RingKind::Queue.segment_name(3, 7), "queue-3-7");
+    }
+
+    #[test]
+    fn queue_configurations_round_trip_through_the_documented_words() {
+        let config = QueueConfig {
+            slots: 1024,
+            max_payload: 512,
+            max_producers: 8,
+            max_consumers: 4,
+            reclaim_after: Duration::from_secs(3),
+        };
+        let (kind, words) = RingConfig::Queue(config).encode().expect("valid");
+        assert_eq!(kind, TOPIC_KIND_QUEUE);
+        // 3 s = 3_000_000_000 ns = 0xB2D05E00: all in the low word.
+        assert_eq!(words, [0, 512, 1024, 4, 8, 0xB2D0_5E00, 0]);
+        assert_eq!(
+            RingConfig::decode(kind, words),
+            Ok(RingConfig::Queue(config))
+        );
+        let hostile = [
+            ([1, 512, 1024, 4, 8, 1, 0], "must be 0"),
+            ([0, 512, 1000, 4, 8, 1, 0], "slots"),
+            ([0, 512, 1024, 65, 8, 1, 0], "max_consumers"),
+            ([0, 512, 1024, 4, 8, 0, 0], "reclaim_after"),
+        ];
+        for (words, expected) in hostile {
+            let reason = RingConfig::decode(TOPIC_KIND_QUEUE, words).expect_err("hostile");
+            assert!(reason.contains(expected), "{words:?}: {reason}");
+        }
     }
 
     #[test]

@@ -341,6 +341,9 @@ mod mapped {
                     crate::ring::broadcast::shm::create_log(self.ns, &segment, c)?
                 }
                 RingConfig::Spsc(c) => crate::ring::spsc::shm::create_ring(self.ns, &segment, c)?,
+                RingConfig::Queue(c) => {
+                    crate::ring::queue::shm::create_queue(self.ns, &segment, c)?
+                }
             }
             Ok(())
         }
@@ -354,6 +357,7 @@ mod mapped {
                         Segment::remove(self.ns, &segment, SegmentKind::Broadcast)
                     }
                     RingKind::Spsc => crate::ring::spsc::shm::remove_ring(self.ns, &segment),
+                    RingKind::Queue => Segment::remove(self.ns, &segment, SegmentKind::Queue),
                 };
             }
         }
