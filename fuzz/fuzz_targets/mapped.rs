@@ -1,5 +1,5 @@
 //! Fuzzes the mapped bytes of every segment kind (SPSC ring, broadcast
-//! logs, topic directory) while a producer and a consumer use them: see
+//! logs, the directory) while a producer and a consumer use them: see
 //! `tests/mapped_fuzz/harness.rs`, shared with the smoke test
 //! `tests/mapped_fuzz.rs`. Every call must return a value or an error; a
 //! panic, an out-of-bounds record or a hang (`-timeout=`) is a failure.

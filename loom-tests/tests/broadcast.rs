@@ -1,5 +1,5 @@
 //! Loom models of the broadcast log (`shmbus::ring::broadcast`), its futex
-//! wake-up and the topic directory's create-or-open race: the production
+//! wake-up and the directory's create-or-open and remove races: the production
 //! code over heap memory, with two record slots so every model wraps.
 //!
 //! What loom checks here: stamps, header words, cursors and the tail are
@@ -18,10 +18,11 @@
 use std::time::Duration;
 
 use loom::thread;
-use shmbus::directory;
+use shmbus::directory::{self, RingConfig, RingKind};
 use shmbus::ring::broadcast::{
     self, BroadcastConfig, ClaimError, Policy, Publisher, RecvError, StartAt, Subscriber,
 };
+use shmbus::ring::spsc::SpscConfig;
 use shmbus::wait::WaitStrategy;
 
 fn config(policy: Policy, slots: u32) -> BroadcastConfig {
@@ -255,7 +256,7 @@ fn futex_sleep_never_misses_a_publish() {
 fn directory_create_or_open_race() {
     model(|| {
         let dir = std::sync::Arc::new(directory::heap(4));
-        let cfg = config(Policy::Backpressure, 2);
+        let cfg = RingConfig::Broadcast(config(Policy::Backpressure, 2));
         let spawn = |dir: std::sync::Arc<directory::HeapDirectory>| {
             thread::spawn(move || {
                 dir.create_or_open("market_data", &cfg)
@@ -269,8 +270,59 @@ fn directory_create_or_open_race() {
         let a = ta.join().expect("a");
         assert!(a.1 ^ c.1, "exactly one creator");
         assert_eq!(a.0, c.0);
-        assert_eq!(dir.logs_created(), 1);
+        assert_eq!(dir.rings_created(), 1);
         assert_eq!(dir.list().len(), 1);
+    });
+}
+
+/// A channel is removed while another thread creates it: the creator either
+/// opens the old ring (before the removal) or makes a new one in the same
+/// entry at the next epoch (after it), never a second entry.
+#[test]
+fn directory_remove_and_create_race() {
+    model(|| {
+        let dir = std::sync::Arc::new(directory::heap(4));
+        let cfg = RingConfig::Spsc(SpscConfig::with_capacity(64));
+        let (old, _) = dir.create_or_open("orders", &cfg).expect("create");
+        let remover = {
+            let dir = dir.clone();
+            thread::spawn(move || dir.remove("orders", RingKind::Spsc).expect("remove"))
+        };
+        let (mine, created) = dir.create_or_open("orders", &cfg).expect("create or open");
+        assert_eq!(remover.join().expect("remover"), old);
+        assert_eq!(mine.entry, old.entry);
+        if created {
+            assert_eq!(mine.epoch, old.epoch + 1);
+            assert_eq!(dir.list(), vec![mine]);
+        } else {
+            assert_eq!(mine, old);
+            assert!(dir.list().is_empty());
+        }
+        assert_eq!(dir.rings_created(), 1 + u32::from(created));
+    });
+}
+
+/// Two threads create a removed channel again at once: exactly one makes
+/// the new ring, in the removed channel's entry, and both get it.
+#[test]
+fn directory_create_again_race() {
+    model(|| {
+        let dir = std::sync::Arc::new(directory::heap(4));
+        let cfg = RingConfig::Spsc(SpscConfig::with_capacity(64));
+        let (old, _) = dir.create_or_open("orders", &cfg).expect("create");
+        dir.remove("orders", RingKind::Spsc).expect("remove");
+        let other = {
+            let dir = dir.clone();
+            thread::spawn(move || dir.create_or_open("orders", &cfg).expect("create or open"))
+        };
+        let mine = dir.create_or_open("orders", &cfg).expect("create or open");
+        let theirs = other.join().expect("other");
+        assert!(mine.1 ^ theirs.1, "exactly one creator");
+        assert_eq!(mine.0, theirs.0);
+        assert_eq!(mine.0.entry, old.entry);
+        assert!(mine.0.epoch > old.epoch);
+        assert_eq!(dir.rings_created(), 2);
+        assert_eq!(dir.list(), vec![mine.0]);
     });
 }
 
