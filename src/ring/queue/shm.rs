@@ -31,25 +31,14 @@ pub(crate) fn create_queue(
     Ok(())
 }
 
-/// What [`check_queue`] found in a queue segment.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct QueueLayout {
-    /// Where the parts lie (the segment's size matches it).
-    pub(crate) geometry: SlotGeometry,
-    /// Largest payload.
-    pub(crate) max_payload: u32,
-    /// Reclaim timeout the creator stored.
-    pub(crate) reclaim_after_ns: u64,
-}
-
 /// Checks a mapped queue against the configuration its namer holds
 /// (hostile input: every field is read once and compared; the
 /// configuration passed `validate`, so offsets computed from it cannot
-/// overflow).
+/// overflow). Returns where its parts lie.
 pub(crate) fn check_queue(
     segment: &Segment,
     config: &QueueConfig,
-) -> Result<QueueLayout, SegmentError> {
+) -> Result<SlotGeometry, SegmentError> {
     let corrupt = |reason: String| SegmentError::Corrupt {
         path: segment.path().to_owned(),
         reason,
@@ -104,11 +93,7 @@ pub(crate) fn check_queue(
             geometry.size()
         )));
     }
-    Ok(QueueLayout {
-        geometry,
-        max_payload: config.max_payload,
-        reclaim_after_ns,
-    })
+    Ok(geometry)
 }
 
 /// Opens the queue segment `name` with `config`, and builds the view its
@@ -122,7 +107,7 @@ pub(crate) fn open_queue(
     opts: &OpenOptions,
 ) -> Result<QueueView, SegmentError> {
     let segment = Segment::open(ns, name, SegmentKind::Queue, opts)?;
-    let QueueLayout { geometry, .. } = check_queue(&segment, config)?;
+    let geometry = check_queue(&segment, config)?;
     let base = segment.base();
     // SAFETY: the offsets come from the geometry of a segment whose size was
     // just checked to match; every part is 64-byte aligned (the mapping is
