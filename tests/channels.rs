@@ -283,7 +283,7 @@ fn a_name_is_one_kind_and_one_configuration_and_errors_name_both() {
                 CHANNEL,
                 RingConfig::Spsc(small),
                 RingKind::Broadcast,
-                Some(RingConfig::Broadcast(topic_config()))
+                Some(Box::new(RingConfig::Broadcast(topic_config())))
             )
         ),
         other => panic!("expected a kind mismatch, got {other}"),

@@ -175,8 +175,9 @@ mod mapped {
             existing: RingConfig,
             /// The kind the caller asked for.
             requested: RingKind,
-            /// The configuration the caller asked for, when it gave one.
-            requested_config: Option<RingConfig>,
+            /// The configuration the caller asked for, when it gave one
+            /// (boxed: it keeps the error small).
+            requested_config: Option<Box<RingConfig>>,
         },
         /// Every entry is taken.
         Full {
@@ -686,7 +687,7 @@ mod mapped {
                         existing,
                         requested: asked.kind().unwrap_or(existing.kind()),
                         requested_config: match asked {
-                            Asked::Config(c) => Some(*c),
+                            Asked::Config(c) => Some(Box::new(*c)),
                             _ => None,
                         },
                     },

@@ -241,7 +241,7 @@ fn a_stalled_claim_resumes_into_reclaimed_and_its_slot_is_not_reused_under_it() 
     p.try_send(2, b"two").expect("room");
     assert_eq!(c.try_recv(&mut buf), Ok((2, 3)));
     assert_eq!(
-        &c.ring.header(3).stamp.load(Ordering::Relaxed) & queue_stamp::STATE_MASK,
+        c.ring.header(3).stamp.load(Ordering::Relaxed) & queue_stamp::STATE_MASK,
         queue_stamp::FREE,
         "nothing is left in slot 1"
     );
