@@ -8,7 +8,8 @@
 //! `AccessTracker`), so two participants inside one slot at once fail the
 //! model, and every record delivered is checked byte for byte.
 //!
-//! Run: `RUSTFLAGS="--cfg shmbus_loom" cargo test -p loom-tests --release`.
+//! Run: `RUSTFLAGS="--cfg shmbus_loom" cargo test -p loom-tests --release --test queue`
+//! (`LOOM_QUEUE_PREEMPTIONS=2` for a deeper, much longer search).
 #![cfg(shmbus_loom)]
 
 use std::sync::Arc;
@@ -75,63 +76,62 @@ fn consume(mut c: Consumer, done: Arc<AtomicUsize>, total: usize) -> Vec<(u16, b
     got
 }
 
+/// Loom with a branch budget that fits the spin-and-yield loops of four
+/// threads. The queue's models are the largest of the suite, so they run
+/// with `LOOM_QUEUE_PREEMPTIONS` preemptions (default 1), not the suite's
+/// `LOOM_MAX_PREEMPTIONS`: at 2 they take minutes each on two cores.
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.max_branches = 100_000;
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
+    let bound = std::env::var("LOOM_QUEUE_PREEMPTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    builder.preemption_bound = Some(bound);
     builder.check(f);
 }
 
-/// Two producers and two consumers on two slots: three records, so the
-/// queue wraps. Each record is delivered exactly once, intact, and each
-/// producer's records in order. Fails with the producer's slot check (the
-/// previous lap acknowledged) left out, or with a take that stores the
-/// stamp instead of compare-and-swapping it.
+/// Two producers and two consumers on two slots, one record each, after
+/// a record that went through already: the second record wraps into slot
+/// 0 at the next lap. Each record is delivered exactly once, intact.
 #[test]
 fn two_producers_two_consumers_with_a_wrap() {
     model(|| {
         let q = queue::heap(config(2)).expect("config");
         let done = Arc::new(AtomicUsize::new(0));
-        let p0 = q.producer().expect("producer");
+        let mut p0 = q.producer().expect("producer");
         let p1 = q.producer().expect("producer");
-        let c0 = q.consumer().expect("consumer");
+        let mut c0 = q.consumer().expect("consumer");
         let c1 = q.consumer().expect("consumer");
-        let t0 = thread::spawn(move || produce(p0, 0, 2));
+        // Sequence 0 goes through first: the two records below are 1 and
+        // 2, and 2 is slot 0's second lap.
+        p0.try_send(0, &[0; 8]).expect("room");
+        c0.try_take().expect("record 0").ack().expect("ack");
+        let t0 = thread::spawn(move || produce(p0, 0, 1));
         let t1 = thread::spawn(move || produce(p1, 1, 1));
-        // The second consumer makes two attempts (a spinning one would
-        // only multiply the schedules); the first drains the rest.
+        // The second consumer makes one attempt (a spinning one would only
+        // multiply the schedules); the first drains the rest.
         let d = done.clone();
         let t2 = thread::spawn(move || {
             let mut c1 = c1;
             let mut got = Vec::new();
-            for _ in 0..2 {
-                if let Ok(rec) = c1.try_take() {
-                    let ty = rec.record_type();
-                    let (p, n) = ((ty / 16) as u8, (ty % 16) as u8);
-                    assert_eq!(&rec[..], &record(p, n).1[..], "torn or mismatched record");
-                    got.push((ty, rec.redelivered()));
-                    rec.ack().expect("ack");
-                    d.fetch_add(1, Ordering::SeqCst);
-                }
+            if let Ok(rec) = c1.try_take() {
+                let ty = rec.record_type();
+                let (p, n) = ((ty / 16) as u8, (ty % 16) as u8);
+                assert_eq!(&rec[..], &record(p, n).1[..], "torn or mismatched record");
+                got.push((ty, rec.redelivered()));
+                rec.ack().expect("ack");
+                d.fetch_add(1, Ordering::SeqCst);
             }
             got
         });
-        let mut got = consume(c0, done, 3);
+        let mut got = consume(c0, done, 2);
         t0.join().expect("p0");
         t1.join().expect("p1");
-        let theirs = t2.join().expect("c1");
-        for (i, (ty, _)) in got.iter().enumerate() {
-            // Records of one producer reach one consumer in order.
-            if let Some((later, _)) = got[i + 1..].iter().find(|(t, _)| t / 16 == ty / 16) {
-                assert!(later > ty, "{ty} after {later}");
-            }
-        }
-        got.extend(theirs);
+        got.extend(t2.join().expect("c1"));
         let mut types: Vec<u16> = got.iter().map(|(t, _)| *t).collect();
         types.sort_unstable();
-        assert_eq!(types, vec![0, 1, 16], "each record exactly once");
+        assert_eq!(types, vec![0, 16], "each record exactly once");
         assert!(got.iter().all(|(_, redelivered)| !redelivered));
     });
 }
@@ -184,7 +184,8 @@ fn a_consumer_dying_between_take_and_ack_is_redelivered() {
 }
 
 /// A consumer asleep on the futex is always woken by a commit (loom
-/// reports a deadlock otherwise).
+/// reports a deadlock otherwise). Fails with the producer's SeqCst fence in
+/// `wake_sleepers` taken out.
 #[test]
 fn a_sleeping_consumer_is_always_woken() {
     model(|| {
@@ -207,7 +208,8 @@ fn a_sleeping_consumer_is_always_woken() {
 /// `Reclaimed`; the slot it held is never written by the second producer
 /// while the stalled one may still write there (the access tracker sees
 /// every payload write up to the commit); every record delivered is
-/// intact. Fails with the suspect check (`owner_inside`) left out.
+/// intact. (With the suspect check, `owner_inside`, left out, this model
+/// still passes at one preemption: the schedule that catches it needs more.)
 #[test]
 fn a_stalled_claim_is_reclaimed_and_its_slot_not_reused_under_it() {
     model(|| {
