@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The segment's name is chosen by the directory (`spsc-<entry>-<epoch>`,
-//! see [`RingKind::segment_name`](crate::directory::RingKind::segment_name)),
+//! see `RingKind::segment_name` in the directory),
 //! which calls these functions with it and with the configuration it
 //! records; nothing here takes a user's name.
 //!
