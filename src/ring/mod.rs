@@ -13,6 +13,7 @@
 //!   consumer, redelivered if that consumer dies holding it.
 
 pub mod broadcast;
+pub(crate) mod liveness;
 pub mod queue;
 pub(crate) mod region;
 pub mod spsc;

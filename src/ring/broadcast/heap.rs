@@ -9,6 +9,7 @@ use super::{
 use crate::layout::{
     lock_slot, participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
 };
+use crate::ring::liveness::HeapMemory;
 use crate::ring::ConfigError;
 use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering, RacyBytes};
 
@@ -22,6 +23,12 @@ pub(crate) struct HeapBroadcast {
     pub(super) tracker: AccessTracker,
     pub(super) racy: RacyBytes,
     pub(super) locks: HeapLocks,
+}
+
+impl HeapMemory for HeapBroadcast {
+    fn locks(&self) -> &HeapLocks {
+        &self.locks
+    }
 }
 
 /// Creates an in-process broadcast log on the heap (tests, benchmarks,

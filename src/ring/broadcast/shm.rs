@@ -160,8 +160,8 @@ fn map_log(
             racy: &MAPPED_PAYLOADS,
             config,
             liveness: Liveness::Mapped {
-                log: segment,
-                directory,
+                segment,
+                directory: Some(directory),
             },
         }
     };

@@ -3,80 +3,18 @@
 
 use core::ptr::NonNull;
 
-use super::{BroadcastConfig, HeapBroadcast, Policy};
+use super::{BroadcastConfig, Policy};
 use crate::layout::{
     lock_slot, name_word, participant, split_stamp, stamp, stamp_committed, unpack_name_word,
     unpack_record_header, BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentFault,
     SubscriberSlot, NAME_LEN, STAMP_RECLAIMED, STAMP_WRITING, SUBSCRIBER_NAME_WIDTH,
     SUBSCRIBER_NAME_WORDS,
 };
+pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::CorruptionKind;
 use crate::sync::{
     fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
 };
-
-/// Proof of life of the participants: kernel locks on a segment, or flags
-/// for an in-process log.
-pub(crate) enum Liveness {
-    Heap(std::sync::Arc<HeapBroadcast>),
-    /// A mapped log, and the directory segment that named it (watched
-    /// too: a topic whose directory is removed is unusable).
-    #[cfg(not(shmbus_loom))]
-    Mapped {
-        log: crate::segment::Segment,
-        directory: std::sync::Arc<crate::segment::Segment>,
-    },
-}
-
-impl Liveness {
-    pub(super) fn try_lock(&self, slot: u64) -> bool {
-        match self {
-            Liveness::Heap(h) => h.locks.try_lock(slot as usize),
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { log, .. } => log.try_lock(slot).unwrap_or(false),
-        }
-    }
-
-    pub(super) fn unlock(&self, slot: u64) {
-        match self {
-            Liveness::Heap(h) => h.locks.unlock(slot as usize),
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { log, .. } => {
-                let _ = log.unlock(slot);
-            }
-        }
-    }
-
-    /// Whether another holder (a live process) has `slot`. Errs on "alive".
-    pub(super) fn held_by_other(&self, slot: u64) -> bool {
-        match self {
-            Liveness::Heap(h) => h.locks.is_held(slot as usize),
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { log, .. } => log.is_lock_held(slot).unwrap_or(true),
-        }
-    }
-
-    /// The cheap check of the memory under the log (no system call).
-    #[inline]
-    pub(super) fn fault(&self) -> Option<SegmentFault> {
-        match self {
-            Liveness::Heap(_) => None,
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { log, directory } => log.fault().or_else(|| directory.fault()),
-        }
-    }
-
-    /// The full check of the memory under the log (one `fstat`).
-    pub(super) fn fault_slow(&self) -> Option<SegmentFault> {
-        match self {
-            Liveness::Heap(_) => None,
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { log, directory } => {
-                log.fault_slow().or_else(|| directory.fault_slow())
-            }
-        }
-    }
-}
 
 /// The one check of a committed record slot's header word (hostile bytes),
 /// shared by subscribers and the inspector: no flag set, a length within

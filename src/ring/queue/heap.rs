@@ -9,6 +9,7 @@ use crate::layout::{
     CACHE_LINE,
 };
 use crate::ring::broadcast::RegisterError;
+use crate::ring::liveness::HeapMemory;
 use crate::ring::ConfigError;
 use crate::sync::{AccessTracker, AtomicU32, AtomicU64, HeapBytes, HeapLocks, Ordering};
 
@@ -20,7 +21,13 @@ pub(crate) struct HeapQueueMemory {
     headers: Box<[RecordSlotHeader]>,
     payloads: HeapBytes,
     tracker: AccessTracker,
-    pub(super) locks: HeapLocks,
+    locks: HeapLocks,
+}
+
+impl HeapMemory for HeapQueueMemory {
+    fn locks(&self) -> &HeapLocks {
+        &self.locks
+    }
 }
 
 /// Creates an in-process work queue on the heap (tests, benchmarks, loom

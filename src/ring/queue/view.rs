@@ -5,78 +5,14 @@
 
 use core::ptr::NonNull;
 
-use super::{HeapQueueMemory, QueueConfig};
+use super::QueueConfig;
 use crate::layout::{
     lock_slot, participant, queue_stamp, QueueConsumerSlot, QueueControl, QueueProducerSlot,
     RecordSlotHeader, SegmentFault,
 };
+pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wake_all, monotonic_ns, AccessTracker, Ordering};
-
-/// Proof of life of the participants: kernel locks on a segment, or flags
-/// for an in-process queue.
-pub(crate) enum Liveness {
-    Heap(std::sync::Arc<HeapQueueMemory>),
-    /// A mapped queue, and the directory segment that named it, if any
-    /// (watched too: a queue whose directory is removed is unusable).
-    #[cfg(not(shmbus_loom))]
-    Mapped {
-        segment: crate::segment::Segment,
-        directory: Option<std::sync::Arc<crate::segment::Segment>>,
-    },
-}
-
-impl Liveness {
-    pub(super) fn try_lock(&self, slot: u64) -> bool {
-        match self {
-            Liveness::Heap(h) => h.locks.try_lock(slot as usize),
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { segment, .. } => segment.try_lock(slot).unwrap_or(false),
-        }
-    }
-
-    pub(super) fn unlock(&self, slot: u64) {
-        match self {
-            Liveness::Heap(h) => h.locks.unlock(slot as usize),
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { segment, .. } => {
-                let _ = segment.unlock(slot);
-            }
-        }
-    }
-
-    /// Whether another holder (a live process) has `slot`. Errs on "alive".
-    pub(super) fn held_by_other(&self, slot: u64) -> bool {
-        match self {
-            Liveness::Heap(h) => h.locks.is_held(slot as usize),
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { segment, .. } => segment.is_lock_held(slot).unwrap_or(true),
-        }
-    }
-
-    /// The cheap check of the memory under the queue (no system call).
-    #[inline]
-    pub(super) fn fault(&self) -> Option<SegmentFault> {
-        match self {
-            Liveness::Heap(_) => None,
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { segment, directory } => segment
-                .fault()
-                .or_else(|| directory.as_ref().and_then(|d| d.fault())),
-        }
-    }
-
-    /// The full check of the memory under the queue (one `fstat` each).
-    pub(super) fn fault_slow(&self) -> Option<SegmentFault> {
-        match self {
-            Liveness::Heap(_) => None,
-            #[cfg(not(shmbus_loom))]
-            Liveness::Mapped { segment, directory } => segment
-                .fault_slow()
-                .or_else(|| directory.as_ref().and_then(|d| d.fault_slow())),
-        }
-    }
-}
 
 /// Everything a handle knows about its queue, read once and validated.
 pub(crate) struct QueueView {
