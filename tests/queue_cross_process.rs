@@ -185,6 +185,31 @@ fn spawn(test: &str, role: &str, base: &Path, env: &[(&str, String)]) -> std::pr
         .expect("spawn child")
 }
 
+/// Spawns child `role` of `test` and reads its stdout until a line
+/// containing `said`; returns the child and the rest of its stdout.
+fn spawn_until(
+    test: &str,
+    role: &str,
+    base: &Path,
+    said: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let mut child = child_command(test, role, base)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains(said) {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+        assert!(!line.is_empty(), "child ended before saying {said:?}");
+    }
+    (child, out)
+}
+
 fn wait_ok(mut child: std::process::Child, what: &str) {
     let status = child.wait().expect("wait");
     assert!(status.success(), "{what} failed: {status}");
@@ -330,17 +355,7 @@ fn a_stopped_consumer_keeps_its_record_and_resumes() {
     let mut p = queue.producer().expect("producer");
     let mut c = queue.consumer().expect("consumer");
     p.try_send(0, &record(0, 0)).expect("room");
-    let mut child = child_command(TEST, "consumer", &t.base)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.contains("took 0") {
-        line.clear();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
-        assert!(!line.is_empty(), "child ended early");
-    }
+    let (child, mut out) = spawn_until(TEST, "consumer", &t.base, "took 0");
     // SAFETY: kill(2) on our child with a valid signal.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
     for seq in 1..20 {
@@ -390,17 +405,7 @@ fn a_producer_killed_mid_claim_leaves_one_counted_skip() {
     }
     let t = TempNs::new("queue-kill-producer");
     let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
-    let mut child = child_command(TEST, "producer", &t.base)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.contains("claimed 0") {
-        line.clear();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
-        assert!(!line.is_empty(), "child ended early");
-    }
+    let (mut child, _out) = spawn_until(TEST, "producer", &t.base, "claimed 0");
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let mut p = queue.producer().expect("producer");
@@ -450,17 +455,7 @@ fn a_stopped_producer_resumes_into_reclaimed_and_resends() {
     }
     let t = TempNs::new("queue-stop-producer");
     let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
-    let mut child = child_command(TEST, "producer", &t.base)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.contains("claimed") {
-        line.clear();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
-        assert!(!line.is_empty(), "child ended early");
-    }
+    let (child, mut out) = spawn_until(TEST, "producer", &t.base, "claimed");
     // SAFETY: kill(2) on our child with a valid signal.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
     let mut p = queue.producer().expect("producer");
