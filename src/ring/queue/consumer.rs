@@ -143,7 +143,8 @@ impl Consumer {
         let word = h.word.load(Ordering::Relaxed);
         let lap = self.ring.lap(seq);
         let redelivered = queue_stamp::flags(seen) & queue_stamp::REDELIVERED != 0;
-        match check_slot_word(word, self.ring.max_payload) {
+        let checked = check_slot_word(word, self.ring.max_payload);
+        match checked {
             Ok((len, _)) if len as usize > limit => {
                 // Leave it committed, for a consumer with room for it.
                 if h.stamp.load(Ordering::Relaxed) == seen {
@@ -178,7 +179,7 @@ impl Consumer {
             self.redelivered += 1;
             me.redelivered.store(self.redelivered, Ordering::Relaxed);
         }
-        match check_slot_word(word, self.ring.max_payload) {
+        match checked {
             Ok((len, record_type)) => {
                 self.ring.note(seq, len as usize, false);
                 Ok(Some(Held {
