@@ -14,7 +14,8 @@
 //!   producer's records arrive in order and the total. Rounds interleave
 //!   the transports (noise on a shared machine falls on all alike); the
 //!   median of `SHMBUS_BENCH_REPEATS` (default 5) is reported, with each
-//!   row's ratio to crossbeam-channel at the same P→C.
+//!   row's ratio to crossbeam-channel at the same P→C, and the median of
+//!   the per-round ratios.
 //! * **Latency**, one producer thread (core 0) to one consumer thread
 //!   (core 1), busy-spinning, one 64-byte record every ~2 µs stamped with
 //!   `CLOCK_MONOTONIC`: the queue against the SPSC ring, interleaved in
@@ -264,6 +265,18 @@ fn throughput(n: u64, repeats: usize) {
     }
     println!("\nthroughput, 64-byte records, median of {repeats} interleaved rounds (ratio: to crossbeam-channel at the same shape)");
     print_throughput_table(&rows);
+    // The ratio within each round (the transports of a round run back to
+    // back, so they share its machine state), then the median.
+    for (s, &(np, nc)) in shapes.iter().enumerate() {
+        let mut ratios: Vec<f64> = (0..repeats)
+            .map(|r| times[s][1][r].as_secs_f64() / times[s][0][r].as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{np}->{nc} shmbus queue / crossbeam-channel, median of per-round ratios: {:.2}x",
+            ratios[ratios.len() / 2]
+        );
+    }
 }
 
 /// One-way latency of `samples` paced records from core 0 to core 1.
@@ -314,14 +327,17 @@ fn latency(samples: usize) {
     let q = queue::heap(queue_config(1, 1)).expect("config");
     let (mut qtx, mut qrx) = (q.producer().expect("p"), q.consumer().expect("c"));
     let (mut stx, mut srx) = spsc::heap(SpscConfig::with_capacity(1 << 16)).expect("config");
+    let mut ratios = Vec::new();
     for _ in 0..rounds {
+        let mut round_queue = latency_histogram();
+        let mut round_spsc = latency_histogram();
         latency_round(
             &mut qtx,
             &mut qrx,
             per,
             |p, r| while p.try_send(0, r).is_err() {},
             |c, b| c.try_recv(b).is_ok(),
-            &mut h_queue,
+            &mut round_queue,
         );
         latency_round(
             &mut stx,
@@ -335,9 +351,15 @@ fn latency(samples: usize) {
                 }
                 Err(_) => false,
             },
-            &mut h_spsc,
+            &mut round_spsc,
         );
+        ratios.push(
+            round_queue.value_at_quantile(0.5) as f64 / round_spsc.value_at_quantile(0.5) as f64,
+        );
+        h_queue.add(&round_queue).expect("same bounds");
+        h_spsc.add(&round_spsc).expect("same bounds");
     }
+    ratios.sort_by(f64::total_cmp);
     println!("\none-way latency, ns, 64-byte records paced every ~2 us, core 0 -> core 1, {rounds} interleaved rounds (ratio: to the SPSC ring)");
     print_latency_table(
         &[
@@ -351,6 +373,10 @@ fn latency(samples: usize) {
             },
         ],
         0,
+    );
+    println!(
+        "shmbus queue p50 / spsc ring p50, median of per-round ratios: {:.2}x",
+        ratios[ratios.len() / 2]
     );
 }
 
