@@ -577,11 +577,15 @@ fn settle<S: EntryStore>(
             Slot::Creating { epoch } => Some((epoch, Creation::New)),
             Slot::Recreating { epoch, .. } => Some((epoch, Creation::Again)),
         };
+        // One reading of the clock decides both a take-over and a time-out,
+        // so a caller that waited out a live creator takes it over rather
+        // than timing out between two readings.
+        let now = monotonic_ns();
         if let Some((creator_epoch, how)) = creator {
             let alive = store
                 .held_elsewhere(i, creator_epoch)
                 .map_err(TableError::Store)?;
-            let stalled = create.is_some() && monotonic_ns().saturating_sub(since) > wait_ns;
+            let stalled = create.is_some() && now.saturating_sub(since) > wait_ns;
             if !alive || stalled {
                 // Give the entry back; the creator's late writes cannot land
                 // (they are compare-and-swaps against its own epoch).
@@ -605,7 +609,6 @@ fn settle<S: EntryStore>(
                 continue;
             }
         }
-        let now = monotonic_ns();
         if now.saturating_sub(since) > wait_ns
             || now.saturating_sub(started) > wait_ns.saturating_mul(2)
         {
