@@ -41,7 +41,8 @@ pub use crate::ring::broadcast::{
     RegisterError, StartAt, Subscriber,
 };
 pub use crate::ring::queue::{
-    Consumer as QueueConsumer, Producer as QueueProducer, QueueConfig, Taken,
+    ClaimError as QueueClaimError, Consumer as QueueConsumer, Producer as QueueProducer,
+    QueueConfig, Taken,
 };
 pub use crate::ring::spsc::{Consumer, Producer, SpscConfig};
 
@@ -57,8 +58,12 @@ pub enum BusError {
     Register(RegisterError),
     /// A message's relay domain could not be read.
     Route(record::RouteError),
-    /// Publishing failed.
-    Claim(ClaimError),
+    /// Publishing on a topic failed.
+    TopicClaim(ClaimError),
+    /// Sending on a work queue failed.
+    QueueClaim(QueueClaimError),
+    /// Sending on an SPSC channel failed.
+    ChannelClaim(spsc::ClaimError),
 }
 
 impl std::fmt::Display for BusError {
@@ -68,7 +73,9 @@ impl std::fmt::Display for BusError {
             BusError::Segment(e) => e.fmt(f),
             BusError::Register(e) => e.fmt(f),
             BusError::Route(e) => write!(f, "cannot route message: {e}"),
-            BusError::Claim(e) => e.fmt(f),
+            BusError::TopicClaim(e) => e.fmt(f),
+            BusError::QueueClaim(e) => e.fmt(f),
+            BusError::ChannelClaim(e) => e.fmt(f),
         }
     }
 }
@@ -79,7 +86,9 @@ impl std::error::Error for BusError {
             BusError::Directory(e) => Some(e),
             BusError::Segment(e) => Some(e),
             BusError::Register(e) => Some(e),
-            BusError::Claim(e) => Some(e),
+            BusError::TopicClaim(e) => Some(e),
+            BusError::QueueClaim(e) => Some(e),
+            BusError::ChannelClaim(e) => Some(e),
             BusError::Route(_) => None,
         }
     }
@@ -102,7 +111,17 @@ impl From<RegisterError> for BusError {
 }
 impl From<ClaimError> for BusError {
     fn from(e: ClaimError) -> Self {
-        BusError::Claim(e)
+        BusError::TopicClaim(e)
+    }
+}
+impl From<QueueClaimError> for BusError {
+    fn from(e: QueueClaimError) -> Self {
+        BusError::QueueClaim(e)
+    }
+}
+impl From<spsc::ClaimError> for BusError {
+    fn from(e: spsc::ClaimError) -> Self {
+        BusError::ChannelClaim(e)
     }
 }
 
@@ -445,13 +464,16 @@ impl Bus {
         rings
     }
 
-    /// A router that publishes Protocol V2 messages on the topic their
-    /// relay domain names, creating those topics with `config` if needed.
-    pub fn router(&self, config: TopicConfig) -> Router<'_> {
+    /// A router that sends Protocol V2 messages to the ring their relay
+    /// domain names, creating (or opening) each ring with the
+    /// configuration `config` gives its domain, at its first message. By
+    /// default ([`RouterConfig::default`]) orders (`execution`) go to a
+    /// work queue and the other domains to broadcast topics.
+    pub fn router(&self, config: RouterConfig) -> Router<'_> {
         Router {
             bus: self,
             config,
-            publishers: Default::default(),
+            senders: Default::default(),
         }
     }
 }
@@ -806,61 +828,171 @@ fn retry_not_found<T>(
     }
 }
 
-/// Publishes Protocol V2 messages on the topic named by their relay domain
-/// (`market_data`, `signals`, `execution`, `system`).
+/// Which ring each relay domain's messages go to: its kind and
+/// configuration, under the domain's name (`market_data`, `signals`,
+/// `execution`, `system`).
+///
+/// The default is the relay's own: `execution` is a work queue (each order
+/// is handled by exactly one gateway, see [`crate::ring::queue`]) and the
+/// others are broadcast topics (every subscriber sees every message). Any
+/// domain can be routed to any kind with [`RouterConfig::route`].
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::record::DomainTopic;
+/// use shmbus::{QueueConfig, RingConfig, RouterConfig, TopicConfig};
+///
+/// let config = RouterConfig::new(TopicConfig::default(), QueueConfig::default())
+///     .route(DomainTopic::System, QueueConfig { slots: 64, ..QueueConfig::default() });
+/// assert!(matches!(config.ring(DomainTopic::Execution), RingConfig::Queue(_)));
+/// assert!(matches!(config.ring(DomainTopic::MarketData), RingConfig::Broadcast(_)));
+/// assert!(matches!(config.ring(DomainTopic::System), RingConfig::Queue(q) if q.slots == 64));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Indexed as [`record::DomainTopic::ALL`].
+    rings: [RingConfig; 4],
+}
+
+impl RouterConfig {
+    /// `execution` a work queue of `queue`, every other domain a topic of
+    /// `topic`.
+    pub fn new(topic: TopicConfig, queue: QueueConfig) -> RouterConfig {
+        let rings = record::DomainTopic::ALL.map(|domain| match domain {
+            record::DomainTopic::Execution => RingConfig::Queue(queue),
+            _ => RingConfig::Broadcast(topic),
+        });
+        RouterConfig { rings }
+    }
+
+    /// This configuration with `domain`'s messages going to a ring of
+    /// `ring`'s kind and configuration.
+    #[must_use]
+    pub fn route(mut self, domain: record::DomainTopic, ring: impl Into<RingConfig>) -> Self {
+        self.rings[domain_index(domain)] = ring.into();
+        self
+    }
+
+    /// The ring `domain`'s messages go to.
+    pub fn ring(&self, domain: record::DomainTopic) -> &RingConfig {
+        &self.rings[domain_index(domain)]
+    }
+}
+
+impl Default for RouterConfig {
+    /// `execution` a work queue, the other domains topics, each with its
+    /// kind's default configuration.
+    fn default() -> Self {
+        RouterConfig::new(TopicConfig::default(), QueueConfig::default())
+    }
+}
+
+/// The position of `domain` in [`record::DomainTopic::ALL`].
+fn domain_index(domain: record::DomainTopic) -> usize {
+    match domain {
+        record::DomainTopic::MarketData => 0,
+        record::DomainTopic::Signals => 1,
+        record::DomainTopic::Execution => 2,
+        record::DomainTopic::System => 3,
+    }
+}
+
+/// Sends Protocol V2 messages to the ring named by their relay domain
+/// (`market_data`, `signals`, `execution`, `system`), of the kind its
+/// [`RouterConfig`] gives.
 ///
 /// # Examples
 ///
 /// ```
 /// use shmbus::record::{Checksum, MessageBuilder, RelayDomain, SourceType};
-/// use shmbus::{Bus, StartAt, TopicConfig, WaitStrategy};
+/// use shmbus::{Bus, QueueConfig, RouterConfig, StartAt, TopicConfig, WaitStrategy};
 ///
 /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
 /// let bus = Bus::at(&tmp, "desk")?;
 /// let signals = bus.topic("signals", &TopicConfig::default())?;
 /// let mut sub = signals.subscriber(StartAt::Tail)?;
-/// let mut router = bus.router(TopicConfig::default());
+/// let orders = bus.queue("execution", &QueueConfig::default())?;
+/// let mut gateway = orders.consumer()?;
+/// let mut router = bus.router(RouterConfig::default());
+///
 /// let mut buf = [0u8; 64];
 /// let len = MessageBuilder::new(&mut buf, RelayDomain::Signal, SourceType::BinanceCollector)
 ///     .finish(Checksum::Zero)?;
-/// router.send(&buf[..len], WaitStrategy::BusySpin)?;    // goes to "signals"
+/// router.send(&buf[..len], WaitStrategy::BusySpin)?;    // to the "signals" topic
 /// assert_eq!(&sub.try_read()?[..], &buf[..len]);
-/// # drop((router, sub, signals));
+///
+/// let len = MessageBuilder::new(&mut buf, RelayDomain::Execution, SourceType::ExecutionEngine)
+///     .finish(Checksum::Zero)?;
+/// router.send(&buf[..len], WaitStrategy::BusySpin)?;    // to the "execution" queue
+/// let order = gateway.try_take()?;
+/// assert_eq!(&order[..], &buf[..len]);
+/// order.ack()?;
+/// # drop((router, sub, signals, gateway, orders));
 /// # std::fs::remove_dir_all(&tmp).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Router<'a> {
     bus: &'a Bus,
-    config: TopicConfig,
-    publishers: [Option<Publisher>; 4],
+    config: RouterConfig,
+    /// Indexed as [`record::DomainTopic::ALL`], attached at the domain's
+    /// first message.
+    senders: [Option<Sender>; 4],
+}
+
+/// A router's handle on one domain's ring.
+enum Sender {
+    Topic(Publisher),
+    Queue(QueueProducer),
+    Channel(Producer),
 }
 
 impl Router<'_> {
-    /// Routes `message` by its relay domain and publishes it, waiting with
-    /// `wait` if the topic is full. The record type is the domain number.
-    /// Returns the topic it went to.
+    /// Routes `message` by its relay domain and sends it on that domain's
+    /// ring, waiting with `wait` while the ring is full. The record type is
+    /// the domain number. Returns the domain it went to.
     ///
     /// # Errors
     ///
     /// [`BusError::Route`] if the message is too short or its domain is not
-    /// one of the four; topic and publisher errors.
+    /// one of the four; the ring cannot be created or opened (a ring of the
+    /// name of another kind is [`DirectoryError::KindMismatch`], of
+    /// another configuration [`DirectoryError::ConfigMismatch`], each
+    /// naming both); a producer cannot attach
+    /// (an SPSC channel's producer is already attached); sending failed
+    /// ([`BusError::TopicClaim`], [`BusError::QueueClaim`],
+    /// [`BusError::ChannelClaim`]; `WaitStrategy::Blocking` cannot sleep
+    /// waiting for room in a topic or queue: `CannotSleep`).
     pub fn send(
         &mut self,
         message: &[u8],
         wait: WaitStrategy,
     ) -> Result<record::DomainTopic, BusError> {
-        let topic = record::route(message).map_err(BusError::Route)?;
-        let i = record::DomainTopic::ALL
-            .iter()
-            .position(|t| *t == topic)
-            .unwrap_or(0);
-        if self.publishers[i].is_none() {
-            let t = self.bus.topic(topic.name(), &self.config)?;
-            self.publishers[i] = Some(t.publisher()?);
+        let domain = record::route(message).map_err(BusError::Route)?;
+        let i = domain_index(domain);
+        let record_type = u16::from(domain.domain() as u8);
+        let sender = match &mut self.senders[i] {
+            Some(sender) => sender,
+            slot => slot.insert(attach(self.bus, domain.name(), self.config.ring(domain))?),
+        };
+        match sender {
+            Sender::Topic(p) => {
+                p.send_blocking(record_type, message, wait)?;
+            }
+            Sender::Queue(p) => {
+                p.send_blocking(record_type, message, wait)?;
+            }
+            Sender::Channel(p) => p.send_blocking(record_type, message, wait)?,
         }
-        if let Some(p) = self.publishers[i].as_mut() {
-            p.send_blocking(u16::from(topic.domain() as u8), message, wait)?;
-        }
-        Ok(topic)
+        Ok(domain)
     }
+}
+
+/// Creates or opens ring `name` of `config` and attaches a sender to it.
+fn attach(bus: &Bus, name: &str, config: &RingConfig) -> Result<Sender, BusError> {
+    Ok(match config {
+        RingConfig::Broadcast(c) => Sender::Topic(bus.topic(name, c)?.publisher()?),
+        RingConfig::Queue(c) => Sender::Queue(bus.queue(name, c)?.producer()?),
+        RingConfig::Spsc(c) => Sender::Channel(bus.spsc(name, c)?.producer()?),
+    })
 }

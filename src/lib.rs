@@ -67,9 +67,9 @@ pub mod wait;
 
 #[cfg(not(shmbus_loom))]
 pub use bus::{
-    Bus, BusError, Channel, Claim, ClaimError, Policy, Publisher, Queue, QueueConfig,
-    QueueConsumer, QueueProducer, Record, RecvError, RegisterError, Router, SpscConfig, StartAt,
-    Subscriber, Taken, Topic, TopicConfig,
+    Bus, BusError, Channel, Claim, ClaimError, Policy, Publisher, Queue, QueueClaimError,
+    QueueConfig, QueueConsumer, QueueProducer, Record, RecvError, RegisterError, Router,
+    RouterConfig, SpscConfig, StartAt, Subscriber, Taken, Topic, TopicConfig,
 };
 pub use directory::{RingConfig, RingKind, RingRecord};
 pub use ring::ConfigError;

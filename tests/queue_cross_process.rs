@@ -15,9 +15,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{child_command, child_role, die_with_parent, splitmix, TempNs};
+use shmbus::directory::DirectoryError;
+use shmbus::record::{
+    self, venue, Checksum, Fixed8, Instrument, MessageBuilder, MessageView, OrderRequestTlv,
+    ParseOptions, RelayDomain, Side, SourceType, TradeTlv, Verify,
+};
 use shmbus::ring::queue::{ClaimError, QueueConfig, TakeError};
 use shmbus::wait::WaitStrategy;
-use shmbus::Bus;
+use shmbus::{Bus, BusError, RingConfig, RingKind, RouterConfig, StartAt, TopicConfig};
 
 const QUEUE: &str = "execution";
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -533,4 +538,163 @@ fn sixteen_processes_race_to_create_one_queue() {
         n += 1;
     }
     assert_eq!(n, 16, "every racer's record is in the one queue");
+}
+
+/// Builds Protocol V2 message `seq` of `domain` (an order or a trade).
+fn message(domain: RelayDomain, seq: u64, buf: &mut [u8]) -> usize {
+    let builder = match domain {
+        RelayDomain::Execution => MessageBuilder::new(buf, domain, SourceType::ExecutionEngine)
+            .typed(&OrderRequestTlv::new([seq as u8; 32])),
+        _ => MessageBuilder::new(buf, domain, SourceType::BinanceCollector).typed(&TradeTlv::new(
+            Instrument::coin(venue::BINANCE, "BTC").expect("ticker"),
+            Fixed8::from_raw(6_500_000_000_000),
+            Fixed8::from_raw(12_500_000),
+            Side::Buy,
+            seq,
+        )),
+    };
+    builder
+        .sequence(seq)
+        .finish(Checksum::Compute)
+        .expect("message fits")
+}
+
+/// A router with the default routes sends orders to the `execution` work
+/// queue, which two gateway processes drain (each order to exactly one of
+/// them), and market data to the `market_data` topic: nothing crosses.
+#[test]
+fn the_router_sends_orders_to_a_work_queue_and_market_data_to_a_topic() {
+    const TEST: &str = "the_router_sends_orders_to_a_work_queue_and_market_data_to_a_topic";
+    const ORDERS: u64 = 20_000;
+    if let Some((_, base)) = child_role() {
+        die_with_parent();
+        let queue = bus(&base)
+            .open_queue_timeout(QUEUE, PATIENCE)
+            .expect("the router made the queue");
+        let mut gateway = queue.consumer().expect("consumer");
+        let delivered = Tally::open(&base.join("delivered"));
+        println!("ready");
+        let done = base.join("done");
+        loop {
+            match gateway.take_timeout(WaitStrategy::BLOCKING, Duration::from_millis(50)) {
+                Ok(order) => {
+                    let view = MessageView::parse(&order, ParseOptions::new(Verify::Strict))
+                        .expect("a valid Protocol V2 message");
+                    assert_eq!(view.header().relay_domain(), Some(RelayDomain::Execution));
+                    assert_eq!(order.record_type(), RelayDomain::Execution as u16);
+                    assert!(!order.redelivered(), "nobody died, nothing comes back");
+                    delivered.bump(view.header().sequence() as usize);
+                    order.ack().expect("ack");
+                }
+                Err(TakeError::TimedOut) if done.exists() => return,
+                Err(TakeError::TimedOut) => {}
+                Err(e) => panic!("gateway: {e}"),
+            }
+        }
+    }
+    let t = TempNs::new("queue-router");
+    let bus = bus(&t.base);
+    Tally::create(&t.base.join("delivered"), ORDERS as usize);
+    let md = bus
+        .topic("market_data", &TopicConfig::default())
+        .expect("topic");
+    let mut strategy = md.subscriber(StartAt::Tail).expect("subscriber");
+    let mut router = bus.router(RouterConfig::default());
+    let mut buf = [0u8; 240];
+    // The first order makes the queue; the gateways open it by name.
+    let len = message(RelayDomain::Execution, 0, &mut buf);
+    assert_eq!(
+        router
+            .send(&buf[..len], WaitStrategy::BACKOFF)
+            .expect("sent"),
+        record::DomainTopic::Execution
+    );
+    let gateways: Vec<_> = (0..2)
+        .map(|_| spawn_until(TEST, "gateway", &t.base, "ready"))
+        .collect();
+    let (mut trades, mut read) = (0u64, 0u64);
+    let mut rbuf = [0u8; 240];
+    for seq in 1..ORDERS {
+        let len = message(RelayDomain::Execution, seq, &mut buf);
+        router
+            .send(&buf[..len], WaitStrategy::BACKOFF)
+            .expect("order");
+        if seq % 10 == 0 {
+            let len = message(RelayDomain::MarketData, trades, &mut buf);
+            let to = router
+                .send(&buf[..len], WaitStrategy::BACKOFF)
+                .expect("trade");
+            assert_eq!(to, record::DomainTopic::MarketData);
+            trades += 1;
+        }
+        while let Ok((ty, len)) = strategy.try_recv(&mut rbuf) {
+            assert_eq!(ty, RelayDomain::MarketData as u16);
+            let view = MessageView::parse(&rbuf[..len], ParseOptions::new(Verify::Strict))
+                .expect("a valid Protocol V2 message");
+            assert_eq!(view.header().relay_domain(), Some(RelayDomain::MarketData));
+            assert_eq!(view.header().sequence(), read, "every trade, in order");
+            read += 1;
+        }
+    }
+    assert_eq!(read, trades);
+    std::fs::write(t.base.join("done"), b"").expect("done");
+    for (child, _) in gateways {
+        wait_ok(child, "gateway");
+    }
+    let delivered = Tally::open(&t.base.join("delivered"));
+    for seq in 0..ORDERS as usize {
+        assert_eq!(delivered.get(seq), 1, "order {seq} handled once");
+    }
+    // Execution is not a topic: the router made it a queue.
+    let err = bus
+        .topic(QUEUE, &TopicConfig::default())
+        .err()
+        .expect("a queue, not a topic");
+    assert!(
+        matches!(
+            &err,
+            BusError::Directory(DirectoryError::KindMismatch {
+                existing: RingConfig::Queue(_),
+                requested: RingKind::Broadcast,
+                ..
+            })
+        ),
+        "{err}"
+    );
+}
+
+/// A router whose route for a domain disagrees with the ring already
+/// there fails with the mismatch, naming both, and sends nothing.
+#[test]
+fn a_router_route_that_disagrees_with_the_directory_is_a_mismatch() {
+    let t = TempNs::new("queue-router-mismatch");
+    let bus = bus(&t.base);
+    let _topic = bus
+        .topic(QUEUE, &TopicConfig::default())
+        .expect("execution as a topic");
+    let mut router = bus.router(RouterConfig::default());
+    let mut buf = [0u8; 240];
+    let len = message(RelayDomain::Execution, 0, &mut buf);
+    let err = router
+        .send(&buf[..len], WaitStrategy::BACKOFF)
+        .expect_err("execution is a topic here");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            BusError::Directory(DirectoryError::KindMismatch { .. })
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("is a topic with") && text.contains("as a work queue with"),
+        "{text}"
+    );
+    // Routed as a topic, it goes.
+    let mut router = bus.router(
+        RouterConfig::default().route(record::DomainTopic::Execution, TopicConfig::default()),
+    );
+    router
+        .send(&buf[..len], WaitStrategy::BACKOFF)
+        .expect("sent to the topic");
 }

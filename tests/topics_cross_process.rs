@@ -38,7 +38,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{child_role, splitmix, TempNs, CHILD_BASE, CHILD_ROLE};
-use shmbus::bus::{Bus, BusError, Policy, RecvError, StartAt, Topic, TopicConfig};
+use shmbus::bus::{
+    Bus, BusError, Policy, QueueConfig, RecvError, RouterConfig, StartAt, Topic, TopicConfig,
+};
 use shmbus::directory::DirectoryError;
 use shmbus::record::{
     self, venue, Checksum, EconomicsTlv, Fixed8, HeartbeatTlv, Instrument, MessageBuilder,
@@ -405,7 +407,11 @@ fn topics_are_isolated_from_each_other() {
         s.expect_line("ready");
     }
     let plain = Proc::spawn(TEST, "plain-publisher", &t.base, "");
-    let mut router = bus.router(cfg);
+    // Every domain a topic here, `execution` included (by default it is a
+    // work queue: see queue_cross_process.rs).
+    let routes =
+        RouterConfig::new(cfg, QueueConfig::default()).route(record::DomainTopic::Execution, cfg);
+    let mut router = bus.router(routes);
     let mut sent = [0u64; 4];
     let mut buf = [0u8; 128];
     for seq in 0..ROUTED {
