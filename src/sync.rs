@@ -243,11 +243,16 @@ impl RacyBytes {
 }
 
 /// Heap memory standing in for a mapped data region (in-process rings and
-/// loom models): 8-byte aligned, zeroed, and writable through a shared
-/// reference because every byte sits in an `UnsafeCell`.
+/// loom models): cache-line aligned (as a mapping's strides are), zeroed,
+/// and writable through a shared reference because every byte sits in an
+/// `UnsafeCell`.
 pub(crate) struct HeapBytes {
-    words: Box<[core::cell::UnsafeCell<u64>]>,
+    lines: Box<[HeapLine]>,
 }
+
+/// One cache line of [`HeapBytes`].
+#[repr(C, align(64))]
+struct HeapLine([core::cell::UnsafeCell<u64>; 8]);
 
 // SAFETY: the bytes are only reached through raw pointers by ring code whose
 // synchronisation (cursor Release/Acquire pairs) orders every access.
@@ -257,14 +262,17 @@ unsafe impl Send for HeapBytes {}
 
 impl HeapBytes {
     pub(crate) fn zeroed(len: usize) -> Self {
-        let words = (0..len.div_ceil(8))
-            .map(|_| core::cell::UnsafeCell::new(0u64))
+        let lines = (0..len.div_ceil(64).max(1))
+            .map(|_| HeapLine(core::array::from_fn(|_| core::cell::UnsafeCell::new(0u64))))
             .collect();
-        HeapBytes { words }
+        HeapBytes { lines }
     }
 
     pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
-        core::cell::UnsafeCell::raw_get(self.words.as_ptr()) as *mut u8
+        // `HeapLine` is `repr(C)` of `UnsafeCell<u64>`s, so its address is
+        // that of its first byte, and the lines are contiguous.
+        core::cell::UnsafeCell::raw_get(self.lines.as_ptr().cast::<core::cell::UnsafeCell<u64>>())
+            as *mut u8
     }
 }
 

@@ -1,5 +1,6 @@
 //! The data region of a ring: bytes that may be an mmap or the heap.
 
+use crate::layout::{RecordSlotHeader, CACHE_LINE};
 #[cfg(not(shmbus_loom))]
 use crate::sync::RacyBytes;
 use crate::sync::{AccessTracker, HeaderWords, Ordering};
@@ -18,6 +19,28 @@ pub(crate) static MAPPED_PAYLOADS: RacyBytes = RacyBytes;
 /// zero-sized accessor serves every mapped ring.
 #[cfg(not(shmbus_loom))]
 pub(crate) static MAPPED_HEADERS: HeaderWords = HeaderWords;
+
+/// A record slot header of an in-process slot ring, alone on its cache
+/// line as in a mapped one (where each slot's header starts a 64-byte
+/// stride): neighbouring slots' stamps never share a line, so the heap
+/// rings that benches and tests use behave as the mapped rings do.
+#[repr(C, align(64))]
+pub(crate) struct LineHeader(pub(crate) RecordSlotHeader);
+
+impl LineHeader {
+    /// `n` fresh headers.
+    pub(crate) fn boxed(n: usize) -> Box<[LineHeader]> {
+        (0..n)
+            .map(|_| LineHeader(RecordSlotHeader::new()))
+            .collect()
+    }
+}
+
+/// Bytes per payload of an in-process slot ring whose largest payload is
+/// `max_payload`: whole cache lines, as in a mapped ring.
+pub(crate) const fn heap_payload_stride(max_payload: u32) -> usize {
+    (max_payload as usize).div_ceil(CACHE_LINE) * CACHE_LINE
+}
 
 /// A power-of-two run of bytes shared by the two sides of a ring.
 ///

@@ -6,10 +6,9 @@ use super::{
     BroadcastConfig, BroadcastView, Liveness, Publisher, RegisterError, StartAt, Subscriber,
     ViewParts,
 };
-use crate::layout::{
-    lock_slot, participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SubscriberSlot,
-};
+use crate::layout::{lock_slot, participant, BroadcastControl, PublisherSlot, SubscriberSlot};
 use crate::ring::liveness::HeapMemory;
+use crate::ring::region::{heap_payload_stride, LineHeader};
 use crate::ring::ConfigError;
 use crate::sync::{AccessTracker, HeapBytes, HeapLocks, Ordering, RacyBytes};
 
@@ -18,7 +17,7 @@ pub(crate) struct HeapBroadcast {
     pub(super) control: BroadcastControl,
     pub(super) subscribers: Box<[SubscriberSlot]>,
     pub(super) publishers: Box<[PublisherSlot]>,
-    pub(super) headers: Box<[RecordSlotHeader]>,
+    pub(super) headers: Box<[LineHeader]>,
     pub(super) payloads: HeapBytes,
     pub(super) tracker: AccessTracker,
     pub(super) racy: RacyBytes,
@@ -41,7 +40,7 @@ impl HeapMemory for HeapBroadcast {
 pub fn heap(config: BroadcastConfig) -> Result<HeapLog, ConfigError> {
     config.validate()?;
     let slots = config.slots as usize;
-    let payload_stride = config.max_payload.div_ceil(8) as usize * 8;
+    let payload_stride = heap_payload_stride(config.max_payload);
     let mem = std::sync::Arc::new(HeapBroadcast {
         control: BroadcastControl::new(&config),
         subscribers: (0..config.max_subscribers)
@@ -50,7 +49,7 @@ pub fn heap(config: BroadcastConfig) -> Result<HeapLog, ConfigError> {
         publishers: (0..config.max_publishers)
             .map(|_| PublisherSlot::new())
             .collect(),
-        headers: (0..slots).map(|_| RecordSlotHeader::new()).collect(),
+        headers: LineHeader::boxed(slots),
         payloads: HeapBytes::zeroed(slots * payload_stride),
         tracker: AccessTracker::new(slots * payload_stride),
         racy: RacyBytes::new(slots * payload_stride),
@@ -83,7 +82,7 @@ impl HeapLog {
             subscribers: NonNull::from(&m.subscribers[0]),
             publishers: NonNull::from(&m.publishers[0]),
             headers: m.headers.as_ptr() as *const u8,
-            header_stride: core::mem::size_of::<RecordSlotHeader>(),
+            header_stride: core::mem::size_of::<LineHeader>(),
             payloads: m.payloads.as_mut_ptr(),
             payload_stride: self.payload_stride,
             tracker: &m.tracker,

@@ -5,11 +5,11 @@ use core::ptr::NonNull;
 
 use super::{Consumer, Liveness, Producer, QueueConfig, QueueView, ViewParts};
 use crate::layout::{
-    lock_slot, participant, QueueConsumerSlot, QueueControl, QueueProducerSlot, RecordSlotHeader,
-    CACHE_LINE,
+    lock_slot, participant, QueueConsumerSlot, QueueControl, QueueProducerSlot, CACHE_LINE,
 };
 use crate::ring::broadcast::RegisterError;
 use crate::ring::liveness::HeapMemory;
+use crate::ring::region::{heap_payload_stride, LineHeader};
 use crate::ring::ConfigError;
 use crate::sync::{AccessTracker, AtomicU32, AtomicU64, HeapBytes, HeapLocks, Ordering};
 
@@ -18,7 +18,7 @@ pub(crate) struct HeapQueueMemory {
     control: QueueControl,
     consumers: Box<[QueueConsumerSlot]>,
     producers: Box<[QueueProducerSlot]>,
-    headers: Box<[RecordSlotHeader]>,
+    headers: Box<[LineHeader]>,
     payloads: HeapBytes,
     tracker: AccessTracker,
     locks: HeapLocks,
@@ -40,7 +40,7 @@ impl HeapMemory for HeapQueueMemory {
 pub fn heap(config: QueueConfig) -> Result<HeapQueue, ConfigError> {
     config.validate()?;
     let slots = config.slots as usize;
-    let payload_stride = config.max_payload.div_ceil(8) as usize * 8;
+    let payload_stride = heap_payload_stride(config.max_payload);
     let mem = std::sync::Arc::new(HeapQueueMemory {
         control: QueueControl::new(&config),
         consumers: (0..config.max_consumers)
@@ -49,7 +49,7 @@ pub fn heap(config: QueueConfig) -> Result<HeapQueue, ConfigError> {
         producers: (0..config.max_producers)
             .map(|_| QueueProducerSlot::new())
             .collect(),
-        headers: (0..slots).map(|_| RecordSlotHeader::new()).collect(),
+        headers: LineHeader::boxed(slots),
         payloads: HeapBytes::zeroed(slots * payload_stride),
         tracker: AccessTracker::new(slots * payload_stride),
         locks: HeapLocks::with_ids(
@@ -81,7 +81,7 @@ impl HeapQueue {
             consumers: NonNull::from(&m.consumers[0]),
             producers: NonNull::from(&m.producers[0]),
             headers: m.headers.as_ptr() as *const u8,
-            header_stride: core::mem::size_of::<RecordSlotHeader>(),
+            header_stride: core::mem::size_of::<LineHeader>(),
             payloads: m.payloads.as_mut_ptr(),
             payload_stride: self.payload_stride,
             tracker: &m.tracker,

@@ -201,17 +201,20 @@ impl Producer {
                 continue;
             }
             let me = self.ring.producer(self.slot);
-            // SYNC POINT: SeqCst: announced before we mark the slot, so that
-            // whoever reclaims our claim and whoever reuses the slot after
-            // that sees it (see `QueueView::reclaim` and `owner_inside`).
-            me.claimed.store(t + 1, Ordering::SeqCst);
+            // SYNC POINT: Relaxed: announced before we mark the slot, and
+            // published by the Release half of that CAS just below, so that
+            // whoever reclaims our claim (its CAS reads from ours) and
+            // whoever reuses the slot after that sees it (see
+            // `QueueView::reclaim` and `owner_inside`).
+            me.claimed.store(t + 1, Ordering::Relaxed);
             let lap = self.ring.lap(t);
             let writing = queue_stamp::pack(lap, self.slot as u32, queue_stamp::WRITING, 0);
-            // SYNC POINT: SeqCst, the claim of the slot; it fails if a
-            // consumer reclaimed `t` since we saw it free (we stalled). A
-            // reclaimer's CAS then reads from this one (see `reclaim`).
+            // SYNC POINT: AcqRel, the claim of the slot; it fails if a
+            // consumer reclaimed `t` since we saw it free (we stalled).
+            // Release publishes `claimed` to a reclaimer whose CAS reads
+            // from this one; Acquire as the load of `seen` above.
             if h.stamp
-                .compare_exchange(seen, writing, Ordering::SeqCst, Ordering::Relaxed)
+                .compare_exchange(seen, writing, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
             {
                 // SYNC POINT: Release, as in `Claim::finish`: we wrote nothing.

@@ -216,11 +216,13 @@ impl QueueView {
             queue_stamp::state(seen),
             queue_stamp::FREE | queue_stamp::WRITING
         ));
-        // SYNC POINT: SeqCst. It reads from the claimer's "writing" CAS
-        // (or the acknowledgement before it), so the claimer's SeqCst store
-        // of `claimed`, made before that CAS, happens before whoever later
-        // reads this skip: the producer that reuses the slot sees `claimed`
-        // in `owner_inside` while the claimer may still be writing.
+        // SYNC POINT: SeqCst (AcqRel is what it relies on). It reads from
+        // the claimer's Release "writing" CAS (or the acknowledgement
+        // before it), so the claimer's store of `claimed`, made before that
+        // CAS, happens before whoever later reads this skip (through the
+        // Release pass of the skip and the Acquire load of the next lap's
+        // producer): that producer sees `claimed` in `owner_inside` while
+        // the claimer may still be writing.
         let done = self
             .header(seq)
             .stamp
@@ -250,10 +252,9 @@ impl QueueView {
     /// free slot): the only case where a claimer can still be inside.
     #[cold]
     pub(super) fn owner_inside(&self, seq: u64, me: usize) -> bool {
-        // SYNC POINT: SeqCst fence, pairing with the claimer's SeqCst store
-        // of `claimed` (see `reclaim`): the reclaim we read through the
-        // suspect stamp comes after that store.
-        fence(Ordering::SeqCst);
+        // SYNC POINT: no fence is needed: the reclaim we read through the
+        // suspect stamp (Acquire, in `Producer::reserve`) happens after the
+        // claimer's store of `claimed` (see `reclaim`).
         let index = seq & self.mask;
         (0..self.max_producers).any(|j| {
             if j == me {
