@@ -27,6 +27,13 @@ pub(crate) static MAPPED_HEADERS: HeaderWords = HeaderWords;
 #[repr(C, align(64))]
 pub(crate) struct LineHeader(pub(crate) RecordSlotHeader);
 
+impl core::ops::Deref for LineHeader {
+    type Target = RecordSlotHeader;
+    fn deref(&self) -> &RecordSlotHeader {
+        &self.0
+    }
+}
+
 impl LineHeader {
     /// `n` fresh headers.
     pub(crate) fn boxed(n: usize) -> Box<[LineHeader]> {
