@@ -151,6 +151,25 @@ pub struct Bus {
     open: OpenOptions,
 }
 
+impl Drop for Bus {
+    /// Removes the namespace's directory if this bus was its last user and
+    /// every ring in it was removed (see [`Directory::remove_if_unused`]):
+    /// a program that removes what it made leaves nothing behind.
+    fn drop(&mut self) {
+        let _ = self.directory.remove_if_unused(&self.ns);
+    }
+}
+
+/// Whether `e` says a directory on disk vanished between two steps of
+/// opening a namespace (its last user removed it meanwhile).
+fn vanished(e: &SegmentError) -> bool {
+    match e {
+        SegmentError::NotFound { .. } => true,
+        SegmentError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
 impl Bus {
     /// Opens the bus of `namespace` under `$SHMBUS_DIR` or `/dev/shm/shmbus-<uid>`,
     /// creating the namespace and its directory if needed.
@@ -159,7 +178,7 @@ impl Bus {
     ///
     /// The namespace or directory cannot be created, opened or validated.
     pub fn open(namespace: &str) -> Result<Bus, BusError> {
-        Self::with_namespace(Namespace::open(namespace)?, OpenOptions::default())
+        Self::connect(|| Namespace::open(namespace), OpenOptions::default())
     }
 
     /// Opens the bus of `namespace` under `base`.
@@ -168,7 +187,8 @@ impl Bus {
     ///
     /// As [`Bus::open`].
     pub fn at(base: impl AsRef<Path>, namespace: &str) -> Result<Bus, BusError> {
-        Self::with_namespace(Namespace::at(base, namespace)?, OpenOptions::default())
+        let base = base.as_ref();
+        Self::connect(|| Namespace::at(base, namespace), OpenOptions::default())
     }
 
     /// As [`Bus::at`], opening the directory and every topic's log with
@@ -183,16 +203,38 @@ impl Bus {
         namespace: &str,
         open: OpenOptions,
     ) -> Result<Bus, BusError> {
-        Self::with_namespace(Namespace::at(base, namespace)?, open)
+        let base = base.as_ref();
+        Self::connect(|| Namespace::at(base, namespace), open)
     }
 
-    fn with_namespace(ns: Namespace, open: OpenOptions) -> Result<Bus, BusError> {
-        let directory = Directory::open_or_create_with(&ns, &open)?;
-        Ok(Bus {
-            ns: Arc::new(ns),
-            directory,
-            open,
-        })
+    /// Opens the namespace `namespace()` makes and its directory. The last
+    /// bus of a namespace left empty removes it on its way out (see
+    /// [`Directory::remove_if_unused`]); one opened while that happens
+    /// finds a directory on disk gone between two steps, and starts again.
+    fn connect(
+        namespace: impl Fn() -> Result<Namespace, SegmentError>,
+        open: OpenOptions,
+    ) -> Result<Bus, BusError> {
+        let mut attempts = 0;
+        loop {
+            let result = namespace()
+                .map_err(DirectoryError::from)
+                .and_then(|ns| Ok((Directory::open_or_create_with(&ns, &open)?, ns)));
+            match result {
+                Ok((directory, ns)) => {
+                    return Ok(Bus {
+                        ns: Arc::new(ns),
+                        directory,
+                        open,
+                    })
+                }
+                Err(DirectoryError::Segment(e)) if attempts < 100 && vanished(&e) => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// The namespace.
@@ -249,7 +291,8 @@ impl Bus {
         let config = record.config.broadcast().copied().unwrap_or_default();
         Topic {
             ns: self.ns.clone(),
-            directory: self.directory.segment_handle(),
+            directory: self.directory.clone(),
+            directory_segment: self.directory.segment_handle(),
             record,
             config,
             created,
@@ -399,6 +442,19 @@ impl Bus {
         retry_not_found(timeout, || self.open_queue(name))
     }
 
+    /// Removes topic `name`, whichever process created it (see
+    /// [`Topic::remove`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`], [`DirectoryError::KindMismatch`] if
+    /// the name is another kind of ring.
+    pub fn remove_topic(&self, name: &str) -> Result<(), BusError> {
+        self.directory
+            .remove(&self.ns, name, RingKind::Broadcast, None)?;
+        Ok(())
+    }
+
     /// Removes work queue `name`, whichever process created it (see
     /// [`Queue::remove`]).
     ///
@@ -500,8 +556,9 @@ impl Bus {
 /// ```
 pub struct Topic {
     ns: Arc<Namespace>,
-    /// The directory that named it: removing it detaches the topic too.
-    directory: Arc<Segment>,
+    directory: Directory,
+    /// The directory's segment: removing it detaches the topic too.
+    directory_segment: Arc<Segment>,
     record: RingRecord,
     /// The record's configuration.
     config: TopicConfig,
@@ -540,7 +597,7 @@ impl Topic {
         Ok(open_log(
             &self.ns,
             &self.record.segment,
-            self.directory.clone(),
+            self.directory_segment.clone(),
             &self.config,
             &self.open,
         )?)
@@ -575,6 +632,27 @@ impl Topic {
     /// [`RegisterError::DurableInUse`] if a live process holds the name.
     pub fn durable_subscriber(&self, name: &str, start: StartAt) -> Result<Subscriber, BusError> {
         Ok(Subscriber::register(self.view()?, Some(name), start)?)
+    }
+
+    /// Removes the topic: its directory entry is marked removed (so that
+    /// the next [`Bus::topic`] of the name makes a new log, in a new file)
+    /// and its log file is removed. Attached publishers and subscribers
+    /// keep a valid mapping and learn of the removal (`Unusable(Removed)`)
+    /// at their next look at the segment; durable subscribers' places go
+    /// with it. Attaching through this handle fails from then on.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NotFound`] if the topic this handle opened is gone
+    /// already (removed by another process, perhaps made again).
+    pub fn remove(&self) -> Result<(), BusError> {
+        self.directory.remove(
+            &self.ns,
+            &self.record.name,
+            RingKind::Broadcast,
+            Some(self.record.epoch),
+        )?;
+        Ok(())
     }
 }
 

@@ -1528,6 +1528,11 @@ pub mod lock_slot {
     pub const PUBLISHER_BASE: u64 = 100_000;
     /// Slot of directory entry 0 at epoch 0.
     pub const ENTRY_BASE: u64 = 10_000;
+    /// Slot of a directory's users: every process that has the directory
+    /// open for writing holds a *read* lock here (any number coexist); a
+    /// process may remove the directory only while it alone holds one,
+    /// which it proves by turning its own into the write lock.
+    pub const DIRECTORY_USERS: u64 = 0;
     /// Distance between the slots of two consecutive directory entries:
     /// room for every epoch of one entry.
     pub const ENTRY_STRIDE: u64 = 1 << 32;
@@ -1592,6 +1597,7 @@ pub mod lock_slot {
     // so (entry, epoch) -> slot is one-to-one, and the last slot is a valid
     // `off_t` (the kernel's lock offset).
     const _: () = assert!(ENTRY_STRIDE > u32::MAX as u64);
+    const _: () = assert!(DIRECTORY_USERS < ENTRY_BASE);
     const _: () = assert!(entry(1, 0) - entry(0, u32::MAX) == 1);
     const _: () = assert!(entry(MAX_DIRECTORY_ENTRIES as usize - 1, u32::MAX) < i64::MAX as u64);
 }
@@ -1816,6 +1822,7 @@ pub const DIRECTORY_LAYOUT_HASH: u64 = layout_hash(
         entry::RECREATING as u64,
         lock_slot::entry(0, 0),
         lock_slot::entry(1, 0),
+        lock_slot::DIRECTORY_USERS,
         MAX_DIRECTORY_ENTRIES as u64,
     ],
 );

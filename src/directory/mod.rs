@@ -131,8 +131,8 @@ mod mapped {
     use super::table::{self, EntryStore, Paused, Slot, TableError};
     use super::{DirectoryEntry, RingConfig, RingKind, RingRecord};
     use crate::layout::{
-        lock_slot, DirectoryControl, SegmentKind, TopicEntry, DIRECTORY_CONTROL_OFFSET,
-        DIRECTORY_ENTRIES_OFFSET,
+        lock_slot, DirectoryControl, SegmentFault, SegmentKind, TopicEntry,
+        DIRECTORY_CONTROL_OFFSET, DIRECTORY_ENTRIES_OFFSET,
     };
     use crate::ring::ConfigError;
     use crate::segment::{
@@ -402,10 +402,23 @@ mod mapped {
             let entries = DEFAULT_DIRECTORY_ENTRIES;
             let size =
                 DIRECTORY_ENTRIES_OFFSET + entries as usize * core::mem::size_of::<TopicEntry>();
+            // A directory being removed (see `Directory::remove_if_unused`)
+            // is waited out this long before its flag is reported.
+            let removal_wait = std::time::Instant::now() + Duration::from_secs(1);
             loop {
                 match Segment::open(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, opts) {
-                    Ok(segment) => return Self::validated(segment),
+                    Ok(segment) => match Self::join(segment)? {
+                        Some(directory) => return Ok(directory),
+                        None => continue,
+                    },
                     Err(SegmentError::NotFound { .. }) => {}
+                    Err(SegmentError::Removed { .. })
+                        if std::time::Instant::now() < removal_wait =>
+                    {
+                        // Flagged, about to be unlinked: then make a new one.
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
                     Err(e) => return Err(e.into()),
                 }
                 let init = |after_header: *mut u8, _len: usize| {
@@ -415,7 +428,10 @@ mod mapped {
                     unsafe { (*(after_header as *mut DirectoryControl)).entries = entries };
                 };
                 match Segment::create(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, size, init) {
-                    Ok(segment) => return Self::validated(segment),
+                    Ok(segment) => match Self::join(segment)? {
+                        Some(directory) => return Ok(directory),
+                        None => continue,
+                    },
                     // Lost the race to create it: open what the winner made.
                     Err(SegmentError::AlreadyExists { .. }) => continue,
                     Err(e) => return Err(e.into()),
@@ -435,6 +451,89 @@ mod mapped {
             let segment =
                 Segment::open_read_only(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, opts)?;
             Self::validated(segment)
+        }
+
+        /// Becomes one of the directory's users (its read lock on
+        /// [`lock_slot::DIRECTORY_USERS`]), so that no other process removes
+        /// it while this one uses it. `None` if it is being removed or was
+        /// removed since it was opened: open (or create) it again.
+        fn join(segment: Segment) -> Result<Option<Directory>, DirectoryError> {
+            let directory = Self::validated(segment)?;
+            if !directory
+                .segment
+                .try_read_lock(lock_slot::DIRECTORY_USERS)?
+            {
+                // Its remover holds the write lock, for as long as an unlink.
+                std::thread::sleep(Duration::from_millis(1));
+                return Ok(None);
+            }
+            // Unlinked between our open and our lock: it is gone for good.
+            if directory
+                .segment
+                .fault_slow()
+                .is_some_and(|f| f == SegmentFault::Removed)
+            {
+                return Ok(None);
+            }
+            Ok(Some(directory))
+        }
+
+        /// Removes the namespace's directory, and the namespace's directory
+        /// on disk if that is then empty, when nothing is left in it: no
+        /// ring is ready or being created by a live process (every entry
+        /// is free, removed, or a dead creator's), and no other process (nor
+        /// another handle of this one) has the directory open for use.
+        /// What removed rings and dead creators left behind goes with it.
+        /// Returns whether it removed it; this handle is unusable after.
+        ///
+        /// [`Bus`](crate::Bus) calls it when it is dropped, so that a
+        /// program that removes every ring it made leaves nothing behind.
+        /// A process that opens the namespace meanwhile waits for the
+        /// removal and makes a new directory.
+        ///
+        /// # Errors
+        ///
+        /// A lock cannot be taken or queried, or the file cannot be
+        /// unlinked.
+        pub fn remove_if_unused(&self, ns: &Namespace) -> Result<bool, DirectoryError> {
+            if !self.segment.is_writable() {
+                return Ok(false);
+            }
+            // Our read lock turns into the write lock only if no other open
+            // file description holds a read lock: then no process can start
+            // using the directory until we let go.
+            if !self.segment.try_lock(lock_slot::DIRECTORY_USERS)? {
+                return Ok(false);
+            }
+            let entries = self.scan();
+            let leftovers = entries.as_ref().ok().and_then(|entries| {
+                entries
+                    .iter()
+                    .map(|entry| match entry {
+                        DirectoryEntry::Removed { entry, epoch, .. }
+                        | DirectoryEntry::Creating {
+                            entry,
+                            epoch,
+                            creator_alive: false,
+                            ..
+                        } => Some((*entry, *epoch)),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+            });
+            let Some(leftovers) = leftovers else {
+                // Still in use (or unreadable): a user again.
+                self.segment.try_read_lock(lock_slot::DIRECTORY_USERS)?;
+                entries?;
+                return Ok(false);
+            };
+            let store = self.store(ns)?;
+            for (entry, epoch) in leftovers {
+                store.remove_ring(entry, epoch);
+            }
+            Segment::remove(ns, DIRECTORY_SEGMENT, SegmentKind::Directory)?;
+            ns.remove_if_empty();
+            Ok(true)
         }
 
         fn validated(segment: Segment) -> Result<Directory, DirectoryError> {

@@ -44,6 +44,27 @@ pub(crate) fn try_lock(fd: BorrowedFd<'_>, slot: u64) -> io::Result<bool> {
     }
 }
 
+/// Tries to take a read (shared) lock on `slot` without blocking: any
+/// number of open file descriptions may hold one at once, none while
+/// another holds the write lock. On a description that holds the write
+/// lock, turns it into a read lock.
+///
+/// Returns `Ok(false)` when another open file description holds the write
+/// lock.
+pub(crate) fn try_read_lock(fd: BorrowedFd<'_>, slot: u64) -> io::Result<bool> {
+    let fl = flock_for(slot, libc::F_RDLCK as libc::c_short)?;
+    // SAFETY: `fd` is a live descriptor and `fl` a valid flock for F_OFD_SETLK.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(err),
+    }
+}
+
 /// Releases the lock on `slot` held through `fd` (a no-op if not held).
 pub(crate) fn unlock(fd: BorrowedFd<'_>, slot: u64) -> io::Result<()> {
     let fl = flock_for(slot, libc::F_UNLCK as libc::c_short)?;

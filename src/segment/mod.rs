@@ -161,6 +161,23 @@ impl Namespace {
         })
     }
 
+    /// Removes the namespace's directory on disk if it is empty, then the
+    /// default base directory (`/dev/shm/shmbus-<uid>`) if this namespace
+    /// was in it and it is empty too (a base named by `$SHMBUS_DIR` or
+    /// given to [`Namespace::at`] is the caller's, and stays). Best effort:
+    /// a directory that is not empty, or that another process is filling
+    /// again, stays as it is. Returns whether the namespace's went.
+    pub fn remove_if_empty(&self) -> bool {
+        if std::fs::remove_dir(&self.path).is_err() {
+            return false;
+        }
+        let base = Self::default_base_dir();
+        if self.path.parent() == Some(base.as_path()) {
+            let _ = std::fs::remove_dir(&base);
+        }
+        true
+    }
+
     /// The base directory [`Namespace::open`] uses now: `$SHMBUS_DIR` if
     /// set and not empty, else [`Namespace::default_base_dir`].
     pub fn base_dir() -> PathBuf {
@@ -801,6 +818,14 @@ impl Segment {
     /// `Ok(false)` if another open of the file holds it.
     pub(crate) fn try_lock(&self, slot: u64) -> Result<bool, SegmentError> {
         lock::try_lock(self.file.as_fd(), slot).map_err(|e| SegmentError::io("lock", &self.path, e))
+    }
+
+    /// Takes a read (shared) lock on `slot` through this handle's
+    /// descriptor, or turns this handle's write lock on it back into one.
+    /// `Ok(false)` if another open of the file holds the write lock.
+    pub(crate) fn try_read_lock(&self, slot: u64) -> Result<bool, SegmentError> {
+        lock::try_read_lock(self.file.as_fd(), slot)
+            .map_err(|e| SegmentError::io("lock", &self.path, e))
     }
 
     /// Releases the liveness lock `slot` if this handle holds it.
