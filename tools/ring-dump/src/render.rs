@@ -469,7 +469,7 @@ fn queue_producer_text(p: &QueueProducerInfo) -> String {
         .claimed
         .map_or_else(|| "no claim".to_owned(), |seq| format!("claim {seq}"));
     format!(
-        "slot {:<4}  {:<8}  pid {:<8}  committed {:<10}  reclaimed {}  {claim}  {}",
+        "slot {:<4}  {:<8}  pid {:<8}  committed {}  reclaimed {}  {claim}  {}",
         p.slot,
         participant_state_name(p.state),
         p.pid,
