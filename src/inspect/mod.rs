@@ -16,12 +16,17 @@
 //! may be stale, so the walk stops with [`InspectError::Overtaken`] rather
 //! than show bytes that were never a record.
 //!
-//! Every ring, topic or SPSC channel, is found through the namespace's
-//! directory, opened read-only as well; a ring's file is checked against
-//! the configuration the directory records for it before anything else is
-//! read. A topic's last records are copied out under their seqlock stamps
-//! (a record a publisher overwrites during the copy is never shown), and
-//! can be decoded as Protocol V2 messages with [`decode_v2`].
+//! Every ring, topic, SPSC channel or work queue, is found through the
+//! namespace's directory, opened read-only as well; a ring's file is
+//! checked against the configuration the directory records for it before
+//! anything else is read. A topic's last records are copied out under their
+//! seqlock stamps (a record a publisher overwrites during the copy is never
+//! shown), and can be decoded as Protocol V2 messages with [`decode_v2`].
+//! A work queue's snapshot shows every record slot in flight as its stamp
+//! says (being written, waiting, taken by a live or a dead consumer,
+//! skipped), read with the queue's own stamp check; its waiting records are
+//! copied out and their stamps checked again after the copy, so a record
+//! acknowledged (and its slot reused) meanwhile is never shown.
 //!
 //! # Examples
 //!
@@ -47,11 +52,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod queue;
 mod spsc;
 mod topic;
 
 /// The Protocol V2 summary the inspector shows, from [`crate::record`].
 pub use crate::record::{decode_v2, TlvSummary, V2Summary};
+pub use queue::*;
 pub use spsc::*;
 pub use topic::*;
 
@@ -87,8 +94,8 @@ pub enum InspectError {
         /// Consumer position seen after reading it.
         head: u64,
     },
-    /// The namespace has no directory: no topic or channel was ever
-    /// created in it.
+    /// The namespace has no directory: no topic, channel or queue was
+    /// ever created in it.
     NoDirectory {
         /// Where the directory would be.
         path: PathBuf,
@@ -141,7 +148,7 @@ impl std::fmt::Display for InspectError {
             ),
             InspectError::NoDirectory { path } => write!(
                 f,
-                "no directory: {} does not exist (no topic or channel was ever created in this namespace)",
+                "no directory: {} does not exist (no topic, channel or queue was ever created in this namespace)",
                 path.display()
             ),
             InspectError::Directory(e) => e.fmt(f),

@@ -1,7 +1,7 @@
-//! Channels and topics with known contents, and a way to corrupt their files:
-//! what the inspector's tests (`tests/inspect.rs`) and ring-dump's
-//! (`tools/ring-dump/tests/cli.rs`, which includes this file by path) look
-//! at.
+//! Channels, topics and queues with known contents, and a way to corrupt
+//! their files: what the inspector's tests (`tests/inspect.rs`) and
+//! ring-dump's (`tools/ring-dump/tests/cli.rs`, which includes this file by
+//! path) look at.
 
 // Each includer uses a different subset.
 #![allow(dead_code)]
@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use shmbus::bus::{Bus, Channel, Policy, SpscConfig, TopicConfig};
+use shmbus::bus::{Bus, Channel, Policy, QueueConfig, SpscConfig, TopicConfig};
 use shmbus::record::{
     venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TradeTlv,
 };
@@ -49,6 +49,18 @@ pub fn topic_config(policy: Policy, slots: u32) -> TopicConfig {
         max_subscribers: 4,
         max_publishers: 2,
         reclaim_after: Duration::from_secs(1),
+    }
+}
+
+/// A work queue of `slots` slots of at most 128 payload bytes, for 3
+/// producers and 3 consumers, claims reclaimed after `reclaim_after`.
+pub fn queue_config(slots: u32, reclaim_after: Duration) -> QueueConfig {
+    QueueConfig {
+        slots,
+        max_payload: 128,
+        max_producers: 3,
+        max_consumers: 3,
+        reclaim_after,
     }
 }
 

@@ -57,6 +57,32 @@ pub fn child_command(test_name: &str, role: &str, base: &Path) -> std::process::
     cmd
 }
 
+/// Spawns [`child_command`]`(test_name, role, base)` with its stdout piped
+/// and reads that until a line containing `said`; returns the child and
+/// the rest of its stdout.
+pub fn spawn_until(
+    test_name: &str,
+    role: &str,
+    base: &Path,
+    said: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let mut child = child_command(test_name, role, base)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child process");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("child stdout"));
+    let mut line = String::new();
+    while !line.contains(said) {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("read child stdout");
+        assert!(!line.is_empty(), "child ended before saying {said:?}");
+    }
+    (child, out)
+}
+
 /// Asks the kernel to SIGKILL this process when the thread that spawned it
 /// ends, so a child never outlives a test that failed or was interrupted.
 pub fn die_with_parent() {

@@ -107,6 +107,20 @@ pub(crate) fn open_queue(
     opts: &OpenOptions,
 ) -> Result<QueueView, SegmentError> {
     let segment = Segment::open(ns, name, SegmentKind::Queue, opts)?;
+    view_of(segment, directory, config)
+}
+
+/// Checks the mapped queue `segment` against `config` ([`check_queue`])
+/// and builds a view over it, which keeps the segment.
+///
+/// A view of a read-only mapping (the inspector's) may only be loaded
+/// from, with Relaxed loads: its handles' stores and read-modify-writes
+/// would fault.
+pub(crate) fn view_of(
+    segment: Segment,
+    directory: Option<Arc<Segment>>,
+    config: &QueueConfig,
+) -> Result<QueueView, SegmentError> {
     let geometry = check_queue(&segment, config)?;
     let base = segment.base();
     // SAFETY: the offsets come from the geometry of a segment whose size was

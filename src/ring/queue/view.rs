@@ -116,18 +116,27 @@ impl QueueView {
         }
     }
 
-    pub(super) fn control(&self) -> &QueueControl {
+    /// The mapped segment under the view (`None` for an in-process queue).
+    #[cfg(not(shmbus_loom))]
+    pub(crate) fn segment(&self) -> Option<&crate::segment::Segment> {
+        match &self.liveness {
+            Liveness::Mapped { segment, .. } => Some(segment),
+            Liveness::Heap(_) => None,
+        }
+    }
+
+    pub(crate) fn control(&self) -> &QueueControl {
         // SAFETY: `new`'s contract.
         unsafe { self.control.as_ref() }
     }
 
-    pub(super) fn consumer(&self, i: usize) -> &QueueConsumerSlot {
+    pub(crate) fn consumer(&self, i: usize) -> &QueueConsumerSlot {
         debug_assert!(i < self.max_consumers);
         // SAFETY: `i < max_consumers`, the length of the slot array.
         unsafe { &*self.consumers.as_ptr().add(i) }
     }
 
-    pub(super) fn producer(&self, j: usize) -> &QueueProducerSlot {
+    pub(crate) fn producer(&self, j: usize) -> &QueueProducerSlot {
         debug_assert!(j < self.max_producers);
         // SAFETY: `j < max_producers`, the length of the slot array.
         unsafe { &*self.producers.as_ptr().add(j) }
@@ -135,7 +144,7 @@ impl QueueView {
 
     /// The header of the record slot of `seq`.
     #[inline(always)]
-    pub(super) fn header(&self, seq: u64) -> &RecordSlotHeader {
+    pub(crate) fn header(&self, seq: u64) -> &RecordSlotHeader {
         let i = (seq & self.mask) as usize;
         // SAFETY: `i < slots`; headers are `header_stride` apart and aligned.
         let h = unsafe { self.headers.add(i * self.header_stride) as *const RecordSlotHeader };
@@ -153,7 +162,7 @@ impl QueueView {
 
     /// Where `stamp` stands relative to `seq`, or the corruption it is.
     #[inline(always)]
-    pub(super) fn slot_state(&self, seq: u64, stamp: u64) -> Result<SlotState, Corruption> {
+    pub(crate) fn slot_state(&self, seq: u64, stamp: u64) -> Result<SlotState, Corruption> {
         let bad = Corruption {
             kind: CorruptionKind::BadStamp { stamp },
             position: seq,

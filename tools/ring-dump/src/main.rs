@@ -1,4 +1,5 @@
-//! `ring-dump`: read-only inspection of live shmbus channels and topics.
+//! `ring-dump`: read-only inspection of live shmbus channels, topics and
+//! work queues.
 //!
 //! Opens segments with `Segment::open_read_only` (a `PROT_READ` mapping, no
 //! lock taken, nothing written), so it is safe to run against a production
@@ -8,10 +9,14 @@
 //! (proved by their liveness locks) and its records in hex; for a topic
 //! the configuration, positions, counters, every publisher and subscriber
 //! with its lag and liveness, and the last records decoded as Protocol V2
-//! (or in hex). Text, or one JSON object.
+//! (or in hex); for a work queue the configuration, positions, depth,
+//! counters, every producer (with its claim) and consumer (with the records
+//! it holds) and its liveness, every record slot in flight (being written,
+//! waiting, taken by a live or a dead consumer, skipped), and the waiting
+//! records decoded as Protocol V2 (or in hex). Text, or one JSON object.
 //!
-//! Exit codes: 0 ok; 1 namespace, directory, channel or topic not found;
-//! 2 corrupt or unusable (and usage errors), with exactly one line
+//! Exit codes: 0 ok; 1 namespace, directory, channel, topic or queue not
+//! found; 2 corrupt or unusable (and usage errors), with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
 mod render;
@@ -22,8 +27,8 @@ use std::process::ExitCode;
 
 use shmbus::directory::{DirectoryEntry, DirectoryError};
 use shmbus::inspect::{
-    BroadcastRecord, InspectError, SpscInspector, SpscRecord, SpscSnapshot, TopicInspector,
-    TopicSnapshot,
+    BroadcastRecord, InspectError, QueueInspector, QueueRecord, QueueSnapshot, SpscInspector,
+    SpscRecord, SpscSnapshot, TopicInspector, TopicSnapshot,
 };
 use shmbus::segment::{validate_name, OpenOptions, SegmentError, DEFAULT_NAMESPACE};
 use shmbus::Namespace;
@@ -31,7 +36,8 @@ use shmbus::RingKind;
 
 /// Exit code: everything asked for was shown.
 const EXIT_OK: u8 = 0;
-/// Exit code: the namespace, directory, channel or topic does not exist.
+/// Exit code: the namespace, directory, channel, topic or queue does not
+/// exist.
 const EXIT_NOT_FOUND: u8 = 1;
 /// Exit code: corrupt or unusable segment, or a bad command line.
 const EXIT_UNUSABLE: u8 = 2;
@@ -40,19 +46,22 @@ const DEFAULT_RECORDS: usize = 16;
 const DEFAULT_HEX_BYTES: usize = 64;
 
 const HELP: &str = "\
-ring-dump: read-only inspection of live shmbus channels and topics
+ring-dump: read-only inspection of live shmbus channels, topics and work queues
 
 USAGE:
     ring-dump [OPTIONS] list
     ring-dump [OPTIONS] spsc NAME
     ring-dump [OPTIONS] topic NAME
+    ring-dump [OPTIONS] queue NAME
 
 COMMANDS:
     list          every entry of the namespace's directory, one line each with its
                   kind: topics (policy, slots, max payload, tail, live publishers and
                   subscribers, largest lag), SPSC channels (capacity, bytes used, who
-                  is attached), then removed entries, entries being created and
-                  corrupt entries (with what is wrong); `topics` is another name for it
+                  is attached), work queues (slots, max payload, depth, live producers
+                  and consumers, records in flight, redelivered), then removed entries,
+                  entries being created and corrupt entries (with what is wrong);
+                  `topics` is another name for it
     spsc NAME     one SPSC channel: header, positions, occupancy, producer and
                   consumer (attached = holds its liveness lock, so is alive), then its
                   records from the consumer position on, in hex
@@ -60,6 +69,14 @@ COMMANDS:
                   and subscriber (state, durable name, pid, cursor, lag, missed,
                   heartbeat age, alive = holds its liveness lock), then its last
                   records, newest first, decoded as Protocol V2 (hex otherwise)
+    queue NAME    one work queue: configuration, head and tail, depth (records
+                  waiting), counters (redelivered, reclaimed claims, reaped consumers
+                  and producers), every producer (state, pid, committed, the claim it
+                  holds) and consumer (state, pid, taken, acked, records it holds),
+                  alive = holds its liveness lock; every record slot in flight (writing
+                  by producer N, committed (redelivered), taken by consumer N (alive or
+                  dead), skipped (suspect)); then the waiting records, oldest first,
+                  decoded as Protocol V2 (hex otherwise); --records limits both lists
 
 OPTIONS:
     --dir BASE          base directory [default: $SHMBUS_DIR, else /dev/shm/shmbus-<uid>]
@@ -76,11 +93,12 @@ ring-dump never creates, locks or writes anything: segments are mapped read-only
 EXIT CODES:
     0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten by
        a live publisher, is reported on stdout, still 0)
-    1  namespace, directory, channel or topic not found
+    1  namespace, directory, channel, topic or queue not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
-       positions or records, a corrupt directory entry listed by `list` or on the
-       probe chain of `spsc NAME` or `topic NAME`, wrong owner or mode, I/O error), or
-       a bad command line; the reason is one line on stderr: `ring-dump: <reason>`
+       positions, stamps or records, a corrupt directory entry listed by `list` or on
+       the probe chain of `spsc NAME`, `topic NAME` or `queue NAME`, wrong owner or
+       mode, I/O error), or a bad command line; the reason is one line on stderr:
+       `ring-dump: <reason>`
 
 EXAMPLES:
     ring-dump list
@@ -91,6 +109,8 @@ EXAMPLES:
     ring-dump -n prod topic market_data
     ring-dump --records 5 topic market_data
     ring-dump --json -n prod topic market_data | jq '.subscribers[] | {name, lag, alive}'
+    ring-dump -n prod queue execution
+    ring-dump --json -n prod queue execution | jq '.in_flight[] | select(.state == \"taken\")'
 ";
 
 /// A reason to stop, with the exit code it maps to.
@@ -155,6 +175,7 @@ enum Command {
     List,
     Spsc(String),
     Topic(String),
+    Queue(String),
     Help,
     Version,
 }
@@ -222,11 +243,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
             Some(name) => Command::Topic(name),
             None => return Err(Failure::usage("topic needs a topic NAME")),
         },
+        Some("queue") => match positional.next() {
+            Some(name) => Command::Queue(name),
+            None => return Err(Failure::usage("queue needs a queue NAME")),
+        },
         Some("help") => Command::Help,
         Some(other) => return Err(Failure::usage(format!("unknown command \"{other}\""))),
         None => {
             return Err(Failure::usage(
-                "no command given: use list, spsc NAME or topic NAME",
+                "no command given: use list, spsc NAME, topic NAME or queue NAME",
             ))
         }
     };
@@ -302,6 +327,17 @@ pub(crate) enum LogWalkEnd {
     Corrupt { reason: String },
 }
 
+/// How a queue's walk over its waiting records ended, for the report.
+#[derive(Debug)]
+pub(crate) enum QueueWalkEnd {
+    /// Every waiting record was looked at.
+    Complete,
+    /// `--records` was reached; `not_shown` waiting records were not.
+    Limit { not_shown: usize },
+    /// A record is corrupt; the reason says which.
+    Corrupt { reason: String },
+}
+
 /// One row of `ring-dump list`: a directory entry that is not free.
 #[derive(Debug)]
 pub(crate) enum Row {
@@ -314,6 +350,11 @@ pub(crate) enum Row {
     Channel {
         name: String,
         result: Result<Box<SpscSnapshot>, Failure>,
+    },
+    /// A ready work queue: its snapshot, or why its ring is unusable.
+    Queue {
+        name: String,
+        result: Result<Box<QueueSnapshot>, Failure>,
     },
     /// A ring of a kind this ring-dump does not show.
     OtherKind { name: String, kind: String },
@@ -375,6 +416,13 @@ fn row(ns: &Namespace, entry: DirectoryEntry, opts: &OpenOptions) -> Row {
                     name,
                     result: SpscInspector::open_channel(ns, record, opts)
                         .and_then(|ring| ring.snapshot())
+                        .map(Box::new)
+                        .map_err(Failure::from),
+                },
+                RingKind::Queue => Row::Queue {
+                    name,
+                    result: QueueInspector::open_queue(ns, record, opts)
+                        .and_then(|queue| queue.snapshot())
                         .map(Box::new)
                         .map_err(Failure::from),
                 },
@@ -514,6 +562,47 @@ fn run(args: &Args) -> Result<Output, Failure> {
             };
             Ok(Output { stdout, failure })
         }
+        Command::Queue(name) => {
+            let ns = open_namespace(&args.base, &args.namespace)?;
+            let queue = QueueInspector::open(&ns, name, &opts)?;
+            let snapshot = queue.snapshot()?;
+            let mut records: Vec<QueueRecord> = Vec::new();
+            // Whole records, so that they decode; --hex-bytes limits the dump.
+            let mut walk = queue.records(&snapshot, args.records, usize::MAX);
+            let mut end = QueueWalkEnd::Complete;
+            let mut failure = None;
+            for record in walk.by_ref() {
+                match record {
+                    Ok(r) => records.push(r),
+                    Err(e) => {
+                        end = QueueWalkEnd::Corrupt {
+                            reason: e.to_string(),
+                        };
+                        failure = Some(Failure::from(e));
+                    }
+                }
+            }
+            if matches!(end, QueueWalkEnd::Complete) && walk.not_shown() > 0 {
+                end = QueueWalkEnd::Limit {
+                    not_shown: walk.not_shown(),
+                };
+            }
+            let report = render::QueueReport {
+                ns: &ns,
+                snapshot: &snapshot,
+                records: &records,
+                end: &end,
+                gone: walk.gone(),
+                max_in_flight: args.records,
+                hex_bytes: args.hex_bytes,
+            };
+            let stdout = if args.json {
+                render::queue_json(&report)
+            } else {
+                render::queue_text(&report)
+            };
+            Ok(Output { stdout, failure })
+        }
     }
 }
 
@@ -567,6 +656,9 @@ mod tests {
         assert_eq!(a.command, Command::Topic("market_data".into()));
         assert!(a.json);
         assert_eq!(a.records, 2);
+        let a = parse(&["queue", "execution", "--records", "4"]).expect("valid");
+        assert_eq!(a.command, Command::Queue("execution".into()));
+        assert_eq!(a.records, 4);
         let a = parse(&["topics"]).expect("valid");
         assert_eq!(a.command, Command::List, "topics is another name for list");
         let a = parse(&["--dir", "/tmp/x", "list"]).expect("valid");
@@ -582,6 +674,8 @@ mod tests {
             &[][..],
             &["spsc"],
             &["topic"],
+            &["queue"],
+            &["queue", "a", "b"],
             &["topics", "extra"],
             &["frobnicate"],
             &["--records", "many", "list"],

@@ -1,4 +1,4 @@
-//! Text and JSON renderings of snapshots and records.
+//! Text and JSON renderings of snapshots and records, for every ring kind.
 //!
 //! JSON is written by hand (the tool has no dependencies besides shmbus):
 //! strings are escaped per RFC 8259, numbers are integers except the
@@ -7,12 +7,29 @@
 use std::fmt::Write;
 
 use shmbus::inspect::{
-    participant_state_name, policy_name, BroadcastRecord, PublisherInfo, RoleInfo, SpscRecord,
-    SpscSnapshot, SubscriberInfo, TopicSnapshot, V2Summary,
+    participant_state_name, policy_name, BroadcastRecord, InFlightRecord, InFlightState,
+    PublisherInfo, QueueConsumerInfo, QueueProducerInfo, QueueRecord, QueueSnapshot, RoleInfo,
+    SpscRecord, SpscSnapshot, SubscriberInfo, TopicSnapshot, V2Summary,
 };
+use shmbus::record::ParseError;
 use shmbus::Namespace;
 
-use crate::{LogWalkEnd, Row, WalkEnd};
+use crate::{LogWalkEnd, QueueWalkEnd, Row, WalkEnd};
+
+/// What `ring-dump queue NAME` shows.
+pub(crate) struct QueueReport<'a> {
+    pub(crate) ns: &'a Namespace,
+    pub(crate) snapshot: &'a QueueSnapshot,
+    /// The waiting records copied, oldest first.
+    pub(crate) records: &'a [QueueRecord],
+    pub(crate) end: &'a QueueWalkEnd,
+    /// Waiting records taken and acknowledged before the walk copied them.
+    pub(crate) gone: u64,
+    /// Records in flight listed in the text form (`--records`).
+    pub(crate) max_in_flight: usize,
+    /// Payload bytes shown in hex (`--hex-bytes`).
+    pub(crate) hex_bytes: usize,
+}
 
 /// Payload bytes per line of a hex dump.
 const HEX_LINE: usize = 16;
@@ -256,20 +273,7 @@ pub(crate) fn topic_text(
             "  seq {}  type {}  flags {:#06x}  len {}",
             r.sequence, r.record_type, r.flags, len
         );
-        match r.decode_v2() {
-            Ok(v2) => v2_text(&mut o, &v2),
-            Err(e) => {
-                let _ = writeln!(o, "    not Protocol V2 ({e}); hex:");
-                hex_dump(&mut o, &r.payload[..len.min(hex_bytes)]);
-                if len > hex_bytes {
-                    let _ = writeln!(
-                        o,
-                        "    ... {} more bytes (raise --hex-bytes)",
-                        len - hex_bytes
-                    );
-                }
-            }
-        }
+        payload_text(&mut o, &r.payload, r.decode_v2(), hex_bytes);
     }
     match end {
         LogWalkEnd::Complete => {}
@@ -284,6 +288,254 @@ pub(crate) fn topic_text(
         }
     }
     o
+}
+
+/// A record's payload decoded as Protocol V2, or its first `hex_bytes`
+/// bytes in hex.
+fn payload_text(
+    o: &mut String,
+    payload: &[u8],
+    decoded: Result<V2Summary, ParseError>,
+    hex_bytes: usize,
+) {
+    match decoded {
+        Ok(v2) => v2_text(o, &v2),
+        Err(e) => {
+            let len = payload.len();
+            let _ = writeln!(o, "    not Protocol V2 ({e}); hex:");
+            hex_dump(o, &payload[..len.min(hex_bytes)]);
+            if len > hex_bytes {
+                let _ = writeln!(
+                    o,
+                    "    ... {} more bytes (raise --hex-bytes)",
+                    len - hex_bytes
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn queue_text(q: &QueueReport<'_>) -> String {
+    let mut o = String::new();
+    let s = q.snapshot;
+    let r = &s.queue;
+    let c = &s.config;
+    let _ = writeln!(
+        o,
+        "queue        {}/{} (work queue {}, directory entry {})",
+        q.ns.name(),
+        r.name,
+        r.segment,
+        r.entry
+    );
+    let _ = writeln!(o, "path         {}", s.path.display());
+    let _ = writeln!(
+        o,
+        "layout       version {}, hash {:#018x}",
+        s.layout_version, s.layout_hash
+    );
+    let _ = writeln!(
+        o,
+        "segment      {} bytes, created {} by pid {}",
+        s.segment_size,
+        utc_timestamp(s.created_realtime_ns),
+        r.creator_pid
+    );
+    let _ = writeln!(
+        o,
+        "state        {}",
+        if s.poisoned { "poisoned" } else { "healthy" }
+    );
+    let _ = writeln!(
+        o,
+        "config       {} slots of {} bytes, max payload {} bytes, reclaim after {}",
+        c.slots,
+        s.slot_stride,
+        c.max_payload,
+        duration_text(s.reclaim_after_ns)
+    );
+    let _ = writeln!(
+        o,
+        "             {} producer slots, {} consumer slots",
+        c.max_producers, c.max_consumers
+    );
+    let _ = writeln!(
+        o,
+        "positions    head {}, tail {}, oldest in flight {}",
+        s.head,
+        s.tail,
+        s.oldest()
+    );
+    let _ = writeln!(
+        o,
+        "depth        {} waiting ({} redelivered), {} taken ({} by dead consumers), {} in flight",
+        s.depth,
+        s.redelivered_waiting(),
+        s.taken(),
+        s.taken_by_dead(),
+        s.in_flight.len()
+    );
+    let _ = writeln!(
+        o,
+        "waiting      {} sleeping consumer{}",
+        s.sleepers,
+        if s.sleepers == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(
+        o,
+        "counters     redelivered {}, reclaimed claims {}, reaped consumers {}, reaped producers {}",
+        s.redelivered, s.reclaimed_claims, s.reaped_consumers, s.reaped_producers
+    );
+    let _ = writeln!(
+        o,
+        "producers    {} in use, {} alive",
+        s.producers.len(),
+        s.producers_alive()
+    );
+    for p in &s.producers {
+        let _ = writeln!(o, "  {}", queue_producer_text(p));
+    }
+    let _ = writeln!(
+        o,
+        "consumers    {} in use, {} alive",
+        s.consumers.len(),
+        s.consumers_alive()
+    );
+    for c in &s.consumers {
+        let _ = writeln!(o, "  {}", queue_consumer_text(c));
+    }
+    let _ = writeln!(o, "in flight    {} record slots", s.in_flight.len());
+    for f in s.in_flight.iter().take(q.max_in_flight) {
+        let _ = writeln!(o, "  {}", in_flight_text(f));
+    }
+    if s.in_flight.len() > q.max_in_flight {
+        let _ = writeln!(
+            o,
+            "  ... {} more in flight (raise --records)",
+            s.in_flight.len() - q.max_in_flight
+        );
+    }
+    let _ = writeln!(
+        o,
+        "records      {} waiting shown, oldest first",
+        q.records.len()
+    );
+    for r in q.records {
+        let _ = writeln!(
+            o,
+            "  seq {}  type {}  len {}{}",
+            r.sequence,
+            r.record_type,
+            r.len,
+            if r.redelivered { "  redelivered" } else { "" }
+        );
+        payload_text(&mut o, &r.payload, r.decode_v2(), q.hex_bytes);
+    }
+    match q.end {
+        QueueWalkEnd::Complete => {}
+        QueueWalkEnd::Limit { not_shown } => {
+            let _ = writeln!(
+                o,
+                "  ... {not_shown} more waiting record{} (raise --records)",
+                if *not_shown == 1 { "" } else { "s" }
+            );
+        }
+        QueueWalkEnd::Corrupt { reason } => {
+            let _ = writeln!(o, "  walk stopped: {reason}");
+        }
+    }
+    if q.gone > 0 {
+        let _ = writeln!(
+            o,
+            "  {} waiting record{} taken and acknowledged before {} copied",
+            q.gone,
+            if q.gone == 1 { " was" } else { "s were" },
+            if q.gone == 1 { "it was" } else { "they were" }
+        );
+    }
+    o
+}
+
+fn alive_text(alive: bool) -> &'static str {
+    if alive {
+        "alive"
+    } else {
+        "not alive"
+    }
+}
+
+fn queue_producer_text(p: &QueueProducerInfo) -> String {
+    let claim = p
+        .claimed
+        .map_or_else(|| "no claim".to_owned(), |seq| format!("claim {seq}"));
+    format!(
+        "slot {:<4}  {:<8}  pid {:<8}  committed {}  reclaimed {}  {claim}  {}",
+        p.slot,
+        participant_state_name(p.state),
+        p.pid,
+        p.committed,
+        p.reclaimed,
+        alive_text(p.alive)
+    )
+}
+
+fn queue_consumer_text(c: &QueueConsumerInfo) -> String {
+    format!(
+        "slot {:<4}  {:<8}  pid {:<8}  taken {}  acked {}  redelivered {}  holding {}{}  {}",
+        c.slot,
+        participant_state_name(c.state),
+        c.pid,
+        c.taken,
+        c.acked,
+        c.redelivered,
+        c.holding,
+        if c.sleeping { "  sleeping" } else { "" },
+        alive_text(c.alive)
+    )
+}
+
+fn in_flight_text(f: &InFlightRecord) -> String {
+    let what = match f.state {
+        InFlightState::Claimed { producer: Some(p) } => {
+            format!("claimed by producer {p}, not marked yet")
+        }
+        InFlightState::Claimed { producer: None } => {
+            "claimed, not marked yet (no producer announces it)".to_owned()
+        }
+        InFlightState::Writing {
+            producer,
+            producer_alive,
+        } => format!(
+            "writing by producer {producer} ({})",
+            alive_text(producer_alive)
+        ),
+        InFlightState::Committed { redelivered } => format!(
+            "committed{}",
+            if redelivered { ", redelivered" } else { "" }
+        ),
+        InFlightState::Taken {
+            consumer,
+            consumer_alive,
+            redelivered,
+        } => format!(
+            "taken by consumer {consumer} ({}){}",
+            if consumer_alive {
+                "alive"
+            } else {
+                "dead: it will be given back"
+            },
+            if redelivered { ", redelivered" } else { "" }
+        ),
+        InFlightState::Skipped { suspect } => format!(
+            "skipped{}",
+            if suspect {
+                " (suspect: its claim was reclaimed)"
+            } else {
+                ""
+            }
+        ),
+    };
+    format!("seq {:<8}  slot {:<6}  {what}", f.sequence, f.slot)
 }
 
 fn publisher_text(p: &PublisherInfo) -> String {
@@ -369,6 +621,7 @@ pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
     let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
     let topics = count(|r| matches!(r, Row::Topic { .. }));
     let channels = count(|r| matches!(r, Row::Channel { .. }));
+    let queues = count(|r| matches!(r, Row::Queue { .. }));
     let others = count(|r| matches!(r, Row::OtherKind { .. }));
     let removed = count(|r| matches!(r, Row::Removed { .. }));
     let creating = count(|r| matches!(r, Row::Creating { .. }));
@@ -378,6 +631,7 @@ pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
     let mut summary = vec![
         plural(topics, "topic", "topics"),
         plural(channels, "spsc channel", "spsc channels"),
+        plural(queues, "queue", "queues"),
     ];
     if others > 0 {
         summary.push(plural(
@@ -408,6 +662,7 @@ pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
     let label = |row: &Row| match row {
         Row::Topic { name, .. }
         | Row::Channel { name, .. }
+        | Row::Queue { name, .. }
         | Row::OtherKind { name, .. }
         | Row::Removed { name, .. }
         | Row::Creating {
@@ -453,12 +708,23 @@ pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
                     role_cell(&s.consumer)
                 ),
             ),
-            Row::Topic { result: Err(f), .. } | Row::Channel { result: Err(f), .. } => (
-                if matches!(row, Row::Topic { .. }) {
-                    "topic"
-                } else {
-                    "spsc"
-                },
+            Row::Queue { result: Ok(s), .. } => (
+                "queue",
+                format!(
+                    "slots={} max_payload={} depth={} producers={} consumers={} in_flight={} redelivered={}",
+                    s.config.slots,
+                    s.config.max_payload,
+                    s.depth,
+                    s.producers_alive(),
+                    s.consumers_alive(),
+                    s.in_flight.len(),
+                    s.redelivered
+                ),
+            ),
+            Row::Topic { result: Err(f), .. }
+            | Row::Channel { result: Err(f), .. }
+            | Row::Queue { result: Err(f), .. } => (
+                row_kind(row),
                 format!("unusable: {}", f.reason.replace(['\n', '\r'], " ")),
             ),
             Row::OtherKind { kind, .. } => {
@@ -491,6 +757,16 @@ pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
         let _ = writeln!(o, "{name:<width$}  {kind:<7}  {details}");
     }
     o
+}
+
+/// The kind column of a ring's row.
+fn row_kind(row: &Row) -> &'static str {
+    match row {
+        Row::Topic { .. } => "topic",
+        Row::Channel { .. } => "spsc",
+        Row::Queue { .. } => "queue",
+        _ => "-",
+    }
 }
 
 fn role_cell(r: &RoleInfo) -> String {
@@ -729,20 +1005,191 @@ fn v2_json(v: &V2Summary) -> String {
     )
 }
 
-fn broadcast_record_json(r: &BroadcastRecord, hex_bytes: usize) -> String {
-    let len = r.payload.len();
-    let shown = &r.payload[..len.min(hex_bytes)];
-    let decoded = match r.decode_v2() {
+/// A whole payload's fields: its first `hex_bytes` bytes in hex, and its
+/// Protocol V2 decoding or why there is none.
+fn payload_json(
+    payload: &[u8],
+    decoded: Result<V2Summary, ParseError>,
+    hex_bytes: usize,
+) -> String {
+    let len = payload.len();
+    let shown = &payload[..len.min(hex_bytes)];
+    let decoded = match decoded {
         Ok(v) => format!("\"v2\":{}", v2_json(&v)),
         Err(e) => format!("\"v2\":null,\"v2_error\":{}", json_str(&e.to_string())),
     };
     format!(
-        "{{\"sequence\":{},\"type\":{},\"flags\":{},\"len\":{len},\"hex\":\"{}\",\"truncated\":{},{decoded}}}",
+        "\"hex\":\"{}\",\"truncated\":{},{decoded}",
+        hex_string(shown),
+        shown.len() < len
+    )
+}
+
+fn broadcast_record_json(r: &BroadcastRecord, hex_bytes: usize) -> String {
+    format!(
+        "{{\"sequence\":{},\"type\":{},\"flags\":{},\"len\":{},{}}}",
         r.sequence,
         r.record_type,
         r.flags,
-        hex_string(shown),
-        shown.len() < len
+        r.payload.len(),
+        payload_json(&r.payload, r.decode_v2(), hex_bytes)
+    )
+}
+
+fn queue_record_json(r: &QueueRecord, hex_bytes: usize) -> String {
+    format!(
+        "{{\"sequence\":{},\"type\":{},\"len\":{},\"redelivered\":{},{}}}",
+        r.sequence,
+        r.record_type,
+        r.len,
+        r.redelivered,
+        payload_json(&r.payload, r.decode_v2(), hex_bytes)
+    )
+}
+
+fn queue_producer_json(p: &QueueProducerInfo) -> String {
+    format!(
+        "{{\"slot\":{},\"state\":{},\"pid\":{},\"committed\":{},\"claimed\":{},\"reclaimed\":{},\"alive\":{}}}",
+        p.slot,
+        json_str(participant_state_name(p.state)),
+        p.pid,
+        p.committed,
+        json_opt_u64(p.claimed),
+        p.reclaimed,
+        p.alive
+    )
+}
+
+fn queue_consumer_json(c: &QueueConsumerInfo) -> String {
+    format!(
+        concat!(
+            "{{\"slot\":{},\"state\":{},\"pid\":{},\"taken\":{},\"acked\":{},",
+            "\"redelivered\":{},\"sleeping\":{},\"holding\":{},\"alive\":{}}}"
+        ),
+        c.slot,
+        json_str(participant_state_name(c.state)),
+        c.pid,
+        c.taken,
+        c.acked,
+        c.redelivered,
+        c.sleeping,
+        c.holding,
+        c.alive
+    )
+}
+
+fn in_flight_json(f: &InFlightRecord) -> String {
+    let fields = match f.state {
+        InFlightState::Claimed { producer } => {
+            format!("\"producer\":{}", json_opt_u64(producer.map(|p| p as u64)))
+        }
+        InFlightState::Writing {
+            producer,
+            producer_alive,
+        } => format!("\"producer\":{producer},\"producer_alive\":{producer_alive}"),
+        InFlightState::Committed { redelivered } => format!("\"redelivered\":{redelivered}"),
+        InFlightState::Taken {
+            consumer,
+            consumer_alive,
+            redelivered,
+        } => format!(
+            "\"consumer\":{consumer},\"consumer_alive\":{consumer_alive},\"redelivered\":{redelivered}"
+        ),
+        InFlightState::Skipped { suspect } => format!("\"suspect\":{suspect}"),
+    };
+    format!(
+        "{{\"sequence\":{},\"slot\":{},\"stamp\":\"{:#018x}\",\"state\":{},{fields}}}",
+        f.sequence,
+        f.slot,
+        f.stamp,
+        json_str(f.state.name())
+    )
+}
+
+/// A queue snapshot's fields, without the enclosing braces.
+fn queue_fields(s: &QueueSnapshot) -> String {
+    let r = &s.queue;
+    let c = &s.config;
+    let producers: Vec<String> = s.producers.iter().map(queue_producer_json).collect();
+    let consumers: Vec<String> = s.consumers.iter().map(queue_consumer_json).collect();
+    let in_flight: Vec<String> = s.in_flight.iter().map(in_flight_json).collect();
+    format!(
+        concat!(
+            "\"name\":{},\"kind\":\"queue\",\"segment\":{},\"path\":{},\"entry\":{},",
+            "\"epoch\":{},\"creator_pid\":{},\"layout_version\":{},\"layout_hash\":\"{:#018x}\",",
+            "\"segment_size\":{},\"created_realtime_ns\":{},\"poisoned\":{},",
+            "\"slots\":{},\"slot_stride\":{},\"max_payload\":{},\"max_producers\":{},",
+            "\"max_consumers\":{},\"reclaim_after_ns\":{},",
+            "\"head\":{},\"tail\":{},\"oldest\":{},\"depth\":{},\"redelivered_waiting\":{},",
+            "\"taken\":{},\"taken_by_dead\":{},\"in_flight_count\":{},\"sleepers\":{},",
+            "\"counters\":{{\"redelivered\":{},\"reclaimed_claims\":{},",
+            "\"reaped_consumers\":{},\"reaped_producers\":{}}},",
+            "\"producers_alive\":{},\"consumers_alive\":{},",
+            "\"producers\":[{}],\"consumers\":[{}],\"in_flight\":[{}]"
+        ),
+        json_str(&r.name),
+        json_str(&r.segment),
+        json_path(&s.path),
+        r.entry,
+        r.epoch,
+        r.creator_pid,
+        s.layout_version,
+        s.layout_hash,
+        s.segment_size,
+        s.created_realtime_ns,
+        s.poisoned,
+        c.slots,
+        s.slot_stride,
+        c.max_payload,
+        c.max_producers,
+        c.max_consumers,
+        s.reclaim_after_ns,
+        s.head,
+        s.tail,
+        s.oldest(),
+        s.depth,
+        s.redelivered_waiting(),
+        s.taken(),
+        s.taken_by_dead(),
+        s.in_flight.len(),
+        s.sleepers,
+        s.redelivered,
+        s.reclaimed_claims,
+        s.reaped_consumers,
+        s.reaped_producers,
+        s.producers_alive(),
+        s.consumers_alive(),
+        producers.join(","),
+        consumers.join(","),
+        in_flight.join(",")
+    )
+}
+
+fn queue_walk_json(end: &QueueWalkEnd, gone: u64) -> String {
+    match end {
+        QueueWalkEnd::Complete => format!("{{\"status\":\"complete\",\"gone\":{gone}}}"),
+        QueueWalkEnd::Limit { not_shown } => {
+            format!("{{\"status\":\"limit\",\"not_shown\":{not_shown},\"gone\":{gone}}}")
+        }
+        QueueWalkEnd::Corrupt { reason } => format!(
+            "{{\"status\":\"corrupt\",\"reason\":{},\"gone\":{gone}}}",
+            json_str(reason)
+        ),
+    }
+}
+
+pub(crate) fn queue_json(q: &QueueReport<'_>) -> String {
+    let records: Vec<String> = q
+        .records
+        .iter()
+        .map(|r| queue_record_json(r, q.hex_bytes))
+        .collect();
+    format!(
+        "{{\"namespace\":{},{},\"records\":[{}],\"walk\":{}}}\n",
+        json_str(q.ns.name()),
+        queue_fields(q.snapshot),
+        records.join(","),
+        queue_walk_json(q.end, q.gone)
     )
 }
 
@@ -845,6 +1292,9 @@ pub(crate) fn list_json(ns: &Namespace, rows: &[Row]) -> String {
             Row::Channel { result: Ok(s), .. } => {
                 format!("{{\"status\":\"ready\",{}}}", snapshot_fields(s))
             }
+            Row::Queue { result: Ok(s), .. } => {
+                format!("{{\"status\":\"ready\",{}}}", queue_fields(s))
+            }
             Row::Topic {
                 name,
                 result: Err(f),
@@ -852,10 +1302,14 @@ pub(crate) fn list_json(ns: &Namespace, rows: &[Row]) -> String {
             | Row::Channel {
                 name,
                 result: Err(f),
+            }
+            | Row::Queue {
+                name,
+                result: Err(f),
             } => format!(
                 "{{\"status\":\"unusable\",\"name\":{},\"kind\":{},\"error\":{},\"exit_code\":{}}}",
                 json_str(name),
-                json_str(if matches!(row, Row::Topic { .. }) { "topic" } else { "spsc" }),
+                json_str(row_kind(row)),
                 json_str(&f.reason),
                 f.code
             ),

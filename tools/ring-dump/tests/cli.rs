@@ -1,12 +1,14 @@
 //! `ring-dump` end to end: the real binary, run as its own process against
-//! channels and topics that this test process creates, attaches to and
-//! corrupts. Each test works in its own namespace `desk` under a fresh base
+//! channels, topics and work queues that this test process creates,
+//! attaches to and corrupts. Each test works in its own namespace `desk` under a fresh base
 //! directory, removed at the end.
 //!
 //! Topics are built through the public bus API: a publisher of Protocol V2
 //! trades, a live anonymous subscriber part-way through them and a durable
 //! subscriber that left (so its slot is `DETACHED`), all held by this test
-//! process while ring-dump, another process, looks at them.
+//! process while ring-dump, another process, looks at them. Work queues
+//! likewise: a record taken and held, one held by a consumer that crashed,
+//! one given back, and a claim in progress.
 //!
 //! The library under the binary (`shmbus::inspect`) is tested directly in
 //! the root crate's `tests/inspect.rs`.
@@ -25,13 +27,14 @@ use serde_json::Value;
 use shmbus::bus::{Bus, Channel, Policy, SpscConfig, StartAt};
 use shmbus::layout::{
     pack_record_header, SegmentKind, TopicEntry, BROADCAST_CONTROL_OFFSET,
-    DIRECTORY_ENTRIES_OFFSET, FLAG_COMMITTED, LAYOUT_VERSION, SPSC_DATA_OFFSET,
+    DIRECTORY_ENTRIES_OFFSET, FLAG_COMMITTED, LAYOUT_VERSION, QUEUE_CONTROL_OFFSET,
+    SPSC_DATA_OFFSET,
 };
 use shmbus::record::RelayDomain;
 use shmbus::ring::broadcast::Subscriber;
 use shmbus::segment::{OpenOptions, Segment};
 
-use fixtures::{ring_with_records, topic_config, trade, write_at};
+use fixtures::{queue_config, ring_with_records, topic_config, trade, write_at};
 use temp_ns::TempNs;
 
 const NS: &str = "desk";
@@ -280,7 +283,7 @@ fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
         assert_eq!(run.code, 0, "stderr: {}", run.stderr);
         let out = &run.stdout;
         assert!(
-            out.contains(": 1 topic, 3 spsc channels, 1 removed\n"),
+            out.contains(": 1 topic, 3 spsc channels, 0 queues, 1 removed\n"),
             "{out}"
         );
         let cells = |name: &str| -> Vec<String> {
@@ -614,7 +617,10 @@ fn list_shows_each_topic_with_live_counts_and_lag() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(run.stderr, "");
     let out = &run.stdout;
-    assert!(out.contains(": 1 topic, 0 spsc channels\n"), "{out}");
+    assert!(
+        out.contains(": 1 topic, 0 spsc channels, 0 queues\n"),
+        "{out}"
+    );
     let line = out
         .lines()
         .find(|l| l.starts_with(TOPIC))
@@ -892,7 +898,7 @@ fn corrupt_directory_entry_is_listed_and_exits_2() {
     assert!(run.one_error_line().contains(&expected), "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("0 topics, 0 spsc channels, 1 corrupt entry"),
+            .contains("0 topics, 0 spsc channels, 0 queues, 1 corrupt entry"),
         "{}",
         run.stdout
     );
@@ -933,4 +939,380 @@ fn corrupt_directory_entry_is_listed_and_exits_2() {
         "ring-dump modified the directory"
     );
     drop(desk);
+}
+
+// ---------------------------------------------------------------------------
+// Work queues
+// ---------------------------------------------------------------------------
+
+const QUEUE: &str = "execution";
+
+#[test]
+fn queue_is_listed_and_shown_with_participants_in_flight_and_records() {
+    let tmp = desk();
+    let bus = tmp.bus();
+    let queue = bus
+        .queue(QUEUE, &queue_config(8, std::time::Duration::from_secs(1)))
+        .expect("queue");
+    let mut strategy = queue.producer().expect("producer"); // slot 0
+    let mut late = queue.producer().expect("producer"); // slot 1
+    let mut gateway = queue.consumer().expect("consumer"); // slot 0
+    let mut crashed = queue.consumer().expect("consumer"); // slot 1
+    let mut other = queue.consumer().expect("consumer"); // slot 2
+    for seq in 0..4 {
+        strategy
+            .try_send(u16::from(RelayDomain::MarketData as u8), &trade(seq))
+            .expect("room");
+    }
+    let held = gateway.try_take().expect("record 0");
+    std::mem::forget(crashed.try_take().expect("record 1"));
+    crashed.crash_for_test(); // its record stays taken by a dead consumer
+    other
+        .try_take()
+        .expect("record 2")
+        .give_back()
+        .expect("give back");
+    let claim = late.try_claim(16).expect("claim of 4");
+    let path = queue.path();
+    let before = std::fs::read(&path).expect("read");
+
+    let run = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.contains(": 0 topics, 0 spsc channels, 1 queue\n"),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(QUEUE))
+        .unwrap_or_else(|| panic!("no line for {QUEUE} in:\n{out}"));
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        [
+            QUEUE,
+            "queue",
+            "slots=8",
+            "max_payload=128",
+            "depth=2",
+            "producers=2",
+            "consumers=2",
+            "in_flight=5",
+            "redelivered=1"
+        ],
+        "{out}"
+    );
+    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let entries = j.get("entries").and_then(Value::as_array).expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].get("kind").and_then(Value::as_str),
+        Some("queue")
+    );
+    assert_eq!(
+        entries[0].get("status").and_then(Value::as_str),
+        Some("ready")
+    );
+    assert_eq!(entries[0].get("depth").and_then(Value::as_u64), Some(2));
+
+    let run = ring_dump(&tmp.base, &["--json", "queue", QUEUE]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let j = run.json();
+    let num = |k: &str| {
+        j.get(k)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{k}"))
+    };
+    assert_eq!(j.get("namespace").and_then(Value::as_str), Some(NS));
+    assert_eq!(j.get("name").and_then(Value::as_str), Some(QUEUE));
+    assert_eq!(j.get("kind").and_then(Value::as_str), Some("queue"));
+    assert_eq!(
+        j.get("segment").and_then(Value::as_str),
+        Some(queue.record().segment.as_str())
+    );
+    assert_eq!(
+        j.get("path").and_then(Value::as_str),
+        Some(path.to_str().expect("utf-8 path"))
+    );
+    assert_eq!(
+        (num("slots"), num("slot_stride"), num("max_payload")),
+        (8, 192, 128)
+    );
+    assert_eq!((num("max_producers"), num("max_consumers")), (3, 3));
+    assert_eq!(num("reclaim_after_ns"), 1_000_000_000);
+    // Three takes moved the head; the record given back waits behind it.
+    assert_eq!((num("head"), num("tail"), num("oldest")), (3, 5, 0));
+    assert_eq!(
+        (
+            num("depth"),
+            num("redelivered_waiting"),
+            num("taken"),
+            num("taken_by_dead")
+        ),
+        (2, 1, 2, 1)
+    );
+    assert_eq!(num("in_flight_count"), 5);
+    let counters = j.get("counters").expect("counters");
+    let counter = |k: &str| counters.get(k).and_then(Value::as_u64).expect(k);
+    assert_eq!(
+        (
+            counter("redelivered"),
+            counter("reclaimed_claims"),
+            counter("reaped_consumers"),
+            counter("reaped_producers")
+        ),
+        (1, 0, 0, 0)
+    );
+    assert_eq!((num("producers_alive"), num("consumers_alive")), (2, 2));
+
+    let me = u64::from(std::process::id());
+    let producers = j
+        .get("producers")
+        .and_then(Value::as_array)
+        .expect("producers");
+    let claims: Vec<(u64, Option<u64>, u64, bool)> = producers
+        .iter()
+        .map(|p| {
+            assert_eq!(p.get("state").and_then(Value::as_str), Some("live"));
+            assert_eq!(p.get("pid").and_then(Value::as_u64), Some(me));
+            (
+                p.get("slot").and_then(Value::as_u64).expect("slot"),
+                p.get("claimed").and_then(Value::as_u64),
+                p.get("committed")
+                    .and_then(Value::as_u64)
+                    .expect("committed"),
+                p.get("alive") == Some(&Value::Bool(true)),
+            )
+        })
+        .collect();
+    assert_eq!(claims, [(0, None, 4, true), (1, Some(4), 0, true)]);
+    let consumers = j
+        .get("consumers")
+        .and_then(Value::as_array)
+        .expect("consumers");
+    let holders: Vec<(u64, u64, u64, u64, bool)> = consumers
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c.get(k).and_then(Value::as_u64).expect(k);
+            (
+                n("slot"),
+                n("taken"),
+                n("acked"),
+                n("holding"),
+                c.get("alive") == Some(&Value::Bool(true)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        holders,
+        [(0, 1, 0, 1, true), (1, 1, 0, 1, false), (2, 1, 1, 0, true)]
+    );
+
+    let in_flight = j
+        .get("in_flight")
+        .and_then(Value::as_array)
+        .expect("in_flight");
+    let states: Vec<String> = in_flight
+        .iter()
+        .map(|f| {
+            let seq = f.get("sequence").and_then(Value::as_u64).expect("sequence");
+            let state = f.get("state").and_then(Value::as_str).expect("state");
+            let flag = |k: &str| f.get(k).map(Value::to_string).unwrap_or_default();
+            match state {
+                "taken" => format!(
+                    "{seq} taken by {} alive={} redelivered={}",
+                    flag("consumer"),
+                    flag("consumer_alive"),
+                    flag("redelivered")
+                ),
+                "committed" => format!("{seq} committed redelivered={}", flag("redelivered")),
+                "writing" => format!(
+                    "{seq} writing by {} alive={}",
+                    flag("producer"),
+                    flag("producer_alive")
+                ),
+                other => format!("{seq} {other}"),
+            }
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "0 taken by 0 alive=true redelivered=false",
+            "1 taken by 1 alive=false redelivered=false",
+            "2 committed redelivered=true",
+            "3 committed redelivered=false",
+            "4 writing by 1 alive=true",
+        ]
+    );
+    assert!(in_flight[0]
+        .get("stamp")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.starts_with("0x")));
+
+    let records = j.get("records").and_then(Value::as_array).expect("records");
+    let waiting: Vec<(u64, bool, u64, u64)> = records
+        .iter()
+        .map(|r| {
+            let seq = r.get("sequence").and_then(Value::as_u64).expect("sequence");
+            let v2 = r.get("v2").expect("decoded as Protocol V2");
+            (
+                seq,
+                r.get("redelivered") == Some(&Value::Bool(true)),
+                r.get("len").and_then(Value::as_u64).expect("len"),
+                v2.get("sequence")
+                    .and_then(Value::as_u64)
+                    .expect("v2 sequence"),
+            )
+        })
+        .collect();
+    let len = |seq| trade(seq).len() as u64;
+    assert_eq!(waiting, [(2, true, len(2), 2), (3, false, len(3), 3)]);
+    assert_eq!(records[0].get("type").and_then(Value::as_u64), Some(1));
+    let walk = j.get("walk").expect("walk");
+    assert_eq!(walk.get("status").and_then(Value::as_str), Some("complete"));
+
+    // The text form says the same; --records 1 limits both lists.
+    let text = ring_dump(&tmp.base, &["queue", QUEUE]);
+    assert_eq!(text.code, 0, "stderr: {}", text.stderr);
+    let out = &text.stdout;
+    let header = format!(
+        "queue        desk/execution (work queue {}, directory entry {})",
+        queue.record().segment,
+        queue.record().entry
+    );
+    for expected in [
+        header.as_str(),
+        "config       8 slots of 192 bytes, max payload 128 bytes, reclaim after 1.0s",
+        "3 producer slots, 3 consumer slots",
+        "positions    head 3, tail 5, oldest in flight 0",
+        "depth        2 waiting (1 redelivered), 2 taken (1 by dead consumers), 5 in flight",
+        "counters     redelivered 1, reclaimed claims 0, reaped consumers 0, reaped producers 0",
+        "producers    2 in use, 2 alive",
+        "claim 4  alive",
+        "consumers    3 in use, 2 alive",
+        "holding 1  not alive",
+        "in flight    5 record slots",
+        "taken by consumer 1 (dead: it will be given back)",
+        "committed, redelivered",
+        "writing by producer 1 (alive)",
+        "records      2 waiting shown, oldest first",
+        "seq 2  type 1  len",
+        "  redelivered\n",
+        "Protocol V2 MarketData (1) from BinanceCollector",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let text = ring_dump(&tmp.base, &["--records", "1", "queue", QUEUE]);
+    let out = &text.stdout;
+    for expected in [
+        "... 4 more in flight (raise --records)",
+        "records      1 waiting shown",
+        "... 1 more waiting record (raise --records)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "queue modified"
+    );
+
+    // Everyone carries on: the claim commits, the held record is acked.
+    claim.commit().expect("commit");
+    held.ack().expect("ack");
+}
+
+#[test]
+fn missing_queue_exits_1_with_one_line() {
+    let tmp = desk();
+    let run = ring_dump(&tmp.base, &["queue", QUEUE]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.one_error_line().contains("no directory"),
+        "{}",
+        run.stderr
+    );
+    let _desk = desk_with_traffic(&tmp);
+    let run = ring_dump(&tmp.base, &["queue", "nope"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.one_error_line()
+            .contains("no work queue \"nope\" in namespace desk"),
+        "{}",
+        run.stderr
+    );
+    let run = ring_dump(&tmp.base, &["--json", "queue", TOPIC]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.one_error_line()
+            .contains("(\"market_data\" is a topic)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn corrupt_queue_exits_2_and_is_listed_unusable() {
+    let tmp = desk();
+    let queue = tmp
+        .bus()
+        .queue(QUEUE, &queue_config(8, std::time::Duration::from_secs(1)))
+        .expect("queue");
+    queue
+        .producer()
+        .expect("producer")
+        .try_send(1, b"order")
+        .expect("room");
+    let path = queue.path();
+    let geometry = queue.config().geometry();
+
+    // A stamp no build writes: the snapshot is refused, exit 2.
+    write_at(
+        &path,
+        geometry.slot_offset(0) as u64,
+        &0x5a5au64.to_ne_bytes(),
+    );
+    for args in [&["queue", QUEUE][..], &["--json", "queue", QUEUE]] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        assert_eq!(run.stdout, "");
+        let line = run.one_error_line();
+        assert!(line.contains("is corrupt"), "{line}");
+        assert!(line.contains("holds stamp 0x5a5a"), "{line}");
+    }
+    let run = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with(QUEUE) && l.contains("queue    unusable: ")),
+        "{}",
+        run.stdout
+    );
+
+    // A control block the directory disagrees with: refused on open.
+    write_at(&path, QUEUE_CONTROL_OFFSET as u64, &16u64.to_ne_bytes());
+    let before = std::fs::read(&path).expect("read");
+    let run = ring_dump(&tmp.base, &["queue", QUEUE]);
+    assert_eq!(run.code, 2);
+    assert!(run.one_error_line().contains("slots 16"), "{}", run.stderr);
+    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let entries = j.get("entries").and_then(Value::as_array).expect("entries");
+    assert_eq!(
+        entries[0].get("status").and_then(Value::as_str),
+        Some("unusable")
+    );
+    assert_eq!(
+        entries[0].get("kind").and_then(Value::as_str),
+        Some("queue")
+    );
+    assert_eq!(entries[0].get("exit_code").and_then(Value::as_u64), Some(2));
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "queue modified"
+    );
 }
