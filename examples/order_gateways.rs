@@ -52,6 +52,9 @@ const MAX_GATEWAYS: usize = 8;
 const VICTIM: usize = 2;
 /// How many redelivered orders the summary lists one by one.
 const LISTED: usize = 5;
+/// Reports the parent reads from one gateway before it looks at the next
+/// (and at the processes).
+const REPORTS_PER_LOOK: usize = 4096;
 /// The run fails if no report arrives for this long before the end.
 const STUCK_AFTER: Duration = Duration::from_secs(10);
 
@@ -481,11 +484,12 @@ impl Tally {
     }
 }
 
-/// Reads every report waiting on each gateway's channel.
+/// Reads the reports waiting on each gateway's channel, at most
+/// [`REPORTS_PER_LOOK`] from each. Returns whether there were any.
 fn read_reports(gateways: &mut [Gateway], tally: &mut Tally) -> Result<bool> {
     let mut any = false;
     for g in gateways {
-        loop {
+        for _ in 0..REPORTS_PER_LOOK {
             let report = match g.reports.try_read() {
                 Ok(rec) => parse_report(&rec)?,
                 Err(ReadError::Empty) => break,
@@ -682,7 +686,7 @@ fn parent(bus: &Bus, o: &Options) -> Result<()> {
         return Err(format!("the strategy failed: {status}").into());
     }
     // Reports sent after the last one counted (duplicates, if any).
-    read_reports(&mut gateways, &mut tally)?;
+    while read_reports(&mut gateways, &mut tally)? {}
     let counted = ends.counters().redelivered;
     summary(&gateways, &tally, o.orders, Some((handled_at, counted)));
 
