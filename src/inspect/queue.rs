@@ -659,10 +659,9 @@ impl QueueWalk<'_> {
         // change only after its acknowledgement moved the stamp to the next
         // lap and a producer claimed the slot again (`Producer::reserve`):
         // if the stamp loaded after this fence is still at the record's lap,
-        // every byte copied before it is the record's. (Exact on TSO
-        // machines such as x86-64; by the letter of the C++ model, a
-        // Release fence between the producer's "writing" mark and its
-        // payload writes would be needed as well.)
+        // every byte copied before it is the record's: this fence pairs
+        // with the Release fence a producer makes between its "writing"
+        // mark and its payload writes.
         fence(Ordering::Acquire);
         let stamp = self.queue.view.header(seq).stamp.load(Ordering::Relaxed);
         held(self.queue.view.slot_state(seq, stamp))

@@ -8,7 +8,7 @@ use super::{ClaimError, QueueView, SlotState, LOOKS_PER_SLOW_CHECK, REAP_PERIOD_
 use crate::layout::{lock_slot, pack_record_header, participant, queue_stamp, MAX_SEQUENCE};
 use crate::ring::broadcast::RegisterError;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{monotonic_ns, spin_hint, Ordering};
+use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// One producer of a work queue: any number may claim and commit records
@@ -221,6 +221,12 @@ impl Producer {
                 me.claimed.store(0, Ordering::Release);
                 continue;
             }
+            // SYNC POINT: the writer's half of a seqlock, pairing with the
+            // Acquire fence of the inspector's re-check of the stamp after
+            // a racy copy (`inspect::queue`, `still_held`): a copy that read
+            // any byte we write from here on sees the stamp moved. Free on
+            // x86-64 (a compiler barrier).
+            fence(Ordering::Release);
             if queue_stamp::flags(seen) & queue_stamp::SUSPECT != 0
                 && self.ring.owner_inside(t, self.slot)
             {
