@@ -299,6 +299,23 @@ impl Consumer {
                     if self.ring.control().tail.load(Ordering::Relaxed) <= h {
                         return Err(Self::corrupt(CorruptionKind::BadStamp { stamp: seen }, h));
                     }
+                    // Two laps or more ahead: someone read the head at
+                    // `h + slots` or later before the slot got there, so
+                    // the head cannot still be `h` (this CAS, an RMW, reads
+                    // the latest value). If it is, the stamp is corrupt:
+                    // walking to its lap would take up to 2^47 laps.
+                    // SYNC POINT: Relaxed: the Acquire load of the stamp
+                    // orders that read before this CAS.
+                    if queue_stamp::laps_ahead(queue_stamp::lap(seen), self.ring.lap(h)) > 1
+                        && self
+                            .ring
+                            .control()
+                            .head
+                            .compare_exchange(h, h, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        return Err(Self::corrupt(CorruptionKind::BadStamp { stamp: seen }, h));
+                    }
                     self.advance_head(h);
                 }
             }
