@@ -21,10 +21,17 @@
 //! record read is one that was committed, with its bytes, and no committed
 //! record is passed over without a `Lapped` error.
 //!
-//! Included by `tests/mapped_fuzz.rs` (the CI smoke test, a deterministic
-//! seed) and by `fuzz/fuzz_targets/mapped.rs` (libFuzzer), with
-//! `#[path = ...] mod harness;`. Only the public API is used. Calls whose
-//! signatures are about to change are in [`api`].
+//! Work queues have cases of their own ([`Fuzzer::run_queue`], in
+//! `queue.rs` next to this file): several producers and consumers of a
+//! mapped queue and of a heap one, the mapped one mutated between their
+//! calls, a model of the queue checking every call while its bytes are
+//! untouched.
+//!
+//! Included by `tests/mapped_fuzz.rs` (the CI smoke tests, a deterministic
+//! seed) and by `fuzz/fuzz_targets/mapped.rs` and `mapped_queue.rs`
+//! (libFuzzer), with `#[path = ...] mod harness;`. Only the public API
+//! (and the `*_for_test` hooks) is used. Calls whose signatures are about
+//! to change are in [`api`].
 
 #![allow(dead_code)]
 

@@ -390,7 +390,7 @@ enum Backing {
     /// A ring file named by the directory, and the harness's own writable
     /// mapping of it.
     Mapped {
-        queue: Queue,
+        queue: Box<Queue>,
         file: String,
         map: Option<RawMap>,
     },
@@ -1108,7 +1108,7 @@ impl<'a> QueueCase<'a> {
                             bytes
                         };
                         let r = claim.commit();
-                        self.committed(inst, h.id, &mut h.counts, seq, r, record_type, bytes);
+                        self.committed(inst, h.id, &mut h.counts, seq, r, (record_type, bytes));
                     }
                     4 | 5 => {
                         drop(claim);
@@ -1138,8 +1138,7 @@ impl<'a> QueueCase<'a> {
         counts: &mut ProdCounts,
         seq: u64,
         r: Result<u64, ClaimError>,
-        record_type: u16,
-        bytes: Vec<u8>,
+        (record_type, bytes): (u16, Vec<u8>),
     ) {
         let Some(q) = self.insts.get_mut(inst) else {
             return;
@@ -1222,7 +1221,14 @@ impl<'a> QueueCase<'a> {
         if len <= max {
             self.claim_outcome(inst, predicted, r);
             if let Ok(seq) = r {
-                self.committed(inst, h.id, &mut h.counts, seq, Ok(seq), record_type, bytes);
+                self.committed(
+                    inst,
+                    h.id,
+                    &mut h.counts,
+                    seq,
+                    Ok(seq),
+                    (record_type, bytes),
+                );
             }
         }
         self.check_producer(&h);
@@ -1257,11 +1263,10 @@ impl<'a> QueueCase<'a> {
                     self.claim_bounds(inst, claim.as_ptr(), len);
                     claim.copy_from_slice(&bytes);
                     claim.set_record_type(record_type);
-                    claim.commit().map(|s| {
+                    claim.commit().inspect(|&s| {
                         if s != seq {
                             oracle!("commit of claim {seq} returned {s}");
                         }
-                        s
                     })
                 }
                 Err(e) => Err(e),
@@ -1281,7 +1286,14 @@ impl<'a> QueueCase<'a> {
             };
             self.claim_outcome(inst, predicted, r);
             if let Ok(seq) = r {
-                self.committed(inst, h.id, &mut h.counts, seq, Ok(seq), record_type, bytes);
+                self.committed(
+                    inst,
+                    h.id,
+                    &mut h.counts,
+                    seq,
+                    Ok(seq),
+                    (record_type, bytes),
+                );
             }
         }
         self.check_producer(&h);
@@ -1684,7 +1696,7 @@ impl<'a> QueueCase<'a> {
             .find(|i| i.file() == Some(file.as_str()))
         {
             if let Backing::Mapped { queue, .. } = &mut inst.backing {
-                *queue = q;
+                **queue = q;
             }
             return;
         }
@@ -1693,7 +1705,7 @@ impl<'a> QueueCase<'a> {
         trace!("  queue {} in {file}", self.insts.len());
         let mut inst = Inst::new(
             Backing::Mapped {
-                queue: q,
+                queue: Box::new(q),
                 file,
                 map,
             },
