@@ -1,18 +1,21 @@
-//! Smoke run of the mapped-bytes fuzz harness (`tests/mapped_fuzz/harness.rs`,
-//! shared with `fuzz/fuzz_targets/mapped.rs`): a deterministic sequence of
-//! inputs, each a case that creates an SPSC ring, two topics and their
-//! directory, runs producer, consumer and directory operations on them and
-//! mutates their mapped bytes in between. Every call must return; a panic
-//! fails the test, and so does a case that does not finish within
-//! [`CASE_LIMIT`].
+//! Smoke runs of the mapped-bytes fuzz harness (`tests/mapped_fuzz/harness.rs`,
+//! shared with `fuzz/fuzz_targets/mapped.rs` and `mapped_queue.rs`): a
+//! deterministic sequence of inputs, each a case that creates an SPSC
+//! ring, two topics and their directory (`mapped_bytes_smoke`), or a work
+//! queue behind a directory and one on the heap (`queue_mapped_bytes_smoke`,
+//! `tests/mapped_fuzz/queue.rs`), runs producer, consumer and directory
+//! operations on them and mutates their mapped bytes in between. Every
+//! call must return; a panic fails the test, and so does a case that does
+//! not finish within [`CASE_LIMIT`].
 //!
 //! Knobs (environment variables):
-//! * `SHMBUS_FUZZ_CASES`: how many cases (default [`DEFAULT_CASES`]: 2,000
-//!   in a release build, 200 in a debug one);
+//! * `SHMBUS_FUZZ_CASES`: how many cases of each run (default
+//!   [`DEFAULT_CASES`]: 2,000 in a release build, 200 in a debug one);
 //! * `SHMBUS_FUZZ_SEED`: the first case's seed (default 0), to run other
 //!   cases than CI does;
-//! * `SHMBUS_FUZZ_REPLAY`: a file (a libFuzzer crash artifact) to run as
-//!   the only input of `replay_artifact`.
+//! * `SHMBUS_FUZZ_REPLAY`: a file (a libFuzzer crash artifact of `mapped`)
+//!   to run as the only input of `replay_artifact`;
+//!   `SHMBUS_FUZZ_REPLAY_QUEUE`, the same for `mapped_queue`.
 //!
 //! The `found_*` tests are minimised reproducers of defects the harness
 //! found in the library (each failed before its fix).
@@ -54,6 +57,15 @@ fn input(seed: u64) -> Vec<u8> {
     out
 }
 
+/// Which harness entry runs an input.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `Fuzzer::run`: an SPSC ring, topics, the directory.
+    Mixed,
+    /// `Fuzzer::run_queue`: work queues.
+    Queue,
+}
+
 enum Progress {
     Started(u64),
     Failed(u64, String),
@@ -68,7 +80,7 @@ fn panic_site() -> &'static std::sync::Mutex<String> {
 
 /// Runs `inputs` on a worker thread; fails if one panics or takes longer
 /// than [`CASE_LIMIT`].
-fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats {
+fn run_watched(tag: &'static str, kind: Kind, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats {
     // Survey mode (`SHMBUS_FUZZ_SURVEY=1`): go on after a panic and list
     // each distinct panic site once, with the first case that hit it.
     let survey = std::env::var_os("SHMBUS_FUZZ_SURVEY").is_some();
@@ -105,8 +117,10 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
                     return;
                 }
                 let _ = tx.send(Progress::Started(seed));
-                let r =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fuzzer.run(&data)));
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match kind {
+                    Kind::Mixed => fuzzer.run(&data),
+                    Kind::Queue => fuzzer.run_queue(&data),
+                }));
                 if let Err(e) = r {
                     let msg = e
                         .downcast_ref::<String>()
@@ -160,17 +174,17 @@ fn run_watched(tag: &'static str, inputs: Vec<(u64, Vec<u8>)>) -> harness::Stats
     }
 }
 
-#[test]
-fn mapped_bytes_smoke() {
+/// Runs the smoke cases of `kind` and checks that the harness really ran.
+fn smoke(tag: &'static str, kind: Kind) {
     let first = env_u64("SHMBUS_FUZZ_SEED", 0);
     let cases = env_u64("SHMBUS_FUZZ_CASES", DEFAULT_CASES);
     let inputs = (first..first.saturating_add(cases))
         .map(|seed| (seed, input(seed)))
         .collect();
     let started = Instant::now();
-    let stats = run_watched("smoke", inputs);
+    let stats = run_watched(tag, kind, inputs);
     eprintln!(
-        "mapped fuzz smoke: {} cases, {} steps, {} mutations, {} errors returned, {} reads checked, in {:?}",
+        "mapped fuzz {tag}: {} cases, {} steps, {} mutations, {} errors returned, {} reads checked, in {:?}",
         stats.cases,
         stats.steps,
         stats.mutations,
@@ -189,37 +203,66 @@ fn mapped_bytes_smoke() {
     }
 }
 
+#[test]
+fn mapped_bytes_smoke() {
+    smoke("smoke", Kind::Mixed);
+}
+
+/// Work queues: several producers and consumers of a mapped queue and of
+/// a heap one, checked against the model while no byte was mutated.
+#[test]
+fn queue_mapped_bytes_smoke() {
+    smoke("queue-smoke", Kind::Queue);
+}
+
 /// Runs one libFuzzer artifact given by `SHMBUS_FUZZ_REPLAY` (does nothing
 /// without it).
 #[test]
 fn replay_artifact() {
-    let Some(path) = std::env::var_os("SHMBUS_FUZZ_REPLAY") else {
-        return;
-    };
-    let data = std::fs::read(&path).expect("read SHMBUS_FUZZ_REPLAY");
-    run_watched("replay", vec![(0, data)]);
+    for (var, kind) in [
+        ("SHMBUS_FUZZ_REPLAY", Kind::Mixed),
+        ("SHMBUS_FUZZ_REPLAY_QUEUE", Kind::Queue),
+    ] {
+        if let Some(path) = std::env::var_os(var) {
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("read {var}: {e}"));
+            run_watched("replay", kind, vec![(0, data)]);
+        }
+    }
 }
 
 /// Every libFuzzer artifact kept in `tests/mapped_fuzz/artifacts/` (inputs
-/// that once crashed the `mapped` target, named for what they found) runs
-/// cleanly now. In a debug build they run with overflow checks, as the
-/// target does.
+/// that once crashed the `mapped` target, or the `mapped_queue` one for
+/// those named `queue-*`, named for what they found) runs cleanly now. In
+/// a debug build they run with overflow checks, as the targets do.
 #[test]
 fn kept_artifacts_run_cleanly() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mapped_fuzz/artifacts");
-    let mut inputs: Vec<(u64, Vec<u8>)> = std::fs::read_dir(&dir)
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
         .expect("the artifacts directory")
-        .map(|e| std::fs::read(e.expect("entry").path()).expect("read artifact"))
-        .enumerate()
-        .map(|(i, data)| (i as u64, data))
+        .map(|e| e.expect("entry").path())
         .collect();
-    inputs.sort();
-    assert!(
-        inputs.len() >= 2,
-        "artifacts missing from {}",
-        dir.display()
-    );
-    run_watched("artifact", inputs);
+    files.sort();
+    for kind in [Kind::Mixed, Kind::Queue] {
+        let inputs: Vec<(u64, Vec<u8>)> = files
+            .iter()
+            .filter(|p| {
+                let queue = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("queue-"));
+                queue == (kind == Kind::Queue)
+            })
+            .map(|p| std::fs::read(p).expect("read artifact"))
+            .enumerate()
+            .map(|(i, data)| (i as u64, data))
+            .collect();
+        assert!(
+            inputs.len() >= if kind == Kind::Mixed { 2 } else { 1 },
+            "artifacts missing from {}",
+            dir.display()
+        );
+        run_watched("artifact", kind, inputs);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -443,4 +486,73 @@ fn found_dead_creator_entry_blocks_open_topic() {
         "open_topic took {:?}",
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Work queues
+// ---------------------------------------------------------------------------
+
+use shmbus::bus::QueueConfig;
+use shmbus::layout::{QueueControl, MAX_SEQUENCE, QUEUE_CONTROL_OFFSET};
+use shmbus::ring::queue::TakeError;
+
+/// Offsets in a work queue segment, from `shmbus::layout`.
+const QUEUE_TAIL: usize = QUEUE_CONTROL_OFFSET + offset_of!(QueueControl, tail);
+const QUEUE_HEAD: usize = QUEUE_CONTROL_OFFSET + offset_of!(QueueControl, head);
+
+/// A bus in a temporary namespace with a two-slot work queue "work" that
+/// went round once (records 0 and 1 taken and acknowledged: both slots
+/// free at lap 1), a producer and a consumer of it, and the queue's file.
+fn queue_after_one_lap(
+    tag: &str,
+) -> (
+    common::TempNs,
+    shmbus::bus::QueueProducer,
+    shmbus::bus::QueueConsumer,
+    std::path::PathBuf,
+) {
+    let tmp = common::TempNs::new(tag);
+    let bus = Bus::at(&tmp.base, "t").expect("bus");
+    let config = QueueConfig {
+        slots: 2,
+        max_payload: 8,
+        max_producers: 1,
+        max_consumers: 1,
+        reclaim_after: Duration::from_secs(1),
+    };
+    let queue = bus.queue("work", &config).expect("queue");
+    let mut p = queue.producer().expect("producer");
+    let mut c = queue.consumer().expect("consumer");
+    let mut buf = [0u8; 8];
+    for _ in 0..2 {
+        p.try_send(1, b"x").expect("room");
+        c.try_recv(&mut buf).expect("record");
+    }
+    let path = queue.path();
+    (tmp, p, c, path)
+}
+
+// Found by the harness, fixed: a work queue whose head (a valid
+// sequence) is far behind the laps its slots hold, with a tail past it: a
+// take walked the head one sequence at a time toward the slots' lap (here
+// 2^41 steps, in the loop of `Consumer::take_next`, its `Ahead` branch):
+// `try_take` never returned. A slot two laps or more ahead of a head that
+// nobody moved is now a corrupt stamp.
+#[test]
+fn found_queue_head_far_behind_the_stamps_hangs_take() {
+    let (_tmp, _p, mut c, path) = queue_after_one_lap("fz-qahead");
+    // Lap 2^48 - 2^40 of two slots: both slots (lap 1) are 2^40 + 1 laps
+    // ahead of it.
+    let head = ((1u64 << 48) - (1 << 40)) * 2;
+    assert!(head <= MAX_SEQUENCE);
+    assert!(harness::poke(&path, QUEUE_HEAD, &head.to_le_bytes()));
+    assert!(harness::poke(
+        &path,
+        QUEUE_TAIL,
+        &MAX_SEQUENCE.to_le_bytes()
+    ));
+    within(Duration::from_secs(5), move || {
+        let r = c.try_take().map(|r| r.len());
+        assert!(matches!(r, Err(TakeError::Corrupt(_))), "{r:?}");
+    });
 }

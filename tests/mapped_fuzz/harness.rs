@@ -21,10 +21,17 @@
 //! record read is one that was committed, with its bytes, and no committed
 //! record is passed over without a `Lapped` error.
 //!
-//! Included by `tests/mapped_fuzz.rs` (the CI smoke test, a deterministic
-//! seed) and by `fuzz/fuzz_targets/mapped.rs` (libFuzzer), with
-//! `#[path = ...] mod harness;`. Only the public API is used. Calls whose
-//! signatures are about to change are in [`api`].
+//! Work queues have cases of their own ([`Fuzzer::run_queue`], in
+//! `queue.rs` next to this file): several producers and consumers of a
+//! mapped queue and of a heap one, the mapped one mutated between their
+//! calls, a model of the queue checking every call while its bytes are
+//! untouched.
+//!
+//! Included by `tests/mapped_fuzz.rs` (the CI smoke tests, a deterministic
+//! seed) and by `fuzz/fuzz_targets/mapped.rs` and `mapped_queue.rs`
+//! (libFuzzer), with `#[path = ...] mod harness;`. Only the public API
+//! (and the `*_for_test` hooks) is used. Calls whose signatures are about
+//! to change are in [`api`].
 
 #![allow(dead_code)]
 
@@ -214,6 +221,56 @@ impl<'a> Input<'a> {
     }
     fn bool(&mut self) -> bool {
         self.u8() & 1 == 1
+    }
+
+    /// An interesting value near `cur`, `scale` being the ring's size in its
+    /// own unit (bytes or slots).
+    fn value(&mut self, cur: u64, scale: u64) -> u64 {
+        let small = u64::from(self.u8() % 17);
+        match self.below(18) {
+            0 => 0,
+            1 => 1,
+            2 => u64::MAX,
+            3 => u64::from(u32::MAX),
+            4 => cur.wrapping_add(small),
+            5 => cur.wrapping_sub(small),
+            6 => cur.wrapping_add(scale),
+            7 => cur.wrapping_sub(scale),
+            8 => 1 << 63,
+            9 => i64::MAX as u64,
+            10 => cur.wrapping_add(scale.wrapping_mul(2)),
+            11 => u64::MAX - small,
+            12 => self.u64(),
+            13 => cur ^ (1 << (self.u8() % 64)),
+            14 => small,
+            15 => (1 << 32) + small,
+            16 => cur.wrapping_add(8 * small),
+            _ => 1 << 62,
+        }
+    }
+
+    /// A record header word (SPSC frame or broadcast slot word).
+    fn header_word(&mut self, max_len: u64) -> u64 {
+        let len = match self.below(7) {
+            0 => 0,
+            1 => max_len,
+            2 => max_len + 1,
+            3 => u64::from(u32::MAX),
+            4 => max_len / 2,
+            5 => u64::from(self.u8()),
+            _ => u64::from(self.u32()),
+        } as u32;
+        let flags = match self.below(8) {
+            0 => 0,
+            1 => FLAG_COMMITTED,
+            2 => FLAG_PADDING | FLAG_COMMITTED,
+            3 => FLAG_PADDING,
+            4 => FLAG_SKIP,
+            5 => 0xFFFF,
+            6 => FLAG_SKIP | FLAG_COMMITTED,
+            _ => self.u16(),
+        };
+        pack_record_header(len, self.u16(), flags)
     }
 }
 
@@ -565,25 +622,37 @@ impl Fuzzer {
 
     /// Runs one input. Panics (with the oracle's reason) on a failure.
     pub fn run(&mut self, data: &[u8]) {
+        self.run_case(|base, ns_name| {
+            let mut case = Case::new(base, ns_name, data)?;
+            case.run();
+            Some(case.stats)
+        });
+    }
+
+    /// Runs one input as a work-queue case (see [`queue`]). Panics (with
+    /// the oracle's reason) on a failure.
+    pub fn run_queue(&mut self, data: &[u8]) {
+        self.run_case(|base, ns_name| {
+            let mut case = queue::QueueCase::new(base, ns_name, data)?;
+            case.run();
+            Some(case.stats)
+        });
+    }
+
+    /// Runs one case in a fresh namespace under the base directory, and
+    /// removes the namespace after it.
+    fn run_case(&mut self, case: impl FnOnce(&Path, &str) -> Option<Stats>) {
         let n = self.next;
         self.next = self.next.wrapping_add(1);
         let ns_name = format!("c{n}");
         let ns_path = self.base.join(&ns_name);
         let _ = std::fs::remove_dir_all(&ns_path);
-        {
-            let mut case = match Case::new(&self.base, &ns_name, data) {
-                Some(c) => c,
-                None => {
-                    let _ = std::fs::remove_dir_all(&ns_path);
-                    return;
-                }
-            };
-            case.run();
+        if let Some(stats) = case(&self.base, &ns_name) {
             self.stats.cases += 1;
-            self.stats.steps += case.stats.steps;
-            self.stats.mutations += case.stats.mutations;
-            self.stats.errors += case.stats.errors;
-            self.stats.checked_reads += case.stats.checked_reads;
+            self.stats.steps += stats.steps;
+            self.stats.mutations += stats.mutations;
+            self.stats.errors += stats.errors;
+            self.stats.checked_reads += stats.checked_reads;
         }
         let _ = std::fs::remove_dir_all(&ns_path);
     }
@@ -1801,54 +1870,14 @@ impl<'a> Case<'a> {
 
     // -- Mutations ------------------------------------------------------------
 
-    /// An interesting value near `cur`, `scale` being the ring's size in its
-    /// own unit (bytes or slots).
+    /// An interesting value near `cur` (see [`Input::value`]).
     fn value(&mut self, cur: u64, scale: u64) -> u64 {
-        let small = u64::from(self.input.u8() % 17);
-        match self.input.below(18) {
-            0 => 0,
-            1 => 1,
-            2 => u64::MAX,
-            3 => u64::from(u32::MAX),
-            4 => cur.wrapping_add(small),
-            5 => cur.wrapping_sub(small),
-            6 => cur.wrapping_add(scale),
-            7 => cur.wrapping_sub(scale),
-            8 => 1 << 63,
-            9 => i64::MAX as u64,
-            10 => cur.wrapping_add(scale.wrapping_mul(2)),
-            11 => u64::MAX - small,
-            12 => self.input.u64(),
-            13 => cur ^ (1 << (self.input.u8() % 64)),
-            14 => small,
-            15 => (1 << 32) + small,
-            16 => cur.wrapping_add(8 * small),
-            _ => 1 << 62,
-        }
+        self.input.value(cur, scale)
     }
 
-    /// A record header word (SPSC frame or broadcast slot word).
+    /// A record header word (see [`Input::header_word`]).
     fn header_word(&mut self, max_len: u64) -> u64 {
-        let len = match self.input.below(7) {
-            0 => 0,
-            1 => max_len,
-            2 => max_len + 1,
-            3 => u64::from(u32::MAX),
-            4 => max_len / 2,
-            5 => u64::from(self.input.u8()),
-            _ => u64::from(self.input.u32()),
-        } as u32;
-        let flags = match self.input.below(8) {
-            0 => 0,
-            1 => FLAG_COMMITTED,
-            2 => FLAG_PADDING | FLAG_COMMITTED,
-            3 => FLAG_PADDING,
-            4 => FLAG_SKIP,
-            5 => 0xFFFF,
-            6 => FLAG_SKIP | FLAG_COMMITTED,
-            _ => self.input.u16(),
-        };
-        pack_record_header(len, self.input.u16(), flags)
+        self.input.header_word(max_len)
     }
 
     fn untrust_ring(&mut self, gen: usize) {
@@ -2231,3 +2260,6 @@ impl Drop for Case<'_> {
         self.topics.clear();
     }
 }
+
+#[path = "queue.rs"]
+mod queue;

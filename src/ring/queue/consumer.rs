@@ -299,6 +299,23 @@ impl Consumer {
                     if self.ring.control().tail.load(Ordering::Relaxed) <= h {
                         return Err(Self::corrupt(CorruptionKind::BadStamp { stamp: seen }, h));
                     }
+                    // Two laps or more ahead: someone read the head at
+                    // `h + slots` or later before the slot got there, so
+                    // the head cannot still be `h` (this CAS, an RMW, reads
+                    // the latest value). If it is, the stamp is corrupt:
+                    // walking to its lap would take up to 2^47 laps.
+                    // SYNC POINT: Relaxed: the Acquire load of the stamp
+                    // orders that read before this CAS.
+                    if queue_stamp::laps_ahead(queue_stamp::lap(seen), self.ring.lap(h)) > 1
+                        && self
+                            .ring
+                            .control()
+                            .head
+                            .compare_exchange(h, h, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        return Err(Self::corrupt(CorruptionKind::BadStamp { stamp: seen }, h));
+                    }
                     self.advance_head(h);
                 }
             }
@@ -606,14 +623,19 @@ impl Consumer {
     }
 
     /// Test hook: leaves the queue as a process killed now would (the slot
-    /// and any record it holds stay as they are, the liveness lock goes),
-    /// without running `Drop`.
+    /// and any record it holds stay as they are; the liveness lock and the
+    /// handle's mapping go), without running `Drop`.
     #[doc(hidden)]
     pub fn crash_for_test(self) {
         self.ring
             .liveness
             .unlock(lock_slot::queue_consumer(self.slot));
-        core::mem::forget(self);
+        // Its view goes as a killed process's mapping and descriptor do
+        // (nothing leaks, however many handles a test kills).
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; its view is moved
+        // out exactly once.
+        drop(unsafe { core::ptr::read(&this.ring) });
     }
 
     /// Test hook: the index of this consumer's slot.

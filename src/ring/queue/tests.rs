@@ -411,6 +411,41 @@ fn corrupt_stamps_and_words_are_typed_errors() {
     assert_eq!(c.try_recv(&mut buf), Ok((2, 4)));
 }
 
+/// Hostile bytes: a head far behind the laps the slots hold, the tail
+/// past it. The take once walked the head a sequence at a time toward the
+/// slots' lap (2^47 laps at worst: a hang; here 2^20, after which it said
+/// `Empty`); a slot two laps or more ahead of a head nobody moved is a
+/// corrupt stamp, reported at once.
+#[test]
+fn a_head_laps_behind_the_slots_is_corrupt_not_walked() {
+    let q = heap(config(2)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut c = q.consumer().expect("consumer");
+    let mut buf = [0u8; 8];
+    for _ in 0..2 {
+        p.try_send(1, b"x").expect("room");
+        c.try_recv(&mut buf).expect("record");
+    }
+    // Both slots are free at lap 1; the head goes back 2^20 laps.
+    let head = (1u64 << 48).wrapping_sub(1 << 20) & queue_stamp::LAP_MASK;
+    let head = head * 2;
+    let ctl = c.ring.control();
+    ctl.head.store(head, Ordering::Relaxed);
+    ctl.tail
+        .store(crate::layout::MAX_SEQUENCE, Ordering::Relaxed);
+    match c.try_take().err() {
+        Some(TakeError::Corrupt(k)) => {
+            assert_eq!(k.position, head);
+            assert!(matches!(
+                k.kind,
+                crate::ring::CorruptionKind::BadStamp { .. }
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(q.counters().head, head, "the head was not walked");
+}
+
 #[test]
 fn invalid_configs_are_refused() {
     let setting = |c: QueueConfig| c.validate().map_err(|e| e.setting);
