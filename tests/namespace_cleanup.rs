@@ -248,3 +248,61 @@ fn buses_racing_a_removal_always_open() {
     assert!(total > 4, "{total} rounds");
     assert!(!t.base.join(NS).exists(), "the last one out removed it");
 }
+
+/// A remover stopped between taking the directory's exclusive lock and
+/// unlinking it (the state a SIGSTOP there leaves, made here by holding
+/// that lock from another open of the file): a bus opened meanwhile waits,
+/// neither failing nor using the doomed file, and when the remover resumes
+/// and unlinks it, the bus makes the namespace afresh.
+#[test]
+fn a_bus_waits_out_a_stopped_remover() {
+    use std::os::fd::AsRawFd;
+    let t = TempNs::new("cleanup-stopped-remover");
+    // A directory nobody uses (a bare `Directory` handle does not remove
+    // anything when dropped).
+    drop(shmbus::directory::Directory::open_or_create(&t.ns).expect("directory"));
+    let path = directory_file(&t.base);
+    let remover = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("open directory.dir");
+    // SAFETY: all-zero is a valid flock.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0; // lock_slot::DIRECTORY_USERS
+    fl.l_len = 1;
+    // A child that another test forks meanwhile holds a copy of the
+    // directory's descriptor, and its read lock, until its exec: retry.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        // SAFETY: a live descriptor and a valid flock for F_OFD_SETLK.
+        if unsafe { libc::fcntl(remover.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        assert!(Instant::now() < deadline, "the exclusive users lock: {err}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let started = Instant::now();
+    let opener = {
+        let base = t.base.clone();
+        std::thread::spawn(move || {
+            let bus = Bus::at(&base, NS).expect("a bus once the remover is done");
+            let topic = bus.topic("quotes", &TopicConfig::default()).expect("topic");
+            (started.elapsed(), topic.was_created(), topic.record().epoch)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !opener.is_finished(),
+        "the bus did not wait for the remover"
+    );
+    // The remover resumes: unlinks, then lets go.
+    std::fs::remove_file(&path).expect("unlink");
+    drop(remover);
+    let (waited, created, epoch) = opener.join().expect("opener");
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(created && epoch == 1, "a fresh directory");
+}

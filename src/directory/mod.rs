@@ -403,11 +403,12 @@ mod mapped {
             let size =
                 DIRECTORY_ENTRIES_OFFSET + entries as usize * core::mem::size_of::<TopicEntry>();
             // A directory being removed (see `Directory::remove_if_unused`)
-            // is waited out this long before its flag is reported.
-            let removal_wait = std::time::Instant::now() + Duration::from_secs(1);
+            // is waited out this long (its remover may be stopped half-way)
+            // before the removal is reported.
+            let removal_wait = std::time::Instant::now() + CREATE_WAIT;
             loop {
                 match Segment::open(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, opts) {
-                    Ok(segment) => match Self::join(segment)? {
+                    Ok(segment) => match Self::join(segment, removal_wait)? {
                         Some(directory) => return Ok(directory),
                         None => continue,
                     },
@@ -428,7 +429,7 @@ mod mapped {
                     unsafe { (*(after_header as *mut DirectoryControl)).entries = entries };
                 };
                 match Segment::create(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, size, init) {
-                    Ok(segment) => match Self::join(segment)? {
+                    Ok(segment) => match Self::join(segment, removal_wait)? {
                         Some(directory) => return Ok(directory),
                         None => continue,
                     },
@@ -456,14 +457,25 @@ mod mapped {
         /// Becomes one of the directory's users (its read lock on
         /// [`lock_slot::DIRECTORY_USERS`]), so that no other process removes
         /// it while this one uses it. `None` if it is being removed or was
-        /// removed since it was opened: open (or create) it again.
-        fn join(segment: Segment) -> Result<Option<Directory>, DirectoryError> {
+        /// removed since it was opened: open (or create) it again. A
+        /// remover that holds it past `removal_wait` (it was stopped
+        /// half-way) is reported as the removal.
+        fn join(
+            segment: Segment,
+            removal_wait: std::time::Instant,
+        ) -> Result<Option<Directory>, DirectoryError> {
             let directory = Self::validated(segment)?;
             if !directory
                 .segment
                 .try_read_lock(lock_slot::DIRECTORY_USERS)?
             {
                 // Its remover holds the write lock, for as long as an unlink.
+                if std::time::Instant::now() >= removal_wait {
+                    return Err(SegmentError::Removed {
+                        path: directory.segment.path().to_owned(),
+                    }
+                    .into());
+                }
                 std::thread::sleep(Duration::from_millis(1));
                 return Ok(None);
             }
