@@ -328,6 +328,8 @@ struct PingPong<P, E> {
     echoer: E,
     next: u64,
     hist: Histogram<u64>,
+    /// Each round's p50, in ns.
+    round_p50: Vec<f64>,
 }
 
 impl<P: Pinger, E: Echoer> PingPong<P, E> {
@@ -338,6 +340,7 @@ impl<P: Pinger, E: Echoer> PingPong<P, E> {
             echoer,
             next: 1,
             hist: common::latency_histogram(),
+            round_p50: Vec::new(),
         }
     }
 
@@ -372,10 +375,13 @@ impl<P: Pinger, E: Echoer> PingPong<P, E> {
         })
     }
 
-    /// Warms up with `warmup` round trips, then records `samples` of them.
+    /// Warms up with `warmup` round trips, then records `samples` of them
+    /// (a round), keeping the round's p50.
     fn sample(&mut self, warmup: usize, samples: usize) {
         let name = self.name;
-        self.with_echoer(|pinger, next, hist| {
+        let mut round = common::latency_histogram();
+        self.with_echoer(|pinger, next, _| {
+            let hist = &mut round;
             for _ in 0..warmup {
                 pinger.round_trip(*next);
                 *next += 1;
@@ -390,6 +396,8 @@ impl<P: Pinger, E: Echoer> PingPong<P, E> {
                     .unwrap_or_else(|e| panic!("{name}: {one_way} ns out of range: {e}"));
             }
         });
+        self.round_p50.push(round.value_at_quantile(0.5) as f64);
+        self.hist.add(&round).expect("same bounds");
     }
 
     /// Registers a criterion benchmark of the mean one-way latency.
@@ -464,6 +472,15 @@ fn main() {
             ],
             0,
         );
+        println!(
+            "p50, median of per-round ratios: shmbus spsc / floor {:.2}x, rtrb / floor {:.2}x, \
+             shmbus spsc / rtrb {:.2}x",
+            common::median_ratio(&shm.round_p50, &floor.round_p50),
+            common::median_ratio(&rtrb.round_p50, &floor.round_p50),
+            common::median_ratio(&shm.round_p50, &rtrb.round_p50),
+        );
+        let floors: Vec<String> = floor.round_p50.iter().map(|p| format!("{p}")).collect();
+        println!("each round's floor p50, ns: {}", floors.join(" "));
         println!();
     }
 

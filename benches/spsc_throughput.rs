@@ -399,6 +399,18 @@ fn main() {
                 v.times.push(t);
             }
         }
+        // Per-round ratios first (`median` below sorts each row's times).
+        let round_ratios: Vec<(String, f64)> = all
+            .iter()
+            .filter_map(|v| {
+                let base = &all[v.baseline?];
+                let secs = |t: &[Duration]| t.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
+                Some((
+                    format!("{} / {}", v.name, base.name),
+                    common::median_ratio(&secs(&base.times), &secs(&v.times)),
+                ))
+            })
+            .collect();
         let rows: Vec<common::ThroughputRow> = all
             .iter_mut()
             .map(|v| {
@@ -423,6 +435,9 @@ fn main() {
             common::load_average()
         );
         common::print_throughput_table(&rows);
+        for (pair, ratio) in &round_ratios {
+            println!("{pair}, median of per-round ratios: {ratio:.2}x");
+        }
         println!();
     }
 

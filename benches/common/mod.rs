@@ -197,6 +197,17 @@ pub fn print_latency_table(rows: &[LatencyRow<'_>], floor: usize) {
     }
 }
 
+/// The median of per-round ratios `a[r] / b[r]`: each round's transports
+/// ran back to back, so a ratio within a round compares them on the same
+/// machine state, which rows aggregated over a whole run do not (these
+/// VMs change core-to-core latency every few seconds).
+pub fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "one value per round on each side");
+    let mut ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
 /// The median of `samples` (which it sorts).
 pub fn median(samples: &mut [Duration]) -> Duration {
     samples.sort_unstable();
