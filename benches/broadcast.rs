@@ -374,6 +374,8 @@ struct LatencyRow {
     wait: Wait,
     shm: Histogram<u64>,
     cb: Histogram<u64>,
+    /// Each round's p50, ns, of shmbus and of crossbeam.
+    rounds: (Vec<f64>, Vec<f64>),
 }
 
 /// What the latency runs share: sample counts, cores and the state of the
@@ -471,6 +473,7 @@ fn latency(topic: &Topic, cores: usize, samples: usize, rounds: usize) -> Vec<La
                 wait,
                 shm: common::latency_histogram(),
                 cb: common::latency_histogram(),
+                rounds: (Vec::new(), Vec::new()),
             });
         }
     }
@@ -486,10 +489,16 @@ fn latency(topic: &Topic, cores: usize, samples: usize, rounds: usize) -> Vec<La
         for row in &mut rows {
             let subs = shm_subscribers(topic, row.subs);
             let (pace, wait) = (&mut pacing, row.wait);
-            latency_run("shmbus", &mut shm_out, subs, wait, pace, &mut row.shm);
+            let mut shm_round = common::latency_histogram();
+            latency_run("shmbus", &mut shm_out, subs, wait, pace, &mut shm_round);
             let (mut cb_out, rxs) = cb_fan_out(row.subs, u64::from(SLOTS), Wait::Spin);
             let pace = &mut pacing;
-            latency_run("crossbeam", &mut cb_out, rxs, wait, pace, &mut row.cb);
+            let mut cb_round = common::latency_histogram();
+            latency_run("crossbeam", &mut cb_out, rxs, wait, pace, &mut cb_round);
+            row.rounds.0.push(shm_round.value_at_quantile(0.5) as f64);
+            row.rounds.1.push(cb_round.value_at_quantile(0.5) as f64);
+            row.shm.add(&shm_round).expect("same bounds");
+            row.cb.add(&cb_round).expect("same bounds");
         }
     }
     rows
@@ -511,6 +520,7 @@ fn print_latency(rows: &[LatencyRow]) {
         "p50 s/cb",
         "p99 s/cb"
     );
+    let mut per_round = Vec::new();
     for row in rows {
         for (name, h) in [("shmbus", &row.shm), ("crossbeam", &row.cb)] {
             let ratios = if name == "shmbus" {
@@ -534,7 +544,17 @@ fn print_latency(rows: &[LatencyRow]) {
                 ratios.1,
             );
         }
+        per_round.push(format!(
+            "{} {}: {:.2}x",
+            row.subs,
+            row.wait.label(),
+            common::median_ratio(&row.rounds.0, &row.rounds.1)
+        ));
     }
+    println!(
+        "p50 shmbus / crossbeam, median of per-round ratios (subscribers, wait): {}",
+        per_round.join(", ")
+    );
 }
 
 // ---------------------------------------------------------------------------
