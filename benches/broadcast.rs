@@ -903,6 +903,13 @@ fn throughput(topic: &Topic, records: u64, repeats: usize) -> Vec<ThroughputRow>
             times[n][1].push(cb_throughput(producers, per));
         }
     }
+    for (n, &producers) in PRODUCERS.iter().enumerate() {
+        let secs = |t: &[Duration]| t.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
+        println!(
+            "{producers} pub -> 1 sub, shmbus / crossbeam, median of per-round ratios: {:.2}x",
+            common::median_ratio(&secs(&times[n][1]), &secs(&times[n][0]))
+        );
+    }
     let mut rows = Vec::new();
     for (n, &producers) in PRODUCERS.iter().enumerate() {
         let per = records / producers as u64;
