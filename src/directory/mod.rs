@@ -404,8 +404,11 @@ mod mapped {
                 DIRECTORY_ENTRIES_OFFSET + entries as usize * core::mem::size_of::<TopicEntry>();
             // A directory being removed (see `Directory::remove_if_unused`)
             // is waited out this long (its remover may be stopped half-way)
-            // before the removal is reported.
-            let removal_wait = std::time::Instant::now() + CREATE_WAIT;
+            // before the removal is reported; one already flagged removed,
+            // whose remover unlinks it next, a second at most.
+            let started = std::time::Instant::now();
+            let removal_wait = started + CREATE_WAIT;
+            let unlink_wait = started + Duration::from_secs(1);
             loop {
                 match Segment::open(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, opts) {
                     Ok(segment) => match Self::join(segment, removal_wait)? {
@@ -414,7 +417,7 @@ mod mapped {
                     },
                     Err(SegmentError::NotFound { .. }) => {}
                     Err(SegmentError::Removed { .. })
-                        if std::time::Instant::now() < removal_wait =>
+                        if std::time::Instant::now() < unlink_wait =>
                     {
                         // Flagged, about to be unlinked: then make a new one.
                         std::thread::sleep(Duration::from_millis(1));
