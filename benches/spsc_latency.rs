@@ -42,12 +42,11 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig};
+use shmbus::ring::spsc::SpscConfig;
 
+use common::pingpong::{Echoer, Pinger, SpscEchoer, SpscPinger, RECORD, TEMPLATE};
 use common::{expect_seq, seq_of, spin, stamp, CORE_A, CORE_B};
 
-/// Payload bytes of every record.
-const RECORD: usize = 64;
 /// Flag on a sequence number that tells the echoer to stop (after echoing
 /// it). The stop record carries a fresh sequence too, so that two stops in a
 /// row still differ (the floor's echoer only reacts to a changed value).
@@ -57,21 +56,6 @@ const STOP: u64 = 1 << 63;
 const SHM_CAPACITY: usize = 1 << 16;
 /// Items in each rtrb ring.
 const RTRB_CAPACITY: usize = 1024;
-
-/// The record A sends before it is stamped with a sequence number.
-const TEMPLATE: [u8; RECORD] = [0xA5; RECORD];
-
-/// Thread A's side of a ping-pong.
-trait Pinger {
-    /// Sends record `seq` and waits until it comes back, checking it.
-    fn round_trip(&mut self, seq: u64);
-}
-
-/// Thread B's side of a ping-pong.
-trait Echoer: Send {
-    /// Waits for one record, sends it back and returns its sequence number.
-    fn echo(&mut self) -> u64;
-}
 
 // ---------------------------------------------------------------------------
 // floor: raw cache-line ping-pong
@@ -129,72 +113,7 @@ fn floor() -> (FloorPinger, FloorEchoer) {
 // shmbus: two shared-memory SPSC rings
 // ---------------------------------------------------------------------------
 
-/// Claims a 64-byte record on `tx`, spinning while the ring is full, fills it
-/// with `fill` and commits it.
-#[inline(always)]
-fn shm_send(tx: &mut Producer, fill: impl FnOnce(&mut [u8])) {
-    loop {
-        match tx.try_claim(RECORD) {
-            Ok(mut slot) => {
-                fill(&mut slot);
-                slot.set_record_type(1);
-                slot.commit();
-                return;
-            }
-            Err(ClaimError::Full) => spin(),
-            Err(e) => panic!("shmbus claim failed: {e}"),
-        }
-    }
-}
-
-struct ShmPinger {
-    tx: Producer,
-    rx: Consumer,
-}
-
-struct ShmEchoer {
-    rx: Consumer,
-    tx: Producer,
-}
-
-impl Pinger for ShmPinger {
-    #[inline]
-    fn round_trip(&mut self, seq: u64) {
-        shm_send(&mut self.tx, |p| {
-            p.copy_from_slice(&TEMPLATE);
-            stamp(p, seq);
-        });
-        loop {
-            match self.rx.try_read() {
-                Ok(rec) => {
-                    expect_seq("shmbus", &rec, seq);
-                    return;
-                }
-                Err(ReadError::Empty) => spin(),
-                Err(e) => panic!("shmbus read failed: {e}"),
-            }
-        }
-    }
-}
-
-impl Echoer for ShmEchoer {
-    #[inline]
-    fn echo(&mut self) -> u64 {
-        loop {
-            match self.rx.try_read() {
-                Ok(rec) => {
-                    shm_send(&mut self.tx, |p| p.copy_from_slice(&rec));
-                    // Dropping `rec` now returns its space, after the echo left.
-                    return seq_of(&rec);
-                }
-                Err(ReadError::Empty) => spin(),
-                Err(e) => panic!("shmbus read failed: {e}"),
-            }
-        }
-    }
-}
-
-fn shmbus(dir: &common::TempNs) -> (ShmPinger, ShmEchoer) {
+fn shmbus(dir: &common::TempNs) -> (SpscPinger, SpscEchoer) {
     let config = SpscConfig::with_capacity(SHM_CAPACITY);
     let bus = dir.bus();
     let open = |name| {
@@ -206,11 +125,11 @@ fn shmbus(dir: &common::TempNs) -> (ShmPinger, ShmEchoer) {
     let (ping_tx, ping_rx) = open("ping");
     let (pong_tx, pong_rx) = open("pong");
     (
-        ShmPinger {
+        SpscPinger {
             tx: ping_tx,
             rx: pong_rx,
         },
-        ShmEchoer {
+        SpscEchoer {
             rx: ping_rx,
             tx: pong_tx,
         },
@@ -332,7 +251,7 @@ struct PingPong<P, E> {
     round_p50: Vec<f64>,
 }
 
-impl<P: Pinger, E: Echoer> PingPong<P, E> {
+impl<P: Pinger, E: Echoer + Send> PingPong<P, E> {
     fn new(name: &'static str, (pinger, echoer): (P, E)) -> Self {
         PingPong {
             name,

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+pub mod pingpong;
+
 #[path = "../../tests/common/temp_ns.rs"]
 mod temp_ns;
 pub use temp_ns::TempNs;

@@ -61,13 +61,12 @@ use iceoryx2::prelude::{
     SemanticString, SignalHandlingMode,
 };
 use shmbus::bus::{ClaimError as TopicClaimError, Policy, RecvError, StartAt, TopicConfig};
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig};
+use shmbus::ring::spsc::SpscConfig;
 use shmbus::Bus;
 
+use common::pingpong::{Echoer, Pinger, SpscEchoer, SpscPinger, RECORD, TEMPLATE};
 use common::{expect_seq, seq_of, spin, stamp, CORE_A, CORE_B};
 
-/// Payload bytes of every record.
-const RECORD: usize = 64;
 /// Flag on a sequence number that tells the echoer to stop (after echoing
 /// it). The stop record carries a fresh sequence too, so that two stops in a
 /// row still differ (the floor's echoer only reacts to a changed value).
@@ -81,9 +80,6 @@ const TOPIC_SLOTS: u32 = 1024;
 const WARMUP: usize = 1_000;
 /// How long the bench waits for the echo process to attach to everything.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The record the bench sends before it is stamped with a sequence number.
-const TEMPLATE: [u8; RECORD] = [0xA5; RECORD];
 
 /// Set (to the base directory of the run) in the echo process's environment.
 const ECHO_ENV: &str = "SHMBUS_PINGPONG_ECHO";
@@ -105,18 +101,6 @@ const ICEORYX2: usize = 3;
 /// The transport that runs `slot`th in round `round`.
 fn transport_at(round: usize, slot: usize) -> usize {
     (round + slot) % NAMES.len()
-}
-
-/// The bench process's side of a ping-pong.
-trait Pinger {
-    /// Sends record `seq` and waits until it comes back, checking it.
-    fn round_trip(&mut self, seq: u64);
-}
-
-/// The echo process's side of a ping-pong.
-trait Echoer {
-    /// Waits for one record, sends it back and returns its sequence number.
-    fn echo(&mut self) -> u64;
 }
 
 // ---------------------------------------------------------------------------
@@ -384,71 +368,6 @@ impl Echoer for FloorEchoer {
 // ---------------------------------------------------------------------------
 // shmbus: two SPSC channels
 // ---------------------------------------------------------------------------
-
-/// Claims a 64-byte record on `tx`, spinning while the channel is full,
-/// fills it with `fill` and commits it.
-#[inline(always)]
-fn spsc_send(tx: &mut Producer, fill: impl FnOnce(&mut [u8])) {
-    loop {
-        match tx.try_claim(RECORD) {
-            Ok(mut slot) => {
-                fill(&mut slot);
-                slot.set_record_type(1);
-                slot.commit();
-                return;
-            }
-            Err(ClaimError::Full) => spin(),
-            Err(e) => panic!("shmbus spsc claim failed: {e}"),
-        }
-    }
-}
-
-struct SpscPinger {
-    tx: Producer,
-    rx: Consumer,
-}
-
-struct SpscEchoer {
-    rx: Consumer,
-    tx: Producer,
-}
-
-impl Pinger for SpscPinger {
-    #[inline]
-    fn round_trip(&mut self, seq: u64) {
-        spsc_send(&mut self.tx, |p| {
-            p.copy_from_slice(&TEMPLATE);
-            stamp(p, seq);
-        });
-        loop {
-            match self.rx.try_read() {
-                Ok(rec) => {
-                    expect_seq("shmbus spsc", &rec, seq);
-                    return;
-                }
-                Err(ReadError::Empty) => spin(),
-                Err(e) => panic!("shmbus spsc read failed: {e}"),
-            }
-        }
-    }
-}
-
-impl Echoer for SpscEchoer {
-    #[inline]
-    fn echo(&mut self) -> u64 {
-        loop {
-            match self.rx.try_read() {
-                Ok(rec) => {
-                    spsc_send(&mut self.tx, |p| p.copy_from_slice(&rec));
-                    // Dropping `rec` now returns its space, after the echo left.
-                    return seq_of(&rec);
-                }
-                Err(ReadError::Empty) => spin(),
-                Err(e) => panic!("shmbus spsc read failed: {e}"),
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // shmbus: two broadcast topics
