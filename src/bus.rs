@@ -33,7 +33,7 @@ use crate::record;
 use crate::ring::broadcast::shm::open_log;
 use crate::ring::broadcast::BroadcastView;
 use crate::ring::spsc;
-use crate::segment::{Namespace, OpenOptions, Segment, SegmentError};
+use crate::segment::{Namespace, OpenOptions, SegmentError};
 use crate::wait::WaitStrategy;
 
 pub use crate::ring::broadcast::{
@@ -292,7 +292,6 @@ impl Bus {
         Topic {
             ns: self.ns.clone(),
             directory: self.directory.clone(),
-            directory_segment: self.directory.segment_handle(),
             record,
             config,
             created,
@@ -474,7 +473,6 @@ impl Bus {
         Queue {
             ns: self.ns.clone(),
             directory: self.directory.clone(),
-            directory_segment: self.directory.segment_handle(),
             record,
             config,
             created,
@@ -556,9 +554,9 @@ impl Bus {
 /// ```
 pub struct Topic {
     ns: Arc<Namespace>,
+    /// The directory that named it, through which it is removed; every
+    /// handle watches its segment (removing it detaches the topic too).
     directory: Directory,
-    /// The directory's segment: removing it detaches the topic too.
-    directory_segment: Arc<Segment>,
     record: RingRecord,
     /// The record's configuration.
     config: TopicConfig,
@@ -597,7 +595,7 @@ impl Topic {
         Ok(open_log(
             &self.ns,
             &self.record.segment,
-            self.directory_segment.clone(),
+            self.directory.segment_handle(),
             &self.config,
             &self.open,
         )?)
@@ -646,13 +644,7 @@ impl Topic {
     /// [`DirectoryError::NotFound`] if the topic this handle opened is gone
     /// already (removed by another process, perhaps made again).
     pub fn remove(&self) -> Result<(), BusError> {
-        self.directory.remove(
-            &self.ns,
-            &self.record.name,
-            RingKind::Broadcast,
-            Some(self.record.epoch),
-        )?;
-        Ok(())
+        remove_ring(&self.directory, &self.ns, &self.record)
     }
 }
 
@@ -771,13 +763,7 @@ impl Channel {
     /// [`DirectoryError::NotFound`] if the channel this handle opened is
     /// gone already (removed by another process, perhaps made again).
     pub fn remove(&self) -> Result<(), BusError> {
-        self.directory.remove(
-            &self.ns,
-            &self.record.name,
-            RingKind::Spsc,
-            Some(self.record.epoch),
-        )?;
-        Ok(())
+        remove_ring(&self.directory, &self.ns, &self.record)
     }
 }
 
@@ -788,11 +774,10 @@ impl Channel {
 /// See [`Bus::queue`] for an example.
 pub struct Queue {
     ns: Arc<Namespace>,
-    /// The directory that named it, through which it is removed.
+    /// The directory that named it, through which it is removed; every
+    /// handle watches its segment (a queue whose directory is removed is
+    /// unusable).
     directory: Directory,
-    /// The directory's segment, watched by every handle (a queue whose
-    /// directory is removed is unusable).
-    directory_segment: Arc<Segment>,
     record: RingRecord,
     /// The record's configuration.
     config: QueueConfig,
@@ -831,7 +816,7 @@ impl Queue {
         Ok(crate::ring::queue::shm::open_queue(
             &self.ns,
             &self.record.segment,
-            Some(self.directory_segment.clone()),
+            Some(self.directory.segment_handle()),
             &self.config,
             &self.open,
         )?)
@@ -868,17 +853,18 @@ impl Queue {
     /// [`DirectoryError::NotFound`] if the queue this handle opened is gone
     /// already.
     pub fn remove(&self) -> Result<(), BusError> {
-        self.directory.remove(
-            &self.ns,
-            &self.record.name,
-            RingKind::Queue,
-            Some(self.record.epoch),
-        )?;
-        Ok(())
+        remove_ring(&self.directory, &self.ns, &self.record)
     }
 }
 
 /// The file of `record`'s ring in `ns`./// The file of `record`'s ring in `ns`.
+/// Removes the ring `record` names (that epoch of it only: a ring of the
+/// name made again since is another ring), for the handles' `remove`.
+fn remove_ring(directory: &Directory, ns: &Namespace, record: &RingRecord) -> Result<(), BusError> {
+    directory.remove(ns, &record.name, record.kind(), Some(record.epoch))?;
+    Ok(())
+}
+
 fn segment_path(ns: &Namespace, record: &RingRecord) -> PathBuf {
     ns.path().join(format!(
         "{}.{}",
