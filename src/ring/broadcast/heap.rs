@@ -113,6 +113,32 @@ impl HeapLog {
         Subscriber::register(self.view(), None, start)
     }
 
+    /// A new durable subscriber `name`, or `name` resuming its place.
+    ///
+    /// # Errors
+    ///
+    /// As for the topics' durable subscribers.
+    pub fn durable_subscriber(
+        &self,
+        name: &str,
+        start: StartAt,
+    ) -> Result<Subscriber, RegisterError> {
+        Subscriber::register(self.view(), Some(name), start)
+    }
+
+    /// Test hook: as [`HeapLog::durable_subscriber`], calling `pause` when
+    /// a resuming durable subscriber has taken its slot and not yet marked
+    /// it live.
+    #[doc(hidden)]
+    pub fn durable_subscriber_paused(
+        &self,
+        name: &str,
+        start: StartAt,
+        pause: &dyn Fn(),
+    ) -> Result<Subscriber, RegisterError> {
+        Subscriber::register_paused(self.view(), Some(name), start, pause)
+    }
+
     /// Test hook: reclaims the claim of `seq` as a waiter whose claim
     /// timeout passed would; returns whether the slot now holds `seq`
     /// resolved.

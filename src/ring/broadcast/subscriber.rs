@@ -100,6 +100,18 @@ impl Subscriber {
         name: Option<&str>,
         start: StartAt,
     ) -> Result<Self, RegisterError> {
+        Self::register_paused(ring, name, start, &|| {})
+    }
+
+    /// As [`Subscriber::register`], calling `pause` when a durable
+    /// subscriber resuming its slot has taken it and not yet marked it
+    /// live (tests stall a registration there).
+    pub(crate) fn register_paused(
+        ring: BroadcastView,
+        name: Option<&str>,
+        start: StartAt,
+        pause: &dyn Fn(),
+    ) -> Result<Self, RegisterError> {
         let name = name.map(str::as_bytes);
         let corrupt = |slot: usize, reason: &'static str| RegisterError::Corrupt {
             role: "subscriber",
@@ -133,7 +145,12 @@ impl Subscriber {
                 let state = participant::state(s.state.load(Ordering::Acquire));
                 if state != participant::FREE && s.name_matches(n) {
                     ring.forget_sleeper(s);
-                    take_slot(s, participant::CLAIMING);
+                    // DETACHED, not CLAIMING: the slot gates publishers and
+                    // keeps its place through the whole resumption, and a
+                    // reaper passes it by if we die here (a CLAIMING slot
+                    // gates nothing, and a reaper frees it).
+                    take_slot(s, participant::DETACHED);
+                    pause();
                     // SYNC POINT: pairs with the previous owner's Release
                     // stores of the cursor.
                     let cursor = s.cursor.load(Ordering::Acquire);

@@ -355,3 +355,43 @@ fn a_blocking_publisher_wait_says_it_cannot_sleep() {
         assert_eq!(&r[..], b"y");
     }
 }
+
+/// A durable subscriber resuming its place keeps gating publishers, and a
+/// reaper leaves its slot alone, at every point of the resumption: paused
+/// right after it took its slot (where a process may be stopped or
+/// killed), a full log stays full, the reaper frees nothing, and it then
+/// reads every record it had not read.
+#[test]
+fn a_resuming_durable_subscriber_gates_and_keeps_its_place_throughout() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let mut p = log.publisher().expect("pub");
+    let risk = log
+        .durable_subscriber("risk", StartAt::Tail)
+        .expect("durable");
+    let slot = risk.slot;
+    drop(risk);
+    for i in 0..4u8 {
+        p.try_send(u16::from(i), &[i; 3]).expect("room");
+    }
+    assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
+    let p = std::cell::RefCell::new(p);
+    let paused = std::cell::Cell::new(false);
+    let mut risk = log
+        .durable_subscriber_paused("risk", StartAt::Tail, &|| {
+            paused.set(true);
+            assert_eq!(
+                p.borrow_mut().try_claim(1).err(),
+                Some(ClaimError::Full),
+                "the resuming subscriber's place gates publishers"
+            );
+            assert_eq!(log.reap_for_test(), 0, "a reaper leaves it alone");
+            assert_eq!(log.subscriber_state_for_test(slot), participant::DETACHED);
+        })
+        .expect("resume");
+    assert!(paused.get(), "the pause ran");
+    assert_eq!(risk.slot, slot);
+    for i in 0..4u8 {
+        let r = risk.try_read().expect("every record it had not read");
+        assert_eq!((r.record_type(), &r[..]), (u16::from(i), &[i; 3][..]));
+    }
+}
