@@ -41,7 +41,7 @@ use common::{
     env_count, latency_histogram, median, pin_to, print_latency_table, print_throughput_table,
     quick_mode, spin, LatencyRow, ThroughputRow,
 };
-use shmbus::ring::queue::{self, ClaimError, QueueConfig, TakeError};
+use shmbus::ring::queue::{self, ClaimError, QueueConfig, RecvError};
 use shmbus::ring::spsc::{self, SpscConfig};
 
 const SLOTS: u32 = 1024;
@@ -113,7 +113,7 @@ impl Mpmc for ShmQueue {
     fn recv(&self, c: &mut queue::Consumer, buf: &mut Rec) -> bool {
         match c.try_recv(buf) {
             Ok(_) => true,
-            Err(TakeError::Empty) => false,
+            Err(RecvError::Empty) => false,
             Err(e) => panic!("{e}"),
         }
     }

@@ -39,7 +39,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::Throughput;
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig};
+use shmbus::ring::spsc::{ClaimError, Consumer, Producer, RecvError, SpscConfig};
 
 use common::{expect_seq, spin, stamp, CORE_A, CORE_B};
 
@@ -153,7 +153,7 @@ fn shm_consume_release(rx: &mut ShmRx, n: u64) {
                 expect_seq("shmbus", &rec, seq);
                 seq += 1;
             }
-            Err(ReadError::Empty) => spin(),
+            Err(RecvError::Empty) => spin(),
             Err(e) => panic!("shmbus read failed: {e}"),
         }
     }

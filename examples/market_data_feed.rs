@@ -23,14 +23,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shmbus::bus::{Bus, Policy, TopicConfig};
 use shmbus::record::{
     venue, Checksum, Fixed8, Instrument, MessageBuilder, RelayDomain, Side, SourceType, TlvPayload,
     TradeTlv,
 };
-use shmbus::ring::broadcast::ClaimError;
 use shmbus::segment::DEFAULT_NAMESPACE;
-use shmbus::wait::WaitStrategy;
+use shmbus::{Bus, ClaimError, Policy, TopicConfig, WaitStrategy};
 
 /// Record type of a market-data message (its relay domain, as the router
 /// sets it) and of the end-of-stream record.

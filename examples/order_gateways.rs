@@ -28,10 +28,8 @@ use shmbus::record::{
     Checksum, Fixed8, MessageBuilder, MessageView, OrderRequestTlv, ParseOptions, RelayDomain,
     Side, SourceType, TlvType, Verify,
 };
-use shmbus::ring::spsc::ReadError;
 use shmbus::segment::DEFAULT_NAMESPACE;
-use shmbus::wait::WaitStrategy;
-use shmbus::{Bus, Channel, Queue, QueueConfig, SpscConfig};
+use shmbus::{Bus, Channel, Consumer, Queue, QueueConfig, RecvError, SpscConfig, WaitStrategy};
 
 /// The work queue the strategy sends its orders to.
 const QUEUE: &str = "execution";
@@ -433,7 +431,7 @@ impl Drop for Process {
 struct Gateway {
     n: usize,
     process: Process,
-    reports: shmbus::bus::Consumer,
+    reports: Consumer,
     handled: u64,
     /// The order of its last report.
     last_order: Option<u64>,
@@ -492,7 +490,7 @@ fn read_reports(gateways: &mut [Gateway], tally: &mut Tally) -> Result<bool> {
         for _ in 0..REPORTS_PER_LOOK {
             let report = match g.reports.try_read() {
                 Ok(rec) => parse_report(&rec)?,
-                Err(ReadError::Empty) => break,
+                Err(RecvError::Empty) => break,
                 Err(e) => return Err(e.into()),
             };
             tally.add(g.n, &report)?;

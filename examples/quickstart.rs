@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use shmbus::segment::DEFAULT_NAMESPACE;
-use shmbus::wait::WaitStrategy;
-use shmbus::{Bus, Channel, SpscConfig};
+use shmbus::{Bus, Channel, ClaimError, SpscConfig, WaitStrategy};
 
 /// The channel's name in the namespace.
 const CHANNEL: &str = "quickstart";
@@ -161,7 +160,17 @@ impl Drop for RemoveOnDrop<'_> {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quickstart: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let o = options()?;
     let bus = Bus::open(&o.namespace)?;
     match &o.subscriber_of {
@@ -211,7 +220,7 @@ fn publisher(bus: &Bus, o: &Options) -> Result<()> {
         let mut slot = loop {
             match tx.claim_timeout(RECORD_LEN, wait, Duration::from_millis(100)) {
                 Ok(slot) => break slot,
-                Err(shmbus::ring::spsc::ClaimError::TimedOut) => interrupted()?,
+                Err(ClaimError::TimedOut) => interrupted()?,
                 Err(e) => return Err(e.into()),
             }
         };

@@ -23,10 +23,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shmbus::bus::{Bus, Policy, RecvError, StartAt, TopicConfig};
 use shmbus::record::{Fixed8, MessageView, ParseOptions, Side, TradeTlv, Verify};
 use shmbus::segment::DEFAULT_NAMESPACE;
-use shmbus::wait::WaitStrategy;
+use shmbus::{Bus, Policy, RecvError, StartAt, TopicConfig, WaitStrategy};
 
 /// The feed's end-of-stream record type.
 const END: u16 = 0xFFFF;

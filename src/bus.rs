@@ -37,14 +37,14 @@ use crate::segment::{Namespace, OpenOptions, SegmentError};
 use crate::wait::WaitStrategy;
 
 pub use crate::ring::broadcast::{
-    BroadcastConfig as TopicConfig, Claim, ClaimError, Policy, Publisher, Record, RecvError,
-    RegisterError, StartAt, Subscriber,
+    BroadcastConfig as TopicConfig, Claim, Policy, Publisher, Record, RegisterError, StartAt,
+    Subscriber,
 };
 pub use crate::ring::queue::{
-    ClaimError as QueueClaimError, Consumer as QueueConsumer, Producer as QueueProducer,
-    QueueConfig, Taken,
+    Claim as QueueClaim, Consumer as QueueConsumer, Producer as QueueProducer, QueueConfig, Taken,
 };
-pub use crate::ring::spsc::{Consumer, Producer, SpscConfig};
+pub use crate::ring::spsc::{Consumer, Producer, Record as SpscRecord, SpscConfig, WriteSlot};
+pub use crate::ring::{ClaimError, RecvError};
 
 /// Why a bus operation failed.
 #[derive(Debug)]
@@ -58,12 +58,8 @@ pub enum BusError {
     Register(RegisterError),
     /// A message's relay domain could not be read.
     Route(record::RouteError),
-    /// Publishing on a topic failed.
-    TopicClaim(ClaimError),
-    /// Sending on a work queue failed.
-    QueueClaim(QueueClaimError),
-    /// Sending on an SPSC channel failed.
-    ChannelClaim(spsc::ClaimError),
+    /// Sending on a ring (a topic, a work queue or an SPSC channel) failed.
+    Claim(ClaimError),
 }
 
 impl std::fmt::Display for BusError {
@@ -73,9 +69,7 @@ impl std::fmt::Display for BusError {
             BusError::Segment(e) => e.fmt(f),
             BusError::Register(e) => e.fmt(f),
             BusError::Route(e) => write!(f, "cannot route message: {e}"),
-            BusError::TopicClaim(e) => e.fmt(f),
-            BusError::QueueClaim(e) => e.fmt(f),
-            BusError::ChannelClaim(e) => e.fmt(f),
+            BusError::Claim(e) => e.fmt(f),
         }
     }
 }
@@ -86,9 +80,7 @@ impl std::error::Error for BusError {
             BusError::Directory(e) => Some(e),
             BusError::Segment(e) => Some(e),
             BusError::Register(e) => Some(e),
-            BusError::TopicClaim(e) => Some(e),
-            BusError::QueueClaim(e) => Some(e),
-            BusError::ChannelClaim(e) => Some(e),
+            BusError::Claim(e) => Some(e),
             BusError::Route(_) => None,
         }
     }
@@ -111,17 +103,7 @@ impl From<RegisterError> for BusError {
 }
 impl From<ClaimError> for BusError {
     fn from(e: ClaimError) -> Self {
-        BusError::TopicClaim(e)
-    }
-}
-impl From<QueueClaimError> for BusError {
-    fn from(e: QueueClaimError) -> Self {
-        BusError::QueueClaim(e)
-    }
-}
-impl From<spsc::ClaimError> for BusError {
-    fn from(e: spsc::ClaimError) -> Self {
-        BusError::ChannelClaim(e)
+        BusError::Claim(e)
     }
 }
 
@@ -983,12 +965,12 @@ fn domain_index(domain: record::DomainTopic) -> usize {
 /// let mut buf = [0u8; 64];
 /// let len = MessageBuilder::new(&mut buf, RelayDomain::Signal, SourceType::BinanceCollector)
 ///     .finish(Checksum::Zero)?;
-/// router.send(&buf[..len], WaitStrategy::BusySpin)?;    // to the "signals" topic
+/// router.send_blocking(&buf[..len], WaitStrategy::BusySpin)?;    // to the "signals" topic
 /// assert_eq!(&sub.try_read()?[..], &buf[..len]);
 ///
 /// let len = MessageBuilder::new(&mut buf, RelayDomain::Execution, SourceType::ExecutionEngine)
 ///     .finish(Checksum::Zero)?;
-/// router.send(&buf[..len], WaitStrategy::BusySpin)?;    // to the "execution" queue
+/// router.send_blocking(&buf[..len], WaitStrategy::BusySpin)?;    // to the "execution" queue
 /// let order = gateway.try_take()?;
 /// assert_eq!(&order[..], &buf[..len]);
 /// order.ack()?;
@@ -1013,8 +995,36 @@ enum Sender {
 
 impl Router<'_> {
     /// Routes `message` by its relay domain and sends it on that domain's
-    /// ring, waiting with `wait` while the ring is full. The record type is
-    /// the domain number. Returns the domain it went to.
+    /// ring without waiting. The record type is the domain number. Returns
+    /// the domain it went to.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Claim`] with [`ClaimError::Full`] if the ring has no room
+    /// now, or as [`Router::send_timeout`].
+    pub fn try_send(&mut self, message: &[u8]) -> Result<record::DomainTopic, BusError> {
+        self.route_and_send(message, |sender, record_type| match sender {
+            Sender::Topic(p) => p.try_send(record_type, message).map(drop),
+            Sender::Queue(p) => p.try_send(record_type, message).map(drop),
+            Sender::Channel(p) => p.try_send(record_type, message),
+        })
+    }
+
+    /// As [`Router::try_send`], waiting with `wait` while the ring is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Router::send_timeout`], never `TimedOut`.
+    pub fn send_blocking(
+        &mut self,
+        message: &[u8],
+        wait: WaitStrategy,
+    ) -> Result<record::DomainTopic, BusError> {
+        self.send_timeout(message, wait, Duration::MAX)
+    }
+
+    /// As [`Router::try_send`], waiting with `wait` up to `timeout` while
+    /// the ring is full.
     ///
     /// # Errors
     ///
@@ -1022,15 +1032,33 @@ impl Router<'_> {
     /// one of the four; the ring cannot be created or opened (a ring of the
     /// name of another kind is [`DirectoryError::KindMismatch`], of
     /// another configuration [`DirectoryError::ConfigMismatch`], each
-    /// naming both); a producer cannot attach
-    /// (an SPSC channel's producer is already attached); sending failed
-    /// ([`BusError::TopicClaim`], [`BusError::QueueClaim`],
-    /// [`BusError::ChannelClaim`]; `WaitStrategy::Blocking` cannot sleep
-    /// waiting for room in a topic or queue: `CannotSleep`).
-    pub fn send(
+    /// naming both); a producer cannot attach (an SPSC channel's producer
+    /// is already attached); sending failed ([`BusError::Claim`]:
+    /// `TimedOut`, or `CannotSleep` for `WaitStrategy::Blocking`, which
+    /// cannot sleep waiting for room).
+    pub fn send_timeout(
         &mut self,
         message: &[u8],
         wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<record::DomainTopic, BusError> {
+        self.route_and_send(message, |sender, record_type| match sender {
+            Sender::Topic(p) => p
+                .send_timeout(record_type, message, wait, timeout)
+                .map(drop),
+            Sender::Queue(p) => p
+                .send_timeout(record_type, message, wait, timeout)
+                .map(drop),
+            Sender::Channel(p) => p.send_timeout(record_type, message, wait, timeout),
+        })
+    }
+
+    /// Routes `message`, attaches a sender to its domain's ring the first
+    /// time, and sends with `send`.
+    fn route_and_send(
+        &mut self,
+        message: &[u8],
+        send: impl FnOnce(&mut Sender, u16) -> Result<(), ClaimError>,
     ) -> Result<record::DomainTopic, BusError> {
         let domain = record::route(message).map_err(BusError::Route)?;
         let i = domain_index(domain);
@@ -1039,15 +1067,7 @@ impl Router<'_> {
             Some(sender) => sender,
             slot => slot.insert(attach(self.bus, domain.name(), self.config.ring(domain))?),
         };
-        match sender {
-            Sender::Topic(p) => {
-                p.send_blocking(record_type, message, wait)?;
-            }
-            Sender::Queue(p) => {
-                p.send_blocking(record_type, message, wait)?;
-            }
-            Sender::Channel(p) => p.send_blocking(record_type, message, wait)?,
-        }
+        send(sender, record_type)?;
         Ok(domain)
     }
 }

@@ -511,7 +511,7 @@ shared_struct! {
         28 => pub reserved0: u32,
         /// A claim not committed after this long may be reclaimed as a skip
         /// record by a waiting reader or producer. Immutable.
-        32 => pub claim_timeout_ns: u64,
+        32 => pub reclaim_after_ns: u64,
         /// Pads line 0.
         40 => pub pad0: [u8; CACHE_LINE - 40],
         /// Next sequence number to claim. Producers `fetch_add`; everyone reads.
@@ -532,7 +532,7 @@ shared_struct! {
         388 => pub sleepers: AtomicU32,
         /// Pads line 3.
         392 => pub pad3: [u8; CACHE_LINE - 8],
-        /// Claims reclaimed after `claim_timeout_ns` (their producer died or stalled).
+        /// Claims reclaimed after `reclaim_after_ns` (their producer died or stalled).
         512 => pub reclaimed_claims: AtomicU64,
         /// Subscriber slots freed or detached after their owner died.
         520 => pub reaped_subscribers: AtomicU64,
@@ -1360,8 +1360,8 @@ shared_struct! {
     /// slots                record slots                log2 of the capacity in bytes           record slots
     /// max_subscribers      subscriber slots            0                                       consumer slots
     /// max_publishers       publisher slots             0                                       producer slots
-    /// claim_timeout_ns_lo  reclaim_after ns, low 32    0                                       reclaim_after ns, low 32
-    /// claim_timeout_ns_hi  reclaim_after ns, high 32   0                                       reclaim_after ns, high 32
+    /// reclaim_after_ns_lo  reclaim_after ns, low 32    0                                       reclaim_after ns, low 32
+    /// reclaim_after_ns_hi  reclaim_after ns, high 32   0                                       reclaim_after ns, high 32
     /// ```
     ///
     /// What a word means for a kind is part of the layout:
@@ -1405,9 +1405,9 @@ shared_struct! {
         /// Creator's pid, for humans only, tagged.
         64 => pub creator_pid: AtomicU64,
         /// Topic claim timeout in nanoseconds, low 32 bits, tagged.
-        72 => pub claim_timeout_ns_lo: AtomicU64,
+        72 => pub reclaim_after_ns_lo: AtomicU64,
         /// Topic claim timeout in nanoseconds, high 32 bits, tagged.
-        80 => pub claim_timeout_ns_hi: AtomicU64,
+        80 => pub reclaim_after_ns_hi: AtomicU64,
         /// Topic name, 64 bytes as sixteen tagged words of four bytes each
         /// (little-endian within the value; zero past the name's length).
         88 => pub name: [AtomicU64; TOPIC_NAME_WORDS],

@@ -9,14 +9,16 @@
 //! | module       | what it holds |
 //! |--------------|---------------|
 //! | `sync`       | the only place that names atomics; swapped for loom's under `--cfg shmbus_loom` |
+//! | [`wait`]     | wait strategies for blocking calls, futex sleeping included (on `sync` alone) |
 //! | [`layout`]   | every byte that lives in shared memory, drawn and offset-checked |
 //! | [`segment`]  | create, open and validate a memory-mapped file in a namespace directory |
-//! | [`ring`]     | the lock-free algorithms over a control block and a data region |
-//! | [`record`]   | the Protocol V2 TLV codec: builders, borrowing parsers, typed payloads |
-//! | [`wait`]     | wait strategies for blocking calls, futex sleeping included |
-//! | [`directory`] | the directory: names to rings of every kind (topics, SPSC channels), race-safe create-or-open |
-//! | [`bus`]      | the public API: bus, topics and channels, their producers and consumers, routing |
+//! | [`ring`]     | the lock-free algorithms over a control block and a data region, and the errors every ring kind shares |
+//! | [`record`]   | the Protocol V2 TLV codec: builders, borrowing parsers, typed payloads (imports nothing of the others) |
+//! | [`directory`] | the directory: names to rings of every kind (topics, SPSC channels, work queues), race-safe create-or-open |
+//! | [`bus`]      | the public API: bus, topics, channels and work queues, their producers and consumers, routing |
 //! | [`inspect`]  | read-only snapshots and record walks of live rings, used by `ring-dump` |
+//!
+//! Each layer imports only layers above it in this table.
 //!
 //! ## Example
 //!
@@ -48,7 +50,15 @@
 //!
 //! Point to point, [`Bus::spsc`] gives an SPSC channel ([`ring::spsc`]):
 //! one producer and one consumer on a ring of variable-length records, with
-//! the same claim / commit / read calls.
+//! the same claim / commit / read calls. [`Bus::queue`] gives a work queue
+//! ([`ring::queue`]): many producers, many consumers, each record to one
+//! consumer, which takes it and acknowledges it.
+//!
+//! Every ring kind speaks the same verbs, each as `try_…`, `…_blocking`
+//! and `…_timeout`: `claim` a slot and `commit` it, `send` a copy, `read`
+//! a record in place (a work queue's consumer `take`s it instead, and
+//! acknowledges it), `recv` a copy. They return the same two errors,
+//! [`ClaimError`] and [`RecvError`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -67,12 +77,12 @@ pub mod wait;
 
 #[cfg(not(shmbus_loom))]
 pub use bus::{
-    Bus, BusError, Channel, Claim, ClaimError, Policy, Publisher, Queue, QueueClaimError,
-    QueueConfig, QueueConsumer, QueueProducer, Record, RecvError, RegisterError, Router,
-    RouterConfig, SpscConfig, StartAt, Subscriber, Taken, Topic, TopicConfig,
+    Bus, BusError, Channel, Claim, Consumer, Policy, Producer, Publisher, Queue, QueueClaim,
+    QueueConfig, QueueConsumer, QueueProducer, Record, RegisterError, Router, RouterConfig,
+    SpscConfig, SpscRecord, StartAt, Subscriber, Taken, Topic, TopicConfig, WriteSlot,
 };
 pub use directory::{RingConfig, RingKind, RingRecord};
-pub use ring::ConfigError;
+pub use ring::{ClaimError, ConfigError, RecvError};
 #[cfg(not(shmbus_loom))]
 pub use segment::{Namespace, SegmentError};
 pub use wait::WaitStrategy;

@@ -16,6 +16,19 @@ pub(crate) use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 #[cfg(shmbus_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+/// A lock for heap-only stand-ins of shared state (the in-process
+/// directory's liveness locks): loom's under loom, so its models see it.
+#[cfg(not(shmbus_loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(shmbus_loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+/// A cell for process-local state shared with a signal handler (the
+/// SIGBUS guard table), outside every loom model.
+#[cfg(not(shmbus_loom))]
+pub(crate) use core::cell::UnsafeCell;
+
 /// A hint that the caller is spinning on a value another thread will change.
 ///
 /// Under loom, spinning must hand control to the scheduler or a model never

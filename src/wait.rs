@@ -25,7 +25,7 @@
 //!
 //! Where it cannot sleep, a `Blocking` wait does not quietly become another
 //! strategy: the call returns `CannotSleep` (`ClaimError::CannotSleep`,
-//! `ReadError::CannotSleep`) before it looks at the ring.
+//! `RecvError::CannotSleep`) before it looks at the ring.
 //!
 //! Pin the thread (`core_affinity`) before busy-spinning.
 

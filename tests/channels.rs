@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{child_role, spawn_child, TempNs};
 use shmbus::directory::DirectoryError;
-use shmbus::ring::spsc::ReadError;
+use shmbus::ring::spsc::RecvError;
 use shmbus::wait::WaitStrategy;
 use shmbus::{Bus, BusError, Policy, RingConfig, RingKind, SegmentError, SpscConfig, TopicConfig};
 
@@ -366,7 +366,7 @@ fn a_removed_channel_is_made_afresh_and_old_handles_touch_nothing() {
     assert!(!old_path.exists(), "the ring file is removed");
     // The attached consumer reads what the removed ring holds, then learns.
     assert_eq!(&rx.try_read().expect("kept")[..], b"before");
-    assert!(matches!(rx.try_read(), Err(ReadError::Unusable(_))));
+    assert!(matches!(rx.try_read(), Err(RecvError::Unusable(_))));
     match bus.open_spsc(CHANNEL) {
         Err(e @ BusError::Directory(DirectoryError::NotFound { .. })) => {
             assert_eq!(

@@ -209,7 +209,7 @@ fn read_ring(rx: &mut Consumer) -> Option<spsc::Record<'_>> {
     let at = rx.position();
     match rx.read_timeout(READER_WAIT, Duration::from_millis(100)) {
         Ok(rec) => Some(rec),
-        Err(spsc::ReadError::TimedOut) => None,
+        Err(spsc::RecvError::TimedOut) => None,
         Err(e) => panic!("read on {RING} at {at}: {e}"),
     }
 }

@@ -280,7 +280,7 @@ use shmbus::layout::{
 
 /// Offsets in a broadcast log segment, from `shmbus::layout`.
 const LOG_CLAIM_TIMEOUT: usize =
-    BROADCAST_CONTROL_OFFSET + offset_of!(BroadcastControl, claim_timeout_ns);
+    BROADCAST_CONTROL_OFFSET + offset_of!(BroadcastControl, reclaim_after_ns);
 const LOG_TAIL: usize = BROADCAST_CONTROL_OFFSET + offset_of!(BroadcastControl, tail);
 const LOG_GATE: usize = BROADCAST_CONTROL_OFFSET + offset_of!(BroadcastControl, gate);
 /// Offset of directory entry `e` (its state word: epoch in the high half).
@@ -330,7 +330,7 @@ fn bus_with_alpha(tag: &str, policy: Policy) -> (common::TempNs, std::path::Path
     (tmp, log)
 }
 
-// Found by the harness, fixed: a broadcast log's `claim_timeout_ns` (control block, offset 32) is
+// Found by the harness, fixed: a broadcast log's `reclaim_after_ns` (control block, offset 32) is
 // read on open without being checked against the directory's claim timeout
 // (`check_log` in src/bus.rs compares every other immutable field). With
 // a hostile `u64::MAX` there, a publisher's `try_claim` on an `Overwrite`
@@ -494,7 +494,7 @@ fn found_dead_creator_entry_blocks_open_topic() {
 
 use shmbus::bus::QueueConfig;
 use shmbus::layout::{QueueControl, MAX_SEQUENCE, QUEUE_CONTROL_OFFSET};
-use shmbus::ring::queue::TakeError;
+use shmbus::ring::queue::RecvError;
 
 /// Offsets in a work queue segment, from `shmbus::layout`.
 const QUEUE_TAIL: usize = QUEUE_CONTROL_OFFSET + offset_of!(QueueControl, tail);
@@ -553,6 +553,6 @@ fn found_queue_head_far_behind_the_stamps_hangs_take() {
     ));
     within(Duration::from_secs(5), move || {
         let r = c.try_take().map(|r| r.len());
-        assert!(matches!(r, Err(TakeError::Corrupt(_))), "{r:?}");
+        assert!(matches!(r, Err(RecvError::Corrupt(_))), "{r:?}");
     });
 }

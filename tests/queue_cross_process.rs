@@ -20,7 +20,7 @@ use shmbus::record::{
     self, venue, Checksum, Fixed8, Instrument, MessageBuilder, MessageView, OrderRequestTlv,
     ParseOptions, RelayDomain, Side, SourceType, TradeTlv, Verify,
 };
-use shmbus::ring::queue::{ClaimError, QueueConfig, TakeError};
+use shmbus::ring::queue::{ClaimError, QueueConfig, RecvError};
 use shmbus::wait::WaitStrategy;
 use shmbus::{Bus, BusError, RingConfig, RingKind, RouterConfig, StartAt, TopicConfig};
 
@@ -156,8 +156,8 @@ fn run_consumer(base: &Path, per_producer: usize) {
                 }
                 rec.ack().expect("ack");
             }
-            Err(TakeError::TimedOut) if done.exists() => return,
-            Err(TakeError::TimedOut) => {}
+            Err(RecvError::TimedOut) if done.exists() => return,
+            Err(RecvError::TimedOut) => {}
             Err(e) => panic!("consumer: {e}"),
         }
     }
@@ -388,7 +388,7 @@ fn a_stopped_consumer_keeps_its_record_and_resumes() {
     std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
     assert!(rest.contains("acked 0"), "child said: {rest}");
     wait_ok(child, "stopped consumer");
-    assert_eq!(c.try_take().err(), Some(TakeError::Empty));
+    assert_eq!(c.try_take().err(), Some(RecvError::Empty));
     assert_eq!(c.counters().redelivered, 0);
 }
 
@@ -489,7 +489,7 @@ fn a_stopped_producer_resumes_into_reclaimed_and_resends() {
     std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
     assert!(rest.contains("reclaimed"), "child said: {rest}");
     wait_ok(child, "stopped producer");
-    assert_eq!(c.try_take().err(), Some(TakeError::Empty));
+    assert_eq!(c.try_take().err(), Some(RecvError::Empty));
 }
 
 /// 16 processes race to create the same queue: exactly one creates it,
@@ -586,8 +586,8 @@ fn the_router_sends_orders_to_a_work_queue_and_market_data_to_a_topic() {
                     delivered.bump(view.header().sequence() as usize);
                     order.ack().expect("ack");
                 }
-                Err(TakeError::TimedOut) if done.exists() => return,
-                Err(TakeError::TimedOut) => {}
+                Err(RecvError::TimedOut) if done.exists() => return,
+                Err(RecvError::TimedOut) => {}
                 Err(e) => panic!("gateway: {e}"),
             }
         }
@@ -605,7 +605,7 @@ fn the_router_sends_orders_to_a_work_queue_and_market_data_to_a_topic() {
     let len = message(RelayDomain::Execution, 0, &mut buf);
     assert_eq!(
         router
-            .send(&buf[..len], WaitStrategy::BACKOFF)
+            .send_blocking(&buf[..len], WaitStrategy::BACKOFF)
             .expect("sent"),
         record::DomainTopic::Execution
     );
@@ -617,12 +617,12 @@ fn the_router_sends_orders_to_a_work_queue_and_market_data_to_a_topic() {
     for seq in 1..ORDERS {
         let len = message(RelayDomain::Execution, seq, &mut buf);
         router
-            .send(&buf[..len], WaitStrategy::BACKOFF)
+            .send_blocking(&buf[..len], WaitStrategy::BACKOFF)
             .expect("order");
         if seq % 10 == 0 {
             let len = message(RelayDomain::MarketData, trades, &mut buf);
             let to = router
-                .send(&buf[..len], WaitStrategy::BACKOFF)
+                .send_blocking(&buf[..len], WaitStrategy::BACKOFF)
                 .expect("trade");
             assert_eq!(to, record::DomainTopic::MarketData);
             trades += 1;
@@ -676,7 +676,7 @@ fn a_router_route_that_disagrees_with_the_directory_is_a_mismatch() {
     let mut buf = [0u8; 240];
     let len = message(RelayDomain::Execution, 0, &mut buf);
     let err = router
-        .send(&buf[..len], WaitStrategy::BACKOFF)
+        .send_blocking(&buf[..len], WaitStrategy::BACKOFF)
         .expect_err("execution is a topic here");
     let text = err.to_string();
     assert!(
@@ -695,6 +695,6 @@ fn a_router_route_that_disagrees_with_the_directory_is_a_mismatch() {
         RouterConfig::default().route(record::DomainTopic::Execution, TopicConfig::default()),
     );
     router
-        .send(&buf[..len], WaitStrategy::BACKOFF)
+        .send_blocking(&buf[..len], WaitStrategy::BACKOFF)
         .expect("sent to the topic");
 }

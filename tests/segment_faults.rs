@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{child_role, TempNs, CHILD_BASE, CHILD_ROLE};
 use shmbus::layout::SegmentFault;
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError, SpscConfig};
+use shmbus::ring::spsc::{ClaimError, Consumer, Producer, RecvError, SpscConfig};
 use shmbus::segment::{set_sigbus_handler, sigbus_handler_installed, NO_SIGBUS_HANDLER_ENV};
 use shmbus::wait::WaitStrategy;
 use shmbus::{Bus, Channel};
@@ -210,7 +210,7 @@ fn truncation_under_a_child_consumer_is_an_error_not_a_crash() {
         assert!(status.success(), "pre {pre}: child failed: {status}");
         assert_eq!(
             result,
-            format!("{:?}", ReadError::Unusable(SegmentFault::Truncated)),
+            format!("{:?}", RecvError::Unusable(SegmentFault::Truncated)),
             "pre {pre}"
         );
         assert!(message.starts_with("ring is unusable: "), "{message}");
@@ -273,7 +273,7 @@ fn truncation_under_a_child_producer_is_an_error_not_a_crash() {
     let e = (0..10 * CAP)
         .find_map(|_| rx.try_read().err())
         .expect("the consumer notices");
-    assert_eq!(e, ReadError::Unusable(SegmentFault::Truncated));
+    assert_eq!(e, RecvError::Unusable(SegmentFault::Truncated));
 }
 
 /// Truncation under the process that holds both ends: both get
@@ -292,7 +292,7 @@ fn truncation_under_this_process_is_an_error_for_both_ends() {
     truncate(&ring.path(), 4096);
     assert_eq!(
         rx.try_read().err(),
-        Some(ReadError::Unusable(SegmentFault::Truncated))
+        Some(RecvError::Unusable(SegmentFault::Truncated))
     );
     assert!(sigbus_handler_installed());
     let e = (0..10 * CAP)
@@ -303,7 +303,7 @@ fn truncation_under_this_process_is_an_error_for_both_ends() {
     assert_eq!(
         rx.read_timeout(WaitStrategy::BACKOFF, Duration::from_millis(200))
             .err(),
-        Some(ReadError::Unusable(SegmentFault::Truncated))
+        Some(RecvError::Unusable(SegmentFault::Truncated))
     );
     // A new open of the truncated file is refused.
     assert!(ring.consumer().is_err());
@@ -532,7 +532,7 @@ fn removal_under_a_running_producer_is_noticed() {
         let deadline = Instant::now() + Duration::from_secs(2);
         let fault = loop {
             match old_rx.try_read() {
-                Err(ReadError::Empty) if Instant::now() < deadline => std::hint::spin_loop(),
+                Err(RecvError::Empty) if Instant::now() < deadline => std::hint::spin_loop(),
                 Err(e) => break e,
                 Ok(rec) => panic!(
                     "{wait} {removal:?}: a record of {} bytes after the rest",
@@ -542,7 +542,7 @@ fn removal_under_a_running_producer_is_noticed() {
         };
         assert_eq!(
             fault,
-            ReadError::Unusable(SegmentFault::Removed),
+            RecvError::Unusable(SegmentFault::Removed),
             "{wait} {removal:?}"
         );
         if let Removal::RemoveAndCreate = removal {
@@ -552,7 +552,7 @@ fn removal_under_a_running_producer_is_noticed() {
                 .expect("the new channel")
                 .consumer()
                 .expect("new consumer");
-            assert_eq!(new_rx.try_read().err(), Some(ReadError::Empty));
+            assert_eq!(new_rx.try_read().err(), Some(RecvError::Empty));
         }
     }
 }
@@ -608,7 +608,7 @@ fn removal_under_a_waiting_consumer_is_noticed() {
         eprintln!("{wait} consumer noticed {removal:?} after {took:?}");
         assert_eq!(
             result,
-            format!("{:?}", ReadError::Unusable(SegmentFault::Removed)),
+            format!("{:?}", RecvError::Unusable(SegmentFault::Removed)),
             "{wait} {removal:?}"
         );
     }
@@ -688,7 +688,7 @@ fn stopped_producer_resumes_into_unusable() {
     assert_eq!(late, "0", "claims succeeded after Unusable");
     let in_old = old_rx.read_batch(usize::MAX, |_, _| {}).expect("old ring") as u64;
     assert_eq!(in_old, oks, "committed records unaccounted for");
-    assert_eq!(new_rx.try_read().err(), Some(ReadError::Empty));
+    assert_eq!(new_rx.try_read().err(), Some(RecvError::Empty));
 }
 
 /// Once a producer was told `Unusable(Removed)`, it commits nothing more,
@@ -720,7 +720,7 @@ fn producer_told_unusable_commits_nothing_more() {
     assert_eq!(read, sent);
     assert_eq!(
         rx.try_read().err(),
-        Some(ReadError::Unusable(SegmentFault::Removed))
+        Some(RecvError::Unusable(SegmentFault::Removed))
     );
     for _ in 0..100 {
         assert_eq!(

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use common::{child_command, child_role, die_with_parent, splitmix, vm_rss_kib, TempNs};
 use shmbus::bus::{Bus, Policy, RecvError, StartAt, TopicConfig};
-use shmbus::ring::spsc::{ReadError, SpscConfig};
+use shmbus::ring::spsc::SpscConfig;
 use shmbus::wait::WaitStrategy;
 
 const TEST: &str = "soak_two_processes_lose_nothing_and_stay_flat";
@@ -193,7 +193,7 @@ fn run_child(role: &str, base: &Path) {
             loop {
                 let rec = match rx.read_timeout(WaitStrategy::BACKOFF, PATIENCE) {
                     Ok(rec) => rec,
-                    Err(ReadError::TimedOut) => panic!("no record for {PATIENCE:?} after {seq}"),
+                    Err(RecvError::TimedOut) => panic!("no record for {PATIENCE:?} after {seq}"),
                     Err(e) => panic!("after {seq} records: {e}"),
                 };
                 if rec.record_type() == END {

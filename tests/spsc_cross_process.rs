@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{child_role, spawn_child, splitmix, TempNs};
-use shmbus::ring::spsc::{Consumer, Producer, ReadError, SpscConfig};
+use shmbus::ring::spsc::{Consumer, Producer, RecvError, SpscConfig};
 use shmbus::wait::WaitStrategy;
 use shmbus::{Bus, BusError, Channel, SegmentError};
 
@@ -122,7 +122,7 @@ fn ten_million_records_from_a_child_producer() {
     );
     assert_eq!(
         rx.try_read().err(),
-        Some(ReadError::Empty),
+        Some(RecvError::Empty),
         "more records than sent"
     );
 }
@@ -163,7 +163,7 @@ fn producer_killed_mid_record_is_replaced_without_loss() {
     assert_eq!(rx.producer_alive(), Some(false));
     assert_eq!(
         rx.try_read().err(),
-        Some(ReadError::Empty),
+        Some(RecvError::Empty),
         "half-written record leaked"
     );
 

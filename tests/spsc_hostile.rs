@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{splitmix, TempNs};
 use shmbus::layout::{pack_record_header, FLAG_COMMITTED, FLAG_PADDING, SPSC_DATA_OFFSET};
-use shmbus::ring::spsc::{ClaimError, ReadError, SpscConfig};
+use shmbus::ring::spsc::{ClaimError, RecvError, SpscConfig};
 use shmbus::ring::CorruptionKind;
 use shmbus::{BusError, Channel, SegmentError};
 
@@ -52,9 +52,9 @@ impl Fixture {
     }
 }
 
-fn corrupt_kind(e: ReadError) -> CorruptionKind {
+fn corrupt_kind(e: RecvError) -> CorruptionKind {
     match e {
-        ReadError::Corrupt(c) => c.kind,
+        RecvError::Corrupt(c) => c.kind,
         other => panic!("expected corruption, got {other:?}"),
     }
 }
@@ -291,8 +291,8 @@ fn random_overwrites_while_running_give_typed_errors_only() {
                 let _sum: u64 = rec.iter().map(|&b| u64::from(b)).sum();
                 read += 1;
             }
-            Err(ReadError::Empty) => std::thread::yield_now(),
-            Err(ReadError::Corrupt(_)) => corrupt += 1,
+            Err(RecvError::Empty) => std::thread::yield_now(),
+            Err(RecvError::Corrupt(_)) => corrupt += 1,
             Err(e) => panic!("untyped failure {e:?}"),
         }
         slowest = slowest.max(t0.elapsed());

@@ -419,7 +419,7 @@ fn topics_are_isolated_from_each_other() {
         let domain = RelayDomain::ALL[i];
         let len = build(domain, seq, &mut buf);
         let to = router
-            .send(&buf[..len], WaitStrategy::BACKOFF)
+            .send_blocking(&buf[..len], WaitStrategy::BACKOFF)
             .expect("routed");
         assert_eq!(to, record::DomainTopic::ALL[i]);
         sent[i] += 1;
@@ -428,7 +428,7 @@ fn topics_are_isolated_from_each_other() {
     let len = build(RelayDomain::System, 0, &mut buf);
     buf[4] = 9;
     assert!(matches!(
-        router.send(&buf[..len], WaitStrategy::BACKOFF),
+        router.send_blocking(&buf[..len], WaitStrategy::BACKOFF),
         Err(BusError::Route(_))
     ));
     for topic in record::DomainTopic::ALL {

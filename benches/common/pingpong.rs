@@ -2,7 +2,7 @@
 //! process, and `pingpong`, two processes) share: the two sides' traits,
 //! the record, and the shmbus SPSC ring's pinger and echoer.
 
-use shmbus::ring::spsc::{ClaimError, Consumer, Producer, ReadError};
+use shmbus::ring::spsc::{ClaimError, Consumer, Producer, RecvError};
 
 use super::{expect_seq, seq_of, spin, stamp};
 
@@ -72,7 +72,7 @@ impl Pinger for SpscPinger {
                     expect_seq("shmbus spsc", &rec, seq);
                     return;
                 }
-                Err(ReadError::Empty) => spin(),
+                Err(RecvError::Empty) => spin(),
                 Err(e) => panic!("shmbus spsc read failed: {e}"),
             }
         }
@@ -89,7 +89,7 @@ impl Echoer for SpscEchoer {
                     // Dropping `rec` now returns its space, after the echo left.
                     return seq_of(&rec);
                 }
-                Err(ReadError::Empty) => spin(),
+                Err(RecvError::Empty) => spin(),
                 Err(e) => panic!("shmbus spsc read failed: {e}"),
             }
         }

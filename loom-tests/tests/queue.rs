@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use shmbus::ring::queue::{self, ClaimError, Consumer, Producer, QueueConfig, TakeError};
+use shmbus::ring::queue::{self, ClaimError, Consumer, Producer, QueueConfig, RecvError};
 use shmbus::wait::WaitStrategy;
 
 fn config(slots: u32) -> QueueConfig {
@@ -69,7 +69,7 @@ fn consume(mut c: Consumer, done: Arc<AtomicUsize>, total: usize) -> Vec<(u16, b
                 rec.ack().expect("ack");
                 done.fetch_add(1, Ordering::SeqCst);
             }
-            Err(TakeError::Empty) => thread::yield_now(),
+            Err(RecvError::Empty) => thread::yield_now(),
             Err(e) => panic!("take failed: {e:?}"),
         }
     }
@@ -235,7 +235,7 @@ fn a_stalled_claim_is_reclaimed_and_its_slot_not_reused_under_it() {
                         got.push(ty);
                         rec.ack().expect("ack");
                     }
-                    Err(TakeError::Empty) => thread::yield_now(),
+                    Err(RecvError::Empty) => thread::yield_now(),
                     Err(e) => panic!("take failed: {e:?}"),
                 }
             }

@@ -10,7 +10,7 @@
 #![cfg(shmbus_loom)]
 
 use loom::thread;
-use shmbus::ring::spsc::{self, ClaimError, Consumer, Producer, ReadError, SpscConfig};
+use shmbus::ring::spsc::{self, ClaimError, Consumer, Producer, RecvError, SpscConfig};
 
 /// Payload of record `seq`: `len` bytes, each `seq * 31 + i`.
 fn payload(seq: u8, len: usize) -> Vec<u8> {
@@ -48,7 +48,7 @@ fn expect_record(rx: &mut Consumer, seq: u8, len: usize) {
                 );
                 return;
             }
-            Err(ReadError::Empty) => thread::yield_now(),
+            Err(RecvError::Empty) => thread::yield_now(),
             Err(e) => panic!("unexpected read error {e:?}"),
         }
     }
@@ -69,7 +69,7 @@ fn wrap_with_padding_record() {
             expect_record(&mut rx, seq, 16);
         }
         producer.join().expect("producer");
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
     });
 }
 
@@ -101,7 +101,7 @@ fn full_ring_backpressure() {
             for seq in 0..5 {
                 expect_record(&mut rx, seq, 8);
             }
-            assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+            assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
         });
         send_spinning(&mut tx, 3, 8);
         send_spinning(&mut tx, 4, 8);
@@ -125,7 +125,7 @@ fn aborted_claim_is_invisible() {
         expect_record(&mut rx, 1, 8);
         expect_record(&mut rx, 2, 8);
         producer.join().expect("producer");
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
     });
 }
 
@@ -188,13 +188,13 @@ fn deferred_release() {
                         rec.defer_release();
                         break;
                     }
-                    Err(ReadError::Empty) => thread::yield_now(),
+                    Err(RecvError::Empty) => thread::yield_now(),
                     Err(e) => panic!("unexpected {e:?}"),
                 }
             }
         }
         // The producer cannot have sent the third record: nothing was released.
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
         rx.release();
         expect_record(&mut rx, 2, 16);
         producer.join().expect("producer");
@@ -213,14 +213,14 @@ fn empty_then_one_record() {
                 assert_eq!(&rec[..], &payload(7, 16)[..]);
                 true
             }
-            Err(ReadError::Empty) => false,
+            Err(RecvError::Empty) => false,
             Err(e) => panic!("unexpected {e:?}"),
         };
         producer.join().expect("producer");
         if !seen_early {
             expect_record(&mut rx, 7, 16);
         }
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
     });
 }
 

@@ -148,7 +148,7 @@ impl From<SpscConfig> for RingConfig {
 
 /// Words of an entry's configuration: the values (low 32 bits) of its
 /// tagged words `policy`, `max_payload`, `slots`, `max_subscribers`,
-/// `max_publishers`, `claim_timeout_ns_lo` and `claim_timeout_ns_hi`, in
+/// `max_publishers`, `reclaim_after_ns_lo` and `reclaim_after_ns_hi`, in
 /// that order.
 pub(crate) type ConfigWords = [u32; CONFIG_WORDS];
 

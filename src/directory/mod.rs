@@ -1,6 +1,6 @@
 //! The directory: one segment per namespace mapping names to rings of
-//! every kind, broadcast topics and SPSC channels, each with its typed
-//! configuration ([`RingConfig`]).
+//! every kind (broadcast topics, SPSC channels and work queues), each with
+//! its typed configuration ([`RingConfig`]).
 //!
 //! The directory is a fixed table of [`TopicEntry`](crate::layout::TopicEntry)s
 //! (see [`crate::layout`]), found by hashing the name and probing linearly.
@@ -29,7 +29,8 @@
 //!   epoch) and fails with [`DirectoryError::CreateTakenOver`];
 //! * the ring file of entry `i` at epoch `e` is named from them alone
 //!   ([`RingKind::segment_name`]: `topic-<i>-<e>.bcast`,
-//!   `spsc-<i>-<e>.spsc`): a ring's name never reaches the file system;
+//!   `spsc-<i>-<e>.spsc`, `queue-<i>-<e>.queue`): a ring's name never
+//!   reaches the file system;
 //! * removing a ring ([`Directory::remove`]) moves its entry `READY →
 //!   REMOVED`, keeping the name, then removes its file. The next creator of
 //!   that name claims the entry again (`REMOVED → RECREATING → READY`, the
@@ -58,7 +59,7 @@ mod kind;
 pub mod table;
 
 pub use kind::{RingConfig, RingKind};
-pub use table::{heap, HeapDirectory, RingRecord};
+pub use table::{heap, HeapDirectory, HeapTableError, RingRecord, TableError};
 
 /// One entry of a directory that is not free, as inspection sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -708,7 +709,7 @@ mod mapped {
         /// keeps the name, so creating the name again makes a new ring with
         /// a new file; its file is removed so that its attached handles
         /// learn of it (for an SPSC channel:
-        /// [`Unusable(Removed)`](crate::ring::spsc::ReadError::Unusable) at
+        /// [`Unusable(Removed)`](crate::ring::spsc::RecvError::Unusable) at
         /// their next full, empty or wait round, a sleeping consumer being
         /// woken). Returns the record of the ring removed.
         ///

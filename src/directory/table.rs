@@ -29,7 +29,9 @@ use std::time::Duration;
 use super::kind::{ConfigWords, RingConfig, RingKind, CONFIG_WORDS, CONFIG_WORD_NAMES};
 use crate::layout::{entry, name_word, unpack_name_word, TopicEntry, NAME_LEN, TOPIC_NAME_WIDTH};
 use crate::ring::ConfigError;
-use crate::sync::{fence, monotonic_ns, yield_now, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{
+    fence, monotonic_ns, yield_now, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering,
+};
 
 /// Longest name an entry holds, in bytes.
 const MAX_NAME: usize = NAME_LEN;
@@ -85,16 +87,21 @@ pub(crate) trait EntryStore {
     fn claimed(&self, _i: usize, _epoch: u32) {}
 }
 
-/// Why the table could not give a ring.
-#[derive(Debug)]
-#[cfg_attr(shmbus_loom, allow(dead_code))]
-pub(crate) enum TableError<E> {
+/// Why the table could not give a ring: what the mapped directory turns
+/// into a [`DirectoryError`](super::DirectoryError), and what a
+/// [`HeapDirectory`] returns as it is.
+#[derive(Debug, PartialEq)]
+pub enum TableError<E> {
+    /// The entry store (ring files and liveness locks) failed.
     Store(E),
     /// The name is taken by a ring of another kind or configuration.
     Mismatch {
+        /// The configuration the name has.
         existing: RingConfig,
     },
+    /// Every entry is taken.
     Full,
+    /// No ring of that name.
     NotFound,
     /// Another live process has held the entry in `CREATING` (or
     /// `RECREATING`) for longer than the wait (or the entry kept changing
@@ -103,9 +110,13 @@ pub(crate) enum TableError<E> {
     /// This caller stalled while creating the ring and another process
     /// took the entry over; nothing it made was published.
     TakenOver,
+    /// The configuration asked for is refused.
     InvalidConfig(ConfigError),
+    /// An entry holds a value no build writes.
     Corrupt {
+        /// The entry.
         entry: usize,
+        /// What is wrong with it.
         reason: String,
     },
 }
@@ -230,8 +241,8 @@ impl TopicEntry {
             max_subscribers: AtomicU64::new(0),
             max_publishers: AtomicU64::new(0),
             creator_pid: AtomicU64::new(0),
-            claim_timeout_ns_lo: AtomicU64::new(0),
-            claim_timeout_ns_hi: AtomicU64::new(0),
+            reclaim_after_ns_lo: AtomicU64::new(0),
+            reclaim_after_ns_hi: AtomicU64::new(0),
             name: core::array::from_fn(|_| AtomicU64::new(0)),
             pad: [0; 2 * crate::layout::CACHE_LINE - 216],
         }
@@ -245,8 +256,8 @@ impl TopicEntry {
             &self.slots,
             &self.max_subscribers,
             &self.max_publishers,
-            &self.claim_timeout_ns_lo,
-            &self.claim_timeout_ns_hi,
+            &self.reclaim_after_ns_lo,
+            &self.reclaim_after_ns_hi,
         ]
     }
 }
@@ -904,6 +915,9 @@ impl<S: EntryStore> EntryStore for Paused<'_, S> {
     }
 }
 
+/// Why a [`HeapDirectory`] call failed (its store cannot fail).
+pub type HeapTableError = TableError<core::convert::Infallible>;
+
 /// An in-process directory table (loom models and tests): the same
 /// create-or-open code over heap entries, counting the rings it creates
 /// and removes.
@@ -914,12 +928,12 @@ pub struct HeapDirectory {
 
 /// Heap stand-in for the per-(entry, epoch) liveness locks.
 struct HeapStore {
-    held: std::sync::Mutex<Vec<(usize, u32)>>,
+    held: Mutex<Vec<(usize, u32)>>,
     rings_created: AtomicU32,
 }
 
 impl HeapStore {
-    fn held(&self) -> std::sync::MutexGuard<'_, Vec<(usize, u32)>> {
+    fn held(&self) -> MutexGuard<'_, Vec<(usize, u32)>> {
         // A panic while holding this plain list cannot leave it half-changed.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -953,14 +967,14 @@ pub fn heap(entries: usize) -> HeapDirectory {
     HeapDirectory {
         entries: (0..entries.max(1)).map(|_| TopicEntry::new()).collect(),
         store: HeapStore {
-            held: std::sync::Mutex::new(Vec::new()),
+            held: Mutex::new(Vec::new()),
             rings_created: AtomicU32::new(0),
         },
     }
 }
 
 impl HeapDirectory {
-    /// Creates or opens `name`; `Ok((record, created))`, or the reason as text.
+    /// Creates or opens `name`; `Ok((record, created))`.
     ///
     /// # Errors
     ///
@@ -969,9 +983,8 @@ impl HeapDirectory {
         &self,
         name: &str,
         config: &RingConfig,
-    ) -> Result<(RingRecord, bool), String> {
+    ) -> Result<(RingRecord, bool), HeapTableError> {
         create_or_open(&self.entries, &self.store, name, config, u64::MAX)
-            .map_err(|e| format!("{e:?}"))
     }
 
     /// As [`HeapDirectory::create_or_open`], waiting at most `wait` for
@@ -989,13 +1002,13 @@ impl HeapDirectory {
         config: &RingConfig,
         wait: Duration,
         pause: &dyn Fn(usize, u32),
-    ) -> Result<(RingRecord, bool), String> {
+    ) -> Result<(RingRecord, bool), HeapTableError> {
         let store = Paused {
             inner: &self.store,
             pause,
         };
         let wait_ns = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
-        create_or_open(&self.entries, &store, name, config, wait_ns).map_err(|e| format!("{e:?}"))
+        create_or_open(&self.entries, &store, name, config, wait_ns)
     }
 
     /// Opens existing `name`, waiting at most `wait` for a creator.
@@ -1003,9 +1016,9 @@ impl HeapDirectory {
     /// # Errors
     ///
     /// Not found, timed out, corrupt entry.
-    pub fn open(&self, name: &str, wait: Duration) -> Result<RingRecord, String> {
+    pub fn open(&self, name: &str, wait: Duration) -> Result<RingRecord, HeapTableError> {
         let wait_ns = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
-        open(&self.entries, &self.store, name, wait_ns).map_err(|e| format!("{e:?}"))
+        open(&self.entries, &self.store, name, wait_ns)
     }
 
     /// Removes ring `name` of `kind`.
@@ -1013,8 +1026,8 @@ impl HeapDirectory {
     /// # Errors
     ///
     /// Not found, another kind, corrupt entry.
-    pub fn remove(&self, name: &str, kind: RingKind) -> Result<RingRecord, String> {
-        remove(&self.entries, &self.store, name, kind, None).map_err(|e| format!("{e:?}"))
+    pub fn remove(&self, name: &str, kind: RingKind) -> Result<RingRecord, HeapTableError> {
+        remove(&self.entries, &self.store, name, kind, None)
     }
 
     /// How many ring files the table created.
@@ -1071,7 +1084,7 @@ mod tests {
         assert_eq!(epoch, 1);
         // An opener waits for the live creator, then gives up.
         let opened = dir.open("alpha", Duration::from_millis(20));
-        assert!(opened.is_err_and(|e| e.contains("TimedOut")));
+        assert_eq!(opened, Err(TableError::TimedOut));
         let (record, created) = dir
             .create_or_open_paused("alpha", &config(16), Duration::from_millis(20), &|_, _| {})
             .expect("take over");
@@ -1080,7 +1093,7 @@ mod tests {
         assert_eq!(record.segment, format!("topic-{entry}-2"));
         go_tx.send(()).expect("resume");
         let late = stalled.join().expect("stalled creator");
-        assert!(late.is_err_and(|e| e.contains("TakenOver")));
+        assert_eq!(late, Err(TableError::TakenOver));
         assert_eq!(dir.list(), vec![record]);
     }
 
@@ -1100,11 +1113,11 @@ mod tests {
         assert!(created);
         assert_eq!(channel.segment, format!("spsc-{}-1", channel.entry));
         let err = dir.create_or_open("orders", &config(16)).expect_err("kind");
-        assert!(err.contains("Mismatch"), "{err}");
+        assert!(matches!(err, TableError::Mismatch { .. }), "{err:?}");
         let err = dir
             .create_or_open("orders", &spsc(8192))
             .expect_err("config");
-        assert!(err.contains("Mismatch"), "{err}");
+        assert!(matches!(err, TableError::Mismatch { .. }), "{err:?}");
         assert_eq!(
             dir.create_or_open("orders", &spsc(4096)),
             Ok((channel, false))
@@ -1120,14 +1133,16 @@ mod tests {
         let dir = heap(8);
         let (first, _) = dir.create_or_open("orders", &spsc(4096)).expect("create");
         let err = dir.remove("orders", RingKind::Broadcast).expect_err("kind");
-        assert!(err.contains("Mismatch"), "{err}");
+        assert!(matches!(err, TableError::Mismatch { .. }), "{err:?}");
         assert_eq!(dir.remove("orders", RingKind::Spsc), Ok(first.clone()));
-        assert!(dir
-            .remove("orders", RingKind::Spsc)
-            .is_err_and(|e| e.contains("NotFound")));
-        assert!(dir
-            .open("orders", Duration::ZERO)
-            .is_err_and(|e| e.contains("NotFound")));
+        assert_eq!(
+            dir.remove("orders", RingKind::Spsc),
+            Err(TableError::NotFound)
+        );
+        assert_eq!(
+            dir.open("orders", Duration::ZERO),
+            Err(TableError::NotFound)
+        );
         assert!(dir.list().is_empty());
         let (_, slot) = classify(&dir.entries, first.entry);
         assert_eq!(

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use crate::directory::{RingKind, RingRecord};
 use crate::layout::lock_slot;
 use crate::layout::{
-    participant, split_stamp, stamp_committed, BroadcastControl, PublisherSlot, RecordSlotHeader,
-    SegmentKind, SubscriberSlot, BROADCAST_CONTROL_OFFSET, LAYOUT_VERSION, STATE_POISONED,
+    participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentKind, SubscriberSlot,
+    BROADCAST_CONTROL_OFFSET, LAYOUT_VERSION, STATE_POISONED,
 };
 use crate::record::ParseError;
 use crate::ring::broadcast::shm::{check_log, LogLayout};
-use crate::ring::broadcast::{check_slot_word, still_committed, BroadcastConfig, Policy};
+use crate::ring::broadcast::{
+    check_slot_word, look_at_stamp, still_committed, BroadcastConfig, Policy, SlotLook,
+};
 use crate::ring::Corruption;
 use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{copy_racy, fence, monotonic_ns, Ordering};
@@ -106,7 +108,7 @@ pub struct TopicSnapshot {
     pub slot_stride: u32,
     /// Claim timeout from the control block, in nanoseconds (the directory
     /// keeps it in milliseconds).
-    pub claim_timeout_ns: u64,
+    pub reclaim_after_ns: u64,
     /// Next sequence to claim: records `0 .. tail` were claimed.
     pub tail: u64,
     /// Lower bound of the gating cursors last computed by a publisher
@@ -376,7 +378,7 @@ impl TopicInspector {
             created_realtime_ns: header.created_realtime_ns,
             poisoned: header.state.load(Ordering::Relaxed) == STATE_POISONED,
             slot_stride: self.layout.geometry.stride as u32,
-            claim_timeout_ns: self.layout.claim_timeout_ns,
+            reclaim_after_ns: self.layout.reclaim_after_ns,
             tail,
             gate: Self::load_acquire(&control.gate),
             registrations: control.registrations.load(Ordering::Relaxed),
@@ -479,15 +481,14 @@ impl Iterator for LogWalk<'_> {
             // committed stamp in `Claim::finish`: the slot header and
             // payload it wrote are visible after this fence.
             fence(Ordering::Acquire);
-            if split_stamp(stamp).0 > seq + 1 {
+            match look_at_stamp(stamp, seq) {
                 // A later lap is in this slot: the log moved on since the
                 // snapshot and every older record is gone as well.
-                return self.overwritten(seq);
-            }
-            if stamp != stamp_committed(seq) {
+                SlotLook::LaterLap => return self.overwritten(seq),
+                SlotLook::Committed => {}
                 // Claimed but not committed yet, skipped, or reclaimed:
                 // nothing to show for this sequence.
-                continue;
+                SlotLook::NotYet | SlotLook::Skipped | SlotLook::Reclaimed => continue,
             }
             // Read the header word once; from here on only the copy is used,
             // checked as a subscriber checks it.

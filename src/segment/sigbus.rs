@@ -47,11 +47,10 @@
 //! range that is still mapped), so they can never match the faulting address
 //! by mistake.
 
-use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use std::sync::Once;
 
-use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{fence, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
 /// Environment variable that, set to anything but empty or `0`, keeps
 /// shmbus from installing its SIGBUS handler.

@@ -97,7 +97,7 @@ macro_rules! oracle {
 /// `tests/mapped_fuzz.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finding {
-    /// A broadcast log's `claim_timeout_ns` is not checked on open: a
+    /// A broadcast log's `reclaim_after_ns` is not checked on open: a
     /// hostile value makes a publisher's claim under `Overwrite` spin for
     /// it (years) waiting for a stale previous lap.
     LogClaimTimeout,
@@ -937,7 +937,7 @@ impl<'a> Case<'a> {
             10 => self.spsc_inspect(),
             11..=13 if busy != Busy::Publisher => self.topic_claim(),
             14 if busy != Busy::Publisher => self.topic_publish(),
-            15 if busy != Busy::Publisher => self.topic_claim_timeout(),
+            15 if busy != Busy::Publisher => self.topic_reclaim_after(),
             16 | 17 => self.topic_read(),
             18 => self.topic_recv(),
             19 => self.topic_read_timeout(),
@@ -1153,7 +1153,7 @@ impl<'a> Case<'a> {
             }
             Err(e) => {
                 self.stats.errors += 1;
-                if e == shmbus::ring::spsc::ReadError::Empty {
+                if e == shmbus::ring::spsc::RecvError::Empty {
                     self.spsc_empty(gen);
                 }
             }
@@ -1177,7 +1177,7 @@ impl<'a> Case<'a> {
         let cannot_sleep = matches!(wait, WaitStrategy::Blocking { .. }) && !consumer.can_sleep();
         match consumer.read_timeout(wait, timeout) {
             Ok(_) if cannot_sleep => oracle!("a Blocking read without wake-ups returned a record"),
-            Err(e) if cannot_sleep != (e == spsc::ReadError::CannotSleep) => {
+            Err(e) if cannot_sleep != (e == spsc::RecvError::CannotSleep) => {
                 oracle!("spsc read with {wait:?} returned {e:?}")
             }
             Ok(rec) => {
@@ -1473,7 +1473,7 @@ impl<'a> Case<'a> {
         self.pubs[i] = Some(Pub { log, p: publisher });
     }
 
-    fn topic_claim_timeout(&mut self) {
+    fn topic_reclaim_after(&mut self) {
         let Some(i) = self.pick_pub() else {
             return;
         };
@@ -1898,7 +1898,7 @@ impl<'a> Case<'a> {
             for l in &self.logs {
                 if let Some(m) = &l.map {
                     let ns = l.config.reclaim_after.as_nanos() as u64;
-                    let (f, w) = field!(BroadcastControl, claim_timeout_ns);
+                    let (f, w) = field!(BroadcastControl, reclaim_after_ns);
                     let off = BROADCAST_CONTROL_OFFSET + f;
                     if m.read_n(off, w) != ns {
                         m.write_n(off, w, ns);
@@ -2101,7 +2101,7 @@ impl<'a> Case<'a> {
                     field!(BroadcastControl, policy),
                     field!(BroadcastControl, max_subscribers),
                     field!(BroadcastControl, max_publishers),
-                    field!(BroadcastControl, claim_timeout_ns),
+                    field!(BroadcastControl, reclaim_after_ns),
                 ][self.input.below(7)];
                 (ctl(f), 1_000_000)
             }

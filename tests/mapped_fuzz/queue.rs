@@ -44,7 +44,7 @@ use shmbus::layout::{
     participant, queue_stamp, QueueConsumerSlot, QueueControl, QueueProducerSlot,
     QUEUE_CONTROL_OFFSET,
 };
-use shmbus::ring::queue::{self, ClaimError, HeapQueue, QueueCounters, TakeError};
+use shmbus::ring::queue::{self, ClaimError, HeapQueue, QueueCounters, RecvError};
 
 /// Name of the work queue in every queue case.
 pub const QUEUE: &str = "work";
@@ -533,7 +533,7 @@ enum Got {
         needed: usize,
     },
     Empty,
-    Failed(TakeError),
+    Failed(RecvError),
 }
 
 /// How a take ends.
@@ -1370,7 +1370,7 @@ impl<'a> QueueCase<'a> {
         counts: &mut ConsCounts,
         seq: u64,
         end: End,
-        r: Result<(), TakeError>,
+        r: Result<(), RecvError>,
     ) {
         let Some(q) = self.insts.get_mut(inst) else {
             return;
@@ -1470,7 +1470,7 @@ impl<'a> QueueCase<'a> {
             Err(e) => {
                 self.stats.errors += 1;
                 let got = match e {
-                    TakeError::Empty => Got::Empty,
+                    RecvError::Empty => Got::Empty,
                     e => Got::Failed(e),
                 };
                 self.took(inst, id, &mut counts, usize::MAX, &got, false);
@@ -1497,7 +1497,7 @@ impl<'a> QueueCase<'a> {
     }
 
     /// What a copying call returned, for the model.
-    fn recv_got(&mut self, inst: usize, buf: &[u8], r: Result<(u16, usize), TakeError>) -> Got {
+    fn recv_got(&mut self, inst: usize, buf: &[u8], r: Result<(u16, usize), RecvError>) -> Got {
         match r {
             Ok((record_type, len)) => {
                 if len > buf.len() {
@@ -1520,8 +1520,8 @@ impl<'a> QueueCase<'a> {
             Err(e) => {
                 self.stats.errors += 1;
                 match e {
-                    TakeError::Empty | TakeError::TimedOut => Got::Empty,
-                    TakeError::BufferTooSmall { needed } => {
+                    RecvError::Empty | RecvError::TimedOut => Got::Empty,
+                    RecvError::BufferTooSmall { needed } => {
                         let max = self.insts[inst].config.max_payload as usize;
                         if needed <= buf.len() || needed > max {
                             oracle!(
@@ -1597,7 +1597,7 @@ impl<'a> QueueCase<'a> {
                 Err(e) => {
                     self.stats.errors += 1;
                     let got = match e {
-                        TakeError::TimedOut => Got::Empty,
+                        RecvError::TimedOut => Got::Empty,
                         e => Got::Failed(e),
                     };
                     self.took(inst, id, &mut counts, usize::MAX, &got, false);

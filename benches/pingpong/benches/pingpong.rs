@@ -60,7 +60,7 @@ use iceoryx2::prelude::{
     ipc, Config as IoxConfig, FileName, Node, NodeBuilder, Path as IoxPath, PortFactory,
     SemanticString, SignalHandlingMode,
 };
-use shmbus::bus::{ClaimError as TopicClaimError, Policy, RecvError, StartAt, TopicConfig};
+use shmbus::bus::{ClaimError, Policy, RecvError, StartAt, TopicConfig};
 use shmbus::ring::spsc::SpscConfig;
 use shmbus::Bus;
 
@@ -398,7 +398,7 @@ fn topic_send(tx: &mut shmbus::bus::Publisher, fill: impl FnOnce(&mut [u8])) {
                     .expect("shmbus topic: committed within the claim timeout");
                 return;
             }
-            Err(TopicClaimError::Full) => spin(),
+            Err(ClaimError::Full) => spin(),
             Err(e) => panic!("shmbus topic claim failed: {e}"),
         }
     }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::layout::{SegmentFault, SlotGeometry, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
-use crate::ring::{ConfigError, Corruption};
+use crate::layout::{SlotGeometry, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
+use crate::ring::ConfigError;
 
 /// What a broadcast log does when a subscriber falls a whole ring behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,120 +141,7 @@ impl BroadcastConfig {
     }
 }
 
-/// Why a claim did not return a slot, or a commit did not publish.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimError {
-    /// `Backpressure`: the slowest subscriber is a whole log behind.
-    Full,
-    /// The payload exceeds the topic's maximum.
-    TooLarge {
-        /// Length asked for.
-        len: usize,
-        /// The topic's maximum payload.
-        max: u32,
-    },
-    /// A timed claim gave up.
-    TimedOut,
-    /// The wait strategy was [`WaitStrategy::Blocking`], which sleeps until
-    /// woken, and nothing wakes a publisher waiting for space: wait with
-    /// [`WaitStrategy::Backoff`] (or spin or yield) instead. Returned before
-    /// the call looks at the log, whether it is full or not.
-    ///
-    /// [`WaitStrategy::Blocking`]: crate::wait::WaitStrategy::Blocking
-    /// [`WaitStrategy::Backoff`]: crate::wait::WaitStrategy::Backoff
-    CannotSleep,
-    /// Returned by [`Claim::commit`](super::Claim::commit): this claim stayed uncommitted longer
-    /// than the topic's claim timeout (the process stalled: stopped,
-    /// descheduled, paused in a debugger) and a waiter reclaimed it. The
-    /// record was not published; subscribers count it as missed. Publish it
-    /// again if it still matters.
-    Reclaimed {
-        /// The sequence the claim held.
-        sequence: u64,
-    },
-    /// Shared memory is inconsistent.
-    Corrupt(Corruption),
-    /// The log's segment can no longer be used.
-    Unusable(SegmentFault),
-}
-
-/// Why a subscriber got no record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecvError {
-    /// Nothing new yet.
-    Empty,
-    /// `Overwrite`: publishers overwrote `missed` records before this
-    /// subscriber read them. It now continues at the oldest record still
-    /// intact.
-    Lapped {
-        /// Records lost, exactly.
-        missed: u64,
-    },
-    /// A timed read gave up.
-    TimedOut,
-    /// A copy buffer is smaller than the record.
-    BufferTooSmall {
-        /// The record's length.
-        needed: usize,
-    },
-    /// Shared memory is inconsistent. [`Subscriber::skip`](super::Subscriber::skip) passes the
-    /// record at fault (counted as missed).
-    Corrupt(Corruption),
-    /// The log's segment can no longer be used.
-    Unusable(SegmentFault),
-}
-
-impl std::fmt::Display for ClaimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClaimError::Full => write!(
-                f,
-                "log is full (the slowest subscriber is a whole log behind)"
-            ),
-            ClaimError::TooLarge { len, max } => {
-                write!(
-                    f,
-                    "record of {len} bytes exceeds the topic's maximum payload of {max}"
-                )
-            }
-            ClaimError::TimedOut => write!(f, "timed out waiting for the slowest subscriber"),
-            ClaimError::CannotSleep => write!(
-                f,
-                "WaitStrategy::Blocking cannot sleep here: nothing wakes a publisher \
-                 waiting for space; wait with WaitStrategy::Backoff"
-            ),
-            ClaimError::Reclaimed { sequence } => write!(
-                f,
-                "record {sequence} was not published: the claim stayed uncommitted past the topic's claim timeout and was reclaimed (publish it again)"
-            ),
-            ClaimError::Corrupt(c) => write!(f, "log is corrupt: {c}"),
-            ClaimError::Unusable(fault) => write!(f, "log is unusable: {fault}"),
-        }
-    }
-}
-
-impl std::fmt::Display for RecvError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RecvError::Empty => write!(f, "no new record"),
-            RecvError::Lapped { missed } => {
-                write!(f, "lapped by publishers: {missed} records missed")
-            }
-            RecvError::TimedOut => write!(f, "timed out waiting for a record"),
-            RecvError::BufferTooSmall { needed } => {
-                write!(f, "buffer too small for a {needed}-byte record")
-            }
-            RecvError::Corrupt(c) => write!(
-                f,
-                "log is corrupt: {c} (Subscriber::skip passes the record)"
-            ),
-            RecvError::Unusable(fault) => write!(f, "log is unusable: {fault}"),
-        }
-    }
-}
-
-impl std::error::Error for ClaimError {}
-impl std::error::Error for RecvError {}
+pub use crate::ring::{ClaimError, RecvError};
 
 /// Why a publisher or subscriber could not join a log.
 #[derive(Clone, Debug, PartialEq, Eq)]

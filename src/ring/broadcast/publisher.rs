@@ -445,7 +445,7 @@ impl Publisher {
                     if let Some(fault) = ring.fault_slow() {
                         return Err(Lost::Unusable(fault));
                     }
-                    if stall.waited_ns(p, seq) >= ring.claim_timeout_ns {
+                    if stall.waited_ns(p, seq) >= ring.reclaim_after_ns {
                         ring.reclaim(p);
                     }
                 }

@@ -39,7 +39,7 @@ pub(crate) struct LogLayout {
     /// Largest payload.
     pub(crate) max_payload: u32,
     /// Claim timeout the creator stored.
-    pub(crate) claim_timeout_ns: u64,
+    pub(crate) reclaim_after_ns: u64,
 }
 
 /// Checks a mapped broadcast log against the directory's configuration
@@ -91,7 +91,7 @@ pub(crate) fn check_log(
         ),
         (
             "claim timeout (ns)",
-            ctl.claim_timeout_ns,
+            ctl.reclaim_after_ns,
             config.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64,
         ),
     ]
@@ -116,7 +116,7 @@ pub(crate) fn check_log(
     Ok(LogLayout {
         geometry,
         max_payload: config.max_payload,
-        claim_timeout_ns: ctl.claim_timeout_ns,
+        reclaim_after_ns: ctl.reclaim_after_ns,
     })
 }
 
@@ -129,12 +129,12 @@ fn map_log(
 ) -> Result<BroadcastView, SegmentError> {
     let LogLayout {
         geometry,
-        claim_timeout_ns,
+        reclaim_after_ns,
         ..
     } = check_log(&segment, config)?;
     let base = segment.base();
     let config = BroadcastConfig {
-        reclaim_after: std::time::Duration::from_nanos(claim_timeout_ns),
+        reclaim_after: std::time::Duration::from_nanos(reclaim_after_ns),
         ..*config
     };
     // SAFETY: the offsets come from the geometry of a segment whose

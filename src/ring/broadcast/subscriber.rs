@@ -4,13 +4,10 @@ use core::ops::Deref;
 use std::time::Duration;
 
 use super::{
-    check_slot_word, still_committed, BroadcastView, Policy, RecvError, RegisterError, StartAt,
-    LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
+    check_slot_word, look_at_stamp, still_committed, BroadcastView, Policy, RecvError,
+    RegisterError, SlotLook, StartAt, LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
 };
-use crate::layout::{
-    lock_slot, participant, split_stamp, SubscriberSlot, MAX_SEQUENCE, STAMP_COMMITTED,
-    STAMP_RECLAIMED, STAMP_SKIPPED,
-};
+use crate::layout::{lock_slot, participant, SubscriberSlot, MAX_SEQUENCE};
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
@@ -350,35 +347,30 @@ impl Subscriber {
             // of the stamp in `Claim::finish`: header and payload are
             // complete (and with `reclaim`'s, for a reclaimed record).
             let seen = h.stamp.load(Ordering::Acquire);
-            let (lap, state) = split_stamp(seen);
-            let want = seq + 1;
-            if lap == want {
-                match state {
-                    STAMP_COMMITTED => {
-                        let word = h.word.load(Ordering::Relaxed);
-                        let (len, record_type) = check_slot_word(word, self.ring.max_payload)
-                            .map_err(|kind| self.corrupt(kind))?;
-                        self.ring.note(seq, len as usize, false);
-                        return Ok(Found {
-                            seq,
-                            len: len as usize,
-                            record_type,
-                        });
-                    }
-                    STAMP_RECLAIMED => {
-                        // Its publisher stalled or died holding it: lost.
-                        self.cursor = want;
-                        self.count_missed(1);
-                        continue;
-                    }
-                    STAMP_SKIPPED => {
-                        self.cursor = want;
-                        continue;
-                    }
-                    _ => {}
+            match look_at_stamp(seen, seq) {
+                SlotLook::Committed => {
+                    let word = h.word.load(Ordering::Relaxed);
+                    let (len, record_type) = check_slot_word(word, self.ring.max_payload)
+                        .map_err(|kind| self.corrupt(kind))?;
+                    self.ring.note(seq, len as usize, false);
+                    return Ok(Found {
+                        seq,
+                        len: len as usize,
+                        record_type,
+                    });
                 }
-            } else if lap > want {
-                return Err(self.lapped());
+                SlotLook::Reclaimed => {
+                    // Its publisher stalled or died holding it: lost.
+                    self.cursor = seq + 1;
+                    self.count_missed(1);
+                    continue;
+                }
+                SlotLook::Skipped => {
+                    self.cursor = seq + 1;
+                    continue;
+                }
+                SlotLook::LaterLap => return Err(self.lapped()),
+                SlotLook::NotYet => {}
             }
             // Not yet committed: either nothing was claimed here, or a claim
             // is in progress. Let publishers past what we skipped.
@@ -426,7 +418,7 @@ impl Subscriber {
             self.stall.clear();
             return Ok(false);
         }
-        if self.stall.waited_ns(seq, tail) >= self.ring.claim_timeout_ns {
+        if self.stall.waited_ns(seq, tail) >= self.ring.reclaim_after_ns {
             return Ok(self.ring.reclaim(seq));
         }
         Ok(false)
@@ -712,7 +704,7 @@ impl Subscriber {
             if waiter.should_sleep() {
                 // No publisher wakes us for a claim that never commits:
                 // sleep no longer than the stalled claim has left.
-                let stall_left = self.stall.left(self.ring.claim_timeout_ns);
+                let stall_left = self.stall.left(self.ring.reclaim_after_ns);
                 let cap = stall_left.map_or(MAX_SLEEP, |left| left.min(MAX_SLEEP));
                 self.sleep(waiter.sleep_budget(cap), stall_left.is_some());
                 waiter.count_round();

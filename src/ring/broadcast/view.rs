@@ -7,8 +7,8 @@ use super::{BroadcastConfig, Policy};
 use crate::layout::{
     lock_slot, name_word, participant, split_stamp, stamp, stamp_committed, unpack_name_word,
     unpack_record_header, BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentFault,
-    SubscriberSlot, NAME_LEN, STAMP_RECLAIMED, STAMP_WRITING, SUBSCRIBER_NAME_WIDTH,
-    SUBSCRIBER_NAME_WORDS,
+    SubscriberSlot, NAME_LEN, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
+    SUBSCRIBER_NAME_WIDTH, SUBSCRIBER_NAME_WORDS,
 };
 pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::CorruptionKind;
@@ -29,6 +29,43 @@ pub(crate) fn check_slot_word(word: u64, max_payload: u32) -> Result<(u32, u16),
         return Err(CorruptionKind::LengthTooLarge { len });
     }
     Ok((len, record_type))
+}
+
+/// What a record slot's stamp says about sequence `seq`, the one reading
+/// of a stamp shared by subscribers and the inspector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotLook {
+    /// Record `seq` is committed: its header word and payload may be read.
+    Committed,
+    /// `seq` was reclaimed from a publisher that held it past the claim
+    /// timeout: lost, counted as missed.
+    Reclaimed,
+    /// `seq` was given up (an aborted claim, or a fenced sequence): nothing
+    /// to read, nothing lost.
+    Skipped,
+    /// `seq` is not resolved yet: unclaimed, or claimed and being written.
+    NotYet,
+    /// A later lap is in the slot: `seq` was overwritten.
+    LaterLap,
+}
+
+/// Reads stamp `stamp` of `seq`'s slot (see [`SlotLook`]).
+#[inline]
+pub(crate) fn look_at_stamp(stamp: u64, seq: u64) -> SlotLook {
+    let (lap, state) = split_stamp(stamp);
+    let want = seq + 1;
+    if lap > want {
+        return SlotLook::LaterLap;
+    }
+    if lap < want {
+        return SlotLook::NotYet;
+    }
+    match state {
+        STAMP_COMMITTED => SlotLook::Committed,
+        STAMP_RECLAIMED => SlotLook::Reclaimed,
+        STAMP_SKIPPED => SlotLook::Skipped,
+        _ => SlotLook::NotYet,
+    }
 }
 
 /// The seqlock reader's re-check, shared by subscribers and the inspector:
@@ -63,7 +100,7 @@ pub(crate) struct BroadcastView {
     pub(super) policy: Policy,
     pub(super) max_subscribers: usize,
     pub(super) max_publishers: usize,
-    pub(super) claim_timeout_ns: u64,
+    pub(super) reclaim_after_ns: u64,
     pub(super) liveness: Liveness,
     /// Futex wakes that found nobody asleep although `sleepers` said
     /// otherwise (a sleeper died): every 1024, dead subscribers are reaped.
@@ -116,7 +153,7 @@ impl BroadcastView {
             policy: c.policy,
             max_subscribers: c.max_subscribers as usize,
             max_publishers: c.max_publishers as usize,
-            claim_timeout_ns: c.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64,
+            reclaim_after_ns: c.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64,
             liveness: parts.liveness,
             idle_wakes: core::cell::Cell::new(0),
             last_fault_check_ns: core::cell::Cell::new(0),
@@ -425,7 +462,7 @@ impl BroadcastControl {
             max_subscribers: c.max_subscribers,
             max_publishers: c.max_publishers,
             reserved0: 0,
-            claim_timeout_ns: c.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64,
+            reclaim_after_ns: c.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64,
             pad0: [0; crate::layout::CACHE_LINE - 40],
             tail: AtomicU64::new(0),
             pad1: [0; crate::layout::CACHE_LINE - 8],

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::layout::{SegmentFault, SlotGeometry, MAX_QUEUE_CONSUMERS, MAX_QUEUE_PRODUCERS};
-use crate::ring::{ConfigError, Corruption};
+use crate::layout::{SlotGeometry, MAX_QUEUE_CONSUMERS, MAX_QUEUE_PRODUCERS};
+use crate::ring::ConfigError;
 
 /// Longest `reclaim_after` a queue may have: a stalled or dead producer's
 /// claim holds the consumers back at most this long.
@@ -92,104 +92,4 @@ impl QueueConfig {
     }
 }
 
-/// Why a producer's claim did not return a slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimError {
-    /// Every slot holds a record not yet acknowledged: wait, or try again.
-    Full,
-    /// The record can never fit: `len` exceeds the queue's maximum payload.
-    TooLarge {
-        /// Length asked for.
-        len: usize,
-        /// The queue's maximum payload.
-        max: u32,
-    },
-    /// A timed claim gave up.
-    TimedOut,
-    /// The wait strategy was [`WaitStrategy::Blocking`], which sleeps until
-    /// woken, and nothing wakes a producer waiting for space: wait with
-    /// [`WaitStrategy::Backoff`] (or spin or yield) instead. Returned before
-    /// the call looks at the queue, whether it is full or not.
-    ///
-    /// [`WaitStrategy::Blocking`]: crate::wait::WaitStrategy::Blocking
-    /// [`WaitStrategy::Backoff`]: crate::wait::WaitStrategy::Backoff
-    CannotSleep,
-    /// The claim of record `sequence` stayed uncommitted past the queue's
-    /// `reclaim_after` and a consumer reclaimed it (the producer stalled):
-    /// nothing of it was delivered. Send it again.
-    Reclaimed {
-        /// The sequence the claim had.
-        sequence: u64,
-    },
-    /// A position or stamp in shared memory holds a value no build writes.
-    Corrupt(Corruption),
-    /// The queue's segment can no longer be used (removed, truncated,
-    /// poisoned). Re-open the queue by name.
-    Unusable(SegmentFault),
-}
-
-/// Why a consumer did not get a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TakeError {
-    /// No committed record is waiting.
-    Empty,
-    /// A timed call gave up.
-    TimedOut,
-    /// A copying call's buffer is shorter than the record; the record stays
-    /// in the queue, for this consumer or another.
-    BufferTooSmall {
-        /// The record's length.
-        needed: usize,
-    },
-    /// A position, stamp or record header in shared memory holds a value no
-    /// build writes.
-    Corrupt(Corruption),
-    /// The queue's segment can no longer be used (removed, truncated,
-    /// poisoned). Re-open the queue by name.
-    Unusable(SegmentFault),
-}
-
-impl std::fmt::Display for ClaimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClaimError::Full => write!(
-                f,
-                "queue is full (every slot holds a record not yet acknowledged)"
-            ),
-            ClaimError::TooLarge { len, max } => write!(
-                f,
-                "record of {len} bytes exceeds the queue's maximum payload of {max}"
-            ),
-            ClaimError::TimedOut => write!(f, "timed out waiting for a free slot"),
-            ClaimError::CannotSleep => write!(
-                f,
-                "WaitStrategy::Blocking cannot sleep here: nothing wakes a producer \
-                 waiting for space; wait with WaitStrategy::Backoff"
-            ),
-            ClaimError::Reclaimed { sequence } => write!(
-                f,
-                "record {sequence} was not delivered: the claim stayed uncommitted past the \
-                 queue's reclaim_after and was reclaimed (send it again)"
-            ),
-            ClaimError::Corrupt(c) => write!(f, "queue is corrupt: {c}"),
-            ClaimError::Unusable(fault) => write!(f, "queue is unusable: {fault}"),
-        }
-    }
-}
-
-impl std::fmt::Display for TakeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TakeError::Empty => write!(f, "queue is empty"),
-            TakeError::TimedOut => write!(f, "timed out waiting for a record"),
-            TakeError::BufferTooSmall { needed } => {
-                write!(f, "buffer too small for a {needed}-byte record")
-            }
-            TakeError::Corrupt(c) => write!(f, "queue is corrupt: {c}"),
-            TakeError::Unusable(fault) => write!(f, "queue is unusable: {fault}"),
-        }
-    }
-}
-
-impl std::error::Error for ClaimError {}
-impl std::error::Error for TakeError {}
+pub use crate::ring::{ClaimError, RecvError};

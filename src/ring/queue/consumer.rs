@@ -4,7 +4,7 @@
 use core::ops::Deref;
 use std::time::Duration;
 
-use super::{QueueView, SlotState, TakeError, LOOKS_PER_TAIL_CHECK, MAX_SLEEP, REAP_PERIOD_NS};
+use super::{QueueView, RecvError, SlotState, LOOKS_PER_TAIL_CHECK, MAX_SLEEP, REAP_PERIOD_NS};
 use crate::layout::{lock_slot, participant, queue_stamp, MAX_SEQUENCE};
 use crate::ring::broadcast::{check_slot_word, RegisterError};
 use crate::ring::stall::Stall;
@@ -21,6 +21,30 @@ use crate::wait::{WaitStrategy, Waiter};
 /// [`REAP_PERIOD`](super::REAP_PERIOD), or a consumer registering in its
 /// slot) gives them back: they go to another consumer, flagged
 /// [`Taken::redelivered`].
+///
+/// ```
+/// use shmbus::ring::queue::{self, QueueConfig};
+/// use shmbus::RecvError;
+/// let queue = queue::heap(QueueConfig { slots: 8, ..QueueConfig::default() })?;
+/// let mut strategy = queue.producer()?;
+/// let (mut gateway_a, mut gateway_b) = (queue.consumer()?, queue.consumer()?);
+/// strategy.try_send(1, b"BUY 1")?;
+/// strategy.try_send(1, b"SELL 2")?;
+/// // Gateway A takes the first order and gives it back unhandled ...
+/// let order = gateway_a.try_take()?;
+/// assert!(!order.redelivered());
+/// order.give_back()?;
+/// // ... so gateway B gets it, flagged, and acknowledges it.
+/// let order = gateway_b.try_take()?;
+/// assert!(order.redelivered() && &order[..] == b"BUY 1");
+/// order.ack()?;
+/// // The copy form takes, copies and acknowledges in one call.
+/// let mut buf = [0u8; 64];
+/// let (record_type, len) = gateway_a.try_recv(&mut buf)?;
+/// assert_eq!((record_type, &buf[..len]), (1, &b"SELL 2"[..]));
+/// assert_eq!(gateway_b.try_recv(&mut buf), Err(RecvError::Empty));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer {
     pub(super) ring: QueueView,
     /// Index of our consumer slot (the owner number in our stamps).
@@ -114,8 +138,8 @@ impl Consumer {
         self.ring.max_payload
     }
 
-    fn corrupt(kind: CorruptionKind, position: u64) -> TakeError {
-        TakeError::Corrupt(Corruption { kind, position })
+    fn corrupt(kind: CorruptionKind, position: u64) -> RecvError {
+        RecvError::Corrupt(Corruption { kind, position })
     }
 
     /// Tries to move the shared head from `h` to `h + 1` (anyone may: the
@@ -136,7 +160,7 @@ impl Consumer {
     /// nobody else does first; `limit` is the longest payload the caller
     /// accepts. `Ok(None)` if another consumer got there first.
     #[inline(always)]
-    fn take_at(&mut self, seq: u64, seen: u64, limit: usize) -> Result<Option<Held>, TakeError> {
+    fn take_at(&mut self, seq: u64, seen: u64, limit: usize) -> Result<Option<Held>, RecvError> {
         let h = self.ring.header(seq);
         // Read before the take: valid for this record if the take below
         // succeeds (the stamp is unchanged, so the word is this lap's).
@@ -148,7 +172,7 @@ impl Consumer {
             Ok((len, _)) if len as usize > limit => {
                 // Leave it committed, for a consumer with room for it.
                 if h.stamp.load(Ordering::Relaxed) == seen {
-                    return Err(TakeError::BufferTooSmall {
+                    return Err(RecvError::BufferTooSmall {
                         needed: len as usize,
                     });
                 }
@@ -210,7 +234,7 @@ impl Consumer {
     /// Looks for records given back behind the head (their consumer died)
     /// when the hint says there may be some, and takes the first.
     #[cold]
-    fn take_given_back(&mut self, hint: u64, limit: usize) -> Result<Option<Held>, TakeError> {
+    fn take_given_back(&mut self, hint: u64, limit: usize) -> Result<Option<Held>, RecvError> {
         // SYNC POINT: Relaxed: the window is re-checked stamp by stamp.
         let head = self.ring.control().head.load(Ordering::Relaxed);
         for seq in head.saturating_sub(self.ring.slots)..head {
@@ -241,9 +265,9 @@ impl Consumer {
 
     /// Takes the next record without waiting: a given-back one first, then
     /// the record at the head.
-    fn take_next(&mut self, limit: usize) -> Result<Held, TakeError> {
+    fn take_next(&mut self, limit: usize) -> Result<Held, RecvError> {
         if let Some(fault) = self.unusable {
-            return Err(TakeError::Unusable(fault));
+            return Err(RecvError::Unusable(fault));
         }
         // SYNC POINT: Acquire pairs with the Release bump in `give_back_all`.
         let hint = self.ring.control().redelivery_hint.load(Ordering::Acquire);
@@ -272,7 +296,7 @@ impl Consumer {
             // SYNC POINT: Acquire pairs with the producer's Release commit
             // CAS (`Claim::finish`) and a give-back's Release CAS.
             let seen = hdr.stamp.load(Ordering::Acquire);
-            match self.ring.slot_state(h, seen).map_err(TakeError::Corrupt)? {
+            match self.ring.slot_state(h, seen).map_err(RecvError::Corrupt)? {
                 SlotState::At(queue_stamp::COMMITTED) => {
                     if let Some(held) = self.take_at(h, seen, limit)? {
                         self.advance_head(h);
@@ -286,11 +310,11 @@ impl Consumer {
                     if self.pending(h, seen)? {
                         continue;
                     }
-                    return Err(TakeError::Empty);
+                    return Err(RecvError::Empty);
                 }
                 SlotState::Behind => {
                     self.nothing_yet(h)?;
-                    return Err(TakeError::Empty);
+                    return Err(RecvError::Empty);
                 }
                 SlotState::Ahead => {
                     // Taken and acknowledged already: a stale head, unless
@@ -347,7 +371,7 @@ impl Consumer {
     /// yet. If `h` was claimed and its claim is older than `reclaim_after`,
     /// reclaims it (its producer stalled or died) and returns true: look
     /// again.
-    fn pending(&mut self, h: u64, seen: u64) -> Result<bool, TakeError> {
+    fn pending(&mut self, h: u64, seen: u64) -> Result<bool, RecvError> {
         self.empty_looks = self.empty_looks.wrapping_add(1);
         // The tail is the producers' hottest line: look at it now and then.
         if self.empty_looks % LOOKS_PER_TAIL_CHECK != 0 {
@@ -371,7 +395,7 @@ impl Consumer {
     }
 
     /// The slot of `h` still holds the previous lap: `h` is not claimed.
-    fn nothing_yet(&mut self, h: u64) -> Result<(), TakeError> {
+    fn nothing_yet(&mut self, h: u64) -> Result<(), RecvError> {
         self.empty_looks = self.empty_looks.wrapping_add(1);
         if self.empty_looks % LOOKS_PER_TAIL_CHECK == 0 {
             self.slow_checks()?;
@@ -387,10 +411,10 @@ impl Consumer {
     /// The checks a consumer finding nothing makes now and then: the
     /// segment, and (every [`REAP_PERIOD`](super::REAP_PERIOD)) dead
     /// consumers whose records wait to be given back.
-    fn slow_checks(&mut self) -> Result<(), TakeError> {
+    fn slow_checks(&mut self) -> Result<(), RecvError> {
         if let Some(fault) = self.ring.fault() {
             self.unusable = Some(fault);
-            return Err(TakeError::Unusable(fault));
+            return Err(RecvError::Unusable(fault));
         }
         self.reap_if_due();
         Ok(())
@@ -405,7 +429,7 @@ impl Consumer {
     }
 
     /// Acknowledges (`ack`) or gives back the record `held`.
-    fn finish(&mut self, held: Held, ack: bool) -> Result<(), TakeError> {
+    fn finish(&mut self, held: Held, ack: bool) -> Result<(), RecvError> {
         let ring = &self.ring;
         let lap = ring.lap(held.seq);
         let flags = if held.redelivered {
@@ -462,10 +486,10 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`TakeError::Empty`], [`TakeError::Corrupt`] or
-    /// [`TakeError::Unusable`].
+    /// [`RecvError::Empty`], [`RecvError::Corrupt`] or
+    /// [`RecvError::Unusable`].
     #[inline]
-    pub fn try_take(&mut self) -> Result<Taken<'_>, TakeError> {
+    pub fn try_take(&mut self) -> Result<Taken<'_>, RecvError> {
         let held = self.take_next(usize::MAX)?;
         Ok(self.taken_record(held))
     }
@@ -474,8 +498,8 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`TakeError::Corrupt`] or [`TakeError::Unusable`]; never `Empty`.
-    pub fn take_blocking(&mut self, wait: WaitStrategy) -> Result<Taken<'_>, TakeError> {
+    /// [`RecvError::Corrupt`] or [`RecvError::Unusable`]; never `Empty`.
+    pub fn take_blocking(&mut self, wait: WaitStrategy) -> Result<Taken<'_>, RecvError> {
         self.take_timeout(wait, Duration::MAX)
     }
 
@@ -483,12 +507,12 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`TakeError::TimedOut`], or as [`Consumer::take_blocking`].
+    /// [`RecvError::TimedOut`], or as [`Consumer::take_blocking`].
     pub fn take_timeout(
         &mut self,
         wait: WaitStrategy,
         timeout: Duration,
-    ) -> Result<Taken<'_>, TakeError> {
+    ) -> Result<Taken<'_>, RecvError> {
         let held = self.take_waiting(usize::MAX, wait, timeout)?;
         Ok(self.taken_record(held))
     }
@@ -498,9 +522,9 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`TakeError::BufferTooSmall`] (the record stays in the queue), or as
+    /// [`RecvError::BufferTooSmall`] (the record stays in the queue), or as
     /// [`Consumer::try_take`].
-    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u16, usize), TakeError> {
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u16, usize), RecvError> {
         let held = self.take_next(buf.len())?;
         self.copy_and_ack(held, buf)
     }
@@ -515,7 +539,7 @@ impl Consumer {
         &mut self,
         buf: &mut [u8],
         wait: WaitStrategy,
-    ) -> Result<(u16, usize), TakeError> {
+    ) -> Result<(u16, usize), RecvError> {
         self.recv_timeout(buf, wait, Duration::MAX)
     }
 
@@ -529,12 +553,12 @@ impl Consumer {
         buf: &mut [u8],
         wait: WaitStrategy,
         timeout: Duration,
-    ) -> Result<(u16, usize), TakeError> {
+    ) -> Result<(u16, usize), RecvError> {
         let held = self.take_waiting(buf.len(), wait, timeout)?;
         self.copy_and_ack(held, buf)
     }
 
-    fn copy_and_ack(&mut self, held: Held, buf: &mut [u8]) -> Result<(u16, usize), TakeError> {
+    fn copy_and_ack(&mut self, held: Held, buf: &mut [u8]) -> Result<(u16, usize), RecvError> {
         let len = held.len as usize;
         debug_assert!(len <= buf.len(), "take_next checked the length");
         // SAFETY: we hold the record (taken): nobody writes its payload
@@ -550,22 +574,22 @@ impl Consumer {
         limit: usize,
         wait: WaitStrategy,
         timeout: Duration,
-    ) -> Result<Held, TakeError> {
+    ) -> Result<Held, RecvError> {
         let mut waiter = Waiter::with_timeout(wait, timeout);
         loop {
             match self.take_next(limit) {
-                Err(TakeError::Empty) => {}
+                Err(RecvError::Empty) => {}
                 other => return other,
             }
             if !waiter.spinning() {
                 if let Some(fault) = self.ring.fault_slow() {
                     self.unusable = Some(fault);
-                    return Err(TakeError::Unusable(fault));
+                    return Err(RecvError::Unusable(fault));
                 }
                 self.reap_if_due();
             }
             if waiter.timed_out() {
-                return Err(TakeError::TimedOut);
+                return Err(RecvError::TimedOut);
             }
             if waiter.should_sleep() {
                 // No producer wakes us for a claim that never commits:
@@ -698,10 +722,10 @@ impl Taken<'_> {
     ///
     /// # Errors
     ///
-    /// [`TakeError::Corrupt`] if the slot no longer names this consumer
+    /// [`RecvError::Corrupt`] if the slot no longer names this consumer
     /// (someone wrote the queue's memory who should not have).
     #[inline]
-    pub fn ack(self) -> Result<(), TakeError> {
+    pub fn ack(self) -> Result<(), RecvError> {
         let held = self.held;
         let consumer = into_consumer(self);
         consumer.finish(held, true)
@@ -713,7 +737,7 @@ impl Taken<'_> {
     /// # Errors
     ///
     /// As [`Taken::ack`].
-    pub fn give_back(self) -> Result<(), TakeError> {
+    pub fn give_back(self) -> Result<(), RecvError> {
         let held = self.held;
         let consumer = into_consumer(self);
         consumer.finish(held, false)

@@ -58,7 +58,7 @@ fn records_go_out_in_order_once_each_and_a_full_queue_refuses() {
             (5, b"five".to_vec())
         ]
     );
-    assert_eq!(b.try_take().err(), Some(TakeError::Empty));
+    assert_eq!(b.try_take().err(), Some(RecvError::Empty));
     assert_eq!((a.taken(), a.acked(), b.taken()), (5, 5, 1));
 }
 
@@ -72,7 +72,7 @@ fn a_record_too_long_for_the_buffer_stays_for_a_consumer_with_room() {
     let mut buf = [0u8; 8];
     assert_eq!(
         small.try_recv(&mut buf),
-        Err(TakeError::BufferTooSmall { needed: 20 })
+        Err(RecvError::BufferTooSmall { needed: 20 })
     );
     let mut buf = [0u8; 32];
     assert_eq!(big.try_recv(&mut buf), Ok((1, 20)));
@@ -109,7 +109,7 @@ fn a_dropped_or_given_back_record_is_redelivered_to_another_consumer() {
     assert_eq!(got, vec![(0, true), (1, false)]);
     assert_eq!(b.redelivered(), 1);
     assert_eq!(q.counters().redelivered, 2, "both give-backs counted");
-    assert_eq!(a.try_recv(&mut buf), Err(TakeError::Empty));
+    assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));
 }
 
 /// A consumer killed holding records loses none and blocks nothing: a
@@ -132,7 +132,7 @@ fn a_dead_consumers_records_are_given_back() {
     let mut buf = [0u8; 8];
     assert_eq!(live.try_recv(&mut buf), Ok((0, 1)), "record 2");
     assert_eq!(live.try_recv(&mut buf), Ok((0, 1)), "record 3");
-    assert_eq!(live.try_take().err(), Some(TakeError::Empty));
+    assert_eq!(live.try_take().err(), Some(RecvError::Empty));
     assert_eq!(
         p.try_claim(1).err(),
         Some(ClaimError::Full),
@@ -231,7 +231,7 @@ fn a_stalled_claim_resumes_into_reclaimed_and_its_slot_is_not_reused_under_it() 
     assert_eq!(
         c.take_timeout(WaitStrategy::BusySpin, Duration::from_millis(120))
             .err(),
-        Some(TakeError::TimedOut)
+        Some(RecvError::TimedOut)
     );
     assert_eq!(q.counters().reclaimed_claims, 1);
     p.try_send(1, b"one").expect("room"); // sequence 1, slot 1
@@ -354,7 +354,7 @@ fn many_producers_and_consumers_deliver_each_record_once() {
                             got.push((id, n));
                         }
                         Ok(other) => panic!("record of {other:?}"),
-                        Err(TakeError::TimedOut) => return got,
+                        Err(RecvError::TimedOut) => return got,
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -385,14 +385,14 @@ fn corrupt_stamps_and_words_are_typed_errors() {
     let stamp = |seq: u64| &spy.ring.header(seq).stamp;
     // An unknown state at the head.
     stamp(0).store(0x7, Ordering::Relaxed);
-    assert!(matches!(c.try_take().err(), Some(TakeError::Corrupt(_))));
+    assert!(matches!(c.try_take().err(), Some(RecvError::Corrupt(_))));
     assert!(matches!(p.try_claim(1).err(), Some(ClaimError::Corrupt(_))));
     // A lap far behind the tail's.
     stamp(0).store(
         queue_stamp::pack(queue_stamp::LAP_MASK - 5, 0, queue_stamp::FREE, 0),
         Ordering::Relaxed,
     );
-    assert!(matches!(c.try_take().err(), Some(TakeError::Corrupt(_))));
+    assert!(matches!(c.try_take().err(), Some(RecvError::Corrupt(_))));
     assert!(matches!(p.try_claim(1).err(), Some(ClaimError::Corrupt(_))));
     // A committed record claiming more than the maximum payload: reported
     // with its sequence, and passed (the queue goes on).
@@ -403,7 +403,7 @@ fn corrupt_stamps_and_words_are_typed_errors() {
         Ordering::Relaxed,
     );
     match c.try_take().err() {
-        Some(TakeError::Corrupt(k)) => assert_eq!(k.position, 0),
+        Some(RecvError::Corrupt(k)) => assert_eq!(k.position, 0),
         other => panic!("{other:?}"),
     }
     p.try_send(2, b"next").expect("room");
@@ -434,7 +434,7 @@ fn a_head_laps_behind_the_slots_is_corrupt_not_walked() {
     ctl.tail
         .store(crate::layout::MAX_SEQUENCE, Ordering::Relaxed);
     match c.try_take().err() {
-        Some(TakeError::Corrupt(k)) => {
+        Some(RecvError::Corrupt(k)) => {
             assert_eq!(k.position, head);
             assert!(matches!(
                 k.kind,

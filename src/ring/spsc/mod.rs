@@ -37,7 +37,7 @@
 //! file unlinked by hand), truncated by some
 //! process, or poisoned. Both handles look for that on their slow paths
 //! only, and then return `Unusable(fault)` ([`ClaimError::Unusable`],
-//! [`ReadError::Unusable`]):
+//! [`RecvError::Unusable`]):
 //!
 //! * on every `Full` / `Empty` / `Corrupt` result of a non-blocking call,
 //!   the segment's cheap signs ([`Segment::fault`]: the header's `removed`
@@ -107,7 +107,7 @@ pub struct SpscConfig {
     /// Whether a consumer waiting with [`WaitStrategy::Blocking`] sleeps on
     /// a futex that the producer wakes. Costs the producer a fence and a
     /// load per publish, so it is off by default (and a `Blocking` wait then
-    /// returns [`ReadError::CannotSleep`]).
+    /// returns [`RecvError::CannotSleep`]).
     pub wakeups: bool,
 }
 
@@ -172,94 +172,7 @@ pub(crate) fn max_payload_for(capacity: u64) -> u32 {
     u32::try_from(half).unwrap_or(!7)
 }
 
-/// Why a claim did not return a slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimError {
-    /// Not enough free space now; try again after the consumer catches up.
-    Full,
-    /// The record can never fit: `len` exceeds the ring's maximum payload.
-    TooLarge {
-        /// Length asked for.
-        len: usize,
-        /// The ring's maximum payload.
-        max: u32,
-    },
-    /// A timed claim gave up.
-    TimedOut,
-    /// The wait strategy was [`WaitStrategy::Blocking`], which sleeps until
-    /// woken, and nothing wakes a producer waiting for space: wait with
-    /// [`WaitStrategy::Backoff`] (or spin or yield) instead. Returned before
-    /// the call looks at the ring, whether it is full or not.
-    CannotSleep,
-    /// The consumer position in shared memory is inconsistent.
-    Corrupt(Corruption),
-    /// The ring's segment was removed, truncated or poisoned: nothing
-    /// written to it can reach a consumer any more (see the module docs for
-    /// when this is noticed). Re-open the ring by name.
-    Unusable(SegmentFault),
-}
-
-/// Why a read did not return a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadError {
-    /// No record is published; try again later.
-    Empty,
-    /// A timed read gave up.
-    TimedOut,
-    /// The wait strategy was [`WaitStrategy::Blocking`], which sleeps until
-    /// the producer wakes it, and this ring was created without wake-ups:
-    /// create it with [`SpscConfig::with_wakeups`], or wait with
-    /// [`WaitStrategy::Backoff`]. Returned before the call looks at the
-    /// ring, whether it is empty or not (see [`Consumer::can_sleep`]).
-    CannotSleep,
-    /// What the producer published is inconsistent.
-    Corrupt(Corruption),
-    /// The ring's segment was removed, truncated or poisoned: no producer
-    /// can reach this handle any more (see the module docs for when this is
-    /// noticed). Re-open the ring by name.
-    Unusable(SegmentFault),
-}
-
-impl std::fmt::Display for ClaimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClaimError::Full => write!(f, "ring is full"),
-            ClaimError::TooLarge { len, max } => {
-                write!(
-                    f,
-                    "record of {len} bytes exceeds the ring's maximum payload of {max}"
-                )
-            }
-            ClaimError::TimedOut => write!(f, "timed out waiting for free space"),
-            ClaimError::CannotSleep => write!(
-                f,
-                "WaitStrategy::Blocking cannot sleep here: nothing wakes a producer \
-                 waiting for space; wait with WaitStrategy::Backoff"
-            ),
-            ClaimError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
-            ClaimError::Unusable(fault) => write!(f, "ring is unusable: {fault}"),
-        }
-    }
-}
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadError::Empty => write!(f, "ring is empty"),
-            ReadError::TimedOut => write!(f, "timed out waiting for a record"),
-            ReadError::CannotSleep => write!(
-                f,
-                "WaitStrategy::Blocking cannot sleep here: the ring was created without \
-                 wake-ups (SpscConfig::with_wakeups); wait with WaitStrategy::Backoff"
-            ),
-            ReadError::Corrupt(c) => write!(f, "ring is corrupt: {c}"),
-            ReadError::Unusable(fault) => write!(f, "ring is unusable: {fault}"),
-        }
-    }
-}
-
-impl std::error::Error for ClaimError {}
-impl std::error::Error for ReadError {}
+pub use super::{ClaimError, RecvError};
 
 /// What keeps a ring's memory alive while a handle uses it.
 pub(crate) enum Backing {
@@ -1107,7 +1020,7 @@ struct Frame {
 /// # Examples
 ///
 /// ```
-/// use shmbus::ring::spsc::ReadError;
+/// use shmbus::ring::spsc::RecvError;
 /// use shmbus::{Bus, SpscConfig, WaitStrategy};
 ///
 /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
@@ -1119,7 +1032,7 @@ struct Frame {
 /// let rec = rx.read_blocking(WaitStrategy::BusySpin)?;  // a borrow of the ring's bytes
 /// assert_eq!((rec.record_type(), &rec[..]), (5, &b"fill"[..]));
 /// drop(rec);                                              // gives the space back
-/// assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+/// assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
 /// # drop((tx, rx, fills, bus));
 /// # std::fs::remove_dir_all(&tmp).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -1162,15 +1075,15 @@ impl Consumer {
     /// Whether a [`WaitStrategy::Blocking`] wait sleeps on the ring's futex
     /// until the producer wakes it: the ring was created with
     /// [`SpscConfig::with_wakeups`]. Without wake-ups such a wait returns
-    /// [`ReadError::CannotSleep`].
+    /// [`RecvError::CannotSleep`].
     pub fn can_sleep(&self) -> bool {
         self.ring.wakeups
     }
 
     /// Locates the next record without waiting.
     #[inline]
-    fn next_frame(&mut self) -> Result<Frame, ReadError> {
-        let corrupt = |kind, position| ReadError::Corrupt(Corruption { kind, position });
+    fn next_frame(&mut self) -> Result<Frame, RecvError> {
+        let corrupt = |kind, position| RecvError::Corrupt(Corruption { kind, position });
         let mut skipped_padding = false;
         loop {
             let index = (self.head & self.ring.mask) as usize;
@@ -1181,7 +1094,7 @@ impl Consumer {
             // only the local copy is used.
             let word = self.ring.data.load_header(index, Ordering::Acquire);
             if word == 0 {
-                return Err(ReadError::Empty);
+                return Err(RecvError::Empty);
             }
             let frame = check_frame(word, to_end, u64::MAX, self.ring.max_payload)
                 .map_err(|kind| corrupt(kind, self.head))?;
@@ -1221,11 +1134,11 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::Empty`], [`ReadError::Corrupt`], or
-    /// [`ReadError::Unusable`] (instead of `Empty` or `Corrupt`) if the
+    /// [`RecvError::Empty`], [`RecvError::Corrupt`], or
+    /// [`RecvError::Unusable`] (instead of `Empty` or `Corrupt`) if the
     /// ring's segment was removed, truncated or poisoned.
     #[inline]
-    pub fn try_read(&mut self) -> Result<Record<'_>, ReadError> {
+    pub fn try_read(&mut self) -> Result<Record<'_>, RecvError> {
         match self.next_frame() {
             Ok(frame) => Ok(self.record(frame)),
             Err(e) => Err(self.read_failed(e)),
@@ -1235,13 +1148,13 @@ impl Consumer {
     /// Turns an `Empty` or `Corrupt` result into `Unusable` if the segment
     /// says so.
     #[cold]
-    fn read_failed(&mut self, e: ReadError) -> ReadError {
+    fn read_failed(&mut self, e: RecvError) -> RecvError {
         let fault = match e {
-            ReadError::Empty => self.ring.fault_after_miss(),
-            ReadError::Corrupt(_) => self.ring.fault_now(),
+            RecvError::Empty => self.ring.fault_after_miss(),
+            RecvError::Corrupt(_) => self.ring.fault_now(),
             _ => None,
         };
-        fault.map_or(e, ReadError::Unusable)
+        fault.map_or(e, RecvError::Unusable)
     }
 
     /// Borrows the next record, waiting with `wait` while the ring is empty.
@@ -1251,10 +1164,10 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::Corrupt`], [`ReadError::Unusable`], or
-    /// [`ReadError::CannotSleep`] for [`WaitStrategy::Blocking`] on a ring
+    /// [`RecvError::Corrupt`], [`RecvError::Unusable`], or
+    /// [`RecvError::CannotSleep`] for [`WaitStrategy::Blocking`] on a ring
     /// without wake-ups; never `Empty`.
-    pub fn read_blocking(&mut self, wait: WaitStrategy) -> Result<Record<'_>, ReadError> {
+    pub fn read_blocking(&mut self, wait: WaitStrategy) -> Result<Record<'_>, RecvError> {
         let frame = self.next_frame_waiting(wait, None)?;
         Ok(self.record(frame))
     }
@@ -1263,23 +1176,81 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::TimedOut`], or as [`Consumer::read_blocking`].
+    /// [`RecvError::TimedOut`], or as [`Consumer::read_blocking`].
     pub fn read_timeout(
         &mut self,
         wait: WaitStrategy,
         timeout: Duration,
-    ) -> Result<Record<'_>, ReadError> {
+    ) -> Result<Record<'_>, RecvError> {
         let frame = self.next_frame_waiting(wait, Some(timeout))?;
         Ok(self.record(frame))
+    }
+
+    /// Copies the next record into `buf` without waiting, releases it, and
+    /// returns its `(record type, length)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::try_read`], plus [`RecvError::BufferTooSmall`] (the
+    /// record stays in the ring: the next call returns it again).
+    #[inline]
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<(u16, usize), RecvError> {
+        match self.next_frame() {
+            Ok(frame) => self.copy_out(frame, buf),
+            Err(e) => Err(self.read_failed(e)),
+        }
+    }
+
+    /// As [`Consumer::try_recv`], waiting with `wait` while the ring is
+    /// empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::read_blocking`], plus [`RecvError::BufferTooSmall`].
+    pub fn recv_blocking(
+        &mut self,
+        buf: &mut [u8],
+        wait: WaitStrategy,
+    ) -> Result<(u16, usize), RecvError> {
+        let frame = self.next_frame_waiting(wait, None)?;
+        self.copy_out(frame, buf)
+    }
+
+    /// As [`Consumer::try_recv`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::read_timeout`], plus [`RecvError::BufferTooSmall`].
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<(u16, usize), RecvError> {
+        let frame = self.next_frame_waiting(wait, Some(timeout))?;
+        self.copy_out(frame, buf)
+    }
+
+    /// Copies `frame`'s payload into `buf` and releases it; leaves it in the
+    /// ring if `buf` is too short.
+    #[inline]
+    fn copy_out(&mut self, frame: Frame, buf: &mut [u8]) -> Result<(u16, usize), RecvError> {
+        let (record_type, len) = (frame.record_type, frame.len);
+        let Some(dst) = buf.get_mut(..len) else {
+            return Err(RecvError::BufferTooSmall { needed: len });
+        };
+        // Dropping the record releases it.
+        dst.copy_from_slice(&self.record(frame));
+        Ok((record_type, len))
     }
 
     fn next_frame_waiting(
         &mut self,
         wait: WaitStrategy,
         timeout: Option<Duration>,
-    ) -> Result<Frame, ReadError> {
+    ) -> Result<Frame, RecvError> {
         if !self.can_sleep() && matches!(wait, WaitStrategy::Blocking { .. }) {
-            return Err(ReadError::CannotSleep);
+            return Err(RecvError::CannotSleep);
         }
         // Deferred releases must reach the producer or it may never fill
         // the ring with what we are waiting for.
@@ -1288,15 +1259,15 @@ impl Consumer {
         let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
         loop {
             match self.next_frame() {
-                Err(ReadError::Empty) => {}
-                Err(e @ ReadError::Corrupt(_)) => return Err(self.read_failed(e)),
+                Err(RecvError::Empty) => {}
+                Err(e @ RecvError::Corrupt(_)) => return Err(self.read_failed(e)),
                 other => return other,
             }
             if let Some(fault) = self.ring.fault_while_waiting(&waiter, wait) {
-                return Err(ReadError::Unusable(fault));
+                return Err(RecvError::Unusable(fault));
             }
             if waiter.timed_out() {
-                return Err(ReadError::TimedOut);
+                return Err(RecvError::TimedOut);
             }
             if waiter.should_sleep() {
                 self.sleep(waiter.sleep_budget(self.ring.sleep_cap()));
@@ -1338,15 +1309,15 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// [`ReadError::Corrupt`] if the first record is corrupt, or
-    /// [`ReadError::Unusable`] if the ring was empty and its segment was
+    /// [`RecvError::Corrupt`] if the first record is corrupt, or
+    /// [`RecvError::Unusable`] if the ring was empty and its segment was
     /// removed, truncated or poisoned; corruption found after some records
     /// were read ends the batch early and is reported by the next call.
     pub fn read_batch(
         &mut self,
         max: usize,
         mut f: impl FnMut(u16, &[u8]),
-    ) -> Result<usize, ReadError> {
+    ) -> Result<usize, RecvError> {
         let mut n = 0;
         while n < max {
             match self.next_frame() {
@@ -1362,9 +1333,9 @@ impl Consumer {
                     self.head = frame.next;
                     n += 1;
                 }
-                Err(e @ ReadError::Corrupt(_)) if n == 0 => return Err(self.read_failed(e)),
-                Err(ReadError::Empty) if n == 0 => match self.read_failed(ReadError::Empty) {
-                    ReadError::Empty => break,
+                Err(e @ RecvError::Corrupt(_)) if n == 0 => return Err(self.read_failed(e)),
+                Err(RecvError::Empty) if n == 0 => match self.read_failed(RecvError::Empty) {
+                    RecvError::Empty => break,
                     e => return Err(e),
                 },
                 Err(_) => break,
@@ -1477,6 +1448,34 @@ mod tests {
         heap(SpscConfig::with_capacity(capacity)).expect("valid config")
     }
 
+    /// The copy forms: a short buffer leaves the record for the next call,
+    /// a long enough one gets it and releases it.
+    #[test]
+    fn recv_copies_out_and_a_short_buffer_takes_nothing() {
+        let (mut tx, mut rx) = ring(256);
+        tx.try_send(3, b"abcdef").expect("room");
+        tx.try_send(4, b"gh").expect("room");
+        let mut small = [0u8; 4];
+        assert_eq!(
+            rx.try_recv(&mut small),
+            Err(RecvError::BufferTooSmall { needed: 6 })
+        );
+        let mut buf = [0u8; 16];
+        assert_eq!(rx.try_recv(&mut buf), Ok((3, 6)));
+        assert_eq!(&buf[..6], b"abcdef");
+        assert_eq!(
+            rx.recv_timeout(&mut buf, WaitStrategy::BusySpin, Duration::from_secs(1)),
+            Ok((4, 2))
+        );
+        assert_eq!(&buf[..2], b"gh");
+        assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
+        assert_eq!(
+            rx.recv_timeout(&mut buf, WaitStrategy::Yield, Duration::from_millis(5)),
+            Err(RecvError::TimedOut)
+        );
+        assert_eq!(rx.pending_bytes(), 0, "both records were released");
+    }
+
     #[test]
     fn records_come_out_in_order_with_their_types() {
         let (mut tx, mut rx) = ring(256);
@@ -1487,7 +1486,7 @@ mod tests {
             assert_eq!(rec.record_type(), i as u16);
             assert_eq!(&rec[..], &payload[..]);
         }
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
     }
 
     #[test]
@@ -1531,7 +1530,7 @@ mod tests {
         let rec = rx.try_read().expect("rec");
         assert_eq!(&rec[..], b"kept");
         drop(rec);
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
     }
 
     #[test]
@@ -1542,7 +1541,7 @@ mod tests {
             slot[0] = i;
             slot.stage();
         }
-        assert_eq!(rx.try_read().err(), Some(ReadError::Empty));
+        assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
         tx.flush();
         let mut seen = Vec::new();
         assert_eq!(rx.read_batch(10, |_, p| seen.push(p[0])), Ok(3));
@@ -1573,18 +1572,18 @@ mod tests {
         tx.try_send(1, b"waiting").expect("room");
         assert_eq!(
             rx.read_blocking(blocking).err(),
-            Some(ReadError::CannotSleep)
+            Some(RecvError::CannotSleep)
         );
         assert_eq!(
             rx.read_timeout(blocking, Duration::from_millis(1)).err(),
-            Some(ReadError::CannotSleep)
+            Some(RecvError::CannotSleep)
         );
         // Nothing was consumed: the record is still there for another wait.
         let rec = rx.read_blocking(WaitStrategy::BusySpin).expect("record");
         assert_eq!(&rec[..], b"waiting");
         drop(rec);
         assert!(
-            ReadError::CannotSleep.to_string().contains("with_wakeups"),
+            RecvError::CannotSleep.to_string().contains("with_wakeups"),
             "the error says what to do"
         );
 
@@ -1602,7 +1601,7 @@ mod tests {
         drop(rec);
         assert_eq!(
             rx.read_timeout(blocking, Duration::from_millis(5)).err(),
-            Some(ReadError::TimedOut)
+            Some(RecvError::TimedOut)
         );
     }
 

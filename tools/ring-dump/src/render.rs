@@ -221,7 +221,7 @@ pub(crate) fn topic_text(
         s.slot_stride,
         c.max_payload,
         policy_name(c.policy),
-        duration_text(s.claim_timeout_ns)
+        duration_text(s.reclaim_after_ns)
     );
     let _ = writeln!(
         o,
@@ -1221,7 +1221,7 @@ fn topic_fields(s: &TopicSnapshot) -> String {
             "\"epoch\":{},\"creator_pid\":{},\"layout_version\":{},\"layout_hash\":\"{:#018x}\",",
             "\"segment_size\":{},\"created_realtime_ns\":{},\"poisoned\":{},",
             "\"policy\":{},\"slots\":{},\"slot_stride\":{},\"max_payload\":{},",
-            "\"max_subscribers\":{},\"max_publishers\":{},\"claim_timeout_ns\":{},",
+            "\"max_subscribers\":{},\"max_publishers\":{},\"reclaim_after_ns\":{},",
             "\"tail\":{},\"gate\":{},\"oldest\":{},\"registrations\":{},\"sleepers\":{},",
             "\"counters\":{{\"reclaimed_claims\":{},\"reaped_subscribers\":{},",
             "\"reaped_publishers\":{}}},",
@@ -1245,7 +1245,7 @@ fn topic_fields(s: &TopicSnapshot) -> String {
         c.max_payload,
         c.max_subscribers,
         c.max_publishers,
-        s.claim_timeout_ns,
+        s.reclaim_after_ns,
         s.tail,
         s.gate,
         s.oldest(),

@@ -701,7 +701,7 @@ fn topic_json_shows_positions_participants_and_decoded_records() {
         Some("backpressure")
     );
     assert_eq!((num("slots"), num("max_payload")), (16, 128));
-    assert_eq!(num("claim_timeout_ns"), 1_000_000_000);
+    assert_eq!(num("reclaim_after_ns"), 1_000_000_000);
     assert_eq!(num("tail"), TRADES);
     assert_eq!(num("creator_pid"), u64::from(std::process::id()));
     let counters = j.get("counters").expect("counters");
