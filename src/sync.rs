@@ -29,6 +29,26 @@ pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(shmbus_loom))]
 pub(crate) use core::cell::UnsafeCell;
 
+/// Between a `SeqCst` read-modify-write and a later `SeqCst` load, where
+/// the two are one side of a store-buffering (Dekker) pair whose other side
+/// is a write, a `SeqCst` fence, then a read (a committer's stamp
+/// compare-and-swap then its load of the sleeper count, against a sleeper's
+/// count then fence then stamp load).
+///
+/// In a normal build it is nothing: both accesses are `SeqCst`, so the
+/// language's single total order of `SeqCst` operations and fences already
+/// forbids both sides missing each other (C++20 [atomics.order] 4), and on
+/// x86 that costs nothing (a locked RMW and a plain load), where a `SeqCst`
+/// fence is one more locked instruction on every commit. Under loom it is a
+/// `SeqCst` fence, because loom models `SeqCst` fences but treats `SeqCst`
+/// accesses as `AcqRel` (tokio-rs/loom#180): the models check the same
+/// pairing through a fence at this point.
+#[inline(always)]
+pub(crate) fn fence_for_seqcst_accesses() {
+    #[cfg(shmbus_loom)]
+    fence(Ordering::SeqCst);
+}
+
 /// A hint that the caller is spinning on a value another thread will change.
 ///
 /// Under loom, spinning must hand control to the scheduler or a model never

@@ -1458,6 +1458,104 @@ fn a_stopped_publisher_resumes_without_destroying_later_records() {
     }
 }
 
+/// The only publisher of a topic with one publisher slot (an exclusive
+/// publisher, which claims by plain store) is stopped (SIGSTOP) holding a
+/// claim past `reclaim_after`: no second publisher can attach while it
+/// lives, the subscriber reclaims the claim (counted missed, whatever its
+/// wait strategy) and is not held up for good; continued, the publisher
+/// finds its commit `Reclaimed` and carries on, and every later record
+/// arrives intact and in order, under both policies.
+#[test]
+fn a_stopped_exclusive_publisher_resumes_into_reclaimed_and_carries_on() {
+    const TEST: &str = "a_stopped_exclusive_publisher_resumes_into_reclaimed_and_carries_on";
+    const MAX: usize = 64;
+    const BEFORE: u64 = 10;
+    const AFTER: u64 = 20;
+    let cfg = |policy| TopicConfig {
+        max_publishers: 1,
+        reclaim_after: Duration::from_millis(100),
+        ..config(64, MAX as u32, policy)
+    };
+    if let Some((_, base, arg)) = child() {
+        let policy = if arg == "overwrite" {
+            Policy::Overwrite
+        } else {
+            Policy::Backpressure
+        };
+        let bus = open_bus(&base);
+        let topic = bus.topic("quotes", &cfg(policy)).expect("open topic");
+        let mut p = topic.publisher().expect("publisher");
+        for seq in 0..BEFORE {
+            publish_checked(&mut p, 5, seq, MAX);
+        }
+        let mut claim = p.try_claim(len_of(5, BEFORE, MAX)).expect("room");
+        say(format!("claimed {}", claim.sequence()));
+        // SAFETY: raise(3) stops this thread (and so the process) at once.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        // Continued: carry on as if nothing had happened.
+        fill(5, BEFORE, &mut claim);
+        claim.set_record_type(5);
+        match claim.commit() {
+            Err(ClaimError::Reclaimed { sequence }) => say(format!("reclaimed {sequence}")),
+            other => say(format!("commit {other:?}")),
+        }
+        for seq in BEFORE + 1..=BEFORE + AFTER {
+            publish_checked(&mut p, 5, seq, MAX);
+        }
+        say(format!("reclaimed-count {}", p.reclaimed()));
+        return;
+    }
+    for (policy, name) in [
+        (Policy::Backpressure, "backpressure"),
+        (Policy::Overwrite, "overwrite"),
+    ] {
+        for wait in [WaitStrategy::BusySpin, WaitStrategy::BLOCKING] {
+            let t = TempNs::new("stopped-excl");
+            let bus = open_bus(&t.base);
+            let topic = bus.topic("quotes", &cfg(policy)).expect("create topic");
+            let mut sub = topic.subscriber(StartAt::Tail).expect("subscribe");
+            let mut stalled = Proc::spawn(TEST, "stopped-exclusive", &t.base, name);
+            stalled.expect_line(&format!("claimed {BEFORE}"));
+            wait_stopped(stalled.child.id());
+            assert!(
+                matches!(
+                    topic.publisher(),
+                    Err(BusError::Register(RegisterError::NoFreeSlot { .. }))
+                ),
+                "{name}: a second publisher attached while the exclusive one lives"
+            );
+            for seq in 0..BEFORE {
+                let rec = sub.read_timeout(wait, PATIENCE).expect("record");
+                assert_eq!(check(&rec, MAX), (5, seq), "{name} {wait:?}");
+            }
+            // The stalled claim: reclaimed after `reclaim_after`, so the
+            // read times out without a record and counts one missed.
+            let waited = Instant::now();
+            assert_eq!(
+                sub.read_timeout(wait, Duration::from_millis(400)).err(),
+                Some(RecvError::TimedOut),
+                "{name} {wait:?}"
+            );
+            assert_eq!(sub.missed(), 1, "{name} {wait:?}: the reclaimed claim");
+            assert!(waited.elapsed() >= Duration::from_millis(100));
+            // SAFETY: kill(2) on our child with a valid signal.
+            unsafe { libc::kill(stalled.child.id() as libc::pid_t, libc::SIGCONT) };
+            for seq in BEFORE + 1..=BEFORE + AFTER {
+                let rec = sub.read_timeout(wait, PATIENCE).expect("resumed publisher");
+                assert_eq!(check(&rec, MAX), (5, seq), "{name} {wait:?}");
+            }
+            let lines = stalled.finish();
+            assert!(
+                lines.contains(&format!("reclaimed {BEFORE}")),
+                "{name}: {lines:?}"
+            );
+            assert_eq!(field(&lines, "reclaimed-count "), ["1"]);
+            assert_eq!(sub.try_read().err(), Some(RecvError::Empty));
+            assert_eq!(sub.missed(), 1, "{name} {wait:?}");
+        }
+    }
+}
+
 /// A subscriber process is stopped (SIGSTOP) past every timeout while it
 /// holds the gate of a `Backpressure` topic: it is alive (its liveness lock
 /// holds), so it is not reaped and keeps its place; publishers wait. When

@@ -249,6 +249,106 @@ fn futex_sleep_never_misses_a_publish() {
     });
 }
 
+/// As `futex_sleep_never_misses_a_publish`, with an exclusive publisher
+/// (one publisher slot: claims by plain store, no fence before entering its
+/// slot). Fails with the fence of `Subscriber::sleep` or the loom fence of
+/// `wake_sleepers` (`fence_for_seqcst_accesses`) taken out.
+#[test]
+fn futex_sleep_never_misses_an_exclusive_publish() {
+    model(|| {
+        let log = broadcast::heap(BroadcastConfig {
+            max_publishers: 1,
+            ..config(Policy::Backpressure, 2)
+        })
+        .expect("config");
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let p = log.publisher().expect("pub");
+        assert!(log.publisher().is_err(), "one publisher slot");
+        let t = thread::spawn(move || publish_all(p, 0, 2));
+        for n in 0..2 {
+            let rec = sub
+                .read_blocking(WaitStrategy::Blocking { spins: 0 })
+                .expect("a record");
+            assert_eq!(&rec[..], &record(0, n).1[..]);
+        }
+        t.join().expect("pub");
+    });
+}
+
+/// An exclusive publisher (one publisher slot, plain-store claims) holds a
+/// claim while a waiter reclaims it, then commits and goes on publishing
+/// through a two-slot log gated by a subscriber: the late commit either
+/// lands before the reclaim or fails with `Reclaimed`, and the subscriber
+/// accounts for every sequence exactly once (a reclaimed one as missed),
+/// every record it reads intact and in order.
+#[test]
+fn an_exclusive_publishers_reclaimed_claim_fails_and_loses_nothing_else() {
+    model(|| {
+        let log = std::sync::Arc::new(
+            broadcast::heap(BroadcastConfig {
+                max_publishers: 1,
+                ..stalling_config(Policy::Backpressure, 2)
+            })
+            .expect("config"),
+        );
+        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        // This thread is the publisher: it holds seq 0 from the start.
+        let mut p = log.publisher().expect("pub");
+        let mut claim = p.try_claim(16).expect("room");
+        assert_eq!(claim.sequence(), 0);
+        let waiter = {
+            let log = log.clone();
+            thread::spawn(move || log.reclaim_for_test(0))
+        };
+        let reader = thread::spawn(move || {
+            let mut buf = [0u8; 16];
+            let mut read = Vec::new();
+            while read.len() as u64 + sub.missed() < 3 {
+                match sub.try_recv(&mut buf) {
+                    Ok((ty, _)) => {
+                        let n = (ty % 16) as u8;
+                        assert_eq!(buf, record(0, n).1, "torn or mismatched record");
+                        read.push(n);
+                    }
+                    Err(RecvError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            (read, sub.missed())
+        });
+        let (ty, payload) = record(0, 0);
+        claim.copy_from_slice(&payload);
+        claim.set_record_type(ty);
+        let first = claim.commit();
+        assert!(
+            matches!(first, Ok(0) | Err(ClaimError::Reclaimed { sequence: 0 })),
+            "{first:?}"
+        );
+        for n in 1..3 {
+            let (ty, payload) = record(0, n);
+            loop {
+                match p.try_send(ty, &payload) {
+                    Ok(seq) => {
+                        assert_eq!(seq, u64::from(n));
+                        break;
+                    }
+                    Err(ClaimError::Full) => thread::yield_now(),
+                    Err(e) => panic!("claim failed: {e:?}"),
+                }
+            }
+        }
+        let (read, missed) = reader.join().expect("reader");
+        waiter.join().expect("waiter");
+        let expected: Vec<u8> = if first.is_ok() {
+            vec![0, 1, 2]
+        } else {
+            vec![1, 2]
+        };
+        assert_eq!(read, expected);
+        assert_eq!(missed, u64::from(first.is_err()));
+    });
+}
+
 /// Two threads create-or-open the same topic at once (and a third name
 /// hashing anywhere): exactly one creates it, both get the same record,
 /// one log is made for it.

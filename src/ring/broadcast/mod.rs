@@ -20,12 +20,28 @@
 //! `tail` (a compare-and-swap in [`Publisher::try_claim`] under
 //! `Backpressure`, which must not claim when full), under `Overwrite` marks
 //! the slot's stamp "writing", writes header and payload in place, and
-//! commits by storing the slot's stamp with `Release`: until then the record
-//! is visibly incomplete (its stamp still names an older lap).
+//! commits with a compare-and-swap of the slot's stamp: until then the
+//! record is visibly incomplete (its stamp still names an older lap).
 //! The cost does not depend on the number of subscribers: under
 //! `Backpressure` a publisher compares against a cached minimum of the
 //! subscriber cursors (the *gate*) and rescans the cursors only when the
 //! cache says the log is full, once per lap at most.
+//!
+//! **An exclusive publisher.** A topic made with `max_publishers: 1` (as
+//! Aeron's exclusive publication) has at most one publisher alive: a second
+//! one can attach only once the first died (its liveness lock) or left. It
+//! is then the only writer of `tail`, so it claims with a plain store, and
+//! no other publisher can come to its slots a lap later, so it needs no
+//! fence against one before writing: a commit is its one locked
+//! instruction (the stamp compare-and-swap, which a waiter's reclaim of a
+//! stalled claim makes fail).
+//!
+//! **Waking sleepers** costs a publisher no fence either: its commit is a
+//! `SeqCst` compare-and-swap followed by a `SeqCst` load of the sleeper
+//! count, the writer's side of a store-buffering pair whose other side is
+//! the sleeper's count, `SeqCst` fence and look at the stamp (see
+//! `sync::fence_for_seqcst_accesses`); a system call only when someone
+//! sleeps.
 //!
 //! **Policies.**
 //! * [`Policy::Backpressure`]: nothing is lost. A publisher never claims a

@@ -268,20 +268,41 @@ impl Publisher {
     }
 
     /// Claims a sequence number without waiting for subscribers.
+    ///
+    /// The publisher of a topic with one publisher slot is the only writer
+    /// of `tail` (a successor registers only once its lock is free, that is
+    /// once it died), so it claims with a plain store; others claim with an
+    /// atomic add (`Overwrite`) or a compare-and-swap (`Backpressure`).
     #[inline]
     pub(super) fn reserve(&mut self) -> Result<u64, ClaimError> {
         match self.ring.policy {
             Policy::Overwrite => {
-                // SYNC POINT: AcqRel; the Release half pairs with a lapped
-                // reader's Acquire load of `tail` in `Subscriber::lapped`.
-                let seq = self.ring.control().tail.fetch_add(1, Ordering::AcqRel);
+                let seq = if self.ring.exclusive {
+                    // SYNC POINT: Acquire pairs with the Release store below
+                    // by a predecessor that died (its last claim is ours to
+                    // go on from).
+                    let seq = self.ring.control().tail.load(Ordering::Acquire);
+                    if seq <= MAX_SEQUENCE {
+                        // SYNC POINT: Release, as the atomic add below.
+                        self.ring.control().tail.store(seq + 1, Ordering::Release);
+                    }
+                    seq
+                } else {
+                    // SYNC POINT: AcqRel; the Release half pairs with a
+                    // lapped reader's Acquire load of `tail` in
+                    // `Subscriber::lapped`.
+                    self.ring.control().tail.fetch_add(1, Ordering::AcqRel)
+                };
                 if seq > MAX_SEQUENCE {
                     return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail: seq }, seq));
                 }
                 Ok(seq)
             }
             Policy::Backpressure => loop {
-                let tail = self.ring.control().tail.load(Ordering::Relaxed);
+                // SYNC POINT: Acquire, for an exclusive publisher, pairs
+                // with a dead predecessor's Release store below; others
+                // re-check it with their compare-and-swap.
+                let tail = self.ring.control().tail.load(Ordering::Acquire);
                 if tail > MAX_SEQUENCE {
                     return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }, tail));
                 }
@@ -289,6 +310,11 @@ impl Publisher {
                     self.maybe_reap();
                     self.check_segment(self.ring.fault())?;
                     return Err(ClaimError::Full);
+                }
+                if self.ring.exclusive {
+                    // SYNC POINT: Release, as the compare-and-swap below.
+                    self.ring.control().tail.store(tail + 1, Ordering::Release);
+                    return Ok(tail);
                 }
                 // SYNC POINT: AcqRel, as the Overwrite `fetch_add` above.
                 if self
@@ -326,11 +352,13 @@ impl Publisher {
             .publisher(self.slot)
             .claimed
             .store(seq + 1, Ordering::Release);
-        if self.ring.policy == Policy::Backpressure {
+        if self.ring.policy == Policy::Backpressure && !self.ring.exclusive {
             // SYNC POINT: Dekker pair with the SeqCst reclaim CAS in
             // `BroadcastView::reclaim` and the SeqCst fence in `owner_inside`:
             // either our stamp load below sees the reclaim, or the publisher
-            // reusing the slot sees our `claimed`.
+            // reusing the slot sees our `claimed`. An exclusive publisher
+            // needs neither: no other publisher ever reuses its slots, and
+            // a reclaim it misses here fails its commit.
             fence(Ordering::SeqCst);
         }
         let result = self.enter_slot(seq);
@@ -398,12 +426,13 @@ impl Publisher {
                     && ring.owner_inside(seq, self.slot)
                 {
                     // SYNC POINT: Release pairs with readers' Acquire loads
-                    // of the stamp in `Subscriber::locate`.
+                    // of the stamp in `Subscriber::locate`; SeqCst for the
+                    // sleeper check in `wake_sleepers` that follows.
                     if h.stamp
                         .compare_exchange(
                             seen,
                             stamp(seq, STAMP_SKIPPED),
-                            Ordering::Release,
+                            Ordering::SeqCst,
                             Ordering::Relaxed,
                         )
                         .is_ok()
@@ -732,16 +761,18 @@ impl Claim<'_> {
                 Ordering::Relaxed,
             );
         }
-        // SYNC POINT: the commit; Release pairs with subscribers' Acquire
-        // load of the stamp in `Subscriber::locate`: header and payload are
-        // visible once they see it. It fails if `BroadcastView::reclaim`
-        // took the claim.
+        // SYNC POINT: the commit; its Release half pairs with subscribers'
+        // Acquire load of the stamp in `Subscriber::locate`: header and
+        // payload are visible once they see it. SeqCst: the first half of
+        // the sleeper check in `wake_sleepers` (a locked instruction on x86
+        // whatever the ordering). It fails if `BroadcastView::reclaim` took
+        // the claim.
         let published = h
             .stamp
             .compare_exchange(
                 self.expected,
                 stamp(self.seq, state),
-                Ordering::Release,
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             )
             .is_ok();

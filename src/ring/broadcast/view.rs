@@ -13,7 +13,8 @@ use crate::layout::{
 pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::CorruptionKind;
 use crate::sync::{
-    fence, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
+    fence, fence_for_seqcst_accesses, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32,
+    AtomicU64, Ordering, RacyBytes,
 };
 
 /// The one check of a committed record slot's header word (hostile bytes),
@@ -100,6 +101,10 @@ pub(crate) struct BroadcastView {
     pub(super) policy: Policy,
     pub(super) max_subscribers: usize,
     pub(super) max_publishers: usize,
+    /// One publisher slot: its publisher is the only one that can exist
+    /// (see [`Publisher::reserve`](super::Publisher)), so it claims with
+    /// plain stores and needs no fence against other publishers.
+    pub(super) exclusive: bool,
     pub(super) reclaim_after_ns: u64,
     pub(super) liveness: Liveness,
     /// Futex wakes that found nobody asleep although `sleepers` said
@@ -153,6 +158,7 @@ impl BroadcastView {
             policy: c.policy,
             max_subscribers: c.max_subscribers as usize,
             max_publishers: c.max_publishers as usize,
+            exclusive: c.max_publishers == 1,
             reclaim_after_ns: c.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64,
             liveness: parts.liveness,
             idle_wakes: core::cell::Cell::new(0),
@@ -402,16 +408,20 @@ impl BroadcastView {
         })
     }
 
-    /// After a commit: wakes sleeping subscribers, with no system call when
+    /// After a commit (or any `SeqCst` write of a stamp a subscriber may be
+    /// waiting on): wakes sleeping subscribers, with no system call when
     /// there are none.
     #[inline(always)]
     pub(super) fn wake_sleepers(&self) {
         let ctl = self.control();
         // SYNC POINT: Dekker pair with the SeqCst fence in
         // `Subscriber::sleep`: either we see its sleeper count, or it sees
-        // our commit before it sleeps.
-        fence(Ordering::SeqCst);
-        if ctl.sleepers.load(Ordering::Relaxed) != 0 {
+        // our commit before it sleeps. Our side is the SeqCst stamp write
+        // every caller made just before (`Claim::finish`, the fenced skip in
+        // `Publisher::enter_slot`, `reclaim`) and this SeqCst load: no fence
+        // on the commit path (see `fence_for_seqcst_accesses`).
+        fence_for_seqcst_accesses();
+        if ctl.sleepers.load(Ordering::SeqCst) != 0 {
             // SYNC POINT: Release pairs with the sleeper's Acquire load of
             // `wake_seq` before it sleeps.
             ctl.wake_seq.fetch_add(1, Ordering::Release);

@@ -468,7 +468,9 @@ impl Consumer {
             ctl.redelivered.fetch_add(1, Ordering::Relaxed);
             // SYNC POINT: Release pairs with the Acquire load of the hint in
             // `take_next`: the record given back above is visible with it.
-            ctl.redelivery_hint.fetch_add(1, Ordering::Release);
+            // SeqCst: the first half of the sleeper check in
+            // `wake_sleepers` (a sleeper looks at this hint).
+            ctl.redelivery_hint.fetch_add(1, Ordering::SeqCst);
             ring.wake_sleepers();
         }
         Ok(())

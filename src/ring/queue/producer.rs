@@ -235,11 +235,12 @@ impl Producer {
                 let given_up =
                     queue_stamp::pack(lap, 0, queue_stamp::SKIPPED, queue_stamp::SUSPECT);
                 // SYNC POINT: Release pairs with the consumer's Acquire load
-                // that passes the skip; nothing was written.
+                // that passes the skip; nothing was written. SeqCst for the
+                // sleeper check in `wake_sleepers`.
                 let _ = h.stamp.compare_exchange(
                     writing,
                     given_up,
-                    Ordering::Release,
+                    Ordering::SeqCst,
                     Ordering::Relaxed,
                 );
                 me.claimed.store(0, Ordering::Release);
@@ -458,16 +459,17 @@ impl Claim<'_> {
         }
         let lap = ring.lap(self.seq);
         let writing = queue_stamp::pack(lap, self.producer.slot as u32, queue_stamp::WRITING, 0);
-        // SYNC POINT: the commit; Release pairs with the consumers' Acquire
-        // loads of the stamp (`Consumer::take_next`): header and payload
-        // are visible once they see it. It fails if `QueueView::reclaim`
-        // took the claim.
+        // SYNC POINT: the commit; its Release half pairs with the consumers'
+        // Acquire loads of the stamp (`Consumer::take_next`): header and
+        // payload are visible once they see it. SeqCst: the first half of
+        // the sleeper check in `wake_sleepers`. It fails if
+        // `QueueView::reclaim` took the claim.
         let published = h
             .stamp
             .compare_exchange(
                 writing,
                 queue_stamp::pack(lap, 0, state, 0),
-                Ordering::Release,
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             )
             .is_ok();

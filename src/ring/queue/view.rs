@@ -12,7 +12,9 @@ use crate::layout::{
 };
 pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{fence, futex_wake_all, monotonic_ns, AccessTracker, Ordering};
+use crate::sync::{
+    fence_for_seqcst_accesses, futex_wake_all, monotonic_ns, AccessTracker, Ordering,
+};
 
 /// Everything a handle knows about its queue, read once and validated.
 pub(crate) struct QueueView {
@@ -321,8 +323,9 @@ impl QueueView {
             ctl.redelivered.fetch_add(given, Ordering::Relaxed);
             // SYNC POINT: Release pairs with the Acquire load of the hint in
             // `Consumer::take_given_back`: the stamps given back above are
-            // visible to a consumer that sees the hint.
-            ctl.redelivery_hint.fetch_add(1, Ordering::Release);
+            // visible to a consumer that sees the hint. SeqCst: the first
+            // half of the sleeper check in `wake_sleepers`.
+            ctl.redelivery_hint.fetch_add(1, Ordering::SeqCst);
             self.wake_sleepers();
         }
         given
@@ -403,9 +406,12 @@ impl QueueView {
         let ctl = self.control();
         // SYNC POINT: Dekker pair with the SeqCst fence in `Consumer::sleep`:
         // either we see its sleeper count, or it sees our commit before it
-        // sleeps.
-        fence(Ordering::SeqCst);
-        if ctl.sleepers.load(Ordering::Relaxed) != 0 {
+        // sleeps. Our side is the SeqCst write every caller made just before
+        // (the commit or skip CAS in `Claim::finish` and `Producer::enter`,
+        // `reclaim`'s CAS, a give-back's hint bump) and this SeqCst load:
+        // no fence on the commit path (see `fence_for_seqcst_accesses`).
+        fence_for_seqcst_accesses();
+        if ctl.sleepers.load(Ordering::SeqCst) != 0 {
             // SYNC POINT: Release pairs with the sleeper's Acquire load of
             // `wake_seq` before it sleeps.
             ctl.wake_seq.fetch_add(1, Ordering::Release);
