@@ -41,6 +41,15 @@
 //!    the library, the same part measures a change to the read path; run
 //!    the two binaries in turn (interleaved) for a same-run ratio.
 //!
+//! 5. **Fences** (part `fences`): what a store-buffering (Dekker) pair
+//!    costs its sides, as the publisher's sleeper check could pay it: a
+//!    `SeqCst` fence after a compare-and-swap, against the compare-and-swap
+//!    alone (what a commit pays now: its `SeqCst` compare-and-swap and
+//!    load need no fence), and the asymmetric alternative, whose heavy side
+//!    a sleeper would pay on every sleep: `membarrier(2)` with
+//!    `MEMBARRIER_CMD_GLOBAL` (every process, no registration) and
+//!    `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (processes that registered).
+//!
 //! Criterion then times the publish cost with 1 and 16 idle subscribers
 //! (shmbus and crossbeam) with `iter_custom`.
 //!
@@ -930,6 +939,85 @@ fn throughput(topic: &Topic, records: u64, repeats: usize) -> Vec<ThroughputRow>
 }
 
 // ---------------------------------------------------------------------------
+// Fences
+// ---------------------------------------------------------------------------
+
+/// `membarrier(2)` commands (linux/membarrier.h).
+const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1 << 0;
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+/// One `membarrier(2)` call; its return value.
+fn membarrier(cmd: libc::c_int) -> libc::c_long {
+    // SAFETY: membarrier takes a command and two integer flags; it touches
+    // no memory of ours.
+    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) }
+}
+
+/// ns per operation of each side a Dekker pair could use: median over
+/// `rounds` of the mean of a timed loop (`calls` system calls for the
+/// `membarrier` rows, a million operations for the others).
+fn fence_costs(rounds: usize, calls: u32) -> Vec<(&'static str, f64)> {
+    let line = CachePadded::new(AtomicU64::new(0));
+    let other = CachePadded::new(AtomicU64::new(0));
+    let per_op = |n: u32, f: &dyn Fn(u64)| {
+        let mut means: Vec<f64> = (0..rounds.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                for i in 0..u64::from(n) {
+                    f(i);
+                }
+                t.elapsed().as_nanos() as f64 / f64::from(n)
+            })
+            .collect();
+        means.sort_by(f64::total_cmp);
+        means[means.len() / 2]
+    };
+    const OPS: u32 = 1_000_000;
+    let mut rows = vec![
+        (
+            "compare-and-swap (SeqCst) + SeqCst load",
+            per_op(OPS, &|i| {
+                let _ = line.compare_exchange(i, i + 1, Ordering::SeqCst, Ordering::Relaxed);
+                std::hint::black_box(other.load(Ordering::SeqCst));
+            }),
+        ),
+        (
+            "compare-and-swap + SeqCst fence + load",
+            per_op(OPS, &|i| {
+                let _ = line.compare_exchange(i, i + 1, Ordering::Release, Ordering::Relaxed);
+                std::sync::atomic::fence(Ordering::SeqCst);
+                std::hint::black_box(other.load(Ordering::Relaxed));
+            }),
+        ),
+    ];
+    let registered = membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+    for (name, cmd) in [
+        ("membarrier(MEMBARRIER_CMD_GLOBAL)", MEMBARRIER_CMD_GLOBAL),
+        (
+            "membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)",
+            MEMBARRIER_CMD_GLOBAL_EXPEDITED,
+        ),
+    ] {
+        if cmd == MEMBARRIER_CMD_GLOBAL_EXPEDITED && !registered {
+            println!("{name}: registration refused, not timed");
+            continue;
+        }
+        if membarrier(cmd) != 0 {
+            println!("{name}: refused here, not timed");
+            continue;
+        }
+        rows.push((
+            name,
+            per_op(calls, &|_| {
+                membarrier(cmd);
+            }),
+        ));
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------
 // Criterion
 // ---------------------------------------------------------------------------
 
@@ -1094,7 +1182,7 @@ fn main() {
     let ow_topic = topic("overwrite", Policy::Overwrite);
 
     let parts = std::env::var("SHMBUS_BENCH_PARTS")
-        .unwrap_or_else(|_| "latency,cost,throughput,overwrite".to_owned());
+        .unwrap_or_else(|_| "latency,cost,throughput,overwrite,fences".to_owned());
     let part = |name| !common::list_mode() && parts.split(',').any(|p| p.trim() == name);
     if part("latency") {
         let rows = latency(&lat_topic, cores, scale, rounds);
@@ -1147,6 +1235,18 @@ fn main() {
              bursts of {BURST} reads with no publisher running"
         );
         print_overwrite(&hists, cost);
+        println!();
+    }
+
+    if part("fences") {
+        println!();
+        println!(
+            "the two sides of a Dekker pair, ns per operation on core {CORE_A} (median of \
+             {rounds} rounds)"
+        );
+        for (name, ns) in fence_costs(rounds, if quick { 2 } else { 20 }) {
+            println!("{name:<52} {ns:>12.1}");
+        }
         println!();
     }
 

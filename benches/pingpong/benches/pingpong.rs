@@ -15,6 +15,9 @@
 //!   one subscriber each, busy-spinning.
 //! * `iceoryx2`: two ipc publish-subscribe services (`ping`, `pong`) of
 //!   `[u8; 64]`, loan/send and busy-polled receive.
+//! * `shmbus spsc 4K`: as `shmbus spsc`, on 4 KiB rings instead of 64 KiB:
+//!   what the size of a ring costs a hop (a record walks through the whole
+//!   ring, and past the L1 cache a hop pays for lines neither core has).
 //!
 //! On a 2-core VM the vCPUs move between host cores every few seconds and
 //! the core-to-core latency moves with them, so figures measured one after
@@ -74,6 +77,12 @@ const STOP: u64 = 1 << 63;
 /// Data region of each shmbus SPSC channel (a ping-pong never has more than
 /// one record in flight; the size only matters for how often it wraps).
 const SHM_CAPACITY: usize = 1 << 16;
+/// Data region of the small channels: 4 KiB, so that both rings of a ping
+/// pong stay in the cores' L1 caches however far a record walks. The
+/// 64 KiB ones walk through more than L1 holds, and a record then lands
+/// on lines neither core has close: the difference between the two rows
+/// is what the ring's size costs a hop.
+const SMALL_CAPACITY: usize = 1 << 12;
 /// Record slots of each shmbus topic.
 const TOPIC_SLOTS: u32 = 1024;
 /// Round trips before each transport's timed part of a round.
@@ -92,11 +101,18 @@ const LINES_FILE: &str = "pingpong.lines";
 
 /// Transports, in the order of the first round (round `r` starts at
 /// transport `r % 4`).
-const NAMES: [&str; 4] = ["floor", "shmbus spsc", "shmbus topic", "iceoryx2"];
+const NAMES: [&str; 5] = [
+    "floor",
+    "shmbus spsc",
+    "shmbus topic",
+    "iceoryx2",
+    "shmbus spsc 4K",
+];
 const FLOOR: usize = 0;
 const SPSC: usize = 1;
 const TOPIC: usize = 2;
 const ICEORYX2: usize = 3;
+const SPSC_SMALL: usize = 4;
 
 /// The transport that runs `slot`th in round `round`.
 fn transport_at(round: usize, slot: usize) -> usize {
@@ -685,6 +701,17 @@ fn bench() {
         tx: ping.producer().expect("attach ping producer"),
         rx: pong.consumer().expect("attach pong consumer"),
     };
+    let small_config = SpscConfig::with_capacity(SMALL_CAPACITY);
+    let small_ping = bus
+        .spsc("small_ping", &small_config)
+        .expect("create channel small_ping");
+    let small_pong = bus
+        .spsc("small_pong", &small_config)
+        .expect("create channel small_pong");
+    let small = SpscPinger {
+        tx: small_ping.producer().expect("attach small_ping producer"),
+        rx: small_pong.consumer().expect("attach small_pong consumer"),
+    };
     let ping_topic = bus
         .topic("topic_ping", &topic_config())
         .expect("create topic ping");
@@ -723,17 +750,19 @@ fn bench() {
     let mut spsc = Lane::new(NAMES[SPSC], spsc);
     let mut topic = Lane::new(NAMES[TOPIC], topic);
     let mut iox = Lane::new(NAMES[ICEORYX2], IoxPinger(iox));
+    let mut small = Lane::new(NAMES[SPSC_SMALL], small);
 
     // p50 of each transport in each round.
-    let mut p50s: Vec<[u64; 4]> = Vec::with_capacity(rounds);
+    let mut p50s: Vec<[u64; NAMES.len()]> = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let mut p50 = [0; 4];
+        let mut p50 = [0; NAMES.len()];
         for slot in 0..NAMES.len() {
             let t = transport_at(round, slot);
             p50[t] = match t {
                 FLOOR => floor.run_round(per_round),
                 SPSC => spsc.run_round(per_round),
                 TOPIC => topic.run_round(per_round),
+                SPSC_SMALL => small.run_round(per_round),
                 _ => iox.run_round(per_round),
             };
         }
@@ -772,6 +801,10 @@ fn bench() {
                 name: iox.name,
                 hist: &iox.all,
             },
+            common::LatencyRow {
+                name: small.name,
+                hist: &small.all,
+            },
         ],
         FLOOR,
     );
@@ -782,6 +815,7 @@ fn bench() {
         (TOPIC, SPSC),
         (TOPIC, ICEORYX2),
         (SPSC, ICEORYX2),
+        (SPSC_SMALL, FLOOR),
     ] {
         let mut ratios: Vec<f64> = p50s.iter().map(|p| p[num] as f64 / p[den] as f64).collect();
         let med = median_f64(&mut ratios);
@@ -797,14 +831,15 @@ fn bench() {
     println!("floor p50 per round, ns: {}", floors.join(" "));
     println!();
 
-    drop((floor, spsc, topic, iox, map));
-    for name in ["spsc_ping", "spsc_pong"] {
+    drop((floor, spsc, topic, iox, small, map));
+    for name in ["spsc_ping", "spsc_pong", "small_ping", "small_pong"] {
         bus.remove_spsc(name).expect("remove a bench channel");
     }
     for name in ["topic_ping", "topic_pong"] {
         bus.remove_topic(name).expect("remove a bench topic");
     }
-    drop((ping, pong, ping_topic, pong_topic, bus, dir));
+    drop((ping, pong, small_ping, small_pong, ping_topic, pong_topic));
+    drop((bus, dir));
     let left = remove_leftovers();
     if !left.is_empty() {
         eprintln!("warning: removed what iceoryx2 left in /dev/shm: {left:?}");
@@ -863,6 +898,8 @@ fn echo(base: PathBuf) {
     let map = Rc::new(LinesMap::open(&base.join(LINES_FILE)));
     let ping = ns.open_spsc("spsc_ping").expect("open channel ping");
     let pong = ns.open_spsc("spsc_pong").expect("open channel pong");
+    let small_ping = ns.open_spsc("small_ping").expect("open channel small_ping");
+    let small_pong = ns.open_spsc("small_pong").expect("open channel small_pong");
     let ping_topic = ns.open_topic("topic_ping").expect("open topic ping");
     let pong_topic = ns.open_topic("topic_pong").expect("open topic pong");
     let mut floor = EchoLane::new(
@@ -892,6 +929,13 @@ fn echo(base: PathBuf) {
         NAMES[ICEORYX2],
         IoxEchoer(Iox::new(Side::Echo, &Iox::config(&base, bench_pid))),
     );
+    let mut small = EchoLane::new(
+        NAMES[SPSC_SMALL],
+        SpscEchoer {
+            rx: small_ping.consumer().expect("attach small_ping consumer"),
+            tx: small_pong.producer().expect("attach small_pong producer"),
+        },
+    );
     // SYNC POINT: pairs with the Acquire load of `attached` in `bench`.
     map.lines().attached.0.store(1, Ordering::Release);
 
@@ -901,6 +945,7 @@ fn echo(base: PathBuf) {
                 FLOOR => floor.serve(),
                 SPSC => spsc.serve(),
                 TOPIC => topic.serve(),
+                SPSC_SMALL => small.serve(),
                 _ => iox.serve(),
             }
         }
