@@ -201,12 +201,14 @@ impl Producer {
                 continue;
             }
             let me = self.ring.producer(self.slot);
-            // SYNC POINT: Relaxed: announced before we mark the slot, and
-            // published by the Release half of that CAS just below, so that
-            // whoever reclaims our claim (its CAS reads from ours) and
-            // whoever reuses the slot after that sees it (see
-            // `QueueView::reclaim` and `owner_inside`).
-            me.claimed.store(t + 1, Ordering::Relaxed);
+            // SYNC POINT: Release, announced before we mark the slot: pairs
+            // with the Acquire load in `QueueView::owner_inside`, so that a
+            // producer reading this value (rather than the 0 that ended our
+            // previous claim) sees our writes to that claim's slot too. Our
+            // Release CAS of the stamp just below publishes it to whoever
+            // reclaims this claim (its CAS reads from ours) and whoever
+            // reuses the slot after that (see `QueueView::reclaim`).
+            me.claimed.store(t + 1, Ordering::Release);
             let lap = self.ring.lap(t);
             let writing = queue_stamp::pack(lap, self.slot as u32, queue_stamp::WRITING, 0);
             // SYNC POINT: AcqRel, the claim of the slot; it fails if a
