@@ -357,7 +357,7 @@ impl Consumer {
             queue_stamp::flags(seen) & queue_stamp::SUSPECT,
         );
         // SYNC POINT: Release pairs with the next lap's producer's Acquire
-        // load of the stamp (`Producer::reserve`). Whoever wins passes it.
+        // load of the stamp (`Producer::claim_sequences`). Whoever wins passes it.
         let _ = self.ring.header(h).stamp.compare_exchange(
             seen,
             free,
