@@ -647,6 +647,136 @@ fn sleeping_consumers_take_staged_records_after_the_flush() {
     producer.join().expect("producer");
 }
 
+/// A batch take takes a run of records before handling the first, moves
+/// the head once for the run, and acknowledges each record as it is
+/// handled; a larger batch goes on in runs.
+#[test]
+fn a_batch_take_takes_a_run_and_acknowledges_each_record() {
+    let q = heap(QueueConfig {
+        slots: 64,
+        ..config(64)
+    })
+    .expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut a = q.consumer().expect("consumer");
+    let mut b = q.consumer().expect("consumer");
+    for i in 0..50u8 {
+        p.try_send(u16::from(i), &[i]).expect("room");
+    }
+    let mut seen = Vec::new();
+    let n = a
+        .take_batch(4, |r| {
+            if seen.is_empty() {
+                // The whole run is taken already: another consumer gets
+                // the record after it.
+                let mut buf = [0u8; 4];
+                assert_eq!(b.try_recv(&mut buf), Ok((4, 1)));
+            }
+            seen.push((r.sequence(), r.record_type(), r[0], r.redelivered()));
+        })
+        .expect("batch");
+    assert_eq!(n, 4);
+    assert_eq!(
+        seen,
+        (0..4)
+            .map(|i| (i, i as u16, i as u8, false))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(q.counters().head, 5);
+    assert_eq!((a.taken(), a.acked()), (4, 4));
+    // Two runs (32 + 13) and the rest of the queue.
+    let mut seqs = Vec::new();
+    assert_eq!(a.take_batch(100, |r| seqs.push(r.sequence())), Ok(45));
+    assert_eq!(seqs, (5..50).collect::<Vec<_>>());
+    assert_eq!(a.take_batch(100, |_| panic!("nothing left")), Ok(0));
+    assert_eq!(q.counters().head, 50);
+    // Every slot is free again.
+    for _ in 0..64 {
+        p.try_send(0, b"x").expect("room");
+    }
+}
+
+/// A batch take starts with records given back (they jump the line), and
+/// a handler that panics gives back its record and the rest of the run,
+/// flagged, for the next take.
+#[test]
+fn a_batch_take_takes_given_back_records_first_and_a_panic_gives_the_run_back() {
+    let q = heap(config(8)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut a = q.consumer().expect("consumer");
+    let mut b = q.consumer().expect("consumer");
+    for i in 0..5u8 {
+        p.try_send(0, &[i]).expect("room");
+    }
+    a.try_take().expect("0").give_back().expect("give back");
+    let mut seen = Vec::new();
+    assert_eq!(
+        b.take_batch(3, |r| seen.push((r.sequence(), r.redelivered()))),
+        Ok(3)
+    );
+    assert_eq!(seen, vec![(0, true), (1, false), (2, false)]);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        b.take_batch(8, |r| {
+            if r.sequence() == 3 {
+                panic!("handler failed");
+            }
+        })
+    }));
+    assert!(panicked.is_err());
+    let again: Vec<(u64, bool)> = drain(&mut a).iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(again, vec![(3, true), (4, true)]);
+    assert_eq!(q.counters().redelivered, 3);
+}
+
+/// A consumer killed in the middle of a batch: the records it handled
+/// are acknowledged, the ones it held are given back by a reap and
+/// delivered again, flagged; none is lost.
+#[test]
+fn a_consumer_killed_mid_batch_has_its_held_records_redelivered() {
+    let q = heap(config(8)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let doomed = q.consumer().expect("consumer");
+    let mut live = q.consumer().expect("consumer");
+    for i in 0..6u8 {
+        p.try_send(0, &[i]).expect("room");
+    }
+    assert_eq!(doomed.crash_mid_batch_for_test(4, 1), vec![0, 1, 2, 3]);
+    // The head is past the run: the live consumer goes on after it ...
+    let got: Vec<(u64, bool)> = drain(&mut live).iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(got, vec![(4, false), (5, false)]);
+    // ... and gets the held records once a reap gives them back.
+    assert_eq!(q.reap_for_test(), 1);
+    let got: Vec<(u64, bool)> = drain(&mut live).iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(got, vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(q.counters().redelivered, 3);
+}
+
+/// A corrupt record in the middle of a run ends the batch after the
+/// records before it are handled; it is reported with its sequence, and
+/// the queue goes on after it.
+#[test]
+fn a_corrupt_record_in_a_run_is_reported_after_the_records_before_it() {
+    let q = heap(config(8)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut c = q.consumer().expect("consumer");
+    let spy = q.consumer().expect("consumer");
+    for i in 0..4u8 {
+        p.try_send(0, &[i]).expect("room");
+    }
+    spy.ring.header(2).word.store(
+        crate::layout::pack_record_header(1000, 1, 0),
+        Ordering::Relaxed,
+    );
+    let mut seen = Vec::new();
+    match c.take_batch(8, |r| seen.push(r.sequence())) {
+        Err(RecvError::Corrupt(k)) => assert_eq!(k.position, 2),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seen, vec![0, 1]);
+    assert_eq!(c.take_batch(8, |r| seen.push(r.sequence())), Ok(1));
+    assert_eq!(seen, vec![0, 1, 3]);
+}
+
 #[test]
 fn invalid_configs_are_refused() {
     let setting = |c: QueueConfig| c.validate().map_err(|e| e.setting);
