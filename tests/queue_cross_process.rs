@@ -3,9 +3,11 @@
 //! (SIGSTOP/SIGCONT) at their worst moments.
 //!
 //! Knobs: `SHMBUS_XPROC_QUEUE_RECORDS` (records in the 4x4 run, default
-//! 2,000,000; the figure in the closing note is 10,000,000) and
-//! `SHMBUS_QUEUE_KILLS` (consumer kills in the chaos run, default 100; the
-//! long run is 1000).
+//! 2,000,000; the figure in the closing note is 10,000,000),
+//! `SHMBUS_QUEUE_KILLS` (consumer kills in the killed-consumers run,
+//! default 100; the long run is 1000) and `SHMBUS_QUEUE_KILL_RECORDS`
+//! (records in that run, default 2000 per kill and at least 200,000: the
+//! long run's 2,000,000).
 
 mod common;
 
@@ -163,19 +165,50 @@ fn run_consumer(base: &Path, per_producer: usize) {
     }
 }
 
+/// Paces a producer to the parent's kills: record `seq` waits until
+/// `seq / step` kills were made (or all of them), so that the kills are
+/// spread over the run and all of them happen before it ends.
+struct KillGate {
+    kills_made: Tally,
+    kills: u64,
+    step: u64,
+}
+
+impl KillGate {
+    fn from_env(base: &Path) -> Option<KillGate> {
+        let kills = std::env::var("GATE_KILLS").ok()?.parse().expect("kills");
+        let step = std::env::var("GATE_STEP").ok()?.parse().expect("step");
+        Some(KillGate {
+            kills_made: Tally::open(&base.join("kills")),
+            kills,
+            step,
+        })
+    }
+
+    fn wait(&self, seq: u32) {
+        let due = (u64::from(seq) / self.step).min(self.kills);
+        while u64::from(self.kills_made.get(0)) < due {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 fn run_producer(base: &Path, id: u32, count: u32) {
     die_with_parent();
     let bus = bus(base);
     let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
     let mut p = queue.producer().expect("producer");
-    for seq in 0..count {
+    let gate = KillGate::from_env(base);
+    let mut seq = 0;
+    while seq < count {
+        if let Some(gate) = &gate {
+            gate.wait(seq);
+        }
         let rec = record(id, seq);
-        loop {
-            match p.send_timeout(0, &rec, WaitStrategy::BACKOFF, PATIENCE) {
-                Ok(_) => break,
-                Err(ClaimError::Reclaimed { .. }) => {}
-                Err(e) => panic!("producer {id}: {e}"),
-            }
+        match p.send_timeout(0, &rec, WaitStrategy::BACKOFF, PATIENCE) {
+            Ok(_) => seq += 1,
+            Err(ClaimError::Reclaimed { .. }) => {}
+            Err(e) => panic!("producer {id}: {e}"),
         }
     }
 }
@@ -284,11 +317,13 @@ fn four_producers_four_consumers_deliver_each_record_once() {
 /// Consumers SIGKILLed at random while a producer runs, and respawned:
 /// every record is delivered at least once, every second delivery is
 /// flagged redelivered, and there are no more extra deliveries than kills.
+/// Every kill asked for is made: the producer is paced to the kills (the
+/// records of step `k` wait for kill `k`), so it cannot finish first.
 #[test]
 fn killed_consumers_lose_nothing() {
     const TEST: &str = "killed_consumers_lose_nothing";
     let kills = env_u64("SHMBUS_QUEUE_KILLS", 100);
-    let total = (kills as usize * 2000).max(200_000);
+    let total = env_u64("SHMBUS_QUEUE_KILL_RECORDS", (kills * 2000).max(200_000)) as usize;
     if let Some((role, base)) = child_role() {
         match role.as_str() {
             "producer" => run_producer(&base, 0, total as u32),
@@ -296,21 +331,29 @@ fn killed_consumers_lose_nothing() {
         }
         return;
     }
+    assert!(kills < total as u64, "more kills than records");
     let t = TempNs::new("queue-kills");
-    bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
     Tally::create(&t.base.join("delivered"), total);
     Tally::create(&t.base.join("redelivered"), total);
+    let kills_made = Tally::create(&t.base.join("kills"), 1);
     let slow = [("SLOW_CONSUMER", "1".to_string())];
     let mut consumers: Vec<_> = (0..3)
         .map(|_| spawn(TEST, "consumer", &t.base, &slow))
         .collect();
-    let mut producer = spawn(TEST, "producer", &t.base, &[]);
+    let gate = [
+        ("GATE_KILLS", kills.to_string()),
+        ("GATE_STEP", (total as u64 / (kills + 1)).max(1).to_string()),
+    ];
+    let started = Instant::now();
+    let mut producer = spawn(TEST, "producer", &t.base, &gate);
     let mut killed = 0u64;
     let mut r = 1u64;
     while killed < kills {
-        if producer.try_wait().expect("poll").is_some() {
-            break;
-        }
+        assert!(
+            producer.try_wait().expect("poll").is_none(),
+            "the producer ended after {killed} of {kills} kills"
+        );
         r = splitmix(r);
         std::thread::sleep(Duration::from_micros(2000 + r % 8000));
         let k = (r >> 32) as usize % consumers.len();
@@ -318,6 +361,7 @@ fn killed_consumers_lose_nothing() {
         let status = consumers[k].wait().expect("reap");
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
         killed += 1;
+        kills_made.counter(0).store(killed as u32, Ordering::SeqCst);
         consumers[k] = spawn(TEST, "consumer", &t.base, &slow);
     }
     wait_ok(producer, "producer");
@@ -325,12 +369,18 @@ fn killed_consumers_lose_nothing() {
     for c in consumers {
         wait_ok(c, "consumer");
     }
+    let took = started.elapsed();
+    assert_eq!(killed, kills, "every kill asked for was made");
     let extra = check_tallies(&t.base, total);
     assert!(
         extra <= killed,
         "{extra} extra deliveries after {killed} kills"
     );
-    println!("{total} records, {killed} consumer kills, {extra} redelivered duplicates");
+    let redelivered = queue.producer().expect("producer").counters().redelivered;
+    println!(
+        "{total} records, {killed} consumer kills, {extra} duplicates, \
+         {redelivered} redelivered, in {took:?}"
+    );
 }
 
 /// A consumer stopped (SIGSTOP) holding a record, past every timeout,
