@@ -132,6 +132,21 @@ impl Tally {
     }
 }
 
+/// How a consumer or producer child works, from its environment: `WAIT`
+/// (`yield`, else `BACKOFF`) and `BATCH` (set: batch forms, `take_batch`
+/// or `try_claim_batch` + `stage` + `flush`, with the single blocking form
+/// when there is nothing to take or no room).
+fn child_wait() -> WaitStrategy {
+    match std::env::var("WAIT").as_deref() {
+        Ok("yield") => WaitStrategy::Yield,
+        _ => WaitStrategy::BACKOFF,
+    }
+}
+
+fn child_batches() -> bool {
+    std::env::var_os("BATCH").is_some()
+}
+
 /// A consumer child: takes records, counts each delivery (and each
 /// redelivered one) in the tallies, then acknowledges; ends when the queue
 /// stays empty after the parent's `done` file appears.
@@ -144,18 +159,29 @@ fn run_consumer(base: &Path, per_producer: usize) {
     let redelivered = Tally::open(&base.join("redelivered"));
     let done = base.join("done");
     let slow = std::env::var_os("SLOW_CONSUMER").is_some();
+    let (wait, batches) = (child_wait(), child_batches());
+    let handle = |rec: &[u8], again: bool| {
+        let (id, seq) = check(rec);
+        let i = id as usize * per_producer + seq as usize;
+        if again {
+            redelivered.bump(i);
+        }
+        delivered.bump(i);
+        if slow {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    };
     loop {
-        match c.take_timeout(WaitStrategy::BACKOFF, Duration::from_millis(50)) {
+        if batches {
+            match c.take_batch(16, |rec| handle(rec, rec.redelivered())) {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) => panic!("consumer: {e}"),
+            }
+        }
+        match c.take_timeout(wait, Duration::from_millis(50)) {
             Ok(rec) => {
-                let (id, seq) = check(&rec);
-                let i = id as usize * per_producer + seq as usize;
-                if rec.redelivered() {
-                    redelivered.bump(i);
-                }
-                delivered.bump(i);
-                if slow {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
+                handle(&rec, rec.redelivered());
                 rec.ack().expect("ack");
             }
             Err(RecvError::TimedOut) if done.exists() => return,
@@ -199,10 +225,32 @@ fn run_producer(base: &Path, id: u32, count: u32) {
     let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
     let mut p = queue.producer().expect("producer");
     let gate = KillGate::from_env(base);
+    let batches = child_batches();
     let mut seq = 0;
     while seq < count {
         if let Some(gate) = &gate {
             gate.wait(seq);
+        }
+        if batches {
+            match p.try_claim_batch((count - seq).min(16) as usize) {
+                Ok(n) => {
+                    for _ in 0..n {
+                        let rec = record(id, seq);
+                        let mut claim = p.try_claim(rec.len()).expect("a claimed sequence");
+                        claim.copy_from_slice(&rec);
+                        match claim.stage() {
+                            Ok(_) => seq += 1,
+                            // Not delivered: sent again in the next batch.
+                            Err(ClaimError::Reclaimed { .. }) => {}
+                            Err(e) => panic!("producer {id}: {e}"),
+                        }
+                    }
+                    p.flush();
+                    continue;
+                }
+                Err(ClaimError::Full) => {}
+                Err(e) => panic!("producer {id}: {e}"),
+            }
         }
         let rec = record(id, seq);
         match p.send_timeout(0, &rec, WaitStrategy::BACKOFF, PATIENCE) {
@@ -272,7 +320,8 @@ fn check_tallies(base: &Path, total: usize) -> u64 {
 }
 
 /// 4 producer processes and 4 consumer processes: every record (8-512
-/// bytes, checksummed) is delivered exactly once.
+/// bytes, checksummed) is delivered exactly once. The consumers wait with
+/// `Yield`; two of each side use the batch forms.
 #[test]
 fn four_producers_four_consumers_deliver_each_record_once() {
     const TEST: &str = "four_producers_four_consumers_deliver_each_record_once";
@@ -290,13 +339,19 @@ fn four_producers_four_consumers_deliver_each_record_once() {
     bus(&t.base).queue(QUEUE, &config()).expect("create queue");
     Tally::create(&t.base.join("delivered"), per * 4);
     Tally::create(&t.base.join("redelivered"), per * 4);
-    let env = [("PER", per.to_string())];
+    let env = |k: usize| {
+        let mut env = vec![("PER", per.to_string()), ("WAIT", "yield".to_string())];
+        if k >= 2 {
+            env.push(("BATCH", "1".to_string()));
+        }
+        env
+    };
     let started = Instant::now();
     let consumers: Vec<_> = (0..4)
-        .map(|_| spawn(TEST, "consumer", &t.base, &env))
+        .map(|k| spawn(TEST, "consumer", &t.base, &env(k)))
         .collect();
     let producers: Vec<_> = (0..4)
-        .map(|id| spawn(TEST, &format!("producer:{id}"), &t.base, &env))
+        .map(|id| spawn(TEST, &format!("producer:{id}"), &t.base, &env(id)))
         .collect();
     for p in producers {
         wait_ok(p, "producer");
@@ -319,6 +374,8 @@ fn four_producers_four_consumers_deliver_each_record_once() {
 /// flagged redelivered, and there are no more extra deliveries than kills.
 /// Every kill asked for is made: the producer is paced to the kills (the
 /// records of step `k` wait for kill `k`), so it cannot finish first.
+/// Half the consumers take in batches, so kills land in the middle of
+/// batches too.
 #[test]
 fn killed_consumers_lose_nothing() {
     const TEST: &str = "killed_consumers_lose_nothing";
@@ -337,9 +394,19 @@ fn killed_consumers_lose_nothing() {
     Tally::create(&t.base.join("delivered"), total);
     Tally::create(&t.base.join("redelivered"), total);
     let kills_made = Tally::create(&t.base.join("kills"), 1);
-    let slow = [("SLOW_CONSUMER", "1".to_string())];
+    let consumer_env = |k: u64| {
+        let mut env = vec![("SLOW_CONSUMER", "1".to_string())];
+        if k % 2 == 1 {
+            env.push(("BATCH", "1".to_string()));
+        }
+        env
+    };
+    let mut spawned = 0u64;
     let mut consumers: Vec<_> = (0..3)
-        .map(|_| spawn(TEST, "consumer", &t.base, &slow))
+        .map(|_| {
+            spawned += 1;
+            spawn(TEST, "consumer", &t.base, &consumer_env(spawned))
+        })
         .collect();
     let gate = [
         ("GATE_KILLS", kills.to_string()),
@@ -362,7 +429,8 @@ fn killed_consumers_lose_nothing() {
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
         killed += 1;
         kills_made.counter(0).store(killed as u32, Ordering::SeqCst);
-        consumers[k] = spawn(TEST, "consumer", &t.base, &slow);
+        spawned += 1;
+        consumers[k] = spawn(TEST, "consumer", &t.base, &consumer_env(spawned));
     }
     wait_ok(producer, "producer");
     std::fs::write(t.base.join("done"), b"").expect("done");
@@ -481,6 +549,60 @@ fn a_producer_killed_mid_claim_leaves_one_counted_skip() {
         "reclaimed early"
     );
     assert_eq!(c.counters().reclaimed_claims, 1, "one counted skip");
+}
+
+/// A producer killed in the middle of a batch of four sequences: the
+/// record it committed and the one it staged are delivered; the one it
+/// was writing and the one it never used are two counted skips, passed
+/// after one `reclaim_after`, and the queue flows on.
+#[test]
+fn a_producer_killed_mid_batch_leaves_counted_skips() {
+    const TEST: &str = "a_producer_killed_mid_batch_leaves_counted_skips";
+    if let Some((_, base)) = child_role() {
+        die_with_parent();
+        let bus = bus(&base);
+        let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
+        let mut p = queue.producer().expect("producer");
+        assert_eq!(p.try_claim_batch(4).expect("room"), 4);
+        p.try_send(0, &record(1, 0)).expect("sequence 0");
+        let rec = record(1, 1);
+        let mut claim = p.try_claim(rec.len()).expect("sequence 1");
+        claim.copy_from_slice(&rec);
+        claim.stage().expect("staged");
+        let mut claim = p.try_claim(64).expect("sequence 2");
+        claim.fill(7);
+        println!("writing {}", claim.sequence());
+        std::thread::sleep(PATIENCE);
+        return;
+    }
+    let t = TempNs::new("queue-kill-batch");
+    let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    let (mut child, _out) = spawn_until(TEST, "producer", &t.base, "writing 2");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let mut p = queue.producer().expect("producer");
+    let mut c = queue.consumer().expect("consumer");
+    for seq in 0..10 {
+        p.try_send(0, &record(0, seq)).expect("room");
+    }
+    let started = Instant::now();
+    let mut got = Vec::new();
+    for _ in 0..12 {
+        let rec = c
+            .take_timeout(WaitStrategy::Yield, PATIENCE)
+            .expect("record");
+        got.push(check(&rec));
+        rec.ack().expect("ack");
+    }
+    let mut want = vec![(1, 0), (1, 1)];
+    want.extend((0..10).map(|s| (0, s)));
+    assert_eq!(got, want);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "reclaimed early"
+    );
+    assert_eq!(c.counters().reclaimed_claims, 2, "two counted skips");
+    assert_eq!(c.try_take().err(), Some(RecvError::Empty));
 }
 
 /// A producer stopped (SIGSTOP) mid-claim past `reclaim_after`, then
