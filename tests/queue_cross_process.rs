@@ -605,6 +605,59 @@ fn a_producer_killed_mid_batch_leaves_counted_skips() {
     assert_eq!(c.try_take().err(), Some(RecvError::Empty));
 }
 
+/// A work queue opened with another configuration is refused, and the
+/// error names both configurations, every setting of each.
+#[test]
+fn a_queue_opened_with_another_configuration_names_both() {
+    let t = TempNs::new("queue-mismatch");
+    let bus = bus(&t.base);
+    bus.queue(QUEUE, &config()).expect("create queue");
+    let other = QueueConfig {
+        slots: 2048,
+        max_payload: 256,
+        max_producers: 4,
+        max_consumers: 16,
+        reclaim_after: Duration::from_millis(500),
+    };
+    let e = bus.queue(QUEUE, &other).err().expect("config mismatch");
+    let message = e.to_string();
+    match e {
+        BusError::Directory(DirectoryError::ConfigMismatch {
+            name,
+            existing,
+            requested,
+        }) => assert_eq!(
+            (name.as_str(), existing, requested),
+            (QUEUE, RingConfig::Queue(config()), RingConfig::Queue(other))
+        ),
+        other => panic!("expected a config mismatch, got {other}"),
+    }
+    assert_eq!(
+        message,
+        "work queue \"execution\" exists with {slots 1024, max payload 512, 8 producers, \
+         8 consumers, reclaim after 200ms} but was opened with {slots 2048, max payload 256, \
+         4 producers, 16 consumers, reclaim after 500ms} (open it with the same configuration, \
+         or use another name)"
+    );
+    // One setting apart is a mismatch too, and shows both values.
+    let later = QueueConfig {
+        reclaim_after: Duration::from_millis(201),
+        ..config()
+    };
+    let message = bus
+        .queue(QUEUE, &later)
+        .err()
+        .expect("mismatch")
+        .to_string();
+    assert!(
+        message.contains("reclaim after 200ms} but") && message.contains("reclaim after 201ms}"),
+        "{message}"
+    );
+    // The queue is as it was created.
+    let queue = bus.open_queue(QUEUE).expect("open");
+    assert_eq!(queue.config(), &config());
+}
+
 /// A producer stopped (SIGSTOP) mid-claim past `reclaim_after`, then
 /// resumed: consumers went on after one counted skip; its commit fails
 /// with `Reclaimed`, it sends the record again, and every record is
