@@ -7,6 +7,10 @@
 //!   the queue full or empty, the same for every transport):
 //!   * `shmbus queue`: `try_send` / `try_recv` (copy in, copy out and
 //!     acknowledge), 1024 slots;
+//!   * `shmbus queue batch 16`: the same queue in batches of up to 16
+//!     records: `try_claim_batch` (one move of the tail), `try_claim` +
+//!     copy + `stage` each, one `flush`; `take_batch` (one move of the head
+//!     per run), copy out and acknowledge each;
 //!   * `crossbeam-channel`: `bounded(1024)` of `[u8; 64]`;
 //!   * `crossbeam ArrayQueue`: `ArrayQueue::new(1024)` of `[u8; 64]`.
 //!
@@ -14,8 +18,9 @@
 //!   producer's records arrive in order and the total. Rounds interleave
 //!   the transports (noise on a shared machine falls on all alike); the
 //!   median of `SHMBUS_BENCH_REPEATS` (default 5) is reported, with each
-//!   row's ratio to crossbeam-channel at the same P→C, and the median of
-//!   the per-round ratios.
+//!   row's ratio to crossbeam-channel at the same P→C, and the medians of
+//!   the per-round ratios: the queue to crossbeam-channel, and the batched
+//!   queue to the queue record by record (what batching gains).
 //! * **Latency**, one producer thread (core 0) to one consumer thread
 //!   (core 1), busy-spinning, one 64-byte record every ~2 µs stamped with
 //!   `CLOCK_MONOTONIC`: the queue against the SPSC ring, interleaved in
@@ -91,10 +96,35 @@ fn check(rec: &[u8], last: &mut [Option<u64>]) {
 
 /// What one transport offers the throughput runner.
 trait Mpmc: Sync {
+    /// Records a producer sends and a consumer takes per call: 1 for a
+    /// transport sent record by record.
+    const BATCH: usize = 1;
     /// Sends from producer thread `p`; false when full.
     fn send(&self, p: &mut Self::Tx, rec: &Rec) -> bool;
     /// Receives into `buf`; false when empty.
     fn recv(&self, c: &mut Self::Rx, buf: &mut Rec) -> bool;
+    /// Sends the first of `recs`, or as many as the transport batches;
+    /// returns how many (0 when full).
+    fn send_some(&self, p: &mut Self::Tx, recs: &[Rec]) -> usize {
+        usize::from(self.send(p, &recs[0]))
+    }
+    /// Receives one record, or up to `max` if the transport batches,
+    /// calling `f` with each; returns how many (0 when empty).
+    fn recv_some(
+        &self,
+        c: &mut Self::Rx,
+        max: usize,
+        buf: &mut Rec,
+        mut f: impl FnMut(&[u8]),
+    ) -> usize {
+        let _ = max;
+        if self.recv(c, buf) {
+            f(&buf[..]);
+            1
+        } else {
+            0
+        }
+    }
     type Tx: Send;
     type Rx: Send;
 }
@@ -116,6 +146,49 @@ impl Mpmc for ShmQueue {
             Err(RecvError::Empty) => false,
             Err(e) => panic!("{e}"),
         }
+    }
+}
+
+/// The same queue in batches: one tail move and one wake-up check per
+/// batch sent, one head move per run taken.
+struct ShmQueueBatch(queue::HeapQueue);
+impl Mpmc for ShmQueueBatch {
+    const BATCH: usize = 16;
+    type Tx = queue::Producer;
+    type Rx = queue::Consumer;
+    fn send(&self, p: &mut queue::Producer, rec: &Rec) -> bool {
+        self.send_some(p, core::slice::from_ref(rec)) == 1
+    }
+    fn recv(&self, c: &mut queue::Consumer, buf: &mut Rec) -> bool {
+        self.recv_some(c, 1, &mut [0; 64], |rec| buf.copy_from_slice(rec)) == 1
+    }
+    fn send_some(&self, p: &mut queue::Producer, recs: &[Rec]) -> usize {
+        let n = match p.try_claim_batch(recs.len()) {
+            Ok(n) => n,
+            Err(ClaimError::Full) => return 0,
+            Err(e) => panic!("{e}"),
+        };
+        for rec in &recs[..n] {
+            let mut claim = p.try_claim(rec.len()).expect("a claimed sequence");
+            claim.copy_from_slice(rec);
+            claim.stage().expect("staged");
+        }
+        p.flush();
+        n
+    }
+    fn recv_some(
+        &self,
+        c: &mut queue::Consumer,
+        max: usize,
+        buf: &mut Rec,
+        mut f: impl FnMut(&[u8]),
+    ) -> usize {
+        // Copied out, as `try_recv` does for the record-by-record row.
+        c.take_batch(max, |rec| {
+            buf.copy_from_slice(rec);
+            f(&buf[..]);
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -173,12 +246,22 @@ fn run<M: Mpmc>(m: &M, txs: Vec<M::Tx>, rxs: Vec<M::Rx>, n: u64, wait: fn()) -> 
             let (barrier, m) = (&barrier, m);
             s.spawn(move || {
                 pin_to(i % 2);
+                let mut recs = [[0u8; 64]; 16];
                 barrier.wait();
-                for seq in 0..per {
-                    let rec = record(i as u64, seq);
-                    while !m.send(&mut tx, &rec) {
-                        wait();
+                let mut seq = 0;
+                while seq < per {
+                    let k = (per - seq).min(M::BATCH as u64) as usize;
+                    for (j, rec) in recs[..k].iter_mut().enumerate() {
+                        *rec = record(i as u64, seq + j as u64);
                     }
+                    let mut sent = 0;
+                    while sent < k {
+                        match m.send_some(&mut tx, &recs[sent..k]) {
+                            0 => wait(),
+                            n => sent += n,
+                        }
+                    }
+                    seq += k as u64;
                 }
             });
         }
@@ -193,11 +276,12 @@ fn run<M: Mpmc>(m: &M, txs: Vec<M::Tx>, rxs: Vec<M::Rx>, n: u64, wait: fn()) -> 
                     let mut buf = [0u8; 64];
                     barrier.wait();
                     while received.load(Ordering::Relaxed) < total {
-                        if m.recv(&mut rx, &mut buf) {
-                            check(&buf, &mut last);
-                            received.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            wait();
+                        match m.recv_some(&mut rx, M::BATCH, &mut buf, |rec| check(rec, &mut last))
+                        {
+                            0 => wait(),
+                            n => {
+                                received.fetch_add(n as u64, Ordering::Relaxed);
+                            }
                         }
                     }
                 })
@@ -220,7 +304,12 @@ fn yield_now() {
 
 fn throughput(n: u64, repeats: usize) {
     let shapes = [(1u32, 1u32), (2, 2), (4, 4)];
-    let names = ["shmbus queue", "crossbeam-channel", "crossbeam ArrayQueue"];
+    let names = [
+        "shmbus queue",
+        "shmbus queue batch 16",
+        "crossbeam-channel",
+        "crossbeam ArrayQueue",
+    ];
     let mut times: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); names.len()]; shapes.len()];
     for _ in 0..repeats {
         for (s, &(np, nc)) in shapes.iter().enumerate() {
@@ -229,13 +318,17 @@ fn throughput(n: u64, repeats: usize) {
             let txs = (0..np).map(|_| q.0.producer().expect("producer")).collect();
             let rxs = (0..nc).map(|_| q.0.consumer().expect("consumer")).collect();
             times[s][0].push(run(&q, txs, rxs, n, wait));
+            let q = ShmQueueBatch(queue::heap(queue_config(np, nc)).expect("config"));
+            let txs = (0..np).map(|_| q.0.producer().expect("producer")).collect();
+            let rxs = (0..nc).map(|_| q.0.consumer().expect("consumer")).collect();
+            times[s][1].push(run(&q, txs, rxs, n, wait));
             let (tx, rx) = crossbeam_channel::bounded(SLOTS as usize);
             let ch = Channel(tx, rx);
             let txs = (0..np).map(|_| ch.0.clone()).collect();
             let rxs = (0..nc).map(|_| ch.1.clone()).collect();
-            times[s][1].push(run(&ch, txs, rxs, n, wait));
+            times[s][2].push(run(&ch, txs, rxs, n, wait));
             let a = Array(crossbeam_queue::ArrayQueue::new(SLOTS as usize));
-            times[s][2].push(run(
+            times[s][3].push(run(
                 &a,
                 vec![(); np as usize],
                 vec![(); nc as usize],
@@ -246,7 +339,7 @@ fn throughput(n: u64, repeats: usize) {
     }
     let mut rows = Vec::new();
     for (s, &(np, nc)) in shapes.iter().enumerate() {
-        let base = rows.len() + 1;
+        let base = rows.len() + 2;
         for (t, name) in names.iter().enumerate() {
             let samples = &mut times[s][t];
             let spread = (
@@ -267,14 +360,25 @@ fn throughput(n: u64, repeats: usize) {
     print_throughput_table(&rows);
     // The ratio within each round (the transports of a round run back to
     // back, so they share its machine state), then the median.
-    for (s, &(np, nc)) in shapes.iter().enumerate() {
+    let median_ratio = |s: usize, num: usize, den: usize| {
         let mut ratios: Vec<f64> = (0..repeats)
-            .map(|r| times[s][1][r].as_secs_f64() / times[s][0][r].as_secs_f64())
+            .map(|r| times[s][num][r].as_secs_f64() / times[s][den][r].as_secs_f64())
             .collect();
         ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
+    for (s, &(np, nc)) in shapes.iter().enumerate() {
         println!(
             "{np}->{nc} shmbus queue / crossbeam-channel, median of per-round ratios: {:.2}x",
-            ratios[ratios.len() / 2]
+            median_ratio(s, 2, 0)
+        );
+        println!(
+            "{np}->{nc} shmbus queue batch 16 / crossbeam-channel, median of per-round ratios: {:.2}x",
+            median_ratio(s, 2, 1)
+        );
+        println!(
+            "{np}->{nc} shmbus queue batch 16 / shmbus queue, median of per-round ratios: {:.2}x",
+            median_ratio(s, 0, 1)
         );
     }
 }

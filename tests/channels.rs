@@ -14,7 +14,9 @@ use common::{child_role, spawn_child, TempNs};
 use shmbus::directory::DirectoryError;
 use shmbus::ring::spsc::RecvError;
 use shmbus::wait::WaitStrategy;
-use shmbus::{Bus, BusError, Policy, RingConfig, RingKind, SegmentError, SpscConfig, TopicConfig};
+use shmbus::{
+    Bus, BusError, Policy, QueueConfig, RingConfig, RingKind, SegmentError, SpscConfig, TopicConfig,
+};
 
 const NS: &str = "t";
 const CHANNEL: &str = "orders";
@@ -194,10 +196,23 @@ fn no_file_is_named_after_a_ring() {
             .expect("channel");
     }
     bus.topic("market_data", &topic_config()).expect("topic");
+    let queue_config = QueueConfig {
+        slots: 16,
+        max_payload: 64,
+        max_producers: 2,
+        max_consumers: 2,
+        reclaim_after: Duration::from_secs(1),
+    };
+    // Named like the files of the other kinds, and like its own kind's.
+    let queues = ["execution", "queue-1-1"];
+    for name in queues {
+        bus.queue(name, &queue_config).expect("queue");
+    }
     let files = files_of(&t);
-    assert_eq!(files.len(), names.len() + 2, "{files:?}");
+    assert_eq!(files.len(), names.len() + queues.len() + 2, "{files:?}");
     let mut channels = 0;
     let mut topics = 0;
+    let mut queue_files = 0;
     for file in &files {
         if file == "directory.dir" {
             continue;
@@ -208,21 +223,38 @@ fn no_file_is_named_after_a_ring() {
         } else if let Some((_, epoch)) = ring_file(file, "topic", "bcast") {
             assert_eq!(epoch, 1, "{file}");
             topics += 1;
+        } else if let Some((_, epoch)) = ring_file(file, "queue", "queue") {
+            assert_eq!(epoch, 1, "{file}");
+            queue_files += 1;
         } else {
             panic!("{file} is not named after a directory entry");
         }
-        for name in names.iter().chain(&["market_data"]) {
+        for name in names.iter().chain(&["market_data"]).chain(&queues) {
             if *name != "spsc" && *name != "directory" {
                 assert!(!file.contains(name), "{file} contains {name}");
             }
         }
     }
-    assert_eq!((channels, topics), (names.len(), 1), "{files:?}");
-    // Each channel's file is its own.
-    for name in names {
-        let path = bus.open_spsc(name).expect("open").path();
+    assert_eq!(
+        (channels, topics, queue_files),
+        (names.len(), 1, queues.len()),
+        "{files:?}"
+    );
+    // Each ring's file is its own.
+    let paths = names
+        .iter()
+        .map(|name| bus.open_spsc(name).expect("open").path())
+        .chain(
+            queues
+                .iter()
+                .map(|name| bus.open_queue(name).expect("open").path()),
+        );
+    let mut seen = Vec::new();
+    for path in paths {
         let file = path.file_name().and_then(|f| f.to_str()).expect("file");
         assert!(files.iter().any(|f| f == file), "{file}");
+        assert!(!seen.contains(&path), "{file} is two rings' file");
+        seen.push(path.clone());
     }
 }
 

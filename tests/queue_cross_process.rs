@@ -3,9 +3,11 @@
 //! (SIGSTOP/SIGCONT) at their worst moments.
 //!
 //! Knobs: `SHMBUS_XPROC_QUEUE_RECORDS` (records in the 4x4 run, default
-//! 2,000,000; the figure in the closing note is 10,000,000) and
-//! `SHMBUS_QUEUE_KILLS` (consumer kills in the chaos run, default 100; the
-//! long run is 1000).
+//! 2,000,000; the figure in the closing note is 10,000,000),
+//! `SHMBUS_QUEUE_KILLS` (consumer kills in the killed-consumers run,
+//! default 100; the long run is 1000) and `SHMBUS_QUEUE_KILL_RECORDS`
+//! (records in that run, default 2000 per kill and at least 200,000: the
+//! long run's 2,000,000).
 
 mod common;
 
@@ -130,6 +132,21 @@ impl Tally {
     }
 }
 
+/// How a consumer or producer child works, from its environment: `WAIT`
+/// (`yield`, else `BACKOFF`) and `BATCH` (set: batch forms, `take_batch`
+/// or `try_claim_batch` + `stage` + `flush`, with the single blocking form
+/// when there is nothing to take or no room).
+fn child_wait() -> WaitStrategy {
+    match std::env::var("WAIT").as_deref() {
+        Ok("yield") => WaitStrategy::Yield,
+        _ => WaitStrategy::BACKOFF,
+    }
+}
+
+fn child_batches() -> bool {
+    std::env::var_os("BATCH").is_some()
+}
+
 /// A consumer child: takes records, counts each delivery (and each
 /// redelivered one) in the tallies, then acknowledges; ends when the queue
 /// stays empty after the parent's `done` file appears.
@@ -142,18 +159,29 @@ fn run_consumer(base: &Path, per_producer: usize) {
     let redelivered = Tally::open(&base.join("redelivered"));
     let done = base.join("done");
     let slow = std::env::var_os("SLOW_CONSUMER").is_some();
+    let (wait, batches) = (child_wait(), child_batches());
+    let handle = |rec: &[u8], again: bool| {
+        let (id, seq) = check(rec);
+        let i = id as usize * per_producer + seq as usize;
+        if again {
+            redelivered.bump(i);
+        }
+        delivered.bump(i);
+        if slow {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    };
     loop {
-        match c.take_timeout(WaitStrategy::BACKOFF, Duration::from_millis(50)) {
+        if batches {
+            match c.take_batch(16, |rec| handle(rec, rec.redelivered())) {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) => panic!("consumer: {e}"),
+            }
+        }
+        match c.take_timeout(wait, Duration::from_millis(50)) {
             Ok(rec) => {
-                let (id, seq) = check(&rec);
-                let i = id as usize * per_producer + seq as usize;
-                if rec.redelivered() {
-                    redelivered.bump(i);
-                }
-                delivered.bump(i);
-                if slow {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
+                handle(&rec, rec.redelivered());
                 rec.ack().expect("ack");
             }
             Err(RecvError::TimedOut) if done.exists() => return,
@@ -163,19 +191,72 @@ fn run_consumer(base: &Path, per_producer: usize) {
     }
 }
 
+/// Paces a producer to the parent's kills: record `seq` waits until
+/// `seq / step` kills were made (or all of them), so that the kills are
+/// spread over the run and all of them happen before it ends.
+struct KillGate {
+    kills_made: Tally,
+    kills: u64,
+    step: u64,
+}
+
+impl KillGate {
+    fn from_env(base: &Path) -> Option<KillGate> {
+        let kills = std::env::var("GATE_KILLS").ok()?.parse().expect("kills");
+        let step = std::env::var("GATE_STEP").ok()?.parse().expect("step");
+        Some(KillGate {
+            kills_made: Tally::open(&base.join("kills")),
+            kills,
+            step,
+        })
+    }
+
+    fn wait(&self, seq: u32) {
+        let due = (u64::from(seq) / self.step).min(self.kills);
+        while u64::from(self.kills_made.get(0)) < due {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 fn run_producer(base: &Path, id: u32, count: u32) {
     die_with_parent();
     let bus = bus(base);
     let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
     let mut p = queue.producer().expect("producer");
-    for seq in 0..count {
-        let rec = record(id, seq);
-        loop {
-            match p.send_timeout(0, &rec, WaitStrategy::BACKOFF, PATIENCE) {
-                Ok(_) => break,
-                Err(ClaimError::Reclaimed { .. }) => {}
+    let gate = KillGate::from_env(base);
+    let batches = child_batches();
+    let mut seq = 0;
+    while seq < count {
+        if let Some(gate) = &gate {
+            gate.wait(seq);
+        }
+        if batches {
+            match p.try_claim_batch((count - seq).min(16) as usize) {
+                Ok(n) => {
+                    for _ in 0..n {
+                        let rec = record(id, seq);
+                        let mut claim = p.try_claim(rec.len()).expect("a claimed sequence");
+                        claim.copy_from_slice(&rec);
+                        match claim.stage() {
+                            Ok(_) => seq += 1,
+                            // Not delivered: sent again in the next batch.
+                            Err(ClaimError::Reclaimed { .. }) => {}
+                            Err(e) => panic!("producer {id}: {e}"),
+                        }
+                    }
+                    p.flush();
+                    continue;
+                }
+                Err(ClaimError::Full) => {}
                 Err(e) => panic!("producer {id}: {e}"),
             }
+        }
+        let rec = record(id, seq);
+        match p.send_timeout(0, &rec, WaitStrategy::BACKOFF, PATIENCE) {
+            Ok(_) => seq += 1,
+            Err(ClaimError::Reclaimed { .. }) => {}
+            Err(e) => panic!("producer {id}: {e}"),
         }
     }
 }
@@ -239,7 +320,8 @@ fn check_tallies(base: &Path, total: usize) -> u64 {
 }
 
 /// 4 producer processes and 4 consumer processes: every record (8-512
-/// bytes, checksummed) is delivered exactly once.
+/// bytes, checksummed) is delivered exactly once. The consumers wait with
+/// `Yield`; two of each side use the batch forms.
 #[test]
 fn four_producers_four_consumers_deliver_each_record_once() {
     const TEST: &str = "four_producers_four_consumers_deliver_each_record_once";
@@ -257,13 +339,19 @@ fn four_producers_four_consumers_deliver_each_record_once() {
     bus(&t.base).queue(QUEUE, &config()).expect("create queue");
     Tally::create(&t.base.join("delivered"), per * 4);
     Tally::create(&t.base.join("redelivered"), per * 4);
-    let env = [("PER", per.to_string())];
+    let env = |k: usize| {
+        let mut env = vec![("PER", per.to_string()), ("WAIT", "yield".to_string())];
+        if k >= 2 {
+            env.push(("BATCH", "1".to_string()));
+        }
+        env
+    };
     let started = Instant::now();
     let consumers: Vec<_> = (0..4)
-        .map(|_| spawn(TEST, "consumer", &t.base, &env))
+        .map(|k| spawn(TEST, "consumer", &t.base, &env(k)))
         .collect();
     let producers: Vec<_> = (0..4)
-        .map(|id| spawn(TEST, &format!("producer:{id}"), &t.base, &env))
+        .map(|id| spawn(TEST, &format!("producer:{id}"), &t.base, &env(id)))
         .collect();
     for p in producers {
         wait_ok(p, "producer");
@@ -284,11 +372,15 @@ fn four_producers_four_consumers_deliver_each_record_once() {
 /// Consumers SIGKILLed at random while a producer runs, and respawned:
 /// every record is delivered at least once, every second delivery is
 /// flagged redelivered, and there are no more extra deliveries than kills.
+/// Every kill asked for is made: the producer is paced to the kills (the
+/// records of step `k` wait for kill `k`), so it cannot finish first.
+/// Half the consumers take in batches, so kills land in the middle of
+/// batches too.
 #[test]
 fn killed_consumers_lose_nothing() {
     const TEST: &str = "killed_consumers_lose_nothing";
     let kills = env_u64("SHMBUS_QUEUE_KILLS", 100);
-    let total = (kills as usize * 2000).max(200_000);
+    let total = env_u64("SHMBUS_QUEUE_KILL_RECORDS", (kills * 2000).max(200_000)) as usize;
     if let Some((role, base)) = child_role() {
         match role.as_str() {
             "producer" => run_producer(&base, 0, total as u32),
@@ -296,21 +388,39 @@ fn killed_consumers_lose_nothing() {
         }
         return;
     }
+    assert!(kills < total as u64, "more kills than records");
     let t = TempNs::new("queue-kills");
-    bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
     Tally::create(&t.base.join("delivered"), total);
     Tally::create(&t.base.join("redelivered"), total);
-    let slow = [("SLOW_CONSUMER", "1".to_string())];
+    let kills_made = Tally::create(&t.base.join("kills"), 1);
+    let consumer_env = |k: u64| {
+        let mut env = vec![("SLOW_CONSUMER", "1".to_string())];
+        if k % 2 == 1 {
+            env.push(("BATCH", "1".to_string()));
+        }
+        env
+    };
+    let mut spawned = 0u64;
     let mut consumers: Vec<_> = (0..3)
-        .map(|_| spawn(TEST, "consumer", &t.base, &slow))
+        .map(|_| {
+            spawned += 1;
+            spawn(TEST, "consumer", &t.base, &consumer_env(spawned))
+        })
         .collect();
-    let mut producer = spawn(TEST, "producer", &t.base, &[]);
+    let gate = [
+        ("GATE_KILLS", kills.to_string()),
+        ("GATE_STEP", (total as u64 / (kills + 1)).max(1).to_string()),
+    ];
+    let started = Instant::now();
+    let mut producer = spawn(TEST, "producer", &t.base, &gate);
     let mut killed = 0u64;
     let mut r = 1u64;
     while killed < kills {
-        if producer.try_wait().expect("poll").is_some() {
-            break;
-        }
+        assert!(
+            producer.try_wait().expect("poll").is_none(),
+            "the producer ended after {killed} of {kills} kills"
+        );
         r = splitmix(r);
         std::thread::sleep(Duration::from_micros(2000 + r % 8000));
         let k = (r >> 32) as usize % consumers.len();
@@ -318,19 +428,27 @@ fn killed_consumers_lose_nothing() {
         let status = consumers[k].wait().expect("reap");
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
         killed += 1;
-        consumers[k] = spawn(TEST, "consumer", &t.base, &slow);
+        kills_made.counter(0).store(killed as u32, Ordering::SeqCst);
+        spawned += 1;
+        consumers[k] = spawn(TEST, "consumer", &t.base, &consumer_env(spawned));
     }
     wait_ok(producer, "producer");
     std::fs::write(t.base.join("done"), b"").expect("done");
     for c in consumers {
         wait_ok(c, "consumer");
     }
+    let took = started.elapsed();
+    assert_eq!(killed, kills, "every kill asked for was made");
     let extra = check_tallies(&t.base, total);
     assert!(
         extra <= killed,
         "{extra} extra deliveries after {killed} kills"
     );
-    println!("{total} records, {killed} consumer kills, {extra} redelivered duplicates");
+    let redelivered = queue.producer().expect("producer").counters().redelivered;
+    println!(
+        "{total} records, {killed} consumer kills, {extra} duplicates, \
+         {redelivered} redelivered, in {took:?}"
+    );
 }
 
 /// A consumer stopped (SIGSTOP) holding a record, past every timeout,
@@ -431,6 +549,113 @@ fn a_producer_killed_mid_claim_leaves_one_counted_skip() {
         "reclaimed early"
     );
     assert_eq!(c.counters().reclaimed_claims, 1, "one counted skip");
+}
+
+/// A producer killed in the middle of a batch of four sequences: the
+/// record it committed and the one it staged are delivered; the one it
+/// was writing and the one it never used are two counted skips, passed
+/// after one `reclaim_after`, and the queue flows on.
+#[test]
+fn a_producer_killed_mid_batch_leaves_counted_skips() {
+    const TEST: &str = "a_producer_killed_mid_batch_leaves_counted_skips";
+    if let Some((_, base)) = child_role() {
+        die_with_parent();
+        let bus = bus(&base);
+        let queue = bus.open_queue_timeout(QUEUE, PATIENCE).expect("queue");
+        let mut p = queue.producer().expect("producer");
+        assert_eq!(p.try_claim_batch(4).expect("room"), 4);
+        p.try_send(0, &record(1, 0)).expect("sequence 0");
+        let rec = record(1, 1);
+        let mut claim = p.try_claim(rec.len()).expect("sequence 1");
+        claim.copy_from_slice(&rec);
+        claim.stage().expect("staged");
+        let mut claim = p.try_claim(64).expect("sequence 2");
+        claim.fill(7);
+        println!("writing {}", claim.sequence());
+        std::thread::sleep(PATIENCE);
+        return;
+    }
+    let t = TempNs::new("queue-kill-batch");
+    let queue = bus(&t.base).queue(QUEUE, &config()).expect("create queue");
+    let (mut child, _out) = spawn_until(TEST, "producer", &t.base, "writing 2");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let mut p = queue.producer().expect("producer");
+    let mut c = queue.consumer().expect("consumer");
+    for seq in 0..10 {
+        p.try_send(0, &record(0, seq)).expect("room");
+    }
+    let started = Instant::now();
+    let mut got = Vec::new();
+    for _ in 0..12 {
+        let rec = c
+            .take_timeout(WaitStrategy::Yield, PATIENCE)
+            .expect("record");
+        got.push(check(&rec));
+        rec.ack().expect("ack");
+    }
+    let mut want = vec![(1, 0), (1, 1)];
+    want.extend((0..10).map(|s| (0, s)));
+    assert_eq!(got, want);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "reclaimed early"
+    );
+    assert_eq!(c.counters().reclaimed_claims, 2, "two counted skips");
+    assert_eq!(c.try_take().err(), Some(RecvError::Empty));
+}
+
+/// A work queue opened with another configuration is refused, and the
+/// error names both configurations, every setting of each.
+#[test]
+fn a_queue_opened_with_another_configuration_names_both() {
+    let t = TempNs::new("queue-mismatch");
+    let bus = bus(&t.base);
+    bus.queue(QUEUE, &config()).expect("create queue");
+    let other = QueueConfig {
+        slots: 2048,
+        max_payload: 256,
+        max_producers: 4,
+        max_consumers: 16,
+        reclaim_after: Duration::from_millis(500),
+    };
+    let e = bus.queue(QUEUE, &other).err().expect("config mismatch");
+    let message = e.to_string();
+    match e {
+        BusError::Directory(DirectoryError::ConfigMismatch {
+            name,
+            existing,
+            requested,
+        }) => assert_eq!(
+            (name.as_str(), existing, requested),
+            (QUEUE, RingConfig::Queue(config()), RingConfig::Queue(other))
+        ),
+        other => panic!("expected a config mismatch, got {other}"),
+    }
+    assert_eq!(
+        message,
+        "work queue \"execution\" exists with {slots 1024, max payload 512, 8 producers, \
+         8 consumers, reclaim after 200ms} but was opened with {slots 2048, max payload 256, \
+         4 producers, 16 consumers, reclaim after 500ms} (open it with the same configuration, \
+         or use another name)"
+    );
+    // One setting apart is a mismatch too, and shows both values.
+    let later = QueueConfig {
+        reclaim_after: Duration::from_millis(201),
+        ..config()
+    };
+    let message = bus
+        .queue(QUEUE, &later)
+        .err()
+        .expect("mismatch")
+        .to_string();
+    assert!(
+        message.contains("reclaim after 200ms} but") && message.contains("reclaim after 201ms}"),
+        "{message}"
+    );
+    // The queue is as it was created.
+    let queue = bus.open_queue(QUEUE).expect("open");
+    assert_eq!(queue.config(), &config());
 }
 
 /// A producer stopped (SIGSTOP) mid-claim past `reclaim_after`, then

@@ -63,7 +63,8 @@
 //! claim and commit holds up the consumers, which take in order. A
 //! consumer that has waited on that claim for longer than the queue's
 //! `reclaim_after` turns it into a skip (counted in `reclaimed_claims`) and
-//! goes on: at most one counted skip per dead claim. If the producer
+//! goes on: at most one counted skip per dead claim (a batch claim is one
+//! claim per sequence: see below). If the producer
 //! resumes, its commit fails with [`ClaimError::Reclaimed`] (the record
 //! was not delivered; it sends it again) and nothing it writes reaches
 //! anyone: the next producer of that slot sees the slot marked suspect and
@@ -74,6 +75,53 @@
 //! included: a producer's commit makes no system call while nobody sleeps.
 //! Producers waiting for space cannot sleep (nothing wakes them), so a
 //! `Blocking` claim returns [`ClaimError::CannotSleep`].
+//!
+//! ## Batch forms, and why there are not more
+//!
+//! A record costs its producer a compare-and-swap of the shared `tail`,
+//! two of its slot's stamp (mark "writing", commit) and the wake-up check
+//! (a load of the sleeper count: the commit's `SeqCst` compare-and-swap
+//! orders it, no fence); it costs its consumer a read and a compare-and-swap of
+//! the shared `head` and two of the stamp (take, acknowledge). The stamp
+//! operations are per record by design: they make each record one
+//! participant's alone, and they are what lets a crash cost the records
+//! it held and nothing else. A batch can only save the rest, so the batch
+//! forms are these two:
+//!
+//! * **Claiming.** [`Producer::try_claim_batch`] claims up to `n`
+//!   consecutive sequences with one compare-and-swap of the tail (the line
+//!   every producer contends for); the producer's next claims take them
+//!   without touching it. [`Claim::stage`] commits a record without the
+//!   wake-up check, and [`Producer::flush`] makes that check once for the
+//!   batch, and gives up the sequences left unused as skips.
+//! * **Taking.** [`Consumer::take_batch`] takes a run of up to
+//!   [`TAKE_RUN`] consecutive committed records, reading and moving the
+//!   shared head (the line every consumer contends for) once per run, and
+//!   acknowledges each record as soon as its handler returns.
+//!
+//! What would not pay, and so does not exist:
+//!
+//! * an acknowledgement of several records at once: each one is a
+//!   compare-and-swap of its own stamp whatever the call, so it would
+//!   save nothing, and holding records handled but not acknowledged would
+//!   turn a crash into several duplicates instead of at most one;
+//! * a stage that holds the commit back until the flush, as the SPSC
+//!   ring's does: the SPSC ring publishes a batch with one store, but here
+//!   each record's commit is its own stamp, so holding it back would save
+//!   no operation and only delay the record (a staged record is committed
+//!   at once; only the wake-up waits for the flush);
+//! * a copy-out batch or blocking batch forms: `take_batch`'s handler
+//!   copies if it must, and a caller that finds nothing waits with the
+//!   single blocking forms, then batches again.
+//!
+//! Crashes keep their meaning in a batch. A producer killed (or stalled
+//! past `reclaim_after`) with a batch claimed leaves one counted skip for
+//! each sequence it had not committed, reclaimed together after one
+//! `reclaim_after` (a consumer's stall timer covers every claim it saw
+//! pending); what it committed or staged is delivered. A consumer killed
+//! in the middle of a batch has the records it took and had not
+//! acknowledged given back and redelivered, flagged; only the one its
+//! handler had in hand can be a duplicate.
 //!
 //! [`WaitStrategy`]: crate::wait::WaitStrategy
 

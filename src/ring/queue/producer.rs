@@ -43,6 +43,15 @@ pub struct Producer {
     claims: u32,
     /// When this producer last looked for dead consumers (while full).
     last_reap_ns: u64,
+    /// Sequences claimed by [`Producer::try_claim_batch`] and not used yet:
+    /// `batch_next .. batch_end` (empty when equal). The tail is past them,
+    /// so no other producer claims them; the next claims of this producer
+    /// take them in order.
+    batch_next: u64,
+    batch_end: u64,
+    /// Records staged ([`Claim::stage`]) since sleeping consumers were
+    /// last woken: [`Producer::flush`] wakes them.
+    staged: bool,
     /// Set once the segment is found unusable: every later claim fails.
     unusable: Option<crate::layout::SegmentFault>,
 }
@@ -83,6 +92,9 @@ impl Producer {
                 reclaimed: 0,
                 claims: 0,
                 last_reap_ns: monotonic_ns(),
+                batch_next: 0,
+                batch_end: 0,
+                staged: false,
                 unusable: None,
             });
         }
@@ -134,9 +146,10 @@ impl Producer {
         ClaimError::Unusable(fault)
     }
 
-    /// Claims the next sequence whose slot is free, and marks the slot
-    /// "writing" as ours. Returns the sequence.
-    fn reserve(&mut self) -> Result<u64, ClaimError> {
+    /// The checks every claim starts with: a segment found unusable, and
+    /// (every [`LOOKS_PER_SLOW_CHECK`] claims) the cheap segment check.
+    #[inline(always)]
+    fn check_usable(&mut self) -> Result<(), ClaimError> {
         if let Some(fault) = self.unusable {
             return Err(ClaimError::Unusable(fault));
         }
@@ -146,6 +159,15 @@ impl Producer {
                 return Err(self.set_unusable(fault));
             }
         }
+        Ok(())
+    }
+
+    /// Claims up to `max` (at least 1) consecutive sequences whose slots
+    /// are free, with one compare-and-swap of the tail. Returns the first,
+    /// how many, and the stamp the first one's slot was seen with.
+    #[inline(always)]
+    fn claim_sequences(&mut self, max: u64) -> Result<(u64, u64, u64), ClaimError> {
+        debug_assert!(max >= 1 && max <= self.ring.slots);
         let ctl = self.ring.control();
         let mut retry = false;
         loop {
@@ -191,63 +213,122 @@ impl Producer {
                     continue;
                 }
             }
-            // SYNC POINT: AcqRel on the tail: the claim of `t` is ours alone
-            // (an RMW fact); no data is published through the tail.
+            // A batch: as many of the following slots as are free too
+            // (each at its own lap; the tail CAS below says nobody claimed
+            // them meanwhile). Nothing past the largest sequence.
+            let mut n = 1;
+            let max = max.min(MAX_SEQUENCE + 1 - t);
+            while n < max {
+                // SYNC POINT: Acquire, as the load of `seen` above, for
+                // each slot of the batch.
+                let next = self.ring.header(t + n).stamp.load(Ordering::Acquire);
+                if self.ring.slot_state(t + n, next) != Ok(SlotState::At(queue_stamp::FREE)) {
+                    break;
+                }
+                n += 1;
+            }
+            // SYNC POINT: AcqRel on the tail: the claim of `t .. t + n` is
+            // ours alone (an RMW fact); no data is published through the
+            // tail.
             if ctl
                 .tail
-                .compare_exchange_weak(t, t + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange_weak(t, t + n, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
             {
                 continue;
             }
-            let me = self.ring.producer(self.slot);
-            // SYNC POINT: Relaxed: announced before we mark the slot, and
-            // published by the Release half of that CAS just below, so that
-            // whoever reclaims our claim (its CAS reads from ours) and
-            // whoever reuses the slot after that sees it (see
-            // `QueueView::reclaim` and `owner_inside`).
-            me.claimed.store(t + 1, Ordering::Relaxed);
-            let lap = self.ring.lap(t);
-            let writing = queue_stamp::pack(lap, self.slot as u32, queue_stamp::WRITING, 0);
-            // SYNC POINT: AcqRel, the claim of the slot; it fails if a
-            // consumer reclaimed `t` since we saw it free (we stalled).
-            // Release publishes `claimed` to a reclaimer whose CAS reads
-            // from this one; Acquire as the load of `seen` above.
-            if h.stamp
-                .compare_exchange(seen, writing, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
-                // SYNC POINT: Release, as in `Claim::finish`: we wrote nothing.
-                me.claimed.store(0, Ordering::Release);
+            return Ok((t, n, seen));
+        }
+    }
+
+    /// Marks the slot of `t`, a sequence this producer claimed, "writing"
+    /// as ours; its stamp was seen as `seen` (free at `t`'s lap). Returns
+    /// false if `t` is lost: a consumer reclaimed it since (we stalled; it
+    /// counted the skip), or the slot's previous claimer may still be
+    /// writing there and we gave `t` up as a skip.
+    #[inline(always)]
+    fn mark(&mut self, t: u64, seen: u64) -> bool {
+        let h = self.ring.header(t);
+        let me = self.ring.producer(self.slot);
+        // SYNC POINT: Release, announced before we mark the slot: pairs
+        // with the Acquire load in `QueueView::owner_inside`, so that a
+        // producer reading this value (rather than the 0 that ended our
+        // previous claim) sees our writes to that claim's slot too. Our
+        // Release CAS of the stamp just below publishes it to whoever
+        // reclaims this claim (its CAS reads from ours) and whoever reuses
+        // the slot after that (see `QueueView::reclaim`).
+        me.claimed.store(t + 1, Ordering::Release);
+        let lap = self.ring.lap(t);
+        let writing = queue_stamp::pack(lap, self.slot as u32, queue_stamp::WRITING, 0);
+        // SYNC POINT: AcqRel, the claim of the slot; it fails if a
+        // consumer reclaimed `t` since we saw it free (we stalled).
+        // Release publishes `claimed` to a reclaimer whose CAS reads
+        // from this one; Acquire as the load of `seen` in
+        // `claim_sequences` (or `next_sequence`).
+        if h.stamp
+            .compare_exchange(seen, writing, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            // SYNC POINT: Release, as in `Claim::finish`: we wrote nothing.
+            me.claimed.store(0, Ordering::Release);
+            return false;
+        }
+        // SYNC POINT: the writer's half of a seqlock, pairing with the
+        // Acquire fence of the inspector's re-check of the stamp after
+        // a racy copy (`inspect::queue`, `still_held`): a copy that read
+        // any byte we write from here on sees the stamp moved. Free on
+        // x86-64 (a compiler barrier).
+        fence(Ordering::Release);
+        if queue_stamp::flags(seen) & queue_stamp::SUSPECT != 0
+            && self.ring.owner_inside(t, self.slot)
+        {
+            // The claimer of an earlier lap may still be writing here:
+            // give `t` up as a skip (consumers pass it) and claim again.
+            let given_up = queue_stamp::pack(lap, 0, queue_stamp::SKIPPED, queue_stamp::SUSPECT);
+            // SYNC POINT: Release pairs with the consumer's Acquire load
+            // that passes the skip; nothing was written. SeqCst for the
+            // sleeper check in `wake_sleepers`.
+            let _ = h
+                .stamp
+                .compare_exchange(writing, given_up, Ordering::SeqCst, Ordering::Relaxed);
+            me.claimed.store(0, Ordering::Release);
+            self.ring.wake_sleepers();
+            return false;
+        }
+        true
+    }
+
+    /// Claims the next sequence whose slot is free (the next one of a
+    /// batch, if one is left), and marks the slot "writing" as ours.
+    /// Returns the sequence.
+    #[inline(always)]
+    fn next_sequence(&mut self) -> Result<u64, ClaimError> {
+        self.check_usable()?;
+        let mut retry = false;
+        loop {
+            if self.batch_next < self.batch_end {
+                let t = self.batch_next;
+                self.batch_next += 1;
+                // SYNC POINT: Acquire, as in `claim_sequences`: this slot
+                // was seen free there, but a consumer may have reclaimed
+                // `t` since (we stalled), which the CAS in `mark` needs to
+                // see fail.
+                let seen = self.ring.header(t).stamp.load(Ordering::Acquire);
+                if self.ring.slot_state(t, seen) == Ok(SlotState::At(queue_stamp::FREE))
+                    && self.mark(t, seen)
+                {
+                    return Ok(t);
+                }
                 continue;
             }
-            // SYNC POINT: the writer's half of a seqlock, pairing with the
-            // Acquire fence of the inspector's re-check of the stamp after
-            // a racy copy (`inspect::queue`, `still_held`): a copy that read
-            // any byte we write from here on sees the stamp moved. Free on
-            // x86-64 (a compiler barrier).
-            fence(Ordering::Release);
-            if queue_stamp::flags(seen) & queue_stamp::SUSPECT != 0
-                && self.ring.owner_inside(t, self.slot)
-            {
-                // The claimer of an earlier lap may still be writing here:
-                // give `t` up as a skip (consumers pass it) and claim again.
-                let given_up =
-                    queue_stamp::pack(lap, 0, queue_stamp::SKIPPED, queue_stamp::SUSPECT);
-                // SYNC POINT: Release pairs with the consumer's Acquire load
-                // that passes the skip; nothing was written. SeqCst for the
-                // sleeper check in `wake_sleepers`.
-                let _ = h.stamp.compare_exchange(
-                    writing,
-                    given_up,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                );
-                me.claimed.store(0, Ordering::Release);
-                self.ring.wake_sleepers();
-                continue;
+            // Lost the slot we claimed: pause before claiming again.
+            if core::mem::replace(&mut retry, true) {
+                spin_hint();
             }
-            return Ok(t);
+            let (t, _, seen) = self.claim_sequences(1)?;
+            if self.mark(t, seen) {
+                return Ok(t);
+            }
         }
     }
 
@@ -271,8 +352,113 @@ impl Producer {
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
         self.check_len(len)?;
-        let seq = self.reserve()?;
+        let seq = self.next_sequence()?;
         Ok(self.claim_at(seq, len))
+    }
+
+    /// Claims up to `max` consecutive sequences at once, with one
+    /// compare-and-swap of the shared tail, for this producer's next
+    /// claims: each later claim ([`Producer::try_claim`], a send, a
+    /// blocking claim) takes the next of them without touching the tail.
+    /// Returns how many it claimed: at least 1, fewer than `max` when
+    /// fewer slots are free (and never more than the queue's slots).
+    ///
+    /// Write each record and [`Claim::stage`] it (committed, visible to
+    /// consumers that poll), then [`Producer::flush`] once: it wakes
+    /// sleeping consumers with one wake-up check for the whole batch, and gives up
+    /// the sequences left unused as skips, which consumers pass. A record
+    /// committed with [`Claim::commit`] instead wakes them at once.
+    ///
+    /// Until they are used or flushed, the claimed sequences hold the
+    /// consumers back (they take in sequence order), as a claim being
+    /// written does: fill them without delay, and flush. A producer that
+    /// dies (or stalls past `reclaim_after`) with sequences claimed
+    /// leaves one counted skip for each it had not committed, reclaimed
+    /// together after one `reclaim_after`.
+    ///
+    /// If sequences claimed by an earlier call are still unused, claims
+    /// nothing and returns how many are left.
+    ///
+    /// ```
+    /// use shmbus::ring::queue::{self, QueueConfig};
+    /// let queue = queue::heap(QueueConfig { slots: 8, ..QueueConfig::default() })?;
+    /// let mut strategy = queue.producer()?;
+    /// let mut gateway = queue.consumer()?;
+    /// let basket: [&[u8]; 3] = [b"BUY 1", b"BUY 2", b"SELL 3"];
+    /// let n = strategy.try_claim_batch(basket.len())?;
+    /// assert_eq!(n, 3);
+    /// for order in &basket[..n] {
+    ///     let mut claim = strategy.try_claim(order.len())?; // no tail CAS
+    ///     claim.copy_from_slice(order);
+    ///     claim.stage()?;
+    /// }
+    /// strategy.flush(); // one wake-up check for the three
+    /// let mut got = Vec::new();
+    /// while let Ok(order) = gateway.try_take() {
+    ///     got.push(order.to_vec());
+    ///     order.ack()?;
+    /// }
+    /// assert_eq!(got, basket);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Full`] (no slot free: nothing claimed),
+    /// [`ClaimError::Corrupt`] or [`ClaimError::Unusable`].
+    pub fn try_claim_batch(&mut self, max: usize) -> Result<usize, ClaimError> {
+        let left = self.batch_end - self.batch_next;
+        if left > 0 || max == 0 {
+            return Ok(left as usize);
+        }
+        self.check_usable()?;
+        let max = (max as u64).min(self.ring.slots);
+        let (t, n, _) = self.claim_sequences(max)?;
+        self.batch_next = t;
+        self.batch_end = t + n;
+        Ok(n as usize)
+    }
+
+    /// Wakes the consumers asleep on the queue if records were staged
+    /// ([`Claim::stage`]) since they were last woken, and gives up the
+    /// sequences of [`Producer::try_claim_batch`] left unused, as skips
+    /// that consumers pass (no record is lost: none was written there).
+    /// One wake-up check when there is anything to do. Dropping
+    /// the producer flushes it.
+    pub fn flush(&mut self) {
+        let mut wake = core::mem::take(&mut self.staged);
+        while self.batch_next < self.batch_end {
+            let t = self.batch_next;
+            self.batch_next += 1;
+            let h = self.ring.header(t);
+            // SYNC POINT: Relaxed: we wrote nothing in the slot; the CAS
+            // below fails if a consumer reclaimed `t` meanwhile.
+            let seen = h.stamp.load(Ordering::Relaxed);
+            if self.ring.slot_state(t, seen) != Ok(SlotState::At(queue_stamp::FREE)) {
+                continue;
+            }
+            // A suspect slot stays suspect: the claimer of an earlier lap
+            // may still be writing there (see `mark`).
+            let skip = queue_stamp::pack(
+                self.ring.lap(t),
+                0,
+                queue_stamp::SKIPPED,
+                queue_stamp::flags(seen) & queue_stamp::SUSPECT,
+            );
+            // SYNC POINT: Release pairs with the consumer's Acquire load
+            // that passes the skip (`Consumer::take_next`); nothing was
+            // written, so nothing else is published. SeqCst for the sleeper
+            // check in `wake_sleepers` below.
+            if h.stamp
+                .compare_exchange(seen, skip, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                wake = true;
+            }
+        }
+        if wake {
+            self.ring.wake_sleepers();
+        }
     }
 
     /// Claims the next record, waiting with `wait` while the queue is full.
@@ -307,7 +493,7 @@ impl Producer {
         self.check_len(len)?;
         let mut waiter = Waiter::with_timeout(wait, timeout);
         let seq = loop {
-            match self.reserve() {
+            match self.next_sequence() {
                 Err(ClaimError::Full) => {}
                 other => break other?,
             }
@@ -401,6 +587,9 @@ impl Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        // Staged records need their wake-up, and unused claimed sequences
+        // must not hold the consumers up until they are reclaimed.
+        self.flush();
         let p = self.ring.producer(self.slot);
         let word = p.state.load(Ordering::Relaxed);
         // SYNC POINT: Release, as in `Producer::register`.
@@ -442,8 +631,11 @@ impl Claim<'_> {
         self.len = self.len.min(len);
     }
 
-    /// Publishes the slot as `state`; false if a consumer reclaimed it.
-    fn finish(&mut self, state: u64) -> bool {
+    /// Publishes the slot as `state`, waking sleeping consumers if `wake`
+    /// (else leaving that to [`Producer::flush`]); false if a consumer
+    /// reclaimed it.
+    #[inline(always)]
+    fn finish(&mut self, state: u64, wake: bool) -> bool {
         let ring = &self.producer.ring;
         debug_assert!(self.len <= ring.max_payload as usize);
         // Loom: the claimer's writes to the slot last until here.
@@ -480,13 +672,19 @@ impl Claim<'_> {
             .claimed
             .store(0, Ordering::Release);
         if published {
-            ring.wake_sleepers();
+            if wake {
+                self.producer.staged = false;
+                self.producer.ring.wake_sleepers();
+            } else {
+                self.producer.staged = true;
+            }
         }
         published
     }
 
-    /// Commits the record: one compare-and-swap of its stamp. Returns its
-    /// sequence number.
+    /// Commits the record: one compare-and-swap of its stamp, then the
+    /// wake-up check (a load of the sleeper count, and a system call only
+    /// if a consumer sleeps). Returns its sequence number.
     ///
     /// # Errors
     ///
@@ -494,8 +692,33 @@ impl Claim<'_> {
     /// queue's `reclaim_after` and a consumer reclaimed it: the record was
     /// not delivered, and nothing it wrote reached anyone. Send it again.
     #[inline]
-    pub fn commit(mut self) -> Result<u64, ClaimError> {
-        let published = self.finish(queue_stamp::COMMITTED);
+    pub fn commit(self) -> Result<u64, ClaimError> {
+        self.publish(true)
+    }
+
+    /// Commits the record as [`Claim::commit`] does, but leaves waking
+    /// sleeping consumers to [`Producer::flush`], so that a batch pays one
+    /// wake-up check, not one per record. Returns its sequence.
+    ///
+    /// Unlike the SPSC ring's stage, the record is committed at once:
+    /// consumers that poll (spin, yield, back off) take it before the
+    /// flush. Each record of a work queue is committed by its own
+    /// compare-and-swap whatever is batched, so holding it back would
+    /// save nothing and only delay it. A consumer asleep on the futex
+    /// takes it after the flush (or within its longest sleep, 20 ms, if
+    /// the flush never comes).
+    ///
+    /// # Errors
+    ///
+    /// As [`Claim::commit`].
+    #[inline]
+    pub fn stage(self) -> Result<u64, ClaimError> {
+        self.publish(false)
+    }
+
+    #[inline(always)]
+    fn publish(mut self, wake: bool) -> Result<u64, ClaimError> {
+        let published = self.finish(queue_stamp::COMMITTED, wake);
         let seq = self.seq;
         let p = self.producer.ring.producer(self.producer.slot);
         let result = if published {
@@ -517,7 +740,7 @@ impl Claim<'_> {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         // Aborted: a skip, so nobody waits on this slot.
-        self.finish(queue_stamp::SKIPPED);
+        self.finish(queue_stamp::SKIPPED, true);
     }
 }
 

@@ -446,6 +446,337 @@ fn a_head_laps_behind_the_slots_is_corrupt_not_walked() {
     assert_eq!(q.counters().head, head, "the head was not walked");
 }
 
+/// Takes every record there is, acknowledging each: (sequence, type,
+/// redelivered, payload).
+fn drain(c: &mut Consumer) -> Vec<(u64, u16, bool, Vec<u8>)> {
+    let mut got = Vec::new();
+    while let Ok(r) = c.try_take() {
+        got.push((r.sequence(), r.record_type(), r.redelivered(), r.to_vec()));
+        r.ack().expect("ack");
+    }
+    got
+}
+
+/// A batch claim moves the tail once for several sequences, which the
+/// producer's next claims use in order while other producers claim after
+/// them; it claims only as many slots as are free, and nothing when the
+/// queue is full.
+#[test]
+fn a_batch_claims_consecutive_sequences_with_one_move_of_the_tail() {
+    let q = heap(config(8)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut other = q.producer().expect("producer");
+    let mut c = q.consumer().expect("consumer");
+    assert_eq!(p.try_claim_batch(5), Ok(5));
+    assert_eq!(q.counters().tail, 5, "one move for five");
+    assert_eq!(p.try_claim_batch(3), Ok(5), "the batch is not used up yet");
+    assert_eq!(other.try_send(9, b"other"), Ok(5), "after the batch");
+    for i in 0..5u8 {
+        let mut claim = p.try_claim(2).expect("from the batch");
+        assert_eq!(claim.sequence(), u64::from(i));
+        claim.copy_from_slice(&[i; 2]);
+        claim.set_record_type(u16::from(i));
+        assert_eq!(claim.stage(), Ok(u64::from(i)));
+    }
+    assert_eq!(q.counters().tail, 6, "claims from the batch leave the tail");
+    p.flush();
+    let got = drain(&mut c);
+    let seqs: Vec<u64> = got.iter().map(|r| r.0).collect();
+    assert_eq!(seqs, (0..6).collect::<Vec<_>>(), "in sequence order");
+    assert_eq!(got[3], (3, 3, false, vec![3; 2]));
+    assert_eq!(got[5], (5, 9, false, b"other".to_vec()));
+    // All acknowledged: fill six slots, and a batch of eight gets the two
+    // left.
+    for _ in 0..6 {
+        other.try_send(0, b"x").expect("room");
+    }
+    assert_eq!(p.try_claim_batch(8), Ok(2));
+    assert_eq!(p.try_send(1, b"a"), Ok(12));
+    assert_eq!(p.try_send(1, b"b"), Ok(13));
+    assert_eq!(p.try_claim_batch(8), Err(ClaimError::Full));
+    assert_eq!(p.try_claim_batch(0), Ok(0));
+    assert_eq!(drain(&mut c).len(), 8);
+    assert_eq!(q.counters().reclaimed_claims, 0);
+}
+
+/// Sequences a batch claimed and never used become skips at the flush
+/// (or when the producer is dropped): consumers pass them at once, with
+/// nothing reclaimed and nothing lost, and their slots are used again.
+#[test]
+fn a_flush_gives_up_unused_batch_sequences_as_skips() {
+    let q = heap(config(4)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut c = q.consumer().expect("consumer");
+    assert_eq!(p.try_claim_batch(4), Ok(4));
+    p.try_send(1, b"one").expect("from the batch");
+    p.flush();
+    let t = Instant::now();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        c.recv_timeout(&mut buf, WaitStrategy::BusySpin, Duration::from_secs(5)),
+        Ok((1, 3))
+    );
+    assert_eq!(
+        c.try_take().err(),
+        Some(RecvError::Empty),
+        "three skips passed"
+    );
+    assert!(t.elapsed() < Duration::from_millis(50), "nothing reclaimed");
+    assert_eq!(p.try_send(2, b"two"), Ok(4), "after the skips");
+    // Dropped with a batch open: the same.
+    let mut p2 = q.producer().expect("producer");
+    assert_eq!(p2.try_claim_batch(2), Ok(2));
+    drop(p2);
+    assert_eq!(p.try_send(3, b"three"), Ok(7));
+    let got: Vec<(u64, u16)> = drain(&mut c).iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(got, vec![(4, 2), (7, 3)]);
+    assert_eq!(q.counters().reclaimed_claims, 0);
+    // Every slot is free again.
+    assert_eq!(p.try_claim_batch(4), Ok(4));
+}
+
+/// A producer that dies in the middle of a batch: what it committed or
+/// staged is delivered; each sequence it had not committed (one being
+/// written, one never used) is a counted skip, reclaimed after
+/// `reclaim_after`, and the queue flows; with every strategy.
+#[test]
+fn a_producer_dying_mid_batch_leaves_counted_skips_reclaimed_together() {
+    for wait in STRATEGIES {
+        let q = heap(config(8)).expect("config");
+        let mut doomed = q.producer().expect("producer");
+        let mut p = q.producer().expect("producer");
+        let mut c = q.consumer().expect("consumer");
+        assert_eq!(doomed.try_claim_batch(4), Ok(4));
+        doomed.try_send(0, b"committed").expect("seq 0");
+        let mut claim = doomed.try_claim(6).expect("seq 1");
+        claim.copy_from_slice(b"staged");
+        claim.stage().expect("staged");
+        std::mem::forget(doomed.try_claim(4).expect("seq 2"));
+        // Sequence 3 claimed, never used; the producer dies unflushed.
+        doomed.crash_for_test();
+        assert_eq!(p.try_send(1, b"after"), Ok(4));
+        let mut buf = [0u8; 16];
+        let mut got = Vec::new();
+        let t = Instant::now();
+        for _ in 0..3 {
+            let (ty, n) = c
+                .recv_timeout(&mut buf, wait, Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("{wait:?}: {e}"));
+            got.push((ty, buf[..n].to_vec()));
+        }
+        let took = t.elapsed();
+        assert_eq!(
+            got,
+            vec![
+                (0, b"committed".to_vec()),
+                (0, b"staged".to_vec()),
+                (1, b"after".to_vec())
+            ],
+            "{wait:?}"
+        );
+        assert!(took >= Duration::from_millis(50), "{wait:?}: {took:?}");
+        assert!(took < Duration::from_secs(1), "{wait:?}: {took:?}");
+        assert_eq!(q.counters().reclaimed_claims, 2, "{wait:?}");
+    }
+}
+
+/// A producer that stalls past `reclaim_after` with a batch claimed and
+/// unused: the consumers reclaim its sequences (counted) and go on; when
+/// it resumes, its next claim finds them lost and claims afresh, so what
+/// it sends is delivered once and nothing is written under anyone.
+#[test]
+fn a_stalled_batch_resumes_with_fresh_claims() {
+    let q = heap(config(4)).expect("config");
+    let mut stalled = q.producer().expect("producer");
+    let mut p = q.producer().expect("producer");
+    let mut c = q.consumer().expect("consumer");
+    assert_eq!(stalled.try_claim_batch(2), Ok(2));
+    assert_eq!(
+        c.take_timeout(WaitStrategy::BusySpin, Duration::from_millis(120))
+            .err(),
+        Some(RecvError::TimedOut)
+    );
+    assert_eq!(q.counters().reclaimed_claims, 2);
+    assert_eq!(p.try_send(1, b"one"), Ok(2));
+    assert_eq!(stalled.try_send(2, b"two"), Ok(3), "a fresh claim");
+    assert_eq!(stalled.reclaimed(), 0, "no claim of it was reclaimed");
+    let got: Vec<(u64, u16)> = drain(&mut c).iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(got, vec![(2, 1), (3, 2)]);
+}
+
+/// Consumers asleep on the futex take staged records once the producer
+/// flushes (and never miss one: the flush's wake-up).
+#[test]
+fn sleeping_consumers_take_staged_records_after_the_flush() {
+    let q = std::sync::Arc::new(heap(config(8)).expect("config"));
+    let mut c = q.consumer().expect("consumer");
+    let producer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let mut p = q.producer().expect("producer");
+            let mut sent = 0u32;
+            while sent < 400 {
+                if sent % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let n = match p.try_claim_batch(4) {
+                    Ok(n) => n,
+                    Err(ClaimError::Full) => {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    Err(e) => panic!("{e}"),
+                };
+                for _ in 0..n {
+                    let mut claim = p.try_claim(4).expect("claimed");
+                    claim.copy_from_slice(&sent.to_le_bytes());
+                    claim.stage().expect("staged");
+                    sent += 1;
+                }
+                p.flush();
+            }
+        })
+    };
+    let mut buf = [0u8; 4];
+    for i in 0..400u32 {
+        let (_, n) = c
+            .recv_timeout(&mut buf, WaitStrategy::BLOCKING, Duration::from_secs(10))
+            .expect("record");
+        assert_eq!(u32::from_le_bytes(buf[..n].try_into().expect("4 bytes")), i);
+    }
+    producer.join().expect("producer");
+}
+
+/// A batch take takes a run of records before handling the first, moves
+/// the head once for the run, and acknowledges each record as it is
+/// handled; a larger batch goes on in runs.
+#[test]
+fn a_batch_take_takes_a_run_and_acknowledges_each_record() {
+    let q = heap(QueueConfig {
+        slots: 64,
+        ..config(64)
+    })
+    .expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut a = q.consumer().expect("consumer");
+    let mut b = q.consumer().expect("consumer");
+    for i in 0..50u8 {
+        p.try_send(u16::from(i), &[i]).expect("room");
+    }
+    let mut seen = Vec::new();
+    let n = a
+        .take_batch(4, |r| {
+            if seen.is_empty() {
+                // The whole run is taken already: another consumer gets
+                // the record after it.
+                let mut buf = [0u8; 4];
+                assert_eq!(b.try_recv(&mut buf), Ok((4, 1)));
+            }
+            seen.push((r.sequence(), r.record_type(), r[0], r.redelivered()));
+        })
+        .expect("batch");
+    assert_eq!(n, 4);
+    assert_eq!(
+        seen,
+        (0..4)
+            .map(|i| (i, i as u16, i as u8, false))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(q.counters().head, 5);
+    assert_eq!((a.taken(), a.acked()), (4, 4));
+    // Two runs (32 + 13) and the rest of the queue.
+    let mut seqs = Vec::new();
+    assert_eq!(a.take_batch(100, |r| seqs.push(r.sequence())), Ok(45));
+    assert_eq!(seqs, (5..50).collect::<Vec<_>>());
+    assert_eq!(a.take_batch(100, |_| panic!("nothing left")), Ok(0));
+    assert_eq!(q.counters().head, 50);
+    // Every slot is free again.
+    for _ in 0..64 {
+        p.try_send(0, b"x").expect("room");
+    }
+}
+
+/// A batch take starts with records given back (they jump the line), and
+/// a handler that panics gives back its record and the rest of the run,
+/// flagged, for the next take.
+#[test]
+fn a_batch_take_takes_given_back_records_first_and_a_panic_gives_the_run_back() {
+    let q = heap(config(8)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut a = q.consumer().expect("consumer");
+    let mut b = q.consumer().expect("consumer");
+    for i in 0..5u8 {
+        p.try_send(0, &[i]).expect("room");
+    }
+    a.try_take().expect("0").give_back().expect("give back");
+    let mut seen = Vec::new();
+    assert_eq!(
+        b.take_batch(3, |r| seen.push((r.sequence(), r.redelivered()))),
+        Ok(3)
+    );
+    assert_eq!(seen, vec![(0, true), (1, false), (2, false)]);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        b.take_batch(8, |r| {
+            if r.sequence() == 3 {
+                panic!("handler failed");
+            }
+        })
+    }));
+    assert!(panicked.is_err());
+    let again: Vec<(u64, bool)> = drain(&mut a).iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(again, vec![(3, true), (4, true)]);
+    assert_eq!(q.counters().redelivered, 3);
+}
+
+/// A consumer killed in the middle of a batch: the records it handled
+/// are acknowledged, the ones it held are given back by a reap and
+/// delivered again, flagged; none is lost.
+#[test]
+fn a_consumer_killed_mid_batch_has_its_held_records_redelivered() {
+    let q = heap(config(8)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let doomed = q.consumer().expect("consumer");
+    let mut live = q.consumer().expect("consumer");
+    for i in 0..6u8 {
+        p.try_send(0, &[i]).expect("room");
+    }
+    assert_eq!(doomed.crash_mid_batch_for_test(4, 1), vec![0, 1, 2, 3]);
+    // The head is past the run: the live consumer goes on after it ...
+    let got: Vec<(u64, bool)> = drain(&mut live).iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(got, vec![(4, false), (5, false)]);
+    // ... and gets the held records once a reap gives them back.
+    assert_eq!(q.reap_for_test(), 1);
+    let got: Vec<(u64, bool)> = drain(&mut live).iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(got, vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(q.counters().redelivered, 3);
+}
+
+/// A corrupt record in the middle of a run ends the batch after the
+/// records before it are handled; it is reported with its sequence, and
+/// the queue goes on after it.
+#[test]
+fn a_corrupt_record_in_a_run_is_reported_after_the_records_before_it() {
+    let q = heap(config(8)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut c = q.consumer().expect("consumer");
+    let spy = q.consumer().expect("consumer");
+    for i in 0..4u8 {
+        p.try_send(0, &[i]).expect("room");
+    }
+    spy.ring.header(2).word.store(
+        crate::layout::pack_record_header(1000, 1, 0),
+        Ordering::Relaxed,
+    );
+    let mut seen = Vec::new();
+    match c.take_batch(8, |r| seen.push(r.sequence())) {
+        Err(RecvError::Corrupt(k)) => assert_eq!(k.position, 2),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seen, vec![0, 1]);
+    assert_eq!(c.take_batch(8, |r| seen.push(r.sequence())), Ok(1));
+    assert_eq!(seen, vec![0, 1, 3]);
+}
+
 #[test]
 fn invalid_configs_are_refused() {
     let setting = |c: QueueConfig| c.validate().map_err(|e| e.setting);

@@ -264,8 +264,9 @@ impl QueueView {
     #[cold]
     pub(super) fn owner_inside(&self, seq: u64, me: usize) -> bool {
         // SYNC POINT: no fence is needed: the reclaim we read through the
-        // suspect stamp (Acquire, in `Producer::reserve`) happens after the
-        // claimer's store of `claimed` (see `reclaim`).
+        // suspect stamp (Acquire, in `Producer::claim_sequences` or
+        // `next_sequence`) happens after the claimer's store of `claimed`
+        // (see `reclaim`).
         let index = seq & self.mask;
         (0..self.max_producers).any(|j| {
             if j == me {
