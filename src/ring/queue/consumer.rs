@@ -409,6 +409,14 @@ impl Consumer {
         Ok(moved_on)
     }
 
+    /// Makes the next look that finds nothing look at the tail, the stall
+    /// timer and the segment (see [`Consumer::pending`]), rather than wait
+    /// for its turn among [`LOOKS_PER_TAIL_CHECK`] looks.
+    fn look_closely_next(&mut self) {
+        let to_turn = LOOKS_PER_TAIL_CHECK - 1 - self.empty_looks % LOOKS_PER_TAIL_CHECK;
+        self.empty_looks = self.empty_looks.wrapping_add(to_turn);
+    }
+
     /// The slot of `h` still holds the previous lap: `h` is not claimed.
     fn nothing_yet(&mut self, h: u64) -> Result<(), RecvError> {
         self.empty_looks = self.empty_looks.wrapping_add(1);
@@ -766,6 +774,11 @@ impl Consumer {
                     return Err(RecvError::Unusable(fault));
                 }
                 self.reap_if_due();
+                // A round that yields or sleeps is slow enough to look at
+                // the tail and the stall timer every time: a stalled claim
+                // is reclaimed within `reclaim_after` plus one round,
+                // whatever the strategy (not after 64 rounds of sleeps).
+                self.look_closely_next();
             }
             if waiter.timed_out() {
                 return Err(RecvError::TimedOut);

@@ -288,9 +288,9 @@ impl Producer {
             // SYNC POINT: Release pairs with the consumer's Acquire load
             // that passes the skip; nothing was written. SeqCst for the
             // sleeper check in `wake_sleepers`.
-            let _ = h
-                .stamp
-                .compare_exchange(writing, given_up, Ordering::SeqCst, Ordering::Relaxed);
+            let _ =
+                h.stamp
+                    .compare_exchange(writing, given_up, Ordering::SeqCst, Ordering::Relaxed);
             me.claimed.store(0, Ordering::Release);
             self.ring.wake_sleepers();
             return false;

@@ -206,7 +206,12 @@ fn a_dead_claim_is_reclaimed_as_one_skip_with_every_strategy() {
             took >= Duration::from_millis(50),
             "{wait:?} reclaimed early: {took:?}"
         );
-        assert!(took < Duration::from_secs(1), "{wait:?}: {took:?}");
+        // reclaim_after plus one wait round (a sleep is at most 20 ms),
+        // with room for a loaded machine; not 64 rounds of sleeps.
+        assert!(
+            took < Duration::from_millis(300),
+            "{wait:?} reclaimed late: {took:?}"
+        );
         assert_eq!(
             q.counters().reclaimed_claims,
             1,
