@@ -177,16 +177,29 @@ impl Publisher {
     }
 
     /// Refreshes the gate from the subscriber cursors; true if `seq` may be
-    /// claimed now.
-    fn gate_allows(&mut self, seq: u64) -> Result<bool, ClaimError> {
+    /// claimed now (or if `seq` is an old look at the tail, whose
+    /// compare-and-swap then fails).
+    pub(super) fn gate_allows(&mut self, seq: u64) -> Result<bool, ClaimError> {
         let ctl = self.ring.control();
         // SYNC POINT: pairs with the SeqCst fetch_max of `gate` below (by
         // any publisher), which follows that publisher's Acquire loads of
         // the cursors: what those subscribers read happens before we reuse.
         let shared = ctl.gate.load(Ordering::Acquire);
         if shared > seq {
-            // The gate is a minimum of cursors, and no cursor passes the tail.
-            return Err(self.corrupt(CorruptionKind::HeadOutOfRange { head: shared }, seq));
+            // The gate is a minimum of cursors, and no cursor passes the
+            // tail: past the tail as it is now, the gate is impossible. Past
+            // only `seq`, it is our look at the tail that is old: other
+            // publishers moved the tail on and subscribers read past it
+            // while we were preempted. Then our compare-and-swap of `seq`
+            // fails (the tail only grows) and the next look is afresh. (An
+            // exclusive publisher's look is never old: it alone moves it.)
+            // SYNC POINT: Acquire pairs with the publishers' AcqRel updates
+            // of `tail` (only to validate the gate).
+            let tail = ctl.tail.load(Ordering::Acquire);
+            if shared > tail || self.ring.exclusive {
+                return Err(self.corrupt(CorruptionKind::HeadOutOfRange { head: shared }, seq));
+            }
+            return Ok(true);
         }
         if shared > self.gate_cache {
             self.gate_cache = shared;

@@ -395,3 +395,37 @@ fn a_resuming_durable_subscriber_gates_and_keeps_its_place_throughout() {
         assert_eq!((r.record_type(), &r[..]), (u16::from(i), &[i; 3][..]));
     }
 }
+
+/// Backpressure, two publishers, one slot: publisher `a` reads the tail as
+/// 1 and is preempted before it looks at the gate; meanwhile `b` publishes
+/// sequences 1 and 2 and the subscriber reads both, so the gate is 2, past
+/// the tail `a` read. That is `a`'s old look, not a corrupt log: its claim
+/// goes on (the compare-and-swap of 1 fails, the next look is afresh). It
+/// was reported as `Corrupt` ("consumer position 2 out of range").
+#[test]
+fn a_publisher_whose_look_at_the_tail_is_old_goes_on() {
+    let log = heap(BroadcastConfig {
+        max_publishers: 2,
+        ..config(1, Policy::Backpressure)
+    })
+    .expect("config");
+    let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+    let mut a = log.publisher().expect("pub");
+    let mut b = log.publisher().expect("pub");
+    let mut buf = [0u8; 32];
+    a.try_send(10, &[10]).expect("room");
+    assert_eq!(sub.try_recv(&mut buf), Ok((10, 1)));
+    // `a` has read the tail: 1. Then `b` and the subscriber go on.
+    let old_look = log.view().control().tail.load(Ordering::Acquire);
+    assert_eq!(old_look, 1);
+    for ty in [20, 21] {
+        b.try_send(ty, &[1]).expect("room after the read");
+        assert_eq!(sub.try_recv(&mut buf), Ok((ty, 1)));
+    }
+    assert_eq!(log.view().control().gate.load(Ordering::Acquire), 2);
+    assert_eq!(a.gate_allows(old_look), Ok(true), "an old look is no fault");
+    // And `a` carries on from the tail as it is now.
+    assert_eq!(a.try_send(11, &[11]), Ok(3));
+    assert_eq!(b.try_claim(1).err(), Some(ClaimError::Full));
+    assert_eq!(sub.try_recv(&mut buf), Ok((11, 1)));
+}

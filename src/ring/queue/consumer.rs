@@ -412,20 +412,31 @@ impl Consumer {
     /// Makes the next look that finds nothing look at the tail, the stall
     /// timer and the segment (see [`Consumer::pending`]), rather than wait
     /// for its turn among [`LOOKS_PER_TAIL_CHECK`] looks.
-    fn look_closely_next(&mut self) {
+    pub(super) fn look_closely_next(&mut self) {
         let to_turn = LOOKS_PER_TAIL_CHECK - 1 - self.empty_looks % LOOKS_PER_TAIL_CHECK;
         self.empty_looks = self.empty_looks.wrapping_add(to_turn);
     }
 
-    /// The slot of `h` still holds the previous lap: `h` is not claimed.
-    fn nothing_yet(&mut self, h: u64) -> Result<(), RecvError> {
+    /// The slot of `h` still held the previous lap when we looked: `h` was
+    /// not claimed.
+    pub(super) fn nothing_yet(&mut self, h: u64) -> Result<(), RecvError> {
         self.empty_looks = self.empty_looks.wrapping_add(1);
         if self.empty_looks % LOOKS_PER_TAIL_CHECK == 0 {
             self.slow_checks()?;
-            // SYNC POINT: Relaxed: only compared.
-            let tail = self.ring.control().tail.load(Ordering::Relaxed);
+            // SYNC POINT: Acquire pairs with the producers' AcqRel claim CAS
+            // of `tail`: a claim of `h + slots` or later follows that
+            // producer's look at the slot of `h` acknowledged a lap on, so
+            // the look below sees that stamp or a later one.
+            let tail = self.ring.control().tail.load(Ordering::Acquire);
             if tail > h.saturating_add(self.ring.slots) {
-                return Err(Self::corrupt(CorruptionKind::TailTooFarAhead { tail }, h));
+                // Impossible while the slot of `h` is a lap behind, unless
+                // our look at it is old: we were preempted after it while
+                // others produced and took a lap. Look again.
+                // SYNC POINT: Acquire, as the first look in `take_next`.
+                let now = self.ring.header(h).stamp.load(Ordering::Acquire);
+                if self.ring.slot_state(h, now) == Ok(SlotState::Behind) {
+                    return Err(Self::corrupt(CorruptionKind::TailTooFarAhead { tail }, h));
+                }
             }
         }
         Ok(())

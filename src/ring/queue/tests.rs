@@ -817,3 +817,31 @@ fn invalid_configs_are_refused() {
     );
     assert_eq!(setting(config(4)), Ok(()));
 }
+
+/// A consumer looks at the slot of head 0 (a lap behind: nothing yet) and
+/// is preempted; meanwhile a producer fills a lap and more and another
+/// consumer takes what it needs to, so the tail is 3, past 0 + 2 slots.
+/// When the first consumer's tail check comes, its look at the slot is old,
+/// not the queue corrupt: it looks again and goes on. It was reported as
+/// `Corrupt` (tail too far ahead).
+#[test]
+fn a_consumer_whose_look_at_the_slot_is_old_goes_on() {
+    let q = heap(config(2)).expect("config");
+    let mut p = q.producer().expect("producer");
+    let mut a = q.consumer().expect("consumer");
+    let mut b = q.consumer().expect("consumer");
+    // `a` has looked at the slot of 0: a lap behind.
+    let mut buf = [0u8; 8];
+    assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));
+    for i in 0..2u8 {
+        assert_eq!(p.try_send(u16::from(i), &[i]), Ok(u64::from(i)));
+    }
+    assert_eq!(b.try_recv(&mut buf), Ok((0, 1)));
+    assert_eq!(p.try_send(2, &[2]), Ok(2));
+    // The check of the tail comes now, on `a`'s old look.
+    a.look_closely_next();
+    assert_eq!(a.nothing_yet(0), Ok(()), "an old look is no fault");
+    assert_eq!(a.try_recv(&mut buf), Ok((1, 1)));
+    assert_eq!(b.try_recv(&mut buf), Ok((2, 1)));
+    assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));
+}
