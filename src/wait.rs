@@ -9,7 +9,7 @@
 //! | [`WaitStrategy::BusySpin`] | lowest: the core never leaves the loop | 100 % of a core |
 //! | [`WaitStrategy::Yield`] | low while cores are free, suffers when oversubscribed | 100 %, but shares the core |
 //! | [`WaitStrategy::Backoff`] | spins, then yields, then sleeps in growing steps | near zero when idle |
-//! | [`WaitStrategy::Blocking`] | spins, then sleeps on a futex in the segment until a producer wakes it | zero when idle |
+//! | [`WaitStrategy::Blocking`] | spins, yields a few rounds, then sleeps on a futex in the segment until a producer wakes it | zero when idle |
 //!
 //! `Blocking` sleeps on a futex word in the ring's segment: a producer bumps
 //! it and calls `FUTEX_WAKE` only when the sleeper count is non-zero, so
@@ -50,12 +50,20 @@ pub enum WaitStrategy {
         /// Longest single sleep after that.
         max_sleep: Duration,
     },
-    /// Spin `spins` rounds, then sleep on the ring's futex until woken.
-    /// Only for waits something wakes (see the module docs); elsewhere the
-    /// call returns `CannotSleep`.
+    /// Spin `spins` rounds, yield `yields` rounds, then sleep on the ring's
+    /// futex until woken. Only for waits something wakes (see the module
+    /// docs); elsewhere the call returns `CannotSleep`.
+    ///
+    /// The yields matter where sleepers share a core: a reader that has
+    /// just read yields to the next one woken with it instead of making
+    /// it wait out a spin and a futex call, and a core that stays busy
+    /// between records is woken faster than an idle one (an idle virtual
+    /// CPU takes microseconds to wake).
     Blocking {
-        /// Rounds of busy-spinning before sleeping.
+        /// Rounds of busy-spinning first.
         spins: u32,
+        /// Then rounds of yielding (`sched_yield`) before sleeping.
+        yields: u32,
     },
 }
 
@@ -68,10 +76,13 @@ impl WaitStrategy {
         max_sleep: Duration::from_millis(1),
     };
 
-    /// Spin briefly (32 rounds, about a microsecond), then sleep on the
-    /// futex: for many subscribers sharing few cores, where a long spin
-    /// would hold the core another woken subscriber needs.
-    pub const BLOCKING: WaitStrategy = WaitStrategy::Blocking { spins: 32 };
+    /// Spin briefly (32 rounds, about a microsecond), yield 8 rounds, then
+    /// sleep on the futex: for many subscribers sharing few cores, where a
+    /// long spin would hold the core another woken subscriber needs.
+    pub const BLOCKING: WaitStrategy = WaitStrategy::Blocking {
+        spins: 32,
+        yields: 8,
+    };
 }
 
 impl Default for WaitStrategy {
@@ -155,7 +166,7 @@ impl Waiter {
         match self.strategy {
             WaitStrategy::BusySpin => true,
             WaitStrategy::Yield => false,
-            WaitStrategy::Backoff { spins, .. } | WaitStrategy::Blocking { spins } => {
+            WaitStrategy::Backoff { spins, .. } | WaitStrategy::Blocking { spins, .. } => {
                 self.round < spins
             }
         }
@@ -171,11 +182,13 @@ impl Waiter {
             WaitStrategy::Yield => yield_now(),
             // Rings sleep on their futex instead (see `should_sleep`); a
             // caller without one still waits, in growing sleeps.
-            WaitStrategy::Blocking { spins } => {
+            WaitStrategy::Blocking { spins, yields } => {
                 if self.round <= spins {
                     spin_hint();
+                } else if self.round <= spins.saturating_add(yields) {
+                    yield_now();
                 } else {
-                    let step = (self.round - spins).min(10);
+                    let step = (self.round - spins - yields).min(10);
                     self.sleep_or_yield(Duration::from_micros(1u64 << step));
                 }
             }
@@ -207,12 +220,15 @@ impl Waiter {
     }
 
     /// Whether the next wait should sleep on a futex (a `Blocking` strategy
-    /// past its spinning rounds). Rings with a futex word ask this first and
+    /// past its spinning and yielding rounds). Rings with a futex word ask this first and
     /// sleep themselves (for at most [`Waiter::sleep_budget`]) instead of
     /// calling [`Waiter::wait`].
     #[inline]
     pub fn should_sleep(&self) -> bool {
-        matches!(self.strategy, WaitStrategy::Blocking { spins } if self.round >= spins)
+        matches!(
+            self.strategy,
+            WaitStrategy::Blocking { spins, yields } if self.round >= spins.saturating_add(yields)
+        )
     }
 
     /// Counts a round spent sleeping on a futex.
@@ -265,6 +281,30 @@ mod tests {
         assert_eq!(w.rounds(), 14);
         w.reset();
         assert_eq!(w.rounds(), 0);
+    }
+
+    /// `Blocking` spins, then yields, and only then asks its ring to sleep.
+    #[test]
+    fn blocking_spins_then_yields_then_sleeps() {
+        let mut w = Waiter::new(WaitStrategy::Blocking {
+            spins: 2,
+            yields: 3,
+        });
+        let mut phases = Vec::new();
+        for _ in 0..7 {
+            phases.push((w.spinning(), w.should_sleep()));
+            if w.should_sleep() {
+                w.count_round();
+            } else {
+                w.wait();
+            }
+        }
+        let (spin, yields, sleep) = ((true, false), (false, false), (false, true));
+        assert_eq!(
+            phases,
+            [spin, spin, yields, yields, yields, sleep, sleep],
+            "two spins, three yields, then sleeps"
+        );
     }
 
     /// Every strategy gives up within one wait period of its deadline, even

@@ -241,7 +241,10 @@ fn futex_sleep_never_misses_a_publish() {
         let p = log.publisher().expect("pub");
         let t = thread::spawn(move || publish_all(p, 0, 1));
         let rec = sub
-            .read_blocking(WaitStrategy::Blocking { spins: 0 })
+            .read_blocking(WaitStrategy::Blocking {
+                spins: 0,
+                yields: 0,
+            })
             .expect("a record");
         assert_eq!(&rec[..], &record(0, 0).1[..]);
         drop(rec);
@@ -267,7 +270,10 @@ fn futex_sleep_never_misses_an_exclusive_publish() {
         let t = thread::spawn(move || publish_all(p, 0, 2));
         for n in 0..2 {
             let rec = sub
-                .read_blocking(WaitStrategy::Blocking { spins: 0 })
+                .read_blocking(WaitStrategy::Blocking {
+                    spins: 0,
+                    yields: 0,
+                })
                 .expect("a record");
             assert_eq!(&rec[..], &record(0, n).1[..]);
         }
@@ -512,7 +518,10 @@ fn a_sleeping_subscriber_reclaims_a_dead_claim() {
         let p = log.publisher().expect("pub");
         let t = thread::spawn(move || publish_all(p, 1, 1));
         let rec = sub
-            .read_blocking(WaitStrategy::Blocking { spins: 0 })
+            .read_blocking(WaitStrategy::Blocking {
+                spins: 0,
+                yields: 0,
+            })
             .expect("a record");
         assert_eq!((rec.sequence(), &rec[..]), (1, &record(1, 0).1[..]));
         drop(rec);

@@ -278,7 +278,10 @@ fn a_sleeping_consumer_is_always_woken() {
         let mut c = q.consumer().expect("consumer");
         let t = thread::spawn(move || produce(p, 0, 1));
         let rec = c
-            .take_blocking(WaitStrategy::Blocking { spins: 0 })
+            .take_blocking(WaitStrategy::Blocking {
+                spins: 0,
+                yields: 0,
+            })
             .expect("a record");
         assert_eq!(&rec[..], &record(0, 0).1[..]);
         rec.ack().expect("ack");
@@ -437,7 +440,10 @@ fn a_sleeping_consumer_is_woken_by_a_flush() {
             p.flush();
         });
         let rec = c
-            .take_blocking(WaitStrategy::Blocking { spins: 0 })
+            .take_blocking(WaitStrategy::Blocking {
+                spins: 0,
+                yields: 0,
+            })
             .expect("a record");
         assert_eq!(&rec[..], &record(0, 0).1[..]);
         rec.ack().expect("ack");

@@ -234,7 +234,10 @@ fn blocking_consumer_is_always_woken() {
         let (mut tx, mut rx) = spsc::heap(config).expect("valid config");
         let producer = thread::spawn(move || send_spinning(&mut tx, 5, 8));
         let rec = rx
-            .read_blocking(shmbus::wait::WaitStrategy::Blocking { spins: 0 })
+            .read_blocking(shmbus::wait::WaitStrategy::Blocking {
+                spins: 0,
+                yields: 0,
+            })
             .expect("a record");
         assert_eq!(&rec[..], &payload(5, 8)[..]);
         drop(rec);

@@ -246,7 +246,9 @@ fn spinning(strategy: WaitStrategy, rounds: u32) -> bool {
     match strategy {
         WaitStrategy::BusySpin => true,
         WaitStrategy::Yield => false,
-        WaitStrategy::Backoff { spins, .. } | WaitStrategy::Blocking { spins } => rounds < spins,
+        WaitStrategy::Backoff { spins, .. } | WaitStrategy::Blocking { spins, .. } => {
+            rounds < spins
+        }
     }
 }
 
