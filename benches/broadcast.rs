@@ -30,7 +30,8 @@
 //!    for crossbeam, receivers reading the same way.
 //! 3. **Throughput** of 1 and 2 publishers into 1 subscriber under
 //!    `Backpressure`, against a crossbeam MPSC channel of `[u8; 64]` with as
-//!    many senders. Publishers share core 0 (the subscriber has core 1) and
+//!    many senders; one publisher both on a topic made for one (`sole`:
+//!    `max_publishers: 1`, claims are plain stores) and on the shared one. Publishers share core 0 (the subscriber has core 1) and
 //!    yield when the log or channel is full.
 //!
 //! 4. **Overwrite reads** (part `overwrite`): one spinning subscriber on an
@@ -902,31 +903,40 @@ fn cb_throughput(producers: usize, per: u64) -> Duration {
     })
 }
 
-fn throughput(topic: &Topic, records: u64, repeats: usize) -> Vec<ThroughputRow> {
-    const PRODUCERS: [usize; 2] = [1, 2];
-    let mut times: Vec<[Vec<Duration>; 2]> = PRODUCERS.iter().map(|_| Default::default()).collect();
+/// A throughput case: its label, the topic it publishes to, publishers.
+type ThroughputCase<'a> = (&'static str, &'a Topic, usize);
+
+fn throughput(topic: &Topic, sole: &Topic, records: u64, repeats: usize) -> Vec<ThroughputRow> {
+    // A topic created for one publisher claims with plain stores (no
+    // compare-and-swap on the tail); crossbeam has one sender either way.
+    let cases: [ThroughputCase; 3] = [
+        ("1 pub (sole) -> 1 sub", sole, 1),
+        ("1 pub -> 1 sub", topic, 1),
+        ("2 pub -> 1 sub", topic, 2),
+    ];
+    let mut times: Vec<[Vec<Duration>; 2]> = cases.iter().map(|_| Default::default()).collect();
     for _ in 0..repeats {
-        for (n, &producers) in PRODUCERS.iter().enumerate() {
+        for (n, &(_, topic, producers)) in cases.iter().enumerate() {
             let per = records / producers as u64;
             times[n][0].push(shm_throughput(topic, producers, per));
             times[n][1].push(cb_throughput(producers, per));
         }
     }
-    for (n, &producers) in PRODUCERS.iter().enumerate() {
+    for (n, &(label, _, _)) in cases.iter().enumerate() {
         let secs = |t: &[Duration]| t.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
         println!(
-            "{producers} pub -> 1 sub, shmbus / crossbeam, median of per-round ratios: {:.2}x",
+            "{label}, shmbus / crossbeam, median of per-round ratios: {:.2}x",
             common::median_ratio(&secs(&times[n][1]), &secs(&times[n][0]))
         );
     }
     let mut rows = Vec::new();
-    for (n, &producers) in PRODUCERS.iter().enumerate() {
+    for (n, &(label, _, producers)) in cases.iter().enumerate() {
         let per = records / producers as u64;
         for (t, name) in ["shmbus", "crossbeam"].into_iter().enumerate() {
             let samples = &mut times[n][t];
             let time = median(samples);
             rows.push(ThroughputRow {
-                name: format!("{name} {producers} pub -> 1 sub"),
+                name: format!("{name} {label}"),
                 size: RECORD,
                 records: per * producers as u64,
                 time,
@@ -1175,6 +1185,15 @@ fn main() {
         bus.topic(name, &topic_config(policy))
             .expect("create a bench topic")
     };
+    let sole_topic = bus
+        .topic(
+            "throughput_sole",
+            &TopicConfig {
+                max_publishers: 1,
+                ..topic_config(Policy::Backpressure)
+            },
+        )
+        .expect("create a bench topic");
     let lat_topic = topic("latency", Policy::Backpressure);
     let cost_ow = topic("cost_overwrite", Policy::Overwrite);
     let cost_bp = topic("cost_backpressure", Policy::Backpressure);
@@ -1212,7 +1231,7 @@ fn main() {
     }
     if part("throughput") {
         let records = scale as u64 * 200;
-        let rows = throughput(&tput_topic, records, rounds.max(2));
+        let rows = throughput(&tput_topic, &sole_topic, records, rounds.max(2));
         println!();
         println!(
             "broadcast throughput, Backpressure topic vs bounded crossbeam channel of \
@@ -1256,6 +1275,8 @@ fn main() {
         c.final_summary();
     }
 
-    drop((lat_topic, cost_ow, cost_bp, tput_topic, ow_topic));
+    drop((
+        lat_topic, cost_ow, cost_bp, tput_topic, sole_topic, ow_topic,
+    ));
     drop(bus);
 }
