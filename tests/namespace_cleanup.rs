@@ -306,3 +306,26 @@ fn a_bus_waits_out_a_stopped_remover() {
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(created && epoch == 1, "a fresh directory");
 }
+
+/// A test process killed or interrupted before its drops ran leaves its
+/// base directory; the next process's first temporary namespace removes
+/// it, and leaves alone those of processes that still run.
+#[test]
+fn a_killed_test_processs_namespace_goes_with_the_next_run() {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn a process to outlive");
+    let dead = child.id();
+    child.wait().expect("it exits");
+    let root = TempNs::root();
+    let stale = root.join(format!("shmbus-test-killed-run-{dead}-0"));
+    let live = root.join(format!("shmbus-test-live-run-{}-999", std::process::id()));
+    for dir in [&stale, &live] {
+        std::fs::create_dir_all(dir.join("t")).expect("make a base directory");
+        std::fs::write(dir.join("t").join("directory.dir"), b"x").expect("file");
+    }
+    assert!(TempNs::sweep_stale(&root) >= 1);
+    assert!(!stale.exists(), "the dead process's base directory is gone");
+    assert!(live.exists(), "a live process's base directory stays");
+    std::fs::remove_dir_all(&live).expect("clean up");
+}

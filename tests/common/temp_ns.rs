@@ -1,7 +1,10 @@
 //! The one temporary namespace of every test and bench: a namespace in a
 //! fresh base directory under `/dev/shm` (real shared memory; the temp dir
 //! where there is none), removed with everything in it on drop, so nothing
-//! is left behind, whether the test passes, fails or panics.
+//! is left behind, whether the test passes, fails or panics. A process
+//! that is killed or interrupted cannot run its drops: the first `TempNs`
+//! of every later process removes the base directories of processes that
+//! no longer exist (their pid is in the name).
 //!
 //! The integration tests get it through `tests/common/mod.rs`; the benches
 //! (`benches/common/mod.rs`) and the ring-dump tests
@@ -33,11 +36,11 @@ impl TempNs {
     /// The namespace `name` under a fresh base directory named after `tag`.
     pub fn named(tag: &str, name: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let root = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        let root = Self::root();
+        SWEEP.call_once(|| {
+            Self::sweep_stale(&root);
+        });
         let base = root.join(format!(
             "shmbus-test-{tag}-{}-{}",
             std::process::id(),
@@ -45,6 +48,49 @@ impl TempNs {
         ));
         let ns = Namespace::at(&base, name).expect("create test namespace");
         TempNs { base, ns }
+    }
+
+    /// Where the base directories go: `/dev/shm`, else the temp dir.
+    pub fn root() -> PathBuf {
+        if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        }
+    }
+
+    /// Removes the base directories under `root` left by processes that no
+    /// longer exist (killed or interrupted before their drops ran); returns
+    /// how many. A directory whose process lives (or whose pid a new
+    /// process took) stays.
+    pub fn sweep_stale(root: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("shmbus-test-")) else {
+                continue;
+            };
+            // `<tag>-<pid>-<n>`: the tag may hold dashes, the last two
+            // fields do not.
+            let mut fields = rest.rsplitn(3, '-');
+            let (Some(_n), Some(pid), Some(_tag)) = (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let Ok(pid) = pid.parse::<u32>() else {
+                continue;
+            };
+            if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            if std::fs::remove_dir_all(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Path of segment `name` of kind suffix `kind` ("spsc", "bcast", "dir").
