@@ -220,9 +220,9 @@ impl Waiter {
     }
 
     /// Whether the next wait should sleep on a futex (a `Blocking` strategy
-    /// past its spinning and yielding rounds). Rings with a futex word ask this first and
-    /// sleep themselves (for at most [`Waiter::sleep_budget`]) instead of
-    /// calling [`Waiter::wait`].
+    /// past its spinning and yielding rounds). Rings with a futex word ask
+    /// this first and sleep themselves (for at most
+    /// [`Waiter::sleep_budget`]) instead of calling [`Waiter::wait`].
     #[inline]
     pub fn should_sleep(&self) -> bool {
         matches!(
