@@ -60,12 +60,15 @@
 //! cargo test --benches     # smoke test: a few hundred samples, criterion once
 //! ```
 //!
-//! `SHMBUS_BENCH_SAMPLES` (default 20 000) scales all three parts: latency
+//! `SHMBUS_BENCH_SAMPLES` (default 20 000) scales the parts: latency
 //! samples per subscriber and row, 1/100 of it as bursts per publish-cost
-//! cell, and 200 times it as records per throughput repeat.
+//! cell, and 50 times it as records per throughput repeat.
 //! `SHMBUS_BENCH_ROUNDS` (default 4) is how many interleaved rounds the
-//! samples are split into, and the number of throughput repeats.
-//! `SHMBUS_BENCH_PARTS` (default `latency,cost,throughput,overwrite`)
+//! samples are split into; the throughput part makes four times as many
+//! repeats, each after a probe of the core pair's latency (its floor), and
+//! gives each ratio over all repeats and over those of each mode of the
+//! machine (fast floor, below 120 ns, and slow).
+//! `SHMBUS_BENCH_PARTS` (default `latency,cost,throughput,overwrite,fences`)
 //! picks the tables; `SHMBUS_BENCH_NO_CRITERION=1` skips criterion.
 
 mod common;
@@ -915,18 +918,23 @@ fn throughput(topic: &Topic, sole: &Topic, records: u64, repeats: usize) -> Vec<
         ("2 pub -> 1 sub", topic, 2),
     ];
     let mut times: Vec<[Vec<Duration>; 2]> = cases.iter().map(|_| Default::default()).collect();
+    // Each case's floor before its round: which mode the round saw.
+    let mut floors: Vec<Vec<u64>> = cases.iter().map(|_| Vec::new()).collect();
     for _ in 0..repeats {
         for (n, &(_, topic, producers)) in cases.iter().enumerate() {
             let per = records / producers as u64;
+            floors[n].push(common::floor_probe_ns(2_000));
             times[n][0].push(shm_throughput(topic, producers, per));
             times[n][1].push(cb_throughput(producers, per));
         }
     }
     for (n, &(label, _, _)) in cases.iter().enumerate() {
         let secs = |t: &[Duration]| t.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
-        println!(
-            "{label}, shmbus / crossbeam, median of per-round ratios: {:.2}x",
-            common::median_ratio(&secs(&times[n][1]), &secs(&times[n][0]))
+        common::print_ratio_by_mode(
+            &format!("{label}, shmbus / crossbeam"),
+            &secs(&times[n][1]),
+            &secs(&times[n][0]),
+            &floors[n],
         );
     }
     let mut rows = Vec::new();
@@ -1230,8 +1238,8 @@ fn main() {
         }
     }
     if part("throughput") {
-        let records = scale as u64 * 200;
-        let rows = throughput(&tput_topic, &sole_topic, records, rounds.max(2));
+        let records = scale as u64 * 50;
+        let rows = throughput(&tput_topic, &sole_topic, records, (rounds * 4).max(2));
         println!();
         println!(
             "broadcast throughput, Backpressure topic vs bounded crossbeam channel of \

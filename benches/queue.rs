@@ -17,10 +17,15 @@
 //!   Every record carries its producer and sequence; consumers check each
 //!   producer's records arrive in order and the total. Rounds interleave
 //!   the transports (noise on a shared machine falls on all alike); the
-//!   median of `SHMBUS_BENCH_REPEATS` (default 5) is reported, with each
+//!   median of `SHMBUS_BENCH_REPEATS` (default 15) rounds of
+//!   `SHMBUS_BENCH_RECORDS` (default 1,000,000) is reported, with each
 //!   row's ratio to crossbeam-channel at the same P→C, and the medians of
 //!   the per-round ratios: the queue to crossbeam-channel, and the batched
-//!   queue to the queue record by record (what batching gains).
+//!   queue to the queue record by record (what batching gains). Each round
+//!   starts with a probe of the core pair's latency (its floor), and each
+//!   ratio is also given over the rounds of each mode of the machine (fast
+//!   floor, below 120 ns, and slow): a ratio that moves with the mode is
+//!   stable within one.
 //! * **Latency**, one producer thread (core 0) to one consumer thread
 //!   (core 1), busy-spinning, one 64-byte record every ~2 µs stamped with
 //!   `CLOCK_MONOTONIC`: the queue against the SPSC ring, interleaved in
@@ -32,7 +37,7 @@
 //!
 //! ```text
 //! cargo bench --bench queue
-//! SHMBUS_BENCH_RECORDS=8_000_000 cargo bench --bench queue
+//! SHMBUS_BENCH_RECORDS=4_000_000 SHMBUS_BENCH_REPEATS=30 cargo bench --bench queue
 //! cargo test --benches     # smoke test: small counts
 //! ```
 
@@ -311,8 +316,11 @@ fn throughput(n: u64, repeats: usize) {
         "crossbeam ArrayQueue",
     ];
     let mut times: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); names.len()]; shapes.len()];
+    // Each shape's floor before its round: which mode the round saw.
+    let mut floors: Vec<Vec<u64>> = vec![Vec::new(); shapes.len()];
     for _ in 0..repeats {
         for (s, &(np, nc)) in shapes.iter().enumerate() {
+            floors[s].push(common::floor_probe_ns(2_000));
             let wait: fn() = if np == 1 { spin } else { yield_now };
             let q = ShmQueue(queue::heap(queue_config(np, nc)).expect("config"));
             let txs = (0..np).map(|_| q.0.producer().expect("producer")).collect();
@@ -337,6 +345,16 @@ fn throughput(n: u64, repeats: usize) {
             ));
         }
     }
+    // Each round's times, in round order (the table's medians sort them).
+    let round_secs: Vec<Vec<Vec<f64>>> = times
+        .iter()
+        .map(|shape| {
+            shape
+                .iter()
+                .map(|t| t.iter().map(Duration::as_secs_f64).collect())
+                .collect()
+        })
+        .collect();
     let mut rows = Vec::new();
     for (s, &(np, nc)) in shapes.iter().enumerate() {
         let base = rows.len() + 2;
@@ -359,27 +377,21 @@ fn throughput(n: u64, repeats: usize) {
     println!("\nthroughput, 64-byte records, median of {repeats} interleaved rounds (ratio: to crossbeam-channel at the same shape)");
     print_throughput_table(&rows);
     // The ratio within each round (the transports of a round run back to
-    // back, so they share its machine state), then the median.
-    let median_ratio = |s: usize, num: usize, den: usize| {
-        let mut ratios: Vec<f64> = (0..repeats)
-            .map(|r| times[s][num][r].as_secs_f64() / times[s][den][r].as_secs_f64())
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        ratios[ratios.len() / 2]
-    };
+    // back, so they share its machine state), then the median, over all
+    // rounds and over those of each mode.
     for (s, &(np, nc)) in shapes.iter().enumerate() {
-        println!(
-            "{np}->{nc} shmbus queue / crossbeam-channel, median of per-round ratios: {:.2}x",
-            median_ratio(s, 2, 0)
-        );
-        println!(
-            "{np}->{nc} shmbus queue batch 16 / crossbeam-channel, median of per-round ratios: {:.2}x",
-            median_ratio(s, 2, 1)
-        );
-        println!(
-            "{np}->{nc} shmbus queue batch 16 / shmbus queue, median of per-round ratios: {:.2}x",
-            median_ratio(s, 0, 1)
-        );
+        for (label, num, den) in [
+            ("shmbus queue / crossbeam-channel", 2, 0),
+            ("shmbus queue batch 16 / crossbeam-channel", 2, 1),
+            ("shmbus queue batch 16 / shmbus queue", 0, 1),
+        ] {
+            common::print_ratio_by_mode(
+                &format!("{np}->{nc} {label}"),
+                &round_secs[s][num],
+                &round_secs[s][den],
+                &floors[s],
+            );
+        }
     }
 }
 
@@ -493,12 +505,12 @@ fn main() {
     let n = if quick {
         20_000
     } else {
-        env_count("SHMBUS_BENCH_RECORDS", 4_000_000)
+        env_count("SHMBUS_BENCH_RECORDS", 1_000_000)
     } as u64;
     let repeats = if quick {
         1
     } else {
-        env_count("SHMBUS_BENCH_REPEATS", 5)
+        env_count("SHMBUS_BENCH_REPEATS", 15)
     };
     let samples = if quick {
         2_000

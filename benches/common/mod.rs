@@ -210,6 +210,75 @@ pub fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
     ratios[ratios.len() / 2]
 }
 
+/// A core pair's one-way latency below this, in ns, counts as the fast
+/// mode of these VMs (about 30-60 ns), above it as the slow one (about
+/// 160-250 ns).
+pub const FAST_FLOOR_NS: u64 = 120;
+
+/// The core pair's one-way latency now: the p50 of `trips` round trips /
+/// 2 of two `AtomicU64` lines between this thread and one pinned to
+/// `CORE_B`, ns. About a millisecond; run before each round of a
+/// throughput comparison, it says which mode the round saw.
+pub fn floor_probe_ns(trips: u32) -> u64 {
+    use crossbeam_utils::CachePadded;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let ping = CachePadded::new(AtomicU64::new(0));
+    let pong = CachePadded::new(AtomicU64::new(0));
+    let (ping, pong) = (&ping, &pong);
+    let mut rtts: Vec<u64> = Vec::with_capacity(trips as usize);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            pin_to(CORE_B);
+            for i in 1..=u64::from(trips) {
+                // SYNC POINT: Acquire/Release pair with the prober's; the
+                // values are all that is exchanged.
+                while ping.load(Ordering::Acquire) != i {
+                    core::hint::spin_loop();
+                }
+                pong.store(i, Ordering::Release);
+            }
+        });
+        for i in 1..=u64::from(trips) {
+            let t = Instant::now();
+            ping.store(i, Ordering::Release);
+            while pong.load(Ordering::Acquire) != i {
+                core::hint::spin_loop();
+            }
+            rtts.push(t.elapsed().as_nanos() as u64);
+        }
+    });
+    rtts.sort_unstable();
+    rtts[rtts.len() / 2] / 2
+}
+
+/// `label: X (a / b, median of per-round ratios)`, then the same median
+/// over the rounds of each mode (`floors[r]`: round `r`'s
+/// [`floor_probe_ns`]): a ratio that depends on the mode is stable per
+/// mode, not over a run that saw the modes in another mix.
+pub fn print_ratio_by_mode(label: &str, a: &[f64], b: &[f64], floors: &[u64]) {
+    assert_eq!(a.len(), floors.len(), "one floor per round");
+    let by = |fast: bool| {
+        let rounds: Vec<usize> = (0..a.len())
+            .filter(|&r| (floors[r] < FAST_FLOOR_NS) == fast)
+            .collect();
+        if rounds.is_empty() {
+            return "no rounds".to_owned();
+        }
+        let pick = |v: &[f64]| rounds.iter().map(|&r| v[r]).collect::<Vec<_>>();
+        format!(
+            "{:.2}x over {} rounds",
+            median_ratio(&pick(a), &pick(b)),
+            rounds.len()
+        )
+    };
+    println!(
+        "{label}, median of per-round ratios: {:.2}x (fast floor: {}; slow floor: {})",
+        median_ratio(a, b),
+        by(true),
+        by(false)
+    );
+}
+
 /// The median of `samples` (which it sorts).
 pub fn median(samples: &mut [Duration]) -> Duration {
     samples.sort_unstable();
