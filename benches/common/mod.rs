@@ -220,11 +220,12 @@ pub const FAST_FLOOR_NS: u64 = 120;
 /// `CORE_B`, ns. About a millisecond; run before each round of a
 /// throughput comparison, it says which mode the round saw.
 pub fn floor_probe_ns(trips: u32) -> u64 {
-    use crossbeam_utils::CachePadded;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let ping = CachePadded::new(AtomicU64::new(0));
-    let pong = CachePadded::new(AtomicU64::new(0));
-    let (ping, pong) = (&ping, &pong);
+    /// A word on a line of its own (two, for the adjacent-line prefetcher).
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    let (ping, pong) = (Line(AtomicU64::new(0)), Line(AtomicU64::new(0)));
+    let (ping, pong) = (&ping.0, &pong.0);
     let mut rtts: Vec<u64> = Vec::with_capacity(trips as usize);
     std::thread::scope(|s| {
         s.spawn(move || {
