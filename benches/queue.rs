@@ -236,40 +236,47 @@ impl Mpmc for Array {
     }
 }
 
-/// Moves `n` records from `txs.len()` producer threads to `rxs.len()`
-/// consumer threads; returns the time from the start barrier until the
-/// last record is received.
+/// Moves `n` records from `txs` to `rxs`, each on a thread of its own;
+/// returns the time from the first thread's start to the last consumer's
+/// end, as the threads themselves read it (the calling thread shares the
+/// cores with them and may run late).
 fn run<M: Mpmc>(m: &M, txs: Vec<M::Tx>, rxs: Vec<M::Rx>, n: u64, wait: fn()) -> Duration {
     let np = txs.len() as u64;
     let per = n / np;
     let total = per * np;
     let received = AtomicU64::new(0);
-    let barrier = Barrier::new(txs.len() + rxs.len() + 1);
+    let barrier = Barrier::new(txs.len() + rxs.len());
     let nprod = txs.len();
     let took = std::thread::scope(|s| {
-        for (i, mut tx) in txs.into_iter().enumerate() {
-            let (barrier, m) = (&barrier, m);
-            s.spawn(move || {
-                pin_to(i % 2);
-                let mut recs = [[0u8; 64]; 16];
-                barrier.wait();
-                let mut seq = 0;
-                while seq < per {
-                    let k = (per - seq).min(M::BATCH as u64) as usize;
-                    for (j, rec) in recs[..k].iter_mut().enumerate() {
-                        *rec = record(i as u64, seq + j as u64);
-                    }
-                    let mut sent = 0;
-                    while sent < k {
-                        match m.send_some(&mut tx, &recs[sent..k]) {
-                            0 => wait(),
-                            n => sent += n,
+        let producers: Vec<_> = txs
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut tx)| {
+                let (barrier, m) = (&barrier, m);
+                s.spawn(move || {
+                    pin_to(i % 2);
+                    let mut recs = [[0u8; 64]; 16];
+                    barrier.wait();
+                    let start = Instant::now();
+                    let mut seq = 0;
+                    while seq < per {
+                        let k = (per - seq).min(M::BATCH as u64) as usize;
+                        for (j, rec) in recs[..k].iter_mut().enumerate() {
+                            *rec = record(i as u64, seq + j as u64);
                         }
+                        let mut sent = 0;
+                        while sent < k {
+                            match m.send_some(&mut tx, &recs[sent..k]) {
+                                0 => wait(),
+                                n => sent += n,
+                            }
+                        }
+                        seq += k as u64;
                     }
-                    seq += k as u64;
-                }
-            });
-        }
+                    start
+                })
+            })
+            .collect();
         let consumers: Vec<_> = rxs
             .into_iter()
             .enumerate()
@@ -280,6 +287,7 @@ fn run<M: Mpmc>(m: &M, txs: Vec<M::Tx>, rxs: Vec<M::Rx>, n: u64, wait: fn()) -> 
                     let mut last = vec![None; nprod];
                     let mut buf = [0u8; 64];
                     barrier.wait();
+                    let start = Instant::now();
                     while received.load(Ordering::Relaxed) < total {
                         match m.recv_some(&mut rx, M::BATCH, &mut buf, |rec| check(rec, &mut last))
                         {
@@ -289,15 +297,22 @@ fn run<M: Mpmc>(m: &M, txs: Vec<M::Tx>, rxs: Vec<M::Rx>, n: u64, wait: fn()) -> 
                             }
                         }
                     }
+                    (start, Instant::now())
                 })
             })
             .collect();
-        barrier.wait();
-        let t = Instant::now();
-        for c in consumers {
-            c.join().expect("consumer");
+        let mut first = None::<Instant>;
+        let mut end = None::<Instant>;
+        for p in producers {
+            let start = p.join().expect("producer");
+            first = Some(first.map_or(start, |f| f.min(start)));
         }
-        t.elapsed()
+        for c in consumers {
+            let (start, done) = c.join().expect("consumer");
+            first = Some(first.map_or(start, |f| f.min(start)));
+            end = Some(end.map_or(done, |e| e.max(done)));
+        }
+        end.expect("a consumer") - first.expect("a thread")
     });
     assert_eq!(received.load(Ordering::Relaxed), total);
     took
