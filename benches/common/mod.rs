@@ -216,7 +216,7 @@ pub fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
 pub const FAST_FLOOR_NS: u64 = 120;
 
 /// The core pair's one-way latency now: the p50 of `trips` round trips /
-/// 2 of two `AtomicU64` lines between this thread and one pinned to
+/// 2 of two `AtomicU64` lines between two threads pinned to `CORE_A` and
 /// `CORE_B`, ns. About a millisecond; run before each round of a
 /// throughput comparison, it says which mode the round saw.
 pub fn floor_probe_ns(trips: u32) -> u64 {
@@ -226,7 +226,6 @@ pub fn floor_probe_ns(trips: u32) -> u64 {
     struct Line(AtomicU64);
     let (ping, pong) = (Line(AtomicU64::new(0)), Line(AtomicU64::new(0)));
     let (ping, pong) = (&ping.0, &pong.0);
-    let mut rtts: Vec<u64> = Vec::with_capacity(trips as usize);
     std::thread::scope(|s| {
         s.spawn(move || {
             pin_to(CORE_B);
@@ -239,17 +238,22 @@ pub fn floor_probe_ns(trips: u32) -> u64 {
                 pong.store(i, Ordering::Release);
             }
         });
-        for i in 1..=u64::from(trips) {
-            let t = Instant::now();
-            ping.store(i, Ordering::Release);
-            while pong.load(Ordering::Acquire) != i {
-                core::hint::spin_loop();
+        let prober = s.spawn(move || {
+            pin_to(CORE_A);
+            let mut rtts: Vec<u64> = Vec::with_capacity(trips as usize);
+            for i in 1..=u64::from(trips) {
+                let t = Instant::now();
+                ping.store(i, Ordering::Release);
+                while pong.load(Ordering::Acquire) != i {
+                    core::hint::spin_loop();
+                }
+                rtts.push(t.elapsed().as_nanos() as u64);
             }
-            rtts.push(t.elapsed().as_nanos() as u64);
-        }
-    });
-    rtts.sort_unstable();
-    rtts[rtts.len() / 2] / 2
+            rtts.sort_unstable();
+            rtts[rtts.len() / 2] / 2
+        });
+        prober.join().expect("floor prober")
+    })
 }
 
 /// `label: X (a / b, median of per-round ratios)`, then the same median

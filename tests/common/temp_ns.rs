@@ -64,6 +64,10 @@ impl TempNs {
     /// how many. A directory whose process lives (or whose pid a new
     /// process took) stays.
     pub fn sweep_stale(root: &Path) -> usize {
+        // Without /proc no process can be told dead: remove nothing.
+        if !Path::new("/proc/self").exists() {
+            return 0;
+        }
         let Ok(entries) = std::fs::read_dir(root) else {
             return 0;
         };
