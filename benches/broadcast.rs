@@ -31,8 +31,9 @@
 //! 3. **Throughput** of 1 and 2 publishers into 1 subscriber under
 //!    `Backpressure`, against a crossbeam MPSC channel of `[u8; 64]` with as
 //!    many senders; one publisher both on a topic made for one (`sole`:
-//!    `max_publishers: 1`, claims are plain stores) and on the shared one. Publishers share core 0 (the subscriber has core 1) and
-//!    yield when the log or channel is full.
+//!    `max_publishers: 1`, claims are plain stores) and on the shared one.
+//!    Publishers share core 0 (the subscriber has core 1) and yield when
+//!    the log or channel is full.
 //!
 //! 4. **Overwrite reads** (part `overwrite`): one spinning subscriber on an
 //!    `Overwrite` topic, reading by borrow (`try_read`) and by copy

@@ -240,18 +240,6 @@ impl SegmentHandle {
     }
 }
 
-/// Whether the current round of `strategy` only spins, as the `Waiter`
-/// decides it (so a clock read would cost more than the round).
-fn spinning(strategy: WaitStrategy, rounds: u32) -> bool {
-    match strategy {
-        WaitStrategy::BusySpin => true,
-        WaitStrategy::Yield => false,
-        WaitStrategy::Backoff { spins, .. } | WaitStrategy::Blocking { spins, .. } => {
-            rounds < spins
-        }
-    }
-}
-
 impl RingView {
     /// The segment behind a mapped ring; `None` on the heap.
     fn segment(&self) -> Option<&SegmentHandle> {
@@ -279,16 +267,12 @@ impl RingView {
 
     /// For a wait round: the cheap signs every round, an `fstat` when due,
     /// the clock read on every round that yields or sleeps.
-    fn fault_while_waiting(
-        &mut self,
-        waiter: &Waiter,
-        strategy: WaitStrategy,
-    ) -> Option<SegmentFault> {
+    fn fault_while_waiting(&mut self, waiter: &Waiter) -> Option<SegmentFault> {
         let segment = self.segment()?;
         if let Some(fault) = segment.fault() {
             return Some(fault);
         }
-        if spinning(strategy, waiter.rounds()) {
+        if waiter.spinning() {
             self.probe.count = self.probe.count.wrapping_add(1);
             if self.probe.count % SPINS_PER_CLOCK_READ != 1 {
                 return None;
@@ -789,7 +773,7 @@ impl Producer {
                 Err(e @ ClaimError::Corrupt(_)) => return Err(self.claim_failed(e)),
                 other => return other,
             }
-            if let Some(fault) = self.ring.fault_while_waiting(&waiter, wait) {
+            if let Some(fault) = self.ring.fault_while_waiting(&waiter) {
                 return Err(self.set_unusable(fault));
             }
             if waiter.timed_out() {
@@ -1265,7 +1249,7 @@ impl Consumer {
                 Err(e @ RecvError::Corrupt(_)) => return Err(self.read_failed(e)),
                 other => return other,
             }
-            if let Some(fault) = self.ring.fault_while_waiting(&waiter, wait) {
+            if let Some(fault) = self.ring.fault_while_waiting(&waiter) {
                 return Err(RecvError::Unusable(fault));
             }
             if waiter.timed_out() {
