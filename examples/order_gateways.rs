@@ -511,6 +511,29 @@ fn spawn(o: &Options, args: &[String]) -> Result<Process> {
     ))
 }
 
+/// Waits until every gateway has attached (its report channel's producer,
+/// which it attaches after the queue's consumer), so that the orders go to
+/// all of them from the first one on.
+fn wait_attached(gateways: &mut [Gateway]) -> Result<()> {
+    const ATTACH_WAIT: Duration = Duration::from_secs(10);
+    let deadline = Instant::now() + ATTACH_WAIT;
+    for g in gateways.iter_mut() {
+        while g.reports.producer_alive() != Some(true) {
+            if let Some(status) = g.process.0.try_wait()? {
+                return Err(format!("gateway {} exited before it attached: {status}", g.n).into());
+            }
+            if Instant::now() > deadline {
+                return Err(
+                    format!("gateway {} did not attach within {ATTACH_WAIT:?}", g.n).into(),
+                );
+            }
+            interrupted()?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Ok(())
+}
+
 /// Waits up to `timeout` for `process` to exit.
 fn wait_exit(process: &mut Process, timeout: Duration) -> Result<Option<ExitStatus>> {
     let deadline = Instant::now() + timeout;
@@ -597,6 +620,7 @@ fn parent(bus: &Bus, o: &Options) -> Result<()> {
             killed: false,
         });
     }
+    wait_attached(&mut gateways)?;
     let started = Instant::now();
     let mut strategy_args = vec!["--strategy".to_owned(), "--orders".to_owned()];
     strategy_args.push(o.orders.to_string());
