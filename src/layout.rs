@@ -23,7 +23,7 @@
 //! Multi-byte integers are native-endian (every process on a host shares
 //! it); the hash records the endianness so a mismatch cannot go unnoticed.
 
-use crate::sync::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64, StatCounter};
 
 /// One field of a shared structure, as the structure's table lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +149,7 @@ pub const SEGMENT_MAGIC: u32 = u32::from_le_bytes(*b"SHMB");
 /// Version of the shared-memory layout this build reads and writes.
 ///
 /// Bump it whenever any structure in this module changes meaning.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Packs magic and layout version into the word published last on creation.
 pub const fn magic_word(version: u32) -> u64 {
@@ -302,6 +302,8 @@ shared_struct! {
     ///                      wake seq u32 | sleepers u32 | reserved ...
     /// line 1 (offset 128): tail u64  -- producer position; only the producer writes
     /// line 2 (offset 256): head u64  -- consumer position; only the consumer writes
+    /// line 3 (offset 384): producer counters ([`Counters`]); only the producer writes
+    /// line 4 (offset 512): consumer counters ([`Counters`]); only the consumer writes
     /// ```
     ///
     /// `tail` and `head` are monotonic byte positions in `0 .. 2^64`; the index of
@@ -335,6 +337,10 @@ shared_struct! {
         256 => pub head: AtomicU64,
         /// Pads line 2.
         264 => pub pad2: [u8; CACHE_LINE - 8],
+        /// The producer's counters; only the attached producer writes them.
+        384 => pub producer_counters: Counters,
+        /// The consumer's counters; only the attached consumer writes them.
+        512 => pub consumer_counters: Counters,
     }
 }
 
@@ -345,7 +351,7 @@ pub const SPSC_FLAG_WAKEUPS: u32 = 1;
 /// Offset of the SPSC control block in its segment.
 pub const SPSC_CONTROL_OFFSET: usize = CACHE_LINE;
 /// Offset of the SPSC data region in its segment.
-pub const SPSC_DATA_OFFSET: usize = SPSC_CONTROL_OFFSET + 3 * CACHE_LINE;
+pub const SPSC_DATA_OFFSET: usize = SPSC_CONTROL_OFFSET + 5 * CACHE_LINE;
 
 /// Header in front of every record in a ring's data region.
 ///
@@ -594,7 +600,100 @@ pub mod participant {
 }
 
 shared_struct! {
-    /// One subscriber's slot in a broadcast log (one cache line).
+    /// A participant's counters (one cache line), for `ring-dump` and
+    /// monitoring: written only by the participant that owns them, with
+    /// Relaxed stores of its running totals, so they cost it no contention.
+    /// Each is reset to 0 when a participant takes the slot; a field that
+    /// does not apply to the participant's role stays 0.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  records (u64): published / read / taken                      |
+    /// +---------------------------------------------------------------+   8
+    /// |  bytes (u64): payload bytes of those records                  |
+    /// +---------------------------------------------------------------+  16
+    /// |  full (u64): claims that found the ring full (writers)        |
+    /// +---------------------------------------------------------------+  24
+    /// |  full_ns (u64): ns spent waiting for space (writers)          |
+    /// +---------------------------------------------------------------+  32
+    /// |  sleeps (u64): futex sleeps (readers)                         |
+    /// +---------------------------------------------------------------+  40
+    /// |  wakes (u64): wake-ups sent (writers) or received (readers)   |
+    /// +---------------------------------------------------------------+  48
+    /// |  lapped (u64): times overtaken by a writer (readers)          |
+    /// +---------------------------------------------------------------+  56
+    /// |  missed (u64): records lost to laps, reclaims, skips (readers)|
+    /// +---------------------------------------------------------------+  64
+    /// |  reclaims (u64): stalled claims of others it reclaimed        |
+    /// +---------------------------------------------------------------+  72
+    /// |  lost_claims (u64): own claims a waiter reclaimed (writers)   |
+    /// +---------------------------------------------------------------+  80
+    /// |  skips (u64): records passed over (readers)                   |
+    /// +---------------------------------------------------------------+  88
+    /// |  redelivered (u64): redelivered records taken (queue readers) |
+    /// +---------------------------------------------------------------+  96
+    /// |  acked (u64): records acknowledged (queue readers)            |
+    /// +---------------------------------------------------------------+ 104
+    /// |  last_active_ns (u64): CLOCK_MONOTONIC ns, see below          |
+    /// +---------------------------------------------------------------+ 112
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +---------------------------------------------------------------+ 128
+    /// ```
+    ///
+    /// `last_active_ns` is stored every [`ACTIVITY_EVERY`] records and
+    /// whenever the owner starts to wait, so it is a lower bound of the last
+    /// activity, close to it (reading the clock on every record would cost
+    /// more than all the counters together).
+    #[derive(Debug)]
+    pub struct Counters {
+        /// Records published (writers) or read / taken (readers).
+        0 => pub records: StatCounter,
+        /// Payload bytes of those records.
+        8 => pub bytes: StatCounter,
+        /// Claims that found the ring full (back-pressure).
+        16 => pub full: StatCounter,
+        /// Nanoseconds blocking claims waited for space.
+        24 => pub full_ns: StatCounter,
+        /// Sleeps on the ring's futex.
+        32 => pub sleeps: StatCounter,
+        /// Futex wake-ups sent (writers) or sleeps ended by one (readers).
+        40 => pub wakes: StatCounter,
+        /// Times a writer overtook this reader (`Overwrite` topics).
+        48 => pub lapped: StatCounter,
+        /// Records this reader lost: lapped, reclaimed from a stalled
+        /// writer, or skipped.
+        56 => pub missed: StatCounter,
+        /// Stalled claims of other participants this one reclaimed.
+        64 => pub reclaims: StatCounter,
+        /// This writer's claims that a waiter reclaimed after the claim
+        /// timeout (records it did not get to publish).
+        72 => pub lost_claims: StatCounter,
+        /// Records this reader passed over (`skip`, or skipped as suspect).
+        80 => pub skips: StatCounter,
+        /// Redelivered records among those this queue consumer took.
+        88 => pub redelivered: StatCounter,
+        /// Records this queue consumer acknowledged (or gave back).
+        96 => pub acked: StatCounter,
+        /// `CLOCK_MONOTONIC` ns of the owner's last activity (a lower bound).
+        104 => pub last_active_ns: StatCounter,
+        /// Pads the line.
+        112 => pub pad: [u8; CACHE_LINE - 112],
+    }
+}
+
+/// Bytes of one participant slot (publisher, subscriber, producer,
+/// consumer): its state line, then its [`Counters`] line.
+pub const PARTICIPANT_SLOT_LEN: usize = 2 * CACHE_LINE;
+
+/// How many records a participant handles between two stores of
+/// [`Counters::last_active_ns`].
+pub const ACTIVITY_EVERY: u64 = 64;
+
+shared_struct! {
+    /// One subscriber's slot in a broadcast log (two cache lines: its
+    /// state, then its [`Counters`]).
     ///
     /// ```text
     ///  0                   1                   2                   3
@@ -612,26 +711,24 @@ shared_struct! {
     /// +                                                               +
     /// |                                                               |
     /// +---------------------------------------------------------------+  24
-    /// |  missed (u64)                                          owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  32
     /// |  durable name length (0: anonymous)                    owner  |
-    /// +---------------------------------------------------------------+  36
+    /// +---------------------------------------------------------------+  28
     /// |  sleeping: 1 while counted in sleepers        owner, reapers  |
-    /// +---------------------------------------------------------------+  40
+    /// +---------------------------------------------------------------+  32
     /// |  durable name, 64 bytes as 8 words (u64 x 8)           owner  |
-    /// +---------------------------------------------------------------+ 104
+    /// +---------------------------------------------------------------+  96
     /// |  pad (0) ... up to byte 128                                   |
     /// +---------------------------------------------------------------+ 128
+    /// |  counters: [`Counters`], one line                      owner  |
+    /// +---------------------------------------------------------------+ 256
     /// ```
     ///
     /// The owner is the process holding the slot's liveness lock
     /// ([`lock_slot::subscriber`]), from its registration on. Only it writes
-    /// `cursor`, `heartbeat_ns`, `missed` and the name; anyone may reap a
-    /// slot whose lock is free, by a compare-and-swap of the state word that
-    /// a registration in between (which bumps the generation) makes fail,
-    /// and then take it out of the sleeper count through `sleeping`.
+    /// `cursor`, `heartbeat_ns`, the name and the counters; anyone may reap
+    /// a slot whose lock is free, by a compare-and-swap of the state word
+    /// that a registration in between (which bumps the generation) makes
+    /// fail, and then take it out of the sleeper count through `sleeping`.
     #[derive(Debug)]
     pub struct SubscriberSlot {
         /// [`participant`] state word (state and generation).
@@ -642,24 +739,25 @@ shared_struct! {
         8 => pub cursor: AtomicU64,
         /// Last sign of life, `CLOCK_MONOTONIC` ns, for humans only.
         16 => pub heartbeat_ns: AtomicU64,
-        /// Records this subscriber lost: lapped (`Overwrite`), reclaimed from
-        /// a stalled publisher, or passed over with `skip`.
-        24 => pub missed: AtomicU64,
         /// Length of the durable name; 0 for an anonymous subscriber.
-        32 => pub name_len: AtomicU32,
+        24 => pub name_len: AtomicU32,
         /// 1 while this subscriber is counted in `sleepers`; whoever swaps it
         /// back to 0 (the subscriber, or a reaper after its death) decrements.
-        36 => pub sleeping: AtomicU32,
+        28 => pub sleeping: AtomicU32,
         /// Durable name, [`NAME_LEN`] bytes as [`SUBSCRIBER_NAME_WORDS`] words
         /// ([`name_word`] with width [`SUBSCRIBER_NAME_WIDTH`]).
-        40 => pub name: [AtomicU64; SUBSCRIBER_NAME_WORDS],
+        32 => pub name: [AtomicU64; SUBSCRIBER_NAME_WORDS],
         /// Pads the line.
-        104 => pub pad: [u8; CACHE_LINE - 104],
+        96 => pub pad: [u8; CACHE_LINE - 96],
+        /// What this subscriber did: records and bytes read, sleeps, laps,
+        /// missed, reclaims, skips.
+        128 => pub counters: Counters,
     }
 }
 
 shared_struct! {
-    /// One publisher's slot in a broadcast log (one cache line).
+    /// One publisher's slot in a broadcast log (two cache lines: its
+    /// state, then its [`Counters`]).
     ///
     /// ```text
     ///  0                   1                   2                   3
@@ -669,20 +767,14 @@ shared_struct! {
     /// +---------------------------------------------------------------+   4
     /// |  pid (informational)                                   owner  |
     /// +---------------------------------------------------------------+   8
-    /// |  published (u64): records committed                    owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  16
     /// |  claimed (u64): claim in progress + 1, or 0            owner  |
     /// +                                                               +
     /// |                                                               |
-    /// +---------------------------------------------------------------+  24
-    /// |  reclaimed (u64): claims lost to reclaim               owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  32
+    /// +---------------------------------------------------------------+  16
     /// |  pad (0) ... up to byte 128                                   |
     /// +---------------------------------------------------------------+ 128
+    /// |  counters: [`Counters`], one line                      owner  |
+    /// +---------------------------------------------------------------+ 256
     /// ```
     ///
     /// Only the owner, the process holding the slot's liveness lock
@@ -694,19 +786,17 @@ shared_struct! {
         0 => pub state: AtomicU32,
         /// Owner's pid, for humans only.
         4 => pub pid: AtomicU32,
-        /// Records committed by this publisher.
-        8 => pub published: AtomicU64,
         /// The claim in progress, as sequence + 1; 0 when none. Written by the
         /// owner before it looks at the claimed slot and cleared after its last
         /// write to it, so a publisher about to reuse a slot whose previous
         /// record was reclaimed can tell whether that record's claimer may
         /// still be writing there.
-        16 => pub claimed: AtomicU64,
-        /// Claims of this publisher that a waiter reclaimed after the claim
-        /// timeout (each one a record this publisher did not get to publish).
-        24 => pub reclaimed: AtomicU64,
+        8 => pub claimed: AtomicU64,
         /// Pads the line.
-        32 => pub pad: [u8; CACHE_LINE - 32],
+        16 => pub pad: [u8; CACHE_LINE - 16],
+        /// What this publisher did: records and bytes published, full
+        /// claims and the time waited, wake-ups sent, reclaims, lost claims.
+        128 => pub counters: Counters,
     }
 }
 
@@ -930,7 +1020,8 @@ shared_struct! {
 }
 
 shared_struct! {
-    /// One producer's slot in a work queue (one cache line).
+    /// One producer's slot in a work queue (two cache lines: its state,
+    /// then its [`Counters`]).
     ///
     /// ```text
     ///  0                   1                   2                   3
@@ -940,20 +1031,14 @@ shared_struct! {
     /// +---------------------------------------------------------------+   4
     /// |  pid (informational)                                   owner  |
     /// +---------------------------------------------------------------+   8
-    /// |  committed (u64): records committed                    owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  16
     /// |  claimed (u64): claim in progress + 1, or 0            owner  |
     /// +                                                               +
     /// |                                                               |
-    /// +---------------------------------------------------------------+  24
-    /// |  reclaimed (u64): claims lost to reclaim               owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  32
+    /// +---------------------------------------------------------------+  16
     /// |  pad (0) ... up to byte 128                                   |
     /// +---------------------------------------------------------------+ 128
+    /// |  counters: [`Counters`], one line                      owner  |
+    /// +---------------------------------------------------------------+ 256
     /// ```
     ///
     /// Only the owner, the process holding the slot's liveness lock
@@ -964,23 +1049,23 @@ shared_struct! {
         0 => pub state: AtomicU32,
         /// Owner's pid, for humans only.
         4 => pub pid: AtomicU32,
-        /// Records committed by this producer.
-        8 => pub committed: AtomicU64,
         /// The claim in progress, as sequence + 1; 0 when none. Written
         /// before the producer marks the record slot "writing" and cleared
         /// after its last write to it, so a producer about to reuse a slot
         /// whose previous claim was reclaimed can tell whether that claimer
         /// may still be writing there.
-        16 => pub claimed: AtomicU64,
-        /// Claims of this producer that a consumer reclaimed.
-        24 => pub reclaimed: AtomicU64,
+        8 => pub claimed: AtomicU64,
         /// Pads the line.
-        32 => pub pad: [u8; CACHE_LINE - 32],
+        16 => pub pad: [u8; CACHE_LINE - 16],
+        /// What this producer did: records and bytes committed, full claims
+        /// and the time waited, wake-ups sent, reclaims, lost claims.
+        128 => pub counters: Counters,
     }
 }
 
 shared_struct! {
-    /// One consumer's slot in a work queue (one cache line).
+    /// One consumer's slot in a work queue (two cache lines: its state,
+    /// then its [`Counters`]).
     ///
     /// ```text
     ///  0                   1                   2                   3
@@ -990,22 +1075,12 @@ shared_struct! {
     /// +---------------------------------------------------------------+   4
     /// |  pid (informational)                                   owner  |
     /// +---------------------------------------------------------------+   8
-    /// |  taken (u64): records taken                            owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  16
-    /// |  acked (u64): records acknowledged                     owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  24
-    /// |  redelivered (u64): redelivered records it took        owner  |
-    /// +                                                               +
-    /// |                                                               |
-    /// +---------------------------------------------------------------+  32
     /// |  sleeping: 1 while counted in sleepers        owner, reapers  |
-    /// +---------------------------------------------------------------+  36
+    /// +---------------------------------------------------------------+  12
     /// |  pad (0) ... up to byte 128                                   |
     /// +---------------------------------------------------------------+ 128
+    /// |  counters: [`Counters`], one line                      owner  |
+    /// +---------------------------------------------------------------+ 256
     /// ```
     ///
     /// Its index is the owner number in the stamps of the records it holds
@@ -1019,16 +1094,13 @@ shared_struct! {
         0 => pub state: AtomicU32,
         /// Owner's pid, for humans only.
         4 => pub pid: AtomicU32,
-        /// Records taken by this consumer.
-        8 => pub taken: AtomicU64,
-        /// Records it acknowledged (or gave back).
-        16 => pub acked: AtomicU64,
-        /// Redelivered records among those it took.
-        24 => pub redelivered: AtomicU64,
         /// 1 while the owner is counted in the queue's sleepers.
-        32 => pub sleeping: AtomicU32,
+        8 => pub sleeping: AtomicU32,
         /// Pads the line.
-        36 => pub pad: [u8; CACHE_LINE - 36],
+        12 => pub pad: [u8; CACHE_LINE - 12],
+        /// What this consumer did: records and bytes taken, acknowledged,
+        /// redelivered, sleeps, reclaims, skips.
+        128 => pub counters: Counters,
     }
 }
 
@@ -1155,8 +1227,8 @@ pub const SLOT_READERS_OFFSET: usize = CACHE_LINE + 5 * CACHE_LINE;
 /// ```text
 /// 0                      segment header
 /// CACHE_LINE             control block (five lines)
-/// SLOT_READERS_OFFSET    reader slot x readers (subscribers or consumers, one line each)
-/// writers_offset()       writer slot x writers (publishers or producers, one line each)
+/// SLOT_READERS_OFFSET    reader slot x readers (subscribers or consumers, PARTICIPANT_SLOT_LEN each)
+/// writers_offset()       writer slot x writers (publishers or producers, PARTICIPANT_SLOT_LEN each)
 /// records_offset()       record slot x slots (stride bytes each:
 ///                        RecordSlotHeader, then the payload)
 /// size()                 end of the segment
@@ -1181,26 +1253,26 @@ impl SlotGeometry {
     #[inline]
     pub const fn reader_offset(&self, i: usize) -> usize {
         debug_assert!(i < self.readers);
-        SLOT_READERS_OFFSET + i * CACHE_LINE
+        SLOT_READERS_OFFSET + i * PARTICIPANT_SLOT_LEN
     }
 
     /// Offset of the first writer slot.
     #[inline]
     pub const fn writers_offset(&self) -> usize {
-        SLOT_READERS_OFFSET + self.readers * CACHE_LINE
+        SLOT_READERS_OFFSET + self.readers * PARTICIPANT_SLOT_LEN
     }
 
     /// Offset of writer slot `j` (`j < writers`).
     #[inline]
     pub const fn writer_offset(&self, j: usize) -> usize {
         debug_assert!(j < self.writers);
-        self.writers_offset() + j * CACHE_LINE
+        self.writers_offset() + j * PARTICIPANT_SLOT_LEN
     }
 
     /// Offset of the first record slot.
     #[inline]
     pub const fn records_offset(&self) -> usize {
-        self.writers_offset() + self.writers * CACHE_LINE
+        self.writers_offset() + self.writers * PARTICIPANT_SLOT_LEN
     }
 
     /// Offset of the record slot (its [`RecordSlotHeader`]) that holds
@@ -1615,18 +1687,19 @@ mod checks {
 
     const _: () = assert!(size_of::<SegmentHeader>() == CACHE_LINE);
     const _: () = assert!(align_of::<SegmentHeader>() == 8);
-    const _: () = assert!(size_of::<SpscControl>() == 3 * CACHE_LINE);
-    const _: () = assert!(SPSC_DATA_OFFSET == 512);
+    const _: () = assert!(size_of::<SpscControl>() == 5 * CACHE_LINE);
+    const _: () = assert!(SPSC_DATA_OFFSET == 768);
     const _: () = assert!(SPSC_DATA_OFFSET % CACHE_LINE == 0);
     const _: () = assert!(size_of::<BroadcastControl>() == 5 * CACHE_LINE);
-    const _: () = assert!(size_of::<SubscriberSlot>() == CACHE_LINE);
-    const _: () = assert!(size_of::<PublisherSlot>() == CACHE_LINE);
+    const _: () = assert!(size_of::<Counters>() == CACHE_LINE);
+    const _: () = assert!(size_of::<SubscriberSlot>() == PARTICIPANT_SLOT_LEN);
+    const _: () = assert!(size_of::<PublisherSlot>() == PARTICIPANT_SLOT_LEN);
     const _: () = assert!(BROADCAST_SUBSCRIBERS_OFFSET == 768);
     const _: () = assert!(size_of::<RecordSlotHeader>() == SLOT_HEADER_LEN);
     const _: () = assert!(size_of::<QueueControl>() == 5 * CACHE_LINE);
     const _: () = assert!(QUEUE_CONTROL_OFFSET + size_of::<QueueControl>() == SLOT_READERS_OFFSET);
-    const _: () = assert!(size_of::<QueueProducerSlot>() == CACHE_LINE);
-    const _: () = assert!(size_of::<QueueConsumerSlot>() == CACHE_LINE);
+    const _: () = assert!(size_of::<QueueProducerSlot>() == PARTICIPANT_SLOT_LEN);
+    const _: () = assert!(size_of::<QueueConsumerSlot>() == PARTICIPANT_SLOT_LEN);
     const _: () = assert!(MAX_QUEUE_CONSUMERS <= queue_stamp::MAX_OWNER + 1);
     const _: () = assert!(MAX_QUEUE_PRODUCERS <= queue_stamp::MAX_OWNER + 1);
     const _: () = assert!(size_of::<DirectoryControl>() == CACHE_LINE);
@@ -1712,7 +1785,8 @@ pub const fn layout_hash(structs: &[StructLayout], constants: &[u64]) -> u64 {
 }
 
 /// Structures of an SPSC segment.
-pub const SPSC_STRUCTS: [StructLayout; 2] = [SegmentHeader::LAYOUT, SpscControl::LAYOUT];
+pub const SPSC_STRUCTS: [StructLayout; 3] =
+    [SegmentHeader::LAYOUT, SpscControl::LAYOUT, Counters::LAYOUT];
 
 /// Layout hash of an SPSC segment as this build lays it out.
 pub const SPSC_LAYOUT_HASH: u64 = layout_hash(
@@ -1731,11 +1805,12 @@ pub const SPSC_LAYOUT_HASH: u64 = layout_hash(
 );
 
 /// Structures of a broadcast segment.
-pub const BROADCAST_STRUCTS: [StructLayout; 5] = [
+pub const BROADCAST_STRUCTS: [StructLayout; 6] = [
     SegmentHeader::LAYOUT,
     BroadcastControl::LAYOUT,
     SubscriberSlot::LAYOUT,
     PublisherSlot::LAYOUT,
+    Counters::LAYOUT,
     RecordSlotHeader::LAYOUT,
 ];
 
@@ -1764,11 +1839,12 @@ pub const BROADCAST_LAYOUT_HASH: u64 = layout_hash(
 );
 
 /// Structures of a work queue segment.
-pub const QUEUE_STRUCTS: [StructLayout; 5] = [
+pub const QUEUE_STRUCTS: [StructLayout; 6] = [
     SegmentHeader::LAYOUT,
     QueueControl::LAYOUT,
     QueueConsumerSlot::LAYOUT,
     QueueProducerSlot::LAYOUT,
+    Counters::LAYOUT,
     RecordSlotHeader::LAYOUT,
 ];
 
@@ -1854,7 +1930,7 @@ mod tests {
     }
 
     /// Every structure that lives in shared memory.
-    fn every_struct() -> [(StructLayout, usize); 11] {
+    fn every_struct() -> [(StructLayout, usize); 12] {
         use core::mem::size_of;
         [
             (SegmentHeader::LAYOUT, size_of::<SegmentHeader>()),
@@ -1868,6 +1944,7 @@ mod tests {
             (QueueControl::LAYOUT, size_of::<QueueControl>()),
             (QueueProducerSlot::LAYOUT, size_of::<QueueProducerSlot>()),
             (QueueConsumerSlot::LAYOUT, size_of::<QueueConsumerSlot>()),
+            (Counters::LAYOUT, size_of::<Counters>()),
         ]
     }
 
@@ -2023,7 +2100,8 @@ mod tests {
 
     /// The geometry of a small log, worked out by hand in 128-byte lines:
     /// the segment header, five control lines, 2 reader and 3 writer
-    /// lines, then 4 record slots of 128 bytes.
+    /// slots of two lines each (state, counters), then 4 record slots of
+    /// 128 bytes.
     #[test]
     fn slot_geometry_of_a_small_ring() {
         let g = SlotGeometry {
@@ -2033,14 +2111,14 @@ mod tests {
             stride: 128,
         };
         assert_eq!(g.reader_offset(0), 6 * 128);
-        assert_eq!(g.reader_offset(1), 7 * 128);
-        assert_eq!(g.writers_offset(), 8 * 128);
-        assert_eq!(g.writer_offset(2), 10 * 128);
-        assert_eq!(g.records_offset(), 11 * 128);
-        assert_eq!(g.slot_offset(0), 11 * 128);
-        assert_eq!(g.slot_offset(5), 12 * 128, "sequence 5 is in slot 1");
-        assert_eq!(g.payload_offset(7), 14 * 128 + 16);
-        assert_eq!(g.size(), 15 * 128);
+        assert_eq!(g.reader_offset(1), 8 * 128);
+        assert_eq!(g.writers_offset(), 10 * 128);
+        assert_eq!(g.writer_offset(2), 14 * 128);
+        assert_eq!(g.records_offset(), 16 * 128);
+        assert_eq!(g.slot_offset(0), 16 * 128);
+        assert_eq!(g.slot_offset(5), 17 * 128, "sequence 5 is in slot 1");
+        assert_eq!(g.payload_offset(7), 19 * 128 + 16);
+        assert_eq!(g.size(), 20 * 128);
     }
 
     #[test]

@@ -16,6 +16,16 @@ pub(crate) use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 #[cfg(shmbus_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+/// A statistics counter in shared memory ([`crate::layout::Counters`]):
+/// written only by its owner, read by inspectors, never part of any
+/// synchronization, so it stays outside every loom model on purpose (a
+/// model would only explore interleavings of numbers no ring decision
+/// reads). `core`'s atomic in every build.
+pub(crate) type StatCounter = core::sync::atomic::AtomicU64;
+
+/// The ordering type of [`StatCounter`] (`core`'s in every build).
+pub(crate) use core::sync::atomic::Ordering as StatOrdering;
+
 /// A lock for heap-only stand-ins of shared state (the in-process
 /// directory's liveness locks): loom's under loom, so its models see it.
 #[cfg(not(shmbus_loom))]

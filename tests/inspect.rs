@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use shmbus::bus::{Bus, Policy, QueueConfig, SpscConfig};
 use shmbus::inspect::{
-    self, InFlightState, InspectError, QueueConsumerInfo, QueueInspector, QueueProducerInfo,
-    QueueSnapshot, SpscInspector,
+    self, CounterValues, InFlightState, InspectError, QueueConsumerInfo, QueueInspector,
+    QueueProducerInfo, QueueSnapshot, SpscInspector,
 };
 use shmbus::layout::{
     pack_record_header, participant, queue_stamp, QueueConsumerSlot, QueueControl,
@@ -379,6 +379,24 @@ fn queue_snapshot_shows_claims_takes_give_backs_and_skips() {
         (1, 0, 0, 0)
     );
     let me = std::process::id();
+    // Every participant stored the time when it attached; the rest of its
+    // counters is what this test did.
+    let mut snap = snap;
+    for c in snap.producers.iter_mut().map(|p| &mut p.counters) {
+        assert_ne!(c.last_active_ns, 0, "stored on attach");
+        c.last_active_ns = 0;
+    }
+    for c in snap.consumers.iter_mut().map(|c| &mut c.counters) {
+        assert_ne!(c.last_active_ns, 0, "stored on attach");
+        c.last_active_ns = 0;
+    }
+    let trade_len = trade(0).len() as u64;
+    let counted = |records: u64, acked: u64| CounterValues {
+        records,
+        bytes: records * trade_len,
+        acked,
+        ..CounterValues::default()
+    };
     assert_eq!(
         snap.producers,
         [
@@ -389,6 +407,7 @@ fn queue_snapshot_shows_claims_takes_give_backs_and_skips() {
                 committed: 4,
                 claimed: None,
                 reclaimed: 0,
+                counters: counted(4, 0),
                 alive: true
             },
             QueueProducerInfo {
@@ -398,6 +417,7 @@ fn queue_snapshot_shows_claims_takes_give_backs_and_skips() {
                 committed: 0,
                 claimed: Some(4),
                 reclaimed: 0,
+                counters: counted(0, 0),
                 alive: true
             }
         ]
@@ -412,6 +432,7 @@ fn queue_snapshot_shows_claims_takes_give_backs_and_skips() {
                 taken: 1,
                 acked: 0,
                 redelivered: 0,
+                counters: counted(1, 0),
                 sleeping: false,
                 holding: 1,
                 alive: true
@@ -423,6 +444,7 @@ fn queue_snapshot_shows_claims_takes_give_backs_and_skips() {
                 taken: 1,
                 acked: 1, // giving back counts as letting go
                 redelivered: 0,
+                counters: counted(1, 1),
                 sleeping: false,
                 holding: 0,
                 alive: true
@@ -822,7 +844,10 @@ fn hostile_queue_control_blocks_positions_and_stamps_are_typed_errors() {
         at(consumer, offset_of!(QueueConsumerSlot, state)),
         &0xffu32.to_ne_bytes(),
     );
-    q.write(at(consumer, offset_of!(QueueConsumerSlot, taken)), u64::MAX);
+    q.write(
+        at(consumer, offset_of!(QueueConsumerSlot, counters.records)),
+        u64::MAX,
+    );
     write_at(
         &q.path,
         at(producer, offset_of!(QueueProducerSlot, state)),

@@ -98,7 +98,7 @@ fn never_initialised_segment_times_out() {
         let f = fs::File::create(path).expect("create");
         f.set_permissions(fs::Permissions::from_mode(0o600))
             .expect("chmod");
-        f.set_len(4096 + 512).expect("size it like a ring");
+        f.set_len(4096 + 768).expect("size it like a ring");
     });
     let e = open_err(&u);
     assert!(matches!(e, SegmentError::NotInitialised { .. }), "{e}");
@@ -124,7 +124,7 @@ fn file_shorter_than_its_header_says() {
         matches!(
             e,
             SegmentError::SizeMismatch {
-                declared: 4608,
+                declared: 4864,
                 actual: 1024,
                 ..
             }

@@ -58,6 +58,7 @@ mod topic;
 
 /// The Protocol V2 summary the inspector shows, from [`crate::record`].
 pub use crate::record::{decode_v2, TlvSummary, V2Summary};
+pub use crate::ring::CounterValues;
 pub use queue::*;
 pub use spsc::*;
 pub use topic::*;

@@ -13,7 +13,7 @@ use crate::record::{decode_v2, ParseError, V2Summary};
 use crate::ring::broadcast::check_slot_word;
 use crate::ring::queue::shm::view_of;
 use crate::ring::queue::{QueueConfig, QueueView, SlotState};
-use crate::ring::{Corruption, CorruptionKind};
+use crate::ring::{Corruption, CorruptionKind, CounterValues};
 use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{copy_racy, fence, Ordering};
 
@@ -37,6 +37,8 @@ pub struct QueueProducerInfo {
     /// Claims of this producer that a consumer reclaimed (it stalled or
     /// died between claim and commit).
     pub reclaimed: u64,
+    /// Everything it counted (see [`CounterValues`]).
+    pub counters: CounterValues,
     /// A live process holds the slot's liveness lock: the proof of life.
     pub alive: bool,
 }
@@ -60,6 +62,8 @@ pub struct QueueConsumerInfo {
     pub acked: u64,
     /// Redelivered records among those it took.
     pub redelivered: u64,
+    /// Everything it counted (see [`CounterValues`]).
+    pub counters: CounterValues,
     /// Counted among the queue's sleepers (asleep on its futex, or about
     /// to be).
     pub sleeping: bool,
@@ -413,13 +417,15 @@ impl QueueInspector {
             if state == participant::FREE {
                 continue;
             }
+            let counters = CounterValues::load(&p.counters);
             producers.push(QueueProducerInfo {
                 slot: j,
                 state,
                 pid: p.pid.load(Ordering::Relaxed),
-                committed: p.committed.load(Ordering::Relaxed),
+                committed: counters.records,
                 claimed: p.claimed.load(Ordering::Relaxed).checked_sub(1),
-                reclaimed: p.reclaimed.load(Ordering::Relaxed),
+                reclaimed: counters.lost_claims,
+                counters,
                 alive: self.lock_held(lock_slot::queue_producer(j))?,
             });
         }
@@ -431,13 +437,15 @@ impl QueueInspector {
             if state == participant::FREE {
                 continue;
             }
+            let counters = CounterValues::load(&c.counters);
             consumers.push(QueueConsumerInfo {
                 slot: i,
                 state,
                 pid: c.pid.load(Ordering::Relaxed),
-                taken: c.taken.load(Ordering::Relaxed),
-                acked: c.acked.load(Ordering::Relaxed),
-                redelivered: c.redelivered.load(Ordering::Relaxed),
+                taken: counters.records,
+                acked: counters.acked,
+                redelivered: counters.redelivered,
+                counters,
                 sleeping: c.sleeping.load(Ordering::Relaxed) != 0,
                 holding: 0,
                 alive: self.lock_held(lock_slot::queue_consumer(i))?,

@@ -11,6 +11,7 @@ use crate::layout::{
 };
 use crate::ring::spsc::shm::check_control;
 use crate::ring::spsc::{check_frame, SpscConfig};
+use crate::ring::CounterValues;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{fence, load_word, spin_hint, Ordering};
@@ -32,6 +33,9 @@ pub struct RoleInfo {
     /// For humans only: pids are reused, and a killed process leaves its pid
     /// behind, so trust [`RoleInfo::attached`], not this.
     pub pid: u32,
+    /// Everything the role's holders counted since the last one attached
+    /// (see [`CounterValues`]).
+    pub counters: CounterValues,
 }
 
 /// What an SPSC ring looked like at one instant.
@@ -312,10 +316,12 @@ impl SpscInspector {
             producer: RoleInfo {
                 attached: self.segment.is_lock_held(lock_slot::SPSC_PRODUCER)?,
                 pid: control.producer_pid.load(Ordering::Relaxed),
+                counters: CounterValues::load(&control.producer_counters),
             },
             consumer: RoleInfo {
                 attached: self.segment.is_lock_held(lock_slot::SPSC_CONSUMER)?,
                 pid: control.consumer_pid.load(Ordering::Relaxed),
+                counters: CounterValues::load(&control.consumer_counters),
             },
         })
     }

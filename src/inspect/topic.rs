@@ -14,7 +14,7 @@ use crate::ring::broadcast::shm::{check_log, LogLayout};
 use crate::ring::broadcast::{
     check_slot_word, look_at_stamp, still_committed, BroadcastConfig, Policy, SlotLook,
 };
-use crate::ring::Corruption;
+use crate::ring::{Corruption, CounterValues};
 use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{copy_racy, fence, monotonic_ns, Ordering};
 
@@ -52,6 +52,8 @@ pub struct PublisherInfo {
     pub pid: u32,
     /// Records this publisher committed.
     pub published: u64,
+    /// Everything it counted (see [`CounterValues`]).
+    pub counters: CounterValues,
     /// A live process holds the slot's liveness lock: the proof of life.
     pub alive: bool,
 }
@@ -73,8 +75,10 @@ pub struct SubscriberInfo {
     /// Records published and not yet read: `tail - cursor` (0 if the
     /// cursor was read ahead of the tail).
     pub lag: u64,
-    /// Records it lost to being lapped (`Overwrite`).
+    /// Records it lost: lapped (`Overwrite`), reclaimed or skipped.
     pub missed: u64,
+    /// Everything it counted (see [`CounterValues`]).
+    pub counters: CounterValues,
     /// Nanoseconds since its last heartbeat (`CLOCK_MONOTONIC`), `None` if
     /// it never wrote one. Subscribers beat on attach and every 1024 reads,
     /// so an idle but healthy subscriber can have an old heartbeat.
@@ -330,11 +334,13 @@ impl TopicInspector {
             if state == participant::FREE {
                 continue;
             }
+            let counters = CounterValues::load(&p.counters);
             publishers.push(PublisherInfo {
                 slot: j,
                 state,
                 pid: p.pid.load(Ordering::Relaxed),
-                published: p.published.load(Ordering::Relaxed),
+                published: counters.records,
+                counters,
                 alive: self.segment.is_lock_held(lock_slot::publisher(j))?,
             });
         }
@@ -348,6 +354,7 @@ impl TopicInspector {
             }
             let cursor = Self::load_acquire(&s.cursor);
             let heartbeat = s.heartbeat_ns.load(Ordering::Relaxed);
+            let counters = CounterValues::load(&s.counters);
             subscribers.push(SubscriberInfo {
                 slot: i,
                 state,
@@ -355,7 +362,8 @@ impl TopicInspector {
                 pid: s.pid.load(Ordering::Relaxed),
                 cursor,
                 lag: 0,
-                missed: s.missed.load(Ordering::Relaxed),
+                missed: counters.missed,
+                counters,
                 heartbeat_age_ns: (heartbeat != 0).then(|| now.saturating_sub(heartbeat)),
                 alive: self.segment.is_lock_held(lock_slot::subscriber(i))?,
             });

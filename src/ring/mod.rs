@@ -13,6 +13,7 @@
 //!   consumer, redelivered if that consumer dies holding it.
 
 pub mod broadcast;
+pub(crate) mod counters;
 pub(crate) mod liveness;
 pub mod queue;
 pub(crate) mod region;
@@ -20,4 +21,5 @@ pub mod spsc;
 pub(crate) mod stall;
 
 mod error;
+pub use counters::CounterValues;
 pub use error::*;

@@ -62,6 +62,12 @@ macro_rules! field {
     ($t:ty, $f:ident) => {
         (core::mem::offset_of!($t, $f), field_size(|x: &$t| &x.$f))
     };
+    ($t:ty, $f:ident . $g:ident) => {
+        (
+            core::mem::offset_of!($t, $f) + core::mem::offset_of!(shmbus::layout::Counters, $g),
+            field_size(|x: &$t| &x.$f.$g),
+        )
+    };
 }
 
 fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
@@ -2114,7 +2120,7 @@ impl<'a> Case<'a> {
                     1 | 2 => field!(SubscriberSlot, cursor),
                     3 => field!(SubscriberSlot, name_len),
                     4 => field!(SubscriberSlot, sleeping),
-                    _ => field!(SubscriberSlot, missed),
+                    _ => field!(SubscriberSlot, counters.missed),
                 };
                 ((base + f, w), if f == 0 { 1 } else { slots })
             }
@@ -2124,7 +2130,7 @@ impl<'a> Case<'a> {
                 let (f, w) = if self.input.bool() {
                     field!(PublisherSlot, state)
                 } else {
-                    field!(PublisherSlot, published)
+                    field!(PublisherSlot, counters.records)
                 };
                 ((base + f, w), 1)
             }

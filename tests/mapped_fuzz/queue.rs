@@ -1913,9 +1913,9 @@ impl<'a> QueueCase<'a> {
                 let base = geometry.reader_offset(i);
                 let (f, w) = match self.input.below(6) {
                     0 | 1 => field!(QueueConsumerSlot, state),
-                    2 => field!(QueueConsumerSlot, taken),
-                    3 => field!(QueueConsumerSlot, acked),
-                    4 => field!(QueueConsumerSlot, redelivered),
+                    2 => field!(QueueConsumerSlot, counters.records),
+                    3 => field!(QueueConsumerSlot, counters.acked),
+                    4 => field!(QueueConsumerSlot, counters.redelivered),
                     _ => field!(QueueConsumerSlot, sleeping),
                 };
                 if f == 0 {
@@ -1932,8 +1932,8 @@ impl<'a> QueueCase<'a> {
                 let base = geometry.writer_offset(j);
                 let (f, w) = match self.input.below(5) {
                     0 => field!(QueueProducerSlot, state),
-                    1 => field!(QueueProducerSlot, committed),
-                    2 => field!(QueueProducerSlot, reclaimed),
+                    1 => field!(QueueProducerSlot, counters.records),
+                    2 => field!(QueueProducerSlot, counters.lost_claims),
                     _ => field!(QueueProducerSlot, claimed),
                 };
                 if f == 0 {

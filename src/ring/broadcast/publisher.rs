@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::{BroadcastView, ClaimError, Policy, RegisterError, LOOKS_PER_STALL_CHECK};
 use crate::layout::{
-    lock_slot, pack_record_header, participant, split_stamp, stamp, SegmentFault, MAX_SEQUENCE,
-    STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
+    lock_slot, pack_record_header, participant, split_stamp, stamp, Counters, SegmentFault,
+    MAX_SEQUENCE, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
+use crate::ring::counters;
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
@@ -88,8 +89,7 @@ impl Publisher {
                     .fetch_add(1, Ordering::Relaxed);
             }
             p.pid.store(std::process::id(), Ordering::Relaxed);
-            p.published.store(0, Ordering::Relaxed);
-            p.reclaimed.store(0, Ordering::Relaxed);
+            counters::reset(&p.counters);
             // SYNC POINT: Release pairs with the Acquire load in
             // `BroadcastView::owner_inside`: a dead owner's claim is gone.
             p.claimed.store(0, Ordering::Release);
@@ -150,20 +150,29 @@ impl Publisher {
         self.reclaimed
     }
 
-    fn count_published(&mut self) {
+    /// This publisher's counters (its own line: see [`counters`]).
+    #[inline(always)]
+    fn counters(&self) -> &Counters {
+        &self.ring.publisher(self.slot).counters
+    }
+
+    #[inline(always)]
+    fn count_published(&mut self, len: usize) {
         self.published += 1;
-        self.ring
-            .publisher(self.slot)
-            .published
-            .store(self.published, Ordering::Relaxed);
+        counters::count_record(self.counters(), len);
     }
 
     fn count_reclaimed(&mut self) {
         self.reclaimed += 1;
-        self.ring
-            .publisher(self.slot)
-            .reclaimed
-            .store(self.reclaimed, Ordering::Relaxed);
+        counters::add(&self.counters().lost_claims, 1);
+    }
+
+    /// A claim found the log full: counted once per `try_claim`, and once
+    /// per blocking claim however long it waits.
+    #[cold]
+    fn count_full(&self) {
+        counters::add(&self.counters().full, 1);
+        counters::note_activity(self.counters());
     }
 
     /// What to report for an inconsistency: the segment's fault if it has
@@ -487,8 +496,8 @@ impl Publisher {
                     if let Some(fault) = ring.fault_slow() {
                         return Err(Lost::Unusable(fault));
                     }
-                    if stall.waited_ns(p, seq) >= ring.reclaim_after_ns {
-                        ring.reclaim(p);
+                    if stall.waited_ns(p, seq) >= ring.reclaim_after_ns && ring.reclaim(p) {
+                        counters::add(&ring.publisher(self.slot).counters.reclaims, 1);
                     }
                 }
             }
@@ -571,7 +580,15 @@ impl Publisher {
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
         self.check_len(len)?;
-        let entered = self.reserve_and_enter()?;
+        let entered = match self.reserve_and_enter() {
+            Ok(entered) => entered,
+            Err(e) => {
+                if e == ClaimError::Full {
+                    self.count_full();
+                }
+                return Err(e);
+            }
+        };
         Ok(self.claim_at(entered, len))
     }
 
@@ -607,18 +624,33 @@ impl Publisher {
         }
         self.check_len(len)?;
         let mut waiter = Waiter::with_timeout(wait, timeout);
+        // When this claim first found the log full, if it did.
+        let mut full_since: Option<u64> = None;
         let entered = loop {
-            match self.reserve_and_enter() {
-                Err(ClaimError::Full) => {}
-                other => break other?,
+            let result = match self.reserve_and_enter() {
+                Err(ClaimError::Full) => None,
+                other => Some(other),
+            };
+            let waited_out = result.is_none() && waiter.timed_out();
+            if result.is_some() || waited_out {
+                if let Some(since) = full_since {
+                    let waited = monotonic_ns().saturating_sub(since);
+                    counters::add(&self.counters().full_ns, waited);
+                }
+            }
+            match result {
+                Some(other) => break other?,
+                None if waited_out => return Err(ClaimError::TimedOut),
+                None => {}
+            }
+            if full_since.is_none() {
+                self.count_full();
+                full_since = Some(monotonic_ns());
             }
             // Spinning rounds look at the segment every 256 tries (in
             // `reserve_and_enter`); slower rounds every time.
             if !waiter.spinning() {
                 self.check_segment(self.ring.fault_slow())?;
-            }
-            if waiter.timed_out() {
-                return Err(ClaimError::TimedOut);
             }
             waiter.wait();
         };
@@ -795,8 +827,8 @@ impl Claim<'_> {
         ring.publisher(self.publisher.slot)
             .claimed
             .store(0, Ordering::Release);
-        if published {
-            ring.wake_sleepers();
+        if published && ring.wake_sleepers() {
+            counters::add(&ring.publisher(self.publisher.slot).counters.wakes, 1);
         }
         published
     }
@@ -815,7 +847,7 @@ impl Claim<'_> {
         let published = self.finish(STAMP_COMMITTED);
         let seq = self.seq;
         let result = if published {
-            self.publisher.count_published();
+            self.publisher.count_published(self.len);
             Ok(seq)
         } else {
             self.publisher.count_reclaimed();

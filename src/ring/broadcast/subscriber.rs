@@ -7,7 +7,8 @@ use super::{
     check_slot_word, look_at_stamp, still_committed, BroadcastView, Policy, RecvError,
     RegisterError, SlotLook, StartAt, LOOKS_PER_TAIL_CHECK, MAX_SLEEP,
 };
-use crate::layout::{lock_slot, participant, SubscriberSlot, MAX_SEQUENCE};
+use crate::layout::{lock_slot, participant, Counters, SubscriberSlot, MAX_SEQUENCE};
+use crate::ring::counters;
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
@@ -221,7 +222,7 @@ impl Subscriber {
             }
             ring.forget_sleeper(s);
             s.set_name(name.unwrap_or(&[]));
-            s.missed.store(0, Ordering::Relaxed);
+            counters::reset(&s.counters);
             s.pid.store(std::process::id(), Ordering::Relaxed);
             s.heartbeat_ns.store(monotonic_ns(), Ordering::Relaxed);
             let ctl = ring.control();
@@ -329,12 +330,15 @@ impl Subscriber {
         self.ring.policy
     }
 
+    /// This subscriber's counters (its own line: see [`counters`]).
+    #[inline(always)]
+    fn counters(&self) -> &Counters {
+        &self.ring.subscriber(self.slot).counters
+    }
+
     fn count_missed(&mut self, n: u64) {
         self.missed = self.missed.saturating_add(n);
-        self.ring
-            .subscriber(self.slot)
-            .missed
-            .store(self.missed, Ordering::Relaxed);
+        counters::add(&self.counters().missed, n);
     }
 
     /// Locates the next record without waiting.
@@ -419,7 +423,11 @@ impl Subscriber {
             return Ok(false);
         }
         if self.stall.waited_ns(seq, tail) >= self.ring.reclaim_after_ns {
-            return Ok(self.ring.reclaim(seq));
+            let reclaimed = self.ring.reclaim(seq);
+            if reclaimed {
+                counters::add(&self.counters().reclaims, 1);
+            }
+            return Ok(reclaimed);
         }
         Ok(false)
     }
@@ -453,6 +461,7 @@ impl Subscriber {
         }
         let missed = oldest - self.cursor;
         self.cursor = oldest;
+        counters::add(&self.counters().lapped, 1);
         self.count_missed(missed);
         self.release();
         RecvError::Lapped { missed }
@@ -480,6 +489,7 @@ impl Subscriber {
         }
         let seq = self.cursor;
         self.cursor = seq + 1;
+        counters::add(&self.counters().skips, 1);
         self.count_missed(1);
         self.release();
         Ok(seq)
@@ -571,7 +581,7 @@ impl Subscriber {
             }
             if self.intact(found) {
                 self.cursor = found.seq + 1;
-                self.after_read();
+                self.after_read(found.len);
                 return Ok((found.record_type, found.len));
             }
             // Overwritten during the copy: locate reports the lap next.
@@ -579,7 +589,8 @@ impl Subscriber {
     }
 
     #[inline]
-    fn after_read(&mut self) {
+    fn after_read(&mut self, len: usize) {
+        counters::count_record(self.counters(), len);
         self.reads = self.reads.wrapping_add(1);
         self.release();
         if self.reads % 1024 == 0 {
@@ -718,6 +729,7 @@ impl Subscriber {
     /// `until_deadline` when no wake-up may come before it).
     fn sleep(&mut self, max: Duration, until_deadline: bool) {
         self.heartbeat();
+        counters::note_activity(self.counters());
         // SYNC POINT: Acquire pairs with the Release bump of `wake_seq` in
         // `BroadcastView::wake_sleepers`.
         let seen = self.ring.control().wake_seq.load(Ordering::Acquire);
@@ -732,10 +744,14 @@ impl Subscriber {
         fence(Ordering::SeqCst);
         if matches!(self.locate(), Err(RecvError::Empty)) {
             let word = &self.ring.control().wake_seq;
+            counters::add(&self.counters().sleeps, 1);
             if until_deadline {
                 futex_wait_until(word, seen, max);
             } else {
                 futex_wait(word, seen, max);
+            }
+            if word.load(Ordering::Relaxed) != seen {
+                counters::add(&self.counters().wakes, 1);
             }
         }
         self.ring.forget_sleeper(self.ring.subscriber(self.slot));
@@ -827,6 +843,6 @@ impl Drop for Record<'_> {
         let s = &mut *self.subscriber;
         s.ring.note(self.found.seq, self.found.len, false);
         s.cursor = self.found.seq + 1;
-        s.after_read();
+        s.after_read(self.found.len);
     }
 }

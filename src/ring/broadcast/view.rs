@@ -410,9 +410,9 @@ impl BroadcastView {
 
     /// After a commit (or any `SeqCst` write of a stamp a subscriber may be
     /// waiting on): wakes sleeping subscribers, with no system call when
-    /// there are none.
+    /// there are none. Returns whether it made the wake call.
     #[inline(always)]
-    pub(super) fn wake_sleepers(&self) {
+    pub(super) fn wake_sleepers(&self) -> bool {
         let ctl = self.control();
         // SYNC POINT: Dekker pair with the SeqCst fence in
         // `Subscriber::sleep`: either we see its sleeper count, or it sees
@@ -428,7 +428,9 @@ impl BroadcastView {
             if futex_wake_all(&ctl.wake_seq) == 0 {
                 self.idle_wake();
             }
+            return true;
         }
+        false
     }
 
     /// A wake found nobody: usually a sleeper between counting itself and
@@ -497,11 +499,11 @@ impl SubscriberSlot {
             pid: AtomicU32::new(0),
             cursor: AtomicU64::new(0),
             heartbeat_ns: AtomicU64::new(0),
-            missed: AtomicU64::new(0),
             name_len: AtomicU32::new(0),
             sleeping: AtomicU32::new(0),
             name: core::array::from_fn(|_| AtomicU64::new(0)),
-            pad: [0; crate::layout::CACHE_LINE - 104],
+            pad: [0; crate::layout::CACHE_LINE - 96],
+            counters: crate::layout::Counters::new(),
         }
     }
 
@@ -550,10 +552,9 @@ impl PublisherSlot {
         PublisherSlot {
             state: AtomicU32::new(participant::FREE),
             pid: AtomicU32::new(0),
-            published: AtomicU64::new(0),
             claimed: AtomicU64::new(0),
-            reclaimed: AtomicU64::new(0),
-            pad: [0; crate::layout::CACHE_LINE - 32],
+            pad: [0; crate::layout::CACHE_LINE - 16],
+            counters: crate::layout::Counters::new(),
         }
     }
 }

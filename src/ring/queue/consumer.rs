@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{QueueView, RecvError, SlotState, LOOKS_PER_TAIL_CHECK, MAX_SLEEP, REAP_PERIOD_NS};
 use crate::layout::{lock_slot, participant, queue_stamp, MAX_SEQUENCE};
 use crate::ring::broadcast::{check_slot_word, RegisterError};
+use crate::ring::counters;
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, spin_hint, Ordering};
@@ -98,9 +99,7 @@ impl Consumer {
             ring.free_dead_consumer(i);
             let c = ring.consumer(i);
             c.pid.store(std::process::id(), Ordering::Relaxed);
-            c.taken.store(0, Ordering::Relaxed);
-            c.acked.store(0, Ordering::Relaxed);
-            c.redelivered.store(0, Ordering::Relaxed);
+            counters::reset(&c.counters);
             // SYNC POINT: Relaxed load (we hold the lock; the reaper's
             // Release store, if any, was made by us above), Release store:
             // pairs with a reaper's Acquire load of the state word.
@@ -212,11 +211,12 @@ impl Consumer {
             return Ok(None);
         }
         self.taken += 1;
-        let me = self.ring.consumer(self.slot);
-        me.taken.store(self.taken, Ordering::Relaxed);
+        let c = &self.ring.consumer(self.slot).counters;
+        let len = checked.map_or(0, |(len, _)| len as usize);
+        counters::count_record(c, len);
         if redelivered {
             self.redelivered += 1;
-            me.redelivered.store(self.redelivered, Ordering::Relaxed);
+            counters::add(&c.redelivered, 1);
         }
         match checked {
             Ok((len, record_type)) => {
@@ -404,6 +404,7 @@ impl Consumer {
         }
         let moved_on = self.ring.reclaim(h, seen);
         if moved_on {
+            counters::add(&self.ring.consumer(self.slot).counters.reclaims, 1);
             self.ring.wake_sleepers();
         }
         Ok(moved_on)
@@ -494,9 +495,7 @@ impl Consumer {
             ));
         }
         self.acked += 1;
-        ring.consumer(self.slot)
-            .acked
-            .store(self.acked, Ordering::Relaxed);
+        counters::add(&ring.consumer(self.slot).counters.acked, 1);
         if !ack {
             let ctl = ring.control();
             ctl.redelivered.fetch_add(1, Ordering::Relaxed);
@@ -839,11 +838,16 @@ impl Consumer {
         // either the producer sees our count and wakes us, or we see its
         // commit below.
         fence(Ordering::SeqCst);
+        counters::note_activity(&me.counters);
         if !self.something_to_take() && self.ring.fault().is_none() {
+            counters::add(&me.counters.sleeps, 1);
             if until_deadline {
                 futex_wait_until(&ctl.wake_seq, seen, max);
             } else {
                 futex_wait(&ctl.wake_seq, seen, max);
+            }
+            if ctl.wake_seq.load(Ordering::Relaxed) != seen {
+                counters::add(&me.counters.wakes, 1);
             }
         }
         self.ring.forget_sleeper(me);

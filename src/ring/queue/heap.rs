@@ -167,10 +167,9 @@ impl QueueProducerSlot {
         QueueProducerSlot {
             state: AtomicU32::new(participant::FREE),
             pid: AtomicU32::new(0),
-            committed: AtomicU64::new(0),
             claimed: AtomicU64::new(0),
-            reclaimed: AtomicU64::new(0),
-            pad: [0; CACHE_LINE - 32],
+            pad: [0; CACHE_LINE - 16],
+            counters: crate::layout::Counters::new(),
         }
     }
 }
@@ -180,11 +179,9 @@ impl QueueConsumerSlot {
         QueueConsumerSlot {
             state: AtomicU32::new(participant::FREE),
             pid: AtomicU32::new(0),
-            taken: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            redelivered: AtomicU64::new(0),
             sleeping: AtomicU32::new(0),
-            pad: [0; CACHE_LINE - 36],
+            pad: [0; CACHE_LINE - 12],
+            counters: crate::layout::Counters::new(),
         }
     }
 }

@@ -5,8 +5,11 @@ use core::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use super::{ClaimError, QueueView, SlotState, LOOKS_PER_SLOW_CHECK, REAP_PERIOD_NS};
-use crate::layout::{lock_slot, pack_record_header, participant, queue_stamp, MAX_SEQUENCE};
+use crate::layout::{
+    lock_slot, pack_record_header, participant, queue_stamp, Counters, MAX_SEQUENCE,
+};
 use crate::ring::broadcast::RegisterError;
+use crate::ring::counters;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
@@ -73,8 +76,7 @@ impl Producer {
                     .fetch_add(1, Ordering::Relaxed);
             }
             p.pid.store(std::process::id(), Ordering::Relaxed);
-            p.committed.store(0, Ordering::Relaxed);
-            p.reclaimed.store(0, Ordering::Relaxed);
+            counters::reset(&p.counters);
             // SYNC POINT: Release pairs with the Acquire load in
             // `QueueView::owner_inside`: a dead owner's claim is gone (it
             // cannot write any more).
@@ -352,8 +354,29 @@ impl Producer {
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
         self.check_len(len)?;
-        let seq = self.next_sequence()?;
+        let seq = match self.next_sequence() {
+            Ok(seq) => seq,
+            Err(e) => {
+                if e == ClaimError::Full {
+                    self.count_full();
+                }
+                return Err(e);
+            }
+        };
         Ok(self.claim_at(seq, len))
+    }
+
+    /// This producer's counters (its own line: see [`counters`]).
+    fn own_counters(&self) -> &Counters {
+        &self.ring.producer(self.slot).counters
+    }
+
+    /// A claim found the queue full: counted once per `try_claim`, and
+    /// once per blocking claim however long it waits.
+    #[cold]
+    fn count_full(&self) {
+        counters::add(&self.own_counters().full, 1);
+        counters::note_activity(self.own_counters());
     }
 
     /// Claims up to `max` consecutive sequences at once, with one
@@ -492,19 +515,34 @@ impl Producer {
         }
         self.check_len(len)?;
         let mut waiter = Waiter::with_timeout(wait, timeout);
+        // When this claim first found the queue full, if it did.
+        let mut full_since: Option<u64> = None;
         let seq = loop {
-            match self.next_sequence() {
-                Err(ClaimError::Full) => {}
-                other => break other?,
+            let result = match self.next_sequence() {
+                Err(ClaimError::Full) => None,
+                other => Some(other),
+            };
+            let waited_out = result.is_none() && waiter.timed_out();
+            if result.is_some() || waited_out {
+                if let Some(since) = full_since {
+                    let waited = monotonic_ns().saturating_sub(since);
+                    counters::add(&self.own_counters().full_ns, waited);
+                }
+            }
+            match result {
+                Some(other) => break other?,
+                None if waited_out => return Err(ClaimError::TimedOut),
+                None => {}
+            }
+            if full_since.is_none() {
+                self.count_full();
+                full_since = Some(monotonic_ns());
             }
             if !waiter.spinning() {
                 if let Some(fault) = self.ring.fault_slow() {
                     return Err(self.set_unusable(fault));
                 }
                 self.reap_if_due();
-            }
-            if waiter.timed_out() {
-                return Err(ClaimError::TimedOut);
             }
             waiter.wait();
         };
@@ -674,7 +712,10 @@ impl Claim<'_> {
         if published {
             if wake {
                 self.producer.staged = false;
-                self.producer.ring.wake_sleepers();
+                if self.producer.ring.wake_sleepers() {
+                    let c = &ring.producer(self.producer.slot).counters;
+                    counters::add(&c.wakes, 1);
+                }
             } else {
                 self.producer.staged = true;
             }
@@ -720,16 +761,14 @@ impl Claim<'_> {
     fn publish(mut self, wake: bool) -> Result<u64, ClaimError> {
         let published = self.finish(queue_stamp::COMMITTED, wake);
         let seq = self.seq;
-        let p = self.producer.ring.producer(self.producer.slot);
+        let c = &self.producer.ring.producer(self.producer.slot).counters;
         let result = if published {
             self.producer.committed += 1;
-            p.committed
-                .store(self.producer.committed, Ordering::Relaxed);
+            counters::count_record(c, self.len);
             Ok(seq)
         } else {
             self.producer.reclaimed += 1;
-            p.reclaimed
-                .store(self.producer.reclaimed, Ordering::Relaxed);
+            counters::add(&c.lost_claims, 1);
             Err(ClaimError::Reclaimed { sequence: seq })
         };
         core::mem::forget(self);

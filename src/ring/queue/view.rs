@@ -403,7 +403,7 @@ impl QueueView {
     /// After a commit or a give-back: wakes sleeping consumers, with no
     /// system call when there are none.
     #[inline(always)]
-    pub(super) fn wake_sleepers(&self) {
+    pub(super) fn wake_sleepers(&self) -> bool {
         let ctl = self.control();
         // SYNC POINT: Dekker pair with the SeqCst fence in `Consumer::sleep`:
         // either we see its sleeper count, or it sees our commit before it
@@ -417,7 +417,9 @@ impl QueueView {
             // `wake_seq` before it sleeps.
             ctl.wake_seq.fetch_add(1, Ordering::Release);
             futex_wake_all(&ctl.wake_seq);
+            return true;
         }
+        false
     }
 
     /// The queue's positions and counters now (each read on its own).

@@ -80,6 +80,7 @@ use crate::layout::{
     frame_len, pack_record_header, unpack_record_header, SegmentFault, SpscControl, FLAG_COMMITTED,
     FLAG_PADDING, KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
 };
+use crate::ring::counters;
 use crate::ring::region::DataRegion;
 use crate::ring::{ConfigError, Corruption, CorruptionKind, MAX_POSITION};
 use crate::sync::{
@@ -408,6 +409,8 @@ impl SpscControl {
             pad1: [0; crate::layout::CACHE_LINE - 8],
             head: crate::sync::AtomicU64::new(0),
             pad2: [0; crate::layout::CACHE_LINE - 8],
+            producer_counters: crate::layout::Counters::new(),
+            consumer_counters: crate::layout::Counters::new(),
         }
     }
 }
@@ -697,6 +700,9 @@ impl Producer {
     /// says so.
     #[cold]
     fn claim_failed(&mut self, e: ClaimError) -> ClaimError {
+        if e == ClaimError::Full {
+            self.count_full();
+        }
         let fault = match e {
             ClaimError::Full => self.ring.fault_after_miss(),
             ClaimError::Corrupt(_) => self.ring.fault_now(),
@@ -706,6 +712,15 @@ impl Producer {
             Some(fault) => self.set_unusable(fault),
             None => e,
         }
+    }
+
+    /// The ring was full: counted once per `try_claim`, and once per
+    /// blocking claim however long it waits.
+    #[cold]
+    fn count_full(&self) {
+        let c = &self.ring.control().producer_counters;
+        counters::add(&c.full, 1);
+        counters::note_activity(c);
     }
 
     /// Records that the ring is unusable: every later claim returns the
@@ -767,20 +782,31 @@ impl Producer {
         self.flush();
         let wait = self.ring.wait_strategy(wait);
         let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
-        loop {
+        // When this claim first found the ring full, if it did.
+        let mut full_since: Option<u64> = None;
+        let result = loop {
             match self.reserve(len) {
                 Err(ClaimError::Full) => {}
-                Err(e @ ClaimError::Corrupt(_)) => return Err(self.claim_failed(e)),
-                other => return other,
+                Err(e @ ClaimError::Corrupt(_)) => break Err(self.claim_failed(e)),
+                other => break other,
+            }
+            if full_since.is_none() {
+                self.count_full();
+                full_since = Some(monotonic_ns());
             }
             if let Some(fault) = self.ring.fault_while_waiting(&waiter) {
-                return Err(self.set_unusable(fault));
+                break Err(self.set_unusable(fault));
             }
             if waiter.timed_out() {
-                return Err(ClaimError::TimedOut);
+                break Err(ClaimError::TimedOut);
             }
             waiter.wait();
+        };
+        if let Some(since) = full_since {
+            let c = &self.ring.control().producer_counters;
+            counters::add(&c.full_ns, monotonic_ns().saturating_sub(since));
         }
+        result
     }
 
     /// Copies `payload` into a new record of type `record_type` and commits
@@ -865,6 +891,7 @@ impl Producer {
             // sees the header stores before it.
             ctl.wake_seq.fetch_add(1, Ordering::Release);
             futex_wake_all(&ctl.wake_seq);
+            counters::add(&ctl.producer_counters.wakes, 1);
         }
     }
 
@@ -938,6 +965,7 @@ impl<'a> WriteSlot<'a> {
             Some(_) => ring.data.store_header(first.0, first.1, Ordering::Relaxed),
         }
         producer.tail = end;
+        counters::count_record(&ring.control().producer_counters, self.len);
         producer
     }
 
@@ -1283,8 +1311,13 @@ impl Consumer {
         // A removal before our load of `seen` is visible now; one after it
         // bumps `wake_seq`, so the futex does not sleep through it.
         let removed = self.ring.segment().is_some_and(|s| s.fault().is_some());
+        counters::note_activity(&ctl.consumer_counters);
         if empty && !removed {
+            counters::add(&ctl.consumer_counters.sleeps, 1);
             futex_wait(&ctl.wake_seq, seen, max);
+            if ctl.wake_seq.load(Ordering::Relaxed) != seen {
+                counters::add(&ctl.consumer_counters.wakes, 1);
+            }
         }
         ctl.sleepers.store(0, Ordering::Relaxed);
     }
@@ -1317,6 +1350,7 @@ impl Consumer {
                     };
                     f(frame.record_type, payload);
                     self.head = frame.next;
+                    self.count_read(frame.len);
                     n += 1;
                 }
                 Err(e @ RecvError::Corrupt(_)) if n == 0 => return Err(self.read_failed(e)),
@@ -1329,6 +1363,12 @@ impl Consumer {
         }
         self.release();
         Ok(n)
+    }
+
+    /// Counts a record of `len` payload bytes read.
+    #[inline(always)]
+    fn count_read(&self, len: usize) {
+        counters::count_record(&self.ring.control().consumer_counters, len);
     }
 
     /// Returns the space of every record read so far to the producer with
@@ -1395,6 +1435,7 @@ impl Record<'_> {
             .data
             .note_read(self.frame.index, frame_len(self.frame.len));
         self.consumer.head = self.frame.next;
+        self.consumer.count_read(self.frame.len);
         core::mem::forget(self);
     }
 }
@@ -1422,6 +1463,7 @@ impl Drop for Record<'_> {
             .data
             .note_read(self.frame.index, frame_len(self.frame.len));
         self.consumer.head = self.frame.next;
+        self.consumer.count_read(self.frame.len);
         self.consumer.release();
     }
 }

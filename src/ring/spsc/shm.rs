@@ -161,11 +161,10 @@ pub(crate) fn attach_producer(
         path,
         reason: c.to_string(),
     })?;
-    producer
-        .ring
-        .control()
-        .producer_pid
+    let ctl = producer.ring.control();
+    ctl.producer_pid
         .store(std::process::id(), Ordering::Relaxed);
+    crate::ring::counters::reset(&ctl.producer_counters);
     Ok(producer)
 }
 
@@ -196,6 +195,7 @@ pub(crate) fn attach_consumer(
     let ctl = consumer.ring.control();
     ctl.consumer_pid
         .store(std::process::id(), Ordering::Relaxed);
+    crate::ring::counters::reset(&ctl.consumer_counters);
     // A consumer that died asleep left its flag up; we are the only one.
     ctl.sleepers.store(0, Ordering::Relaxed);
     Ok(consumer)

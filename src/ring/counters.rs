@@ -1,0 +1,147 @@
+//! Counting into a participant's [`Counters`] line.
+//!
+//! Every participant (publisher, subscriber, producer, consumer, and the
+//! two ends of an SPSC channel) owns one line of counters in its ring's
+//! segment. Only the owner writes it, so a count is a Relaxed load and a
+//! Relaxed store of the owner's own line: no read-modify-write, no line
+//! another core writes, and nothing anybody waits on. Readers (the
+//! inspector, `ring-dump`) see each counter whole, but not all of them at
+//! one instant.
+//!
+//! Counters are statistics, never control: no ring decision reads them, so
+//! garbage written there by a hostile process only makes the numbers wrong
+//! (sums wrap rather than overflow).
+
+use crate::layout::{Counters, ACTIVITY_EVERY, CACHE_LINE};
+use crate::sync::{monotonic_ns, StatCounter, StatOrdering as Ordering};
+
+impl Counters {
+    /// All zero, for rings on the heap (a new segment is zero already).
+    pub(crate) fn new() -> Self {
+        Counters {
+            records: StatCounter::new(0),
+            bytes: StatCounter::new(0),
+            full: StatCounter::new(0),
+            full_ns: StatCounter::new(0),
+            sleeps: StatCounter::new(0),
+            wakes: StatCounter::new(0),
+            lapped: StatCounter::new(0),
+            missed: StatCounter::new(0),
+            reclaims: StatCounter::new(0),
+            lost_claims: StatCounter::new(0),
+            skips: StatCounter::new(0),
+            redelivered: StatCounter::new(0),
+            acked: StatCounter::new(0),
+            last_active_ns: StatCounter::new(0),
+            pad: [0; CACHE_LINE - 112],
+        }
+    }
+}
+
+/// Adds `n` to `counter`, which only the calling owner writes.
+#[inline(always)]
+pub(crate) fn add(counter: &StatCounter, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// Counts one record of `bytes` payload bytes, and every
+/// [`ACTIVITY_EVERY`] records stores the time.
+#[inline(always)]
+pub(crate) fn count_record(c: &Counters, bytes: usize) {
+    let records = c.records.load(Ordering::Relaxed).wrapping_add(1);
+    c.records.store(records, Ordering::Relaxed);
+    add(&c.bytes, bytes as u64);
+    if records % ACTIVITY_EVERY == 0 {
+        note_activity(c);
+    }
+}
+
+/// Stores the time as the owner's last activity.
+#[inline]
+pub(crate) fn note_activity(c: &Counters) {
+    c.last_active_ns.store(monotonic_ns(), Ordering::Relaxed);
+}
+
+/// Zeroes every counter and stores the time: done by a participant when it
+/// takes a slot, before anybody could mistake the previous owner's numbers
+/// for its own.
+pub(crate) fn reset(c: &Counters) {
+    for counter in [
+        &c.records,
+        &c.bytes,
+        &c.full,
+        &c.full_ns,
+        &c.sleeps,
+        &c.wakes,
+        &c.lapped,
+        &c.missed,
+        &c.reclaims,
+        &c.lost_claims,
+        &c.skips,
+        &c.redelivered,
+        &c.acked,
+    ] {
+        counter.store(0, Ordering::Relaxed);
+    }
+    note_activity(c);
+}
+
+/// A participant's counters as read at one moment (each counter whole; see
+/// the module docs). The fields mean what [`Counters`]' fields mean.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterValues {
+    /// Records published (writers) or read / taken (readers).
+    pub records: u64,
+    /// Payload bytes of those records.
+    pub bytes: u64,
+    /// Claims that found the ring full (back-pressure).
+    pub full: u64,
+    /// Nanoseconds blocking claims waited for space.
+    pub full_ns: u64,
+    /// Sleeps on the ring's futex.
+    pub sleeps: u64,
+    /// Futex wake-ups sent (writers) or sleeps ended by one (readers).
+    pub wakes: u64,
+    /// Times a writer overtook this reader.
+    pub lapped: u64,
+    /// Records this reader lost: lapped, reclaimed or skipped.
+    pub missed: u64,
+    /// Stalled claims of others this participant reclaimed.
+    pub reclaims: u64,
+    /// This writer's claims a waiter reclaimed.
+    pub lost_claims: u64,
+    /// Records this reader passed over.
+    pub skips: u64,
+    /// Redelivered records this queue consumer took.
+    pub redelivered: u64,
+    /// Records this queue consumer acknowledged or gave back.
+    pub acked: u64,
+    /// `CLOCK_MONOTONIC` ns of the last activity (a lower bound).
+    pub last_active_ns: u64,
+}
+
+impl CounterValues {
+    /// Reads every counter of `c`.
+    pub fn load(c: &Counters) -> Self {
+        let get = |a: &StatCounter| a.load(Ordering::Relaxed);
+        CounterValues {
+            records: get(&c.records),
+            bytes: get(&c.bytes),
+            full: get(&c.full),
+            full_ns: get(&c.full_ns),
+            sleeps: get(&c.sleeps),
+            wakes: get(&c.wakes),
+            lapped: get(&c.lapped),
+            missed: get(&c.missed),
+            reclaims: get(&c.reclaims),
+            lost_claims: get(&c.lost_claims),
+            skips: get(&c.skips),
+            redelivered: get(&c.redelivered),
+            acked: get(&c.acked),
+            last_active_ns: get(&c.last_active_ns),
+        }
+    }
+}
