@@ -13,12 +13,13 @@
 //! counters, every producer (with its claim) and consumer (with the records
 //! it holds) and its liveness, every record slot in flight (being written,
 //! waiting, taken by a live or a dead consumer, skipped), and the waiting
-//! records decoded as Protocol V2 (or in hex). Text, or one JSON object.
+//! records decoded as Protocol V2 (or in hex). Text, or one JSON document.
 //!
 //! Exit codes: 0 ok; 1 namespace, directory, channel, topic or queue not
 //! found; 2 corrupt or unusable (and usage errors), with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
+mod json;
 mod render;
 
 use std::io::{self, Write};
@@ -376,6 +377,18 @@ pub(crate) enum Row {
     Corrupt { entry: usize, reason: String },
 }
 
+impl Row {
+    /// The kind column of the row: `topic`, `spsc`, `queue`, or `-`.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Row::Topic { .. } => RingKind::Broadcast.name(),
+            Row::Channel { .. } => RingKind::Spsc.name(),
+            Row::Queue { .. } => RingKind::Queue.name(),
+            _ => "-",
+        }
+    }
+}
+
 /// The failure `ring-dump list` ends with when it listed corrupt entries:
 /// the first one's reason, and how many more there are.
 fn corrupt_rows_failure(rows: &[Row]) -> Option<Failure> {
@@ -479,7 +492,7 @@ fn run(args: &Args) -> Result<Output, Failure> {
                 .map(|entry| row(&ns, entry, &opts))
                 .collect();
             let stdout = if args.json {
-                render::list_json(&ns, &rows)
+                json::list(&ns, &rows)
             } else {
                 render::list_text(&ns, &rows)
             };
@@ -519,7 +532,7 @@ fn run(args: &Args) -> Result<Output, Failure> {
                 };
             }
             let stdout = if args.json {
-                render::spsc_json(&ns, &snapshot, &records, &end)
+                json::spsc(&ns, &snapshot, &records, &end)
             } else {
                 render::spsc_text(&ns, &snapshot, &records, &end)
             };
@@ -556,7 +569,7 @@ fn run(args: &Args) -> Result<Output, Failure> {
                 };
             }
             let stdout = if args.json {
-                render::topic_json(&ns, &snapshot, &records, &end, args.hex_bytes)
+                json::topic(&ns, &snapshot, &records, &end, args.hex_bytes)
             } else {
                 render::topic_text(&ns, &snapshot, &records, &end, args.hex_bytes)
             };
@@ -597,7 +610,7 @@ fn run(args: &Args) -> Result<Output, Failure> {
                 hex_bytes: args.hex_bytes,
             };
             let stdout = if args.json {
-                render::queue_json(&report)
+                json::queue(&report)
             } else {
                 render::queue_text(&report)
             };
