@@ -1316,3 +1316,198 @@ fn corrupt_queue_exits_2_and_is_listed_unusable() {
         "queue modified"
     );
 }
+
+// ---------------------------------------------------------------------------
+// One command set for every kind
+// ---------------------------------------------------------------------------
+
+/// A namespace holding one ring of each kind: the channel `orders`
+/// ([`ring_with_records`]), the topic [`TOPIC`] ([`desk_with_traffic`]) and
+/// the work queue [`QUEUE`] with two records waiting. The participants stay
+/// attached while it lives.
+struct EveryKind {
+    _desk: Desk,
+    _orders: Channel,
+    _queue: shmbus::bus::Queue,
+}
+
+fn every_kind(tmp: &TempNs) -> EveryKind {
+    let desk = desk_with_traffic(tmp);
+    let orders = ring_with_records(&tmp.bus(), "orders");
+    let queue = tmp
+        .bus()
+        .queue(QUEUE, &queue_config(8, std::time::Duration::from_secs(1)))
+        .expect("queue");
+    let mut producer = queue.producer().expect("producer");
+    for seq in 0..2 {
+        producer
+            .try_send(u16::from(RelayDomain::MarketData as u8), &trade(seq))
+            .expect("room");
+    }
+    EveryKind {
+        _desk: desk,
+        _orders: orders,
+        _queue: queue,
+    }
+}
+
+/// `v` without the fields that change from one run to the next (a live
+/// subscriber's heartbeat age).
+fn steady(mut v: Value) -> Value {
+    if let Some(subscribers) = v.get_mut("subscribers").and_then(Value::as_array_mut) {
+        for s in subscribers {
+            s["heartbeat_age_ns"] = Value::Null;
+        }
+    }
+    v
+}
+
+#[test]
+fn show_finds_each_kind_and_shows_what_its_own_command_shows() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    for (name, command, kind, header) in [
+        (
+            "orders",
+            "spsc",
+            "spsc",
+            "channel    desk/orders (spsc ring ",
+        ),
+        (
+            TOPIC,
+            "topic",
+            "topic",
+            "topic        desk/market_data (broadcast log ",
+        ),
+        (
+            QUEUE,
+            "queue",
+            "queue",
+            "queue        desk/execution (work queue ",
+        ),
+    ] {
+        let shown = ring_dump(&tmp.base, &["show", name]);
+        assert_eq!(shown.code, 0, "{name}: {}", shown.stderr);
+        assert_eq!(shown.stderr, "", "{name}");
+        assert!(
+            shown.stdout.starts_with(header),
+            "{name}:\n{}",
+            shown.stdout
+        );
+        let own = ring_dump(&tmp.base, &[command, name]);
+        if kind != "topic" {
+            // A topic's text has a live heartbeat age; the JSON below
+            // compares the rest.
+            assert_eq!(shown.stdout, own.stdout, "{name}");
+        }
+
+        let shown = ring_dump(&tmp.base, &["--json", "--records", "1", "show", name]);
+        assert_eq!(shown.code, 0, "{name}: {}", shown.stderr);
+        let shown = steady(shown.json());
+        assert_eq!(shown["kind"], kind, "{name}");
+        assert_eq!(shown["name"], name);
+        assert_eq!(shown["records"].as_array().map(Vec::len), Some(1), "{name}");
+        let own = steady(ring_dump(&tmp.base, &["--json", "--records", "1", command, name]).json());
+        assert_eq!(shown, own, "{name}");
+    }
+
+    let run = ring_dump(&tmp.base, &["show", "nope"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.one_error_line()
+            .contains("no SPSC channel, topic or work queue \"nope\" in namespace desk"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_command_is_list() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    let list = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(list.code, 0, "stderr: {}", list.stderr);
+    assert!(
+        list.stdout.contains(": 1 topic, 1 spsc channel, 1 queue\n"),
+        "{}",
+        list.stdout
+    );
+    let default = ring_dump(&tmp.base, &[]);
+    assert_eq!(default.code, 0, "stderr: {}", default.stderr);
+    assert_eq!(default.stdout, list.stdout);
+
+    let j = ring_dump(&tmp.base, &["--json"]).json();
+    let kinds: Vec<&str> = j["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["queue", TOPIC_KIND, "spsc"]);
+}
+
+/// What `list` calls a topic's kind.
+const TOPIC_KIND: &str = "topic";
+
+#[test]
+fn json_is_one_document_on_every_command() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    for args in [
+        &["--json"][..],
+        &["--json", "list"],
+        &["topics", "--json"],
+        &["--json", "show", "orders"],
+        &["--json", "show", TOPIC],
+        &["--json", "show", QUEUE],
+        &["--json", "spsc", "orders"],
+        &["--json", "topic", TOPIC],
+        &["queue", QUEUE, "--json"],
+    ] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let j = run.json();
+        assert_eq!(j["namespace"], NS, "{args:?}");
+        assert!(j.is_object(), "{args:?}");
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_on_stderr_and_exit_2() {
+    let tmp = desk();
+    for (args, says) in [
+        (&["--bogus"][..], "unexpected argument '--bogus' found"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+        // clap's message spreads the missing argument over two lines.
+        (
+            &["show"],
+            "the following required arguments were not provided: <NAME>",
+        ),
+        (&["spsc", "a", "b"], "unexpected argument 'b' found"),
+        (
+            &["--records", "x", "list"],
+            "invalid value 'x' for '--records <N>'",
+        ),
+        (
+            &["--json", "-n"],
+            "a value is required for '--namespace <NS>'",
+        ),
+    ] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 2, "{args:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+        let line = run.one_error_line();
+        assert!(
+            line.starts_with(&format!("ring-dump: {says}")),
+            "{args:?}: {line}"
+        );
+        assert!(line.ends_with("(see ring-dump --help)"), "{line}");
+    }
+    for args in [&["--help"][..], &["show", "--help"], &["-V"]] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 0, "{args:?}");
+        assert_eq!(run.stderr, "", "{args:?}");
+        assert!(run.stdout.contains("ring-dump"), "{args:?}: {}", run.stdout);
+    }
+}
