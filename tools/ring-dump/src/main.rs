@@ -18,8 +18,8 @@
 //! in hex). Text, or one JSON document (`--json`).
 //!
 //! Exit codes: 0 ok; 1 namespace, directory, channel, topic or queue not
-//! found; 2 corrupt or unusable (a `list` that shows a corrupt directory
-//! entry included) and usage errors, with exactly one line
+//! found; 2 corrupt or unusable (a `list` that shows a corrupt entry or an
+//! unusable ring included) and usage errors, with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
 mod json;
@@ -60,8 +60,9 @@ WHAT EACH COMMAND SHOWS:
                   subscribers, largest lag), SPSC channels (capacity, bytes used, who
                   is attached), work queues (slots, max payload, depth, live producers
                   and consumers, records in flight, redelivered), then removed entries,
-                  entries being created and corrupt entries (with what is wrong); the
-                  command run when none is given; `topics` is another name for it
+                  entries being created, corrupt entries and unusable rings (with what
+                  is wrong); the command run when none is given; `topics` is another
+                  name for it
     show NAME     the ring NAME, whatever its kind, as `spsc NAME`, `topic NAME` or
                   `queue NAME` shows it (a name is one ring of one kind in a
                   namespace's directory, so there is never more than one to show)
@@ -90,9 +91,10 @@ EXIT CODES:
        a live publisher, is reported on stdout, still 0)
     1  namespace, directory, channel, topic or queue not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
-       positions, stamps or records, a corrupt directory entry listed by `list` or
-       on the probe chain of NAME, wrong owner or mode, I/O error), or a bad command
-       line; the reason is one line on stderr: `ring-dump: <reason>`
+       positions, stamps or records, a corrupt directory entry on the probe chain
+       of NAME, wrong owner or mode, I/O error), `list` showing a corrupt directory
+       entry or an unusable ring (after the whole listing), or a bad command line;
+       the reason is one line on stderr: `ring-dump: <reason>`
 
 EXAMPLES:
     ring-dump
@@ -414,7 +416,8 @@ impl Row {
         self.ring_kind().map_or("-", RingKind::name)
     }
 
-    /// Why the row makes `list` exit 2: a corrupt directory entry.
+    /// Why the row makes `list` exit 2: a corrupt directory entry, or a
+    /// ring that cannot be shown because it is corrupt or unusable.
     fn problem(&self) -> Option<String> {
         match self {
             Row::Corrupt { entry, reason } => Some(
@@ -424,13 +427,29 @@ impl Row {
                 }
                 .to_string(),
             ),
+            Row::Topic {
+                name,
+                result: Err(f),
+            }
+            | Row::Channel {
+                name,
+                result: Err(f),
+            }
+            | Row::Queue {
+                name,
+                result: Err(f),
+            } if f.code == EXIT_UNUSABLE => Some(format!(
+                "{} {name} is unusable: {}",
+                self.ring_kind().map_or("ring", RingKind::noun),
+                f.reason
+            )),
             _ => None,
         }
     }
 }
 
-/// The failure `ring-dump list` ends with when it listed corrupt entries:
-/// the first one's reason, and how many more there are.
+/// The failure `ring-dump list` ends with when it listed corrupt entries
+/// or unusable rings: the first one's reason, and how many more there are.
 fn list_failure(rows: &[Row]) -> Option<Failure> {
     let mut problems = rows.iter().filter_map(Row::problem);
     let first = problems.next()?;
@@ -438,8 +457,8 @@ fn list_failure(rows: &[Row]) -> Option<Failure> {
         code: EXIT_UNUSABLE,
         reason: match problems.count() {
             0 => first,
-            1 => format!("{first}; 1 more entry is corrupt"),
-            n => format!("{first}; {n} more entries are corrupt"),
+            1 => format!("{first}; 1 more entry is corrupt or unusable"),
+            n => format!("{first}; {n} more entries are corrupt or unusable"),
         },
     })
 }
@@ -457,32 +476,61 @@ fn open_directory(ns: &Namespace, opts: &OpenOptions) -> Result<Directory, Failu
     })
 }
 
+/// Why the ring of `record` cannot be shown. A ring file that is missing
+/// although the directory still has `record` ready is unusable (exit 2),
+/// not a ring removed while ring-dump was looking (exit 1).
+fn ring_failure(
+    e: InspectError,
+    ns: &Namespace,
+    record: &RingRecord,
+    opts: &OpenOptions,
+) -> Failure {
+    let mut failure = Failure::from(e);
+    if failure.code == EXIT_NOT_FOUND {
+        let still_ready = open_directory(ns, opts)
+            .ok()
+            .and_then(|dir| dir.lookup(&record.name).ok().flatten())
+            .is_some_and(|now| now.segment == record.segment);
+        if still_ready {
+            failure = Failure {
+                code: EXIT_UNUSABLE,
+                reason: format!(
+                    "{} (its directory entry {} says it is ready)",
+                    failure.reason, record.entry
+                ),
+            };
+        }
+    }
+    failure
+}
+
 /// The row of one directory entry, with a snapshot of its ring if ready.
 fn row(ns: &Namespace, entry: DirectoryEntry, opts: &OpenOptions) -> Row {
     match entry {
         DirectoryEntry::Ready(record) => {
             let name = record.name.clone();
+            let fail = |e| ring_failure(e, ns, &record, opts);
             match record.kind() {
                 RingKind::Broadcast => Row::Topic {
                     name,
-                    result: TopicInspector::open_topic(ns, record, opts)
+                    result: TopicInspector::open_topic(ns, record.clone(), opts)
                         .and_then(|log| log.snapshot())
                         .map(Box::new)
-                        .map_err(Failure::from),
+                        .map_err(fail),
                 },
                 RingKind::Spsc => Row::Channel {
                     name,
-                    result: SpscInspector::open_channel(ns, record, opts)
+                    result: SpscInspector::open_channel(ns, record.clone(), opts)
                         .and_then(|ring| ring.snapshot())
                         .map(Box::new)
-                        .map_err(Failure::from),
+                        .map_err(fail),
                 },
                 RingKind::Queue => Row::Queue {
                     name,
-                    result: QueueInspector::open_queue(ns, record, opts)
+                    result: QueueInspector::open_queue(ns, record.clone(), opts)
                         .and_then(|queue| queue.snapshot())
                         .map(Box::new)
-                        .map_err(Failure::from),
+                        .map_err(fail),
                 },
                 // A newer library may know more kinds of ring.
                 other => Row::OtherKind {

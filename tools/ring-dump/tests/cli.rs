@@ -265,7 +265,7 @@ fn records_after_a_wrap_are_found_past_the_padding() {
 }
 
 #[test]
-fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
+fn list_shows_every_entry_with_its_kind_and_exits_2_for_an_unusable_one() {
     let tmp = desk();
     let bus = tmp.bus();
     ring_with_records(&bus, "orders");
@@ -280,7 +280,10 @@ fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
 
     for command in ["list", "topics"] {
         let run = ring_dump(&tmp.base, &[command]);
-        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+        assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+        let line = run.one_error_line();
+        assert!(line.contains("SPSC channel junk is unusable: "), "{line}");
+        assert!(line.contains("not a shmbus segment"), "{line}");
         let out = &run.stdout;
         assert!(
             out.contains(": 1 topic, 3 spsc channels, 0 queues, 1 removed\n"),
@@ -324,7 +327,10 @@ fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
         );
     }
 
-    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let run = ring_dump(&tmp.base, &["--json", "list"]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert!(run.one_error_line().contains("SPSC channel junk"));
+    let j = run.json();
     let entries = j.get("entries").and_then(Value::as_array).expect("entries");
     let summary: Vec<(&str, &str, Option<&str>)> = entries
         .iter()
@@ -861,7 +867,13 @@ fn corrupt_log_control_block_exits_2_and_is_listed_unusable() {
     assert!(line.contains("slots 32"), "{line}");
 
     let run = ring_dump(&tmp.base, &["list"]);
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert!(
+        run.one_error_line()
+            .contains("topic market_data is unusable: "),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.contains("unusable: "), "{}", run.stdout);
     let j = ring_dump(&tmp.base, &["--json", "list"]).json();
     let topics = j.get("entries").and_then(Value::as_array).expect("entries");
@@ -1284,7 +1296,12 @@ fn corrupt_queue_exits_2_and_is_listed_unusable() {
         assert!(line.contains("holds stamp 0x5a5a"), "{line}");
     }
     let run = ring_dump(&tmp.base, &["list"]);
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert!(
+        run.one_error_line().contains("holds stamp 0x5a5a"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stdout
             .lines()
@@ -1510,4 +1527,102 @@ fn usage_errors_are_one_line_on_stderr_and_exit_2() {
         assert_eq!(run.stderr, "", "{args:?}");
         assert!(run.stdout.contains("ring-dump"), "{args:?}: {}", run.stdout);
     }
+}
+
+#[test]
+fn list_with_unusable_rings_exits_2_after_the_whole_listing() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    let junk = channel(&tmp, "junk", 4096);
+    garbage_ring(&junk.path());
+    let bad_queue = tmp
+        .bus()
+        .queue(
+            "bad_queue",
+            &queue_config(8, std::time::Duration::from_secs(1)),
+        )
+        .expect("queue");
+    // A control block whose slot count (8) the directory disagrees with.
+    write_at(
+        &bad_queue.path(),
+        QUEUE_CONTROL_OFFSET as u64,
+        &16u64.to_ne_bytes(),
+    );
+
+    let run = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    // The first in the listing is named, the others counted.
+    let line = run.one_error_line();
+    assert!(
+        line.starts_with("ring-dump: work queue bad_queue is unusable: "),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("; 1 more entry is corrupt or unusable"),
+        "{line}"
+    );
+    let out = &run.stdout;
+    assert!(
+        out.contains(": 1 topic, 2 spsc channels, 2 queues\n"),
+        "{out}"
+    );
+    for (name, details) in [
+        ("bad_queue", "queue    unusable: "),
+        ("junk", "spsc     unusable: "),
+        (TOPIC, "topic    policy=backpressure"),
+        ("orders", "spsc     capacity=4096"),
+        (QUEUE, "queue    slots=8"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{name} ")) && l.contains(details)),
+            "no {details:?} for {name} in:\n{out}"
+        );
+    }
+
+    let run = ring_dump(&tmp.base, &["--json", "list"]);
+    assert_eq!(run.code, 2);
+    run.one_error_line();
+    let statuses: Vec<(String, String)> = run.json()["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["name"].to_string(), e["status"].to_string()))
+        .collect();
+    assert_eq!(statuses.len(), 5, "{statuses:?}");
+    let unusable: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, status)| status == "\"unusable\"")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(unusable, ["\"bad_queue\"", "\"junk\""]);
+}
+
+#[test]
+fn a_ring_file_missing_under_a_ready_entry_is_unusable_in_list() {
+    let tmp = desk();
+    ring_with_records(&tmp.bus(), "orders");
+    let lost = channel(&tmp, "lost", 1024);
+    std::fs::remove_file(lost.path()).expect("remove the ring file by hand");
+
+    let run = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    let line = run.one_error_line();
+    assert!(
+        line.starts_with("ring-dump: SPSC channel lost is unusable: "),
+        "{line}"
+    );
+    assert!(line.contains("says it is ready"), "{line}");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("orders ") && l.contains("capacity=4096")),
+        "{}",
+        run.stdout
+    );
+    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let lost = &j["entries"][0];
+    assert_eq!(lost["name"], "lost");
+    assert_eq!(lost["status"], "unusable");
+    assert_eq!(lost["exit_code"], 2);
 }
