@@ -87,14 +87,15 @@ JSON document on stdout (nothing when it fails before it has anything to show).
 ring-dump never creates, locks or writes anything: segments are mapped read-only.
 
 EXIT CODES:
-    0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten by
-       a live publisher, is reported on stdout, still 0)
+    0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten
+       while a publisher is alive, is reported on stdout, still 0)
     1  namespace, directory, channel, topic or queue not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
-       positions, stamps or records, a corrupt directory entry on the probe chain
-       of NAME, wrong owner or mode, I/O error), `list` showing a corrupt directory
-       entry or an unusable ring (after the whole listing), or a bad command line;
-       the reason is one line on stderr: `ring-dump: <reason>`
+       positions, stamps or records, a record slot of a topic overwritten while no
+       publisher is alive, a corrupt directory entry on the probe chain of NAME,
+       wrong owner or mode, I/O error), `list` showing a corrupt directory entry or
+       an unusable ring (after the whole listing), or a bad command line; the reason
+       is one line on stderr: `ring-dump: <reason>`
 
 EXAMPLES:
     ring-dump
@@ -672,6 +673,20 @@ fn spsc(args: &Args, ns: &Namespace, ring: SpscInspector) -> Result<Output, Fail
     Ok(Output { stdout, failure })
 }
 
+/// Whether a publisher could have overwritten the slot a walk found not
+/// holding its record: one was alive at the snapshot, or one attached or
+/// moved the tail since. If none could, the slot is corrupt.
+fn publisher_could_write(log: &TopicInspector, snapshot: &TopicSnapshot) -> bool {
+    if snapshot.publishers_alive() > 0 {
+        return true;
+    }
+    match log.snapshot() {
+        Ok(now) => now.publishers_alive() > 0 || now.tail != snapshot.tail,
+        // Liveness is unknown: do not call the log corrupt.
+        Err(_) => true,
+    }
+}
+
 /// `topic NAME`, or `show NAME` of a topic.
 fn topic(args: &Args, ns: &Namespace, log: TopicInspector) -> Result<Output, Failure> {
     let snapshot = log.snapshot()?;
@@ -682,10 +697,25 @@ fn topic(args: &Args, ns: &Namespace, log: TopicInspector) -> Result<Output, Fai
     for record in walk.by_ref() {
         match record {
             Ok(r) => records.push(r),
-            Err(e @ InspectError::Overwritten { .. }) => {
+            Err(e @ InspectError::Overwritten { .. }) if publisher_could_write(&log, &snapshot) => {
                 end = LogWalkEnd::Overwritten {
                     reason: e.to_string(),
                 };
+            }
+            // With no publisher alive nothing writes the log: a slot that
+            // does not hold the record the tail says it holds is corrupt.
+            Err(InspectError::Overwritten { path, sequence }) => {
+                let reason = format!(
+                    "{} is corrupt: the slot of record {sequence} does not hold it, and no publisher is alive that could have overwritten it",
+                    path.display()
+                );
+                end = LogWalkEnd::Corrupt {
+                    reason: reason.clone(),
+                };
+                failure = Some(Failure {
+                    code: EXIT_UNUSABLE,
+                    reason,
+                });
             }
             Err(e) => {
                 end = LogWalkEnd::Corrupt {

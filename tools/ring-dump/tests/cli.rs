@@ -1626,3 +1626,87 @@ fn a_ring_file_missing_under_a_ready_entry_is_unusable_in_list() {
     assert_eq!(lost["status"], "unusable");
     assert_eq!(lost["exit_code"], 2);
 }
+
+/// Garbage in the stamp of the slot of `market_data`'s newest record:
+/// a lap beyond any the log reached.
+fn garbage_stamp(
+    tmp: &TempNs,
+    publisher_alive: bool,
+) -> (
+    Bus,
+    shmbus::bus::Topic,
+    Option<shmbus::ring::broadcast::Publisher>,
+) {
+    let bus = tmp.bus();
+    let topic = bus
+        .topic(TOPIC, &topic_config(Policy::Overwrite, 8))
+        .expect("topic");
+    let mut publisher = topic.publisher().expect("publisher");
+    for seq in 0..3 {
+        publisher
+            .try_send(u16::from(RelayDomain::MarketData as u8), &trade(seq))
+            .expect("publish");
+    }
+    drop(publisher);
+    write_at(
+        &topic.path(),
+        topic.config().geometry().slot_offset(2) as u64,
+        &0x5a5a_5a5a_5a5a_5a5au64.to_ne_bytes(),
+    );
+    let live = publisher_alive.then(|| topic.publisher().expect("publisher again"));
+    (bus, topic, live)
+}
+
+#[test]
+fn garbage_in_a_log_without_a_live_publisher_is_corrupt() {
+    let tmp = desk();
+    let (_bus, topic, live) = garbage_stamp(&tmp, false);
+    assert!(live.is_none());
+    let before = std::fs::read(topic.path()).expect("read log");
+    for args in [&["topic", TOPIC][..], &["show", TOPIC]] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        let line = run.one_error_line();
+        assert!(
+            line.contains("is corrupt: the slot of record 2 does not hold it"),
+            "{line}"
+        );
+        assert!(line.contains("no publisher is alive"), "{line}");
+        assert!(!line.contains("live log"), "{line}");
+        // What could be read is still shown.
+        assert!(
+            run.stdout.contains("publishers   0 in use, 0 alive"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("walk stopped: "), "{}", run.stdout);
+    }
+    let run = ring_dump(&tmp.base, &["--json", "topic", TOPIC]);
+    assert_eq!(run.code, 2);
+    run.one_error_line();
+    let walk = run.json()["walk"].clone();
+    assert_eq!(walk["status"], "corrupt", "{walk}");
+    assert!(walk["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("no publisher is alive")));
+    assert_eq!(
+        std::fs::read(topic.path()).expect("read log"),
+        before,
+        "log modified"
+    );
+}
+
+#[test]
+fn a_log_overwritten_while_a_publisher_is_alive_is_not_corrupt() {
+    let tmp = desk();
+    let (_bus, _topic, live) = garbage_stamp(&tmp, true);
+    assert!(live.is_some());
+    let run = ring_dump(&tmp.base, &["--json", "topic", TOPIC]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let walk = run.json()["walk"].clone();
+    assert_eq!(walk["status"], "overwritten", "{walk}");
+    assert!(walk["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("live log")));
+}
