@@ -3,29 +3,36 @@
 //!
 //! Opens segments with `Segment::open_read_only` (a `PROT_READ` mapping, no
 //! lock taken, nothing written), so it is safe to run against a production
-//! host. Every ring is found through the namespace's directory. `list`
-//! shows every entry of the directory with its kind; for an SPSC channel
-//! it prints the header, positions, occupancy, which roles are attached
-//! (proved by their liveness locks) and its records in hex; for a topic
-//! the configuration, positions, counters, every publisher and subscriber
-//! with its lag and liveness, and the last records decoded as Protocol V2
-//! (or in hex); for a work queue the configuration, positions, depth,
-//! counters, every producer (with its claim) and consumer (with the records
-//! it holds) and its liveness, every record slot in flight (being written,
-//! waiting, taken by a live or a dead consumer, skipped), and the waiting
-//! records decoded as Protocol V2 (or in hex). Text, or one JSON object.
+//! host. Every ring is found through the namespace's directory. `list` (the
+//! default) shows every entry of the directory with its kind; `show NAME`
+//! shows one ring whatever its kind, as `spsc NAME`, `topic NAME` or
+//! `queue NAME` do for their kind: for an SPSC channel the header,
+//! positions, occupancy, which roles are attached (proved by their liveness
+//! locks) and its records in hex; for a topic the configuration, positions,
+//! counters, every publisher and subscriber with its lag and liveness, and
+//! the last records decoded as Protocol V2 (or in hex); for a work queue the
+//! configuration, positions, depth, counters, every producer (with its
+//! claim) and consumer (with the records it holds) and its liveness, every
+//! record slot in flight (being written, waiting, taken by a live or a dead
+//! consumer, skipped), and the waiting records decoded as Protocol V2 (or
+//! in hex). Text, or one JSON document (`--json`).
 //!
 //! Exit codes: 0 ok; 1 namespace, directory, channel, topic or queue not
-//! found; 2 corrupt or unusable (and usage errors), with exactly one line
+//! found; 2 corrupt or unusable (a `list` that shows a corrupt entry or an
+//! unusable ring included) and usage errors, with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
+mod json;
 mod render;
 
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use shmbus::directory::{DirectoryEntry, DirectoryError};
+use clap::error::ErrorKind;
+use clap::{ArgAction, Parser, Subcommand};
+use shmbus::directory::{Directory, DirectoryEntry, DirectoryError, RingRecord};
 use shmbus::inspect::{
     BroadcastRecord, InspectError, QueueInspector, QueueRecord, QueueSnapshot, SpscInspector,
     SpscRecord, SpscSnapshot, TopicInspector, TopicSnapshot,
@@ -45,23 +52,20 @@ const EXIT_UNUSABLE: u8 = 2;
 const DEFAULT_RECORDS: usize = 16;
 const DEFAULT_HEX_BYTES: usize = 64;
 
-const HELP: &str = "\
-ring-dump: read-only inspection of live shmbus channels, topics and work queues
-
-USAGE:
-    ring-dump [OPTIONS] list
-    ring-dump [OPTIONS] spsc NAME
-    ring-dump [OPTIONS] topic NAME
-    ring-dump [OPTIONS] queue NAME
-
-COMMANDS:
+/// The manual after the generated usage, commands and options.
+const MANUAL: &str = "\
+WHAT EACH COMMAND SHOWS:
     list          every entry of the namespace's directory, one line each with its
                   kind: topics (policy, slots, max payload, tail, live publishers and
                   subscribers, largest lag), SPSC channels (capacity, bytes used, who
                   is attached), work queues (slots, max payload, depth, live producers
                   and consumers, records in flight, redelivered), then removed entries,
-                  entries being created and corrupt entries (with what is wrong);
-                  `topics` is another name for it
+                  entries being created, corrupt entries and unusable rings (with what
+                  is wrong); the command run when none is given; `topics` is another
+                  name for it
+    show NAME     the ring NAME, whatever its kind, as `spsc NAME`, `topic NAME` or
+                  `queue NAME` shows it (a name is one ring of one kind in a
+                  namespace's directory, so there is never more than one to show)
     spsc NAME     one SPSC channel: header, positions, occupancy, producer and
                   consumer (attached = holds its liveness lock, so is alive), then its
                   records from the consumer position on, in hex
@@ -78,40 +82,105 @@ COMMANDS:
                   dead), skipped (suspect)); then the waiting records, oldest first,
                   decoded as Protocol V2 (hex otherwise); --records limits both lists
 
-OPTIONS:
-    --dir BASE          base directory [default: $SHMBUS_DIR, else /dev/shm/shmbus-<uid>]
-    -n, --namespace NS  namespace under BASE [default: default]
-    --json              print one JSON object on stdout instead of text
-    --records N         show at most N records [default: 16; 0 shows none]
-    --hex-bytes N       show the first N payload bytes of each record in hex
-                        [default: 64]
-    -h, --help          print this help
-    -V, --version       print the version
-
+Options go before or after the command. With --json every command prints one
+JSON document on stdout (nothing when it fails before it has anything to show).
 ring-dump never creates, locks or writes anything: segments are mapped read-only.
 
 EXIT CODES:
-    0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten by
-       a live publisher, is reported on stdout, still 0)
+    0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten
+       while a publisher is alive, is reported on stdout, still 0)
     1  namespace, directory, channel, topic or queue not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
-       positions, stamps or records, a corrupt directory entry listed by `list` or on
-       the probe chain of `spsc NAME`, `topic NAME` or `queue NAME`, wrong owner or
-       mode, I/O error), or a bad command line; the reason is one line on stderr:
-       `ring-dump: <reason>`
+       positions, stamps or records, a record slot of a topic overwritten while no
+       publisher is alive, a corrupt directory entry on the probe chain of NAME,
+       wrong owner or mode, I/O error), `list` showing a corrupt directory entry or
+       an unusable ring (after the whole listing), or a bad command line; the reason
+       is one line on stderr: `ring-dump: <reason>`
 
 EXAMPLES:
-    ring-dump list
-    ring-dump --namespace prod spsc execution_reports
-    ring-dump --json -n prod spsc execution_reports | jq .used_bytes
+    ring-dump
+    ring-dump -n prod list
+    ring-dump -n prod show execution_reports
+    ring-dump --json -n prod show execution_reports | jq .used_bytes
     ring-dump --records 4 --hex-bytes 32 spsc orders
-    SHMBUS_DIR=/tmp/shmbus ring-dump --json list
+    SHMBUS_DIR=/tmp/shmbus ring-dump --json list | jq '.entries[] | select(.status != \"ready\")'
     ring-dump -n prod topic market_data
-    ring-dump --records 5 topic market_data
+    ring-dump --records 5 show market_data
     ring-dump --json -n prod topic market_data | jq '.subscribers[] | {name, lag, alive}'
     ring-dump -n prod queue execution
-    ring-dump --json -n prod queue execution | jq '.in_flight[] | select(.state == \"taken\")'
+    ring-dump --json -n prod show execution | jq '.in_flight[] | select(.state == \"taken\")'
 ";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ring-dump",
+    version,
+    about = "ring-dump: read-only inspection of live shmbus channels, topics and work queues",
+    after_help = MANUAL,
+    disable_help_flag = true,
+    disable_version_flag = true,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    /// The base directory (`$SHMBUS_DIR`, else `/dev/shm/shmbus-<uid>`,
+    /// when not given).
+    #[arg(
+        long,
+        value_name = "BASE",
+        global = true,
+        help = "base directory [default: $SHMBUS_DIR, else /dev/shm/shmbus-<uid>]"
+    )]
+    dir: Option<PathBuf>,
+    /// namespace under BASE
+    #[arg(short = 'n', long, value_name = "NS", global = true, default_value = DEFAULT_NAMESPACE)]
+    namespace: String,
+    /// print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    /// show at most N records (0 shows none)
+    #[arg(long, value_name = "N", global = true, default_value_t = DEFAULT_RECORDS)]
+    records: usize,
+    /// show the first N payload bytes of each record in hex
+    #[arg(long, value_name = "N", global = true, default_value_t = DEFAULT_HEX_BYTES)]
+    hex_bytes: usize,
+    /// print this help
+    #[arg(short = 'h', long, action = ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// print the version
+    #[arg(short = 'V', long, action = ArgAction::Version, global = true)]
+    version: Option<bool>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum Command {
+    /// every entry of the namespace's directory, with its kind (the default)
+    #[command(visible_alias = "topics")]
+    List,
+    /// one channel, topic or queue, whatever its kind
+    Show {
+        /// the ring's name in the directory
+        name: String,
+    },
+    /// one SPSC channel
+    Spsc {
+        /// the channel's name in the directory
+        name: String,
+    },
+    /// one topic
+    Topic {
+        /// the topic's name in the directory
+        name: String,
+    },
+    /// one work queue
+    Queue {
+        /// the queue's name in the directory
+        name: String,
+    },
+}
 
 /// A reason to stop, with the exit code it maps to.
 #[derive(Debug)]
@@ -170,16 +239,7 @@ impl From<InspectError> for Failure {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Command {
-    List,
-    Spsc(String),
-    Topic(String),
-    Queue(String),
-    Help,
-    Version,
-}
-
+/// What a valid command line asks for.
 #[derive(Debug)]
 struct Args {
     base: PathBuf,
@@ -190,93 +250,58 @@ struct Args {
     command: Command,
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
-    let mut base = None;
-    let mut namespace = None;
-    let mut json = false;
-    let mut records = DEFAULT_RECORDS;
-    let mut hex_bytes = DEFAULT_HEX_BYTES;
-    let mut positional = Vec::new();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Accept both `--opt value` and `--opt=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, Failure> {
-            match inline.clone().or_else(|| args.next()) {
-                Some(v) => Ok(v),
-                None => Err(Failure::usage(format!("{name} needs a value"))),
-            }
-        };
-        let number = |name: &str, v: String| -> Result<usize, Failure> {
-            v.parse()
-                .map_err(|_| Failure::usage(format!("{name} takes a number, not \"{v}\"")))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(args_for(Command::Help)),
-            "-V" | "--version" => return Ok(args_for(Command::Version)),
-            "--json" => json = true,
-            "--dir" => base = Some(PathBuf::from(value("--dir")?)),
-            "-n" | "--namespace" => namespace = Some(value("--namespace")?),
-            "--records" => records = number("--records", value("--records")?)?,
-            "--hex-bytes" => hex_bytes = number("--hex-bytes", value("--hex-bytes")?)?,
-            "--" => {
-                positional.extend(args.by_ref());
-                break;
-            }
-            f if f.starts_with('-') && f.len() > 1 => {
-                return Err(Failure::usage(format!("unknown option {f}")))
-            }
-            _ => positional.push(arg),
-        }
-    }
-    let mut positional = positional.into_iter();
-    let command = match positional.next().as_deref() {
-        Some("list" | "topics") => Command::List,
-        Some("spsc") => match positional.next() {
-            Some(name) => Command::Spsc(name),
-            None => return Err(Failure::usage("spsc needs a ring NAME")),
-        },
-        Some("topic") => match positional.next() {
-            Some(name) => Command::Topic(name),
-            None => return Err(Failure::usage("topic needs a topic NAME")),
-        },
-        Some("queue") => match positional.next() {
-            Some(name) => Command::Queue(name),
-            None => return Err(Failure::usage("queue needs a queue NAME")),
-        },
-        Some("help") => Command::Help,
-        Some(other) => return Err(Failure::usage(format!("unknown command \"{other}\""))),
-        None => {
-            return Err(Failure::usage(
-                "no command given: use list, spsc NAME, topic NAME or queue NAME",
-            ))
-        }
-    };
-    if let Some(extra) = positional.next() {
-        return Err(Failure::usage(format!("unexpected argument \"{extra}\"")));
-    }
-    Ok(Args {
-        base: base.unwrap_or_else(Namespace::base_dir),
-        namespace: namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
-        json,
-        records,
-        hex_bytes,
-        command,
-    })
+/// What the command line says to do.
+#[derive(Debug)]
+enum Parsed {
+    /// Inspect something.
+    Run(Args),
+    /// Print this (`--help`, `--version`) and exit 0.
+    Print(String),
 }
 
-fn args_for(command: Command) -> Args {
-    Args {
-        base: PathBuf::new(),
-        namespace: String::new(),
-        json: false,
-        records: 0,
-        hex_bytes: 0,
-        command,
-    }
+/// Parses the arguments after the program name.
+fn parse_args<I, T>(args: I) -> Result<Parsed, Failure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let program = std::iter::once(OsString::from("ring-dump"));
+    let cli = match Cli::try_parse_from(program.chain(args.into_iter().map(Into::into))) {
+        Ok(cli) => cli,
+        // `--help` and `--version` come back as errors of their own kinds:
+        // what they print goes to stdout. The version is the tool's, also
+        // after a command (clap would name the command).
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => return Ok(Parsed::Print(e.to_string())),
+        Err(e) if e.kind() == ErrorKind::DisplayVersion => {
+            return Ok(Parsed::Print(format!(
+                "ring-dump {}\n",
+                env!("CARGO_PKG_VERSION")
+            )))
+        }
+        Err(e) => return Err(usage_error(&e)),
+    };
+    Ok(Parsed::Run(Args {
+        base: cli.dir.unwrap_or_else(Namespace::base_dir),
+        namespace: cli.namespace,
+        json: cli.json,
+        records: cli.records,
+        hex_bytes: cli.hex_bytes,
+        command: cli.command.unwrap_or(Command::List),
+    }))
+}
+
+/// A clap error as one line: its first paragraph (the usage and tips that
+/// follow it are for `--help` to show), without clap's `error: ` prefix.
+fn usage_error(e: &clap::Error) -> Failure {
+    let message = e.to_string();
+    let first = message.split("\n\n").next().unwrap_or_default();
+    let line = first.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    Failure::usage(if line.is_empty() {
+        "bad command line"
+    } else {
+        line
+    })
 }
 
 /// Opens the namespace without creating anything: `Namespace::at` creates a
@@ -376,27 +401,108 @@ pub(crate) enum Row {
     Corrupt { entry: usize, reason: String },
 }
 
-/// The failure `ring-dump list` ends with when it listed corrupt entries:
-/// the first one's reason, and how many more there are.
-fn corrupt_rows_failure(rows: &[Row]) -> Option<Failure> {
-    let mut corrupt = rows.iter().filter_map(|row| match row {
-        Row::Corrupt { entry, reason } => Some((*entry, reason)),
-        _ => None,
-    });
-    let (entry, reason) = corrupt.next()?;
-    let more = corrupt.count();
-    let first = DirectoryError::Corrupt {
-        entry,
-        reason: reason.clone(),
-    };
+impl Row {
+    /// The kind of ring of a ring's row.
+    fn ring_kind(&self) -> Option<RingKind> {
+        match self {
+            Row::Topic { .. } => Some(RingKind::Broadcast),
+            Row::Channel { .. } => Some(RingKind::Spsc),
+            Row::Queue { .. } => Some(RingKind::Queue),
+            _ => None,
+        }
+    }
+
+    /// The kind column of the row: `topic`, `spsc`, `queue`, or `-`.
+    pub(crate) fn kind(&self) -> &'static str {
+        self.ring_kind().map_or("-", RingKind::name)
+    }
+
+    /// Why the row makes `list` exit 2: a corrupt directory entry, or a
+    /// ring that cannot be shown because it is corrupt or unusable.
+    fn problem(&self) -> Option<String> {
+        match self {
+            Row::Corrupt { entry, reason } => Some(
+                DirectoryError::Corrupt {
+                    entry: *entry,
+                    reason: reason.clone(),
+                }
+                .to_string(),
+            ),
+            Row::Topic {
+                name,
+                result: Err(f),
+            }
+            | Row::Channel {
+                name,
+                result: Err(f),
+            }
+            | Row::Queue {
+                name,
+                result: Err(f),
+            } if f.code == EXIT_UNUSABLE => Some(format!(
+                "{} {name} is unusable: {}",
+                self.ring_kind().map_or("ring", RingKind::noun),
+                f.reason
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The failure `ring-dump list` ends with when it listed corrupt entries
+/// or unusable rings: the first one's reason, and how many more there are.
+fn list_failure(rows: &[Row]) -> Option<Failure> {
+    let mut problems = rows.iter().filter_map(Row::problem);
+    let first = problems.next()?;
     Some(Failure {
         code: EXIT_UNUSABLE,
-        reason: match more {
-            0 => first.to_string(),
-            1 => format!("{first}; 1 more entry is corrupt"),
-            n => format!("{first}; {n} more entries are corrupt"),
+        reason: match problems.count() {
+            0 => first,
+            1 => format!("{first}; 1 more entry is corrupt or unusable"),
+            n => format!("{first}; {n} more entries are corrupt or unusable"),
         },
     })
+}
+
+/// The directory of `ns`, opened read-only; a missing one is
+/// [`InspectError::NoDirectory`], as the inspector reports it.
+fn open_directory(ns: &Namespace, opts: &OpenOptions) -> Result<Directory, Failure> {
+    Directory::open_read_only(ns, opts).map_err(|e| {
+        Failure::from(match e {
+            DirectoryError::Segment(SegmentError::NotFound { path }) => {
+                InspectError::NoDirectory { path }
+            }
+            e => InspectError::Directory(e),
+        })
+    })
+}
+
+/// Why the ring of `record` cannot be shown. A ring file that is missing
+/// although the directory still has `record` ready is unusable (exit 2),
+/// not a ring removed while ring-dump was looking (exit 1).
+fn ring_failure(
+    e: InspectError,
+    ns: &Namespace,
+    record: &RingRecord,
+    opts: &OpenOptions,
+) -> Failure {
+    let mut failure = Failure::from(e);
+    if failure.code == EXIT_NOT_FOUND {
+        let still_ready = open_directory(ns, opts)
+            .ok()
+            .and_then(|dir| dir.lookup(&record.name).ok().flatten())
+            .is_some_and(|now| now.segment == record.segment);
+        if still_ready {
+            failure = Failure {
+                code: EXIT_UNUSABLE,
+                reason: format!(
+                    "{} (its directory entry {} says it is ready)",
+                    failure.reason, record.entry
+                ),
+            };
+        }
+    }
+    failure
 }
 
 /// The row of one directory entry, with a snapshot of its ring if ready.
@@ -404,27 +510,28 @@ fn row(ns: &Namespace, entry: DirectoryEntry, opts: &OpenOptions) -> Row {
     match entry {
         DirectoryEntry::Ready(record) => {
             let name = record.name.clone();
+            let fail = |e| ring_failure(e, ns, &record, opts);
             match record.kind() {
                 RingKind::Broadcast => Row::Topic {
                     name,
-                    result: TopicInspector::open_topic(ns, record, opts)
+                    result: TopicInspector::open_topic(ns, record.clone(), opts)
                         .and_then(|log| log.snapshot())
                         .map(Box::new)
-                        .map_err(Failure::from),
+                        .map_err(fail),
                 },
                 RingKind::Spsc => Row::Channel {
                     name,
-                    result: SpscInspector::open_channel(ns, record, opts)
+                    result: SpscInspector::open_channel(ns, record.clone(), opts)
                         .and_then(|ring| ring.snapshot())
                         .map(Box::new)
-                        .map_err(Failure::from),
+                        .map_err(fail),
                 },
                 RingKind::Queue => Row::Queue {
                     name,
-                    result: QueueInspector::open_queue(ns, record, opts)
+                    result: QueueInspector::open_queue(ns, record.clone(), opts)
                         .and_then(|queue| queue.snapshot())
                         .map(Box::new)
-                        .map_err(Failure::from),
+                        .map_err(fail),
                 },
                 // A newer library may know more kinds of ring.
                 other => Row::OtherKind {
@@ -460,150 +567,217 @@ struct Output {
     failure: Option<Failure>,
 }
 
+/// The ready ring `name` of any kind in the directory of `ns`.
+fn find_ring(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<RingRecord, Failure> {
+    validate_name(name)?;
+    let dir = open_directory(ns, opts)?;
+    match dir
+        .lookup(name)
+        .map_err(|e| Failure::from(InspectError::Directory(e)))?
+    {
+        Some(record) => Ok(record),
+        None => Err(Failure {
+            code: EXIT_NOT_FOUND,
+            reason: format!(
+                "no SPSC channel, topic or work queue \"{name}\" in namespace {}",
+                ns.name()
+            ),
+        }),
+    }
+}
+
 fn run(args: &Args) -> Result<Output, Failure> {
     let opts = OpenOptions::default();
+    let ns = open_namespace(&args.base, &args.namespace)?;
     match &args.command {
-        Command::Help => Ok(Output {
-            stdout: HELP.to_owned(),
-            failure: None,
-        }),
-        Command::Version => Ok(Output {
-            stdout: format!("ring-dump {}\n", env!("CARGO_PKG_VERSION")),
-            failure: None,
-        }),
-        Command::List => {
-            let ns = open_namespace(&args.base, &args.namespace)?;
-            let entries = shmbus::inspect::list_directory(&ns, &opts)?;
-            let rows: Vec<Row> = entries
-                .into_iter()
-                .map(|entry| row(&ns, entry, &opts))
-                .collect();
-            let stdout = if args.json {
-                render::list_json(&ns, &rows)
-            } else {
-                render::list_text(&ns, &rows)
-            };
-            Ok(Output {
-                stdout,
-                failure: corrupt_rows_failure(&rows),
-            })
-        }
-        Command::Spsc(name) => {
-            let ns = open_namespace(&args.base, &args.namespace)?;
-            let ring = SpscInspector::open(&ns, name, &opts)?;
-            let snapshot = ring.snapshot()?;
-            let mut records: Vec<SpscRecord> = Vec::new();
-            let mut walk = ring.records(&snapshot, args.records, args.hex_bytes);
-            let mut end = WalkEnd::Complete;
-            let mut failure = None;
-            for record in walk.by_ref() {
-                match record {
-                    Ok(r) => records.push(r),
-                    Err(e @ InspectError::Overtaken { .. }) => {
-                        end = WalkEnd::Overtaken {
-                            reason: e.to_string(),
-                        };
-                    }
-                    Err(e) => {
-                        end = WalkEnd::Corrupt {
-                            reason: e.to_string(),
-                        };
-                        failure = Some(Failure::from(e));
-                    }
+        Command::List => list(args, &ns, &opts),
+        Command::Show { name } => {
+            let record = find_ring(&ns, name, &opts)?;
+            match record.kind() {
+                RingKind::Spsc => spsc(args, &ns, SpscInspector::open_channel(&ns, record, &opts)?),
+                RingKind::Broadcast => {
+                    topic(args, &ns, TopicInspector::open_topic(&ns, record, &opts)?)
                 }
+                RingKind::Queue => {
+                    queue(args, &ns, QueueInspector::open_queue(&ns, record, &opts)?)
+                }
+                // A newer library may know more kinds of ring.
+                other => Err(Failure {
+                    code: EXIT_UNUSABLE,
+                    reason: format!(
+                        "\"{name}\" is a ring of kind {}, which this ring-dump does not show",
+                        other.name()
+                    ),
+                }),
             }
-            if matches!(end, WalkEnd::Complete) && walk.remaining_bytes() > 0 {
-                end = WalkEnd::Limit {
-                    position: walk.position(),
-                    remaining: walk.remaining_bytes(),
+        }
+        Command::Spsc { name } => spsc(args, &ns, SpscInspector::open(&ns, name, &opts)?),
+        Command::Topic { name } => topic(args, &ns, TopicInspector::open(&ns, name, &opts)?),
+        Command::Queue { name } => queue(args, &ns, QueueInspector::open(&ns, name, &opts)?),
+    }
+}
+
+/// `list`: every entry of the directory, then a failure naming the first
+/// corrupt entry or unusable ring, if any.
+fn list(args: &Args, ns: &Namespace, opts: &OpenOptions) -> Result<Output, Failure> {
+    let entries = shmbus::inspect::list_directory(ns, opts)?;
+    let rows: Vec<Row> = entries
+        .into_iter()
+        .map(|entry| row(ns, entry, opts))
+        .collect();
+    let stdout = if args.json {
+        json::list(ns, &rows)
+    } else {
+        render::list_text(ns, &rows)
+    };
+    Ok(Output {
+        stdout,
+        failure: list_failure(&rows),
+    })
+}
+
+/// `spsc NAME`, or `show NAME` of an SPSC channel.
+fn spsc(args: &Args, ns: &Namespace, ring: SpscInspector) -> Result<Output, Failure> {
+    let snapshot = ring.snapshot()?;
+    let mut records: Vec<SpscRecord> = Vec::new();
+    let mut walk = ring.records(&snapshot, args.records, args.hex_bytes);
+    let mut end = WalkEnd::Complete;
+    let mut failure = None;
+    for record in walk.by_ref() {
+        match record {
+            Ok(r) => records.push(r),
+            Err(e @ InspectError::Overtaken { .. }) => {
+                end = WalkEnd::Overtaken {
+                    reason: e.to_string(),
                 };
             }
-            let stdout = if args.json {
-                render::spsc_json(&ns, &snapshot, &records, &end)
-            } else {
-                render::spsc_text(&ns, &snapshot, &records, &end)
-            };
-            Ok(Output { stdout, failure })
-        }
-        Command::Topic(name) => {
-            let ns = open_namespace(&args.base, &args.namespace)?;
-            let log = TopicInspector::open(&ns, name, &opts)?;
-            let snapshot = log.snapshot()?;
-            let mut records: Vec<BroadcastRecord> = Vec::new();
-            let mut walk = log.records(&snapshot, args.records);
-            let mut end = LogWalkEnd::Complete;
-            let mut failure = None;
-            for record in walk.by_ref() {
-                match record {
-                    Ok(r) => records.push(r),
-                    Err(e @ InspectError::Overwritten { .. }) => {
-                        end = LogWalkEnd::Overwritten {
-                            reason: e.to_string(),
-                        };
-                    }
-                    Err(e) => {
-                        end = LogWalkEnd::Corrupt {
-                            reason: e.to_string(),
-                        };
-                        failure = Some(Failure::from(e));
-                    }
-                }
-            }
-            if matches!(end, LogWalkEnd::Complete) && walk.remaining_sequences() > 0 {
-                end = LogWalkEnd::Limit {
-                    below: walk.position(),
-                    remaining: walk.remaining_sequences(),
+            Err(e) => {
+                end = WalkEnd::Corrupt {
+                    reason: e.to_string(),
                 };
+                failure = Some(Failure::from(e));
             }
-            let stdout = if args.json {
-                render::topic_json(&ns, &snapshot, &records, &end, args.hex_bytes)
-            } else {
-                render::topic_text(&ns, &snapshot, &records, &end, args.hex_bytes)
-            };
-            Ok(Output { stdout, failure })
-        }
-        Command::Queue(name) => {
-            let ns = open_namespace(&args.base, &args.namespace)?;
-            let queue = QueueInspector::open(&ns, name, &opts)?;
-            let snapshot = queue.snapshot()?;
-            let mut records: Vec<QueueRecord> = Vec::new();
-            // Whole records, so that they decode; --hex-bytes limits the dump.
-            let mut walk = queue.records(&snapshot, args.records, usize::MAX);
-            let mut end = QueueWalkEnd::Complete;
-            let mut failure = None;
-            for record in walk.by_ref() {
-                match record {
-                    Ok(r) => records.push(r),
-                    Err(e) => {
-                        end = QueueWalkEnd::Corrupt {
-                            reason: e.to_string(),
-                        };
-                        failure = Some(Failure::from(e));
-                    }
-                }
-            }
-            if matches!(end, QueueWalkEnd::Complete) && walk.not_shown() > 0 {
-                end = QueueWalkEnd::Limit {
-                    not_shown: walk.not_shown(),
-                };
-            }
-            let report = render::QueueReport {
-                ns: &ns,
-                snapshot: &snapshot,
-                records: &records,
-                end: &end,
-                gone: walk.gone(),
-                max_in_flight: args.records,
-                hex_bytes: args.hex_bytes,
-            };
-            let stdout = if args.json {
-                render::queue_json(&report)
-            } else {
-                render::queue_text(&report)
-            };
-            Ok(Output { stdout, failure })
         }
     }
+    if matches!(end, WalkEnd::Complete) && walk.remaining_bytes() > 0 {
+        end = WalkEnd::Limit {
+            position: walk.position(),
+            remaining: walk.remaining_bytes(),
+        };
+    }
+    let stdout = if args.json {
+        json::spsc(ns, &snapshot, &records, &end)
+    } else {
+        render::spsc_text(ns, &snapshot, &records, &end)
+    };
+    Ok(Output { stdout, failure })
+}
+
+/// Whether a publisher could have overwritten the slot a walk found not
+/// holding its record: one was alive at the snapshot, or one attached or
+/// moved the tail since. If none could, the slot is corrupt.
+fn publisher_could_write(log: &TopicInspector, snapshot: &TopicSnapshot) -> bool {
+    if snapshot.publishers_alive() > 0 {
+        return true;
+    }
+    match log.snapshot() {
+        Ok(now) => now.publishers_alive() > 0 || now.tail != snapshot.tail,
+        // Liveness is unknown: do not call the log corrupt.
+        Err(_) => true,
+    }
+}
+
+/// `topic NAME`, or `show NAME` of a topic.
+fn topic(args: &Args, ns: &Namespace, log: TopicInspector) -> Result<Output, Failure> {
+    let snapshot = log.snapshot()?;
+    let mut records: Vec<BroadcastRecord> = Vec::new();
+    let mut walk = log.records(&snapshot, args.records);
+    let mut end = LogWalkEnd::Complete;
+    let mut failure = None;
+    for record in walk.by_ref() {
+        match record {
+            Ok(r) => records.push(r),
+            Err(e @ InspectError::Overwritten { .. }) if publisher_could_write(&log, &snapshot) => {
+                end = LogWalkEnd::Overwritten {
+                    reason: e.to_string(),
+                };
+            }
+            // With no publisher alive nothing writes the log: a slot that
+            // does not hold the record the tail says it holds is corrupt.
+            Err(InspectError::Overwritten { path, sequence }) => {
+                let reason = format!(
+                    "{} is corrupt: the slot of record {sequence} does not hold it, and no publisher is alive that could have overwritten it",
+                    path.display()
+                );
+                end = LogWalkEnd::Corrupt {
+                    reason: reason.clone(),
+                };
+                failure = Some(Failure {
+                    code: EXIT_UNUSABLE,
+                    reason,
+                });
+            }
+            Err(e) => {
+                end = LogWalkEnd::Corrupt {
+                    reason: e.to_string(),
+                };
+                failure = Some(Failure::from(e));
+            }
+        }
+    }
+    if matches!(end, LogWalkEnd::Complete) && walk.remaining_sequences() > 0 {
+        end = LogWalkEnd::Limit {
+            below: walk.position(),
+            remaining: walk.remaining_sequences(),
+        };
+    }
+    let stdout = if args.json {
+        json::topic(ns, &snapshot, &records, &end, args.hex_bytes)
+    } else {
+        render::topic_text(ns, &snapshot, &records, &end, args.hex_bytes)
+    };
+    Ok(Output { stdout, failure })
+}
+
+/// `queue NAME`, or `show NAME` of a work queue.
+fn queue(args: &Args, ns: &Namespace, queue: QueueInspector) -> Result<Output, Failure> {
+    let snapshot = queue.snapshot()?;
+    let mut records: Vec<QueueRecord> = Vec::new();
+    // Whole records, so that they decode; --hex-bytes limits the dump.
+    let mut walk = queue.records(&snapshot, args.records, usize::MAX);
+    let mut end = QueueWalkEnd::Complete;
+    let mut failure = None;
+    for record in walk.by_ref() {
+        match record {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                end = QueueWalkEnd::Corrupt {
+                    reason: e.to_string(),
+                };
+                failure = Some(Failure::from(e));
+            }
+        }
+    }
+    if matches!(end, QueueWalkEnd::Complete) && walk.not_shown() > 0 {
+        end = QueueWalkEnd::Limit {
+            not_shown: walk.not_shown(),
+        };
+    }
+    let report = render::QueueReport {
+        ns,
+        snapshot: &snapshot,
+        records: &records,
+        end: &end,
+        gone: walk.gone(),
+        max_in_flight: args.records,
+        hex_bytes: args.hex_bytes,
+    };
+    let stdout = if args.json {
+        json::queue(&report)
+    } else {
+        render::queue_text(&report)
+    };
+    Ok(Output { stdout, failure })
 }
 
 /// Writes `text` to stdout; a closed pipe (`ring-dump ... | head`) is not
@@ -621,8 +795,12 @@ fn fail(f: Failure) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
+    let args = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Print(text)) => {
+            write_stdout(&text);
+            return ExitCode::from(EXIT_OK);
+        }
         Err(f) => return fail(f),
     };
     match run(&args) {
@@ -642,23 +820,53 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args, Failure> {
-        parse_args(args.iter().map(|s| s.to_string()))
+        match parse_args(args)? {
+            Parsed::Run(args) => Ok(args),
+            Parsed::Print(text) => panic!("{args:?} printed {text:?} instead of running"),
+        }
+    }
+
+    fn name(s: &str) -> String {
+        s.to_owned()
     }
 
     #[test]
     fn options_go_before_or_after_the_command() {
         let a = parse(&["--json", "spsc", "orders", "--records=3", "-n", "prod"]).expect("valid");
-        assert_eq!(a.command, Command::Spsc("orders".into()));
+        assert_eq!(
+            a.command,
+            Command::Spsc {
+                name: name("orders")
+            }
+        );
         assert!(a.json);
         assert_eq!((a.records, a.namespace.as_str()), (3, "prod"));
         assert_eq!(a.hex_bytes, DEFAULT_HEX_BYTES);
         let a = parse(&["topic", "market_data", "--json", "--records", "2"]).expect("valid");
-        assert_eq!(a.command, Command::Topic("market_data".into()));
+        assert_eq!(
+            a.command,
+            Command::Topic {
+                name: name("market_data")
+            }
+        );
         assert!(a.json);
         assert_eq!(a.records, 2);
         let a = parse(&["queue", "execution", "--records", "4"]).expect("valid");
-        assert_eq!(a.command, Command::Queue("execution".into()));
+        assert_eq!(
+            a.command,
+            Command::Queue {
+                name: name("execution")
+            }
+        );
         assert_eq!(a.records, 4);
+        let a = parse(&["show", "fills", "--hex-bytes=8"]).expect("valid");
+        assert_eq!(
+            a.command,
+            Command::Show {
+                name: name("fills")
+            }
+        );
+        assert_eq!(a.hex_bytes, 8);
         let a = parse(&["topics"]).expect("valid");
         assert_eq!(a.command, Command::List, "topics is another name for list");
         let a = parse(&["--dir", "/tmp/x", "list"]).expect("valid");
@@ -669,12 +877,55 @@ mod tests {
     }
 
     #[test]
-    fn bad_command_lines_are_usage_errors() {
+    fn no_command_is_list_with_the_defaults() {
+        let a = parse(&[]).expect("valid");
+        assert_eq!(a.command, Command::List);
+        assert_eq!(a.namespace, DEFAULT_NAMESPACE);
+        assert_eq!(
+            (a.records, a.hex_bytes),
+            (DEFAULT_RECORDS, DEFAULT_HEX_BYTES)
+        );
+        assert!(!a.json);
+        let a = parse(&["-n", "prod", "--json"]).expect("valid");
+        assert_eq!(
+            (a.command, a.namespace.as_str(), a.json),
+            (Command::List, "prod", true)
+        );
+    }
+
+    #[test]
+    fn help_and_version_are_printed() {
+        for args in [&["--help"][..], &["-h"], &["help"], &["show", "--help"]] {
+            match parse_args(args) {
+                Ok(Parsed::Print(text)) => assert!(text.contains("Usage:"), "{args:?}: {text}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        match parse_args(["--help"]) {
+            Ok(Parsed::Print(text)) => {
+                for section in ["show", "EXIT CODES", "EXAMPLES", "--hex-bytes"] {
+                    assert!(text.contains(section), "no {section} in {text}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        for args in [&["-V"][..], &["--version"], &["show", "x", "-V"]] {
+            match parse_args(args) {
+                Ok(Parsed::Print(text)) => {
+                    assert_eq!(text, format!("ring-dump {}\n", env!("CARGO_PKG_VERSION")));
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_command_lines_are_one_line_usage_errors() {
         for bad in [
-            &[][..],
-            &["spsc"],
+            &["spsc"][..],
             &["topic"],
             &["queue"],
+            &["show"],
             &["queue", "a", "b"],
             &["topics", "extra"],
             &["frobnicate"],
@@ -685,7 +936,16 @@ mod tests {
         ] {
             let f = parse(bad).expect_err("must be refused");
             assert_eq!(f.code, EXIT_UNUSABLE, "{bad:?}");
+            assert_eq!(f.reason.lines().count(), 1, "{bad:?}: {:?}", f.reason);
+            assert!(!f.reason.starts_with("error"), "{bad:?}: {:?}", f.reason);
+            assert!(
+                f.reason.ends_with("(see ring-dump --help)"),
+                "{:?}",
+                f.reason
+            );
         }
+        let f = parse(&["--records", "many", "list"]).expect_err("refused");
+        assert!(f.reason.contains("'many'"), "{}", f.reason);
     }
 
     #[test]

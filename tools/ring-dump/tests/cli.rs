@@ -265,7 +265,7 @@ fn records_after_a_wrap_are_found_past_the_padding() {
 }
 
 #[test]
-fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
+fn list_shows_every_entry_with_its_kind_and_exits_2_for_an_unusable_one() {
     let tmp = desk();
     let bus = tmp.bus();
     ring_with_records(&bus, "orders");
@@ -280,7 +280,10 @@ fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
 
     for command in ["list", "topics"] {
         let run = ring_dump(&tmp.base, &[command]);
-        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+        assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+        let line = run.one_error_line();
+        assert!(line.contains("SPSC channel junk is unusable: "), "{line}");
+        assert!(line.contains("not a shmbus segment"), "{line}");
         let out = &run.stdout;
         assert!(
             out.contains(": 1 topic, 3 spsc channels, 0 queues, 1 removed\n"),
@@ -324,7 +327,10 @@ fn list_shows_every_entry_with_its_kind_and_reports_unusable_ones_inline() {
         );
     }
 
-    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let run = ring_dump(&tmp.base, &["--json", "list"]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert!(run.one_error_line().contains("SPSC channel junk"));
+    let j = run.json();
     let entries = j.get("entries").and_then(Value::as_array).expect("entries");
     let summary: Vec<(&str, &str, Option<&str>)> = entries
         .iter()
@@ -861,7 +867,13 @@ fn corrupt_log_control_block_exits_2_and_is_listed_unusable() {
     assert!(line.contains("slots 32"), "{line}");
 
     let run = ring_dump(&tmp.base, &["list"]);
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert!(
+        run.one_error_line()
+            .contains("topic market_data is unusable: "),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.contains("unusable: "), "{}", run.stdout);
     let j = ring_dump(&tmp.base, &["--json", "list"]).json();
     let topics = j.get("entries").and_then(Value::as_array).expect("entries");
@@ -1284,7 +1296,12 @@ fn corrupt_queue_exits_2_and_is_listed_unusable() {
         assert!(line.contains("holds stamp 0x5a5a"), "{line}");
     }
     let run = ring_dump(&tmp.base, &["list"]);
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    assert!(
+        run.one_error_line().contains("holds stamp 0x5a5a"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stdout
             .lines()
@@ -1315,4 +1332,381 @@ fn corrupt_queue_exits_2_and_is_listed_unusable() {
         before,
         "queue modified"
     );
+}
+
+// ---------------------------------------------------------------------------
+// One command set for every kind
+// ---------------------------------------------------------------------------
+
+/// A namespace holding one ring of each kind: the channel `orders`
+/// ([`ring_with_records`]), the topic [`TOPIC`] ([`desk_with_traffic`]) and
+/// the work queue [`QUEUE`] with two records waiting. The participants stay
+/// attached while it lives.
+struct EveryKind {
+    _desk: Desk,
+    _orders: Channel,
+    _queue: shmbus::bus::Queue,
+}
+
+fn every_kind(tmp: &TempNs) -> EveryKind {
+    let desk = desk_with_traffic(tmp);
+    let orders = ring_with_records(&tmp.bus(), "orders");
+    let queue = tmp
+        .bus()
+        .queue(QUEUE, &queue_config(8, std::time::Duration::from_secs(1)))
+        .expect("queue");
+    let mut producer = queue.producer().expect("producer");
+    for seq in 0..2 {
+        producer
+            .try_send(u16::from(RelayDomain::MarketData as u8), &trade(seq))
+            .expect("room");
+    }
+    EveryKind {
+        _desk: desk,
+        _orders: orders,
+        _queue: queue,
+    }
+}
+
+/// `v` without the fields that change from one run to the next (a live
+/// subscriber's heartbeat age).
+fn steady(mut v: Value) -> Value {
+    if let Some(subscribers) = v.get_mut("subscribers").and_then(Value::as_array_mut) {
+        for s in subscribers {
+            s["heartbeat_age_ns"] = Value::Null;
+        }
+    }
+    v
+}
+
+#[test]
+fn show_finds_each_kind_and_shows_what_its_own_command_shows() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    for (name, command, kind, header) in [
+        (
+            "orders",
+            "spsc",
+            "spsc",
+            "channel    desk/orders (spsc ring ",
+        ),
+        (
+            TOPIC,
+            "topic",
+            "topic",
+            "topic        desk/market_data (broadcast log ",
+        ),
+        (
+            QUEUE,
+            "queue",
+            "queue",
+            "queue        desk/execution (work queue ",
+        ),
+    ] {
+        let shown = ring_dump(&tmp.base, &["show", name]);
+        assert_eq!(shown.code, 0, "{name}: {}", shown.stderr);
+        assert_eq!(shown.stderr, "", "{name}");
+        assert!(
+            shown.stdout.starts_with(header),
+            "{name}:\n{}",
+            shown.stdout
+        );
+        let own = ring_dump(&tmp.base, &[command, name]);
+        if kind != "topic" {
+            // A topic's text has a live heartbeat age; the JSON below
+            // compares the rest.
+            assert_eq!(shown.stdout, own.stdout, "{name}");
+        }
+
+        let shown = ring_dump(&tmp.base, &["--json", "--records", "1", "show", name]);
+        assert_eq!(shown.code, 0, "{name}: {}", shown.stderr);
+        let shown = steady(shown.json());
+        assert_eq!(shown["kind"], kind, "{name}");
+        assert_eq!(shown["name"], name);
+        assert_eq!(shown["records"].as_array().map(Vec::len), Some(1), "{name}");
+        let own = steady(ring_dump(&tmp.base, &["--json", "--records", "1", command, name]).json());
+        assert_eq!(shown, own, "{name}");
+    }
+
+    let run = ring_dump(&tmp.base, &["show", "nope"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.one_error_line()
+            .contains("no SPSC channel, topic or work queue \"nope\" in namespace desk"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_command_is_list() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    let list = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(list.code, 0, "stderr: {}", list.stderr);
+    assert!(
+        list.stdout.contains(": 1 topic, 1 spsc channel, 1 queue\n"),
+        "{}",
+        list.stdout
+    );
+    let default = ring_dump(&tmp.base, &[]);
+    assert_eq!(default.code, 0, "stderr: {}", default.stderr);
+    assert_eq!(default.stdout, list.stdout);
+
+    let j = ring_dump(&tmp.base, &["--json"]).json();
+    let kinds: Vec<&str> = j["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["queue", TOPIC_KIND, "spsc"]);
+}
+
+/// What `list` calls a topic's kind.
+const TOPIC_KIND: &str = "topic";
+
+#[test]
+fn json_is_one_document_on_every_command() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    for args in [
+        &["--json"][..],
+        &["--json", "list"],
+        &["topics", "--json"],
+        &["--json", "show", "orders"],
+        &["--json", "show", TOPIC],
+        &["--json", "show", QUEUE],
+        &["--json", "spsc", "orders"],
+        &["--json", "topic", TOPIC],
+        &["queue", QUEUE, "--json"],
+    ] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let j = run.json();
+        assert_eq!(j["namespace"], NS, "{args:?}");
+        assert!(j.is_object(), "{args:?}");
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_on_stderr_and_exit_2() {
+    let tmp = desk();
+    for (args, says) in [
+        (&["--bogus"][..], "unexpected argument '--bogus' found"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+        // clap's message spreads the missing argument over two lines.
+        (
+            &["show"],
+            "the following required arguments were not provided: <NAME>",
+        ),
+        (&["spsc", "a", "b"], "unexpected argument 'b' found"),
+        (
+            &["--records", "x", "list"],
+            "invalid value 'x' for '--records <N>'",
+        ),
+        (
+            &["--json", "-n"],
+            "a value is required for '--namespace <NS>'",
+        ),
+    ] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 2, "{args:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+        let line = run.one_error_line();
+        assert!(
+            line.starts_with(&format!("ring-dump: {says}")),
+            "{args:?}: {line}"
+        );
+        assert!(line.ends_with("(see ring-dump --help)"), "{line}");
+    }
+    for args in [&["--help"][..], &["show", "--help"], &["-V"]] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 0, "{args:?}");
+        assert_eq!(run.stderr, "", "{args:?}");
+        assert!(run.stdout.contains("ring-dump"), "{args:?}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn list_with_unusable_rings_exits_2_after_the_whole_listing() {
+    let tmp = desk();
+    let _rings = every_kind(&tmp);
+    let junk = channel(&tmp, "junk", 4096);
+    garbage_ring(&junk.path());
+    let bad_queue = tmp
+        .bus()
+        .queue(
+            "bad_queue",
+            &queue_config(8, std::time::Duration::from_secs(1)),
+        )
+        .expect("queue");
+    // A control block whose slot count (8) the directory disagrees with.
+    write_at(
+        &bad_queue.path(),
+        QUEUE_CONTROL_OFFSET as u64,
+        &16u64.to_ne_bytes(),
+    );
+
+    let run = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    // The first in the listing is named, the others counted.
+    let line = run.one_error_line();
+    assert!(
+        line.starts_with("ring-dump: work queue bad_queue is unusable: "),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("; 1 more entry is corrupt or unusable"),
+        "{line}"
+    );
+    let out = &run.stdout;
+    assert!(
+        out.contains(": 1 topic, 2 spsc channels, 2 queues\n"),
+        "{out}"
+    );
+    for (name, details) in [
+        ("bad_queue", "queue    unusable: "),
+        ("junk", "spsc     unusable: "),
+        (TOPIC, "topic    policy=backpressure"),
+        ("orders", "spsc     capacity=4096"),
+        (QUEUE, "queue    slots=8"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{name} ")) && l.contains(details)),
+            "no {details:?} for {name} in:\n{out}"
+        );
+    }
+
+    let run = ring_dump(&tmp.base, &["--json", "list"]);
+    assert_eq!(run.code, 2);
+    run.one_error_line();
+    let statuses: Vec<(String, String)> = run.json()["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["name"].to_string(), e["status"].to_string()))
+        .collect();
+    assert_eq!(statuses.len(), 5, "{statuses:?}");
+    let unusable: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, status)| status == "\"unusable\"")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(unusable, ["\"bad_queue\"", "\"junk\""]);
+}
+
+#[test]
+fn a_ring_file_missing_under_a_ready_entry_is_unusable_in_list() {
+    let tmp = desk();
+    ring_with_records(&tmp.bus(), "orders");
+    let lost = channel(&tmp, "lost", 1024);
+    std::fs::remove_file(lost.path()).expect("remove the ring file by hand");
+
+    let run = ring_dump(&tmp.base, &["list"]);
+    assert_eq!(run.code, 2, "stdout: {}", run.stdout);
+    let line = run.one_error_line();
+    assert!(
+        line.starts_with("ring-dump: SPSC channel lost is unusable: "),
+        "{line}"
+    );
+    assert!(line.contains("says it is ready"), "{line}");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("orders ") && l.contains("capacity=4096")),
+        "{}",
+        run.stdout
+    );
+    let j = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let lost = &j["entries"][0];
+    assert_eq!(lost["name"], "lost");
+    assert_eq!(lost["status"], "unusable");
+    assert_eq!(lost["exit_code"], 2);
+}
+
+/// Garbage in the stamp of the slot of `market_data`'s newest record:
+/// a lap beyond any the log reached.
+fn garbage_stamp(
+    tmp: &TempNs,
+    publisher_alive: bool,
+) -> (
+    Bus,
+    shmbus::bus::Topic,
+    Option<shmbus::ring::broadcast::Publisher>,
+) {
+    let bus = tmp.bus();
+    let topic = bus
+        .topic(TOPIC, &topic_config(Policy::Overwrite, 8))
+        .expect("topic");
+    let mut publisher = topic.publisher().expect("publisher");
+    for seq in 0..3 {
+        publisher
+            .try_send(u16::from(RelayDomain::MarketData as u8), &trade(seq))
+            .expect("publish");
+    }
+    drop(publisher);
+    write_at(
+        &topic.path(),
+        topic.config().geometry().slot_offset(2) as u64,
+        &0x5a5a_5a5a_5a5a_5a5au64.to_ne_bytes(),
+    );
+    let live = publisher_alive.then(|| topic.publisher().expect("publisher again"));
+    (bus, topic, live)
+}
+
+#[test]
+fn garbage_in_a_log_without_a_live_publisher_is_corrupt() {
+    let tmp = desk();
+    let (_bus, topic, live) = garbage_stamp(&tmp, false);
+    assert!(live.is_none());
+    let before = std::fs::read(topic.path()).expect("read log");
+    for args in [&["topic", TOPIC][..], &["show", TOPIC]] {
+        let run = ring_dump(&tmp.base, args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        let line = run.one_error_line();
+        assert!(
+            line.contains("is corrupt: the slot of record 2 does not hold it"),
+            "{line}"
+        );
+        assert!(line.contains("no publisher is alive"), "{line}");
+        assert!(!line.contains("live log"), "{line}");
+        // What could be read is still shown.
+        assert!(
+            run.stdout.contains("publishers   0 in use, 0 alive"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("walk stopped: "), "{}", run.stdout);
+    }
+    let run = ring_dump(&tmp.base, &["--json", "topic", TOPIC]);
+    assert_eq!(run.code, 2);
+    run.one_error_line();
+    let walk = run.json()["walk"].clone();
+    assert_eq!(walk["status"], "corrupt", "{walk}");
+    assert!(walk["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("no publisher is alive")));
+    assert_eq!(
+        std::fs::read(topic.path()).expect("read log"),
+        before,
+        "log modified"
+    );
+}
+
+#[test]
+fn a_log_overwritten_while_a_publisher_is_alive_is_not_corrupt() {
+    let tmp = desk();
+    let (_bus, _topic, live) = garbage_stamp(&tmp, true);
+    assert!(live.is_some());
+    let run = ring_dump(&tmp.base, &["--json", "topic", TOPIC]);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let walk = run.json()["walk"].clone();
+    assert_eq!(walk["status"], "overwritten", "{walk}");
+    assert!(walk["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("live log")));
 }
