@@ -8,9 +8,9 @@
 use serde::Serialize;
 
 use shmbus::inspect::{
-    participant_state_name, policy_name, BroadcastRecord, InFlightRecord, InFlightState,
-    PublisherInfo, QueueConsumerInfo, QueueProducerInfo, QueueRecord, QueueSnapshot, RoleInfo,
-    SpscRecord, SpscSnapshot, SubscriberInfo, TopicSnapshot, V2Summary,
+    participant_state_name, policy_name, BroadcastRecord, CounterValues, InFlightRecord,
+    InFlightState, PublisherInfo, QueueConsumerInfo, QueueProducerInfo, QueueRecord, QueueSnapshot,
+    RoleInfo, SpscRecord, SpscSnapshot, SubscriberInfo, TopicSnapshot, V2Summary,
 };
 use shmbus::record::ParseError;
 use shmbus::Namespace;
@@ -41,11 +41,55 @@ fn hash_string(hash: u64) -> String {
 // SPSC channels
 // ---------------------------------------------------------------------------
 
+/// A participant's counters (`CounterValues`): what it did since it
+/// attached (a resumed durable subscriber: since it was first made).
+/// `last_active_ns` is `CLOCK_MONOTONIC` ns, a lower bound of its last
+/// activity.
+#[derive(Serialize)]
+struct Counts {
+    records: u64,
+    bytes: u64,
+    full: u64,
+    full_ns: u64,
+    sleeps: u64,
+    wakes: u64,
+    lapped: u64,
+    missed: u64,
+    reclaims: u64,
+    lost_claims: u64,
+    skips: u64,
+    redelivered: u64,
+    acked: u64,
+    last_active_ns: u64,
+}
+
+impl From<&CounterValues> for Counts {
+    fn from(c: &CounterValues) -> Self {
+        Counts {
+            records: c.records,
+            bytes: c.bytes,
+            full: c.full,
+            full_ns: c.full_ns,
+            sleeps: c.sleeps,
+            wakes: c.wakes,
+            lapped: c.lapped,
+            missed: c.missed,
+            reclaims: c.reclaims,
+            lost_claims: c.lost_claims,
+            skips: c.skips,
+            redelivered: c.redelivered,
+            acked: c.acked,
+            last_active_ns: c.last_active_ns,
+        }
+    }
+}
+
 /// An SPSC channel's producer or consumer.
 #[derive(Serialize)]
 struct Role {
     attached: bool,
     pid: u32,
+    counters: Counts,
 }
 
 impl From<&RoleInfo> for Role {
@@ -53,6 +97,7 @@ impl From<&RoleInfo> for Role {
         Role {
             attached: r.attached,
             pid: r.pid,
+            counters: Counts::from(&r.counters),
         }
     }
 }
@@ -291,6 +336,7 @@ struct Publisher {
     pid: u32,
     published: u64,
     alive: bool,
+    counters: Counts,
 }
 
 impl From<&PublisherInfo> for Publisher {
@@ -301,6 +347,7 @@ impl From<&PublisherInfo> for Publisher {
             pid: p.pid,
             published: p.published,
             alive: p.alive,
+            counters: Counts::from(&p.counters),
         }
     }
 }
@@ -319,6 +366,7 @@ struct Subscriber {
     missed: u64,
     heartbeat_age_ns: Option<u64>,
     alive: bool,
+    counters: Counts,
 }
 
 impl From<&SubscriberInfo> for Subscriber {
@@ -334,6 +382,7 @@ impl From<&SubscriberInfo> for Subscriber {
             missed: s.missed,
             heartbeat_age_ns: s.heartbeat_age_ns,
             alive: s.alive,
+            counters: Counts::from(&s.counters),
         }
     }
 }
@@ -515,6 +564,7 @@ struct Producer {
     claimed: Option<u64>,
     reclaimed: u64,
     alive: bool,
+    counters: Counts,
 }
 
 impl From<&QueueProducerInfo> for Producer {
@@ -527,6 +577,7 @@ impl From<&QueueProducerInfo> for Producer {
             claimed: p.claimed,
             reclaimed: p.reclaimed,
             alive: p.alive,
+            counters: Counts::from(&p.counters),
         }
     }
 }
@@ -543,6 +594,7 @@ struct Consumer {
     sleeping: bool,
     holding: usize,
     alive: bool,
+    counters: Counts,
 }
 
 impl From<&QueueConsumerInfo> for Consumer {
@@ -557,6 +609,7 @@ impl From<&QueueConsumerInfo> for Consumer {
             sleeping: c.sleeping,
             holding: c.holding,
             alive: c.alive,
+            counters: Counts::from(&c.counters),
         }
     }
 }

@@ -4,9 +4,9 @@
 use std::fmt::Write;
 
 use shmbus::inspect::{
-    participant_state_name, policy_name, BroadcastRecord, InFlightRecord, InFlightState,
-    PublisherInfo, QueueConsumerInfo, QueueProducerInfo, QueueRecord, QueueSnapshot, RoleInfo,
-    SpscRecord, SpscSnapshot, SubscriberInfo, TopicSnapshot, V2Summary,
+    participant_state_name, policy_name, BroadcastRecord, CounterValues, InFlightRecord,
+    InFlightState, PublisherInfo, QueueConsumerInfo, QueueProducerInfo, QueueRecord, QueueSnapshot,
+    RoleInfo, SpscRecord, SpscSnapshot, SubscriberInfo, TopicSnapshot, V2Summary,
 };
 use shmbus::record::ParseError;
 use shmbus::Namespace;
@@ -97,6 +97,16 @@ pub(crate) fn spsc_text(
     );
     let _ = writeln!(o, "producer   {}", role_text(&s.producer));
     let _ = writeln!(o, "consumer   {}", role_text(&s.consumer));
+    let _ = writeln!(
+        o,
+        "counters   producer: {}",
+        counters_text(&s.producer.counters)
+    );
+    let _ = writeln!(
+        o,
+        "           consumer: {}",
+        counters_text(&s.consumer.counters)
+    );
     let _ = writeln!(o, "records    {} shown", records.len());
     for r in records {
         let _ = writeln!(
@@ -130,6 +140,31 @@ pub(crate) fn spsc_text(
         WalkEnd::Corrupt { reason } => {
             let _ = writeln!(o, "  walk stopped: {reason}");
         }
+    }
+    o
+}
+
+/// A participant's counters on one line: records and bytes always, the
+/// rest only where not zero.
+fn counters_text(c: &CounterValues) -> String {
+    let mut o = format!("records {}  bytes {}", c.records, c.bytes);
+    let mut more = |name: &str, v: u64| {
+        if v != 0 {
+            let _ = write!(o, "  {name} {v}");
+        }
+    };
+    more("full", c.full);
+    more("sleeps", c.sleeps);
+    more("wakes", c.wakes);
+    more("lapped", c.lapped);
+    more("missed", c.missed);
+    more("reclaims", c.reclaims);
+    more("lost-claims", c.lost_claims);
+    more("skips", c.skips);
+    more("redelivered", c.redelivered);
+    more("acked", c.acked);
+    if c.full_ns != 0 {
+        let _ = write!(o, "  waited-for-space {}", duration_text(c.full_ns));
     }
     o
 }
@@ -473,7 +508,8 @@ fn queue_producer_text(p: &QueueProducerInfo) -> String {
         p.committed,
         p.reclaimed,
         alive_text(p.alive)
-    )
+    ) + "\n      counters: "
+        + &counters_text(&p.counters)
 }
 
 fn queue_consumer_text(c: &QueueConsumerInfo) -> String {
@@ -488,7 +524,8 @@ fn queue_consumer_text(c: &QueueConsumerInfo) -> String {
         c.holding,
         if c.sleeping { "  sleeping" } else { "" },
         alive_text(c.alive)
-    )
+    ) + "\n      counters: "
+        + &counters_text(&c.counters)
 }
 
 fn in_flight_text(f: &InFlightRecord) -> String {
@@ -543,7 +580,8 @@ fn publisher_text(p: &PublisherInfo) -> String {
         p.pid,
         p.published,
         if p.alive { "alive" } else { "not alive" }
-    )
+    ) + "\n      counters: "
+        + &counters_text(&p.counters)
 }
 
 fn subscriber_text(s: &SubscriberInfo) -> String {
@@ -564,7 +602,8 @@ fn subscriber_text(s: &SubscriberInfo) -> String {
         s.lag,
         s.missed,
         if s.alive { "alive" } else { "not alive" }
-    )
+    ) + "\n      counters: "
+        + &counters_text(&s.counters)
 }
 
 fn v2_text(o: &mut String, v: &V2Summary) {

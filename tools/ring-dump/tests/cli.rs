@@ -1710,3 +1710,93 @@ fn a_log_overwritten_while_a_publisher_is_alive_is_not_corrupt() {
         .as_str()
         .is_some_and(|r| r.contains("live log")));
 }
+
+/// `show --json` reports what each participant did, from the counters it
+/// keeps in the segment: records and bytes published and read, full
+/// claims, skips and missed records, lag, and a subscriber whose process
+/// died shown not alive with the counts it left.
+#[test]
+fn show_reports_each_participants_counters_lag_and_liveness() {
+    let tmp = desk();
+    let bus = tmp.bus();
+    let topic = bus
+        .topic("ticks", &topic_config(Policy::Backpressure, 8))
+        .expect("topic");
+    let mut publisher = topic.publisher().expect("publisher");
+    let mut reader = topic.subscriber(StartAt::Tail).expect("subscriber");
+    let mut dead = topic.subscriber(StartAt::Tail).expect("subscriber");
+    for i in 0..8u8 {
+        publisher.try_send(1, &[i; 12]).expect("room");
+    }
+    assert!(publisher.try_send(1, &[8; 12]).is_err(), "the log is full");
+    for _ in 0..3 {
+        drop(reader.try_read().expect("record"));
+    }
+    reader.skip().expect("skip");
+    drop(dead.try_read().expect("record"));
+    let (reader_slot, dead_slot) = (reader.slot_for_test(), dead.slot_for_test());
+    dead.crash_for_test(); // as if its process were killed now
+
+    let run = ring_dump(&tmp.base, &["--json", "show", "ticks"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    let p = &doc["publishers"][0];
+    assert_eq!(p["alive"], true);
+    assert_eq!(
+        (
+            &p["counters"]["records"],
+            &p["counters"]["bytes"],
+            &p["counters"]["full"]
+        ),
+        (&Value::from(8), &Value::from(96), &Value::from(1))
+    );
+    let sub = |slot: usize| {
+        doc["subscribers"]
+            .as_array()
+            .expect("subscribers")
+            .iter()
+            .find(|s| s["slot"] == slot)
+            .expect("subscriber slot")
+            .clone()
+    };
+    let r = sub(reader_slot);
+    assert_eq!(
+        (&r["alive"], &r["lag"]),
+        (&Value::from(true), &Value::from(4))
+    );
+    let c = &r["counters"];
+    assert_eq!(
+        [&c["records"], &c["bytes"], &c["skips"], &c["missed"]],
+        [
+            &Value::from(3),
+            &Value::from(36),
+            &Value::from(1),
+            &Value::from(1)
+        ]
+    );
+    let d = sub(dead_slot);
+    assert_eq!(
+        (&d["alive"], &d["lag"]),
+        (&Value::from(false), &Value::from(7))
+    );
+    assert_eq!(
+        (&d["counters"]["records"], &d["counters"]["bytes"]),
+        (&Value::from(1), &Value::from(12))
+    );
+
+    // The text form shows the same counts.
+    let text = ring_dump(&tmp.base, &["show", "ticks"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout
+            .contains("counters: records 3  bytes 36  missed 1  skips 1"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("counters: records 8  bytes 96  full 1"),
+        "{}",
+        text.stdout
+    );
+}
