@@ -284,7 +284,7 @@ impl Bus {
     /// Creates SPSC channel `name` with `config`, or opens it if it exists
     /// with the same configuration (equal as written). Many processes may
     /// race to do this; exactly one creates it. The channel's ring file is
-    /// named by the directory, never after `name`.
+    /// named by the directory: its entry and epoch, then `name`.
     ///
     /// # Examples
     ///
@@ -568,7 +568,8 @@ impl Topic {
         &self.record
     }
 
-    /// Its log's file, named by the directory (`topic-<entry>-<epoch>.bcast`).
+    /// Its log's file, named by the directory
+    /// (`topic-<entry>-<epoch>.<name>.bcast`).
     pub fn path(&self) -> PathBuf {
         segment_path(&self.ns, &self.record)
     }
@@ -692,7 +693,8 @@ impl Channel {
         &self.record
     }
 
-    /// Its ring's file, named by the directory (`spsc-<entry>-<epoch>.spsc`).
+    /// Its ring's file, named by the directory
+    /// (`spsc-<entry>-<epoch>.<name>.spsc`).
     pub fn path(&self) -> PathBuf {
         segment_path(&self.ns, &self.record)
     }
@@ -789,7 +791,8 @@ impl Queue {
         &self.record
     }
 
-    /// Its ring's file, named by the directory (`queue-<entry>-<epoch>.queue`).
+    /// Its ring's file, named by the directory
+    /// (`queue-<entry>-<epoch>.<name>.queue`).
     pub fn path(&self) -> PathBuf {
         segment_path(&self.ns, &self.record)
     }

@@ -55,7 +55,7 @@ mod name;
 mod sigbus;
 
 pub use error::{BaseDirProblem, SegmentError};
-pub use name::{validate_name, MAX_NAME_LEN};
+pub use name::{validate_name, validate_segment_name, MAX_NAME_LEN, MAX_SEGMENT_NAME_LEN};
 pub use sigbus::{
     set_sigbus_handler, sigbus_handler_installed, MAX_GUARDED_MAPPINGS, NO_SIGBUS_HANDLER_ENV,
 };
@@ -223,7 +223,7 @@ impl Namespace {
                 continue;
             };
             if let Some(stem) = file_name.strip_suffix(&suffix) {
-                if validate_name(stem).is_ok() {
+                if validate_segment_name(stem).is_ok() {
                     names.push(stem.to_owned());
                 }
             }
@@ -232,8 +232,44 @@ impl Namespace {
         Ok(names)
     }
 
+    /// Every segment file in this namespace, of every kind: (name without
+    /// suffix, kind), sorted. Files that are not named as a segment (no
+    /// known suffix, or an invalid name) are skipped.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be read.
+    pub fn segments(&self) -> Result<Vec<(String, SegmentKind)>, SegmentError> {
+        const KINDS: [SegmentKind; 4] = [
+            SegmentKind::Spsc,
+            SegmentKind::Broadcast,
+            SegmentKind::Directory,
+            SegmentKind::Queue,
+        ];
+        let mut found = Vec::new();
+        let entries = std::fs::read_dir(&self.path)
+            .map_err(|e| SegmentError::io("read_dir", &self.path, e))?;
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(file_name) = file_name.to_str() else {
+                continue;
+            };
+            let Some((stem, suffix)) = file_name.rsplit_once('.') else {
+                continue;
+            };
+            let Some(kind) = KINDS.into_iter().find(|k| k.name() == suffix) else {
+                continue;
+            };
+            if validate_segment_name(stem).is_ok() {
+                found.push((stem.to_owned(), kind));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0).then((a.1 as u32).cmp(&(b.1 as u32))));
+        Ok(found)
+    }
+
     fn file_name(name: &str, kind: SegmentKind) -> Result<CString, SegmentError> {
-        validate_name(name)?;
+        validate_segment_name(name)?;
         // Valid names contain no NUL, so this cannot fail; map it anyway.
         CString::new(format!("{name}.{}", kind.name())).map_err(|_| SegmentError::InvalidName {
             name: name.escape_debug().to_string(),
