@@ -77,7 +77,8 @@ pub mod wait;
 
 #[cfg(not(shmbus_loom))]
 pub use bus::{
-    Bus, BusError, Channel, Claim, Consumer, Policy, Producer, Publisher, Queue, QueueClaim,
+    Bus, BusError, Channel, Claim, Consumer, DropDurableError, GatingSubscriber, Policy, Producer,
+    Publisher, Queue, QueueClaim,
     QueueConfig, QueueConsumer, QueueProducer, Record, RegisterError, Router, RouterConfig,
     SpscConfig, SpscRecord, StartAt, Subscriber, Taken, Topic, TopicConfig, WriteSlot,
 };
