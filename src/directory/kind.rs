@@ -524,7 +524,10 @@ mod tests {
             RingKind::Broadcast.segment_name(3, 7, "market_data"),
             "topic-3-7.market_data"
         );
-        assert_eq!(RingKind::Queue.segment_name(3, 7, "a.b-c"), "queue-3-7.a.b-c");
+        assert_eq!(
+            RingKind::Queue.segment_name(3, 7, "a.b-c"),
+            "queue-3-7.a.b-c"
+        );
         for kind in RingKind::ALL {
             for name in ["x", "topic-1-1", "x.bcast", &"n".repeat(64)] {
                 let segment = kind.segment_name(12, 9, name);

@@ -89,8 +89,8 @@ mod subscriber;
 mod view;
 
 pub use config::*;
-pub use durable::{DropDurableError, GatingSubscriber};
 pub(crate) use durable::drop_durable;
+pub use durable::{DropDurableError, GatingSubscriber};
 pub use heap::*;
 pub use publisher::*;
 pub use subscriber::*;

@@ -455,12 +455,21 @@ fn dropping_a_detached_durable_subscriber_lets_the_publisher_go_on() {
     assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
     let who = p.holding_back().expect("held back");
     assert_eq!(
-        (who.slot, who.name.as_deref(), who.cursor, who.tail, who.alive),
+        (
+            who.slot,
+            who.name.as_deref(),
+            who.cursor,
+            who.tail,
+            who.alive
+        ),
         (slot, Some("s1"), 0, 4, false)
     );
     assert!(who.is_detached_durable());
     assert_eq!(who.behind(), 4);
-    assert!(who.to_string().contains("durable subscriber \"s1\""), "{who}");
+    assert!(
+        who.to_string().contains("durable subscriber \"s1\""),
+        "{who}"
+    );
     // Still full: the drop is what lets it go.
     assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
     log.drop_durable("s1").expect("drop");
@@ -493,7 +502,10 @@ fn a_publisher_names_the_live_subscriber_it_waits_for() {
         fast.try_read().expect("read");
     }
     let who = p.holding_back().expect("full");
-    assert_eq!((who.slot, who.name.as_deref(), who.alive), (slow.slot, None, true));
+    assert_eq!(
+        (who.slot, who.name.as_deref(), who.alive),
+        (slow.slot, None, true)
+    );
     assert!(who.to_string().starts_with("anonymous subscriber"), "{who}");
 
     let log = heap(config(2, Policy::Overwrite)).expect("config");
