@@ -140,6 +140,9 @@ pub struct Bus {
     ns: Arc<Namespace>,
     directory: Directory,
     open: OpenOptions,
+    /// Set by [`Bus::remove_namespace`]: the namespace is gone, and a new
+    /// one of the name is another's to remove.
+    removed: crate::sync::AtomicU32,
 }
 
 impl Drop for Bus {
@@ -147,7 +150,9 @@ impl Drop for Bus {
     /// every ring in it was removed (see [`Directory::remove_if_unused`]):
     /// a program that removes what it made leaves nothing behind.
     fn drop(&mut self) {
-        let _ = self.directory.remove_if_unused(&self.ns);
+        if self.removed.load(crate::sync::Ordering::Relaxed) == 0 {
+            let _ = self.directory.remove_if_unused(&self.ns);
+        }
     }
 }
 
@@ -217,6 +222,7 @@ impl Bus {
                         ns: Arc::new(ns),
                         directory,
                         open,
+                        removed: crate::sync::AtomicU32::new(0),
                     })
                 }
                 Err(DirectoryError::Segment(e)) if attempts < 100 && vanished(&e) => {
@@ -231,6 +237,55 @@ impl Bus {
     /// The namespace.
     pub fn namespace(&self) -> &Namespace {
         &self.ns
+    }
+
+    /// Removes the namespace as a whole: every ring's segment (of every
+    /// kind, removed rings' leftovers too), its directory, then the
+    /// namespace's directory on disk if nothing else is in it. Only if no
+    /// live process holds any of them: no other bus has the namespace open
+    /// (another bus of this process counts too), no producer, consumer,
+    /// publisher or subscriber is attached to any ring (this process's
+    /// included: drop them first), and no ring is being created. Detached
+    /// durable subscribers' places go with their topics.
+    ///
+    /// Nobody can open the namespace while it is removed (a bus opened
+    /// meanwhile waits, then makes a new one). This bus and its handles are
+    /// unusable after it: attaching fails, and handles already attached
+    /// elsewhere cannot exist (they would have held it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmbus::{Bus, BusError, StartAt, TopicConfig};
+    /// use shmbus::directory::DirectoryError;
+    ///
+    /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+    /// let bus = Bus::at(&tmp, "desk")?;
+    /// let md = bus.topic("market_data", &TopicConfig::default())?;
+    /// let sub = md.subscriber(StartAt::Tail)?;
+    /// match bus.remove_namespace() {
+    ///     Err(BusError::Directory(DirectoryError::NamespaceInUse { held, .. })) => {
+    ///         assert_eq!(held[0].holders, ["subscriber slot 0"]);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// drop(sub);
+    /// bus.remove_namespace()?;
+    /// assert!(!tmp.join("desk").exists());
+    /// # drop((md, bus));
+    /// # std::fs::remove_dir_all(&tmp).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NamespaceInUse`] listing every segment held and by
+    /// whom, with nothing removed; a lock that cannot be queried, or a file
+    /// that cannot be removed.
+    pub fn remove_namespace(&self) -> Result<(), BusError> {
+        self.directory.remove_namespace(&self.ns)?;
+        self.removed.store(1, crate::sync::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Creates topic `name` with `config`, or opens it if it exists with the

@@ -59,9 +59,13 @@
 //! in this module's store.
 
 mod kind;
+#[cfg(not(shmbus_loom))]
+mod namespace;
 pub mod table;
 
 pub use kind::{RingConfig, RingKind, MAX_RING_SEGMENT_NAME};
+#[cfg(not(shmbus_loom))]
+pub use namespace::{describe_lock, HeldSegment};
 pub use table::{heap, HeapDirectory, HeapTableError, RingRecord, TableError};
 
 /// One entry of a directory that is not free, as inspection sees it.
@@ -133,7 +137,7 @@ mod mapped {
     use std::time::Duration;
 
     use super::table::{self, EntryStore, Paused, Slot, TableError};
-    use super::{DirectoryEntry, RingConfig, RingKind, RingRecord};
+    use super::{DirectoryEntry, HeldSegment, RingConfig, RingKind, RingRecord};
     use crate::layout::{
         lock_slot, DirectoryControl, SegmentFault, SegmentKind, TopicEntry,
         DIRECTORY_CONTROL_OFFSET, DIRECTORY_ENTRIES_OFFSET,
@@ -219,6 +223,14 @@ mod mapped {
             /// What is wrong.
             reason: String,
         },
+        /// The namespace was not removed: live processes hold some of its
+        /// segments (nothing was removed).
+        NamespaceInUse {
+            /// The namespace.
+            namespace: String,
+            /// Every segment held, and by whom.
+            held: Vec<HeldSegment>,
+        },
     }
 
     impl From<SegmentError> for DirectoryError {
@@ -281,6 +293,16 @@ mod mapped {
                     f,
                     "directory entry {entry} is corrupt: {reason} (see it with ring-dump list; removing the namespace starts it afresh)"
                 ),
+                DirectoryError::NamespaceInUse { namespace, held } => {
+                    write!(f, "namespace \"{namespace}\" is in use, nothing was removed: ")?;
+                    for (i, segment) in held.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str("; ")?;
+                        }
+                        write!(f, "{segment}")?;
+                    }
+                    f.write_str(" (stop those processes, or drop their handles, then remove it)")
+                }
             }
         }
     }
