@@ -16,10 +16,17 @@
 //! cargo run --release --example market_data_feed -- --count 1000000
 //! ```
 //!
+//! When the log is full the feed says which subscriber holds it back
+//! (`Publisher::holding_back`). A durable subscriber that was stopped keeps
+//! its place and holds every later feed back until it resumes; a feed
+//! started with `--drop-durable NAME` first drops it (`Topic::drop_durable`:
+//! refused while a live process holds the name).
+//!
 //! Options: `--count N` (1,000,000), `--rate MSGS_PER_SEC` (0, the default,
 //! publishes as fast as subscribers allow), `--policy backpressure|overwrite`,
-//! `--namespace NS`. Topics are long-lived: the feed leaves `market_data` in
-//! place for the next run (remove the namespace directory to start afresh).
+//! `--drop-durable NAME` (repeatable), `--namespace NS`. Topics are
+//! long-lived: the feed leaves `market_data` in place for the next run
+//! (`Bus::remove_namespace` removes a namespace no live process uses).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +35,7 @@ use shmbus::record::{
     TradeTlv,
 };
 use shmbus::segment::DEFAULT_NAMESPACE;
-use shmbus::{Bus, ClaimError, Policy, TopicConfig, WaitStrategy};
+use shmbus::{Bus, ClaimError, Policy, Publisher, TopicConfig, WaitStrategy};
 
 /// Record type of a market-data message (its relay domain, as the router
 /// sets it) and of the end-of-stream record.
@@ -49,6 +56,8 @@ usage: cargo run --release --example market_data_feed -- [options]
   --rate MSGS_PER_SEC          pace; 0 publishes as fast as subscribers allow [0]
   --policy backpressure|overwrite
                                the topic's policy, as the strategies' [backpressure]
+  --drop-durable NAME          first drop the detached durable subscriber NAME,
+                               which holds a backpressure feed back (repeatable)
   --namespace NS               namespace under $SHMBUS_DIR or /dev/shm/shmbus-<uid> [default]
   -h, --help                   print this help";
 
@@ -57,6 +66,7 @@ struct Options {
     count: u64,
     rate: u64,
     policy: Policy,
+    drop_durable: Vec<String>,
 }
 
 fn options() -> Result<Options> {
@@ -65,6 +75,7 @@ fn options() -> Result<Options> {
         count: 1_000_000,
         rate: 0,
         policy: Policy::Backpressure,
+        drop_durable: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -78,6 +89,7 @@ fn options() -> Result<Options> {
             "--count" => o.count = value()?.parse()?,
             "--rate" => o.rate = value()?.parse()?,
             "--policy" => o.policy = policy(&value()?)?,
+            "--drop-durable" => o.drop_durable.push(value()?),
             other => return Err(format!("unknown argument {other} (see --help)").into()),
         }
     }
@@ -102,13 +114,24 @@ fn now_ns() -> u64 {
 /// How long a claim waits before the feed says it is being held back.
 const PATIENCE: Duration = Duration::from_secs(2);
 
-fn held_back(warned: &mut bool) {
-    if !*warned {
+/// Says who holds the feed back, each time that changes (`last`: the
+/// slot and cursor said last).
+fn held_back(p: &Publisher, last: &mut Option<(usize, u64)>) {
+    let Some(who) = p.holding_back() else {
+        return;
+    };
+    if *last == Some((who.slot, who.cursor)) {
+        return;
+    }
+    *last = Some((who.slot, who.cursor));
+    eprintln!("waiting for {who}");
+    if let (Some(name), false) = (&who.name, who.alive) {
         eprintln!(
-            "waiting for the slowest subscriber (under backpressure, a stopped durable \
-             subscriber holds the feed back until it returns)"
+            "  it left and keeps its place: start it again (strategy --name {name}) to resume, \
+             or run the feed with --drop-durable {name} to drop it"
         );
-        *warned = true;
+    } else if !who.alive {
+        eprintln!("  its process died: the feed frees its slot within milliseconds");
     }
 }
 
@@ -130,6 +153,10 @@ fn run() -> Result<()> {
         ..TopicConfig::default()
     };
     let topic = bus.topic("market_data", &config)?;
+    for name in &o.drop_durable {
+        topic.drop_durable(name)?;
+        println!("dropped durable subscriber \"{name}\" of market_data");
+    }
     let mut p = topic.publisher()?;
     println!(
         "feed pid {}: {} topic market_data in {} ({:?}, {} slots)",
@@ -148,7 +175,7 @@ fn run() -> Result<()> {
         .map(|t| Instrument::coin(venue::BINANCE, t).expect("short ascii ticker"));
     let mut prices = [65_000.0, 3_500.0, 150.0].map(|p| Fixed8::from_f64(p).expect("price"));
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut warned = false;
+    let mut said = None;
     let started = Instant::now();
     for i in 0..o.count {
         // Pace to `--rate`: message `i` is due `i / rate` seconds in.
@@ -173,34 +200,41 @@ fn run() -> Result<()> {
         let ts = now_ns();
 
         // Claim a slot (`p.claim_blocking(len, wait)` would wait without
-        // bound; bounded waits let the feed say why it is stuck), build the
-        // message in it, commit.
-        let mut slot = loop {
-            match p.claim_timeout(TRADE_MESSAGE_LEN, WaitStrategy::BACKOFF, PATIENCE) {
-                Ok(slot) => break slot,
-                Err(ClaimError::TimedOut) => held_back(&mut warned),
+        // bound; bounded waits let the feed say who holds it back), build
+        // the message in it, commit.
+        loop {
+            let claimed = match p.claim_timeout(TRADE_MESSAGE_LEN, WaitStrategy::BACKOFF, PATIENCE)
+            {
+                Ok(mut slot) => {
+                    let len = MessageBuilder::new(
+                        &mut slot,
+                        RelayDomain::MarketData,
+                        SourceType::BinanceCollector,
+                    )
+                    .sequence(i)
+                    .timestamp_ns(ts)
+                    .typed_in_place(|t: &mut TradeTlv| {
+                        t.set_instrument(instruments[k]);
+                        t.set_price(prices[k]);
+                        t.set_volume(Fixed8::from_raw(((rng >> 20) % 500_000_000) as i64 + 1));
+                        t.set_side(if rng & 1 == 0 { Side::Buy } else { Side::Sell });
+                        t.execution_timestamp_ns.set(ts);
+                    })
+                    // On error the claim is dropped: subscribers see a skip record.
+                    .finish(Checksum::Zero)?;
+                    debug_assert_eq!(len, TRADE_MESSAGE_LEN);
+                    slot.set_record_type(MARKET_DATA);
+                    slot.commit()?;
+                    true
+                }
+                Err(ClaimError::TimedOut) => false,
                 Err(e) => return Err(e.into()),
+            };
+            if claimed {
+                break;
             }
-        };
-        let len = MessageBuilder::new(
-            &mut slot,
-            RelayDomain::MarketData,
-            SourceType::BinanceCollector,
-        )
-        .sequence(i)
-        .timestamp_ns(ts)
-        .typed_in_place(|t: &mut TradeTlv| {
-            t.set_instrument(instruments[k]);
-            t.set_price(prices[k]);
-            t.set_volume(Fixed8::from_raw(((rng >> 20) % 500_000_000) as i64 + 1));
-            t.set_side(if rng & 1 == 0 { Side::Buy } else { Side::Sell });
-            t.execution_timestamp_ns.set(ts);
-        })
-        // On error the claim is dropped: subscribers see a skip record.
-        .finish(Checksum::Zero)?;
-        debug_assert_eq!(len, TRADE_MESSAGE_LEN);
-        slot.set_record_type(MARKET_DATA);
-        slot.commit()?;
+            held_back(&p, &mut said);
+        }
     }
     p.send_blocking(END, &[], WaitStrategy::BACKOFF)?;
 

@@ -264,7 +264,7 @@ fn run() -> Result<()> {
     stats.print(sub.position(), started.elapsed());
     if let Some(name) = &o.name {
         println!(
-            "durable subscriber \"{name}\" keeps its place at record {}: start it again with --name {name} to resume",
+            "durable subscriber \"{name}\" keeps its place at record {} (under backpressure it holds the feed back meanwhile): start it again with --name {name} to resume, or drop it (market_data_feed --drop-durable {name})",
             sub.position()
         );
     }

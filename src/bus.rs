@@ -37,8 +37,8 @@ use crate::segment::{Namespace, OpenOptions, SegmentError};
 use crate::wait::WaitStrategy;
 
 pub use crate::ring::broadcast::{
-    BroadcastConfig as TopicConfig, Claim, Policy, Publisher, Record, RegisterError, StartAt,
-    Subscriber,
+    BroadcastConfig as TopicConfig, Claim, DropDurableError, GatingSubscriber, Policy, Publisher,
+    Record, RegisterError, StartAt, Subscriber,
 };
 pub use crate::ring::queue::{
     Claim as QueueClaim, Consumer as QueueConsumer, Producer as QueueProducer, QueueConfig, Taken,
@@ -60,6 +60,8 @@ pub enum BusError {
     Route(record::RouteError),
     /// Sending on a ring (a topic, a work queue or an SPSC channel) failed.
     Claim(ClaimError),
+    /// A durable subscriber could not be dropped.
+    DropDurable(DropDurableError),
 }
 
 impl std::fmt::Display for BusError {
@@ -70,6 +72,7 @@ impl std::fmt::Display for BusError {
             BusError::Register(e) => e.fmt(f),
             BusError::Route(e) => write!(f, "cannot route message: {e}"),
             BusError::Claim(e) => e.fmt(f),
+            BusError::DropDurable(e) => e.fmt(f),
         }
     }
 }
@@ -81,6 +84,7 @@ impl std::error::Error for BusError {
             BusError::Segment(e) => Some(e),
             BusError::Register(e) => Some(e),
             BusError::Claim(e) => Some(e),
+            BusError::DropDurable(e) => Some(e),
             BusError::Route(_) => None,
         }
     }
@@ -99,6 +103,11 @@ impl From<SegmentError> for BusError {
 impl From<RegisterError> for BusError {
     fn from(e: RegisterError) -> Self {
         BusError::Register(e)
+    }
+}
+impl From<DropDurableError> for BusError {
+    fn from(e: DropDurableError) -> Self {
+        BusError::DropDurable(e)
     }
 }
 impl From<ClaimError> for BusError {
@@ -131,6 +140,9 @@ pub struct Bus {
     ns: Arc<Namespace>,
     directory: Directory,
     open: OpenOptions,
+    /// Set by [`Bus::remove_namespace`]: the namespace is gone, and a new
+    /// one of the name is another's to remove.
+    removed: crate::sync::AtomicU32,
 }
 
 impl Drop for Bus {
@@ -138,7 +150,9 @@ impl Drop for Bus {
     /// every ring in it was removed (see [`Directory::remove_if_unused`]):
     /// a program that removes what it made leaves nothing behind.
     fn drop(&mut self) {
-        let _ = self.directory.remove_if_unused(&self.ns);
+        if self.removed.load(crate::sync::Ordering::Relaxed) == 0 {
+            let _ = self.directory.remove_if_unused(&self.ns);
+        }
     }
 }
 
@@ -208,6 +222,7 @@ impl Bus {
                         ns: Arc::new(ns),
                         directory,
                         open,
+                        removed: crate::sync::AtomicU32::new(0),
                     })
                 }
                 Err(DirectoryError::Segment(e)) if attempts < 100 && vanished(&e) => {
@@ -222,6 +237,55 @@ impl Bus {
     /// The namespace.
     pub fn namespace(&self) -> &Namespace {
         &self.ns
+    }
+
+    /// Removes the namespace as a whole: every ring's segment (of every
+    /// kind, removed rings' leftovers too), its directory, then the
+    /// namespace's directory on disk if nothing else is in it. Only if no
+    /// live process holds any of them: no other bus has the namespace open
+    /// (another bus of this process counts too), no producer, consumer,
+    /// publisher or subscriber is attached to any ring (this process's
+    /// included: drop them first), and no ring is being created. Detached
+    /// durable subscribers' places go with their topics.
+    ///
+    /// Nobody can open the namespace while it is removed (a bus opened
+    /// meanwhile waits, then makes a new one). This bus and its handles are
+    /// unusable after it: attaching fails, and handles already attached
+    /// elsewhere cannot exist (they would have held it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmbus::{Bus, BusError, StartAt, TopicConfig};
+    /// use shmbus::directory::DirectoryError;
+    ///
+    /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+    /// let bus = Bus::at(&tmp, "desk")?;
+    /// let md = bus.topic("market_data", &TopicConfig::default())?;
+    /// let sub = md.subscriber(StartAt::Tail)?;
+    /// match bus.remove_namespace() {
+    ///     Err(BusError::Directory(DirectoryError::NamespaceInUse { held, .. })) => {
+    ///         assert_eq!(held[0].holders, ["subscriber slot 0"]);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// drop(sub);
+    /// bus.remove_namespace()?;
+    /// assert!(!tmp.join("desk").exists());
+    /// # drop((md, bus));
+    /// # std::fs::remove_dir_all(&tmp).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError::NamespaceInUse`] listing every segment held and by
+    /// whom, with nothing removed; a lock that cannot be queried, or a file
+    /// that cannot be removed.
+    pub fn remove_namespace(&self) -> Result<(), BusError> {
+        self.directory.remove_namespace(&self.ns)?;
+        self.removed.store(1, crate::sync::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Creates topic `name` with `config`, or opens it if it exists with the
@@ -284,7 +348,7 @@ impl Bus {
     /// Creates SPSC channel `name` with `config`, or opens it if it exists
     /// with the same configuration (equal as written). Many processes may
     /// race to do this; exactly one creates it. The channel's ring file is
-    /// named by the directory, never after `name`.
+    /// named by the directory: its entry and epoch, then `name`.
     ///
     /// # Examples
     ///
@@ -421,6 +485,16 @@ impl Bus {
     /// once.
     pub fn open_queue_timeout(&self, name: &str, timeout: Duration) -> Result<Queue, BusError> {
         retry_not_found(timeout, || self.open_queue(name))
+    }
+
+    /// Drops the durable subscriber `subscriber` of topic `topic` (see
+    /// [`Topic::drop_durable`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Bus::open_topic`] and [`Topic::drop_durable`].
+    pub fn drop_durable(&self, topic: &str, subscriber: &str) -> Result<(), BusError> {
+        self.open_topic(topic)?.drop_durable(subscriber)
     }
 
     /// Removes topic `name`, whichever process created it (see
@@ -568,7 +642,8 @@ impl Topic {
         &self.record
     }
 
-    /// Its log's file, named by the directory (`topic-<entry>-<epoch>.bcast`).
+    /// Its log's file, named by the directory
+    /// (`topic-<entry>-<epoch>.<name>.bcast`).
     pub fn path(&self) -> PathBuf {
         segment_path(&self.ns, &self.record)
     }
@@ -612,6 +687,76 @@ impl Topic {
     /// [`RegisterError::DurableInUse`] if a live process holds the name.
     pub fn durable_subscriber(&self, name: &str, start: StartAt) -> Result<Subscriber, BusError> {
         Ok(Subscriber::register(self.view()?, Some(name), start)?)
+    }
+
+    /// Drops the durable subscriber `name`, which no live process holds:
+    /// its slot is freed and its place forgotten, so that it no longer
+    /// gates `Backpressure` publishers. A publisher blocked on it goes on
+    /// at its next look at the log (a blocking claim looks again at every
+    /// round of its wait). A later [`Topic::durable_subscriber`] of the name
+    /// starts afresh, at its `start`.
+    ///
+    /// It takes the slot's liveness lock first, as a resuming subscriber
+    /// does, so a resumption and a drop of the same name never both
+    /// succeed: whichever takes the lock first wins, the other is refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmbus::{Bus, BusError, DropDurableError, StartAt, TopicConfig};
+    ///
+    /// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-{}-{}", std::process::id(), line!()));
+    /// let bus = Bus::at(&tmp, "desk")?;
+    /// let md = bus.topic("market_data", &TopicConfig::default())?;
+    /// let s1 = md.durable_subscriber("s1", StartAt::Tail)?;
+    /// assert!(matches!(md.drop_durable("s1"),               // attached: refused
+    ///     Err(BusError::DropDurable(DropDurableError::InUse { .. }))));
+    /// drop(s1);                                               // detached: keeps its place
+    /// md.drop_durable("s1")?;                                 // gone: gates nothing
+    /// assert!(matches!(md.drop_durable("s1"),
+    ///     Err(BusError::DropDurable(DropDurableError::NotFound { .. }))));
+    /// # drop((md, bus));
+    /// # std::fs::remove_dir_all(&tmp).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`DropDurableError::InUse`] if a live process holds the name
+    /// (attached, or resuming it now), [`DropDurableError::NotFound`] if
+    /// no subscriber has it, [`DropDurableError::BadName`]; the log cannot
+    /// be opened (the topic was removed, for one).
+    pub fn drop_durable(&self, name: &str) -> Result<(), BusError> {
+        self.drop_durable_paused(name, &|| {})
+    }
+
+    /// Test hook: as [`Topic::drop_durable`], calling `pause` once the
+    /// slot's liveness lock is held, before the slot changes.
+    #[doc(hidden)]
+    pub fn drop_durable_paused(&self, name: &str, pause: &dyn Fn()) -> Result<(), BusError> {
+        Ok(crate::ring::broadcast::drop_durable(
+            &self.view()?,
+            name,
+            pause,
+        )?)
+    }
+
+    /// Test hook: as [`Topic::durable_subscriber`], calling `pause` when a
+    /// resuming durable subscriber has taken its slot and not yet marked it
+    /// live.
+    #[doc(hidden)]
+    pub fn durable_subscriber_paused(
+        &self,
+        name: &str,
+        start: StartAt,
+        pause: &dyn Fn(),
+    ) -> Result<Subscriber, BusError> {
+        Ok(Subscriber::register_paused(
+            self.view()?,
+            Some(name),
+            start,
+            pause,
+        )?)
     }
 
     /// Removes the topic: its directory entry is marked removed (so that
@@ -692,7 +837,8 @@ impl Channel {
         &self.record
     }
 
-    /// Its ring's file, named by the directory (`spsc-<entry>-<epoch>.spsc`).
+    /// Its ring's file, named by the directory
+    /// (`spsc-<entry>-<epoch>.<name>.spsc`).
     pub fn path(&self) -> PathBuf {
         segment_path(&self.ns, &self.record)
     }
@@ -789,7 +935,8 @@ impl Queue {
         &self.record
     }
 
-    /// Its ring's file, named by the directory (`queue-<entry>-<epoch>.queue`).
+    /// Its ring's file, named by the directory
+    /// (`queue-<entry>-<epoch>.<name>.queue`).
     pub fn path(&self) -> PathBuf {
         segment_path(&self.ns, &self.record)
     }

@@ -1451,9 +1451,11 @@ shared_struct! {
     /// word carries epoch `e` (the name words: the one epoch `n <= e` of the
     /// entry's first creation) and every value is valid.
     ///
-    /// The ring file of entry `i` at epoch `e` is `topic-<i>-<e>.bcast` for
-    /// a topic, `spsc-<i>-<e>.spsc` for an SPSC channel, `queue-<i>-<e>.queue`
-    /// for a work queue: a name never becomes a file name.
+    /// The ring file of ring `n` in entry `i` at epoch `e` is
+    /// `topic-<i>-<e>.<n>.bcast` for a topic, `spsc-<i>-<e>.<n>.spsc` for an
+    /// SPSC channel, `queue-<i>-<e>.<n>.queue` for a work queue: entry and
+    /// epoch make it unique, and the name (validated first) names it for
+    /// an operator.
     #[derive(Debug)]
     pub struct TopicEntry {
         /// Epoch (high 32 bits) and [`entry`] state (low 32 bits). Epochs only

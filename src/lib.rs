@@ -77,9 +77,10 @@ pub mod wait;
 
 #[cfg(not(shmbus_loom))]
 pub use bus::{
-    Bus, BusError, Channel, Claim, Consumer, Policy, Producer, Publisher, Queue, QueueClaim,
-    QueueConfig, QueueConsumer, QueueProducer, Record, RegisterError, Router, RouterConfig,
-    SpscConfig, SpscRecord, StartAt, Subscriber, Taken, Topic, TopicConfig, WriteSlot,
+    Bus, BusError, Channel, Claim, Consumer, DropDurableError, GatingSubscriber, Policy, Producer,
+    Publisher, Queue, QueueClaim, QueueConfig, QueueConsumer, QueueProducer, Record, RegisterError,
+    Router, RouterConfig, SpscConfig, SpscRecord, StartAt, Subscriber, Taken, Topic, TopicConfig,
+    WriteSlot,
 };
 pub use directory::{RingConfig, RingKind, RingRecord};
 pub use ring::{ClaimError, ConfigError, RecvError};

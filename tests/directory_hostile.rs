@@ -486,7 +486,7 @@ fn a_creator_killed_mid_create_is_taken_over_by_the_next_creator() {
     assert_eq!(ready_named(&t.ns, "alpha"), 1);
     assert_eq!(scan(&t.ns).len(), 1);
     // The dead creator's half-made log (epoch 1) is gone.
-    assert!(!t.file(&format!("topic-{entry}-1"), "bcast").exists());
+    assert!(!t.file(&format!("topic-{entry}-1.alpha"), "bcast").exists());
 }
 
 #[test]
@@ -547,7 +547,7 @@ fn a_stalled_creator_taken_over_cannot_touch_the_new_entry_when_it_resumes() {
         .create_or_open(&t.ns, "alpha", &config(16).into())
         .expect("take over");
     assert!(created);
-    assert_eq!(record.segment, format!("topic-{}-2", record.entry));
+    assert_eq!(record.segment, format!("topic-{}-2.alpha", record.entry));
 
     std::fs::write(t.base.join(GO), b"").expect("write go");
     signal(&child, libc::SIGCONT);
@@ -564,7 +564,7 @@ fn a_stalled_creator_taken_over_cannot_touch_the_new_entry_when_it_resumes() {
     assert_eq!(topic.config(), &config(16));
     bus.topic("alpha", &config(16)).expect("same config");
     assert!(!t
-        .file(&format!("topic-{}-1", record.entry), "bcast")
+        .file(&format!("topic-{}-1.alpha", record.entry), "bcast")
         .exists());
     assert!(t.file(&record.segment, "bcast").exists());
 }

@@ -224,7 +224,7 @@ fn symlink_in_place_of_the_file() {
     l.remove().expect("remove");
     let record = l.record();
     let next = t.file(
-        &format!("spsc-{}-{}", record.entry, record.epoch + 1),
+        &format!("spsc-{}-{}.l", record.entry, record.epoch + 1),
         "spsc",
     );
     std::os::unix::fs::symlink(real.path(), &next).expect("symlink");

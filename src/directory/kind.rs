@@ -95,17 +95,94 @@ impl RingKind {
         }
     }
 
-    /// Segment name of the ring file of entry `entry` at `epoch`:
-    /// `topic-<entry>-<epoch>` (file `.bcast`) or `spsc-<entry>-<epoch>`
-    /// (file `.spsc`). A ring's name never becomes a file name.
-    pub fn segment_name(self, entry: usize, epoch: u32) -> String {
-        let prefix = match self {
+    /// The first part of this kind's segment names: `topic`, `spsc`,
+    /// `queue`.
+    pub const fn segment_prefix(self) -> &'static str {
+        match self {
             RingKind::Broadcast => "topic",
             RingKind::Spsc => "spsc",
             RingKind::Queue => "queue",
-        };
-        format!("{prefix}-{entry}-{epoch}")
+        }
     }
+
+    /// Segment name of the ring file of ring `name` in entry `entry` at
+    /// `epoch`: `topic-<entry>-<epoch>.<name>` (file `.bcast`),
+    /// `spsc-<entry>-<epoch>.<name>` (file `.spsc`) or
+    /// `queue-<entry>-<epoch>.<name>` (file `.queue`). The entry and epoch
+    /// make it unique (a ring removed and made again gets a new epoch, so a
+    /// new file); the name, validated by the directory before any ring is
+    /// made ([`validate_name`](crate::segment::validate_name): 1-64 bytes
+    /// of `[A-Za-z0-9._-]`, no leading dot), lets an operator tell the
+    /// files apart. The longest is [`MAX_RING_SEGMENT_NAME`] bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmbus::RingKind;
+    ///
+    /// assert_eq!(RingKind::Broadcast.segment_name(3, 1, "market_data"), "topic-3-1.market_data");
+    /// assert_eq!(RingKind::parse_segment_name("topic-3-1.market_data"),
+    ///            Some((RingKind::Broadcast, 3, 1, "market_data")));
+    /// ```
+    pub fn segment_name(self, entry: usize, epoch: u32, name: &str) -> String {
+        format!("{}.{name}", self.segment_stem(entry, epoch))
+    }
+
+    /// What every segment name of entry `entry` at `epoch` starts with,
+    /// before the dot and the ring's name: `topic-<entry>-<epoch>`.
+    pub fn segment_stem(self, entry: usize, epoch: u32) -> String {
+        format!("{}-{entry}-{epoch}", self.segment_prefix())
+    }
+
+    /// Reads a segment name made by [`RingKind::segment_name`]: (kind,
+    /// entry, epoch, ring name). `None` for any other name (the directory's,
+    /// a file of another build, or one no build makes).
+    pub fn parse_segment_name(segment: &str) -> Option<(RingKind, usize, u32, &str)> {
+        let (kind, rest) = RingKind::ALL.into_iter().find_map(|kind| {
+            let rest = segment
+                .strip_prefix(kind.segment_prefix())?
+                .strip_prefix('-')?;
+            Some((kind, rest))
+        })?;
+        let (entry, rest) = rest.split_once('-')?;
+        let (epoch, name) = rest.split_once('.')?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(entry) || !digits(epoch) || (entry.len() > 1 && entry.starts_with('0')) {
+            return None;
+        }
+        if epoch.len() > 1 && epoch.starts_with('0') {
+            return None;
+        }
+        #[cfg(not(shmbus_loom))]
+        crate::segment::validate_name(name).ok()?;
+        Some((kind, entry.parse().ok()?, epoch.parse().ok()?, name))
+    }
+}
+
+/// Longest segment name [`RingKind::segment_name`] makes: `queue-` or
+/// `topic-`, the largest entry index (below
+/// [`MAX_DIRECTORY_ENTRIES`](crate::layout::MAX_DIRECTORY_ENTRIES)), `-`,
+/// the largest epoch, `.` and a 64-byte name. With the file's suffix
+/// (`.bcast`, at most 6 bytes) it stays far below the 255 bytes a file
+/// name may have.
+pub const MAX_RING_SEGMENT_NAME: usize = 6
+    + decimal_digits(crate::layout::MAX_DIRECTORY_ENTRIES as u64 - 1)
+    + 1
+    + decimal_digits(u32::MAX as u64)
+    + 1
+    + crate::layout::NAME_LEN;
+
+#[cfg(not(shmbus_loom))]
+const _: () = assert!(MAX_RING_SEGMENT_NAME <= crate::segment::MAX_SEGMENT_NAME_LEN);
+
+/// How many decimal digits `n` has.
+const fn decimal_digits(mut n: u64) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
 }
 
 impl std::fmt::Display for RingKind {
@@ -442,9 +519,45 @@ mod tests {
             assert_eq!(RingKind::from_raw(kind.to_raw()), Some(kind));
         }
         assert_eq!(RingKind::from_raw(0), None);
-        assert_eq!(RingKind::Spsc.segment_name(3, 7), "spsc-3-7");
-        assert_eq!(RingKind::Broadcast.segment_name(3, 7), "topic-3-7");
-        assert_eq!(RingKind::Queue.segment_name(3, 7), "queue-3-7");
+        assert_eq!(RingKind::Spsc.segment_name(3, 7, "fills"), "spsc-3-7.fills");
+        assert_eq!(
+            RingKind::Broadcast.segment_name(3, 7, "market_data"),
+            "topic-3-7.market_data"
+        );
+        assert_eq!(
+            RingKind::Queue.segment_name(3, 7, "a.b-c"),
+            "queue-3-7.a.b-c"
+        );
+        for kind in RingKind::ALL {
+            for name in ["x", "topic-1-1", "x.bcast", &"n".repeat(64)] {
+                let segment = kind.segment_name(12, 9, name);
+                assert_eq!(
+                    RingKind::parse_segment_name(&segment),
+                    Some((kind, 12, 9, name))
+                );
+                assert!(crate::segment::validate_segment_name(&segment).is_ok());
+            }
+        }
+        let longest = RingKind::Queue.segment_name(
+            crate::layout::MAX_DIRECTORY_ENTRIES as usize - 1,
+            u32::MAX,
+            &"n".repeat(64),
+        );
+        assert_eq!(longest.len(), MAX_RING_SEGMENT_NAME);
+        assert!(crate::segment::validate_segment_name(&longest).is_ok());
+        for other in [
+            "directory",
+            "topic-3-7",
+            "topic-3-7.",
+            "topic-3.x",
+            "topic-03-7.x",
+            "topic--7.x",
+            "bcast-3-7.x",
+            "topic-3-7..x",
+            "topic-3-99999999999.x",
+        ] {
+            assert_eq!(RingKind::parse_segment_name(other), None, "{other}");
+        }
     }
 
     #[test]

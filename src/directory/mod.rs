@@ -27,10 +27,13 @@
 //!   takes the entry over. The stalled creator, when it resumes, changes
 //!   nothing (every write it makes is a compare-and-swap against its own
 //!   epoch) and fails with [`DirectoryError::CreateTakenOver`];
-//! * the ring file of entry `i` at epoch `e` is named from them alone
-//!   ([`RingKind::segment_name`]: `topic-<i>-<e>.bcast`,
-//!   `spsc-<i>-<e>.spsc`, `queue-<i>-<e>.queue`): a ring's name never
-//!   reaches the file system;
+//! * the ring file of ring `name` in entry `i` at epoch `e` is named after
+//!   them ([`RingKind::segment_name`]: `topic-<i>-<e>.<name>.bcast`,
+//!   `spsc-<i>-<e>.<name>.spsc`, `queue-<i>-<e>.<name>.queue`): entry and
+//!   epoch make it unique, the name (validated before anything is made:
+//!   never a path) tells an operator which ring it is. Handles find the
+//!   file through the directory's record of the ring
+//!   ([`RingRecord::segment`]), never by a name of their own making;
 //! * removing a ring ([`Directory::remove`]) moves its entry `READY →
 //!   REMOVED`, keeping the name, then removes its file. The next creator of
 //!   that name claims the entry again (`REMOVED → RECREATING → READY`, the
@@ -56,9 +59,13 @@
 //! in this module's store.
 
 mod kind;
+#[cfg(not(shmbus_loom))]
+mod namespace;
 pub mod table;
 
-pub use kind::{RingConfig, RingKind};
+pub use kind::{RingConfig, RingKind, MAX_RING_SEGMENT_NAME};
+#[cfg(not(shmbus_loom))]
+pub use namespace::{describe_lock, HeldSegment};
 pub use table::{heap, HeapDirectory, HeapTableError, RingRecord, TableError};
 
 /// One entry of a directory that is not free, as inspection sees it.
@@ -130,7 +137,7 @@ mod mapped {
     use std::time::Duration;
 
     use super::table::{self, EntryStore, Paused, Slot, TableError};
-    use super::{DirectoryEntry, RingConfig, RingKind, RingRecord};
+    use super::{DirectoryEntry, HeldSegment, RingConfig, RingKind, RingRecord};
     use crate::layout::{
         lock_slot, DirectoryControl, SegmentFault, SegmentKind, TopicEntry,
         DIRECTORY_CONTROL_OFFSET, DIRECTORY_ENTRIES_OFFSET,
@@ -216,6 +223,14 @@ mod mapped {
             /// What is wrong.
             reason: String,
         },
+        /// The namespace was not removed: live processes hold some of its
+        /// segments (nothing was removed).
+        NamespaceInUse {
+            /// The namespace.
+            namespace: String,
+            /// Every segment held, and by whom.
+            held: Vec<HeldSegment>,
+        },
     }
 
     impl From<SegmentError> for DirectoryError {
@@ -278,6 +293,16 @@ mod mapped {
                     f,
                     "directory entry {entry} is corrupt: {reason} (see it with ring-dump list; removing the namespace starts it afresh)"
                 ),
+                DirectoryError::NamespaceInUse { namespace, held } => {
+                    write!(f, "namespace \"{namespace}\" is in use, nothing was removed: ")?;
+                    for (i, segment) in held.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str("; ")?;
+                        }
+                        write!(f, "{segment}")?;
+                    }
+                    f.write_str(" (stop those processes, or drop their handles, then remove it)")
+                }
             }
         }
     }
@@ -335,9 +360,10 @@ mod mapped {
             &self,
             i: usize,
             epoch: u32,
+            name: &str,
             config: &RingConfig,
         ) -> Result<(), DirectoryError> {
-            let segment = config.kind().segment_name(i, epoch);
+            let segment = config.kind().segment_name(i, epoch, name);
             match config {
                 RingConfig::Broadcast(c) => {
                     crate::ring::broadcast::shm::create_log(self.ns, &segment, c)?
@@ -350,18 +376,42 @@ mod mapped {
             Ok(())
         }
         fn remove_ring(&self, i: usize, epoch: u32) {
-            // Whatever kind the ring was: a half-made entry's kind word
-            // cannot be trusted, and at most one of these files exists.
-            for kind in RingKind::ALL {
-                let segment = kind.segment_name(i, epoch);
-                let _ = match kind {
-                    RingKind::Broadcast => {
-                        Segment::remove(self.ns, &segment, SegmentKind::Broadcast)
-                    }
-                    RingKind::Spsc => crate::ring::spsc::shm::remove_ring(self.ns, &segment),
-                    RingKind::Queue => Segment::remove(self.ns, &segment, SegmentKind::Queue),
-                };
+            remove_ring_files(self.ns, i, epoch);
+        }
+    }
+
+    /// Removes every ring file of entry `i` at `epoch` in `ns`, whatever its
+    /// kind and name: a half-made entry's kind and name words cannot be
+    /// trusted (nor known, before its creator wrote them), and at most one
+    /// such file exists. Best effort: a file that cannot be listed or
+    /// removed stays (a stale scan of the namespace finds it).
+    pub(crate) fn remove_ring_files(ns: &Namespace, i: usize, epoch: u32) {
+        let Ok(segments) = ns.segments() else {
+            return;
+        };
+        for (segment, kind) in segments {
+            let Some((ring, entry, at, _)) = RingKind::parse_segment_name(&segment) else {
+                continue;
+            };
+            if (entry, at) != (i, epoch) || ring.segment_kind() != kind {
+                continue;
             }
+            let _ = remove_segment(ns, &segment, ring);
+        }
+    }
+
+    /// Removes the ring file `segment` of a ring of `kind`: its header is
+    /// flagged removed first (an SPSC channel's sleeping consumer is woken
+    /// too), so that attached handles learn of it, then it is unlinked.
+    pub(crate) fn remove_segment(
+        ns: &Namespace,
+        segment: &str,
+        kind: RingKind,
+    ) -> Result<(), SegmentError> {
+        match kind {
+            RingKind::Broadcast => Segment::remove(ns, segment, SegmentKind::Broadcast),
+            RingKind::Spsc => crate::ring::spsc::shm::remove_ring(ns, segment),
+            RingKind::Queue => Segment::remove(ns, segment, SegmentKind::Queue),
         }
     }
 

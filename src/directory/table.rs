@@ -44,8 +44,9 @@ pub struct RingRecord {
     pub name: String,
     /// Its kind and configuration.
     pub config: RingConfig,
-    /// Segment name of its ring file (`topic-<entry>-<epoch>`,
-    /// `spsc-<entry>-<epoch>`: see [`RingKind::segment_name`]).
+    /// Segment name of its ring file (`topic-<entry>-<epoch>.<name>`,
+    /// `spsc-…`, `queue-…`: see [`RingKind::segment_name`]), by which every
+    /// handle finds it.
     pub segment: String,
     /// Entry index.
     pub entry: usize,
@@ -74,12 +75,19 @@ pub(crate) trait EntryStore {
     /// Whether someone other than this store holds the lock of entry `i`
     /// at `epoch` (the creator of that epoch is alive).
     fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error>;
-    /// Creates the ring file of entry `i` at `epoch` for `config`.
-    fn create_ring(&self, i: usize, epoch: u32, config: &RingConfig) -> Result<(), Self::Error>;
-    /// Removes the ring file of entry `i` at `epoch`, of whatever kind, if
-    /// there is one, so that handles attached to it learn it is gone: a
-    /// removed ring's, or a half-made one left by a creator that died or
-    /// stalled.
+    /// Creates the ring file of ring `name` in entry `i` at `epoch` for
+    /// `config`.
+    fn create_ring(
+        &self,
+        i: usize,
+        epoch: u32,
+        name: &str,
+        config: &RingConfig,
+    ) -> Result<(), Self::Error>;
+    /// Removes the ring file of entry `i` at `epoch`, of whatever kind and
+    /// name, if there is one, so that handles attached to it learn it is
+    /// gone: a removed ring's, or a half-made one left by a creator that
+    /// died or stalled (whose entry may not hold its name yet).
     fn remove_ring(&self, i: usize, epoch: u32);
     /// Called right after this store's caller claimed entry `i` at `epoch`
     /// (state `CREATING` or `RECREATING`, lock held), before anything
@@ -389,8 +397,8 @@ fn read_ready(e: &TopicEntry, i: usize, epoch: u32) -> Result<RingRecord, String
     }
     let config = RingConfig::decode(kind, words)?;
     Ok(RingRecord {
+        segment: config.kind().segment_name(i, epoch, &name),
         name,
-        segment: config.kind().segment_name(i, epoch),
         config,
         entry: i,
         epoch,
@@ -727,7 +735,7 @@ fn create_at<S: EntryStore>(
     how: Creation,
 ) -> Result<RingRecord, TableError<S::Error>> {
     let (kind, words) = config.encode().map_err(TableError::InvalidConfig)?;
-    if let Err(err) = store.create_ring(i, epoch, config) {
+    if let Err(err) = store.create_ring(i, epoch, name, config) {
         // The epoch stays spent: its file name may exist.
         give_back(e, epoch, how);
         return Err(TableError::Store(err));
@@ -766,7 +774,7 @@ fn create_at<S: EntryStore>(
     Ok(RingRecord {
         name: name.to_owned(),
         config: *config,
-        segment: config.kind().segment_name(i, epoch),
+        segment: config.kind().segment_name(i, epoch, name),
         entry: i,
         epoch,
         creator_pid: pid,
@@ -904,8 +912,14 @@ impl<S: EntryStore> EntryStore for Paused<'_, S> {
     fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
         self.inner.held_elsewhere(i, epoch)
     }
-    fn create_ring(&self, i: usize, epoch: u32, config: &RingConfig) -> Result<(), Self::Error> {
-        self.inner.create_ring(i, epoch, config)
+    fn create_ring(
+        &self,
+        i: usize,
+        epoch: u32,
+        name: &str,
+        config: &RingConfig,
+    ) -> Result<(), Self::Error> {
+        self.inner.create_ring(i, epoch, name, config)
     }
     fn remove_ring(&self, i: usize, epoch: u32) {
         self.inner.remove_ring(i, epoch)
@@ -955,7 +969,13 @@ impl EntryStore for HeapStore {
     fn held_elsewhere(&self, i: usize, epoch: u32) -> Result<bool, Self::Error> {
         Ok(self.held().contains(&(i, epoch)))
     }
-    fn create_ring(&self, _i: usize, _epoch: u32, _config: &RingConfig) -> Result<(), Self::Error> {
+    fn create_ring(
+        &self,
+        _i: usize,
+        _epoch: u32,
+        _name: &str,
+        _config: &RingConfig,
+    ) -> Result<(), Self::Error> {
         self.rings_created.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -1090,7 +1110,7 @@ mod tests {
             .expect("take over");
         assert!(created);
         assert_eq!(record.entry, entry);
-        assert_eq!(record.segment, format!("topic-{entry}-2"));
+        assert_eq!(record.segment, format!("topic-{entry}-2.alpha"));
         go_tx.send(()).expect("resume");
         let late = stalled.join().expect("stalled creator");
         assert_eq!(late, Err(TableError::TakenOver));
@@ -1111,7 +1131,7 @@ mod tests {
         let dir = heap(8);
         let (channel, created) = dir.create_or_open("orders", &spsc(4096)).expect("create");
         assert!(created);
-        assert_eq!(channel.segment, format!("spsc-{}-1", channel.entry));
+        assert_eq!(channel.segment, format!("spsc-{}-1.orders", channel.entry));
         let err = dir.create_or_open("orders", &config(16)).expect_err("kind");
         assert!(matches!(err, TableError::Mismatch { .. }), "{err:?}");
         let err = dir
@@ -1157,7 +1177,7 @@ mod tests {
         assert!(created);
         assert_eq!(again.entry, first.entry);
         assert_eq!(again.epoch, first.epoch + 1);
-        assert_eq!(again.segment, format!("topic-{}-2", first.entry));
+        assert_eq!(again.segment, format!("topic-{}-2.orders", first.entry));
         assert_eq!(dir.open("orders", Duration::ZERO), Ok(again.clone()));
         assert_eq!(dir.rings_created(), 2);
         assert_eq!(dir.list(), vec![again]);

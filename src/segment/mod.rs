@@ -55,7 +55,7 @@ mod name;
 mod sigbus;
 
 pub use error::{BaseDirProblem, SegmentError};
-pub use name::{validate_name, MAX_NAME_LEN};
+pub use name::{validate_name, validate_segment_name, MAX_NAME_LEN, MAX_SEGMENT_NAME_LEN};
 pub use sigbus::{
     set_sigbus_handler, sigbus_handler_installed, MAX_GUARDED_MAPPINGS, NO_SIGBUS_HANDLER_ENV,
 };
@@ -223,7 +223,7 @@ impl Namespace {
                 continue;
             };
             if let Some(stem) = file_name.strip_suffix(&suffix) {
-                if validate_name(stem).is_ok() {
+                if validate_segment_name(stem).is_ok() {
                     names.push(stem.to_owned());
                 }
             }
@@ -232,8 +232,138 @@ impl Namespace {
         Ok(names)
     }
 
+    /// Every segment file in this namespace, of every kind: (name without
+    /// suffix, kind), sorted. Files that are not named as a segment (no
+    /// known suffix, or an invalid name) are skipped.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be read.
+    pub fn segments(&self) -> Result<Vec<(String, SegmentKind)>, SegmentError> {
+        const KINDS: [SegmentKind; 4] = [
+            SegmentKind::Spsc,
+            SegmentKind::Broadcast,
+            SegmentKind::Directory,
+            SegmentKind::Queue,
+        ];
+        let mut found = Vec::new();
+        let entries = std::fs::read_dir(&self.path)
+            .map_err(|e| SegmentError::io("read_dir", &self.path, e))?;
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(file_name) = file_name.to_str() else {
+                continue;
+            };
+            let Some((stem, suffix)) = file_name.rsplit_once('.') else {
+                continue;
+            };
+            let Some(kind) = KINDS.into_iter().find(|k| k.name() == suffix) else {
+                continue;
+            };
+            if validate_segment_name(stem).is_ok() {
+                found.push((stem.to_owned(), kind));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0).then((a.1 as u32).cmp(&(b.1 as u32))));
+        Ok(found)
+    }
+
+    /// Opens the file of segment `name` of `kind` (without mapping or
+    /// validating it: liveness locks are asked of any file), refusing a
+    /// link, a file that is not regular, or one another user owns or may
+    /// write.
+    fn open_file(&self, name: &str, kind: SegmentKind, write: bool) -> Result<File, SegmentError> {
+        let file_name = Self::file_name(name, kind)?;
+        let path = self.display_path(name, kind);
+        let access = if write { libc::O_RDWR } else { libc::O_RDONLY };
+        // SAFETY: `file_name` is NUL-terminated and `self.dir` is an open directory.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                file_name.as_ptr(),
+                access | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::ENOENT) => SegmentError::NotFound { path },
+                Some(libc::ELOOP) => SegmentError::Symlink { path },
+                _ => SegmentError::io("open", &path, err),
+            });
+        }
+        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let meta = file
+            .metadata()
+            .map_err(|e| SegmentError::io("fstat", &path, e))?;
+        if !meta.file_type().is_file() {
+            return Err(SegmentError::NotRegularFile { path });
+        }
+        check_owner_and_mode(&path, &meta)?;
+        Ok(file)
+    }
+
+    /// The liveness locks some process holds on segment `name` of `kind`
+    /// (see [`Segment::held_lock_slots`]); empty if no live process holds
+    /// any. The segment is neither mapped nor validated, so this works on
+    /// any file a crash left, whatever its bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::NotFound`], a link or a file that is not this
+    /// user's, or a lock query that failed.
+    pub fn held_lock_slots(&self, name: &str, kind: SegmentKind) -> Result<Vec<u64>, SegmentError> {
+        let file = self.open_file(name, kind, false)?;
+        lock::held_slots(file.as_fd())
+            .map_err(|e| SegmentError::io("lock query", &self.display_path(name, kind), e))
+    }
+
+    /// Locks segment `name` of `kind` for removal, if no live process
+    /// holds any liveness lock on it: a write lock on the whole file,
+    /// which fails if any lock is held and, while it is held, makes every
+    /// attach fail (nobody can take a liveness lock). `None`, changing
+    /// nothing, if a lock was held. [`RemovalLock::remove`] then removes it;
+    /// dropping the lock leaves it as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::NotFound`] if it is gone, a link or a file that is
+    /// not this user's, or an I/O error.
+    pub fn lock_for_removal(
+        &self,
+        name: &str,
+        kind: SegmentKind,
+    ) -> Result<Option<RemovalLock>, SegmentError> {
+        let file = self.open_file(name, kind, true)?;
+        let path = self.display_path(name, kind);
+        if !lock::try_lock_whole(file.as_fd()).map_err(|e| SegmentError::io("lock", &path, e))? {
+            return Ok(None);
+        }
+        Ok(Some(RemovalLock {
+            file,
+            name: name.to_owned(),
+            kind,
+        }))
+    }
+
+    /// Removes segment `name` of `kind` (as [`Segment::remove`]) only if
+    /// no live process holds any liveness lock on it, and so that none can
+    /// take one while it is removed (see [`Namespace::lock_for_removal`]).
+    /// Returns false, changing nothing, if a lock was held.
+    ///
+    /// # Errors
+    ///
+    /// As [`Namespace::lock_for_removal`] and [`Segment::remove`].
+    pub fn remove_if_unheld(&self, name: &str, kind: SegmentKind) -> Result<bool, SegmentError> {
+        match self.lock_for_removal(name, kind)? {
+            Some(lock) => lock.remove(self).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     fn file_name(name: &str, kind: SegmentKind) -> Result<CString, SegmentError> {
-        validate_name(name)?;
+        validate_segment_name(name)?;
         // Valid names contain no NUL, so this cannot fail; map it anyway.
         CString::new(format!("{name}.{}", kind.name())).map_err(|_| SegmentError::InvalidName {
             name: name.escape_debug().to_string(),
@@ -868,6 +998,18 @@ impl Segment {
         })
     }
 
+    /// Every liveness lock slot that another open of the file holds (read
+    /// or write), sorted: which participants are alive, in one pass. This
+    /// handle's own locks are not counted.
+    ///
+    /// # Errors
+    ///
+    /// A lock query failed.
+    pub fn held_lock_slots(&self) -> Result<Vec<u64>, SegmentError> {
+        lock::held_slots(self.file.as_fd())
+            .map_err(|e| SegmentError::io("lock query", &self.path, e))
+    }
+
     /// Whether another open of the file holds liveness lock `slot`, that is,
     /// whether the process that took it is still alive and attached.
     ///
@@ -877,6 +1019,37 @@ impl Segment {
     pub fn is_lock_held(&self, slot: u64) -> Result<bool, SegmentError> {
         lock::is_held(self.file.as_fd(), slot)
             .map_err(|e| SegmentError::io("lock query", &self.path, e))
+    }
+}
+
+/// A segment locked whole for its removal (see
+/// [`Namespace::lock_for_removal`]): no process can attach to it while this
+/// lives.
+#[derive(Debug)]
+pub struct RemovalLock {
+    file: File,
+    name: String,
+    kind: SegmentKind,
+}
+
+impl RemovalLock {
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Removes the segment (as [`Segment::remove`]: flagged removed, then
+    /// unlinked), then lets the lock go.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::remove`].
+    pub fn remove(self, ns: &Namespace) -> Result<(), SegmentError> {
+        let removed = Segment::remove(ns, &self.name, self.kind);
+        // Held until the file is unlinked: whoever opens it meanwhile can
+        // take no lock, and whoever opens it after finds nothing.
+        drop(self.file);
+        removed
     }
 }
 

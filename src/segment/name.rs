@@ -20,10 +20,42 @@ pub const MAX_NAME_LEN: usize = 64;
 /// assert!(validate_name("../etc").is_err());
 /// ```
 pub fn validate_name(name: &str) -> Result<(), SegmentError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(SegmentError::InvalidName {
+            name: name.escape_debug().to_string(),
+            reason: "is longer than 64 bytes",
+        });
+    }
+    validate_segment_name(name)
+}
+
+/// Longest segment name, in bytes: a ring's file name is its directory
+/// entry, epoch and 64-byte name (see `RingKind::segment_name`), and with
+/// its suffix it stays well within the 255 bytes a file name may have.
+pub const MAX_SEGMENT_NAME_LEN: usize = 128;
+
+const _: () = assert!(MAX_SEGMENT_NAME_LEN + ".bcast".len() <= 255);
+
+/// Checks a segment's name (its file name without the suffix) by the rules
+/// of [`validate_name`], but up to [`MAX_SEGMENT_NAME_LEN`] bytes: a ring's
+/// segment name holds its ring's name after a fixed prefix.
+///
+/// # Errors
+///
+/// [`SegmentError::InvalidName`] saying which rule the name breaks.
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::segment::validate_segment_name;
+/// assert!(validate_segment_name("topic-3-1.market_data").is_ok());
+/// assert!(validate_segment_name("topic-3-1/../x").is_err());
+/// ```
+pub fn validate_segment_name(name: &str) -> Result<(), SegmentError> {
     let reason = if name.is_empty() {
         Some("is empty")
-    } else if name.len() > MAX_NAME_LEN {
-        Some("is longer than 64 bytes")
+    } else if name.len() > MAX_SEGMENT_NAME_LEN {
+        Some("is longer than 128 bytes")
     } else if name.starts_with('.') {
         Some("starts with a dot")
     } else if !name

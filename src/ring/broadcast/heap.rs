@@ -3,8 +3,8 @@
 use core::ptr::NonNull;
 
 use super::{
-    BroadcastConfig, BroadcastView, Liveness, Publisher, RegisterError, StartAt, Subscriber,
-    ViewParts,
+    BroadcastConfig, BroadcastView, DropDurableError, Liveness, Publisher, RegisterError, StartAt,
+    Subscriber, ViewParts,
 };
 use crate::layout::{lock_slot, participant, BroadcastControl, PublisherSlot, SubscriberSlot};
 use crate::ring::liveness::HeapMemory;
@@ -137,6 +137,27 @@ impl HeapLog {
         pause: &dyn Fn(),
     ) -> Result<Subscriber, RegisterError> {
         Subscriber::register_paused(self.view(), Some(name), start, pause)
+    }
+
+    /// Frees the detached durable subscriber `name`, so that it no longer
+    /// gates publishers (see [`Topic::drop_durable`](crate::bus::Topic::drop_durable)).
+    ///
+    /// # Errors
+    ///
+    /// As [`Topic::drop_durable`](crate::bus::Topic::drop_durable).
+    pub fn drop_durable(&self, name: &str) -> Result<(), DropDurableError> {
+        super::drop_durable(&self.view(), name, &|| {})
+    }
+
+    /// Test hook: as [`HeapLog::drop_durable`], calling `pause` once the
+    /// slot's liveness lock is held, before the slot changes.
+    #[doc(hidden)]
+    pub fn drop_durable_paused(
+        &self,
+        name: &str,
+        pause: &dyn Fn(),
+    ) -> Result<(), DropDurableError> {
+        super::drop_durable(&self.view(), name, pause)
     }
 
     /// Test hook: reclaims the claim of `seq` as a waiter whose claim

@@ -80,6 +80,7 @@ const LOOKS_PER_STALL_CHECK: u32 = if cfg!(shmbus_loom) { 1 } else { 1024 };
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
 mod config;
+mod durable;
 mod heap;
 mod publisher;
 #[cfg(not(shmbus_loom))]
@@ -88,6 +89,8 @@ mod subscriber;
 mod view;
 
 pub use config::*;
+pub(crate) use durable::drop_durable;
+pub use durable::{DropDurableError, GatingSubscriber};
 pub use heap::*;
 pub use publisher::*;
 pub use subscriber::*;

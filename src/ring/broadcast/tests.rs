@@ -429,3 +429,145 @@ fn a_publisher_whose_look_at_the_tail_is_old_goes_on() {
     assert_eq!(b.try_claim(1).err(), Some(ClaimError::Full));
     assert_eq!(sub.try_recv(&mut buf), Ok((11, 1)));
 }
+
+/// A detached durable subscriber gates a `Backpressure` publisher until it
+/// is dropped; the publisher names it while it waits, and after the drop
+/// goes on at its next claim (its cached slowest subscriber no longer
+/// gates). A drop of an attached one is refused, of an unknown one is
+/// not found.
+#[test]
+fn dropping_a_detached_durable_subscriber_lets_the_publisher_go_on() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let mut p = log.publisher().expect("pub");
+    let s1 = log.durable_subscriber("s1", StartAt::Tail).expect("s1");
+    let slot = s1.slot;
+    assert_eq!(
+        log.drop_durable("s1"),
+        Err(DropDurableError::InUse {
+            name: "s1".to_owned(),
+            pid: std::process::id()
+        })
+    );
+    drop(s1);
+    for i in 0..4u8 {
+        p.try_send(1, &[i]).expect("room");
+    }
+    assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
+    let who = p.holding_back().expect("held back");
+    assert_eq!(
+        (
+            who.slot,
+            who.name.as_deref(),
+            who.cursor,
+            who.tail,
+            who.alive
+        ),
+        (slot, Some("s1"), 0, 4, false)
+    );
+    assert!(who.is_detached_durable());
+    assert_eq!(who.behind(), 4);
+    assert!(
+        who.to_string().contains("durable subscriber \"s1\""),
+        "{who}"
+    );
+    // Still full: the drop is what lets it go.
+    assert_eq!(p.try_claim(1).err(), Some(ClaimError::Full));
+    log.drop_durable("s1").expect("drop");
+    assert_eq!(log.subscriber_state_for_test(slot), participant::FREE);
+    assert_eq!(p.holding_back(), None);
+    p.try_send(1, b"on").expect("the gate moved");
+    assert_eq!(
+        log.drop_durable("s1"),
+        Err(DropDurableError::NotFound {
+            name: "s1".to_owned()
+        })
+    );
+    assert_eq!(log.drop_durable(""), Err(DropDurableError::BadName));
+    // The name starts afresh: at the tail, not at its old place.
+    let s1 = log.durable_subscriber("s1", StartAt::Tail).expect("again");
+    assert_eq!(s1.position(), 5);
+}
+
+/// A live anonymous subscriber that is a log behind is named too; under
+/// `Overwrite`, or with room, nobody holds a publisher back.
+#[test]
+fn a_publisher_names_the_live_subscriber_it_waits_for() {
+    let log = heap(config(2, Policy::Backpressure)).expect("config");
+    let mut p = log.publisher().expect("pub");
+    let mut fast = log.subscriber(StartAt::Tail).expect("sub");
+    let slow = log.subscriber(StartAt::Tail).expect("sub");
+    assert_eq!(p.holding_back(), None, "room");
+    for i in 0..2u8 {
+        p.try_send(1, &[i]).expect("room");
+        fast.try_read().expect("read");
+    }
+    let who = p.holding_back().expect("full");
+    assert_eq!(
+        (who.slot, who.name.as_deref(), who.alive),
+        (slow.slot, None, true)
+    );
+    assert!(who.to_string().starts_with("anonymous subscriber"), "{who}");
+
+    let log = heap(config(2, Policy::Overwrite)).expect("config");
+    let mut p = log.publisher().expect("pub");
+    let _sub = log.subscriber(StartAt::Tail).expect("sub");
+    for i in 0..4u8 {
+        p.try_send(1, &[i]).expect("never full");
+    }
+    assert_eq!(p.holding_back(), None);
+}
+
+/// A resumption and a drop of the same durable name racing: each paused
+/// at its racy point (its slot's lock taken, the slot not yet changed),
+/// the other side is refused, so exactly one wins.
+#[test]
+fn a_resume_and_a_drop_racing_have_exactly_one_winner() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    drop(log.durable_subscriber("s1", StartAt::Tail).expect("s1"));
+
+    // The resumption holds the lock: the drop is refused, the resumption
+    // wins.
+    let refused = std::cell::Cell::new(None);
+    let s1 = log
+        .durable_subscriber_paused("s1", StartAt::Tail, &|| {
+            refused.set(Some(log.drop_durable("s1")));
+        })
+        .expect("resumption wins");
+    assert!(
+        matches!(refused.take(), Some(Err(DropDurableError::InUse { .. }))),
+        "the drop must lose"
+    );
+    let slot = s1.slot;
+    assert_eq!(log.subscriber_state_for_test(slot), participant::LIVE);
+    drop(s1);
+
+    // The drop holds the lock: the resumption is refused, the drop wins.
+    let refused = std::cell::Cell::new(None);
+    log.drop_durable_paused("s1", &|| {
+        refused.set(Some(
+            log.durable_subscriber("s1", StartAt::Tail).map(|s| s.slot),
+        ));
+    })
+    .expect("drop wins");
+    assert_eq!(
+        refused.take(),
+        Some(Err(RegisterError::DurableInUse {
+            name: "s1".to_owned()
+        }))
+    );
+    assert_eq!(log.subscriber_state_for_test(slot), participant::FREE);
+}
+
+/// A durable subscriber whose process died attached (its slot still
+/// `LIVE`, its lock gone, no reaper yet) is dropped like a detached one.
+#[test]
+fn a_dead_durable_subscriber_not_yet_reaped_can_be_dropped() {
+    let log = heap(config(4, Policy::Backpressure)).expect("config");
+    let s1 = log.durable_subscriber("s1", StartAt::Tail).expect("s1");
+    let slot = s1.slot;
+    s1.crash_for_test();
+    assert_eq!(log.subscriber_state_for_test(slot), participant::LIVE);
+    log.drop_durable("s1").expect("drop");
+    assert_eq!(log.subscriber_state_for_test(slot), participant::FREE);
+    assert_eq!(log.reap_for_test(), 0);
+}

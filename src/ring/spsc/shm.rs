@@ -6,7 +6,7 @@
 //! offset 512  data region     (capacity bytes)
 //! ```
 //!
-//! The segment's name is chosen by the directory (`spsc-<entry>-<epoch>`,
+//! The segment's name is chosen by the directory (`spsc-<entry>-<epoch>.<name>`,
 //! see `RingKind::segment_name` in the directory),
 //! which calls these functions with it and with the configuration it
 //! records; nothing here takes a user's name.
