@@ -17,6 +17,7 @@
 //! | [`directory`] | the directory: names to rings of every kind (topics, SPSC channels, work queues), race-safe create-or-open |
 //! | [`bus`]      | the public API: bus, topics, channels and work queues, their producers and consumers, routing |
 //! | [`inspect`]  | read-only snapshots and record walks of live rings, used by `ring-dump` |
+//! | [`clean`]    | what dead processes left in a namespace, found by liveness locks and removed with a look again first |
 //!
 //! Each layer imports only layers above it in this table.
 //!
@@ -64,6 +65,8 @@
 
 #[cfg(not(shmbus_loom))]
 pub mod bus;
+#[cfg(not(shmbus_loom))]
+pub mod clean;
 pub mod directory;
 #[cfg(not(shmbus_loom))]
 pub mod inspect;

@@ -494,6 +494,35 @@ mod mapped {
             }
         }
 
+        /// Opens the namespace's directory if it exists (never creating
+        /// one) and becomes one of its users, as
+        /// [`Directory::open_or_create_with`] does. `None` if there is none,
+        /// or it was removed meanwhile.
+        ///
+        /// # Errors
+        ///
+        /// The directory segment is invalid, or its remover holds it past
+        /// the create wait.
+        pub fn open_existing(
+            ns: &Namespace,
+            opts: &OpenOptions,
+        ) -> Result<Option<Directory>, DirectoryError> {
+            let removal_wait = std::time::Instant::now() + CREATE_WAIT;
+            loop {
+                match Segment::open(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, opts) {
+                    Ok(segment) => {
+                        if let Some(directory) = Self::join(segment, removal_wait)? {
+                            return Ok(Some(directory));
+                        }
+                    }
+                    Err(SegmentError::NotFound { .. } | SegmentError::Removed { .. }) => {
+                        return Ok(None)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+
         /// Opens an existing directory read-only (for inspection), with `opts`.
         ///
         /// # Errors
