@@ -15,6 +15,23 @@
 use crate::layout::{Counters, ACTIVITY_EVERY, CACHE_LINE};
 use crate::sync::{monotonic_ns, StatCounter, StatOrdering as Ordering};
 
+/// Whether participants count (always, unless a bench turns it off to
+/// measure what counting costs). Process-local, never shared.
+static COUNTING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// Turns this process's counting off or on, for the bench that measures
+/// what counting costs (`benches/counters.rs`); not for production, where
+/// `ring-dump` relies on the counters.
+#[doc(hidden)]
+pub fn set_counting_for_bench(on: bool) {
+    COUNTING.store(on, Ordering::Relaxed);
+}
+
+#[inline(always)]
+fn counting() -> bool {
+    COUNTING.load(Ordering::Relaxed)
+}
+
 impl Counters {
     /// All zero, for rings on the heap (a new segment is zero already).
     pub(crate) fn new() -> Self {
@@ -41,6 +58,9 @@ impl Counters {
 /// Adds `n` to `counter`, which only the calling owner writes.
 #[inline(always)]
 pub(crate) fn add(counter: &StatCounter, n: u64) {
+    if !counting() {
+        return;
+    }
     counter.store(
         counter.load(Ordering::Relaxed).wrapping_add(n),
         Ordering::Relaxed,
@@ -51,6 +71,9 @@ pub(crate) fn add(counter: &StatCounter, n: u64) {
 /// [`ACTIVITY_EVERY`] records stores the time.
 #[inline(always)]
 pub(crate) fn count_record(c: &Counters, bytes: usize) {
+    if !counting() {
+        return;
+    }
     let records = c.records.load(Ordering::Relaxed).wrapping_add(1);
     c.records.store(records, Ordering::Relaxed);
     add(&c.bytes, bytes as u64);

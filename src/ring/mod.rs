@@ -21,5 +21,5 @@ pub mod spsc;
 pub(crate) mod stall;
 
 mod error;
-pub use counters::CounterValues;
+pub use counters::{set_counting_for_bench, CounterValues};
 pub use error::*;
