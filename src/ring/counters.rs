@@ -67,18 +67,39 @@ pub(crate) fn add(counter: &StatCounter, n: u64) {
     );
 }
 
-/// Counts one record of `bytes` payload bytes, and every
-/// [`ACTIVITY_EVERY`] records stores the time.
-#[inline(always)]
-pub(crate) fn count_record(c: &Counters, bytes: usize) {
-    if !counting() {
-        return;
+/// A participant's running totals of records and bytes, kept in the handle
+/// so that counting a record is two stores to its own counter line (no
+/// loads of it).
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    records: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    /// Goes on from the totals in `c` (a durable subscriber that resumes
+    /// keeps its totals; a fresh slot's were just reset to 0).
+    pub(crate) fn resume(c: &Counters) -> Self {
+        Tally {
+            records: c.records.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+        }
     }
-    let records = c.records.load(Ordering::Relaxed).wrapping_add(1);
-    c.records.store(records, Ordering::Relaxed);
-    add(&c.bytes, bytes as u64);
-    if records % ACTIVITY_EVERY == 0 {
-        note_activity(c);
+
+    /// Counts one record of `bytes` payload bytes into `c`, and every
+    /// [`ACTIVITY_EVERY`] records stores the time.
+    #[inline(always)]
+    pub(crate) fn count(&mut self, c: &Counters, bytes: usize) {
+        if !counting() {
+            return;
+        }
+        self.records = self.records.wrapping_add(1);
+        self.bytes = self.bytes.wrapping_add(bytes as u64);
+        c.records.store(self.records, Ordering::Relaxed);
+        c.bytes.store(self.bytes, Ordering::Relaxed);
+        if self.records % ACTIVITY_EVERY == 0 {
+            note_activity(c);
+        }
     }
 }
 

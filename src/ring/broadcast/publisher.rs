@@ -59,6 +59,9 @@ pub struct Publisher {
     /// (see [`RacyBytes`](crate::sync::RacyBytes)). Empty under
     /// `Backpressure`, whose claims are written in place.
     staging: Box<[u8]>,
+    /// This participant's running records and bytes, stored into its
+    /// counter line on every record.
+    tally: counters::Tally,
 }
 
 /// Why [`Publisher::enter`] gave up the sequence it reserved.
@@ -110,6 +113,7 @@ impl Publisher {
                 Policy::Backpressure => Box::default(),
             };
             return Ok(Publisher {
+                tally: counters::Tally::default(),
                 ring,
                 slot: j,
                 gate_cache,
@@ -159,7 +163,8 @@ impl Publisher {
     #[inline(always)]
     fn count_published(&mut self, len: usize) {
         self.published += 1;
-        counters::count_record(self.counters(), len);
+        let c = &self.ring.publisher(self.slot).counters;
+        self.tally.count(c, len);
     }
 
     fn count_reclaimed(&mut self) {

@@ -56,6 +56,9 @@ pub struct Subscriber {
     /// anyone sees it (`max_payload` bytes, made once here); empty under
     /// `Backpressure`, whose records are read in place.
     scratch: Box<[u8]>,
+    /// This participant's running records and bytes, stored into its
+    /// counter line on every record.
+    tally: counters::Tally,
 }
 
 /// A located record.
@@ -300,7 +303,9 @@ impl Subscriber {
             Policy::Overwrite => vec![0; ring.max_payload as usize].into_boxed_slice(),
             Policy::Backpressure => Box::default(),
         };
+        let tally = counters::Tally::resume(&ring.subscriber(slot).counters);
         Subscriber {
+            tally,
             scratch,
             ring,
             slot,
@@ -590,7 +595,8 @@ impl Subscriber {
 
     #[inline]
     fn after_read(&mut self, len: usize) {
-        counters::count_record(self.counters(), len);
+        let c = &self.ring.subscriber(self.slot).counters;
+        self.tally.count(c, len);
         self.reads = self.reads.wrapping_add(1);
         self.release();
         if self.reads % 1024 == 0 {
