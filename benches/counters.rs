@@ -161,47 +161,35 @@ trait Link: Send {
     fn recv(&mut self) -> (u16, u64);
 }
 
-struct SpscLink(shmbus::Producer, shmbus::Consumer);
+/// Implements [`Link`] for a sender and a receiver of one ring kind (their
+/// `try_send` and `try_read` have the same shape on every kind).
+macro_rules! link {
+    ($link:ident, $tx:ty, $rx:ty, $what:literal) => {
+        struct $link($tx, $rx);
 
-impl Link for SpscLink {
-    fn send(&mut self, record_type: u16, seq: u64) {
-        let mut payload = [0u8; RECORD];
-        common::stamp(&mut payload, seq);
-        while self.0.try_send(record_type, &payload).is_err() {
-            spin();
-        }
-    }
-    fn recv(&mut self) -> (u16, u64) {
-        loop {
-            match self.1.try_read() {
-                Ok(rec) => return (rec.record_type(), common::seq_of(&rec)),
-                Err(RecvError::Empty) => spin(),
-                Err(e) => panic!("spsc read: {e}"),
+        impl Link for $link {
+            fn send(&mut self, record_type: u16, seq: u64) {
+                let mut payload = [0u8; RECORD];
+                common::stamp(&mut payload, seq);
+                while self.0.try_send(record_type, &payload).is_err() {
+                    spin();
+                }
+            }
+            fn recv(&mut self) -> (u16, u64) {
+                loop {
+                    match self.1.try_read() {
+                        Ok(rec) => return (rec.record_type(), common::seq_of(&rec)),
+                        Err(RecvError::Empty) => spin(),
+                        Err(e) => panic!("{} read: {e}", $what),
+                    }
+                }
             }
         }
-    }
+    };
 }
 
-struct TopicLink(shmbus::Publisher, shmbus::Subscriber);
-
-impl Link for TopicLink {
-    fn send(&mut self, record_type: u16, seq: u64) {
-        let mut payload = [0u8; RECORD];
-        common::stamp(&mut payload, seq);
-        while self.0.try_send(record_type, &payload).is_err() {
-            spin();
-        }
-    }
-    fn recv(&mut self) -> (u16, u64) {
-        loop {
-            match self.1.try_read() {
-                Ok(rec) => return (rec.record_type(), common::seq_of(&rec)),
-                Err(RecvError::Empty) => spin(),
-                Err(e) => panic!("topic read: {e}"),
-            }
-        }
-    }
-}
+link!(SpscLink, shmbus::Producer, shmbus::Consumer, "spsc");
+link!(TopicLink, shmbus::Publisher, shmbus::Subscriber, "topic");
 
 /// Round trips between this thread (core 0) and an echo thread (core 1):
 /// `out` is this thread's sender and receiver, `back` the echo thread's.

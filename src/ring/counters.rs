@@ -32,6 +32,40 @@ fn counting() -> bool {
     COUNTING.load(Ordering::Relaxed)
 }
 
+/// Counts a claim that found its ring full: once per `try_claim`, and
+/// once per blocking claim however long it waits (see [`FullWait`]).
+#[cold]
+pub(crate) fn count_full(c: &Counters) {
+    add(&c.full, 1);
+    note_activity(c);
+}
+
+/// The time one blocking claim waits for space: from the first time it
+/// finds its ring full to its end (claimed, failed or timed out), added to
+/// [`Counters::full_ns`].
+#[derive(Debug, Default)]
+pub(crate) struct FullWait {
+    since: Option<u64>,
+}
+
+impl FullWait {
+    /// The claim found the ring full: counted the first time, and timed
+    /// from then.
+    pub(crate) fn found_full(&mut self, c: &Counters) {
+        if self.since.is_none() {
+            count_full(c);
+            self.since = Some(monotonic_ns());
+        }
+    }
+
+    /// The claim is over: adds the time it waited, if it did.
+    pub(crate) fn end(self, c: &Counters) {
+        if let Some(since) = self.since {
+            add(&c.full_ns, monotonic_ns().saturating_sub(since));
+        }
+    }
+}
+
 impl Counters {
     /// All zero, for rings on the heap (a new segment is zero already).
     pub(crate) fn new() -> Self {

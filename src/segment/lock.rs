@@ -31,9 +31,14 @@ fn flock_for(slot: u64, kind: libc::c_short) -> io::Result<libc::flock> {
 ///
 /// Returns `Ok(false)` when another open file description holds it.
 pub(crate) fn try_lock(fd: BorrowedFd<'_>, slot: u64) -> io::Result<bool> {
-    let fl = flock_for(slot, libc::F_WRLCK as libc::c_short)?;
+    set_lock(fd, &flock_for(slot, libc::F_WRLCK as libc::c_short)?)
+}
+
+/// Sets the write lock `fl` without blocking: `Ok(false)` when another
+/// open file description holds a lock in its range.
+fn set_lock(fd: BorrowedFd<'_>, fl: &libc::flock) -> io::Result<bool> {
     // SAFETY: `fd` is a live descriptor and `fl` a valid flock for F_OFD_SETLK.
-    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, fl) };
     if rc == 0 {
         return Ok(true);
     }
@@ -150,14 +155,5 @@ pub(crate) fn held_slots(fd: BorrowedFd<'_>) -> io::Result<Vec<u64>> {
 pub(crate) fn try_lock_whole(fd: BorrowedFd<'_>) -> io::Result<bool> {
     let mut fl = flock_for(0, libc::F_WRLCK as libc::c_short)?;
     fl.l_len = 0;
-    // SAFETY: `fd` is a live descriptor and `fl` a valid flock for F_OFD_SETLK.
-    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
-        _ => Err(err),
-    }
+    set_lock(fd, &fl)
 }

@@ -269,10 +269,15 @@ impl Namespace {
     }
 
     /// Opens the file of segment `name` of `kind` (without mapping or
-    /// validating it: liveness locks are asked of any file), refusing a
+    /// validating it), with its metadata, refusing a
     /// link, a file that is not regular, or one another user owns or may
     /// write.
-    fn open_file(&self, name: &str, kind: SegmentKind, write: bool) -> Result<File, SegmentError> {
+    fn open_file(
+        &self,
+        name: &str,
+        kind: SegmentKind,
+        write: bool,
+    ) -> Result<(File, std::fs::Metadata), SegmentError> {
         let file_name = Self::file_name(name, kind)?;
         let path = self.display_path(name, kind);
         let access = if write { libc::O_RDWR } else { libc::O_RDONLY };
@@ -301,7 +306,7 @@ impl Namespace {
             return Err(SegmentError::NotRegularFile { path });
         }
         check_owner_and_mode(&path, &meta)?;
-        Ok(file)
+        Ok((file, meta))
     }
 
     /// The liveness locks some process holds on segment `name` of `kind`
@@ -314,7 +319,7 @@ impl Namespace {
     /// [`SegmentError::NotFound`], a link or a file that is not this
     /// user's, or a lock query that failed.
     pub fn held_lock_slots(&self, name: &str, kind: SegmentKind) -> Result<Vec<u64>, SegmentError> {
-        let file = self.open_file(name, kind, false)?;
+        let (file, _) = self.open_file(name, kind, false)?;
         lock::held_slots(file.as_fd())
             .map_err(|e| SegmentError::io("lock query", &self.display_path(name, kind), e))
     }
@@ -335,7 +340,7 @@ impl Namespace {
         name: &str,
         kind: SegmentKind,
     ) -> Result<Option<RemovalLock>, SegmentError> {
-        let file = self.open_file(name, kind, true)?;
+        let (file, _) = self.open_file(name, kind, true)?;
         let path = self.display_path(name, kind);
         if !lock::try_lock_whole(file.as_fd()).map_err(|e| SegmentError::io("lock", &path, e))? {
             return Ok(None);
@@ -584,38 +589,8 @@ impl Segment {
         opts: &OpenOptions,
         writable: bool,
     ) -> Result<Segment, SegmentError> {
-        let file_name = Namespace::file_name(name, kind)?;
         let path = ns.display_path(name, kind);
-        let access = if writable {
-            libc::O_RDWR
-        } else {
-            libc::O_RDONLY
-        };
-        // SAFETY: `file_name` is NUL-terminated and `ns.dir` is an open directory.
-        let fd = unsafe {
-            libc::openat(
-                ns.dir.as_raw_fd(),
-                file_name.as_ptr(),
-                access | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
-            )
-        };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::ENOENT) => SegmentError::NotFound { path },
-                Some(libc::ELOOP) => SegmentError::Symlink { path },
-                _ => SegmentError::io("open", &path, err),
-            });
-        }
-        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        let meta = file
-            .metadata()
-            .map_err(|e| SegmentError::io("fstat", &path, e))?;
-        if !meta.file_type().is_file() {
-            return Err(SegmentError::NotRegularFile { path });
-        }
-        check_owner_and_mode(&path, &meta)?;
+        let (file, meta) = ns.open_file(name, kind, writable)?;
 
         // Bounded wait for the creator: first for the size, then for the
         // magic. A creator publishes within moments of making the file (its

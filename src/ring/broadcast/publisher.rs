@@ -8,7 +8,7 @@ use crate::layout::{
     lock_slot, pack_record_header, participant, split_stamp, stamp, Counters, SegmentFault,
     MAX_SEQUENCE, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
-use crate::ring::counters;
+use crate::ring::counters::{self, FullWait};
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
@@ -170,14 +170,6 @@ impl Publisher {
     fn count_reclaimed(&mut self) {
         self.reclaimed += 1;
         counters::add(&self.counters().lost_claims, 1);
-    }
-
-    /// A claim found the log full: counted once per `try_claim`, and once
-    /// per blocking claim however long it waits.
-    #[cold]
-    fn count_full(&self) {
-        counters::add(&self.counters().full, 1);
-        counters::note_activity(self.counters());
     }
 
     /// What to report for an inconsistency: the segment's fault if it has
@@ -589,7 +581,7 @@ impl Publisher {
             Ok(entered) => entered,
             Err(e) => {
                 if e == ClaimError::Full {
-                    self.count_full();
+                    counters::count_full(self.counters());
                 }
                 return Err(e);
             }
@@ -629,37 +621,27 @@ impl Publisher {
         }
         self.check_len(len)?;
         let mut waiter = Waiter::with_timeout(wait, timeout);
-        // When this claim first found the log full, if it did.
-        let mut full_since: Option<u64> = None;
+        let mut full = FullWait::default();
         let entered = loop {
-            let result = match self.reserve_and_enter() {
-                Err(ClaimError::Full) => None,
-                other => Some(other),
-            };
-            let waited_out = result.is_none() && waiter.timed_out();
-            if result.is_some() || waited_out {
-                if let Some(since) = full_since {
-                    let waited = monotonic_ns().saturating_sub(since);
-                    counters::add(&self.counters().full_ns, waited);
-                }
+            match self.reserve_and_enter() {
+                Err(ClaimError::Full) => {}
+                other => break other,
             }
-            match result {
-                Some(other) => break other?,
-                None if waited_out => return Err(ClaimError::TimedOut),
-                None => {}
-            }
-            if full_since.is_none() {
-                self.count_full();
-                full_since = Some(monotonic_ns());
-            }
+            full.found_full(self.counters());
             // Spinning rounds look at the segment every 256 tries (in
             // `reserve_and_enter`); slower rounds every time.
             if !waiter.spinning() {
-                self.check_segment(self.ring.fault_slow())?;
+                if let Err(e) = self.check_segment(self.ring.fault_slow()) {
+                    break Err(e);
+                }
+            }
+            if waiter.timed_out() {
+                break Err(ClaimError::TimedOut);
             }
             waiter.wait();
         };
-        Ok(self.claim_at(entered, len))
+        full.end(self.counters());
+        Ok(self.claim_at(entered?, len))
     }
 
     /// Copies `payload` into a new record and commits it without waiting.

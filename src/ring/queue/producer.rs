@@ -9,7 +9,7 @@ use crate::layout::{
     lock_slot, pack_record_header, participant, queue_stamp, Counters, MAX_SEQUENCE,
 };
 use crate::ring::broadcast::RegisterError;
-use crate::ring::counters;
+use crate::ring::counters::{self, FullWait};
 use crate::ring::{Corruption, CorruptionKind};
 use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
@@ -362,7 +362,7 @@ impl Producer {
             Ok(seq) => seq,
             Err(e) => {
                 if e == ClaimError::Full {
-                    self.count_full();
+                    counters::count_full(self.own_counters());
                 }
                 return Err(e);
             }
@@ -373,14 +373,6 @@ impl Producer {
     /// This producer's counters (its own line: see [`counters`]).
     fn own_counters(&self) -> &Counters {
         &self.ring.producer(self.slot).counters
-    }
-
-    /// A claim found the queue full: counted once per `try_claim`, and
-    /// once per blocking claim however long it waits.
-    #[cold]
-    fn count_full(&self) {
-        counters::add(&self.own_counters().full, 1);
-        counters::note_activity(self.own_counters());
     }
 
     /// Claims up to `max` consecutive sequences at once, with one
@@ -519,38 +511,26 @@ impl Producer {
         }
         self.check_len(len)?;
         let mut waiter = Waiter::with_timeout(wait, timeout);
-        // When this claim first found the queue full, if it did.
-        let mut full_since: Option<u64> = None;
+        let mut full = FullWait::default();
         let seq = loop {
-            let result = match self.next_sequence() {
-                Err(ClaimError::Full) => None,
-                other => Some(other),
-            };
-            let waited_out = result.is_none() && waiter.timed_out();
-            if result.is_some() || waited_out {
-                if let Some(since) = full_since {
-                    let waited = monotonic_ns().saturating_sub(since);
-                    counters::add(&self.own_counters().full_ns, waited);
-                }
+            match self.next_sequence() {
+                Err(ClaimError::Full) => {}
+                other => break other,
             }
-            match result {
-                Some(other) => break other?,
-                None if waited_out => return Err(ClaimError::TimedOut),
-                None => {}
-            }
-            if full_since.is_none() {
-                self.count_full();
-                full_since = Some(monotonic_ns());
-            }
+            full.found_full(self.own_counters());
             if !waiter.spinning() {
                 if let Some(fault) = self.ring.fault_slow() {
-                    return Err(self.set_unusable(fault));
+                    break Err(self.set_unusable(fault));
                 }
                 self.reap_if_due();
             }
+            if waiter.timed_out() {
+                break Err(ClaimError::TimedOut);
+            }
             waiter.wait();
         };
-        Ok(self.claim_at(seq, len))
+        full.end(self.own_counters());
+        Ok(self.claim_at(seq?, len))
     }
 
     /// While full: now and then, give back the records of consumers that

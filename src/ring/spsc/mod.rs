@@ -80,7 +80,7 @@ use crate::layout::{
     frame_len, pack_record_header, unpack_record_header, SegmentFault, SpscControl, FLAG_COMMITTED,
     FLAG_PADDING, KNOWN_FLAGS, RECORD_HEADER_LEN, SENTINEL_LEN, SPSC_FLAG_WAKEUPS,
 };
-use crate::ring::counters;
+use crate::ring::counters::{self, FullWait};
 use crate::ring::region::DataRegion;
 use crate::ring::{ConfigError, Corruption, CorruptionKind, MAX_POSITION};
 use crate::sync::{
@@ -705,7 +705,7 @@ impl Producer {
     #[cold]
     fn claim_failed(&mut self, e: ClaimError) -> ClaimError {
         if e == ClaimError::Full {
-            self.count_full();
+            counters::count_full(&self.ring.control().producer_counters);
         }
         let fault = match e {
             ClaimError::Full => self.ring.fault_after_miss(),
@@ -716,15 +716,6 @@ impl Producer {
             Some(fault) => self.set_unusable(fault),
             None => e,
         }
-    }
-
-    /// The ring was full: counted once per `try_claim`, and once per
-    /// blocking claim however long it waits.
-    #[cold]
-    fn count_full(&self) {
-        let c = &self.ring.control().producer_counters;
-        counters::add(&c.full, 1);
-        counters::note_activity(c);
     }
 
     /// Records that the ring is unusable: every later claim returns the
@@ -786,18 +777,14 @@ impl Producer {
         self.flush();
         let wait = self.ring.wait_strategy(wait);
         let mut waiter = Waiter::with_timeout(wait, timeout.unwrap_or(Duration::MAX));
-        // When this claim first found the ring full, if it did.
-        let mut full_since: Option<u64> = None;
+        let mut full = FullWait::default();
         let result = loop {
             match self.reserve(len) {
                 Err(ClaimError::Full) => {}
                 Err(e @ ClaimError::Corrupt(_)) => break Err(self.claim_failed(e)),
                 other => break other,
             }
-            if full_since.is_none() {
-                self.count_full();
-                full_since = Some(monotonic_ns());
-            }
+            full.found_full(&self.ring.control().producer_counters);
             if let Some(fault) = self.ring.fault_while_waiting(&waiter) {
                 break Err(self.set_unusable(fault));
             }
@@ -806,10 +793,7 @@ impl Producer {
             }
             waiter.wait();
         };
-        if let Some(since) = full_since {
-            let c = &self.ring.control().producer_counters;
-            counters::add(&c.full_ns, monotonic_ns().saturating_sub(since));
-        }
+        full.end(&self.ring.control().producer_counters);
         result
     }
 
