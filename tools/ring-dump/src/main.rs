@@ -22,8 +22,12 @@
 //! unusable ring included) and usage errors, with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
+mod clean;
 mod json;
+mod lifecycle;
+mod participant;
 mod render;
+mod watch;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -179,6 +183,53 @@ enum Command {
     Queue {
         /// the queue's name in the directory
         name: String,
+    },
+    /// rates, lag, the slowest and the gating consumers, refreshed
+    Watch {
+        /// only this ring (every ring of the namespace when not given)
+        name: Option<String>,
+        /// seconds between refreshes
+        #[arg(long, value_name = "SECS", default_value = "1", value_parser = watch::parse_interval)]
+        interval: std::time::Duration,
+        /// stop after N refreshes
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+    },
+    /// what no live process holds (left by crashes); removed only with --yes
+    Clean {
+        /// remove them (without it, only say what would be removed)
+        #[arg(long)]
+        yes: bool,
+        /// also topics that keep detached durable subscribers' places
+        #[arg(long)]
+        durable: bool,
+        /// every namespace under BASE, not only -n NS
+        #[arg(long)]
+        all_namespaces: bool,
+    },
+    /// drop a detached durable subscriber of a topic; only with --yes
+    DropDurable {
+        /// the topic
+        topic: String,
+        /// the durable subscriber's name
+        name: String,
+        /// drop it (without it, only say what would be done)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// remove a ring of any kind; its live peers find it removed; only with --yes
+    Remove {
+        /// the ring's name in the directory
+        name: String,
+        /// remove it (without it, only say what would be done)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// remove the whole namespace, refused while anything is held; only with --yes
+    RemoveNamespace {
+        /// remove it (without it, only say what would be done)
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -588,6 +639,14 @@ fn find_ring(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<RingRecor
 
 fn run(args: &Args) -> Result<Output, Failure> {
     let opts = OpenOptions::default();
+    if let Command::Clean {
+        yes,
+        durable,
+        all_namespaces,
+    } = args.command
+    {
+        return clean::run(args, yes, durable, all_namespaces);
+    }
     let ns = open_namespace(&args.base, &args.namespace)?;
     match &args.command {
         Command::List => list(args, &ns, &opts),
@@ -614,6 +673,18 @@ fn run(args: &Args) -> Result<Output, Failure> {
         Command::Spsc { name } => spsc(args, &ns, SpscInspector::open(&ns, name, &opts)?),
         Command::Topic { name } => topic(args, &ns, TopicInspector::open(&ns, name, &opts)?),
         Command::Queue { name } => queue(args, &ns, QueueInspector::open(&ns, name, &opts)?),
+        Command::Watch {
+            name,
+            interval,
+            count,
+        } => watch::run(args, &ns, name.as_deref(), *interval, *count),
+        // Run above, before the namespace is opened.
+        Command::Clean { .. } => unreachable!("clean runs before the namespace is opened"),
+        Command::DropDurable { topic, name, yes } => {
+            lifecycle::drop_durable(args, &ns, topic, name, *yes)
+        }
+        Command::Remove { name, yes } => lifecycle::remove(args, &ns, name, *yes),
+        Command::RemoveNamespace { yes } => lifecycle::remove_namespace(args, &ns, *yes),
     }
 }
 
@@ -665,10 +736,11 @@ fn spsc(args: &Args, ns: &Namespace, ring: SpscInspector) -> Result<Output, Fail
             remaining: walk.remaining_bytes(),
         };
     }
+    let backlog = participant::spsc_backlog(&ring, &snapshot);
     let stdout = if args.json {
-        json::spsc(ns, &snapshot, &records, &end)
+        json::spsc(ns, &snapshot, &records, &end, backlog)
     } else {
-        render::spsc_text(ns, &snapshot, &records, &end)
+        render::spsc_text(ns, &snapshot, &records, &end, backlog)
     };
     Ok(Output { stdout, failure })
 }
@@ -731,10 +803,11 @@ fn topic(args: &Args, ns: &Namespace, log: TopicInspector) -> Result<Output, Fai
             remaining: walk.remaining_sequences(),
         };
     }
+    let lag_bytes = log.lag_bytes(&snapshot);
     let stdout = if args.json {
-        json::topic(ns, &snapshot, &records, &end, args.hex_bytes)
+        json::topic(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
     } else {
-        render::topic_text(ns, &snapshot, &records, &end, args.hex_bytes)
+        render::topic_text(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
     };
     Ok(Output { stdout, failure })
 }
@@ -771,6 +844,7 @@ fn queue(args: &Args, ns: &Namespace, queue: QueueInspector) -> Result<Output, F
         gone: walk.gone(),
         max_in_flight: args.records,
         hex_bytes: args.hex_bytes,
+        backlog: participant::queue_backlog(&queue, &snapshot),
     };
     let stdout = if args.json {
         json::queue(&report)
