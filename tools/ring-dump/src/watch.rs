@@ -768,8 +768,10 @@ fn peer_line(v: &RingView, i: usize) -> Line {
             _ => "<- gating producers".to_owned(),
         });
     }
+    let mut tail: Vec<String> = p.name.iter().map(|n| format!("durable \"{n}\"")).collect();
+    tail.extend(marks);
     let text = format!(
-        "  {:<10}  {:<4}  {:<8}  {:<16}  {:>9}  {:>9}  {:<14}{}{}",
+        "  {:<10}  {:<4}  {:<8}  {:<16}  {:>9}  {:>9}  {:<14}  {}",
         p.role.name(),
         p.slot,
         p.pid,
@@ -777,8 +779,7 @@ fn peer_line(v: &RingView, i: usize) -> Line {
         rps,
         mbps,
         lag,
-        if marks.is_empty() { "" } else { "  " },
-        marks.join(" ")
+        tail.join("  ")
     );
     let tone = if v.gating.contains(&i) {
         Tone::Gating
@@ -787,11 +788,7 @@ fn peer_line(v: &RingView, i: usize) -> Line {
     } else {
         Tone::Plain
     };
-    let mut l = line(tone, text);
-    if let Some(n) = &p.name {
-        l.text.push_str(&format!("  durable \"{n}\""));
-    }
-    l
+    line(tone, text.trim_end().to_owned())
 }
 
 /// The lines of a refresh.
