@@ -460,6 +460,57 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
         !after.contains("<- slowest"),
         "the view stayed on the screen:\n{after}"
     );
+
+    // SIGTERM restores the terminal too.
+    tmux(&server.0, &["kill-session", "-t", "watch"]);
+    let command = format!(
+        "{} --dir {} -n {NS} watch md --interval 0.3; echo ring-dump ended; sleep 60",
+        ring_dump_bin(),
+        tmp.base.display()
+    );
+    let out = tmux(
+        &server.0,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "watch",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &command,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drawn = eventually(|| pane(&server.0).contains("<- slowest"));
+    assert!(drawn, "never drawn:\n{}", pane(&server.0));
+    assert_eq!(pane_var(&server.0, "#{alternate_on}"), "1");
+    // ring-dump is the child of the pane's shell.
+    let shell = pane_var(&server.0, "#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    let pid = children.split_whitespace().next().expect("ring-dump's pid");
+    let killed = Command::new("kill")
+        .args(["-TERM", pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let mut after = String::new();
+    let ended = eventually(|| {
+        after = pane(&server.0);
+        after.contains("ring-dump ended")
+    });
+    assert!(ended, "SIGTERM did not end ring-dump:\n{after}");
+    assert_eq!(
+        pane_var(&server.0, "#{alternate_on}"),
+        "0",
+        "the alternate screen was left"
+    );
 }
 
 // ---------------------------------------------------------------------------
