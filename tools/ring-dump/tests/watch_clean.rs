@@ -140,7 +140,7 @@ impl Traffic {
                 // A full log (the slow one behind) only skips a beat.
                 let _ = publisher.try_send(1, &[n as u8; 40]);
                 while fast.try_read().is_ok() {}
-                if n % 4 == 0 {
+                if n.is_multiple_of(4) {
                     let _ = slow.try_read().map(drop);
                 }
                 n += 1;
