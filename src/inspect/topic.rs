@@ -417,6 +417,60 @@ impl TopicInspector {
             done: false,
         }
     }
+
+    /// The payload bytes each subscriber of `snapshot` has still to read,
+    /// in the order of `snapshot.subscribers`: the lengths of the committed
+    /// records from its cursor up to the snapshot's tail, summed from their
+    /// slot headers (no payload is copied).
+    ///
+    /// Only records the log still holds are counted: a subscriber an
+    /// `Overwrite` log lapped counts the last `slots` records, not the
+    /// ones it lost; a record not committed yet, skipped, reclaimed,
+    /// overwritten since the snapshot or with a header no build writes
+    /// counts 0. One pass over at most `slots` headers serves every
+    /// subscriber.
+    pub fn lag_bytes(&self, snapshot: &TopicSnapshot) -> Vec<u64> {
+        let tail = snapshot.tail;
+        let oldest = snapshot.oldest();
+        // Where each subscriber's unread records the log holds begin,
+        // highest first: a walk down from the tail passes each in turn.
+        let mut starts: Vec<(u64, usize)> = snapshot
+            .subscribers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.cursor.clamp(oldest, tail), i))
+            .collect();
+        starts.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = vec![0; snapshot.subscribers.len()];
+        let (mut seq, mut sum) = (tail, 0u64);
+        for (start, i) in starts {
+            // `seq` only moves down, from `tail` to at least `oldest`: at
+            // most `slots` headers in all.
+            while seq > start {
+                seq -= 1;
+                sum = sum.saturating_add(u64::from(self.committed_len(seq).unwrap_or(0)));
+            }
+            out[i] = sum;
+        }
+        out
+    }
+
+    /// The payload length of record `seq` if its slot holds it committed,
+    /// read from the slot header and checked as a subscriber checks it.
+    fn committed_len(&self, seq: u64) -> Option<u32> {
+        let header = self.record_header(seq);
+        let stamp = header.stamp.load(Ordering::Relaxed);
+        // SYNC POINT: pairs with the publisher's Release store of the
+        // committed stamp in `Claim::finish`: the header word it wrote is
+        // visible after this fence.
+        fence(Ordering::Acquire);
+        if !matches!(look_at_stamp(stamp, seq), SlotLook::Committed) {
+            return None;
+        }
+        let word = header.word.load(Ordering::Relaxed);
+        let (len, _) = check_slot_word(word, self.layout.max_payload).ok()?;
+        still_committed(header, seq).then_some(len)
+    }
 }
 
 /// Iterator over the last committed records of a topic's log, newest

@@ -15,6 +15,7 @@ use shmbus::inspect::{
 use shmbus::record::ParseError;
 use shmbus::Namespace;
 
+use crate::participant::{cpus, Backlog, Liveness};
 use crate::render::QueueReport;
 use crate::{LogWalkEnd, QueueWalkEnd, Row, WalkEnd};
 
@@ -85,10 +86,14 @@ impl From<&CounterValues> for Counts {
 }
 
 /// An SPSC channel's producer or consumer.
+/// `cpus` is omitted unless the role is attached and this host shows its
+/// pid's CPUs.
 #[derive(Serialize)]
 struct Role {
     attached: bool,
     pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
     counters: Counts,
 }
 
@@ -97,7 +102,24 @@ impl From<&RoleInfo> for Role {
         Role {
             attached: r.attached,
             pid: r.pid,
+            cpus: cpus(r.pid, r.attached),
             counters: Counts::from(&r.counters),
+        }
+    }
+}
+
+/// Records waiting for a consumer and their payload bytes (`Backlog`).
+#[derive(Serialize)]
+struct Lag {
+    records: u64,
+    bytes: u64,
+}
+
+impl From<Backlog> for Lag {
+    fn from(b: Backlog) -> Self {
+        Lag {
+            records: b.records,
+            bytes: b.bytes,
         }
     }
 }
@@ -220,12 +242,14 @@ impl<'a> From<&'a WalkEnd> for SpscWalk<'a> {
     }
 }
 
-/// `ring-dump spsc NAME --json`.
+/// `ring-dump spsc NAME --json`; `lag` is the consumer's backlog, `null`
+/// if the consumer moved past every walk.
 #[derive(Serialize)]
 struct SpscDocument<'a> {
     namespace: &'a str,
     #[serde(flatten)]
     snapshot: SpscFields,
+    lag: Option<Lag>,
     records: Vec<SpscRecordJson>,
     walk: SpscWalk<'a>,
 }
@@ -235,10 +259,12 @@ pub(crate) fn spsc(
     s: &SpscSnapshot,
     records: &[SpscRecord],
     end: &WalkEnd,
+    backlog: Option<Backlog>,
 ) -> String {
     document(&SpscDocument {
         namespace: ns.name(),
         snapshot: s.into(),
+        lag: backlog.map(Lag::from),
         records: records.iter().map(Into::into).collect(),
         walk: end.into(),
     })
@@ -328,7 +354,9 @@ impl Payload {
 // Topics
 // ---------------------------------------------------------------------------
 
-/// A topic's publisher (`PublisherInfo`).
+/// A topic's publisher (`PublisherInfo`); `liveness` is `alive` or
+/// `dead`, `cpus` is omitted unless it is alive and this host shows its
+/// pid's CPUs.
 #[derive(Serialize)]
 struct Publisher {
     slot: usize,
@@ -336,6 +364,9 @@ struct Publisher {
     pid: u32,
     published: u64,
     alive: bool,
+    liveness: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
     counters: Counts,
 }
 
@@ -347,13 +378,18 @@ impl From<&PublisherInfo> for Publisher {
             pid: p.pid,
             published: p.published,
             alive: p.alive,
+            liveness: Liveness::of(p.alive).json_name(),
+            cpus: cpus(p.pid, p.alive),
             counters: Counts::from(&p.counters),
         }
     }
 }
 
 /// A topic's subscriber (`SubscriberInfo`); `name` is `null` and `durable`
-/// false for an anonymous one.
+/// false for an anonymous one. `liveness` is `alive`, `dead` or
+/// `detached_durable`; `lag_bytes` the payload bytes of the records it has
+/// not read that the log still holds (only in `show` and `topic`); `cpus`
+/// as a publisher's.
 #[derive(Serialize)]
 struct Subscriber {
     slot: usize,
@@ -363,9 +399,14 @@ struct Subscriber {
     pid: u32,
     cursor: u64,
     lag: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lag_bytes: Option<u64>,
     missed: u64,
     heartbeat_age_ns: Option<u64>,
     alive: bool,
+    liveness: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
     counters: Counts,
 }
 
@@ -379,9 +420,12 @@ impl From<&SubscriberInfo> for Subscriber {
             pid: s.pid,
             cursor: s.cursor,
             lag: s.lag,
+            lag_bytes: None,
             missed: s.missed,
             heartbeat_age_ns: s.heartbeat_age_ns,
             alive: s.alive,
+            liveness: Liveness::of_subscriber(s).json_name(),
+            cpus: cpus(s.pid, s.alive),
             counters: Counts::from(&s.counters),
         }
     }
@@ -531,10 +575,15 @@ pub(crate) fn topic(
     records: &[BroadcastRecord],
     end: &LogWalkEnd,
     hex_bytes: usize,
+    lag_bytes: &[u64],
 ) -> String {
+    let mut snapshot = TopicFields::from(s);
+    for (sub, bytes) in snapshot.subscribers.iter_mut().zip(lag_bytes) {
+        sub.lag_bytes = Some(*bytes);
+    }
     document(&TopicDocument {
         namespace: ns.name(),
-        snapshot: s.into(),
+        snapshot,
         records: records
             .iter()
             .map(|r| TopicRecord {
@@ -564,6 +613,9 @@ struct Producer {
     claimed: Option<u64>,
     reclaimed: u64,
     alive: bool,
+    liveness: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
     counters: Counts,
 }
 
@@ -577,6 +629,8 @@ impl From<&QueueProducerInfo> for Producer {
             claimed: p.claimed,
             reclaimed: p.reclaimed,
             alive: p.alive,
+            liveness: Liveness::of(p.alive).json_name(),
+            cpus: cpus(p.pid, p.alive),
             counters: Counts::from(&p.counters),
         }
     }
@@ -594,6 +648,9 @@ struct Consumer {
     sleeping: bool,
     holding: usize,
     alive: bool,
+    liveness: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
     counters: Counts,
 }
 
@@ -609,6 +666,8 @@ impl From<&QueueConsumerInfo> for Consumer {
             sleeping: c.sleeping,
             holding: c.holding,
             alive: c.alive,
+            liveness: Liveness::of(c.alive).json_name(),
+            cpus: cpus(c.pid, c.alive),
             counters: Counts::from(&c.counters),
         }
     }
@@ -831,12 +890,14 @@ impl<'a> QueueWalk<'a> {
     }
 }
 
-/// `ring-dump queue NAME --json`.
+/// `ring-dump queue NAME --json`; `lag` is the records waiting for any
+/// consumer and their payload bytes, `null` if a record is corrupt.
 #[derive(Serialize)]
 struct QueueDocument<'a> {
     namespace: &'a str,
     #[serde(flatten)]
     snapshot: QueueFields,
+    lag: Option<Lag>,
     records: Vec<QueueRecordJson>,
     walk: QueueWalk<'a>,
 }
@@ -845,6 +906,7 @@ pub(crate) fn queue(q: &QueueReport<'_>) -> String {
     document(&QueueDocument {
         namespace: q.ns.name(),
         snapshot: q.snapshot.into(),
+        lag: q.backlog.map(Lag::from),
         records: q
             .records
             .iter()

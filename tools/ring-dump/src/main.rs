@@ -1,9 +1,15 @@
-//! `ring-dump`: read-only inspection of live shmbus channels, topics and
-//! work queues.
+//! `ring-dump`: inspection of live shmbus channels, topics and work
+//! queues, and the few commands that clean up after crashes.
 //!
-//! Opens segments with `Segment::open_read_only` (a `PROT_READ` mapping, no
-//! lock taken, nothing written), so it is safe to run against a production
-//! host. Every ring is found through the namespace's directory. `list` (the
+//! The inspection commands (`list`, `show`, `spsc`, `topic`, `queue`,
+//! `watch`) open segments with `Segment::open_read_only` (a `PROT_READ`
+//! mapping, no lock taken, nothing written), so they are safe to run
+//! against a production host. `clean`, `drop-durable`, `remove` and
+//! `remove-namespace` write only when given `--yes` (without it they say
+//! what they would do); they change the namespace through the library,
+//! which never touches what a live process holds (`clean`,
+//! `drop-durable`, `remove-namespace`) or tells the live peers (`remove`).
+//! Every ring is found through the namespace's directory. `list` (the
 //! default) shows every entry of the directory with its kind; `show NAME`
 //! shows one ring whatever its kind, as `spsc NAME`, `topic NAME` or
 //! `queue NAME` do for their kind: for an SPSC channel the header,
@@ -15,15 +21,23 @@
 //! claim) and consumer (with the records it holds) and its liveness, every
 //! record slot in flight (being written, waiting, taken by a live or a dead
 //! consumer, skipped), and the waiting records decoded as Protocol V2 (or
-//! in hex). Text, or one JSON document (`--json`).
+//! in hex). Text, or one JSON document (`--json`). `show` also gives every
+//! participant's liveness (alive, dead, detached durable), the CPUs a live
+//! one may run on, and each consumer's lag in records and payload bytes.
+//! `watch` refreshes rates and marks the slowest and the gating consumers
+//! (see `watch.rs`).
 //!
 //! Exit codes: 0 ok; 1 namespace, directory, channel, topic or queue not
 //! found; 2 corrupt or unusable (a `list` that shows a corrupt entry or an
 //! unusable ring included) and usage errors, with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
+mod clean;
 mod json;
+mod lifecycle;
+mod participant;
 mod render;
+mod watch;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -81,16 +95,54 @@ WHAT EACH COMMAND SHOWS:
                   by producer N, committed (redelivered), taken by consumer N (alive or
                   dead), skipped (suspect)); then the waiting records, oldest first,
                   decoded as Protocol V2 (hex otherwise); --records limits both lists
+    watch [NAME]  every ring (or NAME) refreshed every --interval SECS (default 1): records/s
+                  and MB/s of every publisher, subscriber, producer and consumer (and SPSC
+                  end) from the growth of its counters, each consumer's lag in records and
+                  payload bytes, `<- slowest` on the slowest consumer of each ring (largest
+                  lag; of a queue, the live consumer taking the fewest records/s while
+                  records wait) and `<- gating` on consumers holding writers back (of a
+                  backpressure topic, the lowest cursor when publishers found the log full
+                  since the last refresh or it is full now; of a full queue, the holder of
+                  its oldest record, else every live consumer); on a terminal a full-screen
+                  view (q, Esc or Ctrl-C quits), else a block of plain lines per refresh;
+                  --json: one JSON document per line; --count N stops after N refreshes
+
+IN EVERY VIEW OF A PARTICIPANT:
+    liveness      alive (it holds its liveness lock), dead, or detached durable (a
+                  durable subscriber whose process left: it keeps its place)
+    cpus          the CPUs a live participant's process may run on (Cpus_allowed_list
+                  of /proc/PID/status), omitted when it is not alive on this host
+    lag           records not read yet and their payload bytes, summed from the record
+                  headers (records differ in size); for a topic, only records the log
+                  still holds; a queue's backlog is shared by its consumers
+
+COMMANDS THAT CHANGE THINGS (each only with --yes; without it, what would be done, exit 0):
+    clean                  what no live process holds (files no directory entry names,
+                           rings nobody is attached to, a directory no bus uses), one line
+                           each with why; --durable also topics keeping detached durable
+                           subscribers' places; --all-namespaces every namespace under BASE;
+                           each object is looked at again right before it is removed
+    drop-durable TOPIC NAME
+                           drop a detached durable subscriber (it stops holding publishers
+                           back); refused, exit 2, while a live process holds it
+    remove NAME            remove a ring of any kind through the directory; its live peers
+                           find it removed at their next call
+    remove-namespace       remove the namespace and everything in it; refused, exit 2,
+                           listing who holds what, while any process holds any of it
 
 Options go before or after the command. With --json every command prints one
-JSON document on stdout (nothing when it fails before it has anything to show).
-ring-dump never creates, locks or writes anything: segments are mapped read-only.
+JSON document on stdout (nothing when it fails before it has anything to show),
+`watch` one per refresh. The inspection commands (list, show, spsc, topic, queue,
+watch) never create, lock or write anything: segments are mapped read-only. clean,
+drop-durable, remove and remove-namespace write only when given --yes.
 
 EXIT CODES:
     0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten
        while a publisher is alive, is reported on stdout, still 0)
-    1  namespace, directory, channel, topic or queue not found
-    2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
+    1  namespace, directory, channel, topic or queue not found (a durable subscriber,
+       for drop-durable)
+    2  a change refused because a live process holds what it would touch
+       (drop-durable, remove-namespace); corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
        positions, stamps or records, a record slot of a topic overwritten while no
        publisher is alive, a corrupt directory entry on the probe chain of NAME,
        wrong owner or mode, I/O error), `list` showing a corrupt directory entry or
@@ -109,6 +161,15 @@ EXAMPLES:
     ring-dump --json -n prod topic market_data | jq '.subscribers[] | {name, lag, alive}'
     ring-dump -n prod queue execution
     ring-dump --json -n prod show execution | jq '.in_flight[] | select(.state == \"taken\")'
+    ring-dump -n prod watch
+    ring-dump -n prod watch market_data --interval 0.5
+    ring-dump -n prod watch --count 10 > rates.txt
+    ring-dump --json -n prod watch --count 60 | jq -c '.rings[].participants[] | select(.slowest)'
+    ring-dump -n prod clean
+    ring-dump clean --all-namespaces --yes
+    ring-dump -n prod drop-durable market_data audit --yes
+    ring-dump -n prod remove old_signals --yes
+    ring-dump -n scratch remove-namespace --yes
 ";
 
 /// The command line.
@@ -116,7 +177,7 @@ EXAMPLES:
 #[command(
     name = "ring-dump",
     version,
-    about = "ring-dump: read-only inspection of live shmbus channels, topics and work queues",
+    about = "ring-dump: inspection of live shmbus channels, topics and work queues (read-only), and cleaning up after crashes (only with --yes)",
     after_help = MANUAL,
     disable_help_flag = true,
     disable_version_flag = true,
@@ -179,6 +240,53 @@ enum Command {
     Queue {
         /// the queue's name in the directory
         name: String,
+    },
+    /// rates, lag, the slowest and the gating consumers, refreshed
+    Watch {
+        /// only this ring (every ring of the namespace when not given)
+        name: Option<String>,
+        /// seconds between refreshes
+        #[arg(long, value_name = "SECS", default_value = "1", value_parser = watch::parse_interval)]
+        interval: std::time::Duration,
+        /// stop after N refreshes
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+    },
+    /// what no live process holds (left by crashes); removed only with --yes
+    Clean {
+        /// remove them (without it, only say what would be removed)
+        #[arg(long)]
+        yes: bool,
+        /// also topics that keep detached durable subscribers' places
+        #[arg(long)]
+        durable: bool,
+        /// every namespace under BASE, not only -n NS
+        #[arg(long)]
+        all_namespaces: bool,
+    },
+    /// drop a detached durable subscriber of a topic; only with --yes
+    DropDurable {
+        /// the topic
+        topic: String,
+        /// the durable subscriber's name
+        name: String,
+        /// drop it (without it, only say what would be done)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// remove a ring of any kind; its live peers find it removed; only with --yes
+    Remove {
+        /// the ring's name in the directory
+        name: String,
+        /// remove it (without it, only say what would be done)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// remove the whole namespace, refused while anything is held; only with --yes
+    RemoveNamespace {
+        /// remove it (without it, only say what would be done)
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -588,6 +696,14 @@ fn find_ring(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<RingRecor
 
 fn run(args: &Args) -> Result<Output, Failure> {
     let opts = OpenOptions::default();
+    if let Command::Clean {
+        yes,
+        durable,
+        all_namespaces,
+    } = args.command
+    {
+        return clean::run(args, yes, durable, all_namespaces);
+    }
     let ns = open_namespace(&args.base, &args.namespace)?;
     match &args.command {
         Command::List => list(args, &ns, &opts),
@@ -614,6 +730,18 @@ fn run(args: &Args) -> Result<Output, Failure> {
         Command::Spsc { name } => spsc(args, &ns, SpscInspector::open(&ns, name, &opts)?),
         Command::Topic { name } => topic(args, &ns, TopicInspector::open(&ns, name, &opts)?),
         Command::Queue { name } => queue(args, &ns, QueueInspector::open(&ns, name, &opts)?),
+        Command::Watch {
+            name,
+            interval,
+            count,
+        } => watch::run(args, &ns, name.as_deref(), *interval, *count),
+        // Run above, before the namespace is opened.
+        Command::Clean { .. } => unreachable!("clean runs before the namespace is opened"),
+        Command::DropDurable { topic, name, yes } => {
+            lifecycle::drop_durable(args, &ns, topic, name, *yes)
+        }
+        Command::Remove { name, yes } => lifecycle::remove(args, &ns, name, *yes),
+        Command::RemoveNamespace { yes } => lifecycle::remove_namespace(args, &ns, *yes),
     }
 }
 
@@ -665,10 +793,11 @@ fn spsc(args: &Args, ns: &Namespace, ring: SpscInspector) -> Result<Output, Fail
             remaining: walk.remaining_bytes(),
         };
     }
+    let backlog = participant::spsc_backlog(&ring, &snapshot);
     let stdout = if args.json {
-        json::spsc(ns, &snapshot, &records, &end)
+        json::spsc(ns, &snapshot, &records, &end, backlog)
     } else {
-        render::spsc_text(ns, &snapshot, &records, &end)
+        render::spsc_text(ns, &snapshot, &records, &end, backlog)
     };
     Ok(Output { stdout, failure })
 }
@@ -731,10 +860,11 @@ fn topic(args: &Args, ns: &Namespace, log: TopicInspector) -> Result<Output, Fai
             remaining: walk.remaining_sequences(),
         };
     }
+    let lag_bytes = log.lag_bytes(&snapshot);
     let stdout = if args.json {
-        json::topic(ns, &snapshot, &records, &end, args.hex_bytes)
+        json::topic(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
     } else {
-        render::topic_text(ns, &snapshot, &records, &end, args.hex_bytes)
+        render::topic_text(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
     };
     Ok(Output { stdout, failure })
 }
@@ -771,6 +901,7 @@ fn queue(args: &Args, ns: &Namespace, queue: QueueInspector) -> Result<Output, F
         gone: walk.gone(),
         max_in_flight: args.records,
         hex_bytes: args.hex_bytes,
+        backlog: participant::queue_backlog(&queue, &snapshot),
     };
     let stdout = if args.json {
         json::queue(&report)

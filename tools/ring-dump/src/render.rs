@@ -11,6 +11,7 @@ use shmbus::inspect::{
 use shmbus::record::ParseError;
 use shmbus::Namespace;
 
+use crate::participant::{cpus, Backlog, Liveness};
 use crate::{LogWalkEnd, QueueWalkEnd, Row, WalkEnd};
 
 /// What `ring-dump queue NAME` shows.
@@ -26,6 +27,8 @@ pub(crate) struct QueueReport<'a> {
     pub(crate) max_in_flight: usize,
     /// Payload bytes shown in hex (`--hex-bytes`).
     pub(crate) hex_bytes: usize,
+    /// The records waiting and their payload bytes, `None` if unknown.
+    pub(crate) backlog: Option<Backlog>,
 }
 
 /// Payload bytes per line of a hex dump.
@@ -40,6 +43,7 @@ pub(crate) fn spsc_text(
     s: &SpscSnapshot,
     records: &[SpscRecord],
     end: &WalkEnd,
+    backlog: Option<Backlog>,
 ) -> String {
     let mut o = String::new();
     // Writing to a String cannot fail; the results are ignored throughout.
@@ -95,6 +99,7 @@ pub(crate) fn spsc_text(
         s.occupancy_percent(),
         s.free_bytes()
     );
+    let _ = writeln!(o, "lag        {}", backlog_text(backlog));
     let _ = writeln!(o, "producer   {}", role_text(&s.producer));
     let _ = writeln!(o, "consumer   {}", role_text(&s.consumer));
     let _ = writeln!(
@@ -172,9 +177,27 @@ fn counters_text(c: &CounterValues) -> String {
 fn role_text(r: &RoleInfo) -> String {
     match (r.attached, r.pid) {
         (true, 0) => "attached".to_owned(),
-        (true, pid) => format!("attached (pid {pid})"),
+        (true, pid) => format!("attached (pid {pid}){}", cpus_text(pid, true)),
         (false, 0) => "not attached".to_owned(),
         (false, pid) => format!("not attached (pid {pid} left without detaching)"),
+    }
+}
+
+/// `  cpus LIST` for a live pid whose CPUs this host shows, else nothing.
+fn cpus_text(pid: u32, alive: bool) -> String {
+    cpus(pid, alive).map_or_else(String::new, |c| format!("  cpus {c}"))
+}
+
+/// A consumer's backlog: records and their payload bytes.
+fn backlog_text(backlog: Option<Backlog>) -> String {
+    match backlog {
+        Some(b) => format!(
+            "{} record{} waiting, {} payload bytes",
+            b.records,
+            if b.records == 1 { "" } else { "s" },
+            b.bytes
+        ),
+        None => "unknown (the consumer moved past every walk; look again)".to_owned(),
     }
 }
 
@@ -216,6 +239,7 @@ pub(crate) fn topic_text(
     records: &[BroadcastRecord],
     end: &LogWalkEnd,
     hex_bytes: usize,
+    lag_bytes: &[u64],
 ) -> String {
     let mut o = String::new();
     let t = &s.topic;
@@ -294,8 +318,8 @@ pub(crate) fn topic_text(
         s.subscribers.len(),
         s.subscribers_alive()
     );
-    for sub in &s.subscribers {
-        let _ = writeln!(o, "  {}", subscriber_text(sub));
+    for (i, sub) in s.subscribers.iter().enumerate() {
+        let _ = writeln!(o, "  {}", subscriber_text(sub, lag_bytes.get(i).copied()));
     }
     let _ = writeln!(o, "records      {} shown, newest first", records.len());
     for r in records {
@@ -415,6 +439,11 @@ pub(crate) fn queue_text(q: &QueueReport<'_>) -> String {
     );
     let _ = writeln!(
         o,
+        "lag          {} (for any consumer)",
+        backlog_text(q.backlog)
+    );
+    let _ = writeln!(
+        o,
         "counters     redelivered {}, reclaimed claims {}, reaped consumers {}, reaped producers {}",
         s.redelivered, s.reclaimed_claims, s.reaped_consumers, s.reaped_producers
     );
@@ -488,12 +517,9 @@ pub(crate) fn queue_text(q: &QueueReport<'_>) -> String {
     o
 }
 
-fn alive_text(alive: bool) -> &'static str {
-    if alive {
-        "alive"
-    } else {
-        "not alive"
-    }
+/// `alive` or `dead`, and the CPUs of a live one.
+fn alive_text(alive: bool, pid: u32) -> String {
+    format!("{}{}", Liveness::of(alive).name(), cpus_text(pid, alive))
 }
 
 fn queue_producer_text(p: &QueueProducerInfo) -> String {
@@ -507,7 +533,7 @@ fn queue_producer_text(p: &QueueProducerInfo) -> String {
         p.pid,
         p.committed,
         p.reclaimed,
-        alive_text(p.alive)
+        alive_text(p.alive, p.pid)
     ) + "\n      counters: "
         + &counters_text(&p.counters)
 }
@@ -523,7 +549,7 @@ fn queue_consumer_text(c: &QueueConsumerInfo) -> String {
         c.redelivered,
         c.holding,
         if c.sleeping { "  sleeping" } else { "" },
-        alive_text(c.alive)
+        alive_text(c.alive, c.pid)
     ) + "\n      counters: "
         + &counters_text(&c.counters)
 }
@@ -541,7 +567,7 @@ fn in_flight_text(f: &InFlightRecord) -> String {
             producer_alive,
         } => format!(
             "writing by producer {producer} ({})",
-            alive_text(producer_alive)
+            Liveness::of(producer_alive).name()
         ),
         InFlightState::Committed { redelivered } => format!(
             "committed{}",
@@ -579,12 +605,12 @@ fn publisher_text(p: &PublisherInfo) -> String {
         participant_state_name(p.state),
         p.pid,
         p.published,
-        if p.alive { "alive" } else { "not alive" }
+        alive_text(p.alive, p.pid)
     ) + "\n      counters: "
         + &counters_text(&p.counters)
 }
 
-fn subscriber_text(s: &SubscriberInfo) -> String {
+fn subscriber_text(s: &SubscriberInfo, lag_bytes: Option<u64>) -> String {
     let name = match &s.name {
         Some(n) => format!("durable \"{}\"", n.escape_debug()),
         None => "anonymous".to_owned(),
@@ -593,15 +619,17 @@ fn subscriber_text(s: &SubscriberInfo) -> String {
         Some(age) => format!("heartbeat {} ago", duration_text(age)),
         None => "no heartbeat".to_owned(),
     };
+    let lag_bytes = lag_bytes.map_or_else(String::new, |b| format!(" ({b} bytes)"));
     format!(
-        "slot {:<4}  {:<8}  {name}  pid {}  cursor {}  lag {}  missed {}  {heartbeat}  {}",
+        "slot {:<4}  {:<8}  {name}  pid {}  cursor {}  lag {}{lag_bytes}  missed {}  {heartbeat}  {}{}",
         s.slot,
         participant_state_name(s.state),
         s.pid,
         s.cursor,
         s.lag,
         s.missed,
-        if s.alive { "alive" } else { "not alive" }
+        Liveness::of_subscriber(s).name(),
+        cpus_text(s.pid, s.alive)
     ) + "\n      counters: "
         + &counters_text(&s.counters)
 }

@@ -1203,7 +1203,7 @@ fn queue_is_listed_and_shown_with_participants_in_flight_and_records() {
         "producers    2 in use, 2 alive",
         "claim 4  alive",
         "consumers    3 in use, 2 alive",
-        "holding 1  not alive",
+        "holding 1  dead",
         "in flight    5 record slots",
         "taken by consumer 1 (dead: it will be given back)",
         "committed, redelivered",
