@@ -23,7 +23,9 @@
 //! `ring-dump: <reason>` on stderr.
 
 mod json;
+mod recording;
 mod render;
+mod tail;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -179,6 +181,40 @@ enum Command {
     Queue {
         /// the queue's name in the directory
         name: String,
+    },
+    /// the last --records records of a ring decoded, oldest first
+    Tail {
+        /// the ring's name in the directory (a topic, channel or queue)
+        name: String,
+        /// then print new records as they arrive, until SIGINT or SIGTERM
+        #[arg(long)]
+        follow: bool,
+    },
+    /// follow a topic and write its records, with their receive times, to FILE
+    Record {
+        /// the topic's name in the directory
+        name: String,
+        /// the recording to create (an existing file is refused)
+        file: PathBuf,
+        /// stop after SECS seconds
+        #[arg(long, value_name = "SECS", value_parser = recording::parse_secs, conflicts_with = "count")]
+        duration: Option<std::time::Duration>,
+        /// stop after N records
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
+    /// publish a recording's records to a topic, at the recorded pace
+    Replay {
+        /// the recording
+        file: PathBuf,
+        /// the topic (created with the recorded configuration if missing)
+        name: String,
+        /// X times the recorded pace
+        #[arg(long, value_name = "X", value_parser = recording::parse_speed, conflicts_with = "max_speed")]
+        speed: Option<recording::Speed>,
+        /// as fast as possible
+        #[arg(long)]
+        max_speed: bool,
     },
 }
 
@@ -587,6 +623,16 @@ fn find_ring(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<RingRecor
 }
 
 fn run(args: &Args) -> Result<Output, Failure> {
+    // Replay publishes: it opens (and may create) the namespace itself.
+    if let Command::Replay {
+        file,
+        name,
+        speed,
+        max_speed,
+    } = &args.command
+    {
+        return recording::replay(args, file, name, *speed, *max_speed);
+    }
     let opts = OpenOptions::default();
     let ns = open_namespace(&args.base, &args.namespace)?;
     match &args.command {
@@ -614,6 +660,14 @@ fn run(args: &Args) -> Result<Output, Failure> {
         Command::Spsc { name } => spsc(args, &ns, SpscInspector::open(&ns, name, &opts)?),
         Command::Topic { name } => topic(args, &ns, TopicInspector::open(&ns, name, &opts)?),
         Command::Queue { name } => queue(args, &ns, QueueInspector::open(&ns, name, &opts)?),
+        Command::Tail { name, follow } => tail::run(args, &ns, name, *follow),
+        Command::Record {
+            name,
+            file,
+            duration,
+            count,
+        } => recording::record(args, &ns, name, file, *duration, *count),
+        Command::Replay { .. } => unreachable!("replay is run above"),
     }
 }
 
