@@ -19,6 +19,7 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shmbus::inspect::{Followed, FollowedRecord, Follower, MissCause, Missed};
 use shmbus::record::{
@@ -183,46 +184,62 @@ fn quiet() -> Output {
     }
 }
 
+/// The first fields of every JSON line: what it is and which ring.
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    event: &'static str,
+    kind: &'static str,
+    name: &'a str,
+    #[serde(flatten)]
+    rest: T,
+}
+
+/// A gap as JSON: positions `from .. to`, how many records (`null` for a
+/// channel, whose positions count bytes) or bytes (channels only), why.
+#[derive(Serialize)]
+struct MissedJson {
+    from: u64,
+    to: u64,
+    records: Option<u64>,
+    bytes: Option<u64>,
+    cause: &'static str,
+}
+
 /// One event as text, or as one JSON line.
 pub(crate) fn render_event(args: &Args, follower: &Follower, event: &Followed) -> String {
     let bytes = follower.positions_are_bytes();
+    let kind = follower.kind().name();
+    let name = follower.record().name.as_str();
     match (event, args.json) {
         (Followed::Record(r), false) => record_text(r, bytes, follower.kind(), args.hex_bytes),
-        (Followed::Record(r), true) => {
-            let mut v = record_json(r, args.hex_bytes);
-            v.insert("event".into(), "record".into());
-            v.insert("kind".into(), follower.kind().name().into());
-            v.insert("name".into(), follower.record().name.clone().into());
-            line(Value::Object(reorder(v)))
-        }
+        (Followed::Record(r), true) => line(&Line {
+            event: "record",
+            kind,
+            name,
+            rest: record_json(r, args.hex_bytes),
+        }),
         (Followed::Missed(m), false) => missed_text(m),
-        (Followed::Missed(m), true) => line(json!({
-            "event": "missed",
-            "kind": follower.kind().name(),
-            "name": follower.record().name,
-            "from": m.from,
-            "to": m.to,
-            "records": m.records,
-            "bytes": if bytes { Some(m.to - m.from) } else { None },
-            "cause": m.cause.name(),
-        })),
+        (Followed::Missed(m), true) => line(&Line {
+            event: "missed",
+            kind,
+            name,
+            rest: MissedJson {
+                from: m.from,
+                to: m.to,
+                records: m.records,
+                bytes: bytes.then(|| m.to - m.from),
+                cause: m.cause.name(),
+            },
+        }),
     }
 }
 
-/// `event`, `kind` and `name` first, for people reading the lines.
-fn reorder(mut v: Map<String, Value>) -> Map<String, Value> {
-    let mut ordered = Map::new();
-    for key in ["event", "kind", "name"] {
-        if let Some(value) = v.remove(key) {
-            ordered.insert(key.into(), value);
-        }
-    }
-    ordered.extend(v);
-    ordered
-}
-
-fn line(v: Value) -> String {
-    let mut s = v.to_string();
+/// `value` as one line of JSON with its newline.
+fn line(value: &impl Serialize) -> String {
+    // Structs of strings, numbers and JSON values, which serde_json always
+    // writes.
+    let mut s = serde_json::to_string(value)
+        .unwrap_or_else(|e| unreachable!("a ring-dump JSON line failed to serialize: {e}"));
     s.push('\n');
     s
 }
