@@ -1,61 +1,5 @@
 //! Following a ring read-only: every record as it is published, from a
-//! process that is not one of the ring's participants.
-//!
-//! A [`Follower`] holds the inspector's read-only mapping of a topic, an
-//! SPSC channel or a work queue and a position of its own, kept in its
-//! process: it registers nowhere, takes no lock, writes no byte. So it
-//! never gates a `Backpressure` topic's publishers (they do not know it is
-//! there), never takes a queue's records and never moves a channel's
-//! consumer. The price is that nothing waits for it either: when the ring
-//! reuses a record's bytes before the follower has copied them, the
-//! follower reports how many records it missed ([`Followed::Missed`]) and
-//! goes on from the oldest record still intact.
-//!
-//! Every record is copied under the checks the inspector's walks use (the
-//! same functions): a topic's slot stamp before and after the copy (under
-//! `Backpressure`, the tail as well, since publishers rewrite slots in
-//! place), a queue's slot stamp, a channel's consumer position. A copy
-//! that fails its check is never handed out.
-//!
-//! What "missed" means depends on the kind of ring:
-//!
-//! | kind | position | records are gone when |
-//! |---|---|---|
-//! | topic | sequence | publishers reused their slots ([`MissCause::Overwritten`]) or reclaimed a stalled claim ([`MissCause::Reclaimed`]) |
-//! | work queue | sequence | a consumer took and acknowledged them ([`MissCause::Consumed`]) |
-//! | SPSC channel | byte | the consumer released them ([`MissCause::Consumed`]); the count of records is unknown, the bytes are |
-//!
-//! A record whose claim stays unresolved for twice the ring's claim
-//! timeout (its writer stalled or died, and no live participant reclaimed
-//! it) is passed over as [`MissCause::Abandoned`].
-//!
-//! # Examples
-//!
-//! ```
-//! use shmbus::inspect::{Followed, Follower};
-//! use shmbus::segment::OpenOptions;
-//! use shmbus::{Bus, TopicConfig};
-//! # let tmp = std::env::temp_dir().join(format!("shmbus-doc-follow-{}", std::process::id()));
-//! let bus = Bus::at(&tmp, "doc")?;
-//! let md = bus.topic("md", &TopicConfig::default())?;
-//! let mut publisher = md.publisher()?;
-//! publisher.try_send(1, b"first")?;
-//!
-//! let log = shmbus::inspect::TopicInspector::open(bus.namespace(), "md", &OpenOptions::default())?;
-//! let mut follower = Follower::topic(log)?; // at the tail: new records only
-//! follower.rewind(1)?; // ... and the last one published before
-//! publisher.try_send(2, b"second")?;
-//!
-//! let mut seen = Vec::new();
-//! while let Some(Followed::Record(r)) = follower.poll()? {
-//!     seen.push(r.payload);
-//! }
-//! assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
-//! # md.remove()?;
-//! # drop((publisher, md, bus));
-//! # std::fs::remove_dir_all(&tmp).ok();
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! process that is not one of the ring's participants (the [`Follower`]).
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -174,7 +118,62 @@ enum Ring {
 ///
 /// Made at the ring's end (it sees records published from then on);
 /// [`Follower::rewind`] moves it back over the last records still held.
-/// See the [module docs](self).
+///
+/// A [`Follower`] holds the inspector's read-only mapping of a topic, an
+/// SPSC channel or a work queue and a position of its own, kept in its
+/// process: it registers nowhere, takes no lock, writes no byte. So it
+/// never gates a `Backpressure` topic's publishers (they do not know it is
+/// there), never takes a queue's records and never moves a channel's
+/// consumer. The price is that nothing waits for it either: when the ring
+/// reuses a record's bytes before the follower has copied them, the
+/// follower reports how many records it missed ([`Followed::Missed`]) and
+/// goes on from the oldest record still intact.
+///
+/// Every record is copied under the checks the inspector's walks use (the
+/// same functions): a topic's slot stamp before and after the copy (under
+/// `Backpressure`, the tail as well, since publishers rewrite slots in
+/// place), a queue's slot stamp, a channel's consumer position. A copy
+/// that fails its check is never handed out.
+///
+/// What "missed" means depends on the kind of ring:
+///
+/// | kind | position | records are gone when |
+/// |---|---|---|
+/// | topic | sequence | publishers reused their slots ([`MissCause::Overwritten`]) or reclaimed a stalled claim ([`MissCause::Reclaimed`]) |
+/// | work queue | sequence | a consumer took and acknowledged them ([`MissCause::Consumed`]) |
+/// | SPSC channel | byte | the consumer released them ([`MissCause::Consumed`]); the count of records is unknown, the bytes are |
+///
+/// A record whose claim stays unresolved for twice the ring's claim
+/// timeout (its writer stalled or died, and no live participant reclaimed
+/// it) is passed over as [`MissCause::Abandoned`].
+///
+/// # Examples
+///
+/// ```
+/// use shmbus::inspect::{Followed, Follower};
+/// use shmbus::segment::OpenOptions;
+/// use shmbus::{Bus, TopicConfig};
+/// # let tmp = std::env::temp_dir().join(format!("shmbus-doc-follow-{}", std::process::id()));
+/// let bus = Bus::at(&tmp, "doc")?;
+/// let md = bus.topic("md", &TopicConfig::default())?;
+/// let mut publisher = md.publisher()?;
+/// publisher.try_send(1, b"first")?;
+///
+/// let log = shmbus::inspect::TopicInspector::open(bus.namespace(), "md", &OpenOptions::default())?;
+/// let mut follower = Follower::topic(log)?; // at the tail: new records only
+/// follower.rewind(1)?; // ... and the last one published before
+/// publisher.try_send(2, b"second")?;
+///
+/// let mut seen = Vec::new();
+/// while let Some(Followed::Record(r)) = follower.poll()? {
+///     seen.push(r.payload);
+/// }
+/// assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
+/// # md.remove()?;
+/// # drop((publisher, md, bus));
+/// # std::fs::remove_dir_all(&tmp).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Follower {
     ring: Ring,
