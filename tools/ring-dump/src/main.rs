@@ -15,7 +15,10 @@
 //! claim) and consumer (with the records it holds) and its liveness, every
 //! record slot in flight (being written, waiting, taken by a live or a dead
 //! consumer, skipped), and the waiting records decoded as Protocol V2 (or
-//! in hex). Text, or one JSON document (`--json`).
+//! in hex). Text, or one JSON document (`--json`). `tail NAME` prints the
+//! last records of a ring of any kind decoded, and with `--follow` every
+//! new one, as a read-only follower (`tail.rs`); `record` writes a topic's
+//! records to a file and `replay` publishes them back (`recording.rs`).
 //!
 //! Exit codes: 0 ok; 1 namespace, directory, channel, topic or queue not
 //! found; 2 corrupt or unusable (a `list` that shows a corrupt entry or an
@@ -83,19 +86,36 @@ WHAT EACH COMMAND SHOWS:
                   by producer N, committed (redelivered), taken by consumer N (alive or
                   dead), skipped (suspect)); then the waiting records, oldest first,
                   decoded as Protocol V2 (hex otherwise); --records limits both lists
+    tail NAME     the last --records records of a topic, channel or queue, oldest first,
+                  decoded as Protocol V2 with the typed fields of Trade, Quote,
+                  OrderBook, GasPrice and ArbitrageSignal (hex otherwise); --follow:
+                  then every new record until SIGINT or SIGTERM (exit 0), without
+                  registering (it never gates a publisher nor takes a record); records
+                  the ring reused before they were read are one \"missed\" line; --json:
+                  one JSON object per line, per record and per gap
+    record NAME FILE
+                  follow topic NAME as tail --follow does and write each record with its
+                  receive time to the new file FILE, until --duration SECS, --count N or
+                  SIGINT; the file format (versioned) is in the README
+    replay FILE NAME
+                  publish a recording on topic NAME (created with the recorded
+                  configuration if missing) at the recorded pace, --speed X times it, or
+                  --max-speed; on a Backpressure topic it waits for space
 
 Options go before or after the command. With --json every command prints one
-JSON document on stdout (nothing when it fails before it has anything to show).
+JSON document on stdout (nothing when it fails before it has anything to show),
+except tail, record and replay, which print one JSON object per line.
 ring-dump never creates, locks or writes anything: segments are mapped read-only.
+The one exception is replay, a publisher like any other.
 
 EXIT CODES:
     0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten
        while a publisher is alive, is reported on stdout, still 0)
-    1  namespace, directory, channel, topic or queue not found
+    1  namespace, directory, channel, topic, queue or recording file not found
     2  corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
        positions, stamps or records, a record slot of a topic overwritten while no
        publisher is alive, a corrupt directory entry on the probe chain of NAME,
-       wrong owner or mode, I/O error), `list` showing a corrupt directory entry or
+       wrong owner or mode, I/O error, a recording of another format), `list` showing a corrupt directory entry or
        an unusable ring (after the whole listing), or a bad command line; the reason
        is one line on stderr: `ring-dump: <reason>`
 
@@ -111,6 +131,11 @@ EXAMPLES:
     ring-dump --json -n prod topic market_data | jq '.subscribers[] | {name, lag, alive}'
     ring-dump -n prod queue execution
     ring-dump --json -n prod show execution | jq '.in_flight[] | select(.state == \"taken\")'
+    ring-dump -n prod tail market_data --records 5
+    ring-dump -n prod tail execution --follow
+    ring-dump --json -n prod tail market_data --follow | jq -c 'select(.event == \"missed\")'
+    ring-dump -n prod record market_data md.rec --duration 60
+    ring-dump -n prod replay md.rec market_data_replay --speed 2
 ";
 
 /// The command line.
@@ -957,7 +982,14 @@ mod tests {
         }
         match parse_args(["--help"]) {
             Ok(Parsed::Print(text)) => {
-                for section in ["show", "EXIT CODES", "EXAMPLES", "--hex-bytes"] {
+                for section in [
+                    "show",
+                    "EXIT CODES",
+                    "EXAMPLES",
+                    "--hex-bytes",
+                    "tail NAME",
+                    "replay FILE NAME",
+                ] {
                     assert!(text.contains(section), "no {section} in {text}");
                 }
             }
