@@ -28,6 +28,11 @@
 //! copied out and their stamps checked again after the copy, so a record
 //! acknowledged (and its slot reused) meanwhile is never shown.
 //!
+//! A [`Follower`] follows any of the three kinds as records are published,
+//! on the same mapping and the same checks, without registering anywhere:
+//! it says how many records it missed when the ring reused their bytes
+//! before it read them.
+//!
 //! # Examples
 //!
 //! ```
@@ -52,6 +57,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod follow;
 mod queue;
 mod spsc;
 mod topic;
@@ -59,6 +65,7 @@ mod topic;
 /// The Protocol V2 summary the inspector shows, from [`crate::record`].
 pub use crate::record::{decode_v2, TlvSummary, V2Summary};
 pub use crate::ring::CounterValues;
+pub use follow::{Followed, FollowedRecord, Follower, MissCause, Missed};
 pub use queue::*;
 pub use spsc::*;
 pub use topic::*;

@@ -12,7 +12,8 @@ use crate::layout::{
 use crate::record::{decode_v2, ParseError, V2Summary};
 use crate::ring::broadcast::check_slot_word;
 use crate::ring::queue::shm::view_of;
-use crate::ring::queue::{QueueConfig, QueueView, SlotState};
+pub(super) use crate::ring::queue::SlotState;
+use crate::ring::queue::{QueueConfig, QueueView};
 use crate::ring::{Corruption, CorruptionKind, CounterValues};
 use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{copy_racy, fence, Ordering};
@@ -275,6 +276,28 @@ impl QueueRecord {
     pub fn decode_v2(&self) -> Result<V2Summary, ParseError> {
         decode_v2(&self.payload)
     }
+}
+
+/// What reading one record slot of a queue found
+/// ([`QueueInspector::read_held`]).
+#[derive(Debug)]
+pub(super) enum HeldRead {
+    /// The record, committed or taken and not acknowledged, copied out and
+    /// validated.
+    Record(QueueRecord),
+    /// The slot moved past the sequence: the record was taken and
+    /// acknowledged (or its skip passed), and its slot may be reused.
+    Gone,
+    /// Claimed, not committed yet (not marked, or being written).
+    Unresolved {
+        /// The stamp as read.
+        stamp: u64,
+    },
+    /// No record: an aborted, given-up or reclaimed claim.
+    Skipped {
+        /// The stamp as read.
+        stamp: u64,
+    },
 }
 
 /// A work queue opened read-only for inspection.
@@ -598,6 +621,136 @@ impl QueueInspector {
         })
     }
 
+    /// Next sequence to claim, read now.
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::Corrupt`] for a tail no queue reaches.
+    pub(super) fn tail_now(&self) -> Result<u64, InspectError> {
+        let tail = self.view.control().tail.load(Ordering::Relaxed);
+        // SYNC POINT: pairs with the producers' AcqRel claim of the tail in
+        // `Producer::reserve`: every stamp read after this fence is at the
+        // claimed lap or later.
+        fence(Ordering::Acquire);
+        if tail > MAX_SEQUENCE {
+            return Err(self.corrupt(Corruption {
+                kind: CorruptionKind::PositionTooLarge { value: tail },
+                position: tail,
+            }));
+        }
+        Ok(tail)
+    }
+
+    /// Record slots in the queue.
+    pub(super) fn slots(&self) -> u64 {
+        u64::from(self.config.slots)
+    }
+
+    /// How long a claim may stay uncommitted, in nanoseconds.
+    pub(super) fn reclaim_after_ns(&self) -> u64 {
+        self.view.control().reclaim_after_ns
+    }
+
+    /// What the stamp of `seq`'s slot says now (the queue's own reading).
+    pub(super) fn look(&self, seq: u64) -> Result<SlotState, InspectError> {
+        let stamp = self.view.header(seq).stamp.load(Ordering::Relaxed);
+        self.view
+            .slot_state(seq, stamp)
+            .map_err(|c| self.corrupt(c))
+    }
+
+    /// Whether the slot of `seq` still holds it, committed or taken (the
+    /// re-check after a copy).
+    fn still_held(&self, seq: u64) -> bool {
+        // SYNC POINT: the reader's half of a seqlock. A record's bytes
+        // change only after its acknowledgement moved the stamp to the next
+        // lap and a producer claimed the slot again (`Producer::reserve`):
+        // if the stamp loaded after this fence is still at the record's lap,
+        // every byte copied before it is the record's: this fence pairs
+        // with the Release fence a producer makes between its "writing"
+        // mark and its payload writes.
+        fence(Ordering::Acquire);
+        let stamp = self.view.header(seq).stamp.load(Ordering::Relaxed);
+        held(self.view.slot_state(seq, stamp))
+    }
+
+    /// Reads record `seq`'s slot: the record (committed or taken, not
+    /// acknowledged) copied out, at most `max_copy` payload bytes, and
+    /// validated; or what the slot holds instead. Shared by [`QueueWalk`]
+    /// and the [`Follower`](super::Follower).
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::Corrupt`] for a stamp no build writes there (a lap
+    /// behind a claimed sequence included) or a record header with unknown
+    /// flags or an impossible length in a slot that still holds it.
+    pub(super) fn read_held(&self, seq: u64, max_copy: usize) -> Result<HeldRead, InspectError> {
+        let header = self.view.header(seq);
+        let stamp = header.stamp.load(Ordering::Relaxed);
+        // SYNC POINT: pairs with the producer's Release commit CAS in
+        // `Claim::finish` (and a give-back's Release CAS after it): the
+        // header word and payload it wrote are visible after this fence.
+        fence(Ordering::Acquire);
+        match self.view.slot_state(seq, stamp) {
+            Ok(SlotState::At(queue_stamp::COMMITTED | queue_stamp::TAKEN)) => {}
+            Ok(SlotState::Ahead) => return Ok(HeldRead::Gone),
+            Ok(SlotState::At(queue_stamp::FREE | queue_stamp::WRITING)) => {
+                return Ok(HeldRead::Unresolved { stamp })
+            }
+            Ok(SlotState::At(queue_stamp::SKIPPED)) => return Ok(HeldRead::Skipped { stamp }),
+            // The tail passed `seq` only after its slot was free at its lap.
+            Ok(SlotState::Behind | SlotState::At(_)) => {
+                return Err(self.corrupt(Corruption {
+                    kind: CorruptionKind::BadStamp { stamp },
+                    position: seq,
+                }))
+            }
+            Err(corruption) => return Err(self.corrupt(corruption)),
+        }
+        // Read the header word once; from here on only the copy is used,
+        // checked as a consumer checks it.
+        let word = header.word.load(Ordering::Relaxed);
+        let (len, record_type) = match check_slot_word(word, self.config.max_payload) {
+            Ok(checked) => checked,
+            // Only evidence of corruption if the slot still holds it.
+            Err(_) if !self.still_held(seq) => return Ok(HeldRead::Gone),
+            Err(kind) => {
+                return Err(self.corrupt(Corruption {
+                    kind,
+                    position: seq,
+                }))
+            }
+        };
+        let payload = self.copy_payload(seq, (len as usize).min(max_copy));
+        if !self.still_held(seq) {
+            return Ok(HeldRead::Gone);
+        }
+        Ok(HeldRead::Record(QueueRecord {
+            sequence: seq,
+            record_type,
+            len,
+            redelivered: queue_stamp::flags(stamp) & queue_stamp::REDELIVERED != 0,
+            payload,
+        }))
+    }
+
+    /// Copies the first `len` payload bytes of `seq`'s slot
+    /// (`len <= max_payload`).
+    fn copy_payload(&self, seq: u64, len: usize) -> Vec<u8> {
+        debug_assert!(len <= self.config.max_payload as usize);
+        let start = self.geometry.payload_offset(seq);
+        let mut out = vec![0u8; len];
+        // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
+        // bytes, a multiple of 16 no smaller than max_payload >= len, so
+        // every word up to the one holding byte len-1 is inside the slot
+        // (the segment's size was checked against the geometry); slots are
+        // 64-aligned, so it starts 8-aligned. `copy_racy` loads Relaxed
+        // 8-byte atomics, valid on read-only memory; a reuse of the slot is
+        // caught by `still_held`.
+        unsafe { copy_racy(self.segment().base().add(start), &mut out) };
+        out
+    }
+
     /// Walks the records `snapshot` found waiting (committed, not taken),
     /// oldest first, copying at most `max_records` of them and at most
     /// `max_copy` payload bytes of each.
@@ -660,41 +813,9 @@ impl QueueWalk<'_> {
         self.gone
     }
 
-    /// Whether the slot of `seq` still holds it, committed or taken (the
-    /// re-check after a copy).
-    fn still_held(&self, seq: u64) -> bool {
-        // SYNC POINT: the reader's half of a seqlock. A record's bytes
-        // change only after its acknowledgement moved the stamp to the next
-        // lap and a producer claimed the slot again (`Producer::reserve`):
-        // if the stamp loaded after this fence is still at the record's lap,
-        // every byte copied before it is the record's: this fence pairs
-        // with the Release fence a producer makes between its "writing"
-        // mark and its payload writes.
-        fence(Ordering::Acquire);
-        let stamp = self.queue.view.header(seq).stamp.load(Ordering::Relaxed);
-        held(self.queue.view.slot_state(seq, stamp))
-    }
-
-    fn stop(&mut self, corruption: Corruption) -> Option<Result<QueueRecord, InspectError>> {
+    fn stop(&mut self, error: InspectError) -> Option<Result<QueueRecord, InspectError>> {
         self.done = true;
-        Some(Err(self.queue.corrupt(corruption)))
-    }
-
-    /// Copies the first `len` payload bytes of `seq`'s slot
-    /// (`len <= max_payload`).
-    fn copy_payload(&self, seq: u64, len: usize) -> Vec<u8> {
-        debug_assert!(len <= self.queue.config.max_payload as usize);
-        let start = self.queue.geometry.payload_offset(seq);
-        let mut out = vec![0u8; len];
-        // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
-        // bytes, a multiple of 16 no smaller than max_payload >= len, so
-        // every word up to the one holding byte len-1 is inside the slot
-        // (the segment's size was checked against the geometry); slots are
-        // 64-aligned, so it starts 8-aligned. `copy_racy` loads Relaxed
-        // 8-byte atomics, valid on read-only memory; a reuse of the slot is
-        // caught by `still_held`.
-        unsafe { copy_racy(self.queue.segment().base().add(start), &mut out) };
-        out
+        Some(Err(error))
     }
 }
 
@@ -717,60 +838,23 @@ impl Iterator for QueueWalk<'_> {
             let Some(seq) = self.waiting.next() else {
                 break;
             };
-            let view = &self.queue.view;
-            let header = view.header(seq);
-            let stamp = header.stamp.load(Ordering::Relaxed);
-            // SYNC POINT: pairs with the producer's Release commit CAS in
-            // `Claim::finish` (and a give-back's Release CAS after it): the
-            // header word and payload it wrote are visible after this fence.
-            fence(Ordering::Acquire);
-            match view.slot_state(seq, stamp) {
-                Ok(SlotState::At(queue_stamp::COMMITTED | queue_stamp::TAKEN)) => {}
-                // Taken and acknowledged since the snapshot.
-                Ok(SlotState::Ahead) => {
-                    self.gone += 1;
-                    continue;
+            match self.queue.read_held(seq, self.max_copy) {
+                Ok(HeldRead::Record(record)) => {
+                    self.remaining -= 1;
+                    return Some(Ok(record));
                 }
+                // Taken and acknowledged since the snapshot.
+                Ok(HeldRead::Gone) => self.gone += 1,
                 // A committed record's slot never goes back to an earlier
                 // state of its lap, nor to an earlier lap.
-                Ok(_) => {
-                    return self.stop(Corruption {
+                Ok(HeldRead::Unresolved { stamp } | HeldRead::Skipped { stamp }) => {
+                    return self.stop(self.queue.corrupt(Corruption {
                         kind: CorruptionKind::BadStamp { stamp },
                         position: seq,
-                    })
+                    }))
                 }
-                Err(corruption) => return self.stop(corruption),
+                Err(e) => return self.stop(e),
             }
-            // Read the header word once; from here on only the copy is used,
-            // checked as a consumer checks it.
-            let word = header.word.load(Ordering::Relaxed);
-            let (len, record_type) = match check_slot_word(word, self.queue.config.max_payload) {
-                Ok(checked) => checked,
-                Err(kind) => {
-                    // Only evidence of corruption if the slot still holds it.
-                    if !self.still_held(seq) {
-                        self.gone += 1;
-                        continue;
-                    }
-                    return self.stop(Corruption {
-                        kind,
-                        position: seq,
-                    });
-                }
-            };
-            let payload = self.copy_payload(seq, (len as usize).min(self.max_copy));
-            if !self.still_held(seq) {
-                self.gone += 1;
-                continue;
-            }
-            self.remaining -= 1;
-            return Some(Ok(QueueRecord {
-                sequence: seq,
-                record_type,
-                len,
-                redelivered: queue_stamp::flags(stamp) & queue_stamp::REDELIVERED != 0,
-                payload,
-            }));
         }
         self.done = true;
         None

@@ -123,6 +123,23 @@ impl SpscRecord {
     }
 }
 
+/// What reading one frame of a ring found ([`SpscInspector::read_frame`]).
+#[derive(Debug)]
+pub(super) enum FrameRead {
+    /// A record, copied out and validated; the next frame is at `next`.
+    Record {
+        /// The record.
+        record: SpscRecord,
+        /// Position of the next frame.
+        next: u64,
+    },
+    /// Padding up to the end of the region; the next frame is at `next`.
+    Padding {
+        /// Position of the next frame.
+        next: u64,
+    },
+}
+
 /// An SPSC ring opened read-only for inspection.
 ///
 /// Holds the read-only mapping and the validated immutable configuration;
@@ -222,7 +239,7 @@ impl SpscInspector {
     }
 
     /// Reads the consumer position with `Acquire` semantics.
-    fn load_head(&self) -> u64 {
+    pub(super) fn load_head(&self) -> u64 {
         // A Relaxed load plus an Acquire fence rather than an Acquire load:
         // the mapping is PROT_READ, and Rust only promises that small
         // Relaxed atomic loads work on read-only memory.
@@ -235,7 +252,7 @@ impl SpscInspector {
     }
 
     /// Reads the producer position with `Acquire` semantics.
-    fn load_tail(&self) -> u64 {
+    pub(super) fn load_tail(&self) -> u64 {
         let tail = self.control().tail.load(Ordering::Relaxed);
         // SYNC POINT: pairs with the producer's Release store of `tail` in
         // `Producer::flush`: every frame before `tail` is completely
@@ -350,6 +367,106 @@ impl SpscInspector {
         }
     }
 
+    /// Reads the frame at `position` (a frame boundary below `tail`, the
+    /// producer position read before): the record copied out (at most
+    /// `max_copy` payload bytes) and validated, or the padding to pass.
+    /// Shared by [`RecordWalk`] and the [`Follower`](super::Follower).
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::Overtaken`] if the consumer released the frame, so
+    /// that what was read may be a newer lap's; [`InspectError::Corrupt`]
+    /// for a frame the ring's own check refuses while the consumer has not
+    /// passed it.
+    pub(super) fn read_frame(
+        &self,
+        position: u64,
+        tail: u64,
+        max_copy: usize,
+    ) -> Result<FrameRead, InspectError> {
+        debug_assert!(position < tail);
+        let capacity = self.capacity;
+        let index = position & (capacity - 1);
+        let available = tail - position;
+        let to_end = capacity - index;
+        // Read the header once; from here on only the local copy is used.
+        // The ring's own frame check decides what it is.
+        let word = self.load_data_word(index);
+        let frame = match check_frame(word, to_end, available, self.max_payload) {
+            Ok(frame) => frame,
+            // If the consumer has passed the frame, the bytes read may
+            // belong to a newer lap: not evidence of corruption.
+            Err(kind) => {
+                return Err(self
+                    .overtaken(position)
+                    .unwrap_or_else(|| InspectError::Corrupt {
+                        path: self.path().to_owned(),
+                        corruption: Corruption { kind, position },
+                    }))
+            }
+        };
+        if frame.padding {
+            if let Some(e) = self.overtaken(position) {
+                return Err(e);
+            }
+            return Ok(FrameRead::Padding {
+                next: position + to_end,
+            });
+        }
+        let n = max_copy.min(frame.len as usize);
+        let payload = self.copy_payload(index, n);
+        if let Some(e) = self.overtaken(position) {
+            return Err(e);
+        }
+        Ok(FrameRead::Record {
+            record: SpscRecord {
+                position,
+                record_type: frame.record_type,
+                flags: frame.flags,
+                len: frame.len,
+                payload,
+            },
+            next: position + frame.total,
+        })
+    }
+
+    /// Copies `n` payload bytes of the frame at `index` (whose frame was
+    /// checked to lie inside the region).
+    fn copy_payload(&self, index: u64, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n.next_multiple_of(8));
+        let mut offset = index + RECORD_HEADER_LEN as u64;
+        while out.len() < n {
+            // The payload is padded to 8 bytes inside its frame, so every
+            // word up to the one holding byte n-1 is inside the frame.
+            out.extend_from_slice(&self.load_data_word(offset).to_ne_bytes());
+            offset += 8;
+        }
+        out.truncate(n);
+        out
+    }
+
+    /// `Some(Overtaken)` if the consumer has released the frame at
+    /// `position`, so the producer may have written over what was read.
+    fn overtaken(&self, position: u64) -> Option<InspectError> {
+        // The seqlock read pattern: this fence keeps the loads of the frame,
+        // made before it, from being satisfied after the head load below.
+        // SYNC POINT: seqlock reader side. The producer overwrites a frame
+        // only after its Acquire load of `head` in `Producer::reserve` saw
+        // the consumer's Release store (`Consumer::release`) pass it. If a
+        // load above read a header the producer then published (its Release
+        // store in `Producer::flush`), this fence pairs with that store
+        // and the head load below sees the release; payload bytes written
+        // but not yet published carry no such edge (no Release fence
+        // precedes them).
+        fence(Ordering::Acquire);
+        let head = self.load_head();
+        (head > position).then(|| InspectError::Overtaken {
+            path: self.path().to_owned(),
+            position,
+            head,
+        })
+    }
+
     /// Start of the data region.
     fn data(&self) -> *const u8 {
         // SAFETY: `validate_control` checked the mapping is exactly
@@ -393,102 +510,30 @@ impl RecordWalk<'_> {
     pub fn remaining_bytes(&self) -> u64 {
         self.tail.saturating_sub(self.position)
     }
-
-    /// Copies `n` payload bytes of the frame at `index` (whose frame of
-    /// `total` bytes was checked to lie inside the region).
-    fn copy_payload(&self, index: u64, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n.next_multiple_of(8));
-        let mut offset = index + RECORD_HEADER_LEN as u64;
-        while out.len() < n {
-            // The payload is padded to 8 bytes inside its frame, so every
-            // word up to the one holding byte n-1 is inside the frame.
-            out.extend_from_slice(&self.ring.load_data_word(offset).to_ne_bytes());
-            offset += 8;
-        }
-        out.truncate(n);
-        out
-    }
-
-    /// Turns a finding about the frame at `position` into the error to
-    /// report: if the consumer has passed it, the bytes read may belong to a
-    /// newer lap, so the finding is not evidence of corruption.
-    fn stop(&mut self, kind: CorruptionKind, position: u64) -> InspectError {
-        self.done = true;
-        self.overtaken(position)
-            .unwrap_or_else(|| InspectError::Corrupt {
-                path: self.ring.path().to_owned(),
-                corruption: Corruption { kind, position },
-            })
-    }
-
-    /// `Some(Overtaken)` if the consumer has released the frame at
-    /// `position`, so the producer may have written over what was read.
-    fn overtaken(&self, position: u64) -> Option<InspectError> {
-        // The seqlock read pattern: this fence keeps the loads of the frame,
-        // made before it, from being satisfied after the head load below.
-        // SYNC POINT: seqlock reader side. The producer overwrites a frame
-        // only after its Acquire load of `head` in `Producer::reserve` saw
-        // the consumer's Release store (`Consumer::release`) pass it. If a
-        // load above read a header the producer then published (its Release
-        // store in `Producer::flush`), this fence pairs with that store
-        // and the head load below sees the release; payload bytes written
-        // but not yet published carry no such edge (no Release fence
-        // precedes them).
-        fence(Ordering::Acquire);
-        let head = self.ring.load_head();
-        (head > position).then(|| InspectError::Overtaken {
-            path: self.ring.path().to_owned(),
-            position,
-            head,
-        })
-    }
 }
 
 impl Iterator for RecordWalk<'_> {
     type Item = Result<SpscRecord, InspectError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let capacity = self.ring.capacity;
-        let mask = capacity - 1;
         // Every iteration advances `position` by at least 8 bytes towards
         // `tail`, so the loop ends after at most capacity / 8 frames.
         while !self.done && self.remaining > 0 && self.position < self.tail {
-            let position = self.position;
-            let index = position & mask;
-            let available = self.tail - position;
-            let to_end = capacity - index;
-            // Read the header once; from here on only the local copy is used.
-            // The ring's own frame check decides what it is.
-            let word = self.ring.load_data_word(index);
-            let frame = match check_frame(word, to_end, available, self.ring.max_payload) {
-                Ok(frame) => frame,
-                Err(kind) => return Some(Err(self.stop(kind, position))),
-            };
-            if frame.padding {
-                if let Some(e) = self.overtaken(position) {
+            match self
+                .ring
+                .read_frame(self.position, self.tail, self.max_copy)
+            {
+                Ok(FrameRead::Padding { next }) => self.position = next,
+                Ok(FrameRead::Record { record, next }) => {
+                    self.position = next;
+                    self.remaining -= 1;
+                    return Some(Ok(record));
+                }
+                Err(e) => {
                     self.done = true;
                     return Some(Err(e));
                 }
-                self.position += to_end;
-                continue;
             }
-            let (len, record_type, flags, total) =
-                (frame.len, frame.record_type, frame.flags, frame.total);
-            let n = self.max_copy.min(len as usize);
-            let payload = self.copy_payload(index, n);
-            if let Some(e) = self.overtaken(position) {
-                self.done = true;
-                return Some(Err(e));
-            }
-            self.position += total;
-            self.remaining -= 1;
-            return Some(Ok(SpscRecord {
-                position,
-                record_type,
-                flags,
-                len,
-                payload,
-            }));
         }
         self.done = true;
         None

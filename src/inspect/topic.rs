@@ -7,14 +7,15 @@ use crate::directory::{RingKind, RingRecord};
 use crate::layout::lock_slot;
 use crate::layout::{
     participant, BroadcastControl, PublisherSlot, RecordSlotHeader, SegmentKind, SubscriberSlot,
-    BROADCAST_CONTROL_OFFSET, LAYOUT_VERSION, STATE_POISONED,
+    BROADCAST_CONTROL_OFFSET, LAYOUT_VERSION, MAX_SEQUENCE, STATE_POISONED,
 };
 use crate::record::ParseError;
 use crate::ring::broadcast::shm::{check_log, LogLayout};
+pub(super) use crate::ring::broadcast::SlotLook;
 use crate::ring::broadcast::{
-    check_slot_word, look_at_stamp, still_committed, BroadcastConfig, Policy, SlotLook,
+    check_slot_word, look_at_stamp, still_committed, BroadcastConfig, Policy,
 };
-use crate::ring::{Corruption, CounterValues};
+use crate::ring::{Corruption, CorruptionKind, CounterValues};
 use crate::segment::{Namespace, OpenOptions, Segment};
 use crate::sync::{copy_racy, fence, monotonic_ns, Ordering};
 
@@ -181,6 +182,23 @@ impl BroadcastRecord {
     pub fn decode_v2(&self) -> Result<V2Summary, ParseError> {
         decode_v2(&self.payload)
     }
+}
+
+/// What reading one record slot of a log found ([`TopicInspector::read_slot`]).
+#[derive(Debug)]
+pub(super) enum SlotRead {
+    /// The record, copied out and validated.
+    Record(BroadcastRecord),
+    /// Not resolved yet: never claimed, or claimed and being written.
+    NotYet,
+    /// Given up by its publisher: nothing to read, nothing lost.
+    Skipped,
+    /// Reclaimed from a publisher that held it past the claim timeout:
+    /// lost.
+    Reclaimed,
+    /// A later lap is in the slot, or a publisher may have rewritten it
+    /// during the copy: the record is gone.
+    Overwritten,
 }
 
 /// A topic's broadcast log opened read-only for inspection.
@@ -399,6 +417,134 @@ impl TopicInspector {
         })
     }
 
+    /// Next sequence to claim, read now (`Acquire`).
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::Corrupt`] for a tail no log reaches.
+    pub(super) fn tail_now(&self) -> Result<u64, InspectError> {
+        let tail = Self::load_acquire(&self.control().tail);
+        if tail > MAX_SEQUENCE {
+            return Err(InspectError::Corrupt {
+                path: self.path().to_owned(),
+                corruption: Corruption {
+                    kind: CorruptionKind::TailTooFarAhead { tail },
+                    position: tail,
+                },
+            });
+        }
+        Ok(tail)
+    }
+
+    /// Record slots in the log.
+    pub(super) fn slots(&self) -> u64 {
+        u64::from(self.config.slots)
+    }
+
+    /// The claim timeout, in nanoseconds.
+    pub(super) fn reclaim_after_ns(&self) -> u64 {
+        self.layout.reclaim_after_ns
+    }
+
+    /// What the stamp of `seq`'s slot says now (the ring's own reading).
+    pub(super) fn look(&self, seq: u64) -> SlotLook {
+        let stamp = self.record_header(seq).stamp.load(Ordering::Relaxed);
+        look_at_stamp(stamp, seq)
+    }
+
+    /// Whether every byte read from `seq`'s slot since its stamp said
+    /// "committed `seq`" is record `seq`'s: the stamp still says so (the
+    /// subscribers' seqlock re-check) and, under `Backpressure`, whose
+    /// publishers rewrite a slot in place without marking it, no publisher
+    /// has claimed the sequence that reuses the slot.
+    fn intact(&self, seq: u64) -> bool {
+        // `still_committed` fences (Acquire) before its stamp load, so the
+        // tail load below is ordered after every load of the copy too.
+        if !still_committed(self.record_header(seq), seq) {
+            return false;
+        }
+        match self.config.policy {
+            // A publisher marks the slot "writing" before it writes: the
+            // stamp check above is the whole seqlock.
+            Policy::Overwrite => true,
+            // A publisher writes the slot of `seq + slots` only after its
+            // claim moved the tail past that sequence (`Publisher::reserve`
+            // then `Publisher::enter`, which fences between the two). If a
+            // load of the copy saw one of its writes, this load sees the
+            // tail it claimed, and the copy is refused.
+            Policy::Backpressure => {
+                let tail = Self::load_acquire(&self.control().tail);
+                tail <= seq + self.slots()
+            }
+        }
+    }
+
+    /// Reads record `seq`'s slot: the record copied out and validated, or
+    /// what the slot holds instead. Shared by [`LogWalk`] and the
+    /// [`Follower`](super::Follower).
+    ///
+    /// # Errors
+    ///
+    /// [`InspectError::Corrupt`] for a header word with unknown flags or an
+    /// impossible length in a slot that still holds `seq`.
+    pub(super) fn read_slot(&self, seq: u64) -> Result<SlotRead, InspectError> {
+        let header = self.record_header(seq);
+        let stamp = header.stamp.load(Ordering::Relaxed);
+        // SYNC POINT: pairs with the publisher's Release store of the
+        // committed stamp in `Claim::finish`: the slot header and payload it
+        // wrote are visible after this fence.
+        fence(Ordering::Acquire);
+        match look_at_stamp(stamp, seq) {
+            SlotLook::LaterLap => return Ok(SlotRead::Overwritten),
+            SlotLook::Committed => {}
+            SlotLook::NotYet => return Ok(SlotRead::NotYet),
+            SlotLook::Skipped => return Ok(SlotRead::Skipped),
+            SlotLook::Reclaimed => return Ok(SlotRead::Reclaimed),
+        }
+        // Read the header word once; from here on only the copy is used,
+        // checked as a subscriber checks it.
+        let word = header.word.load(Ordering::Relaxed);
+        let (len, record_type) = match check_slot_word(word, self.layout.max_payload) {
+            Ok(checked) => checked,
+            // Only evidence of corruption if the slot still holds `seq`.
+            Err(_) if !self.intact(seq) => return Ok(SlotRead::Overwritten),
+            Err(kind) => {
+                return Err(InspectError::Corrupt {
+                    path: self.path().to_owned(),
+                    corruption: Corruption {
+                        kind,
+                        position: seq,
+                    },
+                })
+            }
+        };
+        let payload = self.copy_payload(seq, len as usize);
+        if !self.intact(seq) {
+            return Ok(SlotRead::Overwritten);
+        }
+        Ok(SlotRead::Record(BroadcastRecord {
+            sequence: seq,
+            record_type,
+            flags: 0,
+            payload,
+        }))
+    }
+
+    /// Copies the `len` payload bytes of record `seq` (`len <= max_payload`).
+    fn copy_payload(&self, seq: u64, len: usize) -> Vec<u8> {
+        debug_assert!(len <= self.layout.max_payload as usize);
+        let start = self.layout.geometry.payload_offset(seq);
+        let mut out = vec![0u8; len];
+        // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
+        // bytes, a multiple of 16 no smaller than max_payload >= len, so
+        // every word up to the one holding byte len-1 is inside the slot;
+        // slots are 64-aligned, so it starts 8-aligned. `copy_racy` loads
+        // Relaxed 8-byte atomics, valid on read-only memory; a concurrent
+        // overwrite is caught by `intact`.
+        unsafe { copy_racy(self.segment.base().add(start), &mut out) };
+        out
+    }
+
     /// Walks the committed records of the log from `snapshot.tail - 1`
     /// down to the oldest the log can hold, copying at most `max_records`
     /// of them. Slots not committed for their sequence (a claim in
@@ -497,34 +643,9 @@ impl LogWalk<'_> {
         self.below
     }
 
-    /// Whether `seq`'s slot still holds it (the ring's seqlock re-check).
-    fn still_committed(&self, seq: u64) -> bool {
-        still_committed(self.log.record_header(seq), seq)
-    }
-
     fn stop(&mut self, error: InspectError) -> Option<Result<BroadcastRecord, InspectError>> {
         self.done = true;
         Some(Err(error))
-    }
-
-    fn overwritten(&mut self, sequence: u64) -> Option<Result<BroadcastRecord, InspectError>> {
-        let path = self.log.path().to_owned();
-        self.stop(InspectError::Overwritten { path, sequence })
-    }
-
-    /// Copies the `len` payload bytes of record `seq` (`len <= max_payload`).
-    fn copy_payload(&self, seq: u64, len: usize) -> Vec<u8> {
-        debug_assert!(len <= self.log.layout.max_payload as usize);
-        let start = self.log.layout.geometry.payload_offset(seq);
-        let mut out = vec![0u8; len];
-        // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
-        // bytes, a multiple of 16 no smaller than max_payload >= len, so
-        // every word up to the one holding byte len-1 is inside the slot;
-        // slots are 64-aligned, so it starts 8-aligned. `copy_racy` loads
-        // Relaxed 8-byte atomics, valid on read-only memory; a concurrent
-        // overwrite is caught by `still_committed`.
-        unsafe { copy_racy(self.log.segment.base().add(start), &mut out) };
-        out
     }
 }
 
@@ -537,52 +658,26 @@ impl Iterator for LogWalk<'_> {
         while !self.done && self.remaining > 0 && self.below > self.oldest {
             let seq = self.below - 1;
             self.below = seq;
-            let header = self.log.record_header(seq);
-            let stamp = header.stamp.load(Ordering::Relaxed);
-            // SYNC POINT: pairs with the publisher's Release store of the
-            // committed stamp in `Claim::finish`: the slot header and
-            // payload it wrote are visible after this fence.
-            fence(Ordering::Acquire);
-            match look_at_stamp(stamp, seq) {
-                // A later lap is in this slot: the log moved on since the
-                // snapshot and every older record is gone as well.
-                SlotLook::LaterLap => return self.overwritten(seq),
-                SlotLook::Committed => {}
-                // Claimed but not committed yet, skipped, or reclaimed:
-                // nothing to show for this sequence.
-                SlotLook::NotYet | SlotLook::Skipped | SlotLook::Reclaimed => continue,
-            }
-            // Read the header word once; from here on only the copy is used,
-            // checked as a subscriber checks it.
-            let word = header.word.load(Ordering::Relaxed);
-            let (len, record_type) = match check_slot_word(word, self.log.layout.max_payload) {
-                Ok(checked) => checked,
-                Err(kind) => {
-                    // Only evidence of corruption if the slot still holds `seq`.
-                    if !self.still_committed(seq) {
-                        return self.overwritten(seq);
-                    }
+            match self.log.read_slot(seq) {
+                Ok(SlotRead::Record(record)) => {
+                    self.remaining -= 1;
+                    return Some(Ok(record));
+                }
+                // A later lap is in this slot, or a publisher may be
+                // rewriting it: the log moved on since the snapshot and
+                // every older record is gone as well.
+                Ok(SlotRead::Overwritten) => {
                     let path = self.log.path().to_owned();
-                    return self.stop(InspectError::Corrupt {
+                    return self.stop(InspectError::Overwritten {
                         path,
-                        corruption: Corruption {
-                            kind,
-                            position: seq,
-                        },
+                        sequence: seq,
                     });
                 }
-            };
-            let payload = self.copy_payload(seq, len as usize);
-            if !self.still_committed(seq) {
-                return self.overwritten(seq);
+                // Claimed but not committed yet, skipped, or reclaimed:
+                // nothing to show for this sequence.
+                Ok(SlotRead::NotYet | SlotRead::Skipped | SlotRead::Reclaimed) => continue,
+                Err(e) => return self.stop(e),
             }
-            self.remaining -= 1;
-            return Some(Ok(BroadcastRecord {
-                sequence: seq,
-                record_type,
-                flags: 0,
-                payload,
-            }));
         }
         self.done = true;
         None

@@ -379,6 +379,15 @@ impl Publisher {
             // needs neither: no other publisher ever reuses its slots, and
             // a reclaim it misses here fails its commit.
             fence(Ordering::SeqCst);
+        } else if self.ring.policy == Policy::Backpressure {
+            // SYNC POINT: keeps the claim of the tail (`reserve`) before the
+            // payload writes that follow, which under `Backpressure` go to
+            // the slot in place, without a "writing" stamp. Pairs with the
+            // read-only inspector's Acquire fence before its tail load in
+            // `TopicInspector::intact`: a reader that saw any of our writes
+            // sees our claim. (The SeqCst fence above does this for the
+            // others.) Free on x86, where stores are not reordered.
+            fence(Ordering::Release);
         }
         let result = self.enter_slot(seq);
         if result.is_err() {

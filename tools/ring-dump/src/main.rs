@@ -25,7 +25,10 @@
 //! participant's liveness (alive, dead, detached durable), the CPUs a live
 //! one may run on, and each consumer's lag in records and payload bytes.
 //! `watch` refreshes rates and marks the slowest and the gating consumers
-//! (see `watch.rs`).
+//! (see `watch.rs`). `tail NAME` prints the last records of a ring of any
+//! kind decoded, and with `--follow` every new one, as a read-only follower
+//! (`tail.rs`); `record` writes a topic's records to a file and `replay`
+//! publishes them back (`recording.rs`).
 //!
 //! Exit codes: 0 ok; 1 namespace, directory, channel, topic or queue not
 //! found; 2 corrupt or unusable (a `list` that shows a corrupt entry or an
@@ -36,7 +39,9 @@ mod clean;
 mod json;
 mod lifecycle;
 mod participant;
+mod recording;
 mod render;
+mod tail;
 mod watch;
 
 use std::ffi::OsString;
@@ -107,6 +112,23 @@ WHAT EACH COMMAND SHOWS:
                   view (q, Esc or Ctrl-C quits), else a block of plain lines per refresh;
                   --json: one JSON document per line; --count N stops after N refreshes
 
+    tail NAME     the last --records records of a topic, channel or queue, oldest first,
+                  decoded as Protocol V2 with the typed fields of Trade, Quote,
+                  OrderBook, GasPrice and ArbitrageSignal (hex otherwise); --follow:
+                  then every new record until SIGINT or SIGTERM (exit 0), without
+                  registering (it never gates a publisher nor takes a record); records
+                  the ring reused before they were read are one \"missed\" line; --json:
+                  one JSON object per line, per record and per gap
+    record NAME FILE
+                  follow topic NAME as tail --follow does and write each record with its
+                  receive time to the new file FILE, until --duration SECS, --count N or
+                  SIGINT; the file format (versioned) is in the README
+    replay FILE NAME
+                  publish a recording on topic NAME (created with the recorded
+                  configuration if missing) at the recorded pace, --speed X times it, or
+                  --max-speed; on a Backpressure topic it waits for space
+
+
 IN EVERY VIEW OF A PARTICIPANT:
     liveness      alive (it holds its liveness lock), dead, or detached durable (a
                   durable subscriber whose process left: it keeps its place)
@@ -132,20 +154,22 @@ COMMANDS THAT CHANGE THINGS (each only with --yes; without it, what would be don
 
 Options go before or after the command. With --json every command prints one
 JSON document on stdout (nothing when it fails before it has anything to show),
-`watch` one per refresh. The inspection commands (list, show, spsc, topic, queue,
-watch) never create, lock or write anything: segments are mapped read-only. clean,
-drop-durable, remove and remove-namespace write only when given --yes.
+`watch` one per refresh, and tail, record and replay one JSON object per line.
+The inspection commands (list, show, spsc, topic, queue, watch, tail, record)
+never create, lock or write anything in the namespace: segments are mapped
+read-only. clean, drop-durable, remove and remove-namespace write only when given
+--yes; replay publishes, as any publisher does.
 
 EXIT CODES:
     0  ok (a record walk overtaken by a live consumer, or a topic walk overwritten
        while a publisher is alive, is reported on stdout, still 0)
-    1  namespace, directory, channel, topic or queue not found (a durable subscriber,
-       for drop-durable)
+    1  namespace, directory, channel, topic, queue or recording file not found (a
+       durable subscriber, for drop-durable)
     2  a change refused because a live process holds what it would touch
        (drop-durable, remove-namespace); corrupt or unusable (bad magic, version, layout or size, poisoned, corrupt
        positions, stamps or records, a record slot of a topic overwritten while no
        publisher is alive, a corrupt directory entry on the probe chain of NAME,
-       wrong owner or mode, I/O error), `list` showing a corrupt directory entry or
+       wrong owner or mode, I/O error, a recording of another format), `list` showing a corrupt directory entry or
        an unusable ring (after the whole listing), or a bad command line; the reason
        is one line on stderr: `ring-dump: <reason>`
 
@@ -170,6 +194,11 @@ EXAMPLES:
     ring-dump -n prod drop-durable market_data audit --yes
     ring-dump -n prod remove old_signals --yes
     ring-dump -n scratch remove-namespace --yes
+    ring-dump -n prod tail market_data --records 5
+    ring-dump -n prod tail execution --follow
+    ring-dump --json -n prod tail market_data --follow | jq -c 'select(.event == \"missed\")'
+    ring-dump -n prod record market_data md.rec --duration 60
+    ring-dump -n prod replay md.rec market_data_replay --speed 2
 ";
 
 /// The command line.
@@ -287,6 +316,40 @@ enum Command {
         /// remove it (without it, only say what would be done)
         #[arg(long)]
         yes: bool,
+    },
+    /// the last --records records of a ring decoded, oldest first
+    Tail {
+        /// the ring's name in the directory (a topic, channel or queue)
+        name: String,
+        /// then print new records as they arrive, until SIGINT or SIGTERM
+        #[arg(long)]
+        follow: bool,
+    },
+    /// follow a topic and write its records, with their receive times, to FILE
+    Record {
+        /// the topic's name in the directory
+        name: String,
+        /// the recording to create (an existing file is refused)
+        file: PathBuf,
+        /// stop after SECS seconds
+        #[arg(long, value_name = "SECS", value_parser = recording::parse_secs, conflicts_with = "count")]
+        duration: Option<std::time::Duration>,
+        /// stop after N records
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
+    /// publish a recording's records to a topic, at the recorded pace
+    Replay {
+        /// the recording
+        file: PathBuf,
+        /// the topic (created with the recorded configuration if missing)
+        name: String,
+        /// X times the recorded pace
+        #[arg(long, value_name = "X", value_parser = recording::parse_speed, conflicts_with = "max_speed")]
+        speed: Option<recording::Speed>,
+        /// as fast as possible
+        #[arg(long)]
+        max_speed: bool,
     },
 }
 
@@ -695,6 +758,16 @@ fn find_ring(ns: &Namespace, name: &str, opts: &OpenOptions) -> Result<RingRecor
 }
 
 fn run(args: &Args) -> Result<Output, Failure> {
+    // Replay publishes: it opens (and may create) the namespace itself.
+    if let Command::Replay {
+        file,
+        name,
+        speed,
+        max_speed,
+    } = &args.command
+    {
+        return recording::replay(args, file, name, *speed, *max_speed);
+    }
     let opts = OpenOptions::default();
     if let Command::Clean {
         yes,
@@ -742,6 +815,14 @@ fn run(args: &Args) -> Result<Output, Failure> {
         }
         Command::Remove { name, yes } => lifecycle::remove(args, &ns, name, *yes),
         Command::RemoveNamespace { yes } => lifecycle::remove_namespace(args, &ns, *yes),
+        Command::Tail { name, follow } => tail::run(args, &ns, name, *follow),
+        Command::Record {
+            name,
+            file,
+            duration,
+            count,
+        } => recording::record(args, &ns, name, file, *duration, *count),
+        Command::Replay { .. } => unreachable!("replay is run above"),
     }
 }
 
@@ -1034,7 +1115,14 @@ mod tests {
         }
         match parse_args(["--help"]) {
             Ok(Parsed::Print(text)) => {
-                for section in ["show", "EXIT CODES", "EXAMPLES", "--hex-bytes"] {
+                for section in [
+                    "show",
+                    "EXIT CODES",
+                    "EXAMPLES",
+                    "--hex-bytes",
+                    "tail NAME",
+                    "replay FILE NAME",
+                ] {
                     assert!(text.contains(section), "no {section} in {text}");
                 }
             }

@@ -201,7 +201,7 @@ fn backlog_text(backlog: Option<Backlog>) -> String {
     }
 }
 
-fn hex_dump(o: &mut String, bytes: &[u8]) {
+pub(crate) fn hex_dump(o: &mut String, bytes: &[u8]) {
     if bytes.is_empty() {
         let _ = writeln!(o, "    (no payload bytes)");
         return;
@@ -832,7 +832,7 @@ fn role_cell(r: &RoleInfo) -> String {
 }
 
 /// `CLOCK_REALTIME` nanoseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn utc_timestamp(ns: u64) -> String {
+pub(crate) fn utc_timestamp(ns: u64) -> String {
     let secs = ns / 1_000_000_000;
     let millis = (ns % 1_000_000_000) / 1_000_000;
     let days = (secs / 86_400) as i64;
