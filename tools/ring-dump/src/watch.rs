@@ -1065,6 +1065,39 @@ mod screen {
         }
     }
 
+    /// What standard input has for the view.
+    enum Input {
+        /// Bytes to read (a key, or an end of file).
+        Ready,
+        /// Nothing within the wait.
+        Idle,
+        /// The terminal hung up or the descriptor is no longer valid.
+        Gone,
+    }
+
+    /// Waits at most `wait` for standard input.
+    fn input_ready(wait: Duration) -> Input {
+        let mut fd = libc::pollfd {
+            fd: libc::STDIN_FILENO,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = wait.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `fd` is one valid pollfd, and its count is 1.
+        let n = unsafe { libc::poll(&mut fd, 1, ms) };
+        if n < 0 {
+            // EINTR (a signal, looked at by the caller): as if idle.
+            return Input::Idle;
+        }
+        if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            Input::Gone
+        } else if fd.revents & libc::POLLIN != 0 {
+            Input::Ready
+        } else {
+            Input::Idle
+        }
+    }
+
     /// Whether a key asks to quit: `q`, Esc or Ctrl-C.
     fn quits(code: KeyCode, modifiers: KeyModifiers) -> bool {
         matches!(code, KeyCode::Char('q') | KeyCode::Char('Q') | KeyCode::Esc)
@@ -1125,9 +1158,30 @@ mod screen {
                     break;
                 }
                 let wait = next.saturating_duration_since(Instant::now()).min(POLL);
-                if event::poll(wait).map_err(failure)? {
-                    if let Event::Key(k) = event::read().map_err(failure)? {
-                        quit = k.kind != KeyEventKind::Release && quits(k.code, k.modifiers);
+                match input_ready(wait) {
+                    // The terminal hung up (its window or multiplexer went):
+                    // nobody is watching, and nothing can be restored.
+                    Input::Gone => {
+                        return Ok(Output {
+                            stdout: String::new(),
+                            failure: None,
+                        })
+                    }
+                    Input::Idle => {}
+                    // Only now ask crossterm, without waiting: its own wait
+                    // reads an input that is at end of file again and again.
+                    Input::Ready => {
+                        if event::poll(Duration::ZERO).map_err(failure)? {
+                            if let Event::Key(k) = event::read().map_err(failure)? {
+                                quit =
+                                    k.kind != KeyEventKind::Release && quits(k.code, k.modifiers);
+                            }
+                        } else {
+                            // Readable but no event: input at end of file
+                            // (not a terminal any more). Keys cannot come;
+                            // refresh on, until a signal stops us.
+                            std::thread::sleep(wait);
+                        }
                     }
                 }
             }

@@ -511,6 +511,53 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
         "0",
         "the alternate screen was left"
     );
+
+    // A terminal that goes away (its window closed) ends it too: nobody
+    // is watching, and it must not be left running.
+    tmux(&server.0, &["kill-session", "-t", "watch"]);
+    let out = tmux(
+        &server.0,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "watch",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &command,
+        ],
+    );
+    assert!(out.status.success());
+    assert!(
+        eventually(|| pane(&server.0).contains("<- slowest")),
+        "never drawn"
+    );
+    let shell = pane_var(&server.0, "#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    let pid: u32 = children
+        .split_whitespace()
+        .next()
+        .expect("ring-dump's pid")
+        .parse()
+        .expect("a pid");
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+    let _guard = KillOnDrop(pid);
+    tmux(&server.0, &["kill-session", "-t", "watch"]);
+    let gone = eventually(|| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.contains(") Z "))
+    });
+    assert!(gone, "ring-dump {pid} outlived its terminal");
 }
 
 // ---------------------------------------------------------------------------
