@@ -164,11 +164,16 @@ fn warm_up(topic: &Topic, sub: &mut shmbus::Subscriber) {
             _ => None,
         }
     });
-    // Drain the rest of the warm-ups.
-    while sub
-        .read_timeout(WaitStrategy::BACKOFF, Duration::from_millis(200))
-        .is_ok()
-    {}
+    // Drain the rest of the warm-ups; records that keep coming are an
+    // echo loop.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Ok(r) = sub.read_timeout(WaitStrategy::BACKOFF, Duration::from_millis(200)) {
+        assert_eq!(r.record_type(), WARMUP, "a record before the stream began");
+        assert!(
+            Instant::now() < deadline,
+            "warm-up records keep coming: an echo loop"
+        );
+    }
 }
 
 fn pair(a: &TempNs, b: &TempNs, allow: &[&str]) -> (BridgeProc, BridgeProc, u16) {
@@ -205,7 +210,7 @@ fn a_million_records_cross_in_order_and_intact_and_nothing_else_crosses() {
     // Allowed by the glob, with another configuration.
     let sig_cfg = config(256, Policy::Overwrite);
     let signals = bus_a.topic("signals.eu", &sig_cfg).expect("signals on A");
-    let (_ba, _bb, _) = pair(&a, &b, &["market_data", "signals*"]);
+    let (ba, bb, _) = pair(&a, &b, &["market_data", "signals*"]);
 
     let md_b = imported_topic(&bus_b, "market_data");
     assert_eq!(*md_b.config(), cfg, "imported with the exporter's config");
@@ -283,6 +288,31 @@ fn a_million_records_cross_in_order_and_intact_and_nothing_else_crosses() {
         sub.read_timeout(WaitStrategy::BACKOFF, Duration::from_millis(300))
             .is_err(),
         "a record arrived twice"
+    );
+
+    // The bridges' own participants are in the segments, as ring-dump
+    // shows them: A's exporter a live subscriber that read every record,
+    // B's importer a live publisher that published every record.
+    let opts = shmbus::segment::OpenOptions::default();
+    let snap_a = shmbus::inspect::inspect_topic(&a.ns, "market_data", &opts).expect("inspect A");
+    let exporter = snap_a
+        .subscribers
+        .iter()
+        .find(|s| s.pid == ba.pid() as u32)
+        .expect("A's bridge subscribes on A");
+    assert!(
+        exporter.alive && exporter.counters.records >= n,
+        "{exporter:?}"
+    );
+    let snap_b = shmbus::inspect::inspect_topic(&b.ns, "market_data", &opts).expect("inspect B");
+    let importer = snap_b
+        .publishers
+        .iter()
+        .find(|p| p.pid == bb.pid() as u32)
+        .expect("B's bridge publishes on B");
+    assert!(
+        importer.alive && importer.counters.records >= n,
+        "{importer:?}"
     );
 
     // The topic not allowed never crossed.
@@ -418,6 +448,15 @@ fn a_restarted_importer_counts_the_gap_then_forwarding_resumes() {
         after.gaps, missed,
         "counted gaps vs records B never saw: {after:?}"
     );
+    // The same through the command line.
+    let out = Command::new(env!("CARGO_BIN_EXE_shmbus-bridge"))
+        .args(["--config", &toml.display().to_string(), "--stats"])
+        .output()
+        .expect("shmbus-bridge --stats");
+    assert!(out.status.success(), "--stats failed");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--stats prints JSON");
+    assert_eq!(json["topics"][0]["topic"], "md", "{json}");
+    assert_eq!(json["topics"][0]["gaps"], missed, "{json}");
     eprintln!(
         "B down: {down} records lost; {} more while reconnecting; all counted",
         missed - down
