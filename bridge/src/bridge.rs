@@ -1,0 +1,542 @@
+//! The running bridge: one exporter thread per local topic it sends, one
+//! importer thread per remote topic it receives, and a coordinating loop
+//! that finds both.
+//!
+//! Keys (see the crate docs for the whole protocol):
+//!
+//! * data: `shmbus/<namespace>/<topic>`, one [`wire`](crate::wire) message
+//!   per record;
+//! * discovery: a liveliness token per exported topic,
+//!   `shmbus/<namespace>/<topic>/@export/<origin>/<policy>/<slots>/<max_payload>/<max_subscribers>/<max_publishers>/<reclaim_after_ms>`,
+//!   so that the token itself (what a liveliness query or subscriber
+//!   receives) carries the topic's configuration.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use shmbus::{Bus, ClaimError, Policy, RecvError, StartAt, TopicConfig, WaitStrategy};
+use zenoh::handlers::FifoChannelHandler;
+use zenoh::qos::CongestionControl;
+use zenoh::sample::{Locality, Sample, SampleKind};
+use zenoh::{Session, Wait};
+
+use crate::config::Config;
+use crate::glob;
+use crate::stats::{word, TopicStats};
+use crate::wire::Header;
+
+/// How often the coordinator looks for new local topics, and how long a
+/// thread waits before it looks at the stop flag again.
+const POLL: Duration = Duration::from_millis(100);
+/// Received messages a topic's importer may hold before Zenoh's receive
+/// path waits for it (back-pressure towards the sender).
+const IMPORT_QUEUE: usize = 4096;
+
+/// Why a bridge could not start.
+#[derive(Debug)]
+pub struct BridgeError(pub String);
+
+impl std::fmt::Display for BridgeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BridgeError {}
+
+fn err(context: &str, e: impl std::fmt::Display) -> BridgeError {
+    BridgeError(format!("{context}: {e}"))
+}
+
+/// The log sequences of the records this bridge's importer published on a
+/// topic, which its exporter must not send back. Both sides walk the log
+/// in order, so a queue suffices: the exporter drops entries below the
+/// record it reads.
+#[derive(Default)]
+struct Imported(Mutex<VecDeque<u64>>);
+
+impl Imported {
+    fn push(&self, seq: u64) {
+        if let Ok(mut q) = self.0.lock() {
+            q.push_back(seq);
+        }
+    }
+
+    /// Whether the record at log sequence `seq` was published by this
+    /// bridge's importer.
+    fn take(&self, seq: u64) -> bool {
+        let Ok(mut q) = self.0.lock() else {
+            return false;
+        };
+        while let Some(&front) = q.front() {
+            if front < seq {
+                q.pop_front();
+            } else {
+                if front == seq {
+                    q.pop_front();
+                    return true;
+                }
+                return false;
+            }
+        }
+        false
+    }
+}
+
+/// Per-topic state shared by its exporter and importer.
+struct TopicLink {
+    stats: Arc<TopicStats>,
+    imported: Arc<Imported>,
+}
+
+/// The discovery key of an exported topic.
+fn token_key(ns: &str, topic: &str, origin: u64, c: &TopicConfig) -> String {
+    let policy = match c.policy {
+        Policy::Backpressure => "backpressure",
+        Policy::Overwrite => "overwrite",
+    };
+    format!(
+        "shmbus/{ns}/{topic}/@export/{origin:016x}/{policy}/{}/{}/{}/{}/{}",
+        c.slots,
+        c.max_payload,
+        c.max_subscribers,
+        c.max_publishers,
+        c.reclaim_after.as_millis()
+    )
+}
+
+/// Reads a discovery key back: topic, origin, configuration.
+pub fn parse_token_key(ns: &str, key: &str) -> Option<(String, u64, TopicConfig)> {
+    let rest = key
+        .strip_prefix("shmbus/")?
+        .strip_prefix(ns)?
+        .strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [topic, "@export", origin, policy, slots, payload, subs, pubs, reclaim] = parts[..] else {
+        return None;
+    };
+    let policy = match policy {
+        "backpressure" => Policy::Backpressure,
+        "overwrite" => Policy::Overwrite,
+        _ => return None,
+    };
+    let config = TopicConfig {
+        slots: slots.parse().ok()?,
+        max_payload: payload.parse().ok()?,
+        policy,
+        max_subscribers: subs.parse().ok()?,
+        max_publishers: pubs.parse().ok()?,
+        reclaim_after: Duration::from_millis(reclaim.parse().ok()?),
+    };
+    config.validate().ok()?;
+    Some((
+        topic.to_owned(),
+        u64::from_str_radix(origin, 16).ok()?,
+        config,
+    ))
+}
+
+/// A random origin: this run's identity on the wire.
+fn new_origin() -> u64 {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        if f.read_exact(&mut b).is_ok() && b != [0; 8] {
+            return u64::from_le_bytes(b);
+        }
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    (t ^ (u64::from(std::process::id()) << 32)) | 1
+}
+
+/// A bridge between one local namespace and Zenoh.
+pub struct Bridge {
+    cfg: Config,
+    ns: String,
+    ns_dir: PathBuf,
+    bus: Bus,
+    session: Session,
+    origin: u64,
+    stop: Arc<AtomicBool>,
+    links: HashMap<String, TopicLink>,
+    exporting: HashSet<String>,
+    importing: HashSet<String>,
+    threads: Vec<JoinHandle<()>>,
+    discovery: zenoh::pubsub::Subscriber<FifoChannelHandler<Sample>>,
+}
+
+impl Bridge {
+    /// Opens the namespace and the Zenoh session, and starts discovery.
+    ///
+    /// # Errors
+    ///
+    /// No namespace configured, the bus or the session cannot be opened.
+    pub fn start(cfg: Config) -> Result<Bridge, BridgeError> {
+        let ns = cfg.namespace.clone().ok_or_else(|| {
+            BridgeError("no namespace (give --namespace or `namespace` in the config file)".into())
+        })?;
+        let bus = match &cfg.dir {
+            Some(dir) => Bus::at(dir, &ns),
+            None => Bus::open(&ns),
+        }
+        .map_err(|e| err("open the bus", e))?;
+        let ns_dir = bus.namespace().path().to_path_buf();
+        let zcfg = cfg.zenoh().map_err(BridgeError)?;
+        let session = zenoh::open(zcfg)
+            .wait()
+            .map_err(|e| err("open the zenoh session", e))?;
+        let discovery = session
+            .liveliness()
+            .declare_subscriber(format!("shmbus/{ns}/*/@export/**"))
+            .history(true)
+            .with(zenoh::handlers::FifoChannel::new(1024))
+            .wait()
+            .map_err(|e| err("subscribe to exported topics", e))?;
+        Ok(Bridge {
+            cfg,
+            ns,
+            ns_dir,
+            bus,
+            session,
+            origin: new_origin(),
+            stop: Arc::new(AtomicBool::new(false)),
+            links: HashMap::new(),
+            exporting: HashSet::new(),
+            importing: HashSet::new(),
+            threads: Vec::new(),
+            discovery,
+        })
+    }
+
+    /// This run's origin (the identity its records carry).
+    pub fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    /// Runs until `stop` is set, then shuts down: threads joined, tokens
+    /// and subscriptions undeclared, the session closed.
+    ///
+    /// # Errors
+    ///
+    /// A topic that cannot be bridged is reported on stderr and skipped;
+    /// errors are returned only from closing the session.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<(), BridgeError> {
+        while !stop.load(Ordering::Relaxed) {
+            self.scan_local();
+            self.scan_remote();
+            std::thread::sleep(POLL);
+        }
+        self.shutdown()
+    }
+
+    fn link(&mut self, topic: &str) -> Option<(Arc<TopicStats>, Arc<Imported>)> {
+        if !self.links.contains_key(topic) {
+            match TopicStats::open_locked(&self.ns_dir, topic) {
+                Ok(stats) => {
+                    self.links.insert(
+                        topic.to_owned(),
+                        TopicLink {
+                            stats: Arc::new(stats),
+                            imported: Arc::default(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    eprintln!("shmbus-bridge: not bridging {topic:?}: {e}");
+                    return None;
+                }
+            }
+        }
+        let l = &self.links[topic];
+        Some((l.stats.clone(), l.imported.clone()))
+    }
+
+    /// Starts an exporter for every allowed local topic without one.
+    fn scan_local(&mut self) {
+        for rec in self.bus.topics() {
+            let name = rec.name.clone();
+            if self.exporting.contains(&name) || !glob::any(&self.cfg.allow, &name) {
+                continue;
+            }
+            self.exporting.insert(name.clone());
+            let Some((stats, imported)) = self.link(&name) else {
+                continue;
+            };
+            match self.start_exporter(&name, stats, imported) {
+                Ok(handle) => self.threads.push(handle),
+                Err(e) => eprintln!("shmbus-bridge: not exporting {name:?}: {e}"),
+            }
+        }
+    }
+
+    /// Starts an importer for every allowed remote topic announced.
+    fn scan_remote(&mut self) {
+        while let Ok(Some(sample)) = self.discovery.try_recv() {
+            if sample.kind() != SampleKind::Put {
+                continue;
+            }
+            let Some((topic, origin, config)) =
+                parse_token_key(&self.ns, sample.key_expr().as_str())
+            else {
+                continue;
+            };
+            if origin == self.origin
+                || self.importing.contains(&topic)
+                || !glob::any(&self.cfg.allow, &topic)
+            {
+                continue;
+            }
+            self.importing.insert(topic.clone());
+            let Some((stats, imported)) = self.link(&topic) else {
+                continue;
+            };
+            match self.start_importer(&topic, &config, stats, imported) {
+                Ok(handle) => self.threads.push(handle),
+                Err(e) => eprintln!("shmbus-bridge: not importing {topic:?}: {e}"),
+            }
+        }
+    }
+
+    fn start_exporter(
+        &self,
+        name: &str,
+        stats: Arc<TopicStats>,
+        imported: Arc<Imported>,
+    ) -> Result<JoinHandle<()>, BridgeError> {
+        let topic = self.bus.open_topic(name).map_err(|e| err("open", e))?;
+        let config = *topic.config();
+        let mut sub = topic
+            .subscriber(StartAt::Tail)
+            .map_err(|e| err("subscribe", e))?;
+        // Backpressure: never drop; a slow network slows the exporter,
+        // whose cursor then holds back the local publishers. Overwrite:
+        // never wait; what Zenoh drops shows as gaps at the importer.
+        let congestion = match config.policy {
+            Policy::Backpressure => CongestionControl::Block,
+            Policy::Overwrite => CongestionControl::Drop,
+        };
+        let publisher = self
+            .session
+            .declare_publisher(format!("shmbus/{}/{name}", self.ns))
+            .congestion_control(congestion)
+            .express(glob::any(&self.cfg.express, name))
+            .wait()
+            .map_err(|e| err("declare the zenoh publisher", e))?;
+        let token = self
+            .session
+            .liveliness()
+            .declare_token(token_key(&self.ns, name, self.origin, &config))
+            .wait()
+            .map_err(|e| err("declare the liveliness token", e))?;
+        let stop = self.stop.clone();
+        let origin = self.origin;
+        let name = name.to_owned();
+        let spawn = std::thread::Builder::new().name(format!("export {name}"));
+        spawn
+            .spawn(move || {
+                let _token = token;
+                let mut wait = WaitStrategy::BLOCKING;
+                let mut seq = 0u64;
+                let mut buf = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let bytes = match sub.read_timeout(wait, POLL) {
+                        Ok(rec) => {
+                            if imported.take(rec.sequence()) {
+                                stats.add(word::ECHO_SKIPPED, 1);
+                                continue;
+                            }
+                            seq += 1;
+                            let h = Header {
+                                record_type: rec.record_type(),
+                                origin,
+                                seq,
+                            };
+                            h.encode(&rec, &mut buf);
+                            rec.len() as u64
+                        }
+                        Err(RecvError::Empty | RecvError::TimedOut) => continue,
+                        Err(RecvError::CannotSleep) => {
+                            wait = WaitStrategy::BACKOFF;
+                            continue;
+                        }
+                        Err(RecvError::Lapped { missed }) => {
+                            stats.add(word::EXPORT_MISSED, missed);
+                            continue;
+                        }
+                        Err(e) => {
+                            eprintln!("shmbus-bridge: stopped exporting {name:?}: {e}");
+                            return;
+                        }
+                    };
+                    if let Err(e) = publisher.put(std::mem::take(&mut buf)).wait() {
+                        eprintln!("shmbus-bridge: sending {name:?}: {e}");
+                        continue;
+                    }
+                    stats.add(word::EXPORTED, 1);
+                    stats.add(word::EXPORTED_BYTES, bytes);
+                }
+            })
+            .map_err(|e| err("spawn", e))
+    }
+
+    fn start_importer(
+        &self,
+        name: &str,
+        config: &TopicConfig,
+        stats: Arc<TopicStats>,
+        imported: Arc<Imported>,
+    ) -> Result<JoinHandle<()>, BridgeError> {
+        let topic = self
+            .bus
+            .topic(name, config)
+            .map_err(|e| err("create the local topic", e))?;
+        let mut publisher = topic.publisher().map_err(|e| err("publish", e))?;
+        let subscriber = self
+            .session
+            .declare_subscriber(format!("shmbus/{}/{name}", self.ns))
+            .allowed_origin(Locality::Remote)
+            .with(zenoh::handlers::FifoChannel::new(IMPORT_QUEUE))
+            .wait()
+            .map_err(|e| err("declare the zenoh subscriber", e))?;
+        let stop = self.stop.clone();
+        let own_origin = self.origin;
+        let name = name.to_owned();
+        let max_payload = config.max_payload as usize;
+        // Where each origin's stream stands; seeded with what the last run
+        // of this bridge imported, so that a restart counts what it missed.
+        let mut last: HashMap<u64, u64> = HashMap::new();
+        let (o, s) = (
+            stats.word(word::LAST_ORIGIN).load(Ordering::Relaxed),
+            stats.word(word::LAST_SEQ).load(Ordering::Relaxed),
+        );
+        if o != 0 {
+            last.insert(o, s);
+        }
+        let spawn = std::thread::Builder::new().name(format!("import {name}"));
+        spawn
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let sample = match subscriber.recv_timeout(POLL) {
+                        Ok(Some(s)) => s,
+                        Ok(None) => continue,
+                        Err(_) => return,
+                    };
+                    let bytes = sample.payload().to_bytes();
+                    let Some((h, payload)) = Header::decode(&bytes) else {
+                        stats.add(word::REJECTED, 1);
+                        continue;
+                    };
+                    if h.origin == own_origin || payload.len() > max_payload {
+                        stats.add(word::REJECTED, 1);
+                        continue;
+                    }
+                    let prev = last.get(&h.origin).copied();
+                    if let Some(prev) = prev {
+                        if h.seq <= prev {
+                            // Only a replay could do this: not delivered twice.
+                            stats.add(word::REJECTED, 1);
+                            continue;
+                        }
+                        stats.add(word::GAPS, h.seq - prev - 1);
+                    }
+                    // Publish, waiting for room (Backpressure) but looking
+                    // at the stop flag now and then.
+                    loop {
+                        match publisher.claim_timeout(payload.len(), WaitStrategy::BACKOFF, POLL) {
+                            Ok(mut claim) => {
+                                // Recorded before the commit makes the record
+                                // visible to this bridge's exporter.
+                                imported.push(claim.sequence());
+                                claim.copy_from_slice(payload);
+                                claim.set_record_type(h.record_type);
+                                if claim.commit().is_ok() {
+                                    stats.add(word::IMPORTED, 1);
+                                    stats.add(word::IMPORTED_BYTES, payload.len() as u64);
+                                }
+                                break;
+                            }
+                            Err(ClaimError::TimedOut | ClaimError::Full) => {
+                                if stop.load(Ordering::Relaxed) {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("shmbus-bridge: stopped importing {name:?}: {e}");
+                                return;
+                            }
+                        }
+                    }
+                    last.insert(h.origin, h.seq);
+                    stats
+                        .word(word::LAST_ORIGIN)
+                        .store(h.origin, Ordering::Relaxed);
+                    stats.word(word::LAST_SEQ).store(h.seq, Ordering::Relaxed);
+                }
+            })
+            .map_err(|e| err("spawn", e))
+    }
+
+    fn shutdown(mut self) -> Result<(), BridgeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        drop(self.discovery);
+        self.session
+            .close()
+            .wait()
+            .map_err(|e| err("close the zenoh session", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_key_round_trips_the_config() {
+        let c = TopicConfig {
+            slots: 1024,
+            max_payload: 100,
+            policy: Policy::Overwrite,
+            max_subscribers: 8,
+            max_publishers: 2,
+            reclaim_after: Duration::from_millis(1500),
+        };
+        let key = token_key("prod", "md.eu", 0xABC, &c);
+        assert_eq!(
+            key,
+            "shmbus/prod/md.eu/@export/0000000000000abc/overwrite/1024/100/8/2/1500"
+        );
+        assert_eq!(
+            parse_token_key("prod", &key),
+            Some(("md.eu".into(), 0xABC, c))
+        );
+        assert_eq!(parse_token_key("other", &key), None);
+        let bad = key.replace("/1024/", "/1000/");
+        assert_eq!(
+            parse_token_key("prod", &bad),
+            None,
+            "slots not a power of two"
+        );
+    }
+
+    #[test]
+    fn imported_sequences_are_recognised_in_order() {
+        let i = Imported::default();
+        i.push(3);
+        i.push(7);
+        assert!(!i.take(1));
+        assert!(i.take(3));
+        assert!(!i.take(5));
+        assert!(i.take(7));
+        assert!(!i.take(7));
+    }
+}
