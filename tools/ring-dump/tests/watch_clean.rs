@@ -366,6 +366,43 @@ fn pane_var(socket: &str, var: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Starts `command` in a detached 120x30 session `watch` of `socket`'s
+/// server.
+fn new_watch_session(socket: &str, command: &str) {
+    let out = tmux(
+        socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "watch",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            command,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The pid of ring-dump in session `watch`: the child of the pane's shell.
+fn watch_pid(socket: &str) -> u32 {
+    let shell = pane_var(socket, "#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    children
+        .split_whitespace()
+        .next()
+        .expect("ring-dump's pid")
+        .parse()
+        .expect("a pid")
+}
+
 /// Polls `f` every 50 ms for up to 10 s.
 fn eventually(mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(10);
@@ -397,25 +434,7 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
         ring_dump_bin(),
         tmp.base.display()
     );
-    let out = tmux(
-        &server.0,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "watch",
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &command,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    new_watch_session(&server.0, &command);
 
     let mut screen = String::new();
     let drawn = eventually(|| {
@@ -468,35 +487,13 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
         ring_dump_bin(),
         tmp.base.display()
     );
-    let out = tmux(
-        &server.0,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "watch",
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &command,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    new_watch_session(&server.0, &command);
     let drawn = eventually(|| pane(&server.0).contains("<- slowest"));
     assert!(drawn, "never drawn:\n{}", pane(&server.0));
     assert_eq!(pane_var(&server.0, "#{alternate_on}"), "1");
-    // ring-dump is the child of the pane's shell.
-    let shell = pane_var(&server.0, "#{pane_pid}");
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .expect("the shell's children");
-    let pid = children.split_whitespace().next().expect("ring-dump's pid");
+    let pid = watch_pid(&server.0).to_string();
     let killed = Command::new("kill")
-        .args(["-TERM", pid])
+        .args(["-TERM", &pid])
         .status()
         .expect("run kill");
     assert!(killed.success());
@@ -515,34 +512,12 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
     // A terminal that goes away (its window closed) ends it too: nobody
     // is watching, and it must not be left running.
     tmux(&server.0, &["kill-session", "-t", "watch"]);
-    let out = tmux(
-        &server.0,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "watch",
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &command,
-        ],
-    );
-    assert!(out.status.success());
+    new_watch_session(&server.0, &command);
     assert!(
         eventually(|| pane(&server.0).contains("<- slowest")),
         "never drawn"
     );
-    let shell = pane_var(&server.0, "#{pane_pid}");
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .expect("the shell's children");
-    let pid: u32 = children
-        .split_whitespace()
-        .next()
-        .expect("ring-dump's pid")
-        .parse()
-        .expect("a pid");
+    let pid = watch_pid(&server.0);
     struct KillOnDrop(u32);
     impl Drop for KillOnDrop {
         fn drop(&mut self) {
