@@ -82,18 +82,6 @@ fn file_name(path: &Path) -> String {
         .to_owned()
 }
 
-fn files(t: &TempNs) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(t.ns.path())
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
 /// A child registers durable `s1` and exits: `s1` keeps its place and a
 /// Backpressure publisher fills the log and stays full, names `s1` as what
 /// holds it back (the child's pid, detached), and goes on once `s1` is
@@ -238,7 +226,7 @@ fn removing_a_namespace_is_refused_while_a_participant_lives_and_succeeds_after(
         &t.base,
         "ready",
     );
-    let before = files(&t);
+    let before = t.files();
     match bus.remove_namespace() {
         Err(BusError::Directory(DirectoryError::NamespaceInUse { namespace, held })) => {
             assert_eq!(namespace, NS);
@@ -251,11 +239,11 @@ fn removing_a_namespace_is_refused_while_a_participant_lives_and_succeeds_after(
         }
         other => panic!("expected NamespaceInUse, got {other:?}"),
     }
-    assert_eq!(files(&t), before, "nothing removed");
+    assert_eq!(t.files(), before, "nothing removed");
     md.subscriber(StartAt::Tail).expect("still usable");
     go(&t, child);
     bus.remove_namespace().expect("remove");
-    assert!(!t.ns.path().exists(), "{:?}", files(&t));
+    assert!(!t.ns.path().exists(), "{:?}", t.files());
     drop((md, bus));
     // Made afresh by the next bus.
     let bus = Bus::at(&t.base, NS).expect("bus again");
@@ -288,9 +276,9 @@ fn the_stale_scan_finds_what_a_killed_process_left_and_not_a_live_topic() {
     // A ring file no directory entry names.
     std::fs::copy(live.path(), t.ns.path().join("topic-200-1.ghost.bcast")).expect("copy");
 
-    let before = files(&t);
+    let before = t.files();
     let found = clean::scan(&t.ns).expect("scan");
-    assert_eq!(files(&t), before, "a scan removes nothing");
+    assert_eq!(t.files(), before, "a scan removes nothing");
     let mut stale: Vec<(Stale, Option<String>)> = found
         .objects
         .iter()
@@ -315,7 +303,7 @@ fn the_stale_scan_finds_what_a_killed_process_left_and_not_a_live_topic() {
     let done = clean::clean(&t.ns, &found, &CleanOptions::default()).expect("clean");
     assert_eq!(done.removed.len(), 4, "{done:?}");
     assert!(done.kept.is_empty(), "{done:?}");
-    assert_eq!(files(&t), ["directory.dir".to_owned(), live_file]);
+    assert_eq!(t.files(), ["directory.dir".to_owned(), live_file]);
     assert!(bus.open_topic("crashed").is_err());
     let mut p = live.publisher().expect("publisher");
     p.try_send(1, b"still here").expect("send");
@@ -382,7 +370,7 @@ fn removal_looks_again_and_leaves_what_a_process_attached_since_the_scan() {
     let found = clean::scan(&t.ns).expect("scan again");
     let done = clean::clean(&t.ns, &found, &CleanOptions { durable: true }).expect("clean");
     assert_eq!(done.removed.len(), 3, "{done:?}");
-    assert!(!t.ns.path().exists(), "{:?}", files(&t));
+    assert!(!t.ns.path().exists(), "{:?}", t.files());
     assert_eq!(
         clean::namespaces(&t.base).expect("list"),
         Vec::<String>::new()

@@ -102,6 +102,19 @@ impl TempNs {
         self.ns.path().join(format!("{name}.{kind}"))
     }
 
+    /// The names of the namespace's files, sorted (none once it is gone).
+    pub fn files(&self) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(self.ns.path())
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
     /// The bus of the namespace (its directory is created if need be).
     pub fn bus(&self) -> Bus {
         Bus::at(&self.base, self.ns.name()).expect("open the test namespace's bus")

@@ -97,19 +97,6 @@ fn ring_dump(base: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// The files of the namespace, sorted.
-fn files(tmp: &TempNs) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(tmp.ns.path())
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
 fn file_name(path: &Path) -> String {
     path.file_name()
         .and_then(|n| n.to_str())
@@ -588,11 +575,11 @@ fn clean_finds_what_a_killed_child_left_and_removes_it_only_with_yes() {
     drop(crashed);
     let live_file = file_name(&live.path());
 
-    let before = files(&tmp);
+    let before = tmp.files();
     assert!(before.contains(&crashed_file), "{before:?}");
     let run = ring_dump(&tmp.base, &["clean"]);
     let out = run.ok();
-    assert_eq!(files(&tmp), before, "a dry run removes nothing");
+    assert_eq!(tmp.files(), before, "a dry run removes nothing");
     let line = out
         .lines()
         .find(|l| l.contains("\"crashed\""))
@@ -625,7 +612,7 @@ fn clean_finds_what_a_killed_child_left_and_removes_it_only_with_yes() {
             .contains(&Value::from(live_file.clone())),
         "{doc}"
     );
-    assert_eq!(files(&tmp), before, "a JSON dry run removes nothing");
+    assert_eq!(tmp.files(), before, "a JSON dry run removes nothing");
 
     let run = ring_dump(&tmp.base, &["clean", "--yes"]);
     let out = run.ok();
@@ -634,7 +621,7 @@ fn clean_finds_what_a_killed_child_left_and_removes_it_only_with_yes() {
             .any(|l| l.trim_start().starts_with("removed") && l.contains("\"crashed\"")),
         "{out}"
     );
-    let after = files(&tmp);
+    let after = tmp.files();
     assert!(!after.contains(&crashed_file), "{after:?}");
     assert!(after.contains(&live_file), "{after:?}");
     assert!(bus.open_topic("crashed").is_err(), "its entry is gone");
@@ -764,13 +751,13 @@ fn remove_namespace_is_refused_while_held_listing_holders_and_removes_only_with_
         .topic("md", &topic_config(Policy::Backpressure, 16))
         .expect("topic");
     let sub = md.subscriber(StartAt::Tail).expect("subscriber");
-    let before = files(&tmp);
+    let before = tmp.files();
     let run = ring_dump(&tmp.base, &["remove-namespace", "--yes"]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     let line = run.one_error_line();
     assert!(line.contains("subscriber slot 0"), "{line}");
     assert!(line.contains("a bus using the namespace"), "{line}");
-    assert_eq!(files(&tmp), before);
+    assert_eq!(tmp.files(), before);
     drop((sub, md, bus));
 
     let run = ring_dump(&tmp.base, &["remove-namespace"]);
@@ -779,7 +766,7 @@ fn remove_namespace_is_refused_while_held_listing_holders_and_removes_only_with_
         "{}",
         run.stdout
     );
-    assert_eq!(files(&tmp), before, "a dry run removes nothing");
+    assert_eq!(tmp.files(), before, "a dry run removes nothing");
     let run = ring_dump(&tmp.base, &["remove-namespace", "--yes"]);
     assert!(
         run.ok().starts_with("removed namespace \"desk\""),
