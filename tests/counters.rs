@@ -254,6 +254,85 @@ fn an_spsc_channels_ends_count_records_bytes_and_full_claims() {
             ..CounterValues::default()
         }
     );
+
+    // A producer that takes over the channel counts from zero; the
+    // consumer's totals stay.
+    drop(tx);
+    let mut tx = channel.producer().expect("a second producer");
+    rx.try_recv(&mut buf).expect("record");
+    tx.try_send(1, &[7; 40]).expect("room after a read");
+    let snap = SpscInspector::open(&t.ns, "orders", &OpenOptions::default())
+        .expect("open")
+        .snapshot()
+        .expect("snapshot");
+    assert_eq!(
+        counts(snap.producer.counters),
+        CounterValues {
+            records: 1,
+            bytes: 40,
+            ..CounterValues::default()
+        }
+    );
+    assert_eq!(counts(snap.consumer.counters).records, 4);
+}
+
+#[test]
+fn a_durable_subscriber_keeps_its_totals_and_a_new_slot_holder_starts_at_zero() {
+    let t = TempNs::new("counters");
+    let bus = t.bus();
+    let topic = bus
+        .topic("fills", &topic_config(Policy::Backpressure, 64))
+        .expect("topic");
+    let mut publisher = topic.publisher().expect("publisher");
+    let mut durable = topic
+        .durable_subscriber("risk", StartAt::Tail)
+        .expect("durable");
+    let mut plain = topic.subscriber(StartAt::Tail).expect("subscriber");
+    for i in 0..5u8 {
+        publisher.try_send(1, &[i; 10]).expect("room");
+    }
+    for _ in 0..5 {
+        drop(durable.try_read().expect("record"));
+        drop(plain.try_read().expect("record"));
+    }
+    drop((durable, plain));
+    for i in 0..2u8 {
+        publisher.try_send(1, &[i; 10]).expect("room");
+    }
+
+    let mut durable = topic
+        .durable_subscriber("risk", StartAt::Tail)
+        .expect("resume");
+    let mut plain = topic.subscriber(StartAt::Tail).expect("subscriber");
+    for _ in 0..2 {
+        drop(durable.try_read().expect("record"));
+    }
+    publisher.try_send(1, &[9; 10]).expect("room");
+    drop(plain.try_read().expect("record"));
+
+    let snap = TopicInspector::open(&t.ns, "fills", &OpenOptions::default())
+        .expect("open")
+        .snapshot()
+        .expect("snapshot");
+    let records_of = |durable: bool| {
+        let subs: Vec<_> = snap
+            .subscribers
+            .iter()
+            .filter(|s| s.name.is_some() == durable)
+            .collect();
+        assert_eq!(subs.len(), 1, "one subscriber that is durable: {durable}");
+        (subs[0].counters.records, subs[0].counters.bytes)
+    };
+    assert_eq!(
+        records_of(true),
+        (7, 70),
+        "the durable one resumed its totals"
+    );
+    assert_eq!(
+        records_of(false),
+        (1, 10),
+        "the new holder of a slot starts at 0"
+    );
 }
 
 #[test]

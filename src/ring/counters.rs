@@ -101,39 +101,24 @@ pub(crate) fn add(counter: &StatCounter, n: u64) {
     );
 }
 
-/// A participant's running totals of records and bytes, kept in the handle
-/// so that counting a record is two stores to its own counter line (no
-/// loads of it).
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    records: u64,
-    bytes: u64,
-}
-
-impl Tally {
-    /// Goes on from the totals in `c` (a durable subscriber that resumes
-    /// keeps its totals; a fresh slot's were just reset to 0).
-    pub(crate) fn resume(c: &Counters) -> Self {
-        Tally {
-            records: c.records.load(Ordering::Relaxed),
-            bytes: c.bytes.load(Ordering::Relaxed),
-        }
+/// Counts one record of `bytes` payload bytes into the owner's line `c`,
+/// and every [`ACTIVITY_EVERY`] records stores the time.
+///
+/// Each total is a Relaxed load and store of the owner's own line (which
+/// x86 compiles to one add to memory), so the totals live in shared memory
+/// alone: a durable subscriber that resumes goes on from them, and a new
+/// owner starts from the zeros of [`reset`].
+#[inline(always)]
+pub(crate) fn count_record(c: &Counters, bytes: usize) {
+    if !counting() {
+        return;
     }
-
-    /// Counts one record of `bytes` payload bytes into `c`, and every
-    /// [`ACTIVITY_EVERY`] records stores the time.
-    #[inline(always)]
-    pub(crate) fn count(&mut self, c: &Counters, bytes: usize) {
-        if !counting() {
-            return;
-        }
-        self.records = self.records.wrapping_add(1);
-        self.bytes = self.bytes.wrapping_add(bytes as u64);
-        c.records.store(self.records, Ordering::Relaxed);
-        c.bytes.store(self.bytes, Ordering::Relaxed);
-        if self.records % ACTIVITY_EVERY == 0 {
-            note_activity(c);
-        }
+    let records = c.records.load(Ordering::Relaxed).wrapping_add(1);
+    c.records.store(records, Ordering::Relaxed);
+    let total = c.bytes.load(Ordering::Relaxed).wrapping_add(bytes as u64);
+    c.bytes.store(total, Ordering::Relaxed);
+    if records % ACTIVITY_EVERY == 0 {
+        note_activity(c);
     }
 }
 

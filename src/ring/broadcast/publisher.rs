@@ -59,9 +59,6 @@ pub struct Publisher {
     /// (see [`RacyBytes`](crate::sync::RacyBytes)). Empty under
     /// `Backpressure`, whose claims are written in place.
     staging: Box<[u8]>,
-    /// This participant's running records and bytes, stored into its
-    /// counter line on every record.
-    tally: counters::Tally,
 }
 
 /// Why [`Publisher::enter`] gave up the sequence it reserved.
@@ -113,7 +110,6 @@ impl Publisher {
                 Policy::Backpressure => Box::default(),
             };
             return Ok(Publisher {
-                tally: counters::Tally::default(),
                 ring,
                 slot: j,
                 gate_cache,
@@ -164,7 +160,7 @@ impl Publisher {
     fn count_published(&mut self, len: usize) {
         self.published += 1;
         let c = &self.ring.publisher(self.slot).counters;
-        self.tally.count(c, len);
+        counters::count_record(c, len);
     }
 
     fn count_reclaimed(&mut self) {

@@ -56,9 +56,6 @@ pub struct Subscriber {
     /// anyone sees it (`max_payload` bytes, made once here); empty under
     /// `Backpressure`, whose records are read in place.
     scratch: Box<[u8]>,
-    /// This participant's running records and bytes, stored into its
-    /// counter line on every record.
-    tally: counters::Tally,
 }
 
 /// A located record.
@@ -303,9 +300,7 @@ impl Subscriber {
             Policy::Overwrite => vec![0; ring.max_payload as usize].into_boxed_slice(),
             Policy::Backpressure => Box::default(),
         };
-        let tally = counters::Tally::resume(&ring.subscriber(slot).counters);
         Subscriber {
-            tally,
             scratch,
             ring,
             slot,
@@ -596,7 +591,7 @@ impl Subscriber {
     #[inline]
     fn after_read(&mut self, len: usize) {
         let c = &self.ring.subscriber(self.slot).counters;
-        self.tally.count(c, len);
+        counters::count_record(c, len);
         self.reads = self.reads.wrapping_add(1);
         self.release();
         if self.reads % 1024 == 0 {

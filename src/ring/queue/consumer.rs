@@ -61,9 +61,6 @@ pub struct Consumer {
     last_reap_ns: u64,
     /// Set once the segment is found unusable: every later call fails.
     unusable: Option<crate::layout::SegmentFault>,
-    /// This participant's running records and bytes, stored into its
-    /// counter line on every record.
-    tally: counters::Tally,
 }
 
 /// A record a consumer holds, as the take found it.
@@ -112,7 +109,6 @@ impl Consumer {
                 Ordering::Release,
             );
             return Ok(Consumer {
-                tally: counters::Tally::default(),
                 ring,
                 slot: i,
                 taken: 0,
@@ -217,7 +213,7 @@ impl Consumer {
         self.taken += 1;
         let c = &self.ring.consumer(self.slot).counters;
         let len = checked.map_or(0, |(len, _)| len as usize);
-        self.tally.count(c, len);
+        counters::count_record(c, len);
         if redelivered {
             self.redelivered += 1;
             counters::add(&c.redelivered, 1);

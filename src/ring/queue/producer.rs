@@ -57,9 +57,6 @@ pub struct Producer {
     staged: bool,
     /// Set once the segment is found unusable: every later claim fails.
     unusable: Option<crate::layout::SegmentFault>,
-    /// This participant's running records and bytes, stored into its
-    /// counter line on every record.
-    tally: counters::Tally,
 }
 
 impl Producer {
@@ -91,7 +88,6 @@ impl Producer {
                 Ordering::Release,
             );
             return Ok(Producer {
-                tally: counters::Tally::default(),
                 ring,
                 slot: j,
                 committed: 0,
@@ -748,7 +744,7 @@ impl Claim<'_> {
         let c = &self.producer.ring.producer(self.producer.slot).counters;
         let result = if published {
             self.producer.committed += 1;
-            self.producer.tally.count(c, self.len);
+            counters::count_record(c, self.len);
             Ok(seq)
         } else {
             self.producer.reclaimed += 1;

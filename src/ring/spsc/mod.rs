@@ -561,9 +561,6 @@ pub struct Producer {
     /// The earliest header not yet visible, `(index, word)`: the commit
     /// point of everything staged since the last publish.
     held: Option<(usize, u64)>,
-    /// This participant's running records and bytes, stored into its
-    /// counter line on every record.
-    tally: counters::Tally,
 }
 
 // SAFETY: a Producer is the only writer of its ring's tail and free space;
@@ -590,7 +587,6 @@ impl Producer {
         ring.control().tail.store(tail, Ordering::Release);
         let limit = head.saturating_add(ring.capacity);
         Ok(Producer {
-            tally: counters::Tally::default(),
             ring,
             tail,
             limit,
@@ -953,9 +949,7 @@ impl<'a> WriteSlot<'a> {
             Some(_) => ring.data.store_header(first.0, first.1, Ordering::Relaxed),
         }
         producer.tail = end;
-        producer
-            .tally
-            .count(&ring.control().producer_counters, self.len);
+        counters::count_record(&ring.control().producer_counters, self.len);
         producer
     }
 
@@ -1047,9 +1041,6 @@ pub struct Consumer {
     head: u64,
     /// Last value stored to `control.head`.
     released: u64,
-    /// This participant's running records and bytes, stored into its
-    /// counter line on every record.
-    tally: counters::Tally,
 }
 
 // SAFETY: a Consumer is the only reader of its ring's records and the only
@@ -1063,7 +1054,6 @@ impl Consumer {
         let head = ring.control().head.load(Ordering::Acquire);
         check_start(head)?;
         Ok(Consumer {
-            tally: counters::Tally::default(),
             ring,
             head,
             released: head,
@@ -1362,8 +1352,7 @@ impl Consumer {
     /// Counts a record of `len` payload bytes read.
     #[inline(always)]
     fn count_read(&mut self, len: usize) {
-        self.tally
-            .count(&self.ring.control().consumer_counters, len);
+        counters::count_record(&self.ring.control().consumer_counters, len);
     }
 
     /// Returns the space of every record read so far to the producer with
