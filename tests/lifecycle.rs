@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{child_role, die_with_parent, spawn_child, spawn_until, TempNs};
+use common::{child_role, die_with_parent, spawn_child, spawn_until, wait_stopped, TempNs};
 use shmbus::clean::{self, CleanOptions, Stale};
 use shmbus::directory::DirectoryError;
 use shmbus::{
@@ -18,6 +18,8 @@ use shmbus::{
 
 const NS: &str = "t";
 const GO: &str = "go";
+/// Records the stalled reader of `hold-read` reads on each subscriber.
+const STALL_RECORDS: u8 = 32;
 
 fn config() -> TopicConfig {
     TopicConfig {
@@ -49,6 +51,32 @@ fn run_child() -> bool {
             println!("ready");
             while !base.join(GO).exists() {
                 std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        // Holds durable `s1` (read with `Blocking`) and `s2` (read with
+        // `BusySpin`), each on a thread, says ready, and reads 32 records
+        // on each, in order, whenever they come.
+        "hold-read" => {
+            let readers: Vec<_> = [
+                ("s1", WaitStrategy::BLOCKING),
+                ("s2", WaitStrategy::BusySpin),
+            ]
+            .into_iter()
+            .map(|(name, wait)| {
+                let mut sub = md.durable_subscriber(name, StartAt::Tail).expect(name);
+                std::thread::spawn(move || {
+                    for i in 0..STALL_RECORDS {
+                        let record = sub
+                            .read_timeout(wait, Duration::from_secs(30))
+                            .unwrap_or_else(|e| panic!("{name}: record {i}: {e}"));
+                        assert_eq!(&record[..], &[i], "{name}: record {i}");
+                    }
+                })
+            })
+            .collect();
+            println!("ready");
+            for reader in readers {
+                reader.join().expect("reader");
             }
         }
         // Makes a topic and a queue, attaches to both, and waits to be
@@ -160,6 +188,67 @@ fn dropping_a_durable_subscriber_a_live_process_holds_is_refused() {
     go(&t, child);
     md.drop_durable("s1")
         .expect("drop once its process is gone");
+}
+
+/// A process holding two durable subscribers (one waiting with `Blocking`,
+/// one with `BusySpin`) is stopped (SIGSTOP) past the topic's claim
+/// timeout while the log fills: the publisher stays held back by the
+/// stalled subscribers, named alive with their pid; they cannot be dropped;
+/// nothing is reclaimed from them. Continued (SIGCONT), the process reads
+/// every record in order and the feed goes on.
+#[test]
+fn a_stalled_process_holding_durable_subscribers_keeps_them_and_resumes_reading() {
+    if run_child() {
+        return;
+    }
+    let t = TempNs::new("life-stall");
+    let bus = bus(&t.base);
+    let md = bus.topic("md", &config()).expect("topic");
+    let (mut child, _out) = spawn_until(
+        "a_stalled_process_holding_durable_subscribers_keeps_them_and_resumes_reading",
+        "hold-read",
+        &t.base,
+        "ready",
+    );
+    let pid = child.id();
+    let signal = |sig: i32| {
+        // SAFETY: kill takes a pid and a signal number.
+        assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+    };
+    signal(libc::SIGSTOP);
+    wait_stopped(pid);
+
+    let mut p = md.publisher().expect("publisher");
+    for i in 0..16u8 {
+        p.try_send(1, &[i]).expect("room");
+    }
+    std::thread::sleep(config().reclaim_after + Duration::from_millis(500));
+    assert_eq!(p.try_send(1, &[16]), Err(ClaimError::Full));
+    let who = p.holding_back().expect("held back");
+    assert!(matches!(who.name.as_deref(), Some("s1" | "s2")), "{who:?}");
+    assert_eq!((who.pid, who.alive, who.behind()), (pid, true, 16));
+    assert!(!who.is_detached_durable());
+    for name in ["s1", "s2"] {
+        match md.drop_durable(name) {
+            Err(BusError::DropDurable(DropDurableError::InUse { pid: holder, .. })) => {
+                assert_eq!(holder, pid, "{name}");
+            }
+            other => panic!("{name}: expected InUse, got {other:?}"),
+        }
+    }
+
+    signal(libc::SIGCONT);
+    for i in 16..STALL_RECORDS {
+        p.send_timeout(1, &[i], WaitStrategy::BACKOFF, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("record {i}: {e}"));
+    }
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "child: {status:?}");
+    for name in ["s1", "s2"] {
+        md.drop_durable(name)
+            .expect("drop once its process is gone");
+    }
+    assert_eq!(p.holding_back(), None);
 }
 
 /// A resumption and a drop of one durable name racing over a mapped log,

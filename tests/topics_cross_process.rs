@@ -37,7 +37,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{child_role, splitmix, TempNs, CHILD_BASE, CHILD_ROLE};
+use common::{child_role, splitmix, wait_stopped, TempNs, CHILD_BASE, CHILD_ROLE};
 use shmbus::bus::{
     Bus, BusError, Policy, QueueConfig, RecvError, RouterConfig, StartAt, Topic, TopicConfig,
 };
@@ -1342,24 +1342,6 @@ fn an_oldest_subscriber_under_backpressure_is_not_overwritten() {
 // ---------------------------------------------------------------------------
 // 9. Stalled processes (SIGSTOP past every timeout, then SIGCONT)
 // ---------------------------------------------------------------------------
-
-/// Waits (bounded) until process `pid` is stopped by a signal.
-fn wait_stopped(pid: u32) {
-    let started = Instant::now();
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-        // Field 3, after the parenthesised command name.
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().next());
-        if state == Some("T") || state == Some("t") {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "process {pid} never stopped");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// A publisher process claims a record and is stopped (SIGSTOP) long past
 /// the claim timeout; meanwhile the subscriber reclaims the claim and the

@@ -91,6 +91,35 @@ pub fn die_with_parent() {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
 }
 
+/// Waits (at most 10 s, then panics) until every thread of process `pid`
+/// is stopped by a signal: `kill(SIGSTOP)` returns before the process has
+/// stopped, and a thread may run on a little after its leader stopped.
+pub fn wait_stopped(pid: u32) {
+    let started = std::time::Instant::now();
+    let stopped = |stat: &str| {
+        // Field 3, after the parenthesised command name.
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        matches!(state, Some("T" | "t"))
+    };
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the threads");
+        let all_stopped = tasks.flatten().all(|task| {
+            std::fs::read_to_string(task.path().join("stat")).is_ok_and(|s| stopped(&s))
+        });
+        if all_stopped {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "process {pid} never stopped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Resident set size of process `pid` in KiB (VmRSS in /proc/<pid>/status),
 /// or `None` if it cannot be read (the process is gone).
 pub fn vm_rss_kib(pid: u32) -> Option<u64> {
