@@ -11,71 +11,71 @@ use shmbus::directory::DirectoryError;
 use shmbus::segment::SegmentError;
 use shmbus::{BusError, ClaimError, RecvError, RegisterError};
 
-pyo3::create_exception!(_shmbus, Error, PyException, "Base of every shmbus error.");
+pyo3::create_exception!(shmbus, Error, PyException, "Base of every shmbus error.");
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     Full,
     Error,
     "No room in the ring now (the slowest reader has not released the space)."
 );
-pyo3::create_exception!(_shmbus, Empty, Error, "No record to read now.");
-pyo3::create_exception!(_shmbus, Timeout, Error, "A timed call gave up.");
+pyo3::create_exception!(shmbus, Empty, Error, "No record to read now.");
+pyo3::create_exception!(shmbus, Timeout, Error, "A timed call gave up.");
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     TooLarge,
     Error,
     "A record longer than the ring's maximum payload (or than the buffer it is copied into)."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     CannotSleep,
     Error,
     "The 'blocking' wait cannot sleep here: nothing wakes this waiter; wait with 'backoff'."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     Reclaimed,
     Error,
     "A claim stayed uncommitted past the ring's reclaim_after and was reclaimed: not delivered."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     Lapped,
     Error,
     "Overwrite topics: publishers overwrote records before this subscriber read them (`missed`)."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     Corrupt,
     Error,
     "Shared memory holds a value no build writes (a buggy or dying peer)."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     Closed,
     Error,
     "The ring was removed, truncated or poisoned, or the handle was closed."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     ConfigError,
     Error,
     "A configuration refused: out of range, or not the one the ring of that name has."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     NotFound,
     Error,
     "No ring of that name (or of that kind)."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     InUse,
     Error,
     "Taken: every participant slot, a live durable name, or a handle already holding a claim or a record."
 );
 pyo3::create_exception!(
-    _shmbus,
+    shmbus,
     ParseError,
     Error,
     "Bytes that are not a well-formed Protocol V2 message, or a message that cannot be built."
