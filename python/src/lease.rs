@@ -111,7 +111,7 @@ impl Span {
         let weak = self.view.borrow_mut().take();
         if let Some(view) = weak.and_then(|w| w.bind(py).upgrade()) {
             // BufferError if the view itself exports (a NumPy array over it).
-            view.call_method0("release")?;
+            view.call_method0(pyo3::intern!(py, "release"))?;
         }
         match self.exports.get() {
             0 => Ok(()),
