@@ -6,6 +6,8 @@ Each round times, one after the other and in alternating order:
 * ``python view``: a Python loop that publishes a 64-byte record
   (``pub.try_send``) and reads it back in place (``with sub.try_read() as
   view``, one byte touched, released at the end of the block);
+* ``python read``: the same, borrowing the record without asking for a
+  view (``sub.try_read().release()``): what the record object costs;
 * ``python recv``: the same loop reading by copy (``sub.try_recv()``);
 * ``rust``: the same publish-and-read loop in Rust
   (``shmbus._shmbus._bench_rust_loop``), on the same publisher and
@@ -43,6 +45,15 @@ def python_view_loop(pub, sub, count):
     return time.perf_counter_ns() - start
 
 
+def python_read_loop(pub, sub, count):
+    payload = PAYLOAD
+    start = time.perf_counter_ns()
+    for _ in range(count):
+        pub.try_send(payload)
+        sub.try_read().release()
+    return time.perf_counter_ns() - start
+
+
 def python_recv_loop(pub, sub, count):
     payload = PAYLOAD
     start = time.perf_counter_ns()
@@ -56,7 +67,12 @@ def rust_loop(pub, sub, count):
     return _bench_rust_loop(pub, sub, PAYLOAD, count)
 
 
-SIDES = {"python view": python_view_loop, "python recv": python_recv_loop, "rust": rust_loop}
+SIDES = {
+    "python view": python_view_loop,
+    "python read": python_read_loop,
+    "python recv": python_recv_loop,
+    "rust": rust_loop,
+}
 
 
 def base_root():

@@ -312,7 +312,7 @@ impl<H, L> Lender<H, L> {
     ///
     /// # Errors
     ///
-    /// As [`Lender::ptr`].
+    /// `Closed` once closed, `InUse` while a claim or record is out.
     pub fn handle(&mut self) -> PyResult<&mut H> {
         let mut ptr = self.ptr()?;
         // SAFETY: the box is alive until `close` or drop, and with no lease
@@ -325,7 +325,8 @@ impl<H, L> Lender<H, L> {
     ///
     /// # Errors
     ///
-    /// As [`Lender::ptr`], or what `make` returned (nothing is stored).
+    /// `Closed` once closed, `InUse` while a claim or record is out, or what
+    /// `make` returned (nothing is stored).
     pub fn lend(&mut self, make: impl FnOnce(*mut H) -> PyResult<L>) -> PyResult<&mut L> {
         let ptr = self.ptr()?;
         // `make` may turn the pointer into a borrow as long as `L` is

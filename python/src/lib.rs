@@ -9,7 +9,7 @@
 //! | [`endpoints`] | the writing and reading handles of topics, channels and work queues |
 //! | [`handles`]   | `Bus`, `Topic`, `Channel`, `Queue` |
 //! | [`v2`]        | Protocol V2 parse and build |
-//! | [`bench`]     | the Rust loop the Python bench compares against |
+//! | [`mod@bench`] | the Rust loop the Python bench compares against |
 //!
 //! Every class is `unsendable`: a handle is used from the thread that made
 //! it (another thread gets an error, never a data race).
