@@ -268,3 +268,36 @@ def test_rust_publisher_process_to_python_subscriber(base, feed_bin):
         assert sub.missed == 0
         sub.close()
         md.remove()
+
+
+def test_a_record_keeps_its_subscriber_alive(bus):
+    md = small_topic(bus)
+    pub = md.publisher()
+    sub = md.subscriber()
+    pub.try_send(b"kept")
+    rec = sub.try_read()
+    del sub  # the record holds its subscriber: the borrow stays valid
+    md.remove()
+    bus.close()
+    assert rec.view == b"kept"
+    rec.release()
+    with pytest.raises(ValueError):
+        rec.view
+
+
+def test_handles_stay_on_their_thread(bus):
+    sub = small_topic(bus).subscriber()
+    errors = []
+
+    def use():
+        try:
+            sub.try_read()
+        except BaseException as e:  # pyo3 refuses an unsendable object on another thread
+            errors.append(e)
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and not isinstance(errors[0], shmbus.Empty)
+    with pytest.raises(shmbus.Empty):
+        sub.try_read()
