@@ -154,6 +154,20 @@ def test_closed_after_removal(bus):
         bus.topic("again")
 
 
+def test_corrupt(bus):
+    """A record header no build writes (committed, with a flag bit this
+    build does not know), put at the start of an SPSC channel's data region
+    (byte 768 of its segment), is reported, not followed."""
+    ch = bus.spsc("h", 4096)
+    rx = ch.consumer()
+    header = 8 | (0xC000 << 48)  # length 8, type 0, flags committed | unknown
+    with open(ch.path, "r+b") as segment:
+        segment.seek(768)
+        segment.write(header.to_bytes(8, "little"))
+    with pytest.raises(shmbus.Corrupt, match="unknown flags"):
+        rx.try_read()
+
+
 def test_parse_error():
     with pytest.raises(shmbus.ParseError):
         shmbus.parse(b"\x00" * 8)
