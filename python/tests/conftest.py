@@ -24,6 +24,19 @@ def base_root() -> str:
     return tempfile.gettempdir()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sweep_stale_bases():
+    """Removes the base directories of test processes that no longer exist
+    (killed before their teardown ran): `shmbus-test-py-<pid>-…`."""
+    root = base_root()
+    for name in os.listdir(root):
+        if not name.startswith("shmbus-test-py-"):
+            continue
+        pid = name[len("shmbus-test-py-"):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
 @pytest.fixture
 def base():
     """A fresh base directory, removed at the end of the test."""
