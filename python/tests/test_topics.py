@@ -301,3 +301,20 @@ def test_handles_stay_on_their_thread(bus):
     assert len(errors) == 1 and not isinstance(errors[0], shmbus.Empty)
     with pytest.raises(shmbus.Empty):
         sub.try_read()
+
+
+def test_a_view_survives_its_segment_being_truncated(bus):
+    """Another process shortening the ring file under a held view: the view
+    reads zeros (the core's SIGBUS handler maps them over the lost pages),
+    and the ring then reports itself closed."""
+    ch = bus.spsc("h", 1 << 16)
+    tx, rx = ch.producer(), ch.consumer()
+    tx.try_send(b"A" * 100)
+    rec = rx.try_read()
+    view = rec.view
+    assert view[:4] == b"AAAA"
+    os.truncate(ch.path, 0)
+    assert view[:4] == bytes(4)
+    rec.release()
+    with pytest.raises(shmbus.Closed, match="truncated"):
+        rx.try_read()
