@@ -304,7 +304,8 @@ def test_handles_stay_on_their_thread(bus):
 
 
 def test_a_view_survives_its_segment_being_truncated(bus):
-    """Another process shortening the ring file under a held view: the view
+    """The ring file shortened under a held view (as another process may):
+    the view
     reads zeros (the core's SIGBUS handler maps them over the lost pages),
     and the ring then reports itself closed."""
     ch = bus.spsc("h", 1 << 16)
