@@ -305,9 +305,8 @@ def test_handles_stay_on_their_thread(bus):
 
 def test_a_view_survives_its_segment_being_truncated(bus):
     """The ring file shortened under a held view (as another process may):
-    the view
-    reads zeros (the core's SIGBUS handler maps them over the lost pages),
-    and the ring then reports itself closed."""
+    the view reads zeros (the core's SIGBUS handler maps them over the lost
+    pages), and the ring then reports itself closed."""
     ch = bus.spsc("h", 1 << 16)
     tx, rx = ch.producer(), ch.consumer()
     tx.try_send(b"A" * 100)
