@@ -23,3 +23,4 @@ echo "== loom models (RUSTFLAGS=--cfg shmbus_loom) =="
 # normal one (RUSTFLAGS changes every crate's fingerprint).
 RUSTFLAGS="--cfg shmbus_loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
     cargo test -p loom-tests --release --target-dir target/loom
+scripts/test-python.sh

@@ -1,0 +1,511 @@
+//! The Python classes of the handles that write and read: `Publisher`
+//! and `Subscriber` (topics), `Producer` and `Consumer` (SPSC channels),
+//! `QueueProducer` and `QueueConsumer` (work queues).
+//!
+//! Every writer has the same verbs (`try_claim` / `claim`, `try_send` /
+//! `send`) and every reader too (`try_read` / `read`, a work queue's
+//! `try_take` / `take`, and `try_recv` / `recv`), so each class is one
+//! expansion of a macro over generic code; what a kind adds (a
+//! subscriber's `missed`, ...) is passed in. The `try_` form never waits;
+//! the other waits `timeout` seconds (`None`: without end) with the GIL
+//! released, in slices of [`WAIT_SLICE`](crate::lender::WAIT_SLICE)
+//! between which signals are handled, so Ctrl-C interrupts it.
+
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use shmbus::{ClaimError, RecvError, WaitStrategy};
+
+use crate::errors::{claim_error, recv_error, Closed};
+use crate::lease::{Claim, ClaimOwner, Record, RecordOwner};
+use crate::lender::{wait_in_slices, Lender, Reader, Writer};
+
+/// A wait strategy by name: `"spin"`, `"yield"`, `"backoff"` or
+/// `"blocking"` (`None`: `default`).
+///
+/// # Errors
+///
+/// `ValueError` for any other name.
+pub fn wait_strategy(name: Option<&str>, default: WaitStrategy) -> PyResult<WaitStrategy> {
+    match name {
+        None => Ok(default),
+        Some("spin") => Ok(WaitStrategy::BusySpin),
+        Some("yield") => Ok(WaitStrategy::Yield),
+        Some("backoff") => Ok(WaitStrategy::BACKOFF),
+        Some("blocking") => Ok(WaitStrategy::BLOCKING),
+        Some(other) => Err(PyValueError::new_err(format!(
+            "wait {other:?} is none of 'spin', 'yield', 'backoff', 'blocking'"
+        ))),
+    }
+}
+
+/// A timeout in seconds (`None`: without end; one too long to represent
+/// is taken as `None`).
+///
+/// # Errors
+///
+/// `ValueError` for a negative or NaN timeout.
+pub fn timeout(seconds: Option<f64>) -> PyResult<Option<Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s.is_nan() || s < 0.0 => Err(PyValueError::new_err(format!(
+            "timeout {s} must be a number of seconds, 0 or more"
+        ))),
+        Some(s) => Ok(Duration::try_from_secs_f64(s).ok()),
+    }
+}
+
+/// The payload of a send: a `bytes` object as it is, any other buffer
+/// (bytearray, memoryview, array) copied first.
+fn with_payload<T>(payload: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> T) -> PyResult<T> {
+    if let Ok(bytes) = payload.downcast::<PyBytes>() {
+        return Ok(f(bytes.as_bytes()));
+    }
+    let buffer = pyo3::buffer::PyBuffer::<u8>::get(payload)?;
+    Ok(f(&buffer.to_vec(payload.py())?))
+}
+
+/// The lender of writer `W`.
+pub type WriterLender<W> = Lender<W, <W as Writer>::Claim<'static>>;
+/// The lender of reader `R`.
+pub type ReaderLender<R> = Lender<R, <R as Reader>::Record<'static>>;
+
+/// How a call waits: `None` not at all (the `try_` forms), else with a
+/// strategy up to a timeout (`None`: without end).
+pub type Waiting = Option<(WaitStrategy, Option<Duration>)>;
+
+/// Lends `lender`'s handle to a ring call: `now` once (`waiting` `None`),
+/// or `timed` in slices with the GIL released until it returns anything
+/// but a timeout (`is_timeout`) or the wait is over; stores the lease it
+/// returns.
+fn lend_waiting<'l, H: 'static, L, E>(
+    py: Python<'_>,
+    lender: &'l mut Lender<H, L>,
+    waiting: Waiting,
+    now: impl FnOnce(&'static mut H) -> Result<L, E>,
+    mut timed: impl FnMut(&'static mut H, WaitStrategy, Duration) -> Result<L, E>,
+    is_timeout: fn(&E) -> bool,
+    convert: fn(E) -> PyErr,
+) -> PyResult<&'l mut L> {
+    lender.lend(|handle| {
+        let Some((wait, timeout)) = waiting else {
+            // SAFETY: `lend` gives the handle's address with nothing else
+            // borrowing it, and keeps the lease stored from outliving it.
+            return now(unsafe { &mut *handle }).map_err(convert);
+        };
+        wait_in_slices(py, timeout, is_timeout, |slice| {
+            // SAFETY: as above; an attempt that fails returns no borrow, so
+            // at most one borrow made here is alive at a time.
+            timed(unsafe { &mut *handle }, wait, slice)
+        })?
+        .map_err(convert)
+    })
+}
+
+/// Claims `len` bytes through `lender`.
+fn lend_claim<'l, W: Writer>(
+    py: Python<'_>,
+    lender: &'l mut WriterLender<W>,
+    len: usize,
+    waiting: Waiting,
+) -> PyResult<&'l mut W::Claim<'static>> {
+    lend_waiting(
+        py,
+        lender,
+        waiting,
+        |w: &'static mut W| w.try_claim(len),
+        |w: &'static mut W, wait, slice| w.claim_timeout(len, wait, slice),
+        is_claim_timeout,
+        claim_error,
+    )
+}
+
+/// Borrows the next record through `lender`.
+fn lend_record<'l, R: Reader>(
+    py: Python<'_>,
+    lender: &'l mut ReaderLender<R>,
+    waiting: Waiting,
+) -> PyResult<&'l mut R::Record<'static>> {
+    lend_waiting(
+        py,
+        lender,
+        waiting,
+        |r: &'static mut R| r.try_read(),
+        |r: &'static mut R, wait, slice| r.read_timeout(wait, slice),
+        is_recv_timeout,
+        recv_error,
+    )
+}
+
+fn is_claim_timeout(e: &ClaimError) -> bool {
+    matches!(e, ClaimError::TimedOut)
+}
+
+fn is_recv_timeout(e: &RecvError) -> bool {
+    matches!(e, RecvError::TimedOut)
+}
+
+/// A claim from `lender` as a Python `Claim` that `owner` ends.
+pub fn claim<W: Writer>(
+    py: Python<'_>,
+    lender: &mut WriterLender<W>,
+    owner: Box<dyn ClaimOwner>,
+    len: usize,
+    record_type: u16,
+    waiting: Waiting,
+) -> PyResult<Claim> {
+    let lease = lend_claim(py, lender, len, waiting)?;
+    let sequence = W::claim_sequence(lease);
+    Ok(Claim::new(owner, &mut lease[..], record_type, sequence))
+}
+
+/// A record from `lender` as a Python `Record` that `owner` ends.
+pub fn record<R: Reader>(
+    py: Python<'_>,
+    lender: &mut ReaderLender<R>,
+    owner: Box<dyn RecordOwner>,
+    waiting: Waiting,
+) -> PyResult<Record> {
+    let lease = lend_record(py, lender, waiting)?;
+    let meta = R::meta(lease);
+    Ok(Record::new(owner, &lease[..], meta))
+}
+
+/// Sends a copy of `payload` through `lender`'s writer.
+pub fn send<W: Writer>(
+    py: Python<'_>,
+    lender: &mut WriterLender<W>,
+    record_type: u16,
+    payload: &Bound<'_, PyAny>,
+    waiting: Waiting,
+) -> PyResult<Option<u64>> {
+    let writer = lender.handle()?;
+    with_payload(payload, |bytes| match waiting {
+        None => writer.try_send(record_type, bytes).map_err(claim_error),
+        Some((wait, timeout)) => wait_in_slices(py, timeout, is_claim_timeout, |slice| {
+            writer.send_timeout(record_type, bytes, wait, slice)
+        })?
+        .map_err(claim_error),
+    })?
+}
+
+/// Copies the next record out through `lender`'s reader and moves past it
+/// (a work queue's record is acknowledged): `(record_type, bytes)`.
+pub fn recv<'py, R: Reader>(
+    py: Python<'py>,
+    lender: &mut ReaderLender<R>,
+    waiting: Waiting,
+) -> PyResult<(u16, Bound<'py, PyBytes>)> {
+    let lease = lend_record(py, lender, waiting)?;
+    let record_type = R::meta(lease).record_type;
+    let bytes = PyBytes::new(py, lease);
+    end_record(lender, true)?;
+    Ok((record_type, bytes))
+}
+
+/// Ends `lender`'s claim: commits it with `record_type` (`Some`) or
+/// aborts it.
+pub fn end_claim<W: Writer>(
+    lender: &mut WriterLender<W>,
+    commit: Option<u16>,
+) -> PyResult<Option<u64>> {
+    let claim = lender
+        .take_lease()
+        .ok_or_else(|| Closed::new_err("the claim was already ended"))?;
+    match commit {
+        Some(record_type) => W::commit(claim, record_type).map_err(claim_error),
+        None => {
+            drop(claim);
+            Ok(None)
+        }
+    }
+}
+
+/// Ends `lender`'s record (a work queue's acknowledged with `ack`, else
+/// given back).
+pub fn end_record<R: Reader>(lender: &mut ReaderLender<R>, ack: bool) -> PyResult<()> {
+    let record = lender
+        .take_lease()
+        .ok_or_else(|| Closed::new_err("the record was already released"))?;
+    R::finish(record, ack).map_err(recv_error)
+}
+
+/// One writer class: `$class` over the Rust handle `$rust`, plus `$extra`
+/// methods.
+macro_rules! writer_class {
+    ($(#[$doc:meta])* $class:ident, $rust:ty, $what:literal, { $($extra:tt)* }) => {
+        $(#[$doc])*
+        #[pyclass(unsendable, module = "shmbus._shmbus")]
+        pub struct $class {
+            inner: $crate::endpoints::WriterLender<$rust>,
+        }
+
+        impl $class {
+            /// Wraps `handle`.
+            pub fn new(handle: $rust) -> Self {
+                $class { inner: $crate::lender::Lender::new(handle, $what) }
+            }
+
+            /// The Rust handle, if open with nothing lent.
+            pub fn handle(&mut self) -> PyResult<&mut $rust> {
+                self.inner.handle()
+            }
+        }
+
+        impl $crate::lease::ClaimOwner for Py<$class> {
+            fn end_claim(&self, py: Python<'_>, commit: Option<u16>) -> PyResult<Option<u64>> {
+                let mut this = self.bind(py).try_borrow_mut()?;
+                $crate::endpoints::end_claim(&mut this.inner, commit)
+            }
+        }
+
+        #[pymethods]
+        impl $class {
+            /// Claims `len` bytes to write in place, without waiting
+            /// (`Full` if there is no room now).
+            #[pyo3(signature = (len, record_type = 0))]
+            fn try_claim(slf: &Bound<'_, Self>, len: usize, record_type: u16) -> PyResult<Claim> {
+                let owner = Box::new(slf.clone().unbind());
+                let py = slf.py();
+                $crate::endpoints::claim(py, &mut slf.borrow_mut().inner, owner, len, record_type, None)
+            }
+
+            /// Claims `len` bytes to write in place, waiting for room up
+            /// to `timeout` seconds (`None`: without end) with the GIL
+            /// released; `Timeout` when it gives up.
+            #[pyo3(signature = (len, record_type = 0, timeout = None, wait = None))]
+            fn claim(
+                slf: &Bound<'_, Self>,
+                len: usize,
+                record_type: u16,
+                timeout: Option<f64>,
+                wait: Option<&str>,
+            ) -> PyResult<Claim> {
+                let waiting = (
+                    $crate::endpoints::wait_strategy(wait, WaitStrategy::BACKOFF)?,
+                    $crate::endpoints::timeout(timeout)?,
+                );
+                let owner = Box::new(slf.clone().unbind());
+                let py = slf.py();
+                $crate::endpoints::claim(py, &mut slf.borrow_mut().inner, owner, len, record_type, Some(waiting))
+            }
+
+            /// Sends a copy of `payload` (bytes or any buffer) without
+            /// waiting; returns its sequence (`None` for a channel).
+            #[pyo3(signature = (payload, record_type = 0))]
+            fn try_send(&mut self, py: Python<'_>, payload: &Bound<'_, PyAny>, record_type: u16) -> PyResult<Option<u64>> {
+                $crate::endpoints::send(py, &mut self.inner, record_type, payload, None)
+            }
+
+            /// Sends a copy of `payload`, waiting for room up to `timeout`
+            /// seconds with the GIL released.
+            #[pyo3(signature = (payload, record_type = 0, timeout = None, wait = None))]
+            fn send(
+                &mut self,
+                py: Python<'_>,
+                payload: &Bound<'_, PyAny>,
+                record_type: u16,
+                timeout: Option<f64>,
+                wait: Option<&str>,
+            ) -> PyResult<Option<u64>> {
+                let waiting = (
+                    $crate::endpoints::wait_strategy(wait, WaitStrategy::BACKOFF)?,
+                    $crate::endpoints::timeout(timeout)?,
+                );
+                $crate::endpoints::send(py, &mut self.inner, record_type, payload, Some(waiting))
+            }
+
+            /// Detaches from the ring (refused while a claim is open).
+            fn close(&mut self) -> PyResult<()> {
+                self.inner.close()
+            }
+
+            fn __enter__(slf: Py<Self>) -> Py<Self> {
+                slf
+            }
+
+            #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
+
+            fn __exit__(
+                &mut self,
+                _exc_type: Option<&Bound<'_, PyAny>>,
+                _exc: Option<&Bound<'_, PyAny>>,
+                _tb: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<bool> {
+                self.close()?;
+                Ok(false)
+            }
+
+            $($extra)*
+        }
+    };
+}
+
+/// One reader class: `$class` over the Rust handle `$rust`, reading with
+/// `$try_read` / `$read` (waiting with `$default_wait` unless told), plus
+/// `$extra` methods.
+macro_rules! reader_class {
+    ($(#[$doc:meta])* $class:ident, $rust:ty, $what:literal, $try_read:ident, $read:ident, $default_wait:expr, { $($extra:tt)* }) => {
+        $(#[$doc])*
+        #[pyclass(unsendable, module = "shmbus._shmbus")]
+        pub struct $class {
+            inner: $crate::endpoints::ReaderLender<$rust>,
+        }
+
+        impl $class {
+            /// Wraps `handle`.
+            pub fn new(handle: $rust) -> Self {
+                $class { inner: $crate::lender::Lender::new(handle, $what) }
+            }
+
+            /// The Rust handle, if open with nothing lent.
+            pub fn handle(&mut self) -> PyResult<&mut $rust> {
+                self.inner.handle()
+            }
+        }
+
+        impl $crate::lease::RecordOwner for Py<$class> {
+            fn end_record(&self, py: Python<'_>, ack: bool) -> PyResult<()> {
+                let mut this = self.bind(py).try_borrow_mut()?;
+                $crate::endpoints::end_record(&mut this.inner, ack)
+            }
+        }
+
+        #[pymethods]
+        impl $class {
+            /// Borrows the next record without waiting (`Empty` if there
+            /// is none yet).
+            fn $try_read(slf: &Bound<'_, Self>) -> PyResult<Record> {
+                let owner = Box::new(slf.clone().unbind());
+                let py = slf.py();
+                $crate::endpoints::record(py, &mut slf.borrow_mut().inner, owner, None)
+            }
+
+            /// Borrows the next record, waiting up to `timeout` seconds
+            /// (`None`: without end) with the GIL released; `Timeout` when
+            /// it gives up.
+            #[pyo3(signature = (timeout = None, wait = None))]
+            fn $read(slf: &Bound<'_, Self>, timeout: Option<f64>, wait: Option<&str>) -> PyResult<Record> {
+                let waiting = (
+                    $crate::endpoints::wait_strategy(wait, $default_wait)?,
+                    $crate::endpoints::timeout(timeout)?,
+                );
+                let owner = Box::new(slf.clone().unbind());
+                let py = slf.py();
+                $crate::endpoints::record(py, &mut slf.borrow_mut().inner, owner, Some(waiting))
+            }
+
+            /// Copies the next record out without waiting and moves past
+            /// it: `(record_type, bytes)`.
+            fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<(u16, Bound<'py, PyBytes>)> {
+                $crate::endpoints::recv(py, &mut self.inner, None)
+            }
+
+            /// As `try_recv`, waiting up to `timeout` seconds with the GIL
+            /// released.
+            #[pyo3(signature = (timeout = None, wait = None))]
+            fn recv<'py>(
+                &mut self,
+                py: Python<'py>,
+                timeout: Option<f64>,
+                wait: Option<&str>,
+            ) -> PyResult<(u16, Bound<'py, PyBytes>)> {
+                let waiting = (
+                    $crate::endpoints::wait_strategy(wait, $default_wait)?,
+                    $crate::endpoints::timeout(timeout)?,
+                );
+                $crate::endpoints::recv(py, &mut self.inner, Some(waiting))
+            }
+
+            /// Detaches from the ring (refused while a record is held).
+            fn close(&mut self) -> PyResult<()> {
+                self.inner.close()
+            }
+
+            fn __enter__(slf: Py<Self>) -> Py<Self> {
+                slf
+            }
+
+            #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
+
+            fn __exit__(
+                &mut self,
+                _exc_type: Option<&Bound<'_, PyAny>>,
+                _exc: Option<&Bound<'_, PyAny>>,
+                _tb: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<bool> {
+                self.close()?;
+                Ok(false)
+            }
+
+            $($extra)*
+        }
+    };
+}
+
+writer_class!(
+    /// A topic's publisher: claims slots and publishes records that every
+    /// subscriber reads.
+    Publisher, shmbus::Publisher, "publisher", {
+        /// Records this publisher has published.
+        #[getter]
+        fn published(&mut self) -> PyResult<u64> {
+            Ok(self.inner.handle()?.published())
+        }
+    }
+);
+
+writer_class!(
+    /// An SPSC channel's producer (one per channel).
+    Producer, shmbus::Producer, "producer", {}
+);
+
+writer_class!(
+    /// A work queue's producer: each record it sends goes to one consumer.
+    QueueProducer, shmbus::QueueProducer, "queue producer", {}
+);
+
+reader_class!(
+    /// A topic's subscriber: reads every record at its own pace.
+    Subscriber, shmbus::Subscriber, "subscriber", try_read, read, WaitStrategy::BLOCKING, {
+        /// Records this subscriber has missed (laps, reclaimed claims, skips).
+        #[getter]
+        fn missed(&mut self) -> PyResult<u64> {
+            Ok(self.inner.handle()?.missed())
+        }
+
+        /// The sequence of the next record it reads.
+        #[getter]
+        fn position(&mut self) -> PyResult<u64> {
+            Ok(self.inner.handle()?.position())
+        }
+
+        /// Passes the next record without reading it (one that keeps
+        /// reading `Corrupt`); returns its sequence, counted as missed.
+        fn skip(&mut self) -> PyResult<u64> {
+            self.inner.handle()?.skip().map_err(recv_error)
+        }
+    }
+);
+
+reader_class!(
+    /// An SPSC channel's consumer (one per channel). Its reads wait with
+    /// `"backoff"` unless told: `"blocking"` sleeps only on a channel made
+    /// with `wakeups=True`.
+    Consumer, shmbus::Consumer, "consumer", try_read, read, WaitStrategy::BACKOFF, {}
+);
+
+reader_class!(
+    /// A work queue's consumer: takes records, each to one consumer, and
+    /// acknowledges them (`ack`); a record given back or held by a
+    /// consumer that dies goes to another, flagged `redelivered`.
+    QueueConsumer, shmbus::QueueConsumer, "queue consumer", try_take, take, WaitStrategy::BLOCKING, {
+        /// Records this consumer has acknowledged.
+        #[getter]
+        fn acked(&mut self) -> PyResult<u64> {
+            Ok(self.inner.handle()?.acked())
+        }
+    }
+);
