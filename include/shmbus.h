@@ -1550,8 +1550,8 @@ size_t shmbus_v2_tlv_len(size_t payload_len);
 // # Safety
 //
 // `data` points to `len` readable bytes.
-uint32_t shmbus_v2_checksum(const uint8_t *data,
-                            size_t len);
+uint32_t shmbus_v2_message_checksum(const uint8_t *data,
+                                    size_t len);
 
 // Makes a builder.
 //

@@ -637,7 +637,7 @@ pub extern "C" fn shmbus_v2_tlv_len(payload_len: usize) -> usize {
 ///
 /// `data` points to `len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn shmbus_v2_checksum(data: *const u8, len: usize) -> u32 {
+pub unsafe extern "C" fn shmbus_v2_message_checksum(data: *const u8, len: usize) -> u32 {
     let mut crc = 0;
     guard_void(|| {
         // SAFETY: the caller's promise.
