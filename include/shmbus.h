@@ -1606,6 +1606,15 @@ enum shmbus_status shmbus_v2_builder_timestamp_ns(struct shmbus_v2_builder *buil
 enum shmbus_status shmbus_v2_builder_flags(struct shmbus_v2_builder *builder,
                                            uint8_t flags);
 
+// Sets the form of the next TLV item only (a `shmbus_v2_form`; by
+// default the smallest that fits).
+//
+// # Safety
+//
+// `builder` is a live builder.
+enum shmbus_status shmbus_v2_builder_form(struct shmbus_v2_builder *builder,
+                                          uint32_t form);
+
 // Sets which sizes fixed-size types may have (a `shmbus_v2_size_policy`;
 // the registry's by default).
 //

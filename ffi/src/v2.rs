@@ -781,6 +781,28 @@ pub unsafe extern "C" fn shmbus_v2_builder_flags(
     guard(|| unsafe { step(builder, |m| m.flags(flags)) })
 }
 
+/// Sets the form of the next TLV item only (a `shmbus_v2_form`; by
+/// default the smallest that fits).
+///
+/// # Safety
+///
+/// `builder` is a live builder.
+#[no_mangle]
+pub unsafe extern "C" fn shmbus_v2_builder_form(
+    builder: *mut shmbus_v2_builder,
+    form: u32,
+) -> shmbus_status {
+    guard(|| {
+        let form = match form {
+            f if f == shmbus_v2_form::Standard as u32 => Form::Standard,
+            f if f == shmbus_v2_form::Extended as u32 => Form::Extended,
+            _ => return Err(invalid(c"unknown shmbus_v2_form value")),
+        };
+        // SAFETY: the caller's promise.
+        unsafe { step(builder, |m| m.form(form)) }
+    })
+}
+
 /// Sets which sizes fixed-size types may have (a `shmbus_v2_size_policy`;
 /// the registry's by default).
 ///

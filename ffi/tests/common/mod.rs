@@ -36,15 +36,25 @@ pub fn profile_dir() -> PathBuf {
     dir.to_path_buf()
 }
 
-/// `libshmbus_ffi.a` as cargo built it for this test run.
+/// `libshmbus_ffi.a` as cargo built it for this test run: a test build
+/// leaves it in `deps/` (only `cargo build` copies it up a level).
 pub fn staticlib() -> PathBuf {
-    let lib = profile_dir().join("libshmbus_ffi.a");
-    assert!(
-        lib.is_file(),
-        "{} is missing: build the crate first (cargo test -p shmbus-ffi builds it)",
-        lib.display()
-    );
-    lib
+    let dir = profile_dir();
+    let candidates = [
+        dir.join("deps/libshmbus_ffi.a"),
+        dir.join("libshmbus_ffi.a"),
+    ];
+    candidates
+        .iter()
+        .find(|lib| lib.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "libshmbus_ffi.a is in neither {} nor {}: cargo test -p shmbus-ffi builds it",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        })
 }
 
 /// The repository's `include/` directory.
@@ -120,4 +130,29 @@ pub fn run_ok(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// A fresh directory under the system temp dir, removed with everything in
+/// it on drop (whether the test passes or fails).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `shmbus-ffi-<tag>-<pid>-<n>` under the temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "shmbus-ffi-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
