@@ -281,3 +281,61 @@ pub extern "C" fn shmbus_status_name(status: i32) -> *const c_char {
     };
     name.as_ptr()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_message() -> String {
+        // SAFETY: the function returns a NUL-terminated string that lives
+        // until the next failing call on this thread; it is copied at once.
+        unsafe { CStr::from_ptr(shmbus_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_a_message() {
+        let status = guard(|| panic!("boom {}", 42));
+        assert_eq!(status, shmbus_status::Panic);
+        assert_eq!(last_message(), "panic inside shmbus: boom 42");
+        let status = guard(|| std::panic::panic_any(7u8));
+        assert_eq!(status, shmbus_status::Panic);
+        assert_eq!(last_message(), "panic inside shmbus: unknown panic");
+    }
+
+    #[test]
+    fn a_success_leaves_the_message_and_threads_have_their_own() {
+        assert_eq!(guard(|| Err(RecvError::Empty.into())), shmbus_status::Empty);
+        assert_eq!(guard(|| Ok(())), shmbus_status::Ok);
+        assert_eq!(last_message(), "nothing new to read");
+        std::thread::spawn(|| {
+            assert_eq!(last_message(), "no error");
+            let status = guard(|| Err(Failure::new(shmbus_status::Corrupt, "bad\0byte")));
+            assert_eq!(status, shmbus_status::Corrupt);
+            assert_eq!(last_message(), "bad\\0byte");
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(last_message(), "nothing new to read");
+    }
+
+    #[test]
+    fn every_status_has_its_name() {
+        for (status, name) in [
+            (shmbus_status::Ok, "SHMBUS_STATUS_OK"),
+            (
+                shmbus_status::BufferTooSmall,
+                "SHMBUS_STATUS_BUFFER_TOO_SMALL",
+            ),
+            (shmbus_status::Panic, "SHMBUS_STATUS_PANIC"),
+        ] {
+            // SAFETY: a static NUL-terminated string.
+            let got = unsafe { CStr::from_ptr(shmbus_status_name(status as i32)) };
+            assert_eq!(got.to_str(), Ok(name));
+        }
+        // SAFETY: as above.
+        let unknown = unsafe { CStr::from_ptr(shmbus_status_name(99)) };
+        assert_eq!(unknown.to_str(), Ok("SHMBUS_STATUS_UNKNOWN"));
+    }
+}
