@@ -21,14 +21,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(non_camel_case_types)]
 
-pub mod bus;
-pub mod channel;
-pub mod endpoint;
-pub mod error;
-pub mod handle;
-pub mod queue;
-pub mod topic;
-pub mod v2;
+mod bus;
+mod channel;
+mod endpoint;
+mod error;
+mod handle;
+mod queue;
+mod topic;
+mod v2;
 
 pub use bus::*;
 pub use channel::*;

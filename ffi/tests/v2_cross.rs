@@ -162,7 +162,7 @@ fn rust_built() -> Vec<(&'static str, Vec<u8>)> {
 fn expected_lines(name: &str, bytes: &[u8]) -> String {
     let mut out = String::new();
     let Ok(msg) = MessageView::parse(bytes, OPTIONS) else {
-        writeln!(out, "{name} reject").unwrap();
+        writeln!(out, "{name} reject").expect("a String takes any write");
         return out;
     };
     let h = msg.header();
@@ -178,7 +178,7 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
         h.payload_size(),
         h.checksum()
     )
-    .unwrap();
+    .expect("a String takes any write");
     for t in msg.tlvs() {
         let form = u8::from(t.form == Form::Extended);
         writeln!(
@@ -188,7 +188,7 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
             t.offset,
             t.payload.len()
         )
-        .unwrap();
+        .expect("a String takes any write");
         if let Some(x) = t.view::<TradeTlv>() {
             writeln!(
                 out,
@@ -201,7 +201,7 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
                 x.asset_type,
                 x.side
             )
-            .unwrap();
+            .expect("a String takes any write");
         } else if let Some(x) = t.view::<QuoteTlv>() {
             writeln!(
                 out,
@@ -214,7 +214,7 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
                 x.quote_timestamp_ns.get(),
                 x.venue_id.get()
             )
-            .unwrap();
+            .expect("a String takes any write");
         } else if let Some(x) = t.view::<GasPriceTlv>() {
             writeln!(
                 out,
@@ -226,7 +226,7 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
                 x.priority_fee_gwei.get(),
                 x.venue.get()
             )
-            .unwrap();
+            .expect("a String takes any write");
         } else if let Some(x) = t.view::<ArbitrageSignalTlv>() {
             writeln!(
                 out,
@@ -238,7 +238,7 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
                 x.net_profit_usd_q8.get(),
                 x.timestamp_ns.get()
             )
-            .unwrap();
+            .expect("a String takes any write");
         } else if let Some(x) = t.view::<OrderBookTlv>() {
             write!(
                 out,
@@ -251,7 +251,7 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
                 x.bids.count.get(),
                 x.asks.count.get()
             )
-            .unwrap();
+            .expect("a String takes any write");
             match x.bids().first() {
                 Some(l) => writeln!(
                     out,
@@ -260,8 +260,8 @@ fn expected_lines(name: &str, bytes: &[u8]) -> String {
                     l.size.get(),
                     l.order_count.get()
                 )
-                .unwrap(),
-                None => writeln!(out, " -").unwrap(),
+                .expect("a String takes any write"),
+                None => writeln!(out, " -").expect("a String takes any write"),
             }
         }
     }

@@ -2,7 +2,7 @@
 //! built (found next to the running test binary), compiling C and C++
 //! programs against it with the system gcc and g++, and the temporary
 //! namespace of the core crate's tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
