@@ -20,6 +20,7 @@ impl Lends for Producer {
 }
 
 impl Writer for Producer {
+    #[inline(always)]
     fn claim(&mut self, len: usize, patience: Patience) -> Result<WriteSlot<'_>, ClaimError> {
         match patience {
             Patience::Try => self.try_claim(len),
@@ -27,6 +28,7 @@ impl Writer for Producer {
         }
     }
 
+    #[inline(always)]
     fn view(slot: &mut WriteSlot<'_>) -> shmbus_claim {
         let bytes: &mut [u8] = slot;
         shmbus_claim {
@@ -36,12 +38,14 @@ impl Writer for Producer {
         }
     }
 
+    #[inline(always)]
     fn commit(mut slot: WriteSlot<'_>, record_type: u16) -> Result<u64, ClaimError> {
         slot.set_record_type(record_type);
         slot.commit();
         Ok(0)
     }
 
+    #[inline(always)]
     fn send(
         &mut self,
         record_type: u16,
@@ -61,6 +65,7 @@ impl Lends for Consumer {
 }
 
 impl Reader for Consumer {
+    #[inline(always)]
     fn read(&mut self, patience: Patience) -> Result<SpscRecord<'_>, RecvError> {
         match patience {
             Patience::Try => self.try_read(),
@@ -68,6 +73,7 @@ impl Reader for Consumer {
         }
     }
 
+    #[inline(always)]
     fn view(record: &SpscRecord<'_>) -> shmbus_record {
         shmbus_record {
             data: record.as_ptr(),
@@ -78,6 +84,7 @@ impl Reader for Consumer {
         }
     }
 
+    #[inline(always)]
     fn recv(&mut self, buf: &mut [u8], patience: Patience) -> Result<(u16, usize), RecvError> {
         match patience {
             Patience::Try => self.try_recv(buf),
@@ -91,6 +98,7 @@ const NULL_CHANNEL: &std::ffi::CStr = c"the channel handle is NULL";
 /// # Safety
 ///
 /// `p` is NULL or a live producer handle used by no other thread.
+#[inline(always)]
 unsafe fn producer_of<'a>(p: *mut shmbus_producer) -> Result<&'a mut Lending<Producer>, Failure> {
     // SAFETY: the caller's promise.
     Ok(&mut unsafe { handle(p, c"the producer handle is NULL") }?.0)
@@ -99,6 +107,7 @@ unsafe fn producer_of<'a>(p: *mut shmbus_producer) -> Result<&'a mut Lending<Pro
 /// # Safety
 ///
 /// `c` is NULL or a live consumer handle used by no other thread.
+#[inline(always)]
 unsafe fn consumer_of<'a>(c: *mut shmbus_consumer) -> Result<&'a mut Lending<Consumer>, Failure> {
     // SAFETY: the caller's promise.
     Ok(&mut unsafe { handle(c, c"the consumer handle is NULL") }?.0)

@@ -95,6 +95,7 @@ pub(crate) trait Reader: Lends + 'static {
 /// # Safety
 ///
 /// `out` is NULL or valid for a write.
+#[inline(always)]
 pub(crate) unsafe fn claim<W: Writer>(
     writer: &mut Lending<W>,
     len: usize,
@@ -116,6 +117,7 @@ pub(crate) unsafe fn claim<W: Writer>(
 /// # Safety
 ///
 /// `sequence` is NULL or valid for a write.
+#[inline(always)]
 pub(crate) unsafe fn commit<W: Writer>(
     writer: &mut Lending<W>,
     record_type: u16,
@@ -130,6 +132,7 @@ pub(crate) unsafe fn commit<W: Writer>(
 }
 
 /// Aborts the claim held: readers never see it.
+#[inline(always)]
 pub(crate) fn abort<W: Writer>(writer: &mut Lending<W>) -> Result<(), Failure> {
     drop(writer.take_loan()?);
     Ok(())
@@ -140,6 +143,7 @@ pub(crate) fn abort<W: Writer>(writer: &mut Lending<W>) -> Result<(), Failure> {
 /// # Safety
 ///
 /// As [`bytes`]; `sequence` as in [`commit`].
+#[inline(always)]
 pub(crate) unsafe fn send<W: Writer>(
     writer: &mut Lending<W>,
     record_type: u16,
@@ -163,6 +167,7 @@ pub(crate) unsafe fn send<W: Writer>(
 /// # Safety
 ///
 /// `out` is NULL or valid for a write.
+#[inline(always)]
 pub(crate) unsafe fn read<R: Reader>(
     reader: &mut Lending<R>,
     patience: Patience,
@@ -179,6 +184,7 @@ pub(crate) unsafe fn read<R: Reader>(
 }
 
 /// Releases the record held (a queue's: gives it back, unacknowledged).
+#[inline(always)]
 pub(crate) fn release<R: Reader>(reader: &mut Lending<R>) -> Result<(), Failure> {
     drop(reader.take_loan()?);
     Ok(())
@@ -189,6 +195,7 @@ pub(crate) fn release<R: Reader>(reader: &mut Lending<R>) -> Result<(), Failure>
 /// # Safety
 ///
 /// As [`buffer`]; `out` is NULL or valid for a write.
+#[inline(always)]
 pub(crate) unsafe fn recv<R: Reader>(
     reader: &mut Lending<R>,
     buf: *mut u8,

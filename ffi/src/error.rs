@@ -204,6 +204,7 @@ impl From<BuildError> for Failure {
 /// Runs an `extern "C"` body: its result becomes a status (and, on failure,
 /// this thread's error message); a panic is caught and becomes
 /// [`shmbus_status::Panic`].
+#[inline(always)]
 pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> shmbus_status {
     // The handles a body touches are left as the panic found them; the
     // status tells the caller to free them, which never reads their state

@@ -51,6 +51,7 @@ impl<O: Lends + 'static> Lending<O> {
     /// # Errors
     ///
     /// `Busy` while a loan is out.
+    #[inline(always)]
     pub(crate) fn owner(&mut self) -> Result<&mut O, Failure> {
         if self.loan.is_some() {
             return Err(Failure::busy());
@@ -70,6 +71,7 @@ impl<O: Lends + 'static> Lending<O> {
     ///
     /// `make` must not keep the owner reference it is given anywhere but in
     /// the loan it returns.
+    #[inline(always)]
     pub(crate) unsafe fn lend(
         &mut self,
         make: impl FnOnce(&'static mut O) -> Result<O::Loan<'static>, Failure>,
@@ -92,6 +94,7 @@ impl<O: Lends + 'static> Lending<O> {
     /// # Errors
     ///
     /// `NotHeld` if no loan is out.
+    #[inline(always)]
     pub(crate) fn take_loan(&mut self) -> Result<O::Loan<'static>, Failure> {
         self.loan.take().ok_or_else(Failure::not_held)
     }
@@ -119,6 +122,7 @@ impl<O: Lends + 'static> Drop for Lending<O> {
 ///
 /// `ptr` is NULL or points to a live `T` that nothing else uses during the
 /// returned borrow.
+#[inline(always)]
 pub(crate) unsafe fn handle<'a, T>(ptr: *mut T, what: &'static CStr) -> Result<&'a mut T, Failure> {
     // SAFETY: the caller's promise.
     unsafe { ptr.as_mut() }.ok_or_else(|| Failure::null(what))
@@ -143,6 +147,7 @@ pub(crate) unsafe fn handle_ref<'a, T>(
 /// # Safety
 ///
 /// `out` is NULL or valid for a write of a `T`.
+#[inline(always)]
 pub(crate) unsafe fn put<T>(out: *mut T, value: T, what: &'static CStr) -> Result<(), Failure> {
     if out.is_null() {
         return Err(Failure::null(what));

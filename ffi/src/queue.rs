@@ -21,6 +21,7 @@ impl Lends for QueueProducer {
 }
 
 impl Writer for QueueProducer {
+    #[inline(always)]
     fn claim(&mut self, len: usize, patience: Patience) -> Result<QueueClaim<'_>, ClaimError> {
         match patience {
             Patience::Try => self.try_claim(len),
@@ -28,6 +29,7 @@ impl Writer for QueueProducer {
         }
     }
 
+    #[inline(always)]
     fn view(claim: &mut QueueClaim<'_>) -> shmbus_claim {
         let sequence = claim.sequence();
         let bytes: &mut [u8] = claim;
@@ -38,11 +40,13 @@ impl Writer for QueueProducer {
         }
     }
 
+    #[inline(always)]
     fn commit(mut claim: QueueClaim<'_>, record_type: u16) -> Result<u64, ClaimError> {
         claim.set_record_type(record_type);
         claim.commit()
     }
 
+    #[inline(always)]
     fn send(
         &mut self,
         record_type: u16,
@@ -61,6 +65,7 @@ impl Lends for QueueConsumer {
 }
 
 impl Reader for QueueConsumer {
+    #[inline(always)]
     fn read(&mut self, patience: Patience) -> Result<Taken<'_>, RecvError> {
         match patience {
             Patience::Try => self.try_take(),
@@ -68,6 +73,7 @@ impl Reader for QueueConsumer {
         }
     }
 
+    #[inline(always)]
     fn view(taken: &Taken<'_>) -> shmbus_record {
         shmbus_record {
             data: taken.as_ptr(),
@@ -78,6 +84,7 @@ impl Reader for QueueConsumer {
         }
     }
 
+    #[inline(always)]
     fn recv(&mut self, buf: &mut [u8], patience: Patience) -> Result<(u16, usize), RecvError> {
         match patience {
             Patience::Try => self.try_recv(buf),
@@ -91,6 +98,7 @@ const NULL_QUEUE: &std::ffi::CStr = c"the queue handle is NULL";
 /// # Safety
 ///
 /// `p` is NULL or a live queue producer handle used by no other thread.
+#[inline(always)]
 unsafe fn producer_of<'a>(
     p: *mut shmbus_queue_producer,
 ) -> Result<&'a mut Lending<QueueProducer>, Failure> {
@@ -101,6 +109,7 @@ unsafe fn producer_of<'a>(
 /// # Safety
 ///
 /// `c` is NULL or a live queue consumer handle used by no other thread.
+#[inline(always)]
 unsafe fn consumer_of<'a>(
     c: *mut shmbus_queue_consumer,
 ) -> Result<&'a mut Lending<QueueConsumer>, Failure> {

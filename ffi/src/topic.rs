@@ -44,6 +44,7 @@ impl Lends for Publisher {
 }
 
 impl Writer for Publisher {
+    #[inline(always)]
     fn claim(&mut self, len: usize, patience: Patience) -> Result<Claim<'_>, ClaimError> {
         match patience {
             Patience::Try => self.try_claim(len),
@@ -51,6 +52,7 @@ impl Writer for Publisher {
         }
     }
 
+    #[inline(always)]
     fn view(claim: &mut Claim<'_>) -> shmbus_claim {
         let sequence = claim.sequence();
         let bytes: &mut [u8] = claim;
@@ -61,11 +63,13 @@ impl Writer for Publisher {
         }
     }
 
+    #[inline(always)]
     fn commit(mut claim: Claim<'_>, record_type: u16) -> Result<u64, ClaimError> {
         claim.set_record_type(record_type);
         claim.commit()
     }
 
+    #[inline(always)]
     fn send(
         &mut self,
         record_type: u16,
@@ -84,6 +88,7 @@ impl Lends for Subscriber {
 }
 
 impl Reader for Subscriber {
+    #[inline(always)]
     fn read(&mut self, patience: Patience) -> Result<Record<'_>, RecvError> {
         match patience {
             Patience::Try => self.try_read(),
@@ -91,6 +96,7 @@ impl Reader for Subscriber {
         }
     }
 
+    #[inline(always)]
     fn view(record: &Record<'_>) -> shmbus_record {
         shmbus_record {
             data: record.as_ptr(),
@@ -101,6 +107,7 @@ impl Reader for Subscriber {
         }
     }
 
+    #[inline(always)]
     fn recv(&mut self, buf: &mut [u8], patience: Patience) -> Result<(u16, usize), RecvError> {
         match patience {
             Patience::Try => self.try_recv(buf),
@@ -116,6 +123,7 @@ const NULL_SUBSCRIBER: &std::ffi::CStr = c"the subscriber handle is NULL";
 /// # Safety
 ///
 /// `p` is NULL or a live publisher handle used by no other thread.
+#[inline(always)]
 unsafe fn publisher_of<'a>(
     p: *mut shmbus_publisher,
 ) -> Result<&'a mut Lending<Publisher>, Failure> {
@@ -126,6 +134,7 @@ unsafe fn publisher_of<'a>(
 /// # Safety
 ///
 /// `s` is NULL or a live subscriber handle used by no other thread.
+#[inline(always)]
 unsafe fn subscriber_of<'a>(
     s: *mut shmbus_subscriber,
 ) -> Result<&'a mut Lending<Subscriber>, Failure> {
