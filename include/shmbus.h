@@ -1459,6 +1459,18 @@ enum shmbus_status shmbus_subscriber_recv_timeout(struct shmbus_subscriber *subs
 enum shmbus_status shmbus_subscriber_missed(struct shmbus_subscriber *subscriber,
                                             uint64_t *missed);
 
+// Passes over the next record without reading it (counted as missed):
+// the way past a record that reads `SHMBUS_STATUS_CORRUPT`. Its sequence
+// goes to `*sequence` unless NULL. `SHMBUS_STATUS_EMPTY` if nothing was
+// claimed at the cursor yet, `SHMBUS_STATUS_BUSY` while a record is held.
+//
+// # Safety
+//
+// `subscriber` is a live subscriber handle; `sequence` is NULL or valid
+// for a write.
+enum shmbus_status shmbus_subscriber_skip(struct shmbus_subscriber *subscriber,
+                                          uint64_t *sequence);
+
 // Parses and validates the `len` bytes at `data` as one message (the
 // header, `payload_size`, every TLV's framing and, per `sizes` (a
 // `shmbus_v2_size_policy`), the sizes of fixed-size types; the CRC as

@@ -590,3 +590,28 @@ pub unsafe extern "C" fn shmbus_subscriber_missed(
         unsafe { put(missed, count, c"the output pointer is NULL") }
     })
 }
+
+/// Passes over the next record without reading it (counted as missed):
+/// the way past a record that reads `SHMBUS_STATUS_CORRUPT`. Its sequence
+/// goes to `*sequence` unless NULL. `SHMBUS_STATUS_EMPTY` if nothing was
+/// claimed at the cursor yet, `SHMBUS_STATUS_BUSY` while a record is held.
+///
+/// # Safety
+///
+/// `subscriber` is a live subscriber handle; `sequence` is NULL or valid
+/// for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmbus_subscriber_skip(
+    subscriber: *mut shmbus_subscriber,
+    sequence: *mut u64,
+) -> shmbus_status {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        let seq = unsafe { subscriber_of(subscriber) }?.owner()?.skip()?;
+        if !sequence.is_null() {
+            // SAFETY: not NULL, valid by the caller's promise.
+            unsafe { sequence.write(seq) };
+        }
+        Ok(())
+    })
+}
