@@ -30,6 +30,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "shmbus.h"
@@ -352,7 +353,11 @@ public:
     /// Releases it now (a queue's: gives it back).
     void release() { detail::check(Ops::finish(std::exchange(reader_, nullptr))); }
     /// Queues only: acknowledges it (done, never delivered again).
-    void ack() { detail::check(shmbus_queue_consumer_ack(std::exchange(reader_, nullptr))); }
+    void ack() {
+        static_assert(std::is_same_v<Ops, detail::queue_consumer_ops>,
+                      "ack() is for records taken from a work queue");
+        detail::check(shmbus_queue_consumer_ack(std::exchange(reader_, nullptr)));
+    }
 
 private:
     template <class>
@@ -421,7 +426,19 @@ using publisher = basic_writer<detail::publisher_ops>;
 using producer = basic_writer<detail::producer_ops>;
 using queue_producer = basic_writer<detail::queue_producer_ops>;
 using consumer = basic_reader<detail::consumer_ops>;
-using queue_consumer = basic_reader<detail::queue_consumer_ops>;
+
+/// A work queue's consumer: takes records (the reads of the other readers)
+/// and acknowledges them; a taken record dropped unacknowledged goes back
+/// to the queue.
+class queue_consumer : public basic_reader<detail::queue_consumer_ops> {
+public:
+    using basic_reader::basic_reader;
+    std::optional<record> try_take() { return try_read(); }
+    record take_blocking(shmbus_wait w = wait::blocking()) { return read_blocking(w); }
+    std::optional<record> take_timeout(shmbus_wait w, std::chrono::nanoseconds t) {
+        return read_timeout(w, t);
+    }
+};
 
 /// A topic subscriber: a reader that also counts what it missed.
 class subscriber : public basic_reader<detail::subscriber_ops> {

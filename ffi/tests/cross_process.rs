@@ -4,7 +4,9 @@
 //! (`tests/c/subscriber.cpp`, through `shmbus.hpp`) and a Rust durable
 //! subscriber process each read every record of both publishers, in each
 //! publisher's order and intact, then drain the queue between them: every
-//! queued record is taken exactly once, by one or the other.
+//! queued record is taken exactly once, by one or the other. The C and
+//! C++ programs are built with AddressSanitizer and
+//! UndefinedBehaviorSanitizer, and a report fails them.
 //!
 //! The Rust processes are this test binary run again with a role in its
 //! environment (the ignored test `rust_peer`).
@@ -27,6 +29,18 @@ const RECORD_LEN: usize = 64;
 const TYPE_RUST: u16 = 2;
 /// Bound on any single wait.
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Compiler flags of the C and C++ peers.
+const SANITIZE: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+];
+/// Their run-time options: leaks reported, any report fails the process.
+const SANITIZE_ENV: [(&str, &str); 2] = [
+    ("ASAN_OPTIONS", "detect_leaks=1:exitcode=23"),
+    ("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
+];
 
 const ROLE: &str = "SHMBUS_FFI_TEST_ROLE";
 const BASE: &str = "SHMBUS_FFI_TEST_BASE";
@@ -129,8 +143,15 @@ fn rust_peer_command(role: &str, base: &Path, ns: &str) -> Command {
 
 #[test]
 fn c_and_cpp_and_rust_processes_share_a_topic_and_a_queue() {
-    let publisher_c = compile("publisher", Lang::C, &[source("publisher.c")], &[]);
-    let subscriber_cpp = compile("subscriber", Lang::Cpp, &[source("subscriber.cpp")], &[]);
+    // Both built with AddressSanitizer and UndefinedBehaviorSanitizer: a
+    // report makes the program fail (SANITIZE_ENV).
+    let publisher_c = compile("publisher", Lang::C, &[source("publisher.c")], SANITIZE);
+    let subscriber_cpp = compile(
+        "subscriber",
+        Lang::Cpp,
+        &[source("subscriber.cpp")],
+        SANITIZE,
+    );
     let ns = TempNs::new("ffi-xproc");
     let bus = ns.bus();
     let topic = bus.topic("md", &topic_config()).expect("create the topic");
@@ -151,12 +172,14 @@ fn c_and_cpp_and_rust_processes_share_a_topic_and_a_queue() {
     let peers = [
         Peer::spawn(
             "C++ subscriber",
-            Command::new(&subscriber_cpp).args([
-                base.as_os_str(),
-                name.as_ref(),
-                count.as_ref(),
-                "cpp".as_ref(),
-            ]),
+            Command::new(&subscriber_cpp)
+                .args([
+                    base.as_os_str(),
+                    name.as_ref(),
+                    count.as_ref(),
+                    "cpp".as_ref(),
+                ])
+                .envs(SANITIZE_ENV),
         ),
         Peer::spawn(
             "Rust subscriber",
@@ -164,7 +187,9 @@ fn c_and_cpp_and_rust_processes_share_a_topic_and_a_queue() {
         ),
         Peer::spawn(
             "C publisher",
-            Command::new(&publisher_c).args([base.as_os_str(), name.as_ref(), count.as_ref()]),
+            Command::new(&publisher_c)
+                .args([base.as_os_str(), name.as_ref(), count.as_ref()])
+                .envs(SANITIZE_ENV),
         ),
         Peer::spawn(
             "Rust publisher",

@@ -60,7 +60,7 @@ int run(int argc, char **argv) {
     std::printf("topic %llu\n", (unsigned long long)(2 * count));
 
     auto consumer = queue.consumer();
-    while (auto taken = consumer.try_read()) {
+    while (auto taken = consumer.try_take()) {
         uint64_t index = 0;
         uint16_t type = taken->record_type();
         if (!record_ok(taken->bytes(), type, index)) {
