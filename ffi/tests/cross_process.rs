@@ -4,7 +4,8 @@
 //! (`tests/c/subscriber.cpp`, through `shmbus.hpp`) and a Rust durable
 //! subscriber process each read every record of both publishers, in each
 //! publisher's order and intact, then drain the queue between them: every
-//! queued record is taken exactly once, by one or the other. The C and
+//! queued record is taken exactly once, by one or the other. The C
+//! publisher also feeds an SPSC channel that the C++ subscriber drains. The C and
 //! C++ programs are built with AddressSanitizer and
 //! UndefinedBehaviorSanitizer, and a report fails them.
 //!
@@ -19,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{compile, source, Lang, TempNs};
-use shmbus::{Bus, Policy, QueueConfig, StartAt, TopicConfig, WaitStrategy};
+use shmbus::{Bus, Policy, QueueConfig, SpscConfig, StartAt, TopicConfig, WaitStrategy};
 
 /// Records each publisher sends to the queue and to the topic.
 const COUNT: u64 = 500;
@@ -158,6 +159,9 @@ fn c_and_cpp_and_rust_processes_share_a_topic_and_a_queue() {
     let queue = bus
         .queue("orders", &queue_config())
         .expect("create the queue");
+    let channel = bus
+        .spsc("fills", &SpscConfig::with_capacity(1 << 14))
+        .expect("create the channel");
     // Both durable subscribers exist before anything is published, so
     // they see every record, whenever their processes start.
     for name in ["cpp", "rust"] {
@@ -178,6 +182,7 @@ fn c_and_cpp_and_rust_processes_share_a_topic_and_a_queue() {
                     name.as_ref(),
                     count.as_ref(),
                     "cpp".as_ref(),
+                    "channel".as_ref(),
                 ])
                 .envs(SANITIZE_ENV),
         ),
@@ -215,6 +220,12 @@ fn c_and_cpp_and_rust_processes_share_a_topic_and_a_queue() {
         .flat_map(|t| (0..COUNT).map(move |i| ((t, i), 1)))
         .collect();
     assert_eq!(taken, expected, "each queued record taken exactly once");
+    assert!(
+        outputs[0].lines().any(|l| l == format!("channel {COUNT}")),
+        "the C++ consumer did not receive the channel's records:\n{}",
+        outputs[0]
+    );
+    channel.remove().expect("remove the channel");
     topic.remove().expect("remove the topic");
     queue.remove().expect("remove the queue");
 }

@@ -1,6 +1,7 @@
-/* A C publisher process: opens the topic "md" and the queue "orders" made
- * by the test, sends COUNT records of type 1 to the queue, then COUNT to
- * the topic, alternating claim/commit and the copying send.
+/* A C publisher process: opens the topic "md", the queue "orders" and the
+ * channel "fills" made by the test, sends COUNT records of type 1 to the
+ * queue, then COUNT to the topic, then COUNT to the channel, alternating
+ * claim/commit and the copying send.
  *
  *   publisher BASE_DIR NAMESPACE COUNT
  */
@@ -20,11 +21,15 @@ int main(int argc, char **argv) {
     shmbus_queue *queue = NULL;
     shmbus_publisher *pub = NULL;
     shmbus_queue_producer *prod = NULL;
+    shmbus_channel *channel = NULL;
+    shmbus_producer *fills = NULL;
     CHECK(shmbus_bus_open_at(argv[1], argv[2], &bus));
     CHECK(shmbus_bus_open_topic(bus, "md", 10 * SECOND, &topic));
     CHECK(shmbus_bus_open_queue(bus, "orders", 10 * SECOND, &queue));
     CHECK(shmbus_topic_publisher(topic, &pub));
     CHECK(shmbus_queue_producer_new(queue, &prod));
+    CHECK(shmbus_bus_open_spsc(bus, "fills", 10 * SECOND, &channel));
+    CHECK(shmbus_channel_producer(channel, &fills));
     shmbus_wait wait = shmbus_wait_default();
     uint8_t buf[RECORD_LEN];
     shmbus_claim claim;
@@ -51,6 +56,18 @@ int main(int argc, char **argv) {
                                                 NULL));
         }
     }
+    for (uint64_t i = 0; i < count; i++) {
+        if (i % 2 == 0) {
+            CHECK(shmbus_producer_claim_timeout(fills, RECORD_LEN, wait, 30 * SECOND, &claim));
+            fill_record(claim.data, claim.capacity, TYPE_C, i);
+            CHECK(shmbus_producer_commit(fills, TYPE_C, NULL));
+        } else {
+            fill_record(buf, RECORD_LEN, TYPE_C, i);
+            CHECK(shmbus_producer_send_blocking(fills, TYPE_C, buf, RECORD_LEN, wait, NULL));
+        }
+    }
+    shmbus_producer_free(fills);
+    shmbus_channel_free(channel);
     shmbus_publisher_free(pub);
     shmbus_queue_producer_free(prod);
     shmbus_topic_free(topic);

@@ -2,6 +2,8 @@
 // topic "md", reads COUNT records from each of the two publishers (types 1
 // and 2), each publisher's in order and intact, then takes what is left
 // in the queue "orders" and acknowledges it, printing each record taken.
+// With a fifth argument "channel", it then receives COUNT records of the C
+// publisher on the channel "fills", in order and intact.
 //
 //   subscriber BASE_DIR NAMESPACE COUNT NAME
 #include <chrono>
@@ -29,8 +31,8 @@ bool record_ok(shmbus::bytes b, uint16_t type, uint64_t &index) {
 }
 
 int run(int argc, char **argv) {
-    if (argc != 5) {
-        std::fprintf(stderr, "usage: %s BASE_DIR NAMESPACE COUNT NAME\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        std::fprintf(stderr, "usage: %s BASE_DIR NAMESPACE COUNT NAME [channel]\n", argv[0]);
         return 2;
     }
     const uint64_t count = std::strtoull(argv[3], nullptr, 10);
@@ -69,6 +71,30 @@ int run(int argc, char **argv) {
         }
         taken->ack();
         std::printf("took %u %llu\n", type, (unsigned long long)index);
+    }
+
+    if (argc == 6 && std::string(argv[5]) == "channel") {
+        auto fills = bus.open_spsc("fills", 10s).consumer();
+        uint8_t buf[256];
+        for (uint64_t i = 0; i < count; i++) {
+            uint64_t index = 0;
+            if (i % 2 == 0) {
+                auto rec = fills.read_timeout(shmbus::wait::backoff(), 30s);
+                if (!rec || rec->record_type() != 1 || !record_ok(rec->bytes(), 1, index) ||
+                    index != i) {
+                    std::fprintf(stderr, "bad channel record %llu\n", (unsigned long long)i);
+                    return 1;
+                }
+            } else {
+                auto got = fills.recv_timeout(shmbus::mutable_bytes(buf, sizeof buf),
+                                              shmbus::wait::backoff(), 30s);
+                if (!got || !record_ok(shmbus::bytes(buf, got->len), 1, index) || index != i) {
+                    std::fprintf(stderr, "bad channel copy %llu\n", (unsigned long long)i);
+                    return 1;
+                }
+            }
+        }
+        std::printf("channel %llu\n", (unsigned long long)count);
     }
     return 0;
 }
