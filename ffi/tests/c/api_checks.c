@@ -7,6 +7,7 @@
  *
  *   api_checks BASE_DIR NAMESPACE
  */
+#include <pthread.h>
 #include <stddef.h>
 
 #include "check.h"
@@ -251,6 +252,15 @@ static void channel_checks(shmbus_bus *bus) {
     printf("channel checks ok\n");
 }
 
+/* Takes one record on another thread: an endpoint moves between threads
+ * (one at a time), and the record it holds moves with it. */
+static void *take_elsewhere(void *consumer) {
+    shmbus_record r;
+    enum shmbus_status s =
+        shmbus_queue_consumer_take_timeout(consumer, shmbus_wait_blocking(), 1000 * MS, &r);
+    return s == SHMBUS_STATUS_OK && r.len == 32 ? consumer : NULL;
+}
+
 static void queue_checks(shmbus_bus *bus) {
     shmbus_queue_config cfg = shmbus_queue_config_default();
     cfg.slots = 8;
@@ -305,6 +315,13 @@ static void queue_checks(shmbus_bus *bus) {
     ASSERT(got.len == 32 && got.record_type == 5);
     CHECK(shmbus_queue_producer_send_timeout(prod, 5, buf, 32, shmbus_wait_default(), MS, NULL));
     CHECK(shmbus_queue_consumer_recv_blocking(b, buf, sizeof buf, shmbus_wait_blocking(), &got));
+    CHECK(shmbus_queue_producer_try_send(prod, 5, buf, 32, NULL));
+    pthread_t thread;
+    void *result = NULL;
+    ASSERT(pthread_create(&thread, NULL, take_elsewhere, a) == 0);
+    ASSERT(pthread_join(thread, &result) == 0 && result == a);
+    EXPECT_STATUS(shmbus_queue_consumer_try_take(a, &ra), SHMBUS_STATUS_BUSY);
+    CHECK(shmbus_queue_consumer_ack(a)); /* the record taken on the other thread */
     shmbus_queue_producer_free(prod);
     shmbus_queue_consumer_free(a);
     shmbus_queue_consumer_free(b);
