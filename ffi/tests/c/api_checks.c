@@ -31,7 +31,7 @@ _Static_assert(offsetof(shmbus_v2_arbitrage_signal, timestamp_ns) == 162, "signa
 
 static const uint64_t MS = 1000000;
 
-static void topic_checks(shmbus_bus *bus) {
+static void topic_checks(shmbus_bus *bus, const char *base, const char *ns) {
     shmbus_topic_config cfg = shmbus_topic_config_default();
     cfg.slots = 16;
     cfg.max_payload = 128;
@@ -197,6 +197,23 @@ static void topic_checks(shmbus_bus *bus) {
            shmbus_v2_tlv_len(70000) == 0);
     shmbus_v2_builder_free(b);
 
+    /* Handles are independent: a subscriber outlives the bus and the topic
+     * handles it came from. */
+    shmbus_bus *bus2 = NULL;
+    shmbus_topic *topic2 = NULL;
+    shmbus_subscriber *late = NULL;
+    CHECK(shmbus_bus_open_at(base, ns, &bus2));
+    CHECK(shmbus_bus_open_topic(bus2, "md", 0, &topic2));
+    CHECK(shmbus_topic_subscriber(topic2, SHMBUS_START_AT_TAIL, &late));
+    shmbus_topic_free(topic2);
+    shmbus_bus_free(bus2);
+    fill_record(buf, 64, 7, 77);
+    CHECK(shmbus_publisher_try_send(pub, 7, buf, 64, NULL));
+    CHECK(shmbus_subscriber_try_read(late, &rec));
+    ASSERT(record_ok(rec.data, rec.len, 7, &index) && index == 77);
+    shmbus_subscriber_free(late); /* freed holding the record: released */
+    CHECK(shmbus_subscriber_try_recv(live, buf, sizeof buf, &got));
+
     /* A claim held when its publisher is freed is aborted. */
     CHECK(shmbus_publisher_try_claim(pub, 8, &claim));
     shmbus_publisher_free(pub);
@@ -339,7 +356,7 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(shmbus_bus_open_at(argv[1], NULL, &bus), SHMBUS_STATUS_NULL_ARGUMENT);
     CHECK(shmbus_bus_open_at(argv[1], argv[2], &bus));
     ASSERT(strlen(shmbus_last_error_message()) > 0);
-    topic_checks(bus);
+    topic_checks(bus, argv[1], argv[2]);
     channel_checks(bus);
     queue_checks(bus);
     shmbus_bus_free(bus);
