@@ -12,12 +12,12 @@
 //!   receives) carries the topic's configuration.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use shmbus::bridge_counters::{BridgeCounters, Counter};
 use shmbus::{Bus, ClaimError, Policy, RecvError, StartAt, TopicConfig, WaitStrategy};
 use zenoh::handlers::FifoChannelHandler;
 use zenoh::qos::CongestionControl;
@@ -26,7 +26,6 @@ use zenoh::{Session, Wait};
 
 use crate::config::Config;
 use crate::glob;
-use crate::stats::{word, TopicStats};
 use crate::wire::Header;
 
 /// How often the coordinator looks for new local topics, and how long a
@@ -89,7 +88,7 @@ impl Imported {
 
 /// Per-topic state shared by its exporter and importer.
 struct TopicLink {
-    stats: Arc<TopicStats>,
+    stats: Arc<BridgeCounters>,
     imported: Arc<Imported>,
 }
 
@@ -160,7 +159,6 @@ fn new_origin() -> u64 {
 pub struct Bridge {
     cfg: Config,
     ns: String,
-    ns_dir: PathBuf,
     bus: Bus,
     session: Session,
     origin: u64,
@@ -187,7 +185,6 @@ impl Bridge {
             None => Bus::open(&ns),
         }
         .map_err(|e| err("open the bus", e))?;
-        let ns_dir = bus.namespace().path().to_path_buf();
         let zcfg = cfg.zenoh().map_err(BridgeError)?;
         let session = zenoh::open(zcfg)
             .wait()
@@ -202,7 +199,6 @@ impl Bridge {
         Ok(Bridge {
             cfg,
             ns,
-            ns_dir,
             bus,
             session,
             origin: new_origin(),
@@ -236,9 +232,9 @@ impl Bridge {
         self.shutdown()
     }
 
-    fn link(&mut self, topic: &str) -> Option<(Arc<TopicStats>, Arc<Imported>)> {
+    fn link(&mut self, topic: &str) -> Option<(Arc<BridgeCounters>, Arc<Imported>)> {
         if !self.links.contains_key(topic) {
-            match TopicStats::open_locked(&self.ns_dir, topic) {
+            match BridgeCounters::open_locked(self.bus.namespace(), topic) {
                 Ok(stats) => {
                     self.links.insert(
                         topic.to_owned(),
@@ -307,7 +303,7 @@ impl Bridge {
     fn start_exporter(
         &self,
         name: &str,
-        stats: Arc<TopicStats>,
+        stats: Arc<BridgeCounters>,
         imported: Arc<Imported>,
     ) -> Result<JoinHandle<()>, BridgeError> {
         let topic = self.bus.open_topic(name).map_err(|e| err("open", e))?;
@@ -349,7 +345,7 @@ impl Bridge {
                     let bytes = match sub.read_timeout(wait, POLL) {
                         Ok(rec) => {
                             if imported.take(rec.sequence()) {
-                                stats.add(word::ECHO_SKIPPED, 1);
+                                stats.add(Counter::EchoSkipped, 1);
                                 continue;
                             }
                             seq += 1;
@@ -367,7 +363,7 @@ impl Bridge {
                             continue;
                         }
                         Err(RecvError::Lapped { missed }) => {
-                            stats.add(word::EXPORT_MISSED, missed);
+                            stats.add(Counter::ExportMissed, missed);
                             continue;
                         }
                         Err(e) => {
@@ -379,8 +375,8 @@ impl Bridge {
                         eprintln!("shmbus-bridge: sending {name:?}: {e}");
                         continue;
                     }
-                    stats.add(word::EXPORTED, 1);
-                    stats.add(word::EXPORTED_BYTES, bytes);
+                    stats.add(Counter::Exported, 1);
+                    stats.add(Counter::ExportedBytes, bytes);
                 }
             })
             .map_err(|e| err("spawn", e))
@@ -390,7 +386,7 @@ impl Bridge {
         &self,
         name: &str,
         config: &TopicConfig,
-        stats: Arc<TopicStats>,
+        stats: Arc<BridgeCounters>,
         imported: Arc<Imported>,
     ) -> Result<JoinHandle<()>, BridgeError> {
         let topic = self
@@ -410,15 +406,13 @@ impl Bridge {
         let name = name.to_owned();
         let max_payload = config.max_payload as usize;
         // Where each origin's stream stands; seeded with what the last run
-        // of this bridge imported, so that a restart counts what it missed.
-        let mut last: HashMap<u64, u64> = HashMap::new();
-        let (o, s) = (
-            stats.word(word::LAST_ORIGIN).load(Ordering::Relaxed),
-            stats.word(word::LAST_SEQ).load(Ordering::Relaxed),
-        );
-        if o != 0 {
-            last.insert(o, s);
-        }
+        // of this bridge imported (the counters file remembers the last
+        // few origins), so that a restart counts what it missed.
+        let mut last: HashMap<u64, u64> = stats
+            .origins()
+            .into_iter()
+            .map(|p| (p.origin, p.last_seq))
+            .collect();
         let spawn = std::thread::Builder::new().name(format!("import {name}"));
         spawn
             .spawn(move || {
@@ -430,21 +424,21 @@ impl Bridge {
                     };
                     let bytes = sample.payload().to_bytes();
                     let Some((h, payload)) = Header::decode(&bytes) else {
-                        stats.add(word::REJECTED, 1);
+                        stats.add(Counter::Rejected, 1);
                         continue;
                     };
                     if h.origin == own_origin || payload.len() > max_payload {
-                        stats.add(word::REJECTED, 1);
+                        stats.add(Counter::Rejected, 1);
                         continue;
                     }
                     let prev = last.get(&h.origin).copied();
                     if let Some(prev) = prev {
                         if h.seq <= prev {
                             // Only a replay could do this: not delivered twice.
-                            stats.add(word::REJECTED, 1);
+                            stats.add(Counter::Rejected, 1);
                             continue;
                         }
-                        stats.add(word::GAPS, h.seq - prev - 1);
+                        stats.add(Counter::Gaps, h.seq - prev - 1);
                     }
                     // Publish, waiting for room (Backpressure) but looking
                     // at the stop flag now and then.
@@ -457,8 +451,8 @@ impl Bridge {
                                 claim.copy_from_slice(payload);
                                 claim.set_record_type(h.record_type);
                                 if claim.commit().is_ok() {
-                                    stats.add(word::IMPORTED, 1);
-                                    stats.add(word::IMPORTED_BYTES, payload.len() as u64);
+                                    stats.add(Counter::Imported, 1);
+                                    stats.add(Counter::ImportedBytes, payload.len() as u64);
                                 }
                                 break;
                             }
@@ -474,10 +468,7 @@ impl Bridge {
                         }
                     }
                     last.insert(h.origin, h.seq);
-                    stats
-                        .word(word::LAST_ORIGIN)
-                        .store(h.origin, Ordering::Relaxed);
-                    stats.word(word::LAST_SEQ).store(h.seq, Ordering::Relaxed);
+                    stats.set_last_seq(h.origin, h.seq);
                 }
             })
             .map_err(|e| err("spawn", e))

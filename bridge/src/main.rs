@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::Parser;
-use shmbus_bridge::stats::TopicStats;
+use shmbus::bridge_counters;
 use shmbus_bridge::{Bridge, Config};
 
 /// The command line; flags add to (lists) or override (values) the file.
@@ -84,8 +84,31 @@ fn print_stats(cfg: &Config) -> Result<(), String> {
         None => shmbus::Bus::open(ns),
     }
     .map_err(|e| e.to_string())?;
-    let all = TopicStats::read_all(bus.namespace().path());
-    let json = serde_json::json!({ "namespace": ns, "topics": all });
+    let topics: Vec<serde_json::Value> = bridge_counters::read_all(bus.namespace())
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(topic, counters)| match counters {
+            Ok(c) => serde_json::json!({
+                "topic": topic,
+                "running": c.bridged,
+                "pid": c.pid,
+                "exported": c.exported,
+                "exported_bytes": c.exported_bytes,
+                "export_missed": c.export_missed,
+                "echo_skipped": c.echo_skipped,
+                "imported": c.imported,
+                "imported_bytes": c.imported_bytes,
+                "gaps": c.gaps,
+                "rejected": c.rejected,
+                "origins": c.origins.iter().map(|p| serde_json::json!({
+                    "origin": format!("{:016x}", p.origin),
+                    "last_seq": p.last_seq,
+                })).collect::<Vec<_>>(),
+            }),
+            Err(e) => serde_json::json!({ "topic": topic, "error": e.to_string() }),
+        })
+        .collect();
+    let json = serde_json::json!({ "namespace": ns, "topics": topics });
     println!("{json:#}");
     Ok(())
 }

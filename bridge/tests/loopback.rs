@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use shmbus::bridge_counters::{self, BridgeCounters, BridgeCountersSnapshot as Snapshot};
 use shmbus::{Bus, Policy, RecvError, StartAt, Topic, TopicConfig, WaitStrategy};
-use shmbus_bridge::stats::{Snapshot, TopicStats};
 use temp_ns::TempNs;
 use zenoh::Wait;
 
@@ -143,7 +143,9 @@ fn check(p: &[u8]) -> u64 {
 }
 
 fn stats(ns: &TempNs, topic: &str) -> Snapshot {
-    TopicStats::read(ns.ns.path(), topic).expect("bridge stats file")
+    bridge_counters::read(&ns.ns, topic)
+        .expect("readable bridge counters")
+        .expect("bridge counters file")
 }
 
 /// Opens `name` on `bus` once the importing bridge has created it.
@@ -174,6 +176,45 @@ fn warm_up(topic: &Topic, sub: &mut shmbus::Subscriber) {
             "warm-up records keep coming: an echo loop"
         );
     }
+}
+
+/// The `ring-dump` of the root workspace, built (once per test process)
+/// into the root's target directory: the bridge does not depend on it.
+fn ring_dump_bin() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "ring-dump", "--manifest-path"])
+                .arg(root.join("Cargo.toml"))
+                // The root's own target directory: never the one this test
+                // was built in (its build lock may be held meanwhile).
+                .env_remove("CARGO_TARGET_DIR")
+                .status()
+                .expect("run cargo build -p ring-dump");
+            assert!(status.success(), "building ring-dump failed");
+            root.join("target").join("debug").join("ring-dump")
+        })
+        .clone()
+}
+
+/// `ring-dump --json` with `args` on the namespace of `ns`.
+fn ring_dump_json(ns: &TempNs, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(ring_dump_bin())
+        .arg("--dir")
+        .arg(&ns.base)
+        .args(["-n", ns.ns.name(), "--json"])
+        .args(args)
+        .env_remove("SHMBUS_DIR")
+        .output()
+        .expect("run ring-dump");
+    assert!(
+        out.status.success(),
+        "ring-dump {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ring-dump prints JSON")
 }
 
 fn pair(a: &TempNs, b: &TempNs, allow: &[&str]) -> (BridgeProc, BridgeProc, u16) {
@@ -318,7 +359,9 @@ fn a_million_records_cross_in_order_and_intact_and_nothing_else_crosses() {
     // The topic not allowed never crossed.
     assert!(bus_b.open_topic("secret").is_err(), "secret reached B");
     assert!(
-        TopicStats::read(a.ns.path(), "secret").is_none(),
+        bridge_counters::read(&a.ns, "secret")
+            .expect("readable")
+            .is_none(),
         "A bridged secret"
     );
     assert!(bus_b.topics().iter().all(|t| t.name != "secret"));
@@ -457,6 +500,11 @@ fn a_restarted_importer_counts_the_gap_then_forwarding_resumes() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--stats prints JSON");
     assert_eq!(json["topics"][0]["topic"], "md", "{json}");
     assert_eq!(json["topics"][0]["gaps"], missed, "{json}");
+    // And as ring-dump shows the topic.
+    let doc = ring_dump_json(&b, &["show", "md"]);
+    assert_eq!(doc["bridge"]["gaps"], missed, "{doc}");
+    assert_eq!(doc["bridge"]["running"], true, "{doc}");
+    assert!(doc["bridge"]["imported"].as_u64() > Some(0), "{doc}");
     eprintln!(
         "B down: {down} records lost; {} more while reconnecting; all counted",
         missed - down
@@ -507,7 +555,7 @@ fn sigterm_stops_the_bridge_cleanly_and_withdraws_its_token() {
     assert_eq!((topic.as_str(), announced), ("quotes", cfg));
 
     // A second bridge on the same namespace and topic is refused.
-    let err = TopicStats::open_locked(a.ns.path(), "quotes").err();
+    let err = BridgeCounters::open_locked(&a.ns, "quotes").err();
     assert!(err.is_some(), "the running bridge holds the topic's lock");
 
     let status = bridge
@@ -518,7 +566,7 @@ fn sigterm_stops_the_bridge_cleanly_and_withdraws_its_token() {
         tokens().is_empty().then_some(())
     });
     // Its lock and its listening port are released.
-    assert!(TopicStats::open_locked(a.ns.path(), "quotes").is_ok());
+    assert!(BridgeCounters::open_locked(&a.ns, "quotes").is_ok());
     assert!(
         TcpListener::bind(("127.0.0.1", port)).is_ok(),
         "port still held"

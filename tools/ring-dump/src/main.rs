@@ -35,6 +35,7 @@
 //! unusable ring included) and usage errors, with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
+mod bridge;
 mod clean;
 mod json;
 mod lifecycle;
@@ -541,6 +542,8 @@ pub(crate) enum Row {
     Topic {
         name: String,
         result: Result<Box<TopicSnapshot>, Failure>,
+        /// The Zenoh bridge's counters of the topic, if it was bridged.
+        bridge: bridge::BridgeView,
     },
     /// A ready SPSC channel: its snapshot, or why its ring is unusable.
     Channel {
@@ -602,6 +605,7 @@ impl Row {
             Row::Topic {
                 name,
                 result: Err(f),
+                ..
             }
             | Row::Channel {
                 name,
@@ -684,6 +688,7 @@ fn row(ns: &Namespace, entry: DirectoryEntry, opts: &OpenOptions) -> Row {
             let fail = |e| ring_failure(e, ns, &record, opts);
             match record.kind() {
                 RingKind::Broadcast => Row::Topic {
+                    bridge: bridge::read(ns, &name),
                     name,
                     result: TopicInspector::open_topic(ns, record.clone(), opts)
                         .and_then(|log| log.snapshot())
@@ -942,10 +947,27 @@ fn topic(args: &Args, ns: &Namespace, log: TopicInspector) -> Result<Output, Fai
         };
     }
     let lag_bytes = log.lag_bytes(&snapshot);
+    let bridge = bridge::read(ns, &snapshot.topic.name);
     let stdout = if args.json {
-        json::topic(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
+        json::topic(
+            ns,
+            &snapshot,
+            &records,
+            &end,
+            args.hex_bytes,
+            &lag_bytes,
+            &bridge,
+        )
     } else {
-        render::topic_text(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
+        render::topic_text(
+            ns,
+            &snapshot,
+            &records,
+            &end,
+            args.hex_bytes,
+            &lag_bytes,
+            &bridge,
+        )
     };
     Ok(Output { stdout, failure })
 }
