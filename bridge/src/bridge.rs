@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shmbus::bridge_counters::{BridgeCounters, Counter};
 use shmbus::{Bus, ClaimError, Policy, RecvError, StartAt, TopicConfig, WaitStrategy};
@@ -24,7 +24,7 @@ use zenoh::qos::CongestionControl;
 use zenoh::sample::{Locality, Sample, SampleKind};
 use zenoh::{Session, Wait};
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_RECONNECT_HOLD_MS};
 use crate::glob;
 use crate::wire::Header;
 
@@ -83,6 +83,67 @@ impl Imported {
             }
         }
         false
+    }
+}
+
+/// How often a held exporter looks whether an importer came back.
+const HOLD_POLL: Duration = Duration::from_millis(1);
+
+/// What an exporter does before reading its next record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Read and send it.
+    Send,
+    /// Wait: the last remote importer went away less than the hold ago.
+    Wait,
+    /// Read and send it: no importer came back within the hold (said once
+    /// per loss).
+    GaveUp,
+}
+
+/// The exporter's wait for a lost importer (`reconnect_hold_ms`): once a
+/// remote subscriber matched its Zenoh publisher, a loss of every match
+/// (the importer's bridge restarted, its session dropped) makes it wait up
+/// to `hold` before it reads on, so that a `Backpressure` topic holds its
+/// publishers back instead of sending records to nobody. Before the first
+/// match (no importer yet) and after `hold`, it sends on.
+struct ReconnectHold {
+    matched: Arc<AtomicBool>,
+    hold: Duration,
+    ever_matched: bool,
+    lost_at: Option<Instant>,
+    gave_up: bool,
+}
+
+impl ReconnectHold {
+    fn new(matched: Arc<AtomicBool>, hold: Duration) -> Self {
+        ReconnectHold {
+            matched,
+            hold,
+            ever_matched: false,
+            lost_at: None,
+            gave_up: false,
+        }
+    }
+
+    /// What to do at `now`.
+    fn state(&mut self, now: Instant) -> Hold {
+        // Pairs with the Release store of the matching listener's callback.
+        if self.matched.load(Ordering::Acquire) {
+            self.ever_matched = true;
+            self.lost_at = None;
+            self.gave_up = false;
+            return Hold::Send;
+        }
+        if !self.ever_matched || self.gave_up || self.hold.is_zero() {
+            return Hold::Send;
+        }
+        let lost_at = *self.lost_at.get_or_insert(now);
+        if now.duration_since(lost_at) < self.hold {
+            return Hold::Wait;
+        }
+        self.gave_up = true;
+        Hold::GaveUp
     }
 }
 
@@ -323,8 +384,34 @@ impl Bridge {
             .declare_publisher(format!("shmbus/{}/{name}", self.ns))
             .congestion_control(congestion)
             .express(glob::any(&self.cfg.express, name))
+            // Never to this bridge's own importer: its matching status
+            // then says whether a remote importer is there.
+            .allowed_destination(Locality::Remote)
             .wait()
             .map_err(|e| err("declare the zenoh publisher", e))?;
+        let matched = Arc::new(AtomicBool::new(
+            publisher
+                .matching_status()
+                .wait()
+                .is_ok_and(|m| m.matching()),
+        ));
+        let listener = {
+            let matched = matched.clone();
+            publisher
+                .matching_listener()
+                .callback(move |m| matched.store(m.matching(), Ordering::Release))
+                .wait()
+                .map_err(|e| err("listen for importers", e))?
+        };
+        let hold = match config.policy {
+            Policy::Backpressure => Duration::from_millis(
+                self.cfg
+                    .reconnect_hold_ms
+                    .unwrap_or(DEFAULT_RECONNECT_HOLD_MS),
+            ),
+            Policy::Overwrite => Duration::ZERO,
+        };
+        let mut hold = ReconnectHold::new(matched, hold);
         let token = self
             .session
             .liveliness()
@@ -338,10 +425,24 @@ impl Bridge {
         spawn
             .spawn(move || {
                 let _token = token;
+                let _listener = listener;
                 let mut wait = WaitStrategy::BLOCKING;
                 let mut seq = 0u64;
                 let mut buf = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
+                    match hold.state(Instant::now()) {
+                        Hold::Send => {}
+                        Hold::Wait => {
+                            std::thread::sleep(HOLD_POLL);
+                            continue;
+                        }
+                        Hold::GaveUp => eprintln!(
+                            "shmbus-bridge: no importer of {name:?} came back within {:?}: \
+                             sending on (records nobody receives are counted as gaps \
+                             by the importer that comes back)",
+                            hold.hold
+                        ),
+                    }
                     let bytes = match sub.read_timeout(wait, POLL) {
                         Ok(rec) => {
                             if imported.take(rec.sequence()) {
@@ -450,11 +551,22 @@ impl Bridge {
                                 imported.push(claim.sequence());
                                 claim.copy_from_slice(payload);
                                 claim.set_record_type(h.record_type);
-                                if claim.commit().is_ok() {
-                                    stats.add(Counter::Imported, 1);
-                                    stats.add(Counter::ImportedBytes, payload.len() as u64);
+                                match claim.commit() {
+                                    Ok(_) => {
+                                        stats.add(Counter::Imported, 1);
+                                        stats.add(Counter::ImportedBytes, payload.len() as u64);
+                                        break;
+                                    }
+                                    // This bridge stalled (stopped, descheduled)
+                                    // past the topic's claim timeout and a reader
+                                    // gave the slot up: the record reached nobody,
+                                    // so it is published again.
+                                    Err(ClaimError::Reclaimed { .. }) => continue,
+                                    Err(e) => {
+                                        eprintln!("shmbus-bridge: stopped importing {name:?}: {e}");
+                                        return;
+                                    }
                                 }
-                                break;
                             }
                             Err(ClaimError::TimedOut | ClaimError::Full) => {
                                 if stop.load(Ordering::Relaxed) {
@@ -517,6 +629,32 @@ mod tests {
             None,
             "slots not a power of two"
         );
+    }
+
+    #[test]
+    fn a_lost_importer_is_waited_for_up_to_the_hold_once_per_loss() {
+        let matched = Arc::new(AtomicBool::new(false));
+        let mut hold = ReconnectHold::new(matched.clone(), Duration::from_secs(5));
+        let t0 = Instant::now();
+        assert_eq!(hold.state(t0), Hold::Send, "no importer yet: send on");
+        matched.store(true, Ordering::Release);
+        assert_eq!(hold.state(t0), Hold::Send);
+        matched.store(false, Ordering::Release);
+        let lost = t0 + Duration::from_secs(1);
+        assert_eq!(hold.state(lost), Hold::Wait);
+        assert_eq!(hold.state(lost + Duration::from_secs(4)), Hold::Wait);
+        assert_eq!(hold.state(lost + Duration::from_secs(5)), Hold::GaveUp);
+        assert_eq!(hold.state(lost + Duration::from_secs(6)), Hold::Send);
+        // Back, then lost again: a new hold.
+        matched.store(true, Ordering::Release);
+        assert_eq!(hold.state(lost + Duration::from_secs(7)), Hold::Send);
+        matched.store(false, Ordering::Release);
+        assert_eq!(hold.state(lost + Duration::from_secs(8)), Hold::Wait);
+        let mut never = ReconnectHold::new(matched.clone(), Duration::ZERO);
+        matched.store(true, Ordering::Release);
+        assert_eq!(never.state(t0), Hold::Send);
+        matched.store(false, Ordering::Release);
+        assert_eq!(never.state(t0), Hold::Send, "a zero hold never waits");
     }
 
     #[test]

@@ -49,6 +49,13 @@ struct Cli {
     /// topic to send express, unbatched: lower latency, less throughput
     #[arg(long, value_name = "PATTERN")]
     express: Vec<String>,
+    /// Zenoh's lease: a peer silent this long is taken for gone [default: 10000]
+    #[arg(long, value_name = "MS")]
+    lease_ms: Option<u64>,
+    /// how long a Backpressure topic's exporter holds its publishers back
+    /// waiting for a lost importer to return (0: never) [default: 5000]
+    #[arg(long, value_name = "MS")]
+    reconnect_hold_ms: Option<u64>,
     /// print the bridge counters of the namespace as JSON and exit
     #[arg(long)]
     stats: bool,
@@ -74,6 +81,12 @@ fn config(cli: Cli) -> Result<(Config, bool), String> {
     cfg.multicast_scouting |= cli.multicast_scouting;
     cfg.allow.extend(cli.allow);
     cfg.express.extend(cli.express);
+    if cli.lease_ms.is_some() {
+        cfg.lease_ms = cli.lease_ms;
+    }
+    if cli.reconnect_hold_ms.is_some() {
+        cfg.reconnect_hold_ms = cli.reconnect_hold_ms;
+    }
     Ok((cfg, cli.stats))
 }
 
