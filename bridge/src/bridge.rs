@@ -12,7 +12,7 @@
 //!   receives) carries the topic's configuration.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use zenoh::qos::CongestionControl;
 use zenoh::sample::{Locality, Sample, SampleKind};
 use zenoh::{Session, Wait};
 
-use crate::config::{Config, DEFAULT_RECONNECT_HOLD_MS};
+use crate::config::{Config, DEFAULT_LEASE_MS, DEFAULT_RECONNECT_HOLD_MS};
 use crate::glob;
 use crate::wire::Header;
 
@@ -101,48 +101,102 @@ enum Hold {
     GaveUp,
 }
 
+/// Whether a remote subscriber matches an exporter's Zenoh publisher, as
+/// its matching listener last said, and how many times it said so.
+#[derive(Default)]
+struct Matching {
+    matched: AtomicBool,
+    reports: AtomicU64,
+}
+
+impl Matching {
+    /// Called by the matching listener (a Zenoh thread).
+    fn report(&self, matched: bool) {
+        self.matched.store(matched, Ordering::Relaxed);
+        // SYNC POINT: pairs with the Acquire load in `Matching::look`, so
+        // that a reader that sees this report sees its `matched` too.
+        self.reports.fetch_add(1, Ordering::Release);
+    }
+
+    /// (matched, reports so far).
+    fn look(&self) -> (bool, u64) {
+        // SYNC POINT: pairs with the Release increment in `Matching::report`.
+        let reports = self.reports.load(Ordering::Acquire);
+        (self.matched.load(Ordering::Relaxed), reports)
+    }
+}
+
 /// The exporter's wait for a lost importer (`reconnect_hold_ms`): once a
 /// remote subscriber matched its Zenoh publisher, a loss of every match
 /// (the importer's bridge restarted, its session dropped) makes it wait up
 /// to `hold` before it reads on, so that a `Backpressure` topic holds its
 /// publishers back instead of sending records to nobody. Before the first
 /// match (no importer yet) and after `hold`, it sends on.
+///
+/// A look more than `stall` (Zenoh's lease) after the previous one means
+/// this process was stopped or starved that long (or its last `put` was
+/// blocked that long): the peers have dropped its session, whatever the
+/// matching status (not updated yet) says. It then waits, up to `hold`,
+/// for a new report that says matched, so that it does not send into the
+/// dropped session.
 struct ReconnectHold {
-    matched: Arc<AtomicBool>,
+    matching: Arc<Matching>,
     hold: Duration,
+    stall: Duration,
     ever_matched: bool,
+    last_look: Option<Instant>,
     lost_at: Option<Instant>,
+    /// After a stall: the reports seen then; a later one must say matched.
+    stalled_at_report: Option<u64>,
     gave_up: bool,
 }
 
 impl ReconnectHold {
-    fn new(matched: Arc<AtomicBool>, hold: Duration) -> Self {
+    fn new(matching: Arc<Matching>, hold: Duration, stall: Duration) -> Self {
         ReconnectHold {
-            matched,
+            matching,
             hold,
+            stall,
             ever_matched: false,
+            last_look: None,
             lost_at: None,
+            stalled_at_report: None,
             gave_up: false,
         }
     }
 
     /// What to do at `now`.
     fn state(&mut self, now: Instant) -> Hold {
-        // Pairs with the Release store of the matching listener's callback.
-        if self.matched.load(Ordering::Acquire) {
+        let (matched, reports) = self.matching.look();
+        let stalled = self
+            .last_look
+            .is_some_and(|last| now.saturating_duration_since(last) > self.stall);
+        self.last_look = Some(now);
+        if self.hold.is_zero() {
+            return Hold::Send;
+        }
+        if stalled && self.ever_matched {
+            self.stalled_at_report = Some(reports);
+            self.lost_at = Some(now);
+            self.gave_up = false;
+        }
+        let fresh = self.stalled_at_report.is_none_or(|seen| reports > seen);
+        if matched && fresh {
             self.ever_matched = true;
             self.lost_at = None;
+            self.stalled_at_report = None;
             self.gave_up = false;
             return Hold::Send;
         }
-        if !self.ever_matched || self.gave_up || self.hold.is_zero() {
+        if !self.ever_matched || self.gave_up {
             return Hold::Send;
         }
         let lost_at = *self.lost_at.get_or_insert(now);
-        if now.duration_since(lost_at) < self.hold {
+        if now.saturating_duration_since(lost_at) < self.hold {
             return Hold::Wait;
         }
         self.gave_up = true;
+        self.stalled_at_report = None;
         Hold::GaveUp
     }
 }
@@ -389,20 +443,22 @@ impl Bridge {
             .allowed_destination(Locality::Remote)
             .wait()
             .map_err(|e| err("declare the zenoh publisher", e))?;
-        let matched = Arc::new(AtomicBool::new(
-            publisher
-                .matching_status()
-                .wait()
-                .is_ok_and(|m| m.matching()),
-        ));
+        let matching = Arc::new(Matching::default());
         let listener = {
-            let matched = matched.clone();
+            let matching = matching.clone();
             publisher
                 .matching_listener()
-                .callback(move |m| matched.store(m.matching(), Ordering::Release))
+                .callback(move |m| matching.report(m.matching()))
                 .wait()
                 .map_err(|e| err("listen for importers", e))?
         };
+        if publisher
+            .matching_status()
+            .wait()
+            .is_ok_and(|m| m.matching())
+        {
+            matching.report(true);
+        }
         let hold = match config.policy {
             Policy::Backpressure => Duration::from_millis(
                 self.cfg
@@ -411,7 +467,8 @@ impl Bridge {
             ),
             Policy::Overwrite => Duration::ZERO,
         };
-        let mut hold = ReconnectHold::new(matched, hold);
+        let lease = Duration::from_millis(self.cfg.lease_ms.unwrap_or(DEFAULT_LEASE_MS));
+        let mut hold = ReconnectHold::new(matching, hold, lease);
         let token = self
             .session
             .liveliness()
@@ -633,28 +690,55 @@ mod tests {
 
     #[test]
     fn a_lost_importer_is_waited_for_up_to_the_hold_once_per_loss() {
-        let matched = Arc::new(AtomicBool::new(false));
-        let mut hold = ReconnectHold::new(matched.clone(), Duration::from_secs(5));
+        let m = Arc::new(Matching::default());
+        let stall = Duration::from_secs(100);
+        let mut hold = ReconnectHold::new(m.clone(), Duration::from_secs(5), stall);
         let t0 = Instant::now();
-        assert_eq!(hold.state(t0), Hold::Send, "no importer yet: send on");
-        matched.store(true, Ordering::Release);
-        assert_eq!(hold.state(t0), Hold::Send);
-        matched.store(false, Ordering::Release);
-        let lost = t0 + Duration::from_secs(1);
-        assert_eq!(hold.state(lost), Hold::Wait);
-        assert_eq!(hold.state(lost + Duration::from_secs(4)), Hold::Wait);
-        assert_eq!(hold.state(lost + Duration::from_secs(5)), Hold::GaveUp);
-        assert_eq!(hold.state(lost + Duration::from_secs(6)), Hold::Send);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(hold.state(at(0)), Hold::Send, "no importer yet: send on");
+        m.report(true);
+        assert_eq!(hold.state(at(0)), Hold::Send);
+        m.report(false);
+        assert_eq!(hold.state(at(1)), Hold::Wait);
+        assert_eq!(hold.state(at(5)), Hold::Wait);
+        assert_eq!(hold.state(at(6)), Hold::GaveUp);
+        assert_eq!(hold.state(at(7)), Hold::Send);
         // Back, then lost again: a new hold.
-        matched.store(true, Ordering::Release);
-        assert_eq!(hold.state(lost + Duration::from_secs(7)), Hold::Send);
-        matched.store(false, Ordering::Release);
-        assert_eq!(hold.state(lost + Duration::from_secs(8)), Hold::Wait);
-        let mut never = ReconnectHold::new(matched.clone(), Duration::ZERO);
-        matched.store(true, Ordering::Release);
-        assert_eq!(never.state(t0), Hold::Send);
-        matched.store(false, Ordering::Release);
-        assert_eq!(never.state(t0), Hold::Send, "a zero hold never waits");
+        m.report(true);
+        assert_eq!(hold.state(at(8)), Hold::Send);
+        m.report(false);
+        assert_eq!(hold.state(at(9)), Hold::Wait);
+        m.report(true);
+        assert_eq!(hold.state(at(10)), Hold::Send, "back within the hold");
+        let mut never = ReconnectHold::new(m.clone(), Duration::ZERO, stall);
+        assert_eq!(never.state(at(0)), Hold::Send);
+        m.report(false);
+        assert_eq!(never.state(at(1)), Hold::Send, "a zero hold never waits");
+    }
+
+    #[test]
+    fn after_a_stall_past_the_lease_a_new_match_is_waited_for() {
+        let m = Arc::new(Matching::default());
+        let mut hold =
+            ReconnectHold::new(m.clone(), Duration::from_secs(5), Duration::from_secs(1));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        m.report(true);
+        assert_eq!(hold.state(at(0)), Hold::Send);
+        assert_eq!(hold.state(at(900)), Hold::Send, "within the lease");
+        // Stopped for 3 s: "matched" is stale until a new report.
+        assert_eq!(hold.state(at(3900)), Hold::Wait);
+        m.report(false);
+        assert_eq!(hold.state(at(3901)), Hold::Wait);
+        m.report(true);
+        assert_eq!(hold.state(at(3902)), Hold::Send, "matched again");
+        // Stalled again, and no report comes: sent on after the hold.
+        assert_eq!(hold.state(at(6000)), Hold::Wait);
+        for ms in (6500..11000).step_by(500) {
+            assert_eq!(hold.state(at(ms)), Hold::Wait, "at {ms} ms");
+        }
+        assert_eq!(hold.state(at(11000)), Hold::GaveUp);
+        assert_eq!(hold.state(at(11001)), Hold::Send);
     }
 
     #[test]

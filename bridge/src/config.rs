@@ -54,6 +54,9 @@ pub struct Config {
     pub reconnect_hold_ms: Option<u64>,
 }
 
+/// Zenoh's lease when [`Config::lease_ms`] is unset (Zenoh's own default).
+pub const DEFAULT_LEASE_MS: u64 = 10_000;
+
 /// The default of [`Config::reconnect_hold_ms`].
 pub const DEFAULT_RECONNECT_HOLD_MS: u64 = 5_000;
 
