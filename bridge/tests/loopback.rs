@@ -179,14 +179,16 @@ fn warm_up(topic: &Topic, sub: &mut shmbus::Subscriber) {
 }
 
 /// The `ring-dump` of the root workspace, built (once per test process)
-/// into the root's target directory: the bridge does not depend on it.
+/// into the root's target directory, in release as the root's test command
+/// (`scripts/test-all.sh`) builds it, so that in CI this is only a check:
+/// the bridge does not depend on it.
 fn ring_dump_bin() -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
             let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "ring-dump", "--manifest-path"])
+                .args(["build", "--quiet", "--release", "-p", "ring-dump", "--manifest-path"])
                 .arg(root.join("Cargo.toml"))
                 // The root's own target directory: never the one this test
                 // was built in (its build lock may be held meanwhile).
@@ -194,7 +196,7 @@ fn ring_dump_bin() -> std::path::PathBuf {
                 .status()
                 .expect("run cargo build -p ring-dump");
             assert!(status.success(), "building ring-dump failed");
-            root.join("target").join("debug").join("ring-dump")
+            root.join("target").join("release").join("ring-dump")
         })
         .clone()
 }
@@ -772,12 +774,14 @@ impl Receiver {
 /// Two bridges, A exporting `md` to B, a topic on each side, B's
 /// subscriber warmed up; `a_args` and `b_args` added to each bridge's.
 struct Link {
-    a: TempNs,
-    b: TempNs,
-    md_a: Topic,
-    sub_b: shmbus::Subscriber,
+    // Dropped in this order: the bridges are killed (and waited for)
+    // before the namespaces are removed.
     ba: BridgeProc,
     bb: BridgeProc,
+    sub_b: shmbus::Subscriber,
+    md_a: Topic,
+    a: TempNs,
+    b: TempNs,
 }
 
 impl Link {
@@ -800,12 +804,12 @@ impl Link {
         let mut sub_b = md_b.subscriber(StartAt::Tail).expect("subscriber on B");
         warm_up(&md_a, &mut sub_b);
         Link {
-            a,
-            b,
-            md_a,
-            sub_b,
             ba,
             bb,
+            sub_b,
+            md_a,
+            a,
+            b,
         }
     }
 }
@@ -831,38 +835,38 @@ enum Stalled {
 /// fence.
 fn stalled_stream(tag: &str, policy: Policy, stalled: Stalled) -> (u64, u64, u64, u64, u64) {
     let cfg = stall_config(policy);
-    let mut path = Link::new(tag, &cfg, &[], &[]);
-    let gaps_before = stats(&path.b, "md").gaps;
-    let missed_before = stats(&path.a, "md").export_missed;
+    let mut link = Link::new(tag, &cfg, &[], &[]);
+    let gaps_before = stats(&link.b, "md").gaps;
+    let missed_before = stats(&link.a, "md").export_missed;
     let mut rx = Receiver::default();
-    let stream = Stream::start(&path.md_a, DATA);
-    rx.until_contiguous(&mut path.sub_b, DATA, 2000);
+    let stream = Stream::start(&link.md_a, DATA);
+    rx.until_contiguous(&mut link.sub_b, DATA, 2000);
 
     let bridge = match stalled {
-        Stalled::Exporter => &path.ba,
-        Stalled::Importer => &path.bb,
+        Stalled::Exporter => &link.ba,
+        Stalled::Importer => &link.bb,
     };
     signal(bridge, libc::SIGSTOP);
     // B's subscriber reads what was on its topic; the stream goes on (or
     // blocks, if a stopped exporter holds a Backpressure log full).
     let until = Instant::now() + STALL;
     while Instant::now() < until {
-        rx.read(&mut path.sub_b, Duration::from_millis(50));
+        rx.read(&mut link.sub_b, Duration::from_millis(50));
     }
     signal(bridge, libc::SIGCONT);
     // Forwarding resumes: records in a row again.
     let resumed_from = rx.count(DATA);
-    rx.until_contiguous(&mut path.sub_b, DATA, 2000);
+    rx.until_contiguous(&mut link.sub_b, DATA, 2000);
     assert!(rx.count(DATA) > resumed_from, "forwarding resumed");
     let published = stream.finish();
-    let fences = rx.fence(&mut path.sub_b, &[(&path.md_a, FENCE)]);
+    let fences = rx.fence(&mut link.sub_b, &[(&link.md_a, FENCE)]);
     assert_eq!(
         rx.last.get(&DATA).copied(),
         Some(published - 1),
         "the last record arrived"
     );
-    let gaps = stats(&path.b, "md").gaps - gaps_before;
-    let export_missed = stats(&path.a, "md").export_missed - missed_before;
+    let gaps = stats(&link.b, "md").gaps - gaps_before;
+    let export_missed = stats(&link.a, "md").export_missed - missed_before;
     (
         published + fences[0],
         rx.count(DATA) + rx.count(FENCE),
