@@ -188,7 +188,14 @@ fn ring_dump_bin() -> std::path::PathBuf {
         .get_or_init(|| {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
             let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--release", "-p", "ring-dump", "--manifest-path"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "ring-dump",
+                    "--manifest-path",
+                ])
                 .arg(root.join("Cargo.toml"))
                 // The root's own target directory: never the one this test
                 // was built in (its build lock may be held meanwhile).
