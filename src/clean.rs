@@ -20,7 +20,12 @@
 //!   so they are reported apart and removed only when asked
 //!   ([`CleanOptions::durable`]);
 //! * [`Stale::Directory`]: the namespace's directory, when no bus uses it
-//!   (no lock held on it) and every ring it names is itself stale.
+//!   (no lock held on it) and every ring it names is itself stale;
+//! * [`Stale::BridgeCounters`]: a Zenoh bridge's counters file
+//!   ([`crate::bridge_counters`]) that no bridge holds and whose topic is
+//!   not a ready topic any more. The counters of a topic that exists stay
+//!   (a restarted bridge counts what it missed from them), and go with the
+//!   topic when `clean` removes it as idle.
 //!
 //! [`scan`] changes nothing (it maps the directory and the logs
 //! read-only). [`clean`] removes what a scan found, looking at each object
@@ -61,6 +66,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::bridge_counters::{self, BridgeCountersError};
 use crate::directory::{Directory, DirectoryEntry, DirectoryError, RingKind, RingRecord};
 use crate::inspect::TopicInspector;
 use crate::layout::{participant, SegmentKind};
@@ -83,6 +89,8 @@ pub enum Stale {
     /// The namespace's directory, which no bus uses and whose every ring
     /// is stale.
     Directory,
+    /// A bridge counters file no bridge holds, of a topic that is gone.
+    BridgeCounters,
 }
 
 /// One stale object of a namespace.
@@ -102,6 +110,9 @@ impl std::fmt::Display for StaleObject {
         match (&self.stale, &self.ring) {
             (Stale::Orphan, _) => f.write_str("segment no directory entry names")?,
             (Stale::Directory, _) => f.write_str("directory no bus uses")?,
+            (Stale::BridgeCounters, _) => {
+                f.write_str("bridge counters of a topic that is gone, no bridge holds them")?
+            }
             (Stale::Idle, Some(r)) => write!(f, "{} \"{}\" nobody is attached to", r.kind(), r.name)?,
             (Stale::DurablePlaces(names), Some(r)) => write!(
                 f,
@@ -308,6 +319,20 @@ pub fn scan(ns: &Namespace) -> Result<StaleScan, DirectoryError> {
             }
         }
     }
+    for topic in bridge_counters::topics(ns).unwrap_or_default() {
+        let file = format!("{topic}.{}", bridge_counters::FILE_SUFFIX);
+        match bridge_counters::is_held(&bridge_counters::path(ns, &topic)) {
+            Ok(true) => live.push(file),
+            Ok(false) if !topic_ready(&entries, &topic) && directory_problem.is_none() => objects
+                .push(StaleObject {
+                    stale: Stale::BridgeCounters,
+                    file: Some(file),
+                    ring: None,
+                }),
+            // Its topic stays, or it cannot be told (left alone).
+            _ => {}
+        }
+    }
     if has_directory && directory_problem.is_none() {
         let held =
             match ns.held_lock_slots(crate::directory::DIRECTORY_SEGMENT, SegmentKind::Directory) {
@@ -371,6 +396,7 @@ pub fn clean(
                 Some("it keeps detached durable subscribers' places (not asked to remove them)")
             }
             Stale::Orphan => remove_orphan(ns, directory.as_ref(), object)?,
+            Stale::BridgeCounters => remove_bridge_counters(ns, directory.as_ref(), object)?,
             Stale::Idle | Stale::DurablePlaces(_) => {
                 remove_idle(ns, directory.as_ref(), object, options)?
             }
@@ -435,6 +461,66 @@ fn remove_orphan(
     }
 }
 
+/// Whether `entries` hold a ready topic `name`.
+fn topic_ready(entries: &[DirectoryEntry], name: &str) -> bool {
+    entries.iter().any(|e| {
+        matches!(e, DirectoryEntry::Ready(r) if r.name == name && r.kind() == RingKind::Broadcast)
+    })
+}
+
+/// Removes the bridge counters file of `topic` if no bridge holds it;
+/// `Some(why)` if it stays. A bridge that takes it between the look and
+/// the unlink keeps counting in the unlinked file until its next start.
+fn unlink_bridge_counters(
+    ns: &Namespace,
+    topic: &str,
+) -> Result<Option<&'static str>, DirectoryError> {
+    let path = bridge_counters::path(ns, topic);
+    match bridge_counters::is_held(&path) {
+        Ok(true) => return Ok(Some("a bridge holds it since the scan")),
+        Ok(false) => {}
+        Err(BridgeCountersError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(Some("it is gone already"))
+        }
+        Err(BridgeCountersError::Io { path, op, source }) => {
+            return Err(SegmentError::io(op, &path, source).into())
+        }
+        Err(_) => return Ok(Some("it is not a regular file")),
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some("it is gone already")),
+        Err(e) => Err(SegmentError::io("remove", &path, e).into()),
+    }
+}
+
+/// Removes a stale bridge counters file if its topic is still not ready
+/// and no bridge holds it; `Some(why)` if it stays.
+fn remove_bridge_counters(
+    ns: &Namespace,
+    directory: Option<&Directory>,
+    object: &StaleObject,
+) -> Result<Option<&'static str>, DirectoryError> {
+    let Some(topic) = object
+        .file
+        .as_deref()
+        .and_then(|f| f.strip_suffix(bridge_counters::FILE_SUFFIX))
+        .and_then(|f| f.strip_suffix('.'))
+    else {
+        return Ok(Some("its file name is not a bridge counters file's"));
+    };
+    let entries = match directory {
+        Some(d) => d.scan()?,
+        None => Vec::new(),
+    };
+    if topic_ready(&entries, topic) {
+        return Ok(Some("its topic was made again since the scan"));
+    }
+    unlink_bridge_counters(ns, topic)
+}
+
 /// Removes an idle ring (its entry, then its file) if nobody attached to
 /// it since the scan; `Some(why)` if it stays.
 fn remove_idle(
@@ -474,5 +560,10 @@ fn remove_idle(
     }
     // The entry's removal unlinked the file under our lock.
     drop(lock);
+    // A removed topic's bridge counters go with it (unless a bridge holds
+    // them, which then counts in them until it stops).
+    if record.kind() == RingKind::Broadcast && bridge_counters::path(ns, &record.name).exists() {
+        unlink_bridge_counters(ns, &record.name)?;
+    }
     Ok(None)
 }

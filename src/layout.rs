@@ -1905,6 +1905,141 @@ pub const DIRECTORY_LAYOUT_HASH: u64 = layout_hash(
     ],
 );
 
+/// `"SHMBRDG2"` read as a little-endian `u64`: the first word of a bridge
+/// counters file ([`BridgeCountersLayout`]). Version 1 of the file kept one
+/// origin; version 2 keeps [`BRIDGE_ORIGINS`].
+pub const BRIDGE_COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"SHMBRDG2");
+
+/// How many exporting origins a bridge counters file remembers the last
+/// sequence of ([`BridgeCountersLayout::origins`]).
+pub const BRIDGE_ORIGINS: usize = 8;
+
+shared_struct! {
+    /// Where one exporting origin's stream of a bridged topic stands, as
+    /// the importer last published it (one entry of
+    /// [`BridgeCountersLayout::origins`]).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+  0
+    /// |  origin (u64): the exporting bridge's run, 0 = entry unused    |
+    /// +---------------------------------------------------------------+  8
+    /// |  last_seq (u64): its last sequence imported                   |
+    /// +---------------------------------------------------------------+ 16
+    /// |  touched (u64): `imported` when the entry was last written    |
+    /// +---------------------------------------------------------------+ 24
+    /// |  pad (0)                                                      |
+    /// +---------------------------------------------------------------+ 32
+    /// ```
+    ///
+    /// Written only by the topic's importer: `last_seq` and `touched` on
+    /// every record of the origin, `origin` when the entry is taken (after
+    /// `last_seq`), so a reader may see a new origin with its first
+    /// sequence a moment late, never another origin's sequence for long.
+    /// When every entry is in use, a new origin takes the one touched
+    /// longest ago.
+    #[derive(Debug)]
+    pub struct BridgeOrigin {
+        /// The origin (random per exporter run, never 0); 0: unused.
+        0 => pub origin: StatCounter,
+        /// Its last sequence published on the local topic (from 1).
+        8 => pub last_seq: StatCounter,
+        /// The importer's `imported` count when this entry was last written:
+        /// which entry a new origin takes when all are in use.
+        16 => pub touched: StatCounter,
+        /// Pads the entry to 32 bytes.
+        24 => pub pad: u64,
+    }
+}
+
+shared_struct! {
+    /// The bridge's counters for one topic: the file
+    /// `<namespace dir>/<topic>.bridge`, written by `shmbus-bridge`, read
+    /// by `ring-dump` and `shmbus-bridge --stats`
+    /// ([`crate::bridge_counters`]).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +---------------------------------------------------------------+   0
+    /// |  magic (u64): "SHMBRDG2"                                      |
+    /// +---------------------------------------------------------------+   8
+    /// |  size (u64): bytes of this layout (640)                       |
+    /// +---------------------------------------------------------------+  16
+    /// |  pid (u64): the bridge that holds the file's lock             |
+    /// +---------------------------------------------------------------+  24
+    /// |  pad (0) ... up to byte 128                                   |
+    /// +---------------------------------------------------------------+ 128
+    /// |  exported (u64): records sent to Zenoh                        |
+    /// +---------------------------------------------------------------+ 136
+    /// |  exported_bytes (u64): their payload bytes                    |
+    /// +---------------------------------------------------------------+ 144
+    /// |  export_missed (u64): records the exporter was lapped over    |
+    /// +---------------------------------------------------------------+ 152
+    /// |  echo_skipped (u64): imported records not sent back           |
+    /// +---------------------------------------------------------------+ 160
+    /// |  pad (0) ... up to byte 256                                   |
+    /// +---------------------------------------------------------------+ 256
+    /// |  imported (u64): records published on the local topic         |
+    /// +---------------------------------------------------------------+ 264
+    /// |  imported_bytes (u64): their payload bytes                    |
+    /// +---------------------------------------------------------------+ 272
+    /// |  gaps (u64): records sent but never received                  |
+    /// +---------------------------------------------------------------+ 280
+    /// |  rejected (u64): messages refused (malformed, too large)      |
+    /// +---------------------------------------------------------------+ 288
+    /// |  pad (0) ... up to byte 384                                   |
+    /// +---------------------------------------------------------------+ 384
+    /// |  origins: BRIDGE_ORIGINS (8) x BridgeOrigin (32 bytes)        |
+    /// +---------------------------------------------------------------+ 640
+    /// ```
+    ///
+    /// Native-endian like every segment. The header line is written by the
+    /// bridge that opens the file, the export line only by the topic's
+    /// exporter thread, the import line and the origins only by its
+    /// importer thread; anyone reads them, as counters (no decision of the
+    /// bridge's hangs on what a reader sees). The bridge holds an OFD write
+    /// lock on byte 0 ([`BRIDGE_COUNTERS_LOCK`]) while it bridges the topic.
+    #[derive(Debug)]
+    pub struct BridgeCountersLayout {
+        /// [`BRIDGE_COUNTERS_MAGIC`].
+        0 => pub magic: StatCounter,
+        /// `size_of::<BridgeCountersLayout>()` of the writer.
+        8 => pub size: StatCounter,
+        /// Process id of the bridge that last opened the file.
+        16 => pub pid: StatCounter,
+        /// Pads the header line.
+        24 => pub pad_header: [u8; CACHE_LINE - 24],
+        /// Records sent to Zenoh.
+        128 => pub exported: StatCounter,
+        /// Payload bytes of those records.
+        136 => pub exported_bytes: StatCounter,
+        /// Records the exporter's subscriber was lapped over (`Overwrite`).
+        144 => pub export_missed: StatCounter,
+        /// Records the exporter passed over because this bridge imported them.
+        152 => pub echo_skipped: StatCounter,
+        /// Pads the export line.
+        160 => pub pad_export: [u8; CACHE_LINE - 32],
+        /// Records published on the local topic.
+        256 => pub imported: StatCounter,
+        /// Payload bytes of those records.
+        264 => pub imported_bytes: StatCounter,
+        /// Records the sequence numbers say were sent but never arrived.
+        272 => pub gaps: StatCounter,
+        /// Messages refused: malformed, too large, own origin, repeated.
+        280 => pub rejected: StatCounter,
+        /// Pads the import line.
+        288 => pub pad_import: [u8; CACHE_LINE - 32],
+        /// The last sequence of each exporting origin.
+        384 => pub origins: [BridgeOrigin; BRIDGE_ORIGINS],
+    }
+}
+
+/// Lock slot of a bridge counters file: the bridge holds a write lock on
+/// it while it bridges the topic.
+pub const BRIDGE_COUNTERS_LOCK: u64 = 0;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@
 //! | [`bus`]      | the public API: bus, topics, channels and work queues, their producers and consumers, routing |
 //! | [`inspect`]  | read-only snapshots and record walks of live rings, used by `ring-dump` |
 //! | [`clean`]    | what dead processes left in a namespace, found by liveness locks and removed with a look again first |
+//! | [`bridge_counters`] | the Zenoh bridge's per-topic counters file, written by `shmbus-bridge`, read by `ring-dump` |
 //!
 //! Each layer imports only layers above it in this table.
 //!
@@ -63,6 +64,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(not(shmbus_loom))]
+pub mod bridge_counters;
 #[cfg(not(shmbus_loom))]
 pub mod bus;
 #[cfg(not(shmbus_loom))]

@@ -12,21 +12,20 @@
 //!   receives) carries the topic's configuration.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use shmbus::bridge_counters::{BridgeCounters, Counter};
 use shmbus::{Bus, ClaimError, Policy, RecvError, StartAt, TopicConfig, WaitStrategy};
 use zenoh::handlers::FifoChannelHandler;
 use zenoh::qos::CongestionControl;
 use zenoh::sample::{Locality, Sample, SampleKind};
 use zenoh::{Session, Wait};
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_LEASE_MS, DEFAULT_RECONNECT_HOLD_MS};
 use crate::glob;
-use crate::stats::{word, TopicStats};
 use crate::wire::Header;
 
 /// How often the coordinator looks for new local topics, and how long a
@@ -87,9 +86,124 @@ impl Imported {
     }
 }
 
+/// How often a held exporter looks whether an importer came back.
+const HOLD_POLL: Duration = Duration::from_millis(1);
+
+/// What an exporter does before reading its next record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Read and send it.
+    Send,
+    /// Wait: the last remote importer went away less than the hold ago.
+    Wait,
+    /// Read and send it: no importer came back within the hold (said once
+    /// per loss).
+    GaveUp,
+}
+
+/// Whether a remote subscriber matches an exporter's Zenoh publisher, as
+/// its matching listener last said, and how many times it said so.
+#[derive(Default)]
+struct Matching {
+    matched: AtomicBool,
+    reports: AtomicU64,
+}
+
+impl Matching {
+    /// Called by the matching listener (a Zenoh thread).
+    fn report(&self, matched: bool) {
+        self.matched.store(matched, Ordering::Relaxed);
+        // SYNC POINT: pairs with the Acquire load in `Matching::look`, so
+        // that a reader that sees this report sees its `matched` too.
+        self.reports.fetch_add(1, Ordering::Release);
+    }
+
+    /// (matched, reports so far).
+    fn look(&self) -> (bool, u64) {
+        // SYNC POINT: pairs with the Release increment in `Matching::report`.
+        let reports = self.reports.load(Ordering::Acquire);
+        (self.matched.load(Ordering::Relaxed), reports)
+    }
+}
+
+/// The exporter's wait for a lost importer (`reconnect_hold_ms`): once a
+/// remote subscriber matched its Zenoh publisher, a loss of every match
+/// (the importer's bridge restarted, its session dropped) makes it wait up
+/// to `hold` before it reads on, so that a `Backpressure` topic holds its
+/// publishers back instead of sending records to nobody. Before the first
+/// match (no importer yet) and after `hold`, it sends on.
+///
+/// A look more than `stall` (Zenoh's lease) after the previous one means
+/// this process was stopped or starved that long (or its last `put` was
+/// blocked that long): the peers have dropped its session, whatever the
+/// matching status (not updated yet) says. It then waits, up to `hold`,
+/// for a new report that says matched, so that it does not send into the
+/// dropped session.
+struct ReconnectHold {
+    matching: Arc<Matching>,
+    hold: Duration,
+    stall: Duration,
+    ever_matched: bool,
+    last_look: Option<Instant>,
+    lost_at: Option<Instant>,
+    /// After a stall: the reports seen then; a later one must say matched.
+    stalled_at_report: Option<u64>,
+    gave_up: bool,
+}
+
+impl ReconnectHold {
+    fn new(matching: Arc<Matching>, hold: Duration, stall: Duration) -> Self {
+        ReconnectHold {
+            matching,
+            hold,
+            stall,
+            ever_matched: false,
+            last_look: None,
+            lost_at: None,
+            stalled_at_report: None,
+            gave_up: false,
+        }
+    }
+
+    /// What to do at `now`.
+    fn state(&mut self, now: Instant) -> Hold {
+        let (matched, reports) = self.matching.look();
+        let stalled = self
+            .last_look
+            .is_some_and(|last| now.saturating_duration_since(last) > self.stall);
+        self.last_look = Some(now);
+        if self.hold.is_zero() {
+            return Hold::Send;
+        }
+        if stalled && self.ever_matched {
+            self.stalled_at_report = Some(reports);
+            self.lost_at = Some(now);
+            self.gave_up = false;
+        }
+        let fresh = self.stalled_at_report.is_none_or(|seen| reports > seen);
+        if matched && fresh {
+            self.ever_matched = true;
+            self.lost_at = None;
+            self.stalled_at_report = None;
+            self.gave_up = false;
+            return Hold::Send;
+        }
+        if !self.ever_matched || self.gave_up {
+            return Hold::Send;
+        }
+        let lost_at = *self.lost_at.get_or_insert(now);
+        if now.saturating_duration_since(lost_at) < self.hold {
+            return Hold::Wait;
+        }
+        self.gave_up = true;
+        self.stalled_at_report = None;
+        Hold::GaveUp
+    }
+}
+
 /// Per-topic state shared by its exporter and importer.
 struct TopicLink {
-    stats: Arc<TopicStats>,
+    stats: Arc<BridgeCounters>,
     imported: Arc<Imported>,
 }
 
@@ -160,7 +274,6 @@ fn new_origin() -> u64 {
 pub struct Bridge {
     cfg: Config,
     ns: String,
-    ns_dir: PathBuf,
     bus: Bus,
     session: Session,
     origin: u64,
@@ -187,7 +300,6 @@ impl Bridge {
             None => Bus::open(&ns),
         }
         .map_err(|e| err("open the bus", e))?;
-        let ns_dir = bus.namespace().path().to_path_buf();
         let zcfg = cfg.zenoh().map_err(BridgeError)?;
         let session = zenoh::open(zcfg)
             .wait()
@@ -202,7 +314,6 @@ impl Bridge {
         Ok(Bridge {
             cfg,
             ns,
-            ns_dir,
             bus,
             session,
             origin: new_origin(),
@@ -236,9 +347,9 @@ impl Bridge {
         self.shutdown()
     }
 
-    fn link(&mut self, topic: &str) -> Option<(Arc<TopicStats>, Arc<Imported>)> {
+    fn link(&mut self, topic: &str) -> Option<(Arc<BridgeCounters>, Arc<Imported>)> {
         if !self.links.contains_key(topic) {
-            match TopicStats::open_locked(&self.ns_dir, topic) {
+            match BridgeCounters::open_locked(self.bus.namespace(), topic) {
                 Ok(stats) => {
                     self.links.insert(
                         topic.to_owned(),
@@ -307,7 +418,7 @@ impl Bridge {
     fn start_exporter(
         &self,
         name: &str,
-        stats: Arc<TopicStats>,
+        stats: Arc<BridgeCounters>,
         imported: Arc<Imported>,
     ) -> Result<JoinHandle<()>, BridgeError> {
         let topic = self.bus.open_topic(name).map_err(|e| err("open", e))?;
@@ -327,8 +438,37 @@ impl Bridge {
             .declare_publisher(format!("shmbus/{}/{name}", self.ns))
             .congestion_control(congestion)
             .express(glob::any(&self.cfg.express, name))
+            // Never to this bridge's own importer: its matching status
+            // then says whether a remote importer is there.
+            .allowed_destination(Locality::Remote)
             .wait()
             .map_err(|e| err("declare the zenoh publisher", e))?;
+        let matching = Arc::new(Matching::default());
+        let listener = {
+            let matching = matching.clone();
+            publisher
+                .matching_listener()
+                .callback(move |m| matching.report(m.matching()))
+                .wait()
+                .map_err(|e| err("listen for importers", e))?
+        };
+        if publisher
+            .matching_status()
+            .wait()
+            .is_ok_and(|m| m.matching())
+        {
+            matching.report(true);
+        }
+        let hold = match config.policy {
+            Policy::Backpressure => Duration::from_millis(
+                self.cfg
+                    .reconnect_hold_ms
+                    .unwrap_or(DEFAULT_RECONNECT_HOLD_MS),
+            ),
+            Policy::Overwrite => Duration::ZERO,
+        };
+        let lease = Duration::from_millis(self.cfg.lease_ms.unwrap_or(DEFAULT_LEASE_MS));
+        let mut hold = ReconnectHold::new(matching, hold, lease);
         let token = self
             .session
             .liveliness()
@@ -342,14 +482,28 @@ impl Bridge {
         spawn
             .spawn(move || {
                 let _token = token;
+                let _listener = listener;
                 let mut wait = WaitStrategy::BLOCKING;
                 let mut seq = 0u64;
                 let mut buf = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
+                    match hold.state(Instant::now()) {
+                        Hold::Send => {}
+                        Hold::Wait => {
+                            std::thread::sleep(HOLD_POLL);
+                            continue;
+                        }
+                        Hold::GaveUp => eprintln!(
+                            "shmbus-bridge: no importer of {name:?} came back within {:?}: \
+                             sending on (records nobody receives are counted as gaps \
+                             by the importer that comes back)",
+                            hold.hold
+                        ),
+                    }
                     let bytes = match sub.read_timeout(wait, POLL) {
                         Ok(rec) => {
                             if imported.take(rec.sequence()) {
-                                stats.add(word::ECHO_SKIPPED, 1);
+                                stats.add(Counter::EchoSkipped, 1);
                                 continue;
                             }
                             seq += 1;
@@ -367,7 +521,7 @@ impl Bridge {
                             continue;
                         }
                         Err(RecvError::Lapped { missed }) => {
-                            stats.add(word::EXPORT_MISSED, missed);
+                            stats.add(Counter::ExportMissed, missed);
                             continue;
                         }
                         Err(e) => {
@@ -379,8 +533,8 @@ impl Bridge {
                         eprintln!("shmbus-bridge: sending {name:?}: {e}");
                         continue;
                     }
-                    stats.add(word::EXPORTED, 1);
-                    stats.add(word::EXPORTED_BYTES, bytes);
+                    stats.add(Counter::Exported, 1);
+                    stats.add(Counter::ExportedBytes, bytes);
                 }
             })
             .map_err(|e| err("spawn", e))
@@ -390,7 +544,7 @@ impl Bridge {
         &self,
         name: &str,
         config: &TopicConfig,
-        stats: Arc<TopicStats>,
+        stats: Arc<BridgeCounters>,
         imported: Arc<Imported>,
     ) -> Result<JoinHandle<()>, BridgeError> {
         let topic = self
@@ -410,15 +564,13 @@ impl Bridge {
         let name = name.to_owned();
         let max_payload = config.max_payload as usize;
         // Where each origin's stream stands; seeded with what the last run
-        // of this bridge imported, so that a restart counts what it missed.
-        let mut last: HashMap<u64, u64> = HashMap::new();
-        let (o, s) = (
-            stats.word(word::LAST_ORIGIN).load(Ordering::Relaxed),
-            stats.word(word::LAST_SEQ).load(Ordering::Relaxed),
-        );
-        if o != 0 {
-            last.insert(o, s);
-        }
+        // of this bridge imported (the counters file remembers the last
+        // few origins), so that a restart counts what it missed.
+        let mut last: HashMap<u64, u64> = stats
+            .origins()
+            .into_iter()
+            .map(|p| (p.origin, p.last_seq))
+            .collect();
         let spawn = std::thread::Builder::new().name(format!("import {name}"));
         spawn
             .spawn(move || {
@@ -430,21 +582,21 @@ impl Bridge {
                     };
                     let bytes = sample.payload().to_bytes();
                     let Some((h, payload)) = Header::decode(&bytes) else {
-                        stats.add(word::REJECTED, 1);
+                        stats.add(Counter::Rejected, 1);
                         continue;
                     };
                     if h.origin == own_origin || payload.len() > max_payload {
-                        stats.add(word::REJECTED, 1);
+                        stats.add(Counter::Rejected, 1);
                         continue;
                     }
                     let prev = last.get(&h.origin).copied();
                     if let Some(prev) = prev {
                         if h.seq <= prev {
                             // Only a replay could do this: not delivered twice.
-                            stats.add(word::REJECTED, 1);
+                            stats.add(Counter::Rejected, 1);
                             continue;
                         }
-                        stats.add(word::GAPS, h.seq - prev - 1);
+                        stats.add(Counter::Gaps, h.seq - prev - 1);
                     }
                     // Publish, waiting for room (Backpressure) but looking
                     // at the stop flag now and then.
@@ -456,11 +608,22 @@ impl Bridge {
                                 imported.push(claim.sequence());
                                 claim.copy_from_slice(payload);
                                 claim.set_record_type(h.record_type);
-                                if claim.commit().is_ok() {
-                                    stats.add(word::IMPORTED, 1);
-                                    stats.add(word::IMPORTED_BYTES, payload.len() as u64);
+                                match claim.commit() {
+                                    Ok(_) => {
+                                        stats.add(Counter::Imported, 1);
+                                        stats.add(Counter::ImportedBytes, payload.len() as u64);
+                                        break;
+                                    }
+                                    // This bridge stalled (stopped, descheduled)
+                                    // past the topic's claim timeout and a reader
+                                    // gave the slot up: the record reached nobody,
+                                    // so it is published again.
+                                    Err(ClaimError::Reclaimed { .. }) => continue,
+                                    Err(e) => {
+                                        eprintln!("shmbus-bridge: stopped importing {name:?}: {e}");
+                                        return;
+                                    }
                                 }
-                                break;
                             }
                             Err(ClaimError::TimedOut | ClaimError::Full) => {
                                 if stop.load(Ordering::Relaxed) {
@@ -474,10 +637,7 @@ impl Bridge {
                         }
                     }
                     last.insert(h.origin, h.seq);
-                    stats
-                        .word(word::LAST_ORIGIN)
-                        .store(h.origin, Ordering::Relaxed);
-                    stats.word(word::LAST_SEQ).store(h.seq, Ordering::Relaxed);
+                    stats.set_last_seq(h.origin, h.seq);
                 }
             })
             .map_err(|e| err("spawn", e))
@@ -526,6 +686,59 @@ mod tests {
             None,
             "slots not a power of two"
         );
+    }
+
+    #[test]
+    fn a_lost_importer_is_waited_for_up_to_the_hold_once_per_loss() {
+        let m = Arc::new(Matching::default());
+        let stall = Duration::from_secs(100);
+        let mut hold = ReconnectHold::new(m.clone(), Duration::from_secs(5), stall);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(hold.state(at(0)), Hold::Send, "no importer yet: send on");
+        m.report(true);
+        assert_eq!(hold.state(at(0)), Hold::Send);
+        m.report(false);
+        assert_eq!(hold.state(at(1)), Hold::Wait);
+        assert_eq!(hold.state(at(5)), Hold::Wait);
+        assert_eq!(hold.state(at(6)), Hold::GaveUp);
+        assert_eq!(hold.state(at(7)), Hold::Send);
+        // Back, then lost again: a new hold.
+        m.report(true);
+        assert_eq!(hold.state(at(8)), Hold::Send);
+        m.report(false);
+        assert_eq!(hold.state(at(9)), Hold::Wait);
+        m.report(true);
+        assert_eq!(hold.state(at(10)), Hold::Send, "back within the hold");
+        let mut never = ReconnectHold::new(m.clone(), Duration::ZERO, stall);
+        assert_eq!(never.state(at(0)), Hold::Send);
+        m.report(false);
+        assert_eq!(never.state(at(1)), Hold::Send, "a zero hold never waits");
+    }
+
+    #[test]
+    fn after_a_stall_past_the_lease_a_new_match_is_waited_for() {
+        let m = Arc::new(Matching::default());
+        let mut hold =
+            ReconnectHold::new(m.clone(), Duration::from_secs(5), Duration::from_secs(1));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        m.report(true);
+        assert_eq!(hold.state(at(0)), Hold::Send);
+        assert_eq!(hold.state(at(900)), Hold::Send, "within the lease");
+        // Stopped for 3 s: "matched" is stale until a new report.
+        assert_eq!(hold.state(at(3900)), Hold::Wait);
+        m.report(false);
+        assert_eq!(hold.state(at(3901)), Hold::Wait);
+        m.report(true);
+        assert_eq!(hold.state(at(3902)), Hold::Send, "matched again");
+        // Stalled again, and no report comes: sent on after the hold.
+        assert_eq!(hold.state(at(6000)), Hold::Wait);
+        for ms in (6500..11000).step_by(500) {
+            assert_eq!(hold.state(at(ms)), Hold::Wait, "at {ms} ms");
+        }
+        assert_eq!(hold.state(at(11000)), Hold::GaveUp);
+        assert_eq!(hold.state(at(11001)), Hold::Send);
     }
 
     #[test]

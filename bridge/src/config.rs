@@ -42,7 +42,23 @@ pub struct Config {
     /// throughput.
     #[serde(default)]
     pub express: Vec<String>,
+    /// Zenoh's lease, in milliseconds: a peer silent for this long is
+    /// taken for gone and its session closed (Zenoh's default, 10 s, when
+    /// unset).
+    pub lease_ms: Option<u64>,
+    /// How long the exporter of a `Backpressure` topic waits, holding the
+    /// local publishers back, for a remote importer to come back once the
+    /// last one went away (a restart, a reconnect), before it sends on
+    /// with nobody to receive. Unset: [`DEFAULT_RECONNECT_HOLD_MS`]; 0:
+    /// never wait.
+    pub reconnect_hold_ms: Option<u64>,
 }
+
+/// Zenoh's lease when [`Config::lease_ms`] is unset (Zenoh's own default).
+pub const DEFAULT_LEASE_MS: u64 = 10_000;
+
+/// The default of [`Config::reconnect_hold_ms`].
+pub const DEFAULT_RECONNECT_HOLD_MS: u64 = 5_000;
 
 impl Config {
     /// Parses a TOML document.
@@ -76,6 +92,9 @@ impl Config {
             "scouting/multicast/enabled",
             self.multicast_scouting.to_string(),
         )?;
+        if let Some(lease) = self.lease_ms {
+            set(&mut z, "transport/link/tx/lease", lease.to_string())?;
+        }
         Ok(z)
     }
 }
@@ -99,6 +118,8 @@ mod tests {
             multicast_scouting = true
             allow = ["market_data", "signals*"]
             express = ["signals*"]
+            lease_ms = 1500
+            reconnect_hold_ms = 0
             "#,
         )
         .expect("valid config");
@@ -109,6 +130,8 @@ mod tests {
         assert!(c.multicast_scouting);
         assert_eq!(c.allow, ["market_data", "signals*"]);
         assert_eq!(c.express, ["signals*"]);
+        assert_eq!((c.lease_ms, c.reconnect_hold_ms), (Some(1500), Some(0)));
+        c.zenoh().expect("a lease Zenoh takes");
         let err = Config::from_toml("namespce = \"x\"").expect_err("typo refused");
         assert!(err.contains("namespce"), "{err}");
         let empty = Config::from_toml("").expect("empty config");

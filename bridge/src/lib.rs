@@ -10,7 +10,9 @@
 //! publishes what arrives.
 //!
 //! * [`wire`]: the bytes of one forwarded record (origin, sequence, type).
-//! * [`stats`]: the per-topic counters file, gaps included.
+//! * the per-topic counters file, gaps included, is
+//!   [`shmbus::bridge_counters`]: its layout is the core's, so that
+//!   `ring-dump` reads it without depending on this crate.
 //! * [`config`]: the TOML file and its Zenoh session configuration.
 //! * [`bridge`]: the exporters, importers and discovery.
 //! * [`glob`]: the allow list's patterns.
@@ -18,7 +20,6 @@
 pub mod bridge;
 pub mod config;
 pub mod glob;
-pub mod stats;
 pub mod wire;
 
 pub use bridge::{Bridge, BridgeError};

@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::Parser;
-use shmbus_bridge::stats::TopicStats;
+use shmbus::bridge_counters;
 use shmbus_bridge::{Bridge, Config};
 
 /// The command line; flags add to (lists) or override (values) the file.
@@ -49,6 +49,13 @@ struct Cli {
     /// topic to send express, unbatched: lower latency, less throughput
     #[arg(long, value_name = "PATTERN")]
     express: Vec<String>,
+    /// Zenoh's lease: a peer silent this long is taken for gone [default: 10000]
+    #[arg(long, value_name = "MS")]
+    lease_ms: Option<u64>,
+    /// how long a Backpressure topic's exporter holds its publishers back
+    /// waiting for a lost importer to return (0: never) [default: 5000]
+    #[arg(long, value_name = "MS")]
+    reconnect_hold_ms: Option<u64>,
     /// print the bridge counters of the namespace as JSON and exit
     #[arg(long)]
     stats: bool,
@@ -74,6 +81,12 @@ fn config(cli: Cli) -> Result<(Config, bool), String> {
     cfg.multicast_scouting |= cli.multicast_scouting;
     cfg.allow.extend(cli.allow);
     cfg.express.extend(cli.express);
+    if cli.lease_ms.is_some() {
+        cfg.lease_ms = cli.lease_ms;
+    }
+    if cli.reconnect_hold_ms.is_some() {
+        cfg.reconnect_hold_ms = cli.reconnect_hold_ms;
+    }
     Ok((cfg, cli.stats))
 }
 
@@ -84,8 +97,31 @@ fn print_stats(cfg: &Config) -> Result<(), String> {
         None => shmbus::Bus::open(ns),
     }
     .map_err(|e| e.to_string())?;
-    let all = TopicStats::read_all(bus.namespace().path());
-    let json = serde_json::json!({ "namespace": ns, "topics": all });
+    let topics: Vec<serde_json::Value> = bridge_counters::read_all(bus.namespace())
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(topic, counters)| match counters {
+            Ok(c) => serde_json::json!({
+                "topic": topic,
+                "running": c.bridged,
+                "pid": c.pid,
+                "exported": c.exported,
+                "exported_bytes": c.exported_bytes,
+                "export_missed": c.export_missed,
+                "echo_skipped": c.echo_skipped,
+                "imported": c.imported,
+                "imported_bytes": c.imported_bytes,
+                "gaps": c.gaps,
+                "rejected": c.rejected,
+                "origins": c.origins.iter().map(|p| serde_json::json!({
+                    "origin": format!("{:016x}", p.origin),
+                    "last_seq": p.last_seq,
+                })).collect::<Vec<_>>(),
+            }),
+            Err(e) => serde_json::json!({ "topic": topic, "error": e.to_string() }),
+        })
+        .collect();
+    let json = serde_json::json!({ "namespace": ns, "topics": topics });
     println!("{json:#}");
     Ok(())
 }

@@ -21,6 +21,7 @@
 //! A refusal ([`DirectoryError::NamespaceInUse`]) lists every segment held
 //! and by whom, and leaves everything as it was.
 
+use crate::bridge_counters;
 use crate::layout::{lock_slot, SegmentKind};
 use crate::segment::{Namespace, RemovalLock, SegmentError};
 
@@ -156,6 +157,21 @@ pub(crate) fn remove_namespace(
                 Err(e) => return Err(e.into()),
             }
         }
+        // A running Zenoh bridge holds its topics' counters files.
+        for topic in bridge_counters::topics(ns).unwrap_or_default() {
+            let path = bridge_counters::path(ns, &topic);
+            if bridge_counters::is_held(&path).unwrap_or(false) {
+                let pid = bridge_counters::read(ns, &topic)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |s| s.pid);
+                held_segments.push(HeldSegment {
+                    file: format!("{topic}.{}", bridge_counters::FILE_SUFFIX),
+                    ring: None,
+                    holders: vec![format!("the Zenoh bridge (pid {pid})")],
+                });
+            }
+        }
         if !held_segments.is_empty() {
             return Err(in_use(std::mem::take(&mut held_segments)));
         }
@@ -198,6 +214,15 @@ pub(crate) fn remove_namespace(
             Err(e) => return Err(e.into()),
         }
     }
+    // The bridge's counters files (none held, checked above).
+    for topic in bridge_counters::topics(ns).unwrap_or_default() {
+        let path = bridge_counters::path(ns, &topic);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SegmentError::io("remove", &path, e).into()),
+        }
+    }
     if dir.is_some() {
         match crate::segment::Segment::remove(ns, DIRECTORY_SEGMENT, SegmentKind::Directory) {
             Ok(()) | Err(SegmentError::NotFound { .. }) => {}
@@ -215,8 +240,9 @@ impl Directory {
     /// process holds any of them: no other bus has the namespace open (a
     /// bus of this process other than this handle's counts too), no
     /// producer, consumer, publisher or subscriber is attached to any ring
-    /// (this process's included), no ring is being created. This handle
-    /// is unusable after a removal.
+    /// (this process's included), no ring is being created, no Zenoh
+    /// bridge holds a topic's counters file (those files go too). This
+    /// handle is unusable after a removal.
     ///
     /// # Errors
     ///

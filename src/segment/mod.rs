@@ -50,7 +50,7 @@
 //! [`sigbus`]: set_sigbus_handler
 
 mod error;
-mod lock;
+pub(crate) mod lock;
 mod name;
 mod sigbus;
 

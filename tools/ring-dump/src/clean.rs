@@ -226,6 +226,7 @@ fn stale_name(s: &Stale) -> &'static str {
         Stale::Idle => "idle",
         Stale::DurablePlaces(_) => "durable_places",
         Stale::Directory => "directory",
+        Stale::BridgeCounters => "bridge_counters",
         // A newer library may find more kinds of stale object.
         _ => "other",
     }

@@ -15,6 +15,7 @@ use shmbus::inspect::{
 use shmbus::record::ParseError;
 use shmbus::Namespace;
 
+use crate::bridge::BridgeView;
 use crate::participant::{cpus, Backlog, Liveness};
 use crate::render::QueueReport;
 use crate::{LogWalkEnd, QueueWalkEnd, Row, WalkEnd};
@@ -567,6 +568,8 @@ struct TopicDocument<'a> {
     snapshot: TopicFields,
     records: Vec<TopicRecord>,
     walk: TopicWalk<'a>,
+    /// The Zenoh bridge's counters, null if the topic was never bridged.
+    bridge: serde_json::Value,
 }
 
 pub(crate) fn topic(
@@ -576,6 +579,7 @@ pub(crate) fn topic(
     end: &LogWalkEnd,
     hex_bytes: usize,
     lag_bytes: &[u64],
+    bridge: &BridgeView,
 ) -> String {
     let mut snapshot = TopicFields::from(s);
     for (sub, bytes) in snapshot.subscribers.iter_mut().zip(lag_bytes) {
@@ -595,6 +599,7 @@ pub(crate) fn topic(
             })
             .collect(),
         walk: end.into(),
+        bridge: crate::bridge::json(bridge),
     })
 }
 
@@ -969,6 +974,9 @@ struct Entry<'a> {
     status: &'static str,
     #[serde(flatten)]
     body: EntryBody<'a>,
+    /// A bridged topic's Zenoh bridge counters.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    bridge: serde_json::Value,
 }
 
 impl<'a> From<&'a Row> for Entry<'a> {
@@ -986,6 +994,7 @@ impl<'a> From<&'a Row> for Entry<'a> {
             Row::Topic {
                 name,
                 result: Err(f),
+                ..
             }
             | Row::Channel {
                 name,
@@ -1039,7 +1048,15 @@ impl<'a> From<&'a Row> for Entry<'a> {
                 },
             ),
         };
-        Entry { status, body }
+        let bridge = match row {
+            Row::Topic { bridge, .. } => crate::bridge::json(bridge),
+            _ => serde_json::Value::Null,
+        };
+        Entry {
+            status,
+            body,
+            bridge,
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! What is shown beforehand is read read-only, as every inspection
 //! command reads; the change itself is the library's, which checks again.
 
+use shmbus::bridge_counters;
 use shmbus::directory::{describe_lock, DirectoryError};
 use shmbus::inspect::{QueueInspector, SpscInspector, TopicInspector};
 use shmbus::segment::OpenOptions;
@@ -194,7 +195,23 @@ fn holders(ns: &Namespace) -> Result<Vec<String>, Failure> {
             who.join(", ")
         ));
     }
+    for (topic, counters) in bridge_counters::read_all(ns).map_err(bridge_failure)? {
+        if let Some(c) = counters.ok().filter(|c| c.bridged) {
+            held.push(format!(
+                "bridge counters of topic \"{topic}\" ({topic}.{}): the Zenoh bridge (pid {})",
+                bridge_counters::FILE_SUFFIX,
+                c.pid
+            ));
+        }
+    }
     Ok(held)
+}
+
+fn bridge_failure(e: bridge_counters::BridgeCountersError) -> Failure {
+    Failure {
+        code: EXIT_UNUSABLE,
+        reason: e.to_string(),
+    }
 }
 
 /// `ring-dump remove-namespace [--yes]`.
@@ -211,11 +228,17 @@ pub(crate) fn remove_namespace(args: &Args, ns: &Namespace, yes: bool) -> Result
         });
     }
     let files = ns.segments()?.len();
+    let counters = bridge_counters::topics(ns).map_err(bridge_failure)?.len();
     let what = format!(
-        "namespace \"{}\" ({}, {files} segment file{})",
+        "namespace \"{}\" ({}, {files} segment file{}{})",
         ns.name(),
         ns.path().display(),
-        if files == 1 { "" } else { "s" }
+        if files == 1 { "" } else { "s" },
+        match counters {
+            0 => String::new(),
+            1 => ", 1 bridge counters file".to_owned(),
+            n => format!(", {n} bridge counters files"),
+        }
     );
     if !yes {
         return printed(format!(

@@ -35,6 +35,7 @@
 //! unusable ring included) and usage errors, with exactly one line
 //! `ring-dump: <reason>` on stderr.
 
+mod bridge;
 mod clean;
 mod json;
 mod lifecycle;
@@ -80,8 +81,9 @@ WHAT EACH COMMAND SHOWS:
                   is attached), work queues (slots, max payload, depth, live producers
                   and consumers, records in flight, redelivered), then removed entries,
                   entries being created, corrupt entries and unusable rings (with what
-                  is wrong); the command run when none is given; `topics` is another
-                  name for it
+                  is wrong); a topic a Zenoh bridge bridges ends with
+                  `bridge=running|stopped gaps=N`; the command run when none is given;
+                  `topics` is another name for it
     show NAME     the ring NAME, whatever its kind, as `spsc NAME`, `topic NAME` or
                   `queue NAME` shows it (a name is one ring of one kind in a
                   namespace's directory, so there is never more than one to show)
@@ -90,8 +92,11 @@ WHAT EACH COMMAND SHOWS:
                   records from the consumer position on, in hex
     topic NAME    one topic: configuration, tail and gate, counters, every publisher
                   and subscriber (state, durable name, pid, cursor, lag, missed,
-                  heartbeat age, alive = holds its liveness lock), then its last
-                  records, newest first, decoded as Protocol V2 (hex otherwise)
+                  heartbeat age, alive = holds its liveness lock), the Zenoh bridge's
+                  counters of a bridged topic (<topic>.bridge: exported, imported,
+                  gaps, export missed, echo skipped, rejected, the last sequence of
+                  each origin), then its last records, newest first, decoded as
+                  Protocol V2 (hex otherwise)
     queue NAME    one work queue: configuration, head and tail, depth (records
                   waiting), counters (redelivered, reclaimed claims, reaped consumers
                   and producers), every producer (state, pid, committed, the claim it
@@ -110,6 +115,8 @@ WHAT EACH COMMAND SHOWS:
                   since the last refresh or it is full now; of a full queue, the holder of
                   its oldest record, else every live consumer); on a terminal a full-screen
                   view (q, Esc or Ctrl-C quits), else a block of plain lines per refresh;
+                  a bridged topic adds its bridge's export and import rates and the
+                  gaps and export misses counted since the last refresh;
                   --json: one JSON document per line; --count N stops after N refreshes
 
     tail NAME     the last --records records of a topic, channel or queue, oldest first,
@@ -140,8 +147,8 @@ IN EVERY VIEW OF A PARTICIPANT:
 
 COMMANDS THAT CHANGE THINGS (each only with --yes; without it, what would be done, exit 0):
     clean                  what no live process holds (files no directory entry names,
-                           rings nobody is attached to, a directory no bus uses), one line
-                           each with why; --durable also topics keeping detached durable
+                           rings nobody is attached to, a directory no bus uses, a Zenoh
+                           bridge's counters of a topic that is gone), one line each with why; --durable also topics keeping detached durable
                            subscribers' places; --all-namespaces every namespace under BASE;
                            each object is looked at again right before it is removed
     drop-durable TOPIC NAME
@@ -149,8 +156,9 @@ COMMANDS THAT CHANGE THINGS (each only with --yes; without it, what would be don
                            back); refused, exit 2, while a live process holds it
     remove NAME            remove a ring of any kind through the directory; its live peers
                            find it removed at their next call
-    remove-namespace       remove the namespace and everything in it; refused, exit 2,
-                           listing who holds what, while any process holds any of it
+    remove-namespace       remove the namespace and everything in it (Zenoh bridge counters
+                           too); refused, exit 2, listing who holds what, while any process
+                           holds any of it (a running bridge included)
 
 Options go before or after the command. With --json every command prints one
 JSON document on stdout (nothing when it fails before it has anything to show),
@@ -541,6 +549,8 @@ pub(crate) enum Row {
     Topic {
         name: String,
         result: Result<Box<TopicSnapshot>, Failure>,
+        /// The Zenoh bridge's counters of the topic, if it was bridged.
+        bridge: bridge::BridgeView,
     },
     /// A ready SPSC channel: its snapshot, or why its ring is unusable.
     Channel {
@@ -602,6 +612,7 @@ impl Row {
             Row::Topic {
                 name,
                 result: Err(f),
+                ..
             }
             | Row::Channel {
                 name,
@@ -684,6 +695,7 @@ fn row(ns: &Namespace, entry: DirectoryEntry, opts: &OpenOptions) -> Row {
             let fail = |e| ring_failure(e, ns, &record, opts);
             match record.kind() {
                 RingKind::Broadcast => Row::Topic {
+                    bridge: bridge::read(ns, &name),
                     name,
                     result: TopicInspector::open_topic(ns, record.clone(), opts)
                         .and_then(|log| log.snapshot())
@@ -942,10 +954,27 @@ fn topic(args: &Args, ns: &Namespace, log: TopicInspector) -> Result<Output, Fai
         };
     }
     let lag_bytes = log.lag_bytes(&snapshot);
+    let bridge = bridge::read(ns, &snapshot.topic.name);
     let stdout = if args.json {
-        json::topic(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
+        json::topic(
+            ns,
+            &snapshot,
+            &records,
+            &end,
+            args.hex_bytes,
+            &lag_bytes,
+            &bridge,
+        )
     } else {
-        render::topic_text(ns, &snapshot, &records, &end, args.hex_bytes, &lag_bytes)
+        render::topic_text(
+            ns,
+            &snapshot,
+            &records,
+            &end,
+            args.hex_bytes,
+            &lag_bytes,
+            &bridge,
+        )
     };
     Ok(Output { stdout, failure })
 }

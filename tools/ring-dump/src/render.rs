@@ -11,6 +11,7 @@ use shmbus::inspect::{
 use shmbus::record::ParseError;
 use shmbus::Namespace;
 
+use crate::bridge::BridgeView;
 use crate::participant::{cpus, Backlog, Liveness};
 use crate::{LogWalkEnd, QueueWalkEnd, Row, WalkEnd};
 
@@ -240,6 +241,7 @@ pub(crate) fn topic_text(
     end: &LogWalkEnd,
     hex_bytes: usize,
     lag_bytes: &[u64],
+    bridge: &BridgeView,
 ) -> String {
     let mut o = String::new();
     let t = &s.topic;
@@ -303,6 +305,7 @@ pub(crate) fn topic_text(
         "counters     reclaimed claims {}, reaped subscribers {}, reaped publishers {}",
         s.reclaimed_claims, s.reaped_subscribers, s.reaped_publishers
     );
+    crate::bridge::show_text(&mut o, bridge);
     let _ = writeln!(
         o,
         "publishers   {} in use, {} alive",
@@ -744,12 +747,16 @@ pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
     for row in rows {
         let name = label(row);
         let (kind, details) = match row {
-            Row::Topic { result: Ok(s), .. } => {
+            Row::Topic {
+                result: Ok(s),
+                bridge,
+                ..
+            } => {
                 let c = &s.config;
                 (
                     "topic",
                     format!(
-                        "policy={} slots={} max_payload={} tail={} publishers={} subscribers={} max_lag={}",
+                        "policy={} slots={} max_payload={} tail={} publishers={} subscribers={} max_lag={}{}",
                         policy_name(c.policy),
                         c.slots,
                         c.max_payload,
@@ -757,7 +764,8 @@ pub(crate) fn list_text(ns: &Namespace, rows: &[Row]) -> String {
                         s.publishers_alive(),
                         s.subscribers_alive(),
                         s.max_lag()
-                            .map_or_else(|| "-".to_owned(), |l| l.to_string())
+                            .map_or_else(|| "-".to_owned(), |l| l.to_string()),
+                        crate::bridge::list_cell(bridge).unwrap_or_default()
                     ),
                 )
             }

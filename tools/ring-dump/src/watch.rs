@@ -46,6 +46,7 @@ use shmbus::ring::broadcast::Policy;
 use shmbus::segment::OpenOptions;
 use shmbus::{Namespace, RingKind};
 
+use crate::bridge::{self, BridgeRates, BridgeSample};
 use crate::participant::{queue_backlog, spsc_backlog, Backlog, Liveness};
 use crate::{Args, Failure, Output, EXIT_NOT_FOUND, EXIT_UNUSABLE};
 
@@ -202,6 +203,8 @@ pub(crate) struct Sample {
     /// An SPSC channel's bytes in use.
     pub(crate) used_bytes: Option<u64>,
     pub(crate) peers: Vec<Peer>,
+    /// A bridged topic's Zenoh bridge counters.
+    pub(crate) bridge: Option<BridgeSample>,
 }
 
 /// Counter growth of one participant between two looks.
@@ -260,6 +263,8 @@ pub(crate) struct RingView {
     pub(crate) slowest: Option<usize>,
     /// Indices in `sample.peers` of the consumers holding writers back.
     pub(crate) gating: Vec<usize>,
+    /// A bridged topic's bridge rates (`None` on a first look).
+    pub(crate) bridge_rates: Option<BridgeRates>,
 }
 
 /// Compares `now` with `prev` (the same ring, `elapsed` earlier; `None` on
@@ -288,12 +293,17 @@ pub(crate) fn compare(prev: Option<&Sample>, now: Sample, elapsed: Duration) -> 
     });
     let slowest = slowest(&now, &rates);
     let gating = gating(&now, writers_full.unwrap_or(0));
+    let bridge_rates = now
+        .bridge
+        .as_ref()
+        .and_then(|b| bridge::rates(prev.and_then(|p| p.bridge.as_ref()), b, elapsed));
     RingView {
         sample: now,
         rates,
         writers_full,
         slowest,
         gating,
+        bridge_rates,
     }
 }
 
@@ -406,6 +416,7 @@ pub(crate) fn topic_sample(s: &TopicSnapshot, lag_bytes: &[u64]) -> Sample {
     let slots = s.config.slots;
     let lowest = s.subscribers.iter().map(|sub| sub.cursor).min();
     Sample {
+        bridge: None,
         name: s.topic.name.clone(),
         shape: Shape::Topic {
             policy: s.config.policy,
@@ -442,6 +453,7 @@ pub(crate) fn spsc_sample(s: &SpscSnapshot, backlog: Option<Backlog>) -> Sample 
         peers.push(peer);
     }
     Sample {
+        bridge: None,
         name: s.name.clone(),
         shape: Shape::Spsc {
             capacity: s.capacity,
@@ -472,6 +484,7 @@ pub(crate) fn queue_sample(s: &QueueSnapshot, waiting: Option<Backlog>) -> Sampl
     }
     let slots = s.config.slots;
     Sample {
+        bridge: None,
         name: s.queue.name.clone(),
         shape: Shape::Queue { slots },
         tail: s.tail,
@@ -643,7 +656,10 @@ impl<'a> Watcher<'a> {
                 continue;
             };
             match inspector.sample() {
-                Ok(sample) => {
+                Ok(mut sample) => {
+                    if matches!(sample.shape, Shape::Topic { .. }) {
+                        sample.bridge = BridgeSample::of(&bridge::read(self.ns, &name));
+                    }
                     let at = Instant::now();
                     let view = match previous.as_ref() {
                         Some((then, prev)) => {
@@ -816,6 +832,12 @@ fn lines(ns: &Namespace, interval: Duration, r: &Refresh) -> Vec<Line> {
                 for i in 0..v.sample.peers.len() {
                     o.push(peer_line(v, i));
                 }
+                if let Some(b) = &v.sample.bridge {
+                    o.push(line(
+                        Tone::Plain,
+                        bridge::watch_text(b, v.bridge_rates.as_ref()),
+                    ));
+                }
             }
             Look::Unusable { name, reason } => o.push(line(
                 Tone::Problem,
@@ -882,6 +904,8 @@ enum RingJson<'a> {
         writers_full: Option<u64>,
         waiting: Option<LagJson>,
         participants: Vec<PeerJson<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bridge: Option<BridgeJson>,
     },
     Unusable {
         name: &'a str,
@@ -890,6 +914,19 @@ enum RingJson<'a> {
     Gone {
         name: &'a str,
     },
+}
+
+/// A bridged topic's bridge counters and rates in `watch --json`.
+#[derive(Serialize)]
+struct BridgeJson {
+    running: bool,
+    exported: u64,
+    imported: u64,
+    gaps: u64,
+    export_missed: u64,
+    /// Rates and growth since the last refresh; absent on a first look.
+    #[serde(flatten)]
+    rates: Option<BridgeRates>,
 }
 
 #[derive(Serialize)]
@@ -944,6 +981,14 @@ fn ring_json(look: &Look) -> RingJson<'_> {
                         }
                     })
                     .collect(),
+                bridge: s.bridge.map(|b| BridgeJson {
+                    running: b.running,
+                    exported: b.exported,
+                    imported: b.imported,
+                    gaps: b.gaps,
+                    export_missed: b.export_missed,
+                    rates: v.bridge_rates,
+                }),
             }
         }
         Look::Unusable { name, reason } => RingJson::Unusable {
@@ -1218,6 +1263,7 @@ mod tests {
     fn topic(policy: Policy, slots: u32, tail: u64, peers: Vec<Peer>) -> Sample {
         let lowest = peers.iter().filter_map(|p| p.cursor).min();
         Sample {
+            bridge: None,
             name: "md".to_owned(),
             shape: Shape::Topic { policy, slots },
             tail,
@@ -1375,6 +1421,7 @@ mod tests {
         let mut dead = peer(Role::Consumer, 2, 10, 100);
         dead.liveness = Liveness::Dead;
         Sample {
+            bridge: None,
             name: "execution".to_owned(),
             shape: Shape::Queue { slots: 8 },
             tail: 30,
@@ -1418,6 +1465,7 @@ mod tests {
         let mut consumer = peer(Role::Consumer, 0, 5, 50);
         consumer.lag = Some(12);
         let s = Sample {
+            bridge: None,
             name: "fills".to_owned(),
             shape: Shape::Spsc { capacity: 4096 },
             tail: 4096,
