@@ -321,21 +321,24 @@ impl<H, L> Lender<H, L> {
     }
 
     /// Lends the handle to `make`, whose result may borrow it for as long
-    /// as it is stored here; stores what it returns.
+    /// as it is stored here; stores what it returns (`None`: nothing to
+    /// lend now, and nothing stored).
     ///
     /// # Errors
     ///
     /// `Closed` once closed, `InUse` while a claim or record is out, or what
     /// `make` returned (nothing is stored).
-    pub fn lend(&mut self, make: impl FnOnce(*mut H) -> PyResult<L>) -> PyResult<&mut L> {
+    pub fn lend(
+        &mut self,
+        make: impl FnOnce(*mut H) -> PyResult<Option<L>>,
+    ) -> PyResult<Option<&mut L>> {
         let ptr = self.ptr()?;
         // `make` may turn the pointer into a borrow as long as `L` is
         // stored: the box lives until `close` or drop; `close` refuses while
         // a lease is out and drop drops the lease first, so the borrow never
         // outlives it; every other way to the handle goes through `ptr`,
         // which refuses while the lease is stored.
-        let lease = make(ptr.as_ptr())?;
-        Ok(self.lease.insert(lease))
+        Ok(make(ptr.as_ptr())?.map(|lease| self.lease.insert(lease)))
     }
 
     /// The lease, to end it: taken out, so that the handle is free again
