@@ -13,14 +13,16 @@
 
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
+use std::cell::{RefCell, RefMut};
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use shmbus::{ClaimError, RecvError, WaitStrategy};
 
 use crate::errors::{claim_error, recv_error, Closed, Full};
 use crate::lease::{Claim, EndLease, Record};
-use crate::lender::{wait_in_slices, Lender, Reader, Writer};
+use crate::lender::{wait_in_slices, Confined, Lender, Reader, Writer};
 
 /// A wait strategy by name: `"spin"`, `"yield"`, `"backoff"` or
 /// `"blocking"` (`None`: `default`).
@@ -75,6 +77,30 @@ pub type ReaderLender<R> = Lender<R, <R as Reader>::Record<'static>>;
 /// How a call waits: `None` not at all (the `try_` forms), else with a
 /// strategy up to a timeout (`None`: without end).
 pub type Waiting = Option<(WaitStrategy, Option<Duration>)>;
+
+/// The state of a writing or reading Python class: the lender of its
+/// Rust handle, and the last lease object it lent (`Claim` or `Record`),
+/// lent again once nothing else refers to it.
+pub struct Endpoint<L, S> {
+    /// The Rust handle and its outstanding lease.
+    pub inner: L,
+    /// The last lease object, if it has ended.
+    pub spare: Option<Py<S>>,
+}
+
+/// The state in `cell`, on the thread that made it, borrowed for one call.
+///
+/// # Errors
+///
+/// `RuntimeError` on another thread, or while another call of the same
+/// handle is in progress (a signal handler run by its wait).
+pub fn borrow_state<'a, T>(cell: &'a Confined<RefCell<T>>, what: &str) -> PyResult<RefMut<'a, T>> {
+    cell.get()?.try_borrow_mut().map_err(|_| {
+        PyRuntimeError::new_err(format!(
+            "this {what} is in use by a call in progress (from a signal handler?)"
+        ))
+    })
+}
 
 /// What a ring call returns when it fails: which errors mean a timed
 /// wait ran out, which mean that a `try_` call found nothing (answered
@@ -169,7 +195,7 @@ fn lend_record<'l, R: Reader>(
 /// `end`; the handle's `spare` claim object lent again if it can be).
 pub fn claim<W: Writer>(
     handle: &Bound<'_, PyAny>,
-    end: EndLease<Option<u16>>,
+    end: EndLease<Option<u16>, Claim>,
     lender: &mut WriterLender<W>,
     spare: &mut Option<Py<Claim>>,
     len: usize,
@@ -188,7 +214,7 @@ pub fn claim<W: Writer>(
 /// `None` when a `try_` call found the ring empty.
 pub fn record<R: Reader>(
     handle: &Bound<'_, PyAny>,
-    end: EndLease<bool>,
+    end: EndLease<bool, Record>,
     lender: &mut ReaderLender<R>,
     spare: &mut Option<Py<Record>>,
     waiting: Waiting,
@@ -267,22 +293,29 @@ pub fn end_record<R: Reader>(lender: &mut ReaderLender<R>, ack: bool) -> PyResul
 macro_rules! writer_class {
     ($(#[$doc:meta])* $class:ident, $rust:ty, $what:literal, { $($extra:tt)* }) => {
         $(#[$doc])*
-        #[pyclass(unsendable, module = "shmbus._shmbus")]
-        pub struct $class {
-            inner: $crate::endpoints::WriterLender<$rust>,
-            /// The last claim object, lent again once nothing else refers to it.
-            spare: Option<Py<Claim>>,
-        }
+        #[pyclass(frozen, module = "shmbus._shmbus")]
+        pub struct $class(
+            $crate::lender::Confined<std::cell::RefCell<$crate::endpoints::Endpoint<$crate::endpoints::WriterLender<$rust>, Claim>>>,
+        );
 
         impl $class {
             /// Wraps `handle`.
             pub fn new(handle: $rust) -> Self {
-                $class { inner: $crate::lender::Lender::new(handle, $what), spare: None }
+                let state = $crate::endpoints::Endpoint {
+                    inner: $crate::lender::Lender::new(handle, $what),
+                    spare: None,
+                };
+                $class($crate::lender::Confined::new(std::cell::RefCell::new(state), $what))
             }
 
-            /// The Rust handle, if open with nothing lent.
-            pub fn handle(&mut self) -> PyResult<&mut $rust> {
-                self.inner.handle()
+            /// Its state, on the thread that made it.
+            ///
+            /// # Errors
+            ///
+            /// `RuntimeError` on another thread, or while a call of this
+            /// handle is in progress (a signal handler run by its wait).
+            pub fn state(&self) -> PyResult<std::cell::RefMut<'_, $crate::endpoints::Endpoint<$crate::endpoints::WriterLender<$rust>, Claim>>> {
+                $crate::endpoints::borrow_state(&self.0, $what)
             }
 
             /// Ends the claim lent by `handle` (one of these), keeping its
@@ -290,11 +323,12 @@ macro_rules! writer_class {
             fn end_lent<'py>(
                 handle: &Bound<'py, PyAny>,
                 commit: Option<u16>,
-                claim: Option<&Bound<'py, PyAny>>,
+                claim: Option<&Bound<'py, Claim>>,
             ) -> PyResult<Option<u64>> {
-                let mut this = handle.downcast::<Self>()?.try_borrow_mut()?;
+                let handle = handle.downcast::<Self>()?;
+                let mut this = handle.get().state()?;
                 if let Some(claim) = claim {
-                    this.spare = Some(claim.downcast::<Claim>()?.clone().unbind());
+                    this.spare = Some(claim.clone().unbind());
                 }
                 $crate::endpoints::end_claim(&mut this.inner, commit)
             }
@@ -306,7 +340,7 @@ macro_rules! writer_class {
                 record_type: u16,
                 waiting: $crate::endpoints::Waiting,
             ) -> PyResult<Py<Claim>> {
-                let mut this = slf.borrow_mut();
+                let mut this = slf.get().state()?;
                 let this = &mut *this;
                 $crate::endpoints::claim(
                     slf.as_any(), Self::end_lent, &mut this.inner, &mut this.spare, len, record_type, waiting,
@@ -344,15 +378,15 @@ macro_rules! writer_class {
             /// Sends a copy of `payload` (bytes or any buffer) without
             /// waiting; returns its sequence (`None` for a channel).
             #[pyo3(signature = (payload, record_type = 0))]
-            fn try_send(&mut self, py: Python<'_>, payload: &Bound<'_, PyAny>, record_type: u16) -> PyResult<Option<u64>> {
-                $crate::endpoints::send(py, &mut self.inner, record_type, payload, None)
+            fn try_send(&self, py: Python<'_>, payload: &Bound<'_, PyAny>, record_type: u16) -> PyResult<Option<u64>> {
+                $crate::endpoints::send(py, &mut self.state()?.inner, record_type, payload, None)
             }
 
             /// Sends a copy of `payload`, waiting for room up to `timeout`
             /// seconds with the GIL released.
             #[pyo3(signature = (payload, record_type = 0, timeout = None, wait = None))]
             fn send(
-                &mut self,
+                &self,
                 py: Python<'_>,
                 payload: &Bound<'_, PyAny>,
                 record_type: u16,
@@ -363,12 +397,12 @@ macro_rules! writer_class {
                     $crate::endpoints::wait_strategy(wait, WaitStrategy::BACKOFF)?,
                     $crate::endpoints::timeout(timeout)?,
                 );
-                $crate::endpoints::send(py, &mut self.inner, record_type, payload, Some(waiting))
+                $crate::endpoints::send(py, &mut self.state()?.inner, record_type, payload, Some(waiting))
             }
 
             /// Detaches from the ring (refused while a claim is open).
-            fn close(&mut self) -> PyResult<()> {
-                self.inner.close()
+            fn close(&self) -> PyResult<()> {
+                self.state()?.inner.close()
             }
 
             fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -378,7 +412,7 @@ macro_rules! writer_class {
             #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
 
             fn __exit__(
-                &mut self,
+                &self,
                 _exc_type: Option<&Bound<'_, PyAny>>,
                 _exc: Option<&Bound<'_, PyAny>>,
                 _tb: Option<&Bound<'_, PyAny>>,
@@ -398,22 +432,29 @@ macro_rules! writer_class {
 macro_rules! reader_class {
     ($(#[$doc:meta])* $class:ident, $rust:ty, $what:literal, $try_read:ident, $read:ident, $default_wait:expr, { $($extra:tt)* }) => {
         $(#[$doc])*
-        #[pyclass(unsendable, module = "shmbus._shmbus")]
-        pub struct $class {
-            inner: $crate::endpoints::ReaderLender<$rust>,
-            /// The last record object, lent again once nothing else refers to it.
-            spare: Option<Py<Record>>,
-        }
+        #[pyclass(frozen, module = "shmbus._shmbus")]
+        pub struct $class(
+            $crate::lender::Confined<std::cell::RefCell<$crate::endpoints::Endpoint<$crate::endpoints::ReaderLender<$rust>, Record>>>,
+        );
 
         impl $class {
             /// Wraps `handle`.
             pub fn new(handle: $rust) -> Self {
-                $class { inner: $crate::lender::Lender::new(handle, $what), spare: None }
+                let state = $crate::endpoints::Endpoint {
+                    inner: $crate::lender::Lender::new(handle, $what),
+                    spare: None,
+                };
+                $class($crate::lender::Confined::new(std::cell::RefCell::new(state), $what))
             }
 
-            /// The Rust handle, if open with nothing lent.
-            pub fn handle(&mut self) -> PyResult<&mut $rust> {
-                self.inner.handle()
+            /// Its state, on the thread that made it.
+            ///
+            /// # Errors
+            ///
+            /// `RuntimeError` on another thread, or while a call of this
+            /// handle is in progress (a signal handler run by its wait).
+            pub fn state(&self) -> PyResult<std::cell::RefMut<'_, $crate::endpoints::Endpoint<$crate::endpoints::ReaderLender<$rust>, Record>>> {
+                $crate::endpoints::borrow_state(&self.0, $what)
             }
 
             /// Ends the record lent by `handle` (one of these), keeping its
@@ -421,11 +462,12 @@ macro_rules! reader_class {
             fn end_lent<'py>(
                 handle: &Bound<'py, PyAny>,
                 ack: bool,
-                record: Option<&Bound<'py, PyAny>>,
+                record: Option<&Bound<'py, Record>>,
             ) -> PyResult<Option<u64>> {
-                let mut this = handle.downcast::<Self>()?.try_borrow_mut()?;
+                let handle = handle.downcast::<Self>()?;
+                let mut this = handle.get().state()?;
                 if let Some(record) = record {
-                    this.spare = Some(record.downcast::<Record>()?.clone().unbind());
+                    this.spare = Some(record.clone().unbind());
                 }
                 $crate::endpoints::end_record(&mut this.inner, ack).map(|()| None)
             }
@@ -435,7 +477,7 @@ macro_rules! reader_class {
                 slf: &Bound<'_, Self>,
                 waiting: $crate::endpoints::Waiting,
             ) -> PyResult<Option<Py<Record>>> {
-                let mut this = slf.borrow_mut();
+                let mut this = slf.get().state()?;
                 let this = &mut *this;
                 $crate::endpoints::record(slf.as_any(), Self::end_lent, &mut this.inner, &mut this.spare, waiting)
             }
@@ -465,15 +507,15 @@ macro_rules! reader_class {
 
             /// Copies the next record out without waiting and moves past
             /// it: `(record_type, bytes)`, or `None` if there is none yet.
-            fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<Option<(u16, Bound<'py, PyBytes>)>> {
-                $crate::endpoints::recv(py, &mut self.inner, None)
+            fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<(u16, Bound<'py, PyBytes>)>> {
+                $crate::endpoints::recv(py, &mut self.state()?.inner, None)
             }
 
             /// As `try_recv`, waiting up to `timeout` seconds with the GIL
             /// released.
             #[pyo3(signature = (timeout = None, wait = None))]
             fn recv<'py>(
-                &mut self,
+                &self,
                 py: Python<'py>,
                 timeout: Option<f64>,
                 wait: Option<&str>,
@@ -482,12 +524,12 @@ macro_rules! reader_class {
                     $crate::endpoints::wait_strategy(wait, $default_wait)?,
                     $crate::endpoints::timeout(timeout)?,
                 );
-                $crate::endpoints::recv(py, &mut self.inner, Some(waiting))
+                $crate::endpoints::recv(py, &mut self.state()?.inner, Some(waiting))
             }
 
             /// Detaches from the ring (refused while a record is held).
-            fn close(&mut self) -> PyResult<()> {
-                self.inner.close()
+            fn close(&self) -> PyResult<()> {
+                self.state()?.inner.close()
             }
 
             fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -497,7 +539,7 @@ macro_rules! reader_class {
             #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
 
             fn __exit__(
-                &mut self,
+                &self,
                 _exc_type: Option<&Bound<'_, PyAny>>,
                 _exc: Option<&Bound<'_, PyAny>>,
                 _tb: Option<&Bound<'_, PyAny>>,
@@ -517,8 +559,8 @@ writer_class!(
     Publisher, shmbus::Publisher, "publisher", {
         /// Records this publisher has published.
         #[getter]
-        fn published(&mut self) -> PyResult<u64> {
-            Ok(self.inner.handle()?.published())
+        fn published(&self) -> PyResult<u64> {
+            Ok(self.state()?.inner.handle()?.published())
         }
     }
 );
@@ -538,20 +580,20 @@ reader_class!(
     Subscriber, shmbus::Subscriber, "subscriber", try_read, read, WaitStrategy::BLOCKING, {
         /// Records this subscriber has missed (laps, reclaimed claims, skips).
         #[getter]
-        fn missed(&mut self) -> PyResult<u64> {
-            Ok(self.inner.handle()?.missed())
+        fn missed(&self) -> PyResult<u64> {
+            Ok(self.state()?.inner.handle()?.missed())
         }
 
         /// The sequence of the next record it reads.
         #[getter]
-        fn position(&mut self) -> PyResult<u64> {
-            Ok(self.inner.handle()?.position())
+        fn position(&self) -> PyResult<u64> {
+            Ok(self.state()?.inner.handle()?.position())
         }
 
         /// Passes the next record without reading it (one that keeps
         /// reading `Corrupt`); returns its sequence, counted as missed.
-        fn skip(&mut self) -> PyResult<u64> {
-            self.inner.handle()?.skip().map_err(recv_error)
+        fn skip(&self) -> PyResult<u64> {
+            self.state()?.inner.handle()?.skip().map_err(recv_error)
         }
     }
 );
@@ -570,8 +612,8 @@ reader_class!(
     QueueConsumer, shmbus::QueueConsumer, "queue consumer", try_take, take, WaitStrategy::BLOCKING, {
         /// Records this consumer has acknowledged.
         #[getter]
-        fn acked(&mut self) -> PyResult<u64> {
-            Ok(self.inner.handle()?.acked())
+        fn acked(&self) -> PyResult<u64> {
+            Ok(self.state()?.inner.handle()?.acked())
         }
     }
 );

@@ -27,7 +27,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMemoryView, PyWeakrefReference};
 
-use crate::lender::RecordMeta;
+use crate::lender::{Confined, RecordMeta};
 
 /// How a lease ends: a function of the handle that lent it (the
 /// publisher, producer or queue producer of a claim; the subscriber,
@@ -36,24 +36,19 @@ use crate::lender::RecordMeta;
 /// of the lease when it may be lent again (`None` when it is being
 /// dropped). It returns the committed record's sequence, where the ring
 /// numbers records.
-pub type EndLease<A> =
-    for<'py> fn(&Bound<'py, PyAny>, A, Option<&Bound<'py, PyAny>>) -> PyResult<Option<u64>>;
+pub type EndLease<A, L> =
+    for<'py> fn(&Bound<'py, PyAny>, A, Option<&Bound<'py, L>>) -> PyResult<Option<u64>>;
 
 /// The handle that lent a lease, held while the lease is out (so the
 /// handle outlives it) and dropped when it ends (so that a handle keeping
 /// its spare lease object makes no reference cycle).
-struct Lent<A> {
+struct Lent<A, L> {
     handle: Py<PyAny>,
-    end: EndLease<A>,
+    end: EndLease<A, L>,
 }
 
-impl<A> Lent<A> {
-    fn end(
-        self,
-        py: Python<'_>,
-        how: A,
-        reusable: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Option<u64>> {
+impl<A, L> Lent<A, L> {
+    fn end(self, py: Python<'_>, how: A, reusable: Option<&Bound<'_, L>>) -> PyResult<Option<u64>> {
         (self.end)(self.handle.bind(py), how, reusable)
     }
 }
@@ -264,21 +259,29 @@ fn sequence_text(sequence: Option<u64>) -> String {
 /// `claim.commit()` or `claim.abort()`. A claim dropped without either is
 /// aborted. After the end the view is released, and the publisher may
 /// claim again.
-#[pyclass(frozen, unsendable, module = "shmbus._shmbus")]
-pub struct Claim {
+#[pyclass(frozen, module = "shmbus._shmbus")]
+pub struct Claim(Confined<ClaimState>);
+
+/// What a claim holds, on the thread that made it.
+struct ClaimState {
     /// The writer that lent it, while open.
-    owner: RefCell<Option<Lent<Option<u16>>>>,
+    owner: RefCell<Option<Lent<Option<u16>, Claim>>>,
     span: Span,
     record_type: Cell<u16>,
     sequence: Cell<Option<u64>>,
 }
 
 impl Claim {
+    /// Its state, on the thread that made it.
+    fn state(&self) -> PyResult<&ClaimState> {
+        self.0.get()
+    }
+
     /// A claim of `bytes`, lent by `handle` (ended by `end`): `spare` made
     /// live again if nothing else refers to it, else a new object.
     pub fn lend(
         handle: &Bound<'_, PyAny>,
-        end: EndLease<Option<u16>>,
+        end: EndLease<Option<u16>, Claim>,
         spare: &mut Option<Py<Claim>>,
         bytes: &mut [u8],
         record_type: u16,
@@ -291,7 +294,7 @@ impl Claim {
         };
         if let Some(claim) = reusable(py, spare) {
             {
-                let this = claim.bind(py).borrow();
+                let this = claim.get().state()?;
                 this.span.relend(bytes);
                 this.record_type.set(record_type);
                 this.sequence.set(sequence);
@@ -299,24 +302,24 @@ impl Claim {
             }
             return Ok(claim);
         }
-        let claim = Claim {
+        let claim = ClaimState {
             owner: RefCell::new(Some(lent)),
             span: Span::new(bytes, true, "claim"),
             record_type: Cell::new(record_type),
             sequence: Cell::new(sequence),
         };
-        Py::new(py, claim)
+        Py::new(py, Claim(Confined::new(claim, "claim")))
     }
 
     fn end(slf: &Bound<'_, Self>, commit: bool) -> PyResult<Option<u64>> {
         let py = slf.py();
-        let this = slf.borrow();
+        let this = slf.get().state()?;
         this.span.quiesce(py)?;
         this.span.live.set(false);
         let record_type = commit.then(|| this.record_type.get());
         let lent = this.owner.borrow_mut().take();
         match lent {
-            Some(lent) => lent.end(py, record_type, Some(slf.as_any())),
+            Some(lent) => lent.end(py, record_type, Some(slf)),
             None => Err(PyValueError::new_err("claim was already ended")),
         }
     }
@@ -326,31 +329,32 @@ impl Claim {
 impl Claim {
     /// The record type the commit stores (settable).
     #[getter]
-    fn get_record_type(&self) -> u16 {
-        self.record_type.get()
+    fn get_record_type(&self) -> PyResult<u16> {
+        Ok(self.state()?.record_type.get())
     }
 
     #[setter]
-    fn set_record_type(&self, record_type: u16) {
-        self.record_type.set(record_type);
+    fn set_record_type(&self, record_type: u16) -> PyResult<()> {
+        self.state()?.record_type.set(record_type);
+        Ok(())
     }
 
     /// The record's sequence (topics and work queues; `None` for a channel).
     #[getter]
-    fn sequence(&self) -> Option<u64> {
-        self.sequence.get()
+    fn sequence(&self) -> PyResult<Option<u64>> {
+        Ok(self.state()?.sequence.get())
     }
 
     /// Whether the claim is still open (neither committed nor aborted).
     #[getter]
-    fn live(&self) -> bool {
-        self.span.live.get()
+    fn live(&self) -> PyResult<bool> {
+        Ok(self.state()?.span.live.get())
     }
 
     /// A writable memoryview of the slot, released when the claim ends.
     #[getter]
     fn view<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
-        slf.borrow().span.view(slf.as_any(), false)
+        slf.get().state()?.span.view(slf.as_any(), false)
     }
 
     /// Publishes the record; returns its sequence (`None` for a channel).
@@ -367,12 +371,12 @@ impl Claim {
         Self::end(slf, false).map(drop)
     }
 
-    fn __len__(&self) -> usize {
-        self.span.len.get()
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.state()?.span.len.get())
     }
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
-        slf.borrow().span.view(slf.as_any(), true)
+        slf.get().state()?.span.view(slf.as_any(), true)
     }
 
     /// Commits on a normal exit, aborts when the block raised.
@@ -392,32 +396,37 @@ impl Claim {
         view: *mut ffi::Py_buffer,
         flags: c_int,
     ) -> PyResult<()> {
-        let this = slf.borrow();
+        let this = slf.get().state()?;
         // SAFETY: the view is CPython's, as `__getbuffer__` receives it, for
         // this object.
         unsafe { this.span.export(slf.clone().into_any(), view, flags) }
     }
 
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        self.span.unexport();
+        // Another thread cannot reach the state: its export stays counted,
+        // and the lease cannot end (refused, never unsound).
+        if let Ok(state) = self.state() {
+            state.span.unexport();
+        }
     }
 
-    fn __repr__(&self) -> String {
-        format!(
+    fn __repr__(&self) -> PyResult<String> {
+        let this = self.state()?;
+        Ok(format!(
             "<shmbus.Claim {} bytes, record_type {}, sequence {}, {}>",
-            self.span.len.get(),
-            self.record_type.get(),
-            sequence_text(self.sequence.get()),
-            if self.span.live.get() {
+            this.span.len.get(),
+            this.record_type.get(),
+            sequence_text(this.sequence.get()),
+            if this.span.live.get() {
                 "open"
             } else {
                 "ended"
             }
-        )
+        ))
     }
 }
 
-impl Drop for Claim {
+impl Drop for ClaimState {
     fn drop(&mut self) {
         if self.span.live.get() {
             // Dropped open: aborted, as in Rust. No export can be alive
@@ -435,21 +444,29 @@ impl Drop for Claim {
 /// acknowledged, or given back if the block raised). Outside `with`: read
 /// `rec.view` (or `memoryview(rec)`, `bytes(rec)`), then `rec.release()`;
 /// a record dropped unreleased is released (a work queue's given back).
-#[pyclass(frozen, unsendable, module = "shmbus._shmbus")]
-pub struct Record {
+#[pyclass(frozen, module = "shmbus._shmbus")]
+pub struct Record(Confined<RecordState>);
+
+/// What a record holds, on the thread that made it.
+struct RecordState {
     /// The reader that lent it, while held.
-    owner: RefCell<Option<Lent<bool>>>,
+    owner: RefCell<Option<Lent<bool, Record>>>,
     span: Span,
     meta: Cell<RecordMeta>,
 }
 
 impl Record {
+    /// Its state, on the thread that made it.
+    fn state(&self) -> PyResult<&RecordState> {
+        self.0.get()
+    }
+
     /// A record of `bytes` with `meta`, lent by `handle` (ended by `end`):
     /// `spare` made live again if nothing else refers to it, else a new
     /// object.
     pub fn lend(
         handle: &Bound<'_, PyAny>,
-        end: EndLease<bool>,
+        end: EndLease<bool, Record>,
         spare: &mut Option<Py<Record>>,
         bytes: &[u8],
         meta: RecordMeta,
@@ -467,34 +484,34 @@ impl Record {
         };
         if let Some(record) = reusable(py, spare) {
             {
-                let this = record.bind(py).borrow();
+                let this = record.get().state()?;
                 this.span.relend(bytes);
                 this.meta.set(meta);
                 *this.owner.borrow_mut() = Some(lent);
             }
             return Ok(record);
         }
-        let record = Record {
+        let record = RecordState {
             owner: RefCell::new(Some(lent)),
             span: Span::new(bytes, false, "record"),
             meta: Cell::new(meta),
         };
-        Py::new(py, record)
+        Py::new(py, Record(Confined::new(record, "record")))
     }
 
     /// The bytes, while the record is held.
     pub fn bytes(&self) -> PyResult<&[u8]> {
-        self.span.bytes()
+        self.state()?.span.bytes()
     }
 
     fn end(slf: &Bound<'_, Self>, ack: bool) -> PyResult<()> {
         let py = slf.py();
-        let this = slf.borrow();
+        let this = slf.get().state()?;
         this.span.quiesce(py)?;
         this.span.live.set(false);
         let lent = this.owner.borrow_mut().take();
         match lent {
-            Some(lent) => lent.end(py, ack, Some(slf.as_any())).map(drop),
+            Some(lent) => lent.end(py, ack, Some(slf)).map(drop),
             None => Err(PyValueError::new_err("record was already released")),
         }
     }
@@ -504,37 +521,37 @@ impl Record {
 impl Record {
     /// The record type.
     #[getter]
-    fn record_type(&self) -> u16 {
-        self.meta.get().record_type
+    fn record_type(&self) -> PyResult<u16> {
+        Ok(self.state()?.meta.get().record_type)
     }
 
     /// The record's sequence (topics and work queues; `None` for a channel).
     #[getter]
-    fn sequence(&self) -> Option<u64> {
-        self.meta.get().sequence
+    fn sequence(&self) -> PyResult<Option<u64>> {
+        Ok(self.state()?.meta.get().sequence)
     }
 
     /// Work queues: a consumer took it before and gave it back or died.
     #[getter]
-    fn redelivered(&self) -> bool {
-        self.meta.get().redelivered
+    fn redelivered(&self) -> PyResult<bool> {
+        Ok(self.state()?.meta.get().redelivered)
     }
 
     /// Whether the record is still held (not released).
     #[getter]
-    fn live(&self) -> bool {
-        self.span.live.get()
+    fn live(&self) -> PyResult<bool> {
+        Ok(self.state()?.span.live.get())
     }
 
     /// A read-only memoryview of the record, released with it.
     #[getter]
     fn view<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
-        slf.borrow().span.view(slf.as_any(), false)
+        slf.get().state()?.span.view(slf.as_any(), false)
     }
 
     /// A copy of the bytes.
     fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, self.span.bytes()?))
+        Ok(PyBytes::new(py, self.state()?.span.bytes()?))
     }
 
     fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -545,13 +562,13 @@ impl Record {
     /// needs: the result outlives the record).
     #[pyo3(signature = (*, verify = "zero", sizes = "registry"))]
     fn parse(&self, py: Python<'_>, verify: &str, sizes: &str) -> PyResult<crate::v2::Message> {
-        crate::v2::parse_message(py, self.span.bytes()?, verify, sizes)
+        crate::v2::parse_message(py, self.state()?.span.bytes()?, verify, sizes)
     }
 
     /// Ends the borrow: the reader moves on (a work queue's record is
     /// given back, as when a Rust `Taken` is dropped: use `ack`).
     fn release(slf: &Bound<'_, Self>) -> PyResult<()> {
-        if !slf.borrow().span.live.get() {
+        if !slf.get().state()?.span.live.get() {
             return Ok(());
         }
         Self::end(slf, false)
@@ -569,12 +586,12 @@ impl Record {
         Self::end(slf, false)
     }
 
-    fn __len__(&self) -> usize {
-        self.span.len.get()
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.state()?.span.len.get())
     }
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
-        slf.borrow().span.view(slf.as_any(), true)
+        slf.get().state()?.span.view(slf.as_any(), true)
     }
 
     /// Releases (acknowledges a work queue's record) on a normal exit;
@@ -595,21 +612,26 @@ impl Record {
         view: *mut ffi::Py_buffer,
         flags: c_int,
     ) -> PyResult<()> {
-        let this = slf.borrow();
+        let this = slf.get().state()?;
         // SAFETY: the view is CPython's, as `__getbuffer__` receives it, for
         // this object.
         unsafe { this.span.export(slf.clone().into_any(), view, flags) }
     }
 
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        self.span.unexport();
+        // Another thread cannot reach the state: its export stays counted,
+        // and the lease cannot end (refused, never unsound).
+        if let Ok(state) = self.state() {
+            state.span.unexport();
+        }
     }
 
-    fn __repr__(&self) -> String {
-        let meta = self.meta.get();
-        format!(
+    fn __repr__(&self) -> PyResult<String> {
+        let this = self.state()?;
+        let meta = this.meta.get();
+        Ok(format!(
             "<shmbus.Record {} bytes, record_type {}, sequence {}{}, {}>",
-            self.span.len.get(),
+            this.span.len.get(),
             meta.record_type,
             sequence_text(meta.sequence),
             if meta.redelivered {
@@ -617,16 +639,16 @@ impl Record {
             } else {
                 ""
             },
-            if self.span.live.get() {
+            if this.span.live.get() {
                 "held"
             } else {
                 "released"
             }
-        )
+        ))
     }
 }
 
-impl Drop for Record {
+impl Drop for RecordState {
     fn drop(&mut self) {
         if self.span.live.get() {
             // Dropped held: released (a work queue's given back), as in
@@ -639,7 +661,7 @@ impl Drop for Record {
 
 /// Ends the lease of an object being dropped open (not to be lent again);
 /// an error is reported as unraisable.
-fn end_dropped<A>(lent: Option<Lent<A>>, how: A) {
+fn end_dropped<A, L>(lent: Option<Lent<A, L>>, how: A) {
     let Some(lent) = lent else { return };
     Python::with_gil(|py| {
         if let Err(e) = lent.end(py, how, None) {

@@ -352,6 +352,36 @@ def test_handles_stay_on_their_thread(bus):
     assert sub.try_read() is None
 
 
+def test_records_and_claims_stay_on_their_thread(bus):
+    """A record or claim handed to another thread is refused there (its
+    bytes, its view, its end) and still works on its own thread."""
+    md = small_topic(bus)
+    sub = md.subscriber()
+    pub = md.publisher()
+    pub.try_send(b"mine")
+    rec = sub.try_read()
+    claim = pub.try_claim(4)
+    errors = []
+
+    def use():
+        for attempt in (lambda: rec.view, lambda: bytes(rec), rec.release,
+                        lambda: claim.view, claim.commit, lambda: len(rec)):
+            try:
+                attempt()
+            except RuntimeError as e:
+                errors.append(e)
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    thread.join()
+    assert len(errors) == 6 and all("another thread" in str(e) for e in errors)
+    assert rec.live and bytes(rec) == b"mine"
+    rec.release()
+    claim.view[:] = b"ours"
+    claim.commit()
+    assert sub.try_recv() == (0, b"ours")
+
+
 def test_a_view_survives_its_segment_being_truncated(bus):
     """The ring file shortened under a held view (as another process may):
     the view reads zeros (the core's SIGBUS handler maps them over the lost
