@@ -68,7 +68,10 @@ enum HandedOut {
     /// kept an abandoned lease alive.
     Weak(Py<PyWeakrefReference>),
     /// Through `__enter__`: held strongly, since `__exit__` ends the lease
-    /// and so breaks the cycle at the end of the `with` block.
+    /// and so breaks the cycle at the end of the `with` block (a `with`
+    /// statement always calls it, even when its block raises or its
+    /// generator is closed; only `__enter__` called by hand and never
+    /// followed by `__exit__` would keep the lease out).
     Entered(Py<PyMemoryView>),
 }
 
