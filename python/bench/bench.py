@@ -19,9 +19,17 @@ CPU (``--cpu``).
 
     python python/bench/bench.py                 # 15 rounds of 200,000 records
     python python/bench/bench.py --smoke         # a few rounds of 2,000 (the tests run this)
+
+``--profile LOOP`` runs one loop once, unpinned and untimed, for a
+profiler: instructions per record under callgrind are the difference
+between ``--records N`` and ``--records 0``, divided by N (they repeat
+from run to run, where times on a shared machine do not):
+
+    valgrind --tool=callgrind python python/bench/bench.py --profile "python view" --records 20000
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -63,6 +71,14 @@ def python_recv_loop(pub, sub, count):
     return time.perf_counter_ns() - start
 
 
+def python_poll_empty_loop(pub, sub, count):
+    start = time.perf_counter_ns()
+    for _ in range(count):
+        if sub.try_read() is not None:
+            raise AssertionError("the ring was to be empty")
+    return time.perf_counter_ns() - start
+
+
 def rust_loop(pub, sub, count):
     return _bench_rust_loop(pub, sub, PAYLOAD, count)
 
@@ -75,11 +91,35 @@ SIDES = {
 }
 
 
+# Loops only `--profile` runs (no Rust counterpart to compare with).
+PROFILE_ONLY = {
+    "python empty poll": python_poll_empty_loop,
+}
+
+
 def base_root():
     for candidate in (os.environ.get("SHMBUS_DIR"), "/dev/shm"):
         if candidate and os.path.isdir(candidate):
             return candidate
     return tempfile.gettempdir()
+
+
+@contextlib.contextmanager
+def bench_topic():
+    """A publisher and a subscriber of a topic in a private base
+    directory, removed with everything in it at the end."""
+    base = tempfile.mkdtemp(prefix=f"shmbus-bench-py-{os.getpid()}-", dir=base_root())
+    try:
+        with shmbus.Bus("bench", base=base) as bus:
+            topic = bus.topic("bench", slots=4096, max_payload=64)
+            sub = topic.subscriber()
+            pub = topic.publisher()
+            yield pub, sub
+            pub.close()
+            sub.close()
+            topic.remove()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main(argv=None):
@@ -88,32 +128,26 @@ def main(argv=None):
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to (-1: none)")
     parser.add_argument("--smoke", action="store_true", help="3 rounds of 2,000 records")
+    parser.add_argument("--profile", choices=[*SIDES, *PROFILE_ONLY],
+                        help="run this loop once, for a profiler")
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.records = 3, 2_000
+    if args.profile:
+        return profile({**SIDES, **PROFILE_ONLY}[args.profile], args.records)
     if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
 
-    base = tempfile.mkdtemp(prefix=f"shmbus-bench-py-{os.getpid()}-", dir=base_root())
-    try:
-        with shmbus.Bus("bench", base=base) as bus:
-            topic = bus.topic("bench", slots=4096, max_payload=64)
-            sub = topic.subscriber()
-            pub = topic.publisher()
-            for side in SIDES.values():  # warm-up
-                side(pub, sub, min(args.records, 10_000))
-            per_record = {name: [] for name in SIDES}
-            names = list(SIDES)
-            for round_ in range(args.rounds):
-                order = names if round_ % 2 == 0 else names[::-1]
-                for name in order:
-                    ns = SIDES[name](pub, sub, args.records)
-                    per_record[name].append(ns / args.records)
-            pub.close()
-            sub.close()
-            topic.remove()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with bench_topic() as (pub, sub):
+        for side in SIDES.values():  # warm-up
+            side(pub, sub, min(args.records, 10_000))
+        per_record = {name: [] for name in SIDES}
+        names = list(SIDES)
+        for round_ in range(args.rounds):
+            order = names if round_ % 2 == 0 else names[::-1]
+            for name in order:
+                ns = SIDES[name](pub, sub, args.records)
+                per_record[name].append(ns / args.records)
 
     rust = per_record["rust"]
     print(f"{args.rounds} rounds of {args.records} records of {len(PAYLOAD)} bytes, "
@@ -126,6 +160,12 @@ def main(argv=None):
               f"{f'{min(values):.1f}..{max(values):.1f}':>20}"
               f"{f'{statistics.median(ratios):.2f}x':>15}"
               f"{f'{min(ratios):.2f}..{max(ratios):.2f}':>17}")
+    return 0
+
+
+def profile(loop, records):
+    with bench_topic() as (pub, sub):
+        loop(pub, sub, records)
     return 0
 
 

@@ -15,9 +15,10 @@ Protocol V2 codec.
 
 The verbs are the Rust API's: ``claim`` / ``commit`` / ``abort``, ``send``,
 ``read`` / ``release``, ``recv``, a work queue's ``take`` / ``ack``; each as
-``try_…`` (never waits) and a waiting form with ``timeout`` (seconds,
-``None``: without end) that releases the GIL and is interrupted by Ctrl-C.
-Every error is a ``shmbus.Error``.
+``try_…`` (never waits; a ``try_`` read of an empty ring answers ``None``)
+and a waiting form with ``timeout`` (seconds, ``None``: without end) that
+releases the GIL and is interrupted by Ctrl-C. Every error is a
+``shmbus.Error``.
 """
 
 from ._shmbus import (

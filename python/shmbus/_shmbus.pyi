@@ -18,7 +18,9 @@ class Full(Error):
     """No room in the ring now."""
 
 class Empty(Error):
-    """No record to read now."""
+    """No record to pass over now (``Subscriber.skip``). The ``try_`` reads
+    answer ``None`` for an empty ring instead of raising: polling an empty
+    ring is the common case, and an exception costs several times a call."""
 
 class Timeout(Error):
     """A timed call gave up."""
@@ -117,7 +119,8 @@ class _Writer:
     def __exit__(self, *exc: object) -> bool: ...
 
 class _Reader:
-    def try_recv(self) -> Tuple[int, bytes]: ...
+    def try_recv(self) -> Optional[Tuple[int, bytes]]:
+        """A copy of the next record, or None if there is none yet."""
     def recv(self, timeout: Optional[float] = None, wait: Optional[Wait] = None) -> Tuple[int, bytes]: ...
     def close(self) -> None: ...
     def __enter__(self) -> "_Reader": ...
@@ -136,7 +139,8 @@ class QueueProducer(_Writer):
 
 class Subscriber(_Reader):
     """A topic's subscriber (waits 'blocking' unless told)."""
-    def try_read(self) -> Record: ...
+    def try_read(self) -> Optional[Record]:
+        """The next record, borrowed, or None if there is none yet."""
     def read(self, timeout: Optional[float] = None, wait: Optional[Wait] = None) -> Record: ...
     @property
     def missed(self) -> int: ...
@@ -146,12 +150,14 @@ class Subscriber(_Reader):
 
 class Consumer(_Reader):
     """An SPSC channel's consumer (waits 'backoff' unless told)."""
-    def try_read(self) -> Record: ...
+    def try_read(self) -> Optional[Record]:
+        """The next record, borrowed, or None if there is none yet."""
     def read(self, timeout: Optional[float] = None, wait: Optional[Wait] = None) -> Record: ...
 
 class QueueConsumer(_Reader):
     """A work queue's consumer (waits 'blocking' unless told)."""
-    def try_take(self) -> Record: ...
+    def try_take(self) -> Optional[Record]:
+        """The next record, taken, or None if there is none yet."""
     def take(self, timeout: Optional[float] = None, wait: Optional[Wait] = None) -> Record: ...
     @property
     def acked(self) -> int: ...

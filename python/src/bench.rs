@@ -21,10 +21,10 @@ pub fn _bench_rust_loop(
     payload: &[u8],
     count: u64,
 ) -> PyResult<u64> {
-    let mut publisher = publisher.borrow_mut();
-    let mut subscriber = subscriber.borrow_mut();
-    let publisher = publisher.handle()?;
-    let subscriber = subscriber.handle()?;
+    let mut publisher = publisher.get().state()?;
+    let mut subscriber = subscriber.get().state()?;
+    let publisher = publisher.inner.handle()?;
+    let subscriber = subscriber.inner.handle()?;
     let start = Instant::now();
     for _ in 0..count {
         publisher.try_send(0, payload).map_err(claim_error)?;

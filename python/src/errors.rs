@@ -18,7 +18,12 @@ pyo3::create_exception!(
     Error,
     "No room in the ring now (the slowest reader has not released the space)."
 );
-pyo3::create_exception!(shmbus, Empty, Error, "No record to read now.");
+pyo3::create_exception!(
+    shmbus,
+    Empty,
+    Error,
+    "No record to pass over now (Subscriber.skip); the try_ reads answer None for an empty ring instead."
+);
 pyo3::create_exception!(shmbus, Timeout, Error, "A timed call gave up.");
 pyo3::create_exception!(
     shmbus,

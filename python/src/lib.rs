@@ -11,8 +11,10 @@
 //! | [`v2`]        | Protocol V2 parse and build |
 //! | [`mod@bench`] | the Rust loop the Python bench compares against |
 //!
-//! Every class is `unsendable`: a handle is used from the thread that made
-//! it (another thread gets an error, never a data race).
+//! Every object is used from the thread that made it (another thread gets
+//! an error, never a data race): the classes of the hot path (writers,
+//! readers, claims, records) keep their state in a
+//! [`Confined`](lender::Confined), the others are pyo3 `unsendable`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -26,8 +26,7 @@ def test_take_ack_and_give_back(bus):
         assert order.redelivered and view == b"BUY 100 BTC @ 65000"
     assert gateway_b.acked == 1
     assert gateway_b.recv(timeout=1) == (1, b"SELL 5 ETH @ 3100")  # copy + ack
-    with pytest.raises(shmbus.Empty):
-        gateway_a.try_take()
+    assert gateway_a.try_take() is None
 
 
 def test_a_block_that_raises_gives_the_record_back(bus):
@@ -42,8 +41,7 @@ def test_a_block_that_raises_gives_the_record_back(bus):
     again = rx.try_take()
     assert again.redelivered and bytes(again) == b"order"
     again.ack()
-    with pytest.raises(shmbus.Empty):
-        rx.try_take()
+    assert rx.try_take() is None
 
 
 def test_a_dropped_record_is_given_back(bus):
@@ -67,10 +65,10 @@ def test_each_record_goes_to_one_consumer(bus):
     while True:
         progress = False
         for rx in consumers:
-            try:
-                record_type, payload = rx.try_recv()
-            except shmbus.Empty:
+            got = rx.try_recv()
+            if got is None:
                 continue
+            record_type, payload = got
             assert record_type == 3
             seen.append(int.from_bytes(payload, "little"))
             progress = True

@@ -65,8 +65,7 @@ def test_a_block_that_raises_aborts_the_claim(bus):
     # The aborted slot is passed over: the next record is the next read.
     pub.try_send(b"next")
     assert sub.try_recv() == (0, b"next")
-    with pytest.raises(shmbus.Empty):
-        sub.try_read()
+    assert sub.try_read() is None
 
 
 def test_dropped_claims_abort_and_dropped_records_release(bus):
@@ -125,6 +124,57 @@ def test_release_is_refused_while_other_buffers_use_the_bytes(bus):
     assert not rec.live
     with pytest.raises(ValueError):
         part[0]
+
+
+def test_a_record_or_claim_still_referred_to_is_never_lent_again(bus):
+    """A handle lends its last record (or claim) object again only when
+    nothing else refers to it: one Python still holds stays ended."""
+    md = small_topic(bus)
+    sub = md.subscriber()
+    pub = md.publisher()
+    pub.try_send(b"one")
+    pub.try_send(b"two")
+    first = sub.try_read()
+    view = first.view
+    first.release()
+    second = sub.try_read()
+    assert second is not first and not first.live and second.live
+    assert bytes(second) == b"two"
+    with pytest.raises(ValueError):
+        first.view
+    with pytest.raises(ValueError, match="released memoryview"):
+        view[0]
+    second.release()
+    claim = pub.try_claim(2)
+    claim.commit()
+    again = pub.try_claim(2)
+    assert again is not claim and not claim.live and again.live
+    again.abort()
+    with pytest.raises(ValueError):
+        claim.commit()
+
+
+def test_with_blocks_in_a_loop_read_every_record(bus):
+    """The `with` form, record after record (each the same object lent
+    again once the last block let go of it): each view shows its own
+    record and is released at the end of its block."""
+    md = small_topic(bus)
+    sub = md.subscriber()
+    pub = md.publisher()
+    views = []
+    for i in range(100):
+        with pub.claim(4, record_type=i) as buf:
+            buf[:] = i.to_bytes(4, "little")
+        rec = sub.try_read()
+        assert rec.record_type == i and rec.sequence == i
+        with rec as view:
+            assert int.from_bytes(view, "little") == i
+        views.append(view)
+        del rec
+    assert sub.try_read() is None
+    for view in views:
+        with pytest.raises(ValueError, match="released memoryview"):
+            view[0]
 
 
 def test_claim_view_is_released_at_commit(bus):
@@ -298,9 +348,38 @@ def test_handles_stay_on_their_thread(bus):
     thread = threading.Thread(target=use)
     thread.start()
     thread.join()
-    assert len(errors) == 1 and not isinstance(errors[0], shmbus.Empty)
-    with pytest.raises(shmbus.Empty):
-        sub.try_read()
+    assert len(errors) == 1  # refused: a read there would have answered None
+    assert sub.try_read() is None
+
+
+def test_records_and_claims_stay_on_their_thread(bus):
+    """A record or claim handed to another thread is refused there (its
+    bytes, its view, its end) and still works on its own thread."""
+    md = small_topic(bus)
+    sub = md.subscriber()
+    pub = md.publisher()
+    pub.try_send(b"mine")
+    rec = sub.try_read()
+    claim = pub.try_claim(4)
+    errors = []
+
+    def use():
+        for attempt in (lambda: rec.view, lambda: bytes(rec), rec.release,
+                        lambda: claim.view, claim.commit, lambda: len(rec)):
+            try:
+                attempt()
+            except RuntimeError as e:
+                errors.append(e)
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    thread.join()
+    assert len(errors) == 6 and all("another thread" in str(e) for e in errors)
+    assert rec.live and bytes(rec) == b"mine"
+    rec.release()
+    claim.view[:] = b"ours"
+    claim.commit()
+    assert sub.try_recv() == (0, b"ours")
 
 
 def test_a_view_survives_its_segment_being_truncated(bus):
