@@ -337,6 +337,23 @@ fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
 /// A tmux server of its own, killed on drop.
 struct TmuxServer(String);
 
+impl TmuxServer {
+    /// Starts the server on `socket` with a session `keep` that outlives
+    /// every `watch` session: a server whose last session is killed exits,
+    /// and a session started while it exits fails ("server exited
+    /// unexpectedly").
+    fn start(socket: &str) -> TmuxServer {
+        let server = TmuxServer(socket.to_owned());
+        let out = tmux(socket, &["new-session", "-d", "-s", "keep", "sleep 600"]);
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+}
+
 impl Drop for TmuxServer {
     fn drop(&mut self) {
         let _ = tmux(&self.0, &["kill-server"]);
@@ -415,7 +432,7 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
         .expect("topic");
     let _traffic = Traffic::start(&md);
     let socket = format!("ring-dump-test-{}", std::process::id());
-    let server = TmuxServer(socket.clone());
+    let server = TmuxServer::start(&socket);
     let command = format!(
         "{} --dir {} -n {NS} watch --interval 0.3; echo ring-dump exited $?; sleep 60",
         ring_dump_bin(),
