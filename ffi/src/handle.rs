@@ -72,9 +72,9 @@ impl<O: Lends + 'static> Lending<O> {
     /// `make` must not keep the owner reference it is given anywhere but in
     /// the loan it returns.
     #[inline(always)]
-    pub(crate) unsafe fn lend(
+    pub(crate) unsafe fn lend<E: Into<Failure>>(
         &mut self,
-        make: impl FnOnce(&'static mut O) -> Result<O::Loan<'static>, Failure>,
+        make: impl FnOnce(&'static mut O) -> Result<O::Loan<'static>, E>,
     ) -> Result<&mut O::Loan<'static>, Failure> {
         if self.loan.is_some() {
             return Err(Failure::busy());
@@ -84,8 +84,17 @@ impl<O: Lends + 'static> Lending<O> {
         // which is dropped before the owner is freed, and the owner is not
         // reached otherwise while the loan is out (`owner` checks).
         let owner: &'static mut O = unsafe { &mut *self.owner.as_ptr() };
-        let loan = make(owner)?;
-        Ok(self.loan.insert(loan))
+        let loan = make(owner).map_err(Into::into)?;
+        // The slot is still empty: `make` reached only the owner, never
+        // `self`. Writing without dropping the old value spares the dead
+        // drop of a loan the compiler cannot see is absent.
+        let slot: *mut Option<O::Loan<'static>> = &mut self.loan;
+        // SAFETY: `slot` comes from `&mut self.loan`, so it is valid and
+        // aligned for a write; what it held is `None`, so nothing is lost
+        // by not dropping it.
+        unsafe { slot.write(Some(loan)) };
+        // SAFETY: `slot` is valid (above) and holds the `Some` just written.
+        Ok(unsafe { (*slot).as_mut().unwrap_unchecked() })
     }
 
     /// Takes the loan back to finish it (commit, ack, ...): the owner is
