@@ -1,17 +1,21 @@
 //! What the C API costs per record, next to the Rust API: one thread,
-//! pinned, publishes a 64-byte record and reads it back (claim, write the
-//! index, commit, read, release), on a topic and on an SPSC channel.
+//! pinned, publishes a 64-byte record and reads it back, on a topic and on
+//! an SPSC channel, in place (claim, write the index, commit, read,
+//! release: four calls) and by copy (send a buffer, receive into another:
+//! two calls).
 //!
 //! The C side is `benches/c/bench_loop.c`, compiled with gcc -O2 against
-//! the static library and run as a child process pinned to the same core;
-//! it runs a round when asked on its stdin. Rounds of the two sides
-//! alternate (which goes first alternates too), and the table gives the
-//! median nanoseconds per record of each and the median of the per-round
-//! ratios C / Rust.
+//! the static library as shipped (the `release-lto` profile, which this
+//! bench builds with a nested cargo) and run as a child process pinned to
+//! the same core; it runs a round when asked on its stdin. Rounds of the
+//! two sides alternate (which goes first alternates too), and the table
+//! gives the median nanoseconds per record of each and the median of the
+//! per-round ratios C / Rust.
 //!
 //! `cargo bench -p shmbus-ffi --bench c_api`; `SHMBUS_BENCH_ROUNDS`
 //! (default 21) and `SHMBUS_BENCH_RECORDS` (per round, default 200000).
-//! `cargo test --benches` runs it as a smoke test (3 rounds of 2000).
+//! `cargo test --benches` runs it as a smoke test (3 rounds of 2000,
+//! against the static library of the test build).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -21,10 +25,12 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use common::{compile, Lang, TempNs};
+use common::{compile_against, release_lto_staticlib, staticlib, Lang, TempNs};
 use shmbus::{Consumer, Producer, Publisher, SpscConfig, StartAt, Subscriber, TopicConfig};
 
 const RECORD_LEN: usize = 64;
+/// The rounds, as the C loop names them: in place, then by copy.
+const KINDS: [&str; 4] = ["topic", "channel", "topic_copy", "channel_copy"];
 /// The core both sides run on, one after the other.
 const CORE: usize = 0;
 
@@ -73,7 +79,7 @@ impl CLoop {
         }
     }
 
-    /// Runs one round of `kind` ("topic" or "channel"): ns per record.
+    /// Runs one round of `kind` (one of [`KINDS`]): ns per record.
     fn round(&mut self, kind: &str) -> f64 {
         writeln!(self.stdin, "{kind}").expect("ask the C loop");
         self.stdin.flush().expect("flush");
@@ -103,8 +109,23 @@ struct RustLoop {
 impl RustLoop {
     fn round(&mut self, kind: &str, records: u64) -> f64 {
         let mut sum = 0u64;
+        let (mut out, mut input) = ([0u8; RECORD_LEN], [0u8; RECORD_LEN]);
         let start = Instant::now();
-        if kind == "topic" {
+        if kind == "topic_copy" {
+            for i in 0..records {
+                out[..8].copy_from_slice(&i.to_le_bytes());
+                self.publisher.try_send(1, &out).expect("send");
+                self.subscriber.try_recv(&mut input).expect("recv");
+                sum += u64::from(input[0]);
+            }
+        } else if kind == "channel_copy" {
+            for i in 0..records {
+                out[..8].copy_from_slice(&i.to_le_bytes());
+                self.producer.try_send(1, &out).expect("send");
+                self.consumer.try_recv(&mut input).expect("recv");
+                sum += u64::from(input[0]);
+            }
+        } else if kind == "topic" {
             for i in 0..records {
                 let mut claim = self.publisher.try_claim(RECORD_LEN).expect("claim");
                 claim[..8].copy_from_slice(&i.to_le_bytes());
@@ -149,7 +170,12 @@ fn main() {
         )
     };
     let loop_c = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/c/bench_loop.c");
-    let exe = compile("bench_loop", Lang::C, &[loop_c], &["-O2"]);
+    let lib = if quick {
+        staticlib()
+    } else {
+        release_lto_staticlib()
+    };
+    let exe = compile_against(&lib, "bench_loop", Lang::C, &[loop_c], &["-O2"]);
     if let Some(core) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().nth(CORE)) {
         core_affinity::set_for_current(core);
     }
@@ -175,15 +201,16 @@ fn main() {
     let mut c = CLoop::start(&exe, &ns, records);
 
     println!(
-        "C API vs Rust API, publish + read of {RECORD_LEN}-byte records on one thread, \
+        "C API ({}) vs Rust API, publish + read of {RECORD_LEN}-byte records on one thread, \
          {rounds} rounds of {records} records{}",
+        lib.display(),
         if quick { " (smoke run)" } else { "" }
     );
     println!(
-        "{:<8} {:>14} {:>14} {:>18} {:>16}",
+        "{:<13} {:>14} {:>14} {:>18} {:>16}",
         "ring", "C ns/record", "Rust ns/record", "median C/Rust", "min..max C/Rust"
     );
-    for kind in ["topic", "channel"] {
+    for kind in KINDS {
         let (mut c_ns, mut rust_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         // One warm-up round each, not counted.
         c.round(kind);
@@ -204,7 +231,7 @@ fn main() {
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
         println!(
-            "{kind:<8} {:>14.2} {:>14.2} {:>18.3} {:>16}",
+            "{kind:<13} {:>14.2} {:>14.2} {:>18.3} {:>16}",
             median(&mut c_ns),
             median(&mut rust_ns),
             median(&mut ratios),

@@ -1,8 +1,10 @@
 /* The C side of the C API bench (ffi/benches/c_api.rs): pinned to CPU, it
  * opens the topic "c_topic" and the channel "c_channel" made by the bench,
- * then for each line "topic" or "channel" on stdin runs one round of COUNT
- * records of 64 bytes (claim, write the index, commit, read, release, all
- * on this thread) and prints the round's nanoseconds per record.
+ * then for each line on stdin runs one round of COUNT records of 64 bytes,
+ * all on this thread, and prints the round's nanoseconds per record:
+ * "topic" and "channel" claim, write the index, commit, read and release;
+ * "topic_copy" and "channel_copy" write the index into a buffer, send it
+ * and receive it into another.
  *
  *   bench_loop BASE_DIR NAMESPACE COUNT CPU
  */
@@ -60,6 +62,9 @@ int main(int argc, char **argv) {
     char line[32];
     shmbus_claim c;
     shmbus_record r;
+    shmbus_received got;
+    uint8_t out[RECORD_LEN] = {0};
+    uint8_t in[RECORD_LEN];
     while (fgets(line, sizeof line, stdin) != NULL) {
         uint64_t sum = 0, expected = 0;
         uint64_t start = now_ns();
@@ -80,6 +85,20 @@ int main(int argc, char **argv) {
                 check(shmbus_consumer_try_read(cons, &r), "read");
                 sum += r.data[0];
                 check(shmbus_consumer_release(cons), "release");
+            }
+        } else if (strcmp(line, "topic_copy\n") == 0) {
+            for (uint64_t i = 0; i < count; i++) {
+                memcpy(out, &i, sizeof i);
+                check(shmbus_publisher_try_send(pub, 1, out, RECORD_LEN, NULL), "send");
+                check(shmbus_subscriber_try_recv(sub, in, sizeof in, &got), "recv");
+                sum += in[0];
+            }
+        } else if (strcmp(line, "channel_copy\n") == 0) {
+            for (uint64_t i = 0; i < count; i++) {
+                memcpy(out, &i, sizeof i);
+                check(shmbus_producer_try_send(prod, 1, out, RECORD_LEN, NULL), "send");
+                check(shmbus_consumer_try_recv(cons, in, sizeof in, &got), "recv");
+                sum += in[0];
             }
         } else {
             fprintf(stderr, "unknown round %s", line);
