@@ -107,13 +107,12 @@ pub(crate) unsafe fn claim<W: Writer>(
     }
     // One closure per patience, so that the `try_` functions' has one
     // caller and is inlined into it.
-    let loan = match patience {
+    let view = match patience {
         // SAFETY: the closure keeps the owner only in the claim it returns.
-        Patience::Try => unsafe { writer.lend(|w| w.claim(len, Patience::Try)) },
+        Patience::Try => unsafe { writer.lend(|w| w.claim(len, Patience::Try), W::view) },
         // SAFETY: as above.
-        wait => unsafe { writer.lend(|w| w.claim(len, wait)) },
+        wait => unsafe { writer.lend(|w| w.claim(len, wait), W::view) },
     }?;
-    let view = W::view(loan);
     // SAFETY: `out` is not NULL and valid by the caller's promise.
     unsafe { put(out, view, c"the output claim pointer is NULL") }
 }
@@ -183,13 +182,12 @@ pub(crate) unsafe fn read<R: Reader>(
         return Err(Failure::null(c"the output record pointer is NULL"));
     }
     // One closure per patience, as in [`claim`].
-    let loan = match patience {
+    let view = match patience {
         // SAFETY: the closure keeps the owner only in the record it returns.
-        Patience::Try => unsafe { reader.lend(|r| r.read(Patience::Try)) },
+        Patience::Try => unsafe { reader.lend(|r| r.read(Patience::Try), |r| R::view(r)) },
         // SAFETY: as above.
-        wait => unsafe { reader.lend(|r| r.read(wait)) },
+        wait => unsafe { reader.lend(|r| r.read(wait), |r| R::view(r)) },
     }?;
-    let view = R::view(loan);
     // SAFETY: `out` is not NULL and valid by the caller's promise.
     unsafe { put(out, view, c"the output record pointer is NULL") }
 }
