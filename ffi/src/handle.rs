@@ -33,6 +33,9 @@ pub(crate) trait Lends {
     /// faster where it calls out-of-line code that takes the loan by
     /// address (a topic's), which would otherwise read a stack copy just
     /// written. Measured with `perf` on the `c_api` bench's loops.
+    ///
+    /// Either way the description must not point into the loan value
+    /// itself, which moves into the handle: it points into the ring.
     const DESCRIBE_BEFORE_KEEPING: bool = false;
 }
 
