@@ -15,11 +15,14 @@
 #include <stdint.h>
 /*
  * STATUS AND ERRORS
- *   Every function that can fail returns a shmbus_status. On anything but
- *   SHMBUS_STATUS_OK, shmbus_last_error_message() says why: a string owned
- *   by the library, kept per thread, valid until the next failing call on
- *   the same thread. No Rust panic ever crosses into C: one is caught and
- *   returned as SHMBUS_STATUS_PANIC (free the handle it happened on).
+ *   Every function that can fail returns a shmbus_status. On a failure,
+ *   shmbus_last_error_message() says why: a string owned by the library,
+ *   kept per thread, valid until the next failing call on the same thread.
+ *   SHMBUS_STATUS_EMPTY and SHMBUS_STATUS_FULL, what a polling loop meets
+ *   on every turn, are not failures in that sense: the status says it all
+ *   and the message is left as it was (they cost no thread-local write).
+ *   No Rust panic ever crosses into C: one is caught and returned as
+ *   SHMBUS_STATUS_PANIC (free the handle it happened on).
  *
  * HANDLES AND OWNERSHIP
  *   Every handle is opaque, made by a function that writes it through an
@@ -80,8 +83,9 @@
 // Levels per side of an order book.
 #define SHMBUS_V2_MAX_BOOK_LEVELS 50
 
-// What a call did. Every function that can fail returns one; on anything
-// but `SHMBUS_STATUS_OK`, `shmbus_last_error_message()` says why.
+// What a call did. Every function that can fail returns one; on a
+// failure, `shmbus_last_error_message()` says why (`SHMBUS_STATUS_EMPTY`
+// and `SHMBUS_STATUS_FULL` keep no message: the status says it all).
 typedef enum shmbus_status {
   // Done.
   SHMBUS_STATUS_OK = 0,
@@ -968,8 +972,9 @@ enum shmbus_status shmbus_consumer_release(struct shmbus_consumer *consumer);
 //
 // Never NULL; a NUL-terminated UTF-8 string owned by the library. It is
 // valid until the next call into shmbus that fails on the same thread (a
-// successful call leaves it as it is); copy it to keep it longer. Each
-// thread has its own: another thread's failures never change it.
+// successful call, and one that returns `SHMBUS_STATUS_EMPTY` or
+// `SHMBUS_STATUS_FULL`, leaves it as it is); copy it to keep it longer.
+// Each thread has its own: another thread's failures never change it.
 const char *shmbus_last_error_message(void);
 
 // A short, static name of a status (`"SHMBUS_STATUS_EMPTY"`, ...), valid

@@ -1,17 +1,35 @@
 //! What the C API costs per record, next to the Rust API: one thread,
-//! pinned, publishes a 64-byte record and reads it back (claim, write the
-//! index, commit, read, release), on a topic and on an SPSC channel.
+//! pinned, publishes a 64-byte record and reads it back, on a topic and on
+//! an SPSC channel, in place (claim, write the index, commit, read,
+//! release: four calls) and by copy (send a buffer, receive into another:
+//! two calls).
 //!
 //! The C side is `benches/c/bench_loop.c`, compiled with gcc -O2 against
-//! the static library and run as a child process pinned to the same core;
-//! it runs a round when asked on its stdin. Rounds of the two sides
-//! alternate (which goes first alternates too), and the table gives the
-//! median nanoseconds per record of each and the median of the per-round
-//! ratios C / Rust.
+//! the static library as shipped (the `release-lto` profile, which this
+//! bench builds with a nested cargo) and run as a child process pinned to
+//! the same core; it runs a round when asked on its stdin. Rounds of the
+//! two sides alternate (which goes first alternates too), and the table
+//! gives the median nanoseconds per record of each and the median of the
+//! per-round ratios C / Rust.
 //!
 //! `cargo bench -p shmbus-ffi --bench c_api`; `SHMBUS_BENCH_ROUNDS`
 //! (default 21) and `SHMBUS_BENCH_RECORDS` (per round, default 200000).
-//! `cargo test --benches` runs it as a smoke test (3 rounds of 2000).
+//!
+//! Instructions per record, which repeat exactly from run to run, come from
+//! the same loops under callgrind: each round is a function of its own on
+//! both sides (`*_round`), so after a `cargo bench` has built everything,
+//!
+//! ```text
+//! SHMBUS_BENCH_ROUNDS=1 SHMBUS_BENCH_RECORDS=20000 valgrind --tool=callgrind \
+//!     --trace-children=yes --trace-children-skip='*cargo*,*rustc*,*gcc*,*cc1*,*as,*ld*,*collect2' \
+//!     --toggle-collect='*_round*' target/release/deps/c_api-<hash> --bench
+//! callgrind_annotate --inclusive=yes callgrind.out.<pid>   # one file per process
+//! ```
+//!
+//! gives each round function's count: divided by 2 rounds (the warm-up and
+//! the measured one) of 20 000 records, the instructions per record.
+//! `cargo test --benches` runs it as a smoke test (3 rounds of 2000,
+//! against the static library of the test build).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,12 +37,14 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use common::{compile, Lang, TempNs};
+use common::{compile_against, release_lto_staticlib, staticlib, Lang, TempNs};
 use shmbus::{Consumer, Producer, Publisher, SpscConfig, StartAt, Subscriber, TopicConfig};
 
 const RECORD_LEN: usize = 64;
+/// The rounds, as the C loop names them: in place, then by copy.
+const KINDS: [&str; 4] = ["topic", "channel", "topic_copy", "channel_copy"];
 /// The core both sides run on, one after the other.
 const CORE: usize = 0;
 
@@ -49,7 +69,8 @@ fn env_count(name: &str, default: u64) -> u64 {
 /// The C side: a child process that runs one round per request.
 struct CLoop {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once closed, which ends the C loop.
+    stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
@@ -68,15 +89,16 @@ impl CLoop {
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         CLoop {
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
         }
     }
 
-    /// Runs one round of `kind` ("topic" or "channel"): ns per record.
+    /// Runs one round of `kind` (one of [`KINDS`]): ns per record.
     fn round(&mut self, kind: &str) -> f64 {
-        writeln!(self.stdin, "{kind}").expect("ask the C loop");
-        self.stdin.flush().expect("flush");
+        let stdin = self.stdin.as_mut().expect("the C loop is running");
+        writeln!(stdin, "{kind}").expect("ask the C loop");
+        stdin.flush().expect("flush");
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("read the C loop");
         line.trim()
@@ -86,7 +108,18 @@ impl CLoop {
 }
 
 impl Drop for CLoop {
+    /// Closes the C loop's stdin, which ends it, and gives it a few seconds
+    /// to exit on its own (under callgrind it writes its counts then), then
+    /// kills it.
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                _ => return,
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -101,28 +134,16 @@ struct RustLoop {
 }
 
 impl RustLoop {
+    /// Runs one round of `kind` (one of [`KINDS`]): ns per record.
     fn round(&mut self, kind: &str, records: u64) -> f64 {
-        let mut sum = 0u64;
         let start = Instant::now();
-        if kind == "topic" {
-            for i in 0..records {
-                let mut claim = self.publisher.try_claim(RECORD_LEN).expect("claim");
-                claim[..8].copy_from_slice(&i.to_le_bytes());
-                claim.set_record_type(1);
-                claim.commit().expect("commit");
-                let record = self.subscriber.try_read().expect("read");
-                sum += u64::from(record[0]);
-            }
-        } else {
-            for i in 0..records {
-                let mut slot = self.producer.try_claim(RECORD_LEN).expect("claim");
-                slot[..8].copy_from_slice(&i.to_le_bytes());
-                slot.set_record_type(1);
-                slot.commit();
-                let record = self.consumer.try_read().expect("read");
-                sum += u64::from(record[0]);
-            }
-        }
+        let sum = match kind {
+            "topic" => self.topic_round(records),
+            "channel" => self.channel_round(records),
+            "topic_copy" => self.topic_copy_round(records),
+            "channel_copy" => self.channel_copy_round(records),
+            _ => panic!("unknown round {kind}"),
+        };
         let elapsed = start.elapsed();
         assert_eq!(
             sum,
@@ -130,6 +151,62 @@ impl RustLoop {
             "wrong records"
         );
         elapsed.as_nanos() as f64 / records as f64
+    }
+
+    // One function per kind, as in the C loop, so that callgrind can count
+    // each (`--toggle-collect='*_round*'`); each returns the sum of the
+    // first byte of every record read back.
+
+    #[inline(never)]
+    fn topic_round(&mut self, records: u64) -> u64 {
+        let mut sum = 0;
+        for i in 0..records {
+            let mut claim = self.publisher.try_claim(RECORD_LEN).expect("claim");
+            claim[..8].copy_from_slice(&i.to_le_bytes());
+            claim.set_record_type(1);
+            claim.commit().expect("commit");
+            let record = self.subscriber.try_read().expect("read");
+            sum += u64::from(record[0]);
+        }
+        sum
+    }
+
+    #[inline(never)]
+    fn channel_round(&mut self, records: u64) -> u64 {
+        let mut sum = 0;
+        for i in 0..records {
+            let mut slot = self.producer.try_claim(RECORD_LEN).expect("claim");
+            slot[..8].copy_from_slice(&i.to_le_bytes());
+            slot.set_record_type(1);
+            slot.commit();
+            let record = self.consumer.try_read().expect("read");
+            sum += u64::from(record[0]);
+        }
+        sum
+    }
+
+    #[inline(never)]
+    fn topic_copy_round(&mut self, records: u64) -> u64 {
+        let (mut sum, mut out, mut input) = (0, [0u8; RECORD_LEN], [0u8; RECORD_LEN]);
+        for i in 0..records {
+            out[..8].copy_from_slice(&i.to_le_bytes());
+            self.publisher.try_send(1, &out).expect("send");
+            self.subscriber.try_recv(&mut input).expect("recv");
+            sum += u64::from(input[0]);
+        }
+        sum
+    }
+
+    #[inline(never)]
+    fn channel_copy_round(&mut self, records: u64) -> u64 {
+        let (mut sum, mut out, mut input) = (0, [0u8; RECORD_LEN], [0u8; RECORD_LEN]);
+        for i in 0..records {
+            out[..8].copy_from_slice(&i.to_le_bytes());
+            self.producer.try_send(1, &out).expect("send");
+            self.consumer.try_recv(&mut input).expect("recv");
+            sum += u64::from(input[0]);
+        }
+        sum
     }
 }
 
@@ -149,7 +226,12 @@ fn main() {
         )
     };
     let loop_c = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/c/bench_loop.c");
-    let exe = compile("bench_loop", Lang::C, &[loop_c], &["-O2"]);
+    let lib = if quick {
+        staticlib()
+    } else {
+        release_lto_staticlib()
+    };
+    let exe = compile_against(&lib, "bench_loop", Lang::C, &[loop_c], &["-O2"]);
     if let Some(core) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().nth(CORE)) {
         core_affinity::set_for_current(core);
     }
@@ -175,15 +257,16 @@ fn main() {
     let mut c = CLoop::start(&exe, &ns, records);
 
     println!(
-        "C API vs Rust API, publish + read of {RECORD_LEN}-byte records on one thread, \
+        "C API ({}) vs Rust API, publish + read of {RECORD_LEN}-byte records on one thread, \
          {rounds} rounds of {records} records{}",
+        lib.display(),
         if quick { " (smoke run)" } else { "" }
     );
     println!(
-        "{:<8} {:>14} {:>14} {:>18} {:>16}",
+        "{:<13} {:>14} {:>14} {:>18} {:>16}",
         "ring", "C ns/record", "Rust ns/record", "median C/Rust", "min..max C/Rust"
     );
-    for kind in ["topic", "channel"] {
+    for kind in KINDS {
         let (mut c_ns, mut rust_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         // One warm-up round each, not counted.
         c.round(kind);
@@ -204,7 +287,7 @@ fn main() {
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
         println!(
-            "{kind:<8} {:>14.2} {:>14.2} {:>18.3} {:>16}",
+            "{kind:<13} {:>14.2} {:>14.2} {:>18.3} {:>16}",
             median(&mut c_ns),
             median(&mut rust_ns),
             median(&mut ratios),

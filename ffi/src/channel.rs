@@ -17,6 +17,7 @@ pub struct shmbus_consumer(Lending<Consumer>);
 
 impl Lends for Producer {
     type Loan<'a> = WriteSlot<'a>;
+    const DESCRIBE_BEFORE_KEEPING: bool = true;
 }
 
 impl Writer for Producer {
@@ -62,6 +63,7 @@ impl Writer for Producer {
 
 impl Lends for Consumer {
     type Loan<'a> = SpscRecord<'a>;
+    const DESCRIBE_BEFORE_KEEPING: bool = true;
 }
 
 impl Reader for Consumer {

@@ -105,9 +105,14 @@ pub(crate) unsafe fn claim<W: Writer>(
     if out.is_null() {
         return Err(Failure::null(c"the output claim pointer is NULL"));
     }
-    // SAFETY: the closure keeps the owner only in the claim it returns.
-    let loan = unsafe { writer.lend(|w| w.claim(len, patience).map_err(Failure::from)) }?;
-    let view = W::view(loan);
+    // One closure per patience, so that the `try_` functions' has one
+    // caller and is inlined into it.
+    let view = match patience {
+        // SAFETY: the closure keeps the owner only in the claim it returns.
+        Patience::Try => unsafe { writer.lend(|w| w.claim(len, Patience::Try), W::view) },
+        // SAFETY: as above.
+        wait => unsafe { writer.lend(|w| w.claim(len, wait), W::view) },
+    }?;
     // SAFETY: `out` is not NULL and valid by the caller's promise.
     unsafe { put(out, view, c"the output claim pointer is NULL") }
 }
@@ -176,9 +181,13 @@ pub(crate) unsafe fn read<R: Reader>(
     if out.is_null() {
         return Err(Failure::null(c"the output record pointer is NULL"));
     }
-    // SAFETY: the closure keeps the owner only in the record it returns.
-    let loan = unsafe { reader.lend(|r| r.read(patience).map_err(Failure::from)) }?;
-    let view = R::view(loan);
+    // One closure per patience, as in [`claim`].
+    let view = match patience {
+        // SAFETY: the closure keeps the owner only in the record it returns.
+        Patience::Try => unsafe { reader.lend(|r| r.read(Patience::Try), |r| R::view(r)) },
+        // SAFETY: as above.
+        wait => unsafe { reader.lend(|r| r.read(wait), |r| R::view(r)) },
+    }?;
     // SAFETY: `out` is not NULL and valid by the caller's promise.
     unsafe { put(out, view, c"the output record pointer is NULL") }
 }

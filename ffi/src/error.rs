@@ -9,8 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use shmbus::record::{BuildError, ParseError};
 use shmbus::{BusError, ClaimError, RecvError};
 
-/// What a call did. Every function that can fail returns one; on anything
-/// but `SHMBUS_STATUS_OK`, `shmbus_last_error_message()` says why.
+/// What a call did. Every function that can fail returns one; on a
+/// failure, `shmbus_last_error_message()` says why (`SHMBUS_STATUS_EMPTY`
+/// and `SHMBUS_STATUS_FULL` keep no message: the status says it all).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum shmbus_status {
@@ -72,8 +73,7 @@ pub enum shmbus_status {
 
 /// The message kept for `shmbus_last_error_message`.
 enum Message {
-    /// A fixed text: the frequent outcomes (`Empty`, `Full`, ...) cost no
-    /// allocation.
+    /// A fixed text: most failures cost no allocation.
     Fixed(&'static CStr),
     /// A formatted one.
     Owned(CString),
@@ -83,37 +83,69 @@ thread_local! {
     static LAST_ERROR: RefCell<Message> = const { RefCell::new(Message::Fixed(c"no error")) };
 }
 
-/// Why a call failed: the status returned and the message kept.
-pub(crate) struct Failure {
-    status: shmbus_status,
-    message: Message,
+/// Keeps `message` as this thread's last error message.
+fn keep(message: Message) {
+    // `with` fails only while this thread's locals are being destroyed:
+    // the message is then lost, the status still says what happened.
+    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
 }
+
+/// Why a call failed: the status it returns.
+///
+/// Making a `Failure` keeps its message for the thread at once (in cold,
+/// out-of-line code), so that a body's `Result<(), Failure>` is one
+/// status in a register and its success path never touches the
+/// thread-local. `Empty` and `Full`, the outcomes a polling loop meets on
+/// every turn, keep no message at all ([`Failure::quiet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub(crate) struct Failure(shmbus_status);
 
 impl Failure {
     /// A failure with a fixed message.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn fixed(status: shmbus_status, message: &'static CStr) -> Failure {
-        Failure {
-            status,
-            message: Message::Fixed(message),
-        }
+        keep(Message::Fixed(message));
+        Failure(status)
     }
 
     /// A failure with a formatted message.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn new(status: shmbus_status, message: impl std::fmt::Display) -> Failure {
         let text = message.to_string().replace('\0', "\\0");
         // No NUL is left in `text`, so this cannot fail.
         let message = CString::new(text)
             .map(Message::Owned)
             .unwrap_or(Message::Fixed(c"error message unavailable"));
-        Failure { status, message }
+        keep(message);
+        Failure(status)
+    }
+
+    /// `Empty` or `Full`: what a `try_` call finds when there is nothing
+    /// to do yet. The status says it all; the last message stays as it is.
+    #[inline(always)]
+    pub(crate) const fn quiet(status: shmbus_status) -> Failure {
+        Failure(status)
+    }
+
+    /// The status the call returns.
+    #[inline(always)]
+    pub(crate) const fn status(self) -> shmbus_status {
+        self.0
     }
 
     /// A NULL where a pointer was required.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn null(what: &'static CStr) -> Failure {
         Failure::fixed(shmbus_status::NullArgument, what)
     }
 
     /// A call that needs the handle free of claims and records.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn busy() -> Failure {
         Failure::fixed(
             shmbus_status::Busy,
@@ -122,6 +154,8 @@ impl Failure {
     }
 
     /// A call that needs a claim or a record held.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn not_held() -> Failure {
         Failure::fixed(
             shmbus_status::NotHeld,
@@ -129,17 +163,12 @@ impl Failure {
         )
     }
 
-    /// Keeps the message for this thread and returns the status.
-    fn record(self) -> shmbus_status {
-        LAST_ERROR.with(|last| *last.borrow_mut() = self.message);
-        self.status
-    }
-}
-
-impl From<ClaimError> for Failure {
-    fn from(e: ClaimError) -> Failure {
+    /// Every `ClaimError` but `Full`.
+    #[cold]
+    #[inline(never)]
+    fn claim_error(e: ClaimError) -> Failure {
         let status = match e {
-            ClaimError::Full => return Failure::fixed(shmbus_status::Full, c"no room: full"),
+            ClaimError::Full => return Failure::quiet(shmbus_status::Full),
             ClaimError::TimedOut => {
                 return Failure::fixed(shmbus_status::TimedOut, c"timed out waiting for room")
             }
@@ -151,14 +180,13 @@ impl From<ClaimError> for Failure {
         };
         Failure::new(status, e)
     }
-}
 
-impl From<RecvError> for Failure {
-    fn from(e: RecvError) -> Failure {
+    /// Every `RecvError` but `Empty`.
+    #[cold]
+    #[inline(never)]
+    fn recv_error(e: RecvError) -> Failure {
         let status = match e {
-            RecvError::Empty => {
-                return Failure::fixed(shmbus_status::Empty, c"nothing new to read")
-            }
+            RecvError::Empty => return Failure::quiet(shmbus_status::Empty),
             RecvError::TimedOut => {
                 return Failure::fixed(shmbus_status::TimedOut, c"timed out waiting for a record")
             }
@@ -169,6 +197,26 @@ impl From<RecvError> for Failure {
             RecvError::Unusable(_) => shmbus_status::Unusable,
         };
         Failure::new(status, e)
+    }
+}
+
+impl From<ClaimError> for Failure {
+    #[inline(always)]
+    fn from(e: ClaimError) -> Failure {
+        match e {
+            ClaimError::Full => Failure::quiet(shmbus_status::Full),
+            e => Failure::claim_error(e),
+        }
+    }
+}
+
+impl From<RecvError> for Failure {
+    #[inline(always)]
+    fn from(e: RecvError) -> Failure {
+        match e {
+            RecvError::Empty => Failure::quiet(shmbus_status::Empty),
+            e => Failure::recv_error(e),
+        }
     }
 }
 
@@ -211,16 +259,21 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> shmbus_status
     // beyond running the Rust drops.
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => shmbus_status::Ok,
-        Ok(Err(failure)) => failure.record(),
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Failure::new(shmbus_status::Panic, format!("panic inside shmbus: {what}")).record()
-        }
+        Ok(Err(failure)) => failure.status(),
+        Err(payload) => panicked(payload),
     }
+}
+
+/// What a caught panic becomes: `SHMBUS_STATUS_PANIC` and its message.
+#[cold]
+#[inline(never)]
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> shmbus_status {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    Failure::new(shmbus_status::Panic, format!("panic inside shmbus: {what}")).status()
 }
 
 /// Runs a body that returns nothing (the `_free` functions): a panic is
@@ -236,8 +289,9 @@ pub(crate) fn guard_void(body: impl FnOnce()) {
 ///
 /// Never NULL; a NUL-terminated UTF-8 string owned by the library. It is
 /// valid until the next call into shmbus that fails on the same thread (a
-/// successful call leaves it as it is); copy it to keep it longer. Each
-/// thread has its own: another thread's failures never change it.
+/// successful call, and one that returns `SHMBUS_STATUS_EMPTY` or
+/// `SHMBUS_STATUS_FULL`, leaves it as it is); copy it to keep it longer.
+/// Each thread has its own: another thread's failures never change it.
 #[no_mangle]
 pub extern "C" fn shmbus_last_error_message() -> *const c_char {
     // `with` fails only while this thread's locals are being destroyed.
@@ -307,9 +361,10 @@ mod tests {
 
     #[test]
     fn a_success_leaves_the_message_and_threads_have_their_own() {
-        assert_eq!(guard(|| Err(RecvError::Empty.into())), shmbus_status::Empty);
+        let status = guard(|| Err(RecvError::TimedOut.into()));
+        assert_eq!(status, shmbus_status::TimedOut);
         assert_eq!(guard(|| Ok(())), shmbus_status::Ok);
-        assert_eq!(last_message(), "nothing new to read");
+        assert_eq!(last_message(), "timed out waiting for a record");
         std::thread::spawn(|| {
             assert_eq!(last_message(), "no error");
             let status = guard(|| Err(Failure::new(shmbus_status::Corrupt, "bad\0byte")));
@@ -318,7 +373,19 @@ mod tests {
         })
         .join()
         .expect("thread");
-        assert_eq!(last_message(), "nothing new to read");
+        assert_eq!(last_message(), "timed out waiting for a record");
+    }
+
+    #[test]
+    fn empty_and_full_keep_no_message() {
+        let status = guard(|| Err(Failure::new(shmbus_status::Corrupt, "before")));
+        assert_eq!(status, shmbus_status::Corrupt);
+        assert_eq!(guard(|| Err(RecvError::Empty.into())), shmbus_status::Empty);
+        assert_eq!(guard(|| Err(ClaimError::Full.into())), shmbus_status::Full);
+        assert_eq!(last_message(), "before");
+        let status = guard(|| Err(ClaimError::CannotSleep.into()));
+        assert_eq!(status, shmbus_status::CannotSleep);
+        assert_ne!(last_message(), "before");
     }
 
     #[test]

@@ -23,6 +23,20 @@ pub(crate) trait Lends {
     type Loan<'a>
     where
         Self: 'a;
+
+    /// Whether [`Lending::lend`] describes a loan before it moves it into
+    /// the handle, rather than after. Before is faster where the
+    /// description is read inline from the loan's fields (a channel's
+    /// claims and records: nothing is read back from the handle right
+    /// after it was written, where a load overlapping the stores just made,
+    /// in other widths, waits for them to reach the cache); after is
+    /// faster where it calls out-of-line code that takes the loan by
+    /// address (a topic's), which would otherwise read a stack copy just
+    /// written. Measured with `perf` on the `c_api` bench's loops.
+    ///
+    /// Either way the description must not point into the loan value
+    /// itself, which moves into the handle: it points into the ring.
+    const DESCRIBE_BEFORE_KEEPING: bool = false;
 }
 
 /// An owner and the loan it has out, if any.
@@ -61,7 +75,9 @@ impl<O: Lends + 'static> Lending<O> {
         Ok(unsafe { self.owner.as_mut() })
     }
 
-    /// Lends what `make` returns from the owner and keeps it.
+    /// Lends what `make` returns from the owner, keeps it, and returns
+    /// what `describe` makes of it (where its bytes are, ...), before or
+    /// after keeping it as [`Lends::DESCRIBE_BEFORE_KEEPING`] says.
     ///
     /// # Errors
     ///
@@ -72,10 +88,11 @@ impl<O: Lends + 'static> Lending<O> {
     /// `make` must not keep the owner reference it is given anywhere but in
     /// the loan it returns.
     #[inline(always)]
-    pub(crate) unsafe fn lend(
+    pub(crate) unsafe fn lend<E: Into<Failure>, V>(
         &mut self,
-        make: impl FnOnce(&'static mut O) -> Result<O::Loan<'static>, Failure>,
-    ) -> Result<&mut O::Loan<'static>, Failure> {
+        make: impl FnOnce(&'static mut O) -> Result<O::Loan<'static>, E>,
+        describe: impl FnOnce(&mut O::Loan<'static>) -> V,
+    ) -> Result<V, Failure> {
         if self.loan.is_some() {
             return Err(Failure::busy());
         }
@@ -84,8 +101,25 @@ impl<O: Lends + 'static> Lending<O> {
         // which is dropped before the owner is freed, and the owner is not
         // reached otherwise while the loan is out (`owner` checks).
         let owner: &'static mut O = unsafe { &mut *self.owner.as_ptr() };
-        let loan = make(owner)?;
-        Ok(self.loan.insert(loan))
+        let mut loan = make(owner).map_err(Into::into)?;
+        // The slot is still empty: `make` reached only the owner, never
+        // `self`. Writing without dropping the old value spares the dead
+        // drop of a loan the compiler cannot see is absent.
+        let slot: *mut Option<O::Loan<'static>> = &mut self.loan;
+        if O::DESCRIBE_BEFORE_KEEPING {
+            let description = describe(&mut loan);
+            // SAFETY: `slot` comes from `&mut self.loan`, so it is valid
+            // and aligned for a write; what it held is `None`, so nothing
+            // is lost by not dropping it.
+            unsafe { slot.write(Some(loan)) };
+            Ok(description)
+        } else {
+            // SAFETY: as above.
+            unsafe { slot.write(Some(loan)) };
+            // SAFETY: `slot` is valid (above) and holds the `Some` just
+            // written.
+            Ok(describe(unsafe { (*slot).as_mut().unwrap_unchecked() }))
+        }
     }
 
     /// Takes the loan back to finish it (commit, ack, ...): the owner is

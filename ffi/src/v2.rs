@@ -503,7 +503,7 @@ pub unsafe extern "C" fn shmbus_v2_tlv_next(
         // give it the message from `pos - 32` on, and shift its offsets.
         let base = it.pos - SHMBUS_V2_HEADER_LEN;
         let item = match TlvWalker::new(&msg[base..], SizePolicy::LegacyStructs).next() {
-            None => return Err(Failure::fixed(shmbus_status::Empty, c"no more TLV items")),
+            None => return Err(Failure::quiet(shmbus_status::Empty)),
             Some(item) => item?,
         };
         let tlv = shmbus_v2_tlv {

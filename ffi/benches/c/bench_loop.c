@@ -1,8 +1,10 @@
 /* The C side of the C API bench (ffi/benches/c_api.rs): pinned to CPU, it
  * opens the topic "c_topic" and the channel "c_channel" made by the bench,
- * then for each line "topic" or "channel" on stdin runs one round of COUNT
- * records of 64 bytes (claim, write the index, commit, read, release, all
- * on this thread) and prints the round's nanoseconds per record.
+ * then for each line on stdin runs one round of COUNT records of 64 bytes,
+ * all on this thread, and prints the round's nanoseconds per record:
+ * "topic" and "channel" claim, write the index, commit, read and release;
+ * "topic_copy" and "channel_copy" write the index into a buffer, send it
+ * and receive it into another.
  *
  *   bench_loop BASE_DIR NAMESPACE COUNT CPU
  */
@@ -18,6 +20,8 @@
 
 enum { RECORD_LEN = 64 };
 
+#define NOINLINE __attribute__((noinline))
+
 static void check(enum shmbus_status s, const char *what) {
     if (s != SHMBUS_STATUS_OK) {
         fprintf(stderr, "%s: %s: %s\n", what, shmbus_status_name(s), shmbus_last_error_message());
@@ -29,6 +33,69 @@ static uint64_t now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* One round of each kind, each a function of its own so that callgrind
+ * can count it (--toggle-collect='*_round*'); each returns the sum of the
+ * first byte of every record read back. */
+NOINLINE static uint64_t topic_round(shmbus_publisher *pub, shmbus_subscriber *sub,
+                                     uint64_t count) {
+    uint64_t sum = 0;
+    shmbus_claim c;
+    shmbus_record r;
+    for (uint64_t i = 0; i < count; i++) {
+        check(shmbus_publisher_try_claim(pub, RECORD_LEN, &c), "claim");
+        memcpy(c.data, &i, sizeof i);
+        check(shmbus_publisher_commit(pub, 1, NULL), "commit");
+        check(shmbus_subscriber_try_read(sub, &r), "read");
+        sum += r.data[0];
+        check(shmbus_subscriber_release(sub), "release");
+    }
+    return sum;
+}
+
+NOINLINE static uint64_t channel_round(shmbus_producer *prod, shmbus_consumer *cons,
+                                       uint64_t count) {
+    uint64_t sum = 0;
+    shmbus_claim c;
+    shmbus_record r;
+    for (uint64_t i = 0; i < count; i++) {
+        check(shmbus_producer_try_claim(prod, RECORD_LEN, &c), "claim");
+        memcpy(c.data, &i, sizeof i);
+        check(shmbus_producer_commit(prod, 1, NULL), "commit");
+        check(shmbus_consumer_try_read(cons, &r), "read");
+        sum += r.data[0];
+        check(shmbus_consumer_release(cons), "release");
+    }
+    return sum;
+}
+
+NOINLINE static uint64_t topic_copy_round(shmbus_publisher *pub, shmbus_subscriber *sub,
+                                          uint64_t count) {
+    uint64_t sum = 0;
+    uint8_t out[RECORD_LEN] = {0}, in[RECORD_LEN];
+    shmbus_received got;
+    for (uint64_t i = 0; i < count; i++) {
+        memcpy(out, &i, sizeof i);
+        check(shmbus_publisher_try_send(pub, 1, out, RECORD_LEN, NULL), "send");
+        check(shmbus_subscriber_try_recv(sub, in, sizeof in, &got), "recv");
+        sum += in[0];
+    }
+    return sum;
+}
+
+NOINLINE static uint64_t channel_copy_round(shmbus_producer *prod, shmbus_consumer *cons,
+                                            uint64_t count) {
+    uint64_t sum = 0;
+    uint8_t out[RECORD_LEN] = {0}, in[RECORD_LEN];
+    shmbus_received got;
+    for (uint64_t i = 0; i < count; i++) {
+        memcpy(out, &i, sizeof i);
+        check(shmbus_producer_try_send(prod, 1, out, RECORD_LEN, NULL), "send");
+        check(shmbus_consumer_try_recv(cons, in, sizeof in, &got), "recv");
+        sum += in[0];
+    }
+    return sum;
 }
 
 int main(int argc, char **argv) {
@@ -58,29 +125,17 @@ int main(int argc, char **argv) {
     check(shmbus_channel_consumer(channel, &cons), "consumer");
 
     char line[32];
-    shmbus_claim c;
-    shmbus_record r;
     while (fgets(line, sizeof line, stdin) != NULL) {
         uint64_t sum = 0, expected = 0;
         uint64_t start = now_ns();
         if (strcmp(line, "topic\n") == 0) {
-            for (uint64_t i = 0; i < count; i++) {
-                check(shmbus_publisher_try_claim(pub, RECORD_LEN, &c), "claim");
-                memcpy(c.data, &i, sizeof i);
-                check(shmbus_publisher_commit(pub, 1, NULL), "commit");
-                check(shmbus_subscriber_try_read(sub, &r), "read");
-                sum += r.data[0];
-                check(shmbus_subscriber_release(sub), "release");
-            }
+            sum = topic_round(pub, sub, count);
         } else if (strcmp(line, "channel\n") == 0) {
-            for (uint64_t i = 0; i < count; i++) {
-                check(shmbus_producer_try_claim(prod, RECORD_LEN, &c), "claim");
-                memcpy(c.data, &i, sizeof i);
-                check(shmbus_producer_commit(prod, 1, NULL), "commit");
-                check(shmbus_consumer_try_read(cons, &r), "read");
-                sum += r.data[0];
-                check(shmbus_consumer_release(cons), "release");
-            }
+            sum = channel_round(prod, cons, count);
+        } else if (strcmp(line, "topic_copy\n") == 0) {
+            sum = topic_copy_round(pub, sub, count);
+        } else if (strcmp(line, "channel_copy\n") == 0) {
+            sum = channel_copy_round(prod, cons, count);
         } else {
             fprintf(stderr, "unknown round %s", line);
             return 2;

@@ -125,7 +125,12 @@ static void topic_checks(shmbus_bus *bus, const char *base, const char *ns) {
     /* Detached, it keeps its place and still holds the publisher back;
      * attached again, it resumes at record 0. */
     shmbus_subscriber_free(audit);
+    /* FULL keeps no message: the time-out's stays. */
+    char timed_out[256];
+    snprintf(timed_out, sizeof timed_out, "%s", shmbus_last_error_message());
     EXPECT_STATUS(shmbus_publisher_try_send(pub, 7, buf, 64, NULL), SHMBUS_STATUS_FULL);
+    ASSERT(strcmp(shmbus_last_error_message(), timed_out) == 0);
+    ASSERT(strstr(timed_out, "timed out") != NULL);
     CHECK(shmbus_topic_durable_subscriber(topic, "audit", SHMBUS_START_AT_TAIL, &audit));
     CHECK(shmbus_subscriber_try_read(audit, &rec));
     ASSERT(rec.sequence == 0 && record_ok(rec.data, rec.len, 7, &index) && index == 0);
@@ -241,7 +246,12 @@ static void channel_checks(shmbus_bus *bus) {
     /* No wake-ups on this channel: a consumer cannot sleep. */
     EXPECT_STATUS(shmbus_consumer_read_blocking(cons, shmbus_wait_blocking(), &rec),
                   SHMBUS_STATUS_CANNOT_SLEEP);
+    /* EMPTY keeps no message: the one of the failure before stays. */
+    char kept[256];
+    snprintf(kept, sizeof kept, "%s", shmbus_last_error_message());
     EXPECT_STATUS(shmbus_consumer_try_read(cons, &rec), SHMBUS_STATUS_EMPTY);
+    ASSERT(strcmp(shmbus_last_error_message(), kept) == 0);
+    ASSERT(strlen(kept) > 0);
     CHECK(shmbus_producer_try_claim(prod, 48, &claim));
     EXPECT_STATUS(shmbus_producer_try_claim(prod, 48, &claim), SHMBUS_STATUS_BUSY);
     fill_record(claim.data, claim.capacity, 3, 0);

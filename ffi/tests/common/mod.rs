@@ -78,11 +78,51 @@ pub enum Lang {
     Cpp,
 }
 
+/// The static library as it is shipped: built by a nested cargo with the
+/// `release-lto` profile, as the README's build command does (cargo drops
+/// `lto` from a build that also makes this crate's rlib, so the library a
+/// test build leaves is not link-time optimised). The first build of the
+/// profile takes a minute; later ones are incremental.
+pub fn release_lto_staticlib() -> PathBuf {
+    let target = profile_dir()
+        .parent()
+        .expect("the target directory")
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["rustc", "--quiet", "--profile", "release-lto", "-p"])
+        .args(["shmbus-ffi", "--lib", "--crate-type", "staticlib"])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("run cargo to build the release-lto static library");
+    assert!(
+        status.success(),
+        "cargo failed to build the release-lto static library"
+    );
+    let lib = target.join("release-lto/libshmbus_ffi.a");
+    assert!(lib.is_file(), "{} was not built", lib.display());
+    lib
+}
+
 /// Compiles `sources` into the executable `name` (in `target/<profile>/
 /// ffi-programs/`) against the static library, with `flags` added. Panics
 /// with the compiler's output if it fails, and with what to install if the
 /// compiler is missing.
 pub fn compile(name: &str, lang: Lang, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
+    compile_against(&staticlib(), name, lang, sources, flags)
+}
+
+/// As [`compile`], against the static library `lib`.
+pub fn compile_against(
+    lib: &Path,
+    name: &str,
+    lang: Lang,
+    sources: &[PathBuf],
+    flags: &[&str],
+) -> PathBuf {
     let (compiler, std) = match lang {
         Lang::C => ("gcc", "-std=c11"),
         Lang::Cpp => ("g++", "-std=c++17"),
@@ -100,7 +140,7 @@ pub fn compile(name: &str, lang: Lang, sources: &[PathBuf], flags: &[&str]) -> P
         .args(sources)
         .arg("-o")
         .arg(&exe)
-        .arg(staticlib())
+        .arg(lib)
         .args(NATIVE_LIBS);
     let output = match cmd.output() {
         Ok(output) => output,
