@@ -12,13 +12,13 @@
 //! | [`wait`]     | wait strategies for blocking calls, futex sleeping included (on `sync` alone) |
 //! | [`layout`]   | every byte that lives in shared memory, drawn and offset-checked |
 //! | [`segment`]  | create, open and validate a memory-mapped file in a namespace directory |
+//! | [`bridge_counters`] | the Zenoh bridge's per-topic counters file beside a topic's segment, written by `shmbus-bridge`, read by `ring-dump`, `clean` and namespace removal |
 //! | [`ring`]     | the lock-free algorithms over a control block and a data region, and the errors every ring kind shares |
 //! | [`record`]   | the Protocol V2 TLV codec: builders, borrowing parsers, typed payloads (imports nothing of the others) |
 //! | [`directory`] | the directory: names to rings of every kind (topics, SPSC channels, work queues), race-safe create-or-open |
 //! | [`bus`]      | the public API: bus, topics, channels and work queues, their producers and consumers, routing |
 //! | [`inspect`]  | read-only snapshots and record walks of live rings, used by `ring-dump` |
 //! | [`clean`]    | what dead processes left in a namespace, found by liveness locks and removed with a look again first |
-//! | [`bridge_counters`] | the Zenoh bridge's per-topic counters file, written by `shmbus-bridge`, read by `ring-dump` |
 //!
 //! Each layer imports only layers above it in this table.
 //!
