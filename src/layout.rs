@@ -643,9 +643,10 @@ shared_struct! {
     /// ```
     ///
     /// `last_active_ns` is stored every [`ACTIVITY_EVERY`] records and
-    /// whenever the owner starts to wait, so it is a lower bound of the last
-    /// activity, close to it (reading the clock on every record would cost
-    /// more than all the counters together).
+    /// whenever the owner starts to wait, from `CLOCK_MONOTONIC_COARSE`
+    /// (`CLOCK_MONOTONIC` as of the last timer tick), so it is a lower bound
+    /// of the last activity, close to it (reading the clock on every record
+    /// would cost more than all the counters together).
     #[derive(Debug)]
     pub struct Counters {
         /// Records published (writers) or read / taken (readers).

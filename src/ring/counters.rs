@@ -13,7 +13,7 @@
 //! (sums wrap rather than overflow).
 
 use crate::layout::{Counters, ACTIVITY_EVERY, CACHE_LINE};
-use crate::sync::{monotonic_ns, StatCounter, StatOrdering as Ordering};
+use crate::sync::{coarse_monotonic_ns, monotonic_ns, StatCounter, StatOrdering as Ordering};
 
 /// Whether participants count (always, unless a bench turns it off to
 /// measure what counting costs). Process-local, never shared.
@@ -122,10 +122,13 @@ pub(crate) fn count_record(c: &Counters, bytes: usize) {
     }
 }
 
-/// Stores the time as the owner's last activity.
+/// Stores the time as the owner's last activity: the coarse clock, a
+/// lower bound of `CLOCK_MONOTONIC` within a timer tick, read in a quarter
+/// of the time (this runs every [`ACTIVITY_EVERY`] records).
 #[inline]
 pub(crate) fn note_activity(c: &Counters) {
-    c.last_active_ns.store(monotonic_ns(), Ordering::Relaxed);
+    c.last_active_ns
+        .store(coarse_monotonic_ns(), Ordering::Relaxed);
 }
 
 /// Zeroes every counter and stores the time: done by a participant when it

@@ -45,8 +45,8 @@ fn hash_string(hash: u64) -> String {
 
 /// A participant's counters (`CounterValues`): what it did since it
 /// attached (a resumed durable subscriber: since it was first made).
-/// `last_active_ns` is `CLOCK_MONOTONIC` ns, a lower bound of its last
-/// activity.
+/// `last_active_ns` is `CLOCK_MONOTONIC` ns (read from the coarse clock,
+/// within a timer tick), a lower bound of its last activity.
 #[derive(Serialize)]
 struct Counts {
     records: u64,
