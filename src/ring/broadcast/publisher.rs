@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::{BroadcastView, ClaimError, Policy, RegisterError, LOOKS_PER_STALL_CHECK};
 use crate::layout::{
-    lock_slot, pack_record_header, participant, split_stamp, stamp, Counters, SegmentFault,
-    MAX_SEQUENCE, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
+    lock_slot, pack_record_header, participant, split_stamp, stamp, stamp_committed, Counters,
+    SegmentFault, MAX_SEQUENCE, STAMP_COMMITTED, STAMP_RECLAIMED, STAMP_SKIPPED, STAMP_WRITING,
 };
 use crate::ring::counters::{self, FullWait};
 use crate::ring::stall::Stall;
@@ -181,12 +181,29 @@ impl Publisher {
     /// Refreshes the gate from the subscriber cursors; true if `seq` may be
     /// claimed now (or if `seq` is an old look at the tail, whose
     /// compare-and-swap then fails).
+    #[inline]
     pub(super) fn gate_allows(&mut self, seq: u64) -> Result<bool, ClaimError> {
+        // SYNC POINT: pairs with the SeqCst fetch_max of `gate` in
+        // `gate_rescan` (by any publisher), which follows that publisher's
+        // Acquire loads of the cursors: what those subscribers read happens
+        // before we reuse.
+        let shared = self.ring.control().gate.load(Ordering::Acquire);
+        // The common case: a gate at most `seq` (see `gate_rescan` for the
+        // others) that, with what we saw before, already lets `seq` in.
+        if shared <= seq {
+            self.gate_cache = self.gate_cache.max(shared);
+            if seq < self.gate_cache.saturating_add(self.ring.slots) {
+                return Ok(true);
+            }
+        }
+        self.gate_rescan(seq, shared)
+    }
+
+    /// The rest of [`Publisher::gate_allows`], given the gate it loaded:
+    /// an impossible or old gate, or a rescan of the cursors.
+    #[inline(never)]
+    fn gate_rescan(&mut self, seq: u64, shared: u64) -> Result<bool, ClaimError> {
         let ctl = self.ring.control();
-        // SYNC POINT: pairs with the SeqCst fetch_max of `gate` below (by
-        // any publisher), which follows that publisher's Acquire loads of
-        // the cursors: what those subscribers read happens before we reuse.
-        let shared = ctl.gate.load(Ordering::Acquire);
         if shared > seq {
             // The gate is a minimum of cursors, and no cursor passes the
             // tail: past the tail as it is now, the gate is impossible. Past
@@ -203,13 +220,9 @@ impl Publisher {
             }
             return Ok(true);
         }
-        if shared > self.gate_cache {
-            self.gate_cache = shared;
-        }
+        // `gate_allows` found the gate cache, `shared` included, short of
+        // `seq`.
         let slots = self.ring.slots;
-        if seq < self.gate_cache.saturating_add(slots) {
-            return Ok(true);
-        }
         // Still held back by the subscriber that was slowest at the last
         // scan? One load says so for certain (the minimum cannot be above
         // its cursor); only when it has moved on is a full scan worth it.
@@ -356,6 +369,7 @@ impl Publisher {
     /// record was reclaimed or skipped and its claimer is alive and still
     /// inside, the sequence is given up as a skip instead: a stalled claimer
     /// never has its slot rewritten under it.
+    #[inline]
     pub(super) fn enter(&mut self, seq: u64) -> Result<u64, Lost> {
         debug_assert!(
             seq <= MAX_SEQUENCE,
@@ -385,6 +399,22 @@ impl Publisher {
             // others.) Free on x86, where stores are not reordered.
             fence(Ordering::Release);
         }
+        if self.ring.policy == Policy::Backpressure {
+            // The common case, decided by one load: the slot's previous lap
+            // was committed (or the slot was never used), so there is
+            // nothing to wait for, reclaim or fence, and no store to make.
+            // `enter_slot` returns the same for this stamp.
+            // SYNC POINT: Acquire pairs with the previous lap's Release (or
+            // SeqCst) commit compare-and-swap in `Claim::finish`.
+            let seen = self.ring.header(seq).stamp.load(Ordering::Acquire);
+            let previous_committed = match seq.checked_sub(self.ring.slots) {
+                None => 0,
+                Some(p) => stamp_committed(p),
+            };
+            if seen == previous_committed {
+                return Ok(seen);
+            }
+        }
         let result = self.enter_slot(seq);
         if result.is_err() {
             // SYNC POINT: Release, as in `Claim::finish` (we wrote nothing).
@@ -396,6 +426,7 @@ impl Publisher {
         result
     }
 
+    #[inline(never)]
     fn enter_slot(&mut self, seq: u64) -> Result<u64, Lost> {
         let ring = &self.ring;
         let h = ring.header(seq);
