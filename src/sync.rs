@@ -71,6 +71,25 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
 }
 
+/// Asks the CPU to fetch the cache line at `addr` for writing, without
+/// waiting: a hint (it reads and writes nothing, and may be dropped), so
+/// the line's ownership is on its way before a store needs it. Nothing
+/// under loom, and on targets without such a hint.
+#[inline(always)]
+pub(crate) fn prefetch_for_write(addr: *const u8) {
+    #[cfg(all(not(shmbus_loom), target_arch = "x86_64"))]
+    // SAFETY: `prefetchw` is a hint: it never faults and touches no
+    // memory as far as the program can tell, whatever the address (a CPU
+    // without it decodes the opcode as a no-op). Written out because
+    // `_mm_prefetch` gives a read prefetch unless the whole build enables
+    // the `prfchw` feature.
+    unsafe {
+        core::arch::asm!("prefetchw [{0}]", in(reg) addr, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(all(not(shmbus_loom), target_arch = "x86_64")))]
+    let _ = addr;
+}
+
 /// Gives up the rest of the time slice (a `sched_yield`), or yields the loom
 /// thread under the model checker.
 #[inline]

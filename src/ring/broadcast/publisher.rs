@@ -61,6 +61,18 @@ pub struct Publisher {
     staging: Box<[u8]>,
 }
 
+/// How many slots ahead of its claim a publisher asks for the lines it
+/// will write next ([`BroadcastView::prefetch_slot`]).
+///
+/// A subscriber read those lines a lap ago, so the publisher's stores to
+/// them wait for the other core to give them up, and the commit's locked
+/// compare-and-swap waits for those stores: one cross-core round trip per
+/// record, in turn. Asked for a few records early, the lines arrive while
+/// the publisher writes the records before. With 64-byte records across
+/// cores, 1, 2 and 4 measured alike and 8 and 16 worse (`SHMBUS_BENCH_PARTS=
+/// throughput cargo bench --bench broadcast`).
+const PREFETCH_AHEAD: u64 = 2;
+
 /// Why [`Publisher::enter`] gave up the sequence it reserved.
 pub(super) enum Lost {
     /// A waiter reclaimed it before we wrote anything.
@@ -399,6 +411,7 @@ impl Publisher {
             // others.) Free on x86, where stores are not reordered.
             fence(Ordering::Release);
         }
+        self.ring.prefetch_slot(seq + PREFETCH_AHEAD);
         if self.ring.policy == Policy::Backpressure {
             // The common case, decided by one load: the slot's previous lap
             // was committed (or the slot was never used), so there is

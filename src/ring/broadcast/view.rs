@@ -13,8 +13,8 @@ use crate::layout::{
 pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::CorruptionKind;
 use crate::sync::{
-    fence, fence_for_seqcst_accesses, futex_wake_all, monotonic_ns, AccessTracker, AtomicU32,
-    AtomicU64, Ordering, RacyBytes,
+    fence, fence_for_seqcst_accesses, futex_wake_all, monotonic_ns, prefetch_for_write,
+    AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
 };
 
 /// The one check of a committed record slot's header word (hostile bytes),
@@ -193,6 +193,15 @@ impl BroadcastView {
         // SAFETY: as above: inside the slot array, aligned, alive as long as
         // the view.
         unsafe { &*h }
+    }
+
+    /// Asks for the lines of `seq`'s slot (its header and the start of its
+    /// payload) for writing: a hint, see [`prefetch_for_write`].
+    #[inline(always)]
+    pub(super) fn prefetch_slot(&self, seq: u64) {
+        let i = (seq & self.mask) as usize;
+        prefetch_for_write(self.headers.wrapping_add(i * self.header_stride));
+        prefetch_for_write(self.payloads.wrapping_add(i * self.payload_stride + 56));
     }
 
     #[inline(always)]
