@@ -403,3 +403,67 @@ fn a_queues_consumers_count_takes_redeliveries_and_acknowledgements() {
         }
     );
 }
+
+/// `CLOCK_MONOTONIC` now, in ns, as the counters store it.
+fn monotonic_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[test]
+fn the_time_of_last_activity_moves_every_activity_every_records_and_never_ahead_of_the_clock() {
+    let every = shmbus::layout::ACTIVITY_EVERY;
+    let t = TempNs::new("counters");
+    let bus = t.bus();
+    let channel = bus
+        .spsc("orders", &SpscConfig::with_capacity(1 << 16))
+        .expect("channel");
+    let mut tx = channel.producer().expect("producer");
+    let mut rx = channel.consumer().expect("consumer");
+    let inspector =
+        SpscInspector::open(&t.ns, "orders", &OpenOptions::default()).expect("inspector");
+    let stamps = || {
+        let snap = inspector.snapshot().expect("snapshot");
+        (
+            snap.producer.counters.last_active_ns,
+            snap.consumer.counters.last_active_ns,
+        )
+    };
+    let attached = stamps();
+    assert!(attached.0 != 0 && attached.1 != 0, "stored on attach");
+    assert!(
+        attached.0 <= monotonic_now_ns() && attached.1 <= monotonic_now_ns(),
+        "a lower bound of the clock"
+    );
+    // Well past a tick of the coarse clock the stamps come from.
+    std::thread::sleep(Duration::from_millis(30));
+    let mut buf = [0u8; 16];
+    for _ in 0..every - 1 {
+        tx.try_send(1, &[1; 16]).expect("room");
+        rx.try_recv(&mut buf).expect("record");
+    }
+    assert_eq!(stamps(), attached, "no stamp before the {every}th record");
+    let before = monotonic_now_ns();
+    tx.try_send(1, &[1; 16]).expect("room");
+    rx.try_recv(&mut buf).expect("record");
+    let (producer, consumer) = stamps();
+    assert!(
+        producer > attached.0 + 20_000_000 && consumer > attached.1 + 20_000_000,
+        "the {every}th record stores the time: {attached:?} -> {:?}",
+        (producer, consumer)
+    );
+    assert!(
+        producer <= monotonic_now_ns() && consumer <= monotonic_now_ns(),
+        "a lower bound of the clock"
+    );
+    // Within a tick (a few ms) of the clock before the record.
+    assert!(
+        producer + 50_000_000 > before && consumer + 50_000_000 > before,
+        "close to the time of the record"
+    );
+}
