@@ -52,6 +52,12 @@
 //!    `MEMBARRIER_CMD_GLOBAL` (every process, no registration) and
 //!    `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (processes that registered).
 //!
+//! 6. **Phases** (part `phases`): the two sides of a sole topic in turn,
+//!    so each is timed alone: the publisher (core 0) publishes a burst of
+//!    2048 records, then the subscriber (core 1) reads them, and so on for
+//!    400 bursts; ns per record on each side. The publisher writes slots
+//!    the subscriber read a lap before, which is what its prefetch is for.
+//!
 //! Criterion then times the publish cost with 1 and 16 idle subscribers
 //! (shmbus and crossbeam) with `iter_custom`.
 //!
@@ -69,7 +75,8 @@
 //! repeats, each after a probe of the core pair's latency (its floor), and
 //! gives each ratio over all repeats and over those of each mode of the
 //! machine (fast floor, below 120 ns, and slow).
-//! `SHMBUS_BENCH_PARTS` (default `latency,cost,throughput,overwrite,fences`)
+//! `SHMBUS_BENCH_PARTS` (default
+//! `latency,cost,throughput,overwrite,fences,phases`)
 //! picks the tables; `SHMBUS_BENCH_NO_CRITERION=1` skips criterion.
 
 mod common;
@@ -958,6 +965,77 @@ fn throughput(topic: &Topic, sole: &Topic, records: u64, repeats: usize) -> Vec<
 }
 
 // ---------------------------------------------------------------------------
+// Phases
+// ---------------------------------------------------------------------------
+
+/// Records per burst of [`phases`]: half the sole topic, so a burst never
+/// waits for the subscriber.
+const PHASE_BURST: u64 = SLOTS as u64 / 2;
+
+/// The publisher (core 0) and the subscriber (core 1) of `topic` in turn,
+/// `bursts` times [`PHASE_BURST`] records: (publish, read) ns per record,
+/// each the total over all bursts of that side.
+fn phases(topic: &Topic, bursts: u64) -> (f64, f64) {
+    let mut publisher = topic.publisher().expect("attach a publisher");
+    let mut subscriber = topic
+        .subscriber(StartAt::Tail)
+        .expect("attach a subscriber");
+    // Even: the publisher's turn; odd: the subscriber's.
+    let turn = AtomicU64::new(0);
+    let turn = &turn;
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            pin_to(CORE_A);
+            let mut spent = Duration::ZERO;
+            let mut seq = 0;
+            for b in 0..bursts {
+                // SYNC POINT: pairs with the subscriber's Release store.
+                while turn.load(Ordering::Acquire) != 2 * b {
+                    spin();
+                }
+                let start = Instant::now();
+                for _ in 0..PHASE_BURST {
+                    let mut claim = publisher.try_claim(RECORD).expect("room for a burst");
+                    fill(&mut claim, seq, 0);
+                    claim.commit().expect("committed");
+                    seq += 1;
+                }
+                spent += start.elapsed();
+                // SYNC POINT: pairs with the subscriber's Acquire load.
+                turn.store(2 * b + 1, Ordering::Release);
+            }
+            spent
+        });
+        let reader = s.spawn(move || {
+            pin_to(CORE_B);
+            let mut spent = Duration::ZERO;
+            let mut next = 0;
+            for b in 0..bursts {
+                // SYNC POINT: pairs with the publisher's Release store.
+                while turn.load(Ordering::Acquire) != 2 * b + 1 {
+                    spin();
+                }
+                let start = Instant::now();
+                for _ in 0..PHASE_BURST {
+                    let record = subscriber.try_read().expect("a published record");
+                    assert_eq!(parse(&record).0, next, "records in order");
+                    next += 1;
+                }
+                spent += start.elapsed();
+                // SYNC POINT: pairs with the publisher's Acquire load.
+                turn.store(2 * b + 2, Ordering::Release);
+            }
+            spent
+        });
+        let per_record = |d: Duration| d.as_nanos() as f64 / (bursts * PHASE_BURST) as f64;
+        (
+            per_record(writer.join().expect("publisher thread")),
+            per_record(reader.join().expect("subscriber thread")),
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------
 // Fences
 // ---------------------------------------------------------------------------
 
@@ -1210,7 +1288,7 @@ fn main() {
     let ow_topic = topic("overwrite", Policy::Overwrite);
 
     let parts = std::env::var("SHMBUS_BENCH_PARTS")
-        .unwrap_or_else(|_| "latency,cost,throughput,overwrite,fences".to_owned());
+        .unwrap_or_else(|_| "latency,cost,throughput,overwrite,fences,phases".to_owned());
     let part = |name| !common::list_mode() && parts.split(',').any(|p| p.trim() == name);
     if part("latency") {
         let rows = latency(&lat_topic, cores, scale, rounds);
@@ -1275,6 +1353,17 @@ fn main() {
         for (name, ns) in fence_costs(rounds, if quick { 2 } else { 20 }) {
             println!("{name:<52} {ns:>12.1}");
         }
+        println!();
+    }
+
+    if part("phases") {
+        let bursts = if quick { 4 } else { 400 };
+        let (publish, read) = phases(&sole_topic, bursts);
+        println!();
+        println!(
+            "a sole topic's sides in turn, ns per {RECORD}-byte record: the publisher on core              {CORE_A} publishes {PHASE_BURST}, then the subscriber on core {CORE_B} reads them              ({bursts} bursts)"
+        );
+        println!("publish {publish:>8.1}    read {read:>8.1}");
         println!();
     }
 
