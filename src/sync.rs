@@ -418,12 +418,19 @@ pub(crate) fn futex_wake_all(_word: &AtomicU32) -> usize {
 /// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process.
 #[cfg(not(shmbus_loom))]
 pub(crate) fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// `clock` now, in nanoseconds.
+#[cfg(not(shmbus_loom))]
+#[inline(always)]
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid timespec to write into.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(ts.tv_nsec as u64)
@@ -445,15 +452,7 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// timestamp that only has to be a recent lower bound.
 #[cfg(not(shmbus_loom))]
 pub(crate) fn coarse_monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write into.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 /// Under loom, the model's clock (see [`monotonic_ns`]).

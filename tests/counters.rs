@@ -14,7 +14,7 @@ use shmbus::ring::{ClaimError, RecvError};
 use shmbus::segment::OpenOptions;
 use shmbus::wait::WaitStrategy;
 
-use common::TempNs;
+use common::{monotonic_ns, TempNs};
 
 fn topic_config(policy: Policy, slots: u32) -> TopicConfig {
     TopicConfig {
@@ -404,17 +404,6 @@ fn a_queues_consumers_count_takes_redeliveries_and_acknowledgements() {
     );
 }
 
-/// `CLOCK_MONOTONIC` now, in ns, as the counters store it.
-fn monotonic_now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write into.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 #[test]
 fn the_time_of_last_activity_moves_every_activity_every_records_and_never_ahead_of_the_clock() {
     let every = shmbus::layout::ACTIVITY_EVERY;
@@ -437,7 +426,7 @@ fn the_time_of_last_activity_moves_every_activity_every_records_and_never_ahead_
     let attached = stamps();
     assert!(attached.0 != 0 && attached.1 != 0, "stored on attach");
     assert!(
-        attached.0 <= monotonic_now_ns() && attached.1 <= monotonic_now_ns(),
+        attached.0 <= monotonic_ns() && attached.1 <= monotonic_ns(),
         "a lower bound of the clock"
     );
     // Well past a tick of the coarse clock the stamps come from.
@@ -448,7 +437,7 @@ fn the_time_of_last_activity_moves_every_activity_every_records_and_never_ahead_
         rx.try_recv(&mut buf).expect("record");
     }
     assert_eq!(stamps(), attached, "no stamp before the {every}th record");
-    let before = monotonic_now_ns();
+    let before = monotonic_ns();
     tx.try_send(1, &[1; 16]).expect("room");
     rx.try_recv(&mut buf).expect("record");
     let (producer, consumer) = stamps();
@@ -458,7 +447,7 @@ fn the_time_of_last_activity_moves_every_activity_every_records_and_never_ahead_
         (producer, consumer)
     );
     assert!(
-        producer <= monotonic_now_ns() && consumer <= monotonic_now_ns(),
+        producer <= monotonic_ns() && consumer <= monotonic_ns(),
         "a lower bound of the clock"
     );
     // Within a tick (a few ms) of the clock before the record.

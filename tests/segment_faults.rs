@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{child_role, TempNs, CHILD_BASE, CHILD_ROLE};
+use common::{child_role, monotonic_ns, TempNs, CHILD_BASE, CHILD_ROLE};
 use shmbus::layout::SegmentFault;
 use shmbus::ring::spsc::{ClaimError, Consumer, Producer, RecvError, SpscConfig};
 use shmbus::segment::{set_sigbus_handler, sigbus_handler_installed, NO_SIGBUS_HANDLER_ENV};
@@ -30,16 +30,6 @@ const CAP: usize = 1 << 16;
 const LEN: usize = 200;
 /// Records that take the positions well past the first page.
 const FAR: u64 = 60;
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write into.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn report(key: &str, value: impl std::fmt::Display) {
     println!("REPORT {key}={value}");

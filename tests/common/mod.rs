@@ -6,6 +6,18 @@ use std::path::{Path, PathBuf};
 mod temp_ns;
 pub use temp_ns::TempNs;
 
+/// `CLOCK_MONOTONIC` now, in ns: the clock the library's timestamps come
+/// from.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// SplitMix64: a tiny deterministic generator for test data.
 pub fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
