@@ -569,7 +569,7 @@ impl Publisher {
     /// every 20 ms), so a publisher that never waits (`Overwrite`, or a log
     /// that is never full) still finds out that its log or directory was
     /// removed; the rest cost one test of a local field.
-    #[inline]
+    #[inline(always)]
     fn reserve_and_enter(&mut self) -> Result<(u64, u64), ClaimError> {
         self.claims = self.claims.wrapping_add(1);
         let fault = if self.claims % 256 == 0 {
@@ -623,7 +623,7 @@ impl Publisher {
     ///
     /// [`ClaimError::Full`] (`Backpressure` only), [`ClaimError::TooLarge`],
     /// [`ClaimError::Corrupt`] or [`ClaimError::Unusable`].
-    #[inline]
+    #[inline(always)]
     pub fn try_claim(&mut self, len: usize) -> Result<Claim<'_>, ClaimError> {
         self.check_len(len)?;
         let entered = match self.reserve_and_enter() {
@@ -814,6 +814,7 @@ impl Claim<'_> {
     }
 
     /// Publishes the slot as `state`; false if a waiter reclaimed it.
+    #[inline(always)]
     fn finish(&mut self, state: u64) -> bool {
         if state == STAMP_COMMITTED
             && self.publisher.ring.policy == Policy::Overwrite
