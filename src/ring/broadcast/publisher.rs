@@ -69,8 +69,8 @@ pub struct Publisher {
 /// compare-and-swap waits for those stores: one cross-core round trip per
 /// record, in turn. Asked for a few records early, the lines arrive while
 /// the publisher writes the records before. With 64-byte records across
-/// cores, 1, 2 and 4 measured alike and 8 and 16 worse (`SHMBUS_BENCH_PARTS=
-/// throughput cargo bench --bench broadcast`).
+/// cores, 1, 2 and 4 measured alike, 8 and 16 no better and more variable
+/// (`SHMBUS_BENCH_PARTS=throughput cargo bench --bench broadcast`).
 const PREFETCH_AHEAD: u64 = 2;
 
 /// Why [`Publisher::enter`] gave up the sequence it reserved.
@@ -411,7 +411,7 @@ impl Publisher {
             // others.) Free on x86, where stores are not reordered.
             fence(Ordering::Release);
         }
-        self.ring.prefetch_slot(seq + PREFETCH_AHEAD);
+        self.ring.prefetch_slot(seq.wrapping_add(PREFETCH_AHEAD));
         if self.ring.policy == Policy::Backpressure {
             // The common case, decided by one load: the slot's previous lap
             // was committed (or the slot was never used), so there is

@@ -197,9 +197,7 @@ impl BroadcastView {
 
     /// Asks for the first two lines of `seq`'s slot for writing (in a
     /// mapped log, its header and the first 112 payload bytes): a hint, see
-    /// [`prefetch_for_write`]. Asking for the line of the largest payload's
-    /// last byte instead made a 64-byte record on a topic of larger records
-    /// as slow as no prefetch at all.
+    /// [`prefetch_for_write`].
     #[inline(always)]
     pub(super) fn prefetch_slot(&self, seq: u64) {
         let i = (seq & self.mask) as usize;
