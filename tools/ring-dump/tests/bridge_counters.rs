@@ -5,60 +5,19 @@
 //! and what `clean` and `remove-namespace` do with it. The bridge itself
 //! runs `ring-dump show` on a bridged topic in its loopback test.
 
+mod common;
 #[path = "../../../tests/common/fixtures.rs"]
 mod fixtures;
 #[path = "../../../tests/common/temp_ns.rs"]
 mod temp_ns;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
 use shmbus::bridge_counters::{BridgeCounters, Counter};
 use shmbus::bus::{Policy, StartAt};
 
+use common::{ring_dump, NS};
 use fixtures::topic_config;
 use temp_ns::TempNs;
-
-const NS: &str = "desk";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        &self.stdout
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(self.ok().trim_end()).expect("valid JSON")
-    }
-}
-
-fn ring_dump(base: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ring-dump"))
-        .arg("--dir")
-        .arg(base)
-        .args(["-n", NS])
-        .args(args)
-        .env_remove("SHMBUS_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ring-dump");
-    Run {
-        code: out.status.code().expect("ring-dump exited (no signal)"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
-}
 
 /// The counters of `topic` with known values, held as a running bridge
 /// holds them.
@@ -114,7 +73,7 @@ fn show_list_and_watch_print_a_bridged_topics_counters() {
         "a topic never bridged shows no bridge: {plain}"
     );
 
-    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).ok_json();
     let expected = json!({
         "running": true,
         "pid": pid,
@@ -132,7 +91,7 @@ fn show_list_and_watch_print_a_bridged_topics_counters() {
         ],
     });
     assert_eq!(doc["bridge"], expected);
-    let doc = ring_dump(&tmp.base, &["--json", "show", "plain"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "show", "plain"]).ok_json();
     assert_eq!(doc["bridge"], Value::Null);
 
     let out = ring_dump(&tmp.base, &["list"]).ok().to_owned();
@@ -149,7 +108,7 @@ fn show_list_and_watch_print_a_bridged_topics_counters() {
         .find(|l| l.starts_with("plain "))
         .expect("plain");
     assert!(plain_line.ends_with(" max_lag=-"), "{plain_line}");
-    let doc = ring_dump(&tmp.base, &["--json", "list"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "list"]).ok_json();
     let entries = doc["entries"].as_array().expect("entries");
     assert_eq!(entries[0]["name"], "md");
     assert_eq!(entries[0]["bridge"], expected);
@@ -180,7 +139,7 @@ fn show_list_and_watch_print_a_bridged_topics_counters() {
             "0.05",
         ],
     )
-    .json();
+    .ok_json();
     let b = &doc["rings"][0]["bridge"];
     assert_eq!(
         (&b["running"], &b["exported"], &b["imported"], &b["gaps"]),
@@ -200,7 +159,7 @@ fn show_list_and_watch_print_a_bridged_topics_counters() {
             .any(|l| l == format!("bridge       stopped (last pid {pid}), counters in md.bridge")),
         "{out}"
     );
-    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).ok_json();
     assert_eq!(doc["bridge"]["running"], false);
 }
 
@@ -222,7 +181,7 @@ fn a_garbage_counters_file_is_reported_not_fatal() {
             && line.contains("12 bytes, the layout has 640"),
         "{line}"
     );
-    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).ok_json();
     assert!(doc["bridge"]["error"].as_str().is_some(), "{doc}");
     let out = ring_dump(&tmp.base, &["list"]).ok().to_owned();
     assert!(out.contains(" bridge=unreadable"), "{out}");
@@ -244,7 +203,7 @@ fn clean_removes_counters_of_a_gone_topic_and_remove_namespace_waits_for_the_bri
     let held = known_counters(&tmp, "held_gone");
     drop(known_counters(&tmp, "gone"));
 
-    let doc = ring_dump(&tmp.base, &["--json", "clean"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "clean"]).ok_json();
     let ns = &doc["namespaces"][0];
     let objects = ns["objects"].as_array().expect("objects");
     let stale: Vec<(&Value, &Value)> = objects

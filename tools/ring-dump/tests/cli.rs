@@ -13,6 +13,7 @@
 //! The library under the binary (`shmbus::inspect`) is tested directly in
 //! the root crate's `tests/inspect.rs`.
 
+mod common;
 #[path = "../../../tests/common/fixtures.rs"]
 mod fixtures;
 #[path = "../../../tests/common/temp_ns.rs"]
@@ -21,7 +22,6 @@ mod temp_ns;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use shmbus::bus::{Bus, Channel, Policy, SpscConfig, StartAt};
@@ -34,10 +34,9 @@ use shmbus::record::RelayDomain;
 use shmbus::ring::broadcast::Subscriber;
 use shmbus::segment::{OpenOptions, Segment};
 
+use common::{ring_dump, NS};
 use fixtures::{queue_config, ring_with_records, topic_config, trade, write_at};
 use temp_ns::TempNs;
-
-const NS: &str = "desk";
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -53,55 +52,6 @@ fn channel(tmp: &TempNs, name: &str, capacity: usize) -> Channel {
     tmp.bus()
         .spsc(name, &SpscConfig::with_capacity(capacity))
         .expect("create")
-}
-
-/// One run of ring-dump.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The single stderr line a failure must print.
-    fn one_error_line(&self) -> &str {
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "expected one stderr line, got {:?}",
-            self.stderr
-        );
-        assert!(lines[0].starts_with("ring-dump: "), "{:?}", lines[0]);
-        lines[0]
-    }
-
-    fn json(&self) -> Value {
-        assert_eq!(
-            self.stdout.lines().count(),
-            1,
-            "one JSON line: {}",
-            self.stdout
-        );
-        serde_json::from_str(self.stdout.trim_end()).expect("stdout is valid JSON")
-    }
-}
-
-/// Runs ring-dump with `--dir base -n desk` and `args`.
-fn ring_dump(base: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ring-dump"))
-        .arg("--dir")
-        .arg(base)
-        .args(["-n", NS])
-        .args(args)
-        .env_remove("SHMBUS_DIR")
-        .output()
-        .expect("run ring-dump");
-    Run {
-        code: out.status.code().expect("ring-dump exited (no signal)"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

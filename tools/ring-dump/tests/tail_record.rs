@@ -5,6 +5,7 @@
 //! `desk` under a fresh base directory, removed at the end, and kills
 //! every child it started, pass or fail.
 
+mod common;
 #[path = "../../../tests/common/fixtures.rs"]
 mod fixtures;
 #[path = "../../../tests/common/temp_ns.rs"]
@@ -12,7 +13,7 @@ mod temp_ns;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +23,9 @@ use shmbus::inspect::inspect_topic;
 use shmbus::ring::broadcast::{ClaimError, RecvError};
 use shmbus::segment::OpenOptions;
 
+use common::{command, ring_dump, NS};
 use fixtures::{queue_config, topic_config, trade};
 use temp_ns::TempNs;
-
-const NS: &str = "desk";
 
 /// How long a test waits for a line from a child before it fails.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -36,32 +36,6 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 fn desk() -> TempNs {
     TempNs::named("ring-dump-tail", NS)
-}
-
-/// One run of ring-dump to its end.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn command(base: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ring-dump"));
-    c.arg("--dir")
-        .arg(base)
-        .args(["-n", NS])
-        .args(args)
-        .env_remove("SHMBUS_DIR");
-    c
-}
-
-fn ring_dump(base: &Path, args: &[&str]) -> Run {
-    let out = command(base, args).output().expect("run ring-dump");
-    Run {
-        code: out.status.code().expect("ring-dump exited (no signal)"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
 }
 
 /// A ring-dump child whose stdout is read line by line; killed and reaped

@@ -9,6 +9,7 @@
 //! The rates, slowest and gating rules themselves are unit-tested in
 //! `src/watch.rs` on hand-made samples.
 
+mod common;
 #[path = "../../../tests/common/fixtures.rs"]
 mod fixtures;
 #[path = "../../../tests/common/temp_ns.rs"]
@@ -27,10 +28,10 @@ use shmbus::bus::{Policy, StartAt, Topic};
 use shmbus::layout::SegmentFault;
 use shmbus::RecvError;
 
+use common::{ring_dump, ring_dump_bin, NS};
 use fixtures::topic_config;
 use temp_ns::TempNs;
 
-const NS: &str = "desk";
 /// Environment variable that makes this test binary a child role.
 const CHILD_ROLE: &str = "RING_DUMP_TEST_CHILD_ROLE";
 /// The base directory handed to a child.
@@ -42,59 +43,6 @@ const CHILD_BASE: &str = "RING_DUMP_TEST_CHILD_BASE";
 
 fn desk() -> TempNs {
     TempNs::named("ring-dump-watch", NS)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        &self.stdout
-    }
-
-    /// The single stderr line a failure prints.
-    fn one_error_line(&self) -> &str {
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one stderr line: {:?}", self.stderr);
-        assert!(lines[0].starts_with("ring-dump: "), "{:?}", lines[0]);
-        lines[0]
-    }
-
-    fn json(&self) -> Value {
-        let out = self.ok();
-        assert_eq!(out.lines().count(), 1, "one JSON line: {out}");
-        serde_json::from_str(out.trim_end()).expect("valid JSON")
-    }
-}
-
-fn ring_dump_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ring-dump")
-}
-
-/// Runs ring-dump with `--dir base -n desk` and `args`, stdout a pipe.
-fn ring_dump(base: &Path, args: &[&str]) -> Run {
-    let out = Command::new(ring_dump_bin())
-        .arg("--dir")
-        .arg(base)
-        .args(["-n", NS])
-        .args(args)
-        .env_remove("SHMBUS_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ring-dump");
-    Run {
-        code: out.status.code().expect("ring-dump exited (no signal)"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
 }
 
 fn file_name(path: &Path) -> String {
@@ -610,7 +558,7 @@ fn clean_finds_what_a_killed_child_left_and_removes_it_only_with_yes() {
     );
     assert!(out.contains("dry run: nothing was removed"), "{out}");
 
-    let doc = ring_dump(&tmp.base, &["--json", "clean"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "clean"]).ok_json();
     assert_eq!(doc["dry_run"], true);
     let objects = doc["namespaces"][0]["objects"].as_array().expect("objects");
     let crashed_json = objects
@@ -827,7 +775,7 @@ fn show_gives_cpus_liveness_and_lag_in_records_and_bytes() {
     }
     drop(reader.try_read().expect("the first"));
 
-    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).json();
+    let doc = ring_dump(&tmp.base, &["--json", "show", "md"]).ok_json();
     let cpus = my_cpus();
     let p = &doc["publishers"][0];
     assert_eq!(
