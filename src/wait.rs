@@ -110,6 +110,8 @@ pub struct Waiter {
     checks: u32,
     /// `CLOCK_MONOTONIC` ns at which the wait gives up; `None` for never.
     deadline_ns: Option<u64>,
+    /// The clock reading the deadline was counted from; `None` without one.
+    started_ns: Option<u64>,
 }
 
 impl Waiter {
@@ -120,19 +122,32 @@ impl Waiter {
             round: 0,
             checks: 0,
             deadline_ns: None,
+            started_ns: None,
         }
     }
 
     /// A fresh waiter that gives up `timeout` from now. A timeout too long
     /// to represent (such as `Duration::MAX`) means no deadline.
     pub fn with_timeout(strategy: WaitStrategy, timeout: Duration) -> Self {
-        let deadline_ns = u64::try_from(timeout.as_nanos())
-            .ok()
-            .and_then(|t| monotonic_ns().checked_add(t));
-        Waiter {
-            deadline_ns,
-            ..Waiter::new(strategy)
+        let Ok(timeout_ns) = u64::try_from(timeout.as_nanos()) else {
+            return Waiter::new(strategy);
+        };
+        let now = monotonic_ns();
+        match now.checked_add(timeout_ns) {
+            Some(deadline) => Waiter {
+                deadline_ns: Some(deadline),
+                started_ns: Some(now),
+                ..Waiter::new(strategy)
+            },
+            None => Waiter::new(strategy),
         }
+    }
+
+    /// The `CLOCK_MONOTONIC` reading the deadline was counted from (the
+    /// start of the call that made this waiter), if it has a deadline: a
+    /// wait that timed out lasted at least the timeout from here.
+    pub fn started_ns(&self) -> Option<u64> {
+        self.started_ns
     }
 
     /// Whether the deadline has passed. Reads the clock on every round that

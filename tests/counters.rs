@@ -456,3 +456,104 @@ fn the_time_of_last_activity_moves_every_activity_every_records_and_never_ahead_
         "close to the time of the record"
     );
 }
+
+/// Times out `TIMEOUTS` blocking claims with a short timeout, one at a time,
+/// and checks that each added at least its timeout to the writer's time
+/// waited for space, and no more than the call took: the wait is counted
+/// from the clock reading its deadline was counted from, so one that ran to
+/// its deadline cannot come out shorter (a single 20 ms timeout missed by a
+/// few hundred nanoseconds would pass unnoticed in one try; many short ones
+/// on every ring kind catch it).
+fn each_timed_out_claim_counts_at_least_its_timeout(
+    what: &str,
+    mut send_timeout: impl FnMut(WaitStrategy, Duration) -> Result<(), ClaimError>,
+    mut full_ns: impl FnMut() -> u64,
+) {
+    const TIMEOUTS: usize = 100;
+    let timeout = Duration::from_micros(200);
+    for strategy in [WaitStrategy::BusySpin, WaitStrategy::BACKOFF] {
+        for i in 0..TIMEOUTS {
+            let before = full_ns();
+            let started = Instant::now();
+            assert_eq!(
+                send_timeout(strategy, timeout),
+                Err(ClaimError::TimedOut),
+                "{what}"
+            );
+            let took = started.elapsed();
+            let counted = full_ns() - before;
+            assert!(
+                counted >= timeout.as_nanos() as u64 && counted <= took.as_nanos() as u64,
+                "{what}, {strategy:?}, try {i}: a claim that timed out after {timeout:?} \
+                 counted {counted} ns waiting, and took {took:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_timed_out_claim_counts_at_least_its_timeout_on_every_ring_kind() {
+    let t = TempNs::new("counters");
+    let bus = t.bus();
+    let open = OpenOptions::default();
+
+    let channel = bus
+        .spsc("orders", &SpscConfig::with_capacity(256))
+        .expect("channel");
+    let mut tx = channel.producer().expect("producer");
+    let _rx = channel.consumer().expect("consumer");
+    while tx.try_send(1, &[7; 24]).is_ok() {}
+    let spsc = SpscInspector::open(&t.ns, "orders", &open).expect("open");
+    each_timed_out_claim_counts_at_least_its_timeout(
+        "spsc",
+        |strategy, timeout| tx.send_timeout(1, &[7; 24], strategy, timeout),
+        || spsc.snapshot().expect("snapshot").producer.counters.full_ns,
+    );
+
+    let topic = bus
+        .topic("ticks", &topic_config(Policy::Backpressure, 8))
+        .expect("topic");
+    let mut publisher = topic.publisher().expect("publisher");
+    let _reader = topic.subscriber(StartAt::Tail).expect("subscriber");
+    while publisher.try_send(1, &[1; 10]).is_ok() {}
+    let inspector = TopicInspector::open(&t.ns, "ticks", &open).expect("open");
+    each_timed_out_claim_counts_at_least_its_timeout(
+        "topic",
+        |strategy, timeout| {
+            publisher
+                .send_timeout(1, &[1; 10], strategy, timeout)
+                .map(drop)
+        },
+        || {
+            inspector.snapshot().expect("snapshot").publishers[0]
+                .counters
+                .full_ns
+        },
+    );
+
+    let config = QueueConfig {
+        slots: 8,
+        max_payload: 64,
+        max_producers: 2,
+        max_consumers: 2,
+        reclaim_after: Duration::from_secs(1),
+    };
+    let queue = bus.queue("work", &config).expect("queue");
+    let mut producer = queue.producer().expect("producer");
+    let _consumer = queue.consumer().expect("consumer");
+    while producer.try_send(5, &[5; 8]).is_ok() {}
+    let inspector = QueueInspector::open(&t.ns, "work", &open).expect("open");
+    each_timed_out_claim_counts_at_least_its_timeout(
+        "queue",
+        |strategy, timeout| {
+            producer
+                .send_timeout(5, &[5; 8], strategy, timeout)
+                .map(drop)
+        },
+        || {
+            inspector.snapshot().expect("snapshot").producers[0]
+                .counters
+                .full_ns
+        },
+    );
+}

@@ -14,6 +14,7 @@
 
 use crate::layout::{Counters, ACTIVITY_EVERY, CACHE_LINE};
 use crate::sync::{coarse_monotonic_ns, monotonic_ns, StatCounter, StatOrdering as Ordering};
+use crate::wait::Waiter;
 
 /// Whether participants count (always, unless a bench turns it off to
 /// measure what counting costs). Process-local, never shared.
@@ -40,9 +41,13 @@ pub(crate) fn count_full(c: &Counters) {
     note_activity(c);
 }
 
-/// The time one blocking claim waits for space: from the first time it
-/// finds its ring full to its end (claimed, failed or timed out), added to
-/// [`Counters::full_ns`].
+/// The time one blocking claim waits for space, added to
+/// [`Counters::full_ns`]: from its start, once it has found its ring full, to
+/// its end (claimed, failed or timed out). A claim with a timeout starts at
+/// the clock reading its deadline was counted from, so a claim that timed
+/// out counts at least its timeout; one without a deadline starts when it
+/// first finds the ring full (its first look), which saves a clock read on
+/// every blocking claim that finds room.
 #[derive(Debug, Default)]
 pub(crate) struct FullWait {
     since: Option<u64>,
@@ -50,11 +55,11 @@ pub(crate) struct FullWait {
 
 impl FullWait {
     /// The claim found the ring full: counted the first time, and timed
-    /// from then.
-    pub(crate) fn found_full(&mut self, c: &Counters) {
+    /// from the start of `waiter` (or from now if it has no deadline).
+    pub(crate) fn found_full(&mut self, c: &Counters, waiter: &Waiter) {
         if self.since.is_none() {
             count_full(c);
-            self.since = Some(monotonic_ns());
+            self.since = Some(waiter.started_ns().unwrap_or_else(monotonic_ns));
         }
     }
 

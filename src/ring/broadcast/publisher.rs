@@ -676,7 +676,7 @@ impl Publisher {
                 Err(ClaimError::Full) => {}
                 other => break other,
             }
-            full.found_full(self.counters());
+            full.found_full(self.counters(), &waiter);
             // Spinning rounds look at the segment every 256 tries (in
             // `reserve_and_enter`); slower rounds every time.
             if !waiter.spinning() {

@@ -513,7 +513,7 @@ impl Producer {
                 Err(ClaimError::Full) => {}
                 other => break other,
             }
-            full.found_full(self.own_counters());
+            full.found_full(self.own_counters(), &waiter);
             if !waiter.spinning() {
                 if let Some(fault) = self.ring.fault_slow() {
                     break Err(self.set_unusable(fault));

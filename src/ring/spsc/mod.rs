@@ -780,7 +780,7 @@ impl Producer {
                 Err(e @ ClaimError::Corrupt(_)) => break Err(self.claim_failed(e)),
                 other => break other,
             }
-            full.found_full(&self.ring.control().producer_counters);
+            full.found_full(&self.ring.control().producer_counters, &waiter);
             if let Some(fault) = self.ring.fault_while_waiting(&waiter) {
                 break Err(self.set_unusable(fault));
             }
