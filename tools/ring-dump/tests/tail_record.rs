@@ -23,7 +23,7 @@ use shmbus::inspect::inspect_topic;
 use shmbus::ring::broadcast::{ClaimError, RecvError};
 use shmbus::segment::OpenOptions;
 
-use common::{command, ring_dump, NS};
+use common::{command, ring_dump, spawn, NS};
 use fixtures::{queue_config, topic_config, trade};
 use temp_ns::TempNs;
 
@@ -49,11 +49,11 @@ struct Child {
 
 impl Child {
     fn spawn(base: &Path, args: &[&str]) -> Child {
-        let mut child = command(base, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ring-dump");
+        let mut child = spawn(
+            command(base, args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

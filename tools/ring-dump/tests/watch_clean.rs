@@ -28,7 +28,7 @@ use shmbus::bus::{Policy, StartAt, Topic};
 use shmbus::layout::SegmentFault;
 use shmbus::RecvError;
 
-use common::{ring_dump, ring_dump_bin, NS};
+use common::{output, ring_dump, ring_dump_bin, spawn, try_spawn, NS};
 use fixtures::topic_config;
 use temp_ns::TempNs;
 
@@ -118,14 +118,14 @@ fn child_role() -> Option<(String, PathBuf)> {
 /// Re-runs this test binary as a child running only `test` in `role`,
 /// and waits until it prints `ready`.
 fn spawn_child(test: &str, role: &str, base: &Path) -> ChildGuard {
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ROLE, role)
-        .env(CHILD_BASE, base)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn child");
+    let mut child = spawn(
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ROLE, role)
+            .env(CHILD_BASE, base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
     let stdout = child.stdout.take().expect("child stdout");
     let guard = ChildGuard(child);
     let mut lines = BufReader::new(stdout);
@@ -274,12 +274,12 @@ fn watch_marks_a_detached_durable_subscriber_gating_a_full_backpressure_topic() 
 
 /// tmux's answer to `args`, on this test's own server.
 fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
-    Command::new("tmux")
-        .args(["-L", socket])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tmux")
+    output(
+        Command::new("tmux")
+            .args(["-L", socket])
+            .args(args)
+            .stdin(Stdio::null()),
+    )
 }
 
 /// A tmux server of its own, killed on drop.
@@ -369,7 +369,16 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
+    let mut tmux_version = Command::new("tmux");
+    tmux_version
+        .arg("-V")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if try_spawn(&mut tmux_version)
+        .and_then(|mut c| c.wait())
+        .is_err()
+    {
         println!("skipped: tmux is not installed (.ci/run installs it)");
         return;
     }
@@ -444,10 +453,7 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
     assert!(drawn, "never drawn:\n{}", pane(&server.0));
     assert_eq!(pane_var(&server.0, "#{alternate_on}"), "1");
     let pid = watch_pid(&server.0).to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("run kill");
+    let killed = output(Command::new("kill").args(["-TERM", &pid])).status;
     assert!(killed.success());
     let mut after = String::new();
     let ended = eventually(|| {
@@ -473,9 +479,8 @@ fn watch_on_a_terminal_draws_rates_and_the_slowest_and_q_restores_the_terminal()
     struct KillOnDrop(u32);
     impl Drop for KillOnDrop {
         fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.0.to_string()])
-                .status();
+            let _ = try_spawn(Command::new("kill").args(["-KILL", &self.0.to_string()]))
+                .and_then(|mut kill| kill.wait());
         }
     }
     let _guard = KillOnDrop(pid);

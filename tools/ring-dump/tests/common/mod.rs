@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -76,9 +77,38 @@ impl Run {
     }
 }
 
+/// Held by every test of a binary while it starts a process.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
+/// Starts `cmd`, never while another test of this binary is starting one.
+///
+/// A child holds a copy of every descriptor of the test process from its
+/// fork until its exec closes them (all are close-on-exec), and with them
+/// the liveness locks of every handle another test has open. A test that
+/// drops its handles and then asks ring-dump whether anything holds them
+/// would otherwise now and then hear "in use" from a sibling test's child
+/// still on its way to exec (seen on a loaded 2-core machine). `spawn`
+/// returns only once the child has exec'd, so once this lock is ours no
+/// child of this process holds a descriptor we have closed.
+pub fn spawn(cmd: &mut Command) -> Child {
+    try_spawn(cmd).expect("start a process")
+}
+
+/// As [`spawn`], for a program that may be missing.
+pub fn try_spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let _one_at_a_time = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+    cmd.spawn()
+}
+
+/// Runs `cmd` to its end through [`spawn`], with stdout and stderr captured.
+pub fn output(cmd: &mut Command) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    spawn(cmd).wait_with_output().expect("wait for a process")
+}
+
 /// Runs `ring-dump --dir base -n desk args…` to its end.
 pub fn ring_dump(base: &Path, args: &[&str]) -> Run {
-    let out = command(base, args).output().expect("run ring-dump");
+    let out = output(&mut command(base, args));
     Run {
         code: out.status.code().expect("ring-dump exited (no signal)"),
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
