@@ -794,7 +794,11 @@ shared_struct! {
         /// owner before it looks at the claimed slot and cleared after its last
         /// write to it, so a publisher about to reuse a slot whose previous
         /// record was reclaimed can tell whether that record's claimer may
-        /// still be writing there.
+        /// still be writing there. On a `Backpressure` topic for several
+        /// publishers it is written before the compare-and-swap of the tail
+        /// that makes the claim, so for a moment it may name a sequence
+        /// another publisher took (taken as "may be inside": at worst a
+        /// skip).
         8 => pub claimed: AtomicU64,
         /// Pads the line.
         16 => pub pad: [u8; CACHE_LINE - 16],

@@ -40,7 +40,7 @@ use crate::wait::{WaitStrategy, Waiter};
 /// ```
 pub struct Publisher {
     pub(super) ring: BroadcastView,
-    slot: usize,
+    pub(super) slot: usize,
     /// Last gate value seen: claims below `gate + slots` need no rescan.
     gate_cache: u64,
     /// Subscriber slot that held the gate at the last scan.
@@ -338,44 +338,84 @@ impl Publisher {
                 }
                 Ok(seq)
             }
-            Policy::Backpressure => loop {
-                // SYNC POINT: Acquire, for an exclusive publisher, pairs
-                // with a dead predecessor's Release store below; others
-                // re-check it with their compare-and-swap.
-                let tail = self.ring.control().tail.load(Ordering::Acquire);
-                if tail > MAX_SEQUENCE {
-                    return Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }, tail));
+            Policy::Backpressure => {
+                let mut announced = false;
+                loop {
+                    // SYNC POINT: Acquire, for an exclusive publisher, pairs
+                    // with a dead predecessor's Release store below; others
+                    // re-check it with their compare-and-swap.
+                    let tail = self.ring.control().tail.load(Ordering::Acquire);
+                    let allowed = if tail > MAX_SEQUENCE {
+                        Err(self.corrupt(CorruptionKind::TailTooFarAhead { tail }, tail))
+                    } else {
+                        self.gate_allows(tail)
+                    };
+                    if allowed != Ok(true) {
+                        if announced {
+                            self.withdraw_claim();
+                        }
+                        // An error goes up; a refusal is a full log.
+                        allowed?;
+                        self.maybe_reap();
+                        self.check_segment(self.ring.fault())?;
+                        return Err(ClaimError::Full);
+                    }
+                    if self.ring.exclusive {
+                        // SYNC POINT: Release, as the compare-and-swap below.
+                        self.ring.control().tail.store(tail + 1, Ordering::Release);
+                        return Ok(tail);
+                    }
+                    // The claim is announced before it is made. A publisher
+                    // that reuses its slot a lap later claimed a later
+                    // sequence, by a compare-and-swap that read from the
+                    // tail's release sequence headed by ours: it sees this
+                    // announcement (or our later clear, made after our last
+                    // write to the slot), and so never rewrites a reclaimed
+                    // slot we may still be writing in.
+                    // SYNC POINT: Release, carried by our AcqRel
+                    // compare-and-swap of the tail below to the Acquire load
+                    // of `claimed` in `BroadcastView::owner_inside`.
+                    self.ring
+                        .publisher(self.slot)
+                        .claimed
+                        .store(tail + 1, Ordering::Release);
+                    announced = true;
+                    // SYNC POINT: AcqRel, as the Overwrite `fetch_add` above;
+                    // its Release half also publishes the announcement to
+                    // every later claimer (see above).
+                    if self
+                        .ring
+                        .control()
+                        .tail
+                        .compare_exchange_weak(tail, tail + 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Ok(tail);
+                    }
                 }
-                if !self.gate_allows(tail)? {
-                    self.maybe_reap();
-                    self.check_segment(self.ring.fault())?;
-                    return Err(ClaimError::Full);
-                }
-                if self.ring.exclusive {
-                    // SYNC POINT: Release, as the compare-and-swap below.
-                    self.ring.control().tail.store(tail + 1, Ordering::Release);
-                    return Ok(tail);
-                }
-                // SYNC POINT: AcqRel, as the Overwrite `fetch_add` above.
-                if self
-                    .ring
-                    .control()
-                    .tail
-                    .compare_exchange_weak(tail, tail + 1, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return Ok(tail);
-                }
-            },
+            }
         }
+    }
+
+    /// Clears the announcement of a claim that was not made (or was lost
+    /// before anything was written).
+    #[inline]
+    fn withdraw_claim(&self) {
+        // SYNC POINT: Release, as in `Claim::finish` (we wrote nothing).
+        self.ring
+            .publisher(self.slot)
+            .claimed
+            .store(0, Ordering::Release);
     }
 
     /// Takes possession of the slot of reserved sequence `seq`; returns the
     /// stamp its commit will replace.
     ///
-    /// The claim is announced in the publisher slot first, so a publisher
-    /// about to reuse the slot a lap later can tell that we may still be
-    /// writing there (`BroadcastView::owner_inside`). Then the slot must
+    /// The claim is announced in the publisher slot first (on a
+    /// `Backpressure` topic for several publishers, by `reserve`, before
+    /// the compare-and-swap of the tail), so a publisher about to reuse the
+    /// slot a lap later can tell that we may still be writing there
+    /// (`BroadcastView::owner_inside`). Then the slot must
     /// show its previous lap done (committed, reclaimed or skipped; waited
     /// for, and reclaimed after the claim timeout, if not). If that previous
     /// record was reclaimed or skipped and its claimer is alive and still
@@ -387,28 +427,39 @@ impl Publisher {
             seq <= MAX_SEQUENCE,
             "`reserve` refuses a tail past MAX_SEQUENCE"
         );
-        // SYNC POINT: Release pairs with the Acquire load of `claimed` in
-        // `BroadcastView::owner_inside`.
-        self.ring
-            .publisher(self.slot)
-            .claimed
-            .store(seq + 1, Ordering::Release);
         if self.ring.policy == Policy::Backpressure && !self.ring.exclusive {
-            // SYNC POINT: Dekker pair with the SeqCst reclaim CAS in
-            // `BroadcastView::reclaim` and the SeqCst fence in `owner_inside`:
-            // either our stamp load below sees the reclaim, or the publisher
-            // reusing the slot sees our `claimed`. An exclusive publisher
-            // needs neither: no other publisher ever reuses its slots, and
-            // a reclaim it misses here fails its commit.
-            fence(Ordering::SeqCst);
-        } else if self.ring.policy == Policy::Backpressure {
+            // `reserve` announced this claim before its compare-and-swap of
+            // the tail, which is what a publisher reusing the slot a lap
+            // later relies on (see there): no fence before our look at the
+            // stamp below. If that look misses a reclaim of our sequence,
+            // we write into a slot that nobody reads (readers pass a
+            // reclaimed slot) and nobody else writes (the next lap's
+            // publisher sees us inside and gives it up as a skip), and our
+            // commit fails.
+            debug_assert_eq!(
+                self.ring
+                    .publisher(self.slot)
+                    .claimed
+                    .load(Ordering::Relaxed),
+                seq + 1
+            );
+        } else {
+            // SYNC POINT: Release pairs with the Acquire load of `claimed`
+            // in `BroadcastView::owner_inside`. An exclusive publisher has
+            // no other publisher to tell: none reuses its slots, and a
+            // reclaim it misses here fails its commit.
+            self.ring
+                .publisher(self.slot)
+                .claimed
+                .store(seq + 1, Ordering::Release);
+        }
+        if self.ring.policy == Policy::Backpressure {
             // SYNC POINT: keeps the claim of the tail (`reserve`) before the
             // payload writes that follow, which under `Backpressure` go to
             // the slot in place, without a "writing" stamp. Pairs with the
             // read-only inspector's Acquire fence before its tail load in
             // `TopicInspector::intact`: a reader that saw any of our writes
-            // sees our claim. (The SeqCst fence above does this for the
-            // others.) Free on x86, where stores are not reordered.
+            // sees our claim. Free on x86, where stores are not reordered.
             fence(Ordering::Release);
         }
         self.ring.prefetch_slot(seq.wrapping_add(PREFETCH_AHEAD));
@@ -430,11 +481,7 @@ impl Publisher {
         }
         let result = self.enter_slot(seq);
         if result.is_err() {
-            // SYNC POINT: Release, as in `Claim::finish` (we wrote nothing).
-            self.ring
-                .publisher(self.slot)
-                .claimed
-                .store(0, Ordering::Release);
+            self.withdraw_claim();
         }
         result
     }

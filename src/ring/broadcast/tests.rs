@@ -162,11 +162,14 @@ fn a_claim_reclaimed_before_it_was_entered_moves_to_the_next_sequence() {
     // tail claim would) and reclaim it.
     let seq = p.reserve().expect("room");
     assert!(p.ring.reclaim(seq));
+    // Entering it, the publisher finds it reclaimed and withdraws the
+    // claim it had announced.
+    assert!(matches!(p.enter(seq), Err(Lost::Reclaimed)));
+    assert_eq!(p.ring.publisher(p.slot).claimed.load(Ordering::Relaxed), 0);
     let claim = p.try_claim(1).expect("room");
     assert_eq!(claim.sequence(), 1);
     drop(claim);
     assert_eq!(p.reclaimed(), 0);
-    assert!(matches!(p.enter(seq), Err(Lost::Reclaimed)));
 }
 
 /// Finding 2: a dead publisher's claim is reclaimed within the claim

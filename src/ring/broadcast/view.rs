@@ -366,12 +366,13 @@ impl BroadcastView {
         if lap > want || (lap == want && state != STAMP_WRITING) {
             return true;
         }
-        // SYNC POINT: SeqCst; under `Backpressure` this is the Dekker
-        // partner of the SeqCst fence in `Publisher::enter` (either the
-        // claimer sees this reclaim before writing, or the publisher that
-        // reuses the slot sees the claimer's `claimed` in `owner_inside`).
-        // Under `Overwrite` it reads from the claimer's "writing" CAS, so a
-        // publisher that Acquire-loads our stamp also sees `claimed`.
+        // SYNC POINT: SeqCst for the sleeper check in `wake_sleepers` that
+        // follows. A publisher that later reuses the slot sees the
+        // claimer's `claimed` in `owner_inside` whichever it reads: under
+        // `Overwrite` this CAS reads from the claimer's "writing" CAS, so a
+        // publisher that Acquire-loads our stamp synchronizes with it;
+        // under `Backpressure` it claimed its own sequence through the tail
+        // after the claimer did (see `Publisher::reserve`).
         if h.stamp
             .compare_exchange(
                 seen,
@@ -396,10 +397,17 @@ impl BroadcastView {
     /// only cases where a claimer can still be inside).
     #[cold]
     pub(super) fn owner_inside(&self, seq: u64, me: usize) -> bool {
-        // SYNC POINT: Dekker partner of the SeqCst fence in
-        // `Publisher::enter` (Backpressure), through the SeqCst reclaim CAS
-        // our caller's stamp load read from.
-        fence(Ordering::SeqCst);
+        // No fence: every claimer's `claimed` store reaches us through an
+        // Acquire of ours that read from its Release. Under `Backpressure`
+        // it announced before its AcqRel compare-and-swap of the tail, and
+        // our caller claimed `seq`, a later sequence, by an RMW of the tail
+        // reading from that CAS's release sequence. Under `Overwrite` it
+        // stored `claimed` before its AcqRel "writing" CAS of the stamp,
+        // whose release sequence holds the reclaim (or skip) CAS our
+        // caller's Acquire load of the stamp read from. (The loom models
+        // `stalled_claim_is_reclaimed_and_its_late_commit_fails` and
+        // `a_claim_racing_its_reclaim_and_a_lapping_publisher_has_one_writer`
+        // check it.)
         let index = seq & self.mask;
         (0..self.max_publishers).any(|j| {
             if j == me {
