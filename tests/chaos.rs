@@ -96,7 +96,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{child_command, child_role, die_with_parent, splitmix, TempNs};
+use common::{child_command, child_role, die_with_parent, splitmix, SpawnOneAtATime, TempNs};
 use shmbus::bus::{Bus, Claim, Policy, RecvError, StartAt, TopicConfig};
 use shmbus::ring::broadcast::{ClaimError, Publisher, Subscriber};
 use shmbus::ring::spsc::{self, Consumer, Producer, SpscConfig, WriteSlot};
@@ -663,8 +663,7 @@ impl Crew {
         let child = child_command(self.test, role.name(), &self.base)
             .env(CHILD_ARG, format!("{inc} {slot} {}", self.seed))
             .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn child process");
+            .spawn_one_at_a_time();
         self.history.push((role, slot, inc));
         Kid {
             role,

@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{child_role, die_with_parent, spawn_child, spawn_until, wait_stopped, TempNs};
+use common::{
+    child_role, die_with_parent, no_child_starting, spawn_child, spawn_until, wait_stopped, TempNs,
+};
 use shmbus::clean::{self, CleanOptions, Stale};
 use shmbus::directory::DirectoryError;
 use shmbus::{
@@ -155,6 +157,7 @@ fn a_durable_subscriber_left_by_another_process_is_dropped_and_the_feed_goes_on(
     });
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(p.try_send(1, b"x"), Err(ClaimError::Full), "still full");
+    no_child_starting();
     bus.drop_durable("md", "s1").expect("drop s1");
     let (sent, waited) = blocked.join().expect("blocked publisher");
     assert_eq!(sent, Ok(16), "the blocked publisher goes on");
@@ -186,6 +189,7 @@ fn dropping_a_durable_subscriber_a_live_process_holds_is_refused() {
         other => panic!("expected InUse, got {other:?}"),
     }
     go(&t, child);
+    no_child_starting();
     md.drop_durable("s1")
         .expect("drop once its process is gone");
 }
@@ -245,6 +249,7 @@ fn a_stalled_process_holding_durable_subscribers_keeps_them_and_resumes_reading(
     let status = child.wait().expect("wait");
     assert!(status.success(), "child: {status:?}");
     for name in ["s1", "s2"] {
+        no_child_starting();
         md.drop_durable(name)
             .expect("drop once its process is gone");
     }
@@ -331,6 +336,7 @@ fn removing_a_namespace_is_refused_while_a_participant_lives_and_succeeds_after(
     assert_eq!(t.files(), before, "nothing removed");
     md.subscriber(StartAt::Tail).expect("still usable");
     go(&t, child);
+    no_child_starting();
     bus.remove_namespace().expect("remove");
     assert!(!t.ns.path().exists(), "{:?}", t.files());
     drop((md, bus));
@@ -389,6 +395,7 @@ fn the_stale_scan_finds_what_a_killed_process_left_and_not_a_live_topic() {
     let live_file = file_name(&live.path());
     assert_eq!(found.live, [live_file.clone(), "directory.dir".to_owned()]);
 
+    no_child_starting();
     let done = clean::clean(&t.ns, &found, &CleanOptions::default()).expect("clean");
     assert_eq!(done.removed.len(), 4, "{done:?}");
     assert!(done.kept.is_empty(), "{done:?}");
@@ -439,6 +446,7 @@ fn removal_looks_again_and_leaves_what_a_process_attached_since_the_scan() {
     let bus = bus(&t.base);
     let idle = bus.open_topic("idle").expect("open");
     let sub = idle.subscriber(StartAt::Tail).expect("attach");
+    no_child_starting();
     let done = clean::clean(&t.ns, &found, &CleanOptions::default()).expect("clean");
     assert!(done.removed.is_empty(), "{done:?}");
     assert_eq!(done.kept.len(), 3, "{done:?}");
@@ -457,6 +465,7 @@ fn removal_looks_again_and_leaves_what_a_process_attached_since_the_scan() {
     drop(bus);
 
     let found = clean::scan(&t.ns).expect("scan again");
+    no_child_starting();
     let done = clean::clean(&t.ns, &found, &CleanOptions { durable: true }).expect("clean");
     assert_eq!(done.removed.len(), 3, "{done:?}");
     assert!(!t.ns.path().exists(), "{:?}", t.files());

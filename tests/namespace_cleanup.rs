@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{child_command, child_role, die_with_parent, TempNs};
+use common::{child_command, child_role, die_with_parent, SpawnOneAtATime, TempNs};
 use shmbus::wait::WaitStrategy;
 use shmbus::{Bus, QueueConfig, SpscConfig, StartAt, TopicConfig};
 
@@ -109,8 +109,7 @@ fn spawn_user(
 ) {
     let mut child = child_command(test, "user", base)
         .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        .spawn_one_at_a_time();
     let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     expect_line(&mut out, "ready");
     (child, out)
@@ -228,8 +227,7 @@ fn buses_racing_a_removal_always_open() {
         .map(|_| {
             child_command(TEST, "churn:1500", &t.base)
                 .stdout(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn")
+                .spawn_one_at_a_time()
         })
         .collect();
     let mut total = 0u64;
@@ -312,9 +310,7 @@ fn a_bus_waits_out_a_stopped_remover() {
 /// it, and leaves alone those of processes that still run.
 #[test]
 fn a_killed_test_processs_namespace_goes_with_the_next_run() {
-    let mut child = std::process::Command::new("true")
-        .spawn()
-        .expect("spawn a process to outlive");
+    let mut child = std::process::Command::new("true").spawn_one_at_a_time();
     let dead = child.id();
     child.wait().expect("it exits");
     let root = TempNs::root();

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{child_command, child_role, die_with_parent, splitmix, TempNs};
+use common::{child_command, child_role, die_with_parent, splitmix, SpawnOneAtATime, TempNs};
 use shmbus::directory::DirectoryError;
 use shmbus::record::{
     self, venue, Checksum, Fixed8, Instrument, MessageBuilder, MessageView, OrderRequestTlv,
@@ -267,8 +267,7 @@ fn spawn(test: &str, role: &str, base: &Path, env: &[(&str, String)]) -> std::pr
         cmd.env(k, v);
     }
     cmd.stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn child")
+        .spawn_one_at_a_time()
 }
 
 /// Spawns child `role` of `test` and reads its stdout until a line
@@ -284,8 +283,7 @@ fn spawn_until(
 ) {
     let mut child = child_command(test, role, base)
         .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        .spawn_one_at_a_time();
     let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     while !line.contains(said) {
@@ -736,8 +734,7 @@ fn sixteen_processes_race_to_create_one_queue() {
         .map(|_| {
             child_command(TEST, "racer", &t.base)
                 .stdout(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn")
+                .spawn_one_at_a_time()
         })
         .collect();
     let mut created = 0;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{child_role, monotonic_ns, TempNs, CHILD_BASE, CHILD_ROLE};
+use common::{child_role, monotonic_ns, SpawnOneAtATime, TempNs, CHILD_BASE, CHILD_ROLE};
 use shmbus::layout::SegmentFault;
 use shmbus::ring::spsc::{ClaimError, Consumer, Producer, RecvError, SpscConfig};
 use shmbus::segment::{set_sigbus_handler, sigbus_handler_installed, NO_SIGBUS_HANDLER_ENV};
@@ -54,7 +54,7 @@ impl ChildProc {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn child");
+        let mut child = cmd.spawn_one_at_a_time();
         let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let done = Arc::new(AtomicBool::new(false));
         let (pid, flag) = (child.id() as libc::pid_t, done.clone());

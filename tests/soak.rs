@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{child_command, child_role, die_with_parent, splitmix, vm_rss_kib, TempNs};
+use common::{
+    child_command, child_role, die_with_parent, splitmix, vm_rss_kib, SpawnOneAtATime, TempNs,
+};
 use shmbus::bus::{Bus, Policy, RecvError, StartAt, TopicConfig};
 use shmbus::ring::spsc::SpscConfig;
 use shmbus::wait::WaitStrategy;
@@ -294,8 +296,7 @@ fn spawn(role: &'static str, base: &Path, secs: u64) -> Kid {
     let child = child_command(TEST, role, base)
         .env("SHMBUS_SOAK_CHILD_SECS", secs.to_string())
         .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn child process");
+        .spawn_one_at_a_time();
     Kid(child, role)
 }
 

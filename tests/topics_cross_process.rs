@@ -37,7 +37,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{child_role, splitmix, wait_stopped, TempNs, CHILD_BASE, CHILD_ROLE};
+use common::{child_role, splitmix, wait_stopped, SpawnOneAtATime, TempNs, CHILD_BASE, CHILD_ROLE};
 use shmbus::bus::{
     Bus, BusError, Policy, QueueConfig, RecvError, RouterConfig, StartAt, Topic, TopicConfig,
 };
@@ -76,8 +76,7 @@ impl Proc {
             .env(CHILD_ARG, arg.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn child process");
+            .spawn_one_at_a_time();
         let out = BufReader::new(child.stdout.take().expect("piped stdout"));
         Proc {
             child,

@@ -32,16 +32,49 @@ pub const CHILD_ROLE: &str = "SHMBUS_TEST_CHILD_ROLE";
 /// Base directory handed to a child.
 pub const CHILD_BASE: &str = "SHMBUS_TEST_CHILD_BASE";
 
+/// Held by every test of a binary while it starts a process.
+static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Starts `cmd`, never while another test of this binary is starting one.
+///
+/// A child holds a copy of every descriptor of the test process from its
+/// fork until its exec closes them (all are close-on-exec), and with them
+/// the liveness locks of every handle another test has open. `spawn`
+/// returns only once the child has exec'd; a test that drops handles and
+/// then needs them seen as released calls [`no_child_starting`] first.
+pub fn spawn(cmd: &mut std::process::Command) -> std::process::Child {
+    let _one_at_a_time = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+    cmd.spawn().expect("spawn child process")
+}
+
+/// [`spawn`] as a method, for a command built in a chain.
+pub trait SpawnOneAtATime {
+    /// Starts the process through [`spawn`].
+    fn spawn_one_at_a_time(&mut self) -> std::process::Child;
+}
+
+impl SpawnOneAtATime for std::process::Command {
+    fn spawn_one_at_a_time(&mut self) -> std::process::Child {
+        spawn(self)
+    }
+}
+
+/// Returns once no other test of this binary is starting a process: no
+/// child of this process still holds a descriptor closed before the call.
+pub fn no_child_starting() {
+    drop(SPAWNING.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
 /// Re-runs this test binary as a child process executing only `test_name`,
 /// with `role` and `base` in its environment.
 pub fn spawn_child(test_name: &str, role: &str, base: &Path) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().expect("test binary path"))
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ROLE, role)
-        .env(CHILD_BASE, base)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn child process")
+    spawn(
+        std::process::Command::new(std::env::current_exe().expect("test binary path"))
+            .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ROLE, role)
+            .env(CHILD_BASE, base)
+            .stdin(std::process::Stdio::null()),
+    )
 }
 
 /// The role this process was started with, if it is a child.
@@ -81,10 +114,8 @@ pub fn spawn_until(
     std::process::Child,
     std::io::BufReader<std::process::ChildStdout>,
 ) {
-    let mut child = child_command(test_name, role, base)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn child process");
+    let mut child =
+        spawn(child_command(test_name, role, base).stdout(std::process::Stdio::piped()));
     let mut out = std::io::BufReader::new(child.stdout.take().expect("child stdout"));
     let mut line = String::new();
     while !line.contains(said) {
