@@ -1361,7 +1361,9 @@ fn main() {
         let (publish, read) = phases(&sole_topic, bursts);
         println!();
         println!(
-            "a sole topic's sides in turn, ns per {RECORD}-byte record: the publisher on core              {CORE_A} publishes {PHASE_BURST}, then the subscriber on core {CORE_B} reads them              ({bursts} bursts)"
+            "a sole topic's sides in turn, ns per {RECORD}-byte record: the publisher on core \
+             {CORE_A} publishes {PHASE_BURST}, then the subscriber on core {CORE_B} reads them \
+             ({bursts} bursts)"
         );
         println!("publish {publish:>8.1}    read {read:>8.1}");
         println!();
