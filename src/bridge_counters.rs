@@ -404,9 +404,8 @@ impl BridgeCounters {
         if meta.len() < FILE_LEN {
             file.set_len(FILE_LEN).map_err(io_error(&path, "resize"))?;
         }
-        // SAFETY: a regular file of FILE_LEN bytes or more that we hold the
-        // lock of; the bridge never truncates it, and every access to the
-        // mapped words is atomic (`counters`).
+        // SAFETY: a regular file of FILE_LEN bytes or more that we hold the lock of; the bridge
+        // never truncates it, and every access to the mapped words is atomic (`counters`).
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(io_error(&path, "map"))?;
         let counters = BridgeCounters {
             map,
@@ -428,10 +427,8 @@ impl BridgeCounters {
     }
 
     fn layout(&self) -> &BridgeCountersLayout {
-        // SAFETY: the map is FILE_LEN >= LAYOUT_LEN bytes, page-aligned (so
-        // aligned for the layout's u64s), lives as long as `self`, and is
-        // only ever accessed through these atomics (the pads are never
-        // read or written).
+        // SAFETY: the map is FILE_LEN >= LAYOUT_LEN bytes, page-aligned (so aligned for its u64s),
+        // lives as long as `self`, and is only accessed through these atomics (never the pads).
         unsafe { &*self.map.as_ptr().cast::<BridgeCountersLayout>() }
     }
 

@@ -77,12 +77,11 @@ pub(crate) fn spin_hint() {
 /// under loom, and on targets without such a hint.
 #[inline(always)]
 pub(crate) fn prefetch_for_write(addr: *const u8) {
+    // `prefetchw` is written out in `asm!` because `_mm_prefetch` gives a read prefetch unless the
+    // whole build enables the `prfchw` feature.
     #[cfg(all(not(shmbus_loom), target_arch = "x86_64"))]
-    // SAFETY: `prefetchw` is a hint: it never faults and touches no
-    // memory as far as the program can tell, whatever the address (a CPU
-    // without it decodes the opcode as a no-op). Written out because
-    // `_mm_prefetch` gives a read prefetch unless the whole build enables
-    // the `prfchw` feature.
+    // SAFETY: `prefetchw` is a hint: it never faults and touches no memory as far as the program
+    // can tell, whatever the address (a CPU without it decodes the opcode as a no-op).
     unsafe {
         core::arch::asm!("prefetchw [{0}]", in(reg) addr, options(nostack, preserves_flags, readonly));
     }
@@ -348,9 +347,9 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Du
         tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
-    // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAIT only reads
-    // it, and `ts` outlives the call. Errors (EAGAIN when the value changed,
-    // EINTR, ETIMEDOUT) all mean "return and look again".
+    // Errors (EAGAIN when the value changed, EINTR, ETIMEDOUT) all mean "return and look again".
+    // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAIT only reads it, and `ts`
+    // outlives the call.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
@@ -381,8 +380,7 @@ pub(crate) fn futex_wait_until(_word: &AtomicU32, _expected: u32, _timeout: std:
 /// Returns how many were woken.
 #[cfg(not(shmbus_loom))]
 pub(crate) fn futex_wake_all(word: &AtomicU32) -> usize {
-    // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAKE does not
-    // touch memory.
+    // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAKE does not touch memory.
     let woken =
         unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
     usize::try_from(woken).unwrap_or(0)

@@ -477,9 +477,8 @@ mod mapped {
                     Err(e) => return Err(e.into()),
                 }
                 let init = |after_header: *mut u8, _len: usize| {
-                    // SAFETY: the control block lies right after the header of a
-                    // fresh zeroed mapping nobody else can use yet; zero is a
-                    // valid FREE entry, so only the count needs writing.
+                    // SAFETY: the control block follows the header of a fresh zeroed mapping
+                    // nobody else can use yet; zero is a valid FREE entry: only the count is set.
                     unsafe { (*(after_header as *mut DirectoryControl)).entries = entries };
                 };
                 match Segment::create(ns, DIRECTORY_SEGMENT, SegmentKind::Directory, size, init) {

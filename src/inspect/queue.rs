@@ -740,13 +740,11 @@ impl QueueInspector {
         debug_assert!(len <= self.config.max_payload as usize);
         let start = self.geometry.payload_offset(seq);
         let mut out = vec![0u8; len];
-        // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
-        // bytes, a multiple of 16 no smaller than max_payload >= len, so
-        // every word up to the one holding byte len-1 is inside the slot
-        // (the segment's size was checked against the geometry); slots are
-        // 64-aligned, so it starts 8-aligned. `copy_racy` loads Relaxed
-        // 8-byte atomics, valid on read-only memory; a reuse of the slot is
-        // caught by `still_held`.
+        // The payload area is `stride - SLOT_HEADER_LEN` bytes, a multiple of 16 no smaller than
+        // max_payload >= len, in a 64-aligned slot of a segment whose size matches the geometry;
+        // a reuse of the slot is caught by `still_held`.
+        // SAFETY: every word up to the one holding byte len-1 is inside the slot, and 8-aligned;
+        // `copy_racy` only makes Relaxed 8-byte atomic loads, valid on read-only memory.
         unsafe { copy_racy(self.segment().base().add(start), &mut out) };
         out
     }

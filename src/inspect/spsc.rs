@@ -230,11 +230,8 @@ impl SpscInspector {
     }
 
     fn control(&self) -> &SpscControl {
-        // SAFETY: `validate_control` checked that the mapping holds a control
-        // block at SPSC_CONTROL_OFFSET (128-aligned in a page-aligned
-        // mapping); the mapping lives as long as `self`. It is read-only and
-        // only read through Relaxed atomic loads of at most 8 bytes, which
-        // are valid on read-only memory.
+        // SAFETY: `validate_control` checked the mapping, which `self` keeps, holds the 128-aligned
+        // control block; only Relaxed atomic loads of <= 8 bytes, valid read-only, are made.
         unsafe { &*(self.segment.base().add(SPSC_CONTROL_OFFSET) as *const SpscControl) }
     }
 
@@ -477,12 +474,9 @@ impl SpscInspector {
     /// Loads the 8-byte word at `index` of the data region.
     fn load_data_word(&self, index: u64) -> u64 {
         debug_assert!(index % 8 == 0 && index + 8 <= self.capacity);
-        // SAFETY: callers pass an 8-aligned index with index + 8 <= capacity
-        // (masked positions, or offsets inside a frame checked to lie inside
-        // the region); the region starts 128-aligned, so the word is aligned
-        // and inside the mapping. `load_word` is a Relaxed 8-byte atomic
-        // load: never torn by a concurrent writer, and valid on read-only
-        // memory.
+        // Callers pass masked positions, or offsets inside a frame checked to lie in the region.
+        // SAFETY: `index` is 8-aligned, `index + 8 <= capacity`, the region 128-aligned: the word
+        // is aligned and mapped; `load_word` is a Relaxed atomic load (untorn, valid read-only).
         unsafe { load_word(self.data().add(index as usize) as *const u64) }
     }
 }

@@ -282,20 +282,16 @@ impl TopicInspector {
     }
 
     fn control(&self) -> &BroadcastControl {
-        // SAFETY: `open_topic` checked that the mapping holds the control
-        // block at BROADCAST_CONTROL_OFFSET (128-aligned in a page-aligned
-        // mapping); the mapping lives as long as `self`. It is read-only and
-        // only read through Relaxed atomic loads of at most 8 bytes, which
-        // are valid on read-only memory.
+        // SAFETY: `open_topic` checked the mapping, which `self` keeps, holds the 128-aligned
+        // control block; only Relaxed atomic loads of <= 8 bytes, valid read-only, are made.
         unsafe { &*(self.segment.base().add(BROADCAST_CONTROL_OFFSET) as *const BroadcastControl) }
     }
 
     /// Subscriber slot `i` (`i < max_subscribers`).
     fn subscriber(&self, i: usize) -> &SubscriberSlot {
         let offset = self.layout.geometry.reader_offset(i);
-        // SAFETY: `check_log` checked that the segment's size is its
-        // geometry's, so slot `i < max_subscribers` is inside the mapping,
-        // 64-aligned; only Relaxed atomic loads are made through it.
+        // SAFETY: the segment's size is its geometry's (`check_log`), so slot `i < max_subscribers`
+        // is inside the mapping, 64-aligned; only Relaxed atomic loads are made through it.
         unsafe { &*(self.segment.base().add(offset) as *const SubscriberSlot) }
     }
 
@@ -535,12 +531,10 @@ impl TopicInspector {
         debug_assert!(len <= self.layout.max_payload as usize);
         let start = self.layout.geometry.payload_offset(seq);
         let mut out = vec![0u8; len];
-        // SAFETY: the slot's payload area is `stride - SLOT_HEADER_LEN`
-        // bytes, a multiple of 16 no smaller than max_payload >= len, so
-        // every word up to the one holding byte len-1 is inside the slot;
-        // slots are 64-aligned, so it starts 8-aligned. `copy_racy` loads
-        // Relaxed 8-byte atomics, valid on read-only memory; a concurrent
-        // overwrite is caught by `intact`.
+        // The payload area is `stride - SLOT_HEADER_LEN` bytes, a multiple of 16 no smaller than
+        // max_payload >= len, in a 64-aligned slot; a concurrent overwrite is caught by `intact`.
+        // SAFETY: every word up to the one holding byte len-1 is inside the slot, and 8-aligned;
+        // `copy_racy` only makes Relaxed 8-byte atomic loads, valid on read-only memory.
         unsafe { copy_racy(self.segment.base().add(start), &mut out) };
         out
     }

@@ -516,9 +516,8 @@ impl Segment {
         // kill this process.
         let guard = guard_mapping(&map, true, &path).map_err(unlink_on_error)?;
         let base = map.as_mut_ptr();
-        // SAFETY: the mapping is `size >= 128` bytes, page-aligned and zero-filled
-        // by fallocate; no other process reads these fields before the magic is
-        // published, and no reference to the header exists yet.
+        // SAFETY: the mapping is `size >= 128` bytes, page-aligned and zeroed by fallocate; no
+        // other process reads the header before its magic is published; nothing references it yet.
         unsafe {
             let h = base as *mut SegmentHeader;
             (*h).layout_hash = kind.layout_hash();

@@ -159,9 +159,8 @@ fn ensure_installed() -> bool {
 }
 
 fn install() {
-    // SAFETY: all-zero is a valid `sigaction`; the calls only read and write
-    // the structures passed, and PREV is written before anyone can read it
-    // (PREV_READY is still 0).
+    // SAFETY: all-zero is a valid `sigaction`; the calls only read and write the structures passed,
+    // and PREV is written before anyone can read it (PREV_READY is still 0).
     unsafe {
         let mut old: libc::sigaction = core::mem::zeroed();
         if libc::sigaction(libc::SIGBUS, core::ptr::null(), &mut old) != 0 {
@@ -297,9 +296,8 @@ fn guard_fault(addr: u64) -> bool {
         } else {
             libc::PROT_READ
         };
-        // SAFETY: `[start, start + len)` is a whole-page range mapped by a
-        // live segment (see the module docs); replacing it with private zero
-        // pages keeps every pointer into it valid.
+        // SAFETY: `[start, start + len)` is a whole-page range mapped by a live segment (module
+        // docs); replacing it with private zero pages keeps every pointer into it valid.
         let p = unsafe {
             libc::mmap(
                 start as *mut libc::c_void,
@@ -323,10 +321,10 @@ fn guard_fault(addr: u64) -> bool {
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the errno location of the current thread is always valid.
     let saved_errno = unsafe { *libc::__errno_location() };
-    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler;
-    // si_addr is meaningful for kernel-generated SIGBUS (si_code > 0).
+    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
     let fault_addr = unsafe { info.as_ref() }
         .filter(|i| i.si_code > 0)
+        // SAFETY: `i` is valid; si_addr is meaningful for kernel-generated SIGBUS (si_code > 0).
         .map(|i| unsafe { i.si_addr() } as u64);
     let handled = fault_addr.is_some_and(guard_fault);
     if !handled {
@@ -376,8 +374,7 @@ unsafe fn chain(
     }
     let Some(prev) = prev else { return };
     if prev.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous owner installed this value as an SA_SIGINFO
-        // handler of this signature.
+        // SAFETY: the previous owner installed this as an SA_SIGINFO handler of this signature.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
             unsafe { core::mem::transmute(handler) };
         f(sig, info, ctx);

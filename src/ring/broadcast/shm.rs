@@ -22,9 +22,8 @@ pub(crate) fn create_log(
     let size = config.geometry().size();
     Segment::create(ns, name, SegmentKind::Broadcast, size, |after_header, _| {
         let control = after_header as *mut BroadcastControl;
-        // SAFETY: the control block lies right after the header in a fresh
-        // mapping of `size` bytes nobody else can use yet; the slot arrays
-        // that follow are valid all-zero (FREE, never used).
+        // SAFETY: the control block follows the header in a fresh `size`-byte mapping nobody else
+        // can use yet; the slot arrays after it are valid all-zero (FREE, never used).
         unsafe { control.write(BroadcastControl::new(config)) };
     })?;
     Ok(())
@@ -60,9 +59,9 @@ pub(crate) fn check_log(
             segment.len()
         )));
     }
-    // SAFETY: the segment holds at least the control block (checked above),
-    // 128-aligned in a page-aligned mapping; its immutable fields are read
-    // once into locals below.
+    // The control block's offset is 128-aligned in a page-aligned mapping, and its immutable
+    // fields are read once into locals below.
+    // SAFETY: the segment holds at least the control block (checked above), 128-aligned.
     let ctl =
         unsafe { &*(segment.base().add(BROADCAST_CONTROL_OFFSET) as *const BroadcastControl) };
     let stride = config.slot_stride();
@@ -137,10 +136,8 @@ fn map_log(
         reclaim_after: std::time::Duration::from_nanos(reclaim_after_ns),
         ..*config
     };
-    // SAFETY: the offsets come from the geometry of a segment whose
-    // size was just checked to match; every part is 64-byte aligned (the
-    // mapping is page-aligned and strides are multiples of 64), and the
-    // segment moves into `liveness`, which the view keeps.
+    // SAFETY: the offsets come from a geometry just checked against the segment's size; each part
+    // is 64-aligned (page-aligned mapping, strides multiples of 64); `liveness` keeps the segment.
     let parts = unsafe {
         ViewParts {
             control: NonNull::new_unchecked(

@@ -566,9 +566,8 @@ impl Subscriber {
             match self.ring.policy {
                 Policy::Backpressure => {
                     let src = self.ring.payload_offset(found.seq);
-                    // SAFETY: the slot's payload area holds `max_payload >=
-                    // len` bytes, and no publisher writes it before we move
-                    // past it.
+                    // SAFETY: the slot's payload area holds `max_payload >= len` bytes, and
+                    // no publisher writes it before we move past it.
                     unsafe {
                         core::ptr::copy_nonoverlapping(
                             self.ring.payloads.add(src),
@@ -827,9 +826,8 @@ impl Deref for Record<'_> {
         if s.ring.policy == Policy::Overwrite {
             return &s.scratch[..self.found.len];
         }
-        // SAFETY: `locate` bounded `len` by the slot's payload area, and
-        // under `Backpressure` no publisher reuses the slot before we release
-        // it.
+        // SAFETY: `locate` bounded `len` by the slot's payload area, and under `Backpressure` no
+        // publisher reuses the slot before we release it.
         unsafe {
             core::slice::from_raw_parts(
                 s.ring.payloads.add(s.ring.payload_offset(self.found.seq)),

@@ -987,9 +987,8 @@ impl Deref for Taken<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let ring = &self.consumer.ring;
-        // SAFETY: we hold the record (taken): no producer writes its slot
-        // until we acknowledge it; the payload area holds `max_payload >=
-        // len` bytes.
+        // SAFETY: we hold the record (taken): no producer writes its slot until we acknowledge
+        // it; the payload area holds `max_payload >= len` bytes.
         unsafe {
             core::slice::from_raw_parts(ring.payload_ptr(self.held.seq), self.held.len as usize)
         }

@@ -88,9 +88,8 @@ impl HeapQueue {
             config: self.config,
             liveness: Liveness::Heap(m.clone()),
         };
-        // SAFETY: every array was allocated above for this config (at least
-        // one consumer and one producer: `validate`), and the Arc in
-        // `liveness` keeps it alive.
+        // SAFETY: every array was allocated above for this config (at least one consumer and
+        // one producer: `validate`), and the Arc in `liveness` keeps it alive.
         unsafe { QueueView::new(parts) }
     }
 

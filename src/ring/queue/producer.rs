@@ -766,10 +766,8 @@ impl Drop for Claim<'_> {
 impl Deref for Claim<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the claimed slot's payload area holds `max_payload >= len`
-        // bytes, and no other participant touches it while our "writing"
-        // stamp stands (a reclaimed claim's slot is not reused while we
-        // announce `claimed`).
+        // SAFETY: the slot's payload area holds `max_payload >= len` bytes; nobody else touches it
+        // under our "writing" stamp, nor reuses it (even reclaimed) while we announce `claimed`.
         unsafe { core::slice::from_raw_parts(self.producer.ring.payload_ptr(self.seq), self.len) }
     }
 }

@@ -22,10 +22,8 @@ pub(crate) fn create_queue(
     let size = config.geometry().size();
     Segment::create(ns, name, SegmentKind::Queue, size, |after_header, _| {
         let control = after_header as *mut QueueControl;
-        // SAFETY: the control block lies right after the header in a fresh
-        // mapping of `size` bytes nobody else can use yet; the slot arrays
-        // that follow are valid all-zero (FREE participants, record slots
-        // free at lap 0).
+        // SAFETY: the control block follows the header in a fresh `size`-byte mapping nobody else
+        // can use yet; the zeroed arrays after it are valid (FREE participants, free lap-0 slots).
         unsafe { control.write(QueueControl::new(config)) };
     })?;
     Ok(())
@@ -49,9 +47,8 @@ pub(crate) fn check_queue(
             segment.len()
         )));
     }
-    // SAFETY: the segment holds at least the control block (checked above),
-    // 128-aligned in a page-aligned mapping; its immutable fields are read
-    // once into locals below.
+    // SAFETY: the segment holds at least the control block (checked above), 128-aligned in a
+    // page-aligned mapping; its immutable fields are read once into locals below.
     let ctl = unsafe { &*(segment.base().add(QUEUE_CONTROL_OFFSET) as *const QueueControl) };
     let reclaim_after_ns = config.reclaim_after.as_nanos().min(u128::from(u64::MAX)) as u64;
     let disagree = [
@@ -123,10 +120,8 @@ pub(crate) fn view_of(
 ) -> Result<QueueView, SegmentError> {
     let geometry = check_queue(&segment, config)?;
     let base = segment.base();
-    // SAFETY: the offsets come from the geometry of a segment whose size was
-    // just checked to match; every part is 64-byte aligned (the mapping is
-    // page-aligned and strides are multiples of 64), and the segment moves
-    // into `liveness`, which the view keeps.
+    // SAFETY: the offsets come from a geometry just checked against the segment's size; each part
+    // is 64-aligned (page-aligned mapping, strides multiples of 64); `liveness` keeps the segment.
     let parts = unsafe {
         ViewParts {
             control: NonNull::new_unchecked(base.add(QUEUE_CONTROL_OFFSET) as *mut QueueControl),

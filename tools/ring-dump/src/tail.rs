@@ -50,9 +50,8 @@ extern "C" fn on_stop_signal(_signal: libc::c_int) {
 /// flushed, a recording complete).
 pub(crate) fn stop_on_signals() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed `sigaction` is a valid starting value; the
-        // handler only stores to an atomic (async-signal-safe); SA_RESTART
-        // restarts the writes a signal interrupts.
+        // SAFETY: a zeroed `sigaction` is a valid starting value; the handler only stores to an
+        // atomic (async-signal-safe); SA_RESTART restarts the writes a signal interrupts.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
