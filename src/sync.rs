@@ -89,6 +89,40 @@ pub(crate) fn prefetch_for_write(addr: *const u8) {
     let _ = addr;
 }
 
+/// Asks the CPU to move the cache line at `addr` out of this core's private
+/// caches into the shared last-level cache (x86 `cldemote`), so that a
+/// reader on another core is served from there instead of by a snoop of
+/// this core. A hint: it reads and writes nothing as far as the program can
+/// tell, and may be dropped. Nothing under loom and on other targets.
+#[inline(always)]
+pub(crate) fn demote_line(addr: *const u8) {
+    #[cfg(all(not(shmbus_loom), target_arch = "x86_64"))]
+    // SAFETY: `cldemote` is a hint: it never faults whatever the address, and
+    // a CPU without it decodes the opcode as a no-op.
+    unsafe {
+        core::arch::asm!("cldemote [{0}]", in(reg) addr, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(all(not(shmbus_loom), target_arch = "x86_64")))]
+    let _ = addr;
+}
+
+/// At most how many lines of one record [`demote_lines`] pushes: the header
+/// and the start of the payload, where a waiting reader misses first (its
+/// hardware prefetcher follows a longer payload).
+pub(crate) const DEMOTE_MAX_LINES: usize = 4;
+
+/// [`demote_line`] for each cache line of `len` bytes at `addr`, at most
+/// [`DEMOTE_MAX_LINES`] of them.
+#[inline(always)]
+pub(crate) fn demote_lines(addr: *const u8, len: usize) {
+    const LINE: usize = 64;
+    let first = addr as usize & !(LINE - 1);
+    let end = (addr as usize).saturating_add(len);
+    for line in (first..end).step_by(LINE).take(DEMOTE_MAX_LINES) {
+        demote_line(line as *const u8);
+    }
+}
+
 /// Gives up the rest of the time slice (a `sched_yield`), or yields the loom
 /// thread under the model checker.
 #[inline]

@@ -487,3 +487,65 @@ fn a_channel_not_made_yet_can_be_waited_for() {
     let mut rx = ch.consumer().expect("consumer");
     assert_eq!(&rx.try_read().expect("record")[..], b"late");
 }
+
+/// Pushing records to the shared cache on commit (`set_push_on_commit`) is a
+/// hint: an SPSC channel whose records wrap around its ring many times, one
+/// at a time and in staged batches, and a topic that laps its log, deliver
+/// every record intact and in order with it on, as with it off.
+#[test]
+fn pushing_records_on_commit_delivers_every_record_intact() {
+    let t = TempNs::new("push");
+    let bus = Bus::at(&t.base, NS).expect("bus");
+
+    let channel = bus
+        .spsc("pushed", &SpscConfig::with_capacity(1024))
+        .expect("channel");
+    let mut tx = channel.producer().expect("producer");
+    let mut rx = channel.consumer().expect("consumer");
+    assert!(!tx.push_on_commit(), "off by default");
+    tx.set_push_on_commit(true);
+    assert!(tx.push_on_commit());
+    let mut buf = [0u8; 200];
+    let mut expect = 0u64;
+    for n in 0..2000u64 {
+        // Lengths from 1 to 199 bytes: frames of every size wrap the ring.
+        let len = (n % 199 + 1) as usize;
+        let payload: Vec<u8> = (0..len).map(|i| (n as usize + i) as u8).collect();
+        let mut slot = tx.try_claim(len).expect("room");
+        slot.copy_from_slice(&payload);
+        slot.set_record_type((n % 7) as u16);
+        if n % 3 == 2 {
+            slot.commit();
+        } else {
+            slot.stage();
+        }
+        if n % 3 == 2 {
+            while expect <= n {
+                let l = (expect % 199 + 1) as usize;
+                let (ty, got) = rx.try_recv(&mut buf).expect("a record");
+                assert_eq!((ty, got), ((expect % 7) as u16, l));
+                let want: Vec<u8> = (0..l).map(|i| (expect as usize + i) as u8).collect();
+                assert_eq!(&buf[..l], &want[..], "record {expect}");
+                expect += 1;
+            }
+        }
+    }
+    assert_eq!(rx.try_recv(&mut buf).err(), Some(RecvError::Empty));
+
+    let topic = bus.topic("pushed_topic", &topic_config()).expect("topic");
+    let mut publisher = topic.publisher().expect("publisher");
+    let mut subscriber = topic
+        .subscriber(shmbus::StartAt::Tail)
+        .expect("subscriber");
+    assert!(!publisher.push_on_commit(), "off by default");
+    publisher.set_push_on_commit(true);
+    for n in 0..100u8 {
+        publisher.try_send(u16::from(n), &[n; 64]).expect("room");
+        let mut got = [0u8; 64];
+        assert_eq!(
+            subscriber.try_recv(&mut got).expect("a record"),
+            (u16::from(n), 64)
+        );
+        assert_eq!(got, [n; 64]);
+    }
+}

@@ -3,7 +3,7 @@
 use crate::layout::{RecordSlotHeader, CACHE_LINE};
 #[cfg(not(shmbus_loom))]
 use crate::sync::RacyBytes;
-use crate::sync::{AccessTracker, HeaderWords, Ordering};
+use crate::sync::{demote_lines, AccessTracker, HeaderWords, Ordering};
 
 /// Access tracking is a no-op outside loom; one shared instance serves every
 /// mapped ring.
@@ -108,6 +108,14 @@ impl DataRegion {
         debug_assert!(index % 8 == 0 && index + 8 <= self.capacity);
         // SAFETY: as for `load_header`.
         unsafe { (*self.headers).store(self.base, index, word, order) }
+    }
+
+    /// Pushes the lines of `len` bytes at `index` (up to the region's end)
+    /// towards a reader on another core: see [`demote_lines`].
+    #[inline(always)]
+    pub(crate) fn demote(&self, index: usize, len: usize) {
+        let len = len.min(self.capacity.saturating_sub(index));
+        demote_lines(self.base.wrapping_add(index), len);
     }
 
     /// Records, for loom, that `len` bytes at `index` are about to be read.

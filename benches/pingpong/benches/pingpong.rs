@@ -18,6 +18,9 @@
 //! * `shmbus spsc 4K`: as `shmbus spsc`, on 4 KiB rings instead of 64 KiB:
 //!   what the size of a ring costs a hop (a record walks through the whole
 //!   ring, and past the L1 cache a hop pays for lines neither core has).
+//! * `shmbus spsc push`, `shmbus topic push`: as `shmbus spsc` and `shmbus
+//!   topic`, with `set_push_on_commit(true)` on both writers (each commit
+//!   pushes the record to the shared cache, x86 `cldemote`).
 //!
 //! On a 2-core VM the vCPUs move between host cores every few seconds and
 //! the core-to-core latency moves with them, so figures measured one after
@@ -100,19 +103,23 @@ const ROUNDS_ENV: &str = "SHMBUS_PINGPONG_ECHO_ROUNDS";
 const LINES_FILE: &str = "pingpong.lines";
 
 /// Transports, in the order of the first round (round `r` starts at
-/// transport `r % 4`).
-const NAMES: [&str; 5] = [
+/// transport `r % 7`).
+const NAMES: [&str; 7] = [
     "floor",
     "shmbus spsc",
     "shmbus topic",
     "iceoryx2",
     "shmbus spsc 4K",
+    "shmbus spsc push",
+    "shmbus topic push",
 ];
 const FLOOR: usize = 0;
 const SPSC: usize = 1;
 const TOPIC: usize = 2;
 const ICEORYX2: usize = 3;
 const SPSC_SMALL: usize = 4;
+const SPSC_PUSH: usize = 5;
+const TOPIC_PUSH: usize = 6;
 
 /// The transport that runs `slot`th in round `round`.
 fn transport_at(round: usize, slot: usize) -> usize {
@@ -724,6 +731,32 @@ fn bench() {
             .subscriber(StartAt::Tail)
             .expect("attach pong subscriber"),
     };
+    let push_ping = bus
+        .spsc("push_ping", &spsc_config)
+        .expect("create channel push_ping");
+    let push_pong = bus
+        .spsc("push_pong", &spsc_config)
+        .expect("create channel push_pong");
+    let mut spsc_push = SpscPinger {
+        tx: push_ping.producer().expect("attach push_ping producer"),
+        rx: push_pong.consumer().expect("attach push_pong consumer"),
+    };
+    spsc_push.tx.set_push_on_commit(true);
+    let push_ping_topic = bus
+        .topic("push_topic_ping", &topic_config())
+        .expect("create topic push_ping");
+    let push_pong_topic = bus
+        .topic("push_topic_pong", &topic_config())
+        .expect("create topic push_pong");
+    let mut topic_push = TopicPinger {
+        tx: push_ping_topic
+            .publisher()
+            .expect("attach push_ping publisher"),
+        rx: push_pong_topic
+            .subscriber(StartAt::Tail)
+            .expect("attach push_pong subscriber"),
+    };
+    topic_push.tx.set_push_on_commit(true);
     let iox = Iox::new(Side::Bench, &Iox::config(&dir.base, std::process::id()));
 
     let child = Command::new(std::env::current_exe().expect("path of this bench"))
@@ -751,6 +784,8 @@ fn bench() {
     let mut topic = Lane::new(NAMES[TOPIC], topic);
     let mut iox = Lane::new(NAMES[ICEORYX2], IoxPinger(iox));
     let mut small = Lane::new(NAMES[SPSC_SMALL], small);
+    let mut spsc_push = Lane::new(NAMES[SPSC_PUSH], spsc_push);
+    let mut topic_push = Lane::new(NAMES[TOPIC_PUSH], topic_push);
 
     // p50 of each transport in each round.
     let mut p50s: Vec<[u64; NAMES.len()]> = Vec::with_capacity(rounds);
@@ -763,6 +798,8 @@ fn bench() {
                 SPSC => spsc.run_round(per_round),
                 TOPIC => topic.run_round(per_round),
                 SPSC_SMALL => small.run_round(per_round),
+                SPSC_PUSH => spsc_push.run_round(per_round),
+                TOPIC_PUSH => topic_push.run_round(per_round),
                 _ => iox.run_round(per_round),
             };
         }
@@ -816,6 +853,11 @@ fn bench() {
         (TOPIC, ICEORYX2),
         (SPSC, ICEORYX2),
         (SPSC_SMALL, FLOOR),
+        (SPSC_PUSH, SPSC),
+        (SPSC_PUSH, FLOOR),
+        (TOPIC_PUSH, TOPIC),
+        (TOPIC_PUSH, SPSC_PUSH),
+        (TOPIC_PUSH, ICEORYX2),
     ] {
         let mut ratios: Vec<f64> = p50s.iter().map(|p| p[num] as f64 / p[den] as f64).collect();
         let med = median_f64(&mut ratios);
@@ -902,6 +944,14 @@ fn echo(base: PathBuf) {
     let small_pong = ns.open_spsc("small_pong").expect("open channel small_pong");
     let ping_topic = ns.open_topic("topic_ping").expect("open topic ping");
     let pong_topic = ns.open_topic("topic_pong").expect("open topic pong");
+    let push_ping = ns.open_spsc("push_ping").expect("open channel push_ping");
+    let push_pong = ns.open_spsc("push_pong").expect("open channel push_pong");
+    let push_ping_topic = ns
+        .open_topic("push_topic_ping")
+        .expect("open topic push_ping");
+    let push_pong_topic = ns
+        .open_topic("push_topic_pong")
+        .expect("open topic push_pong");
     let mut floor = EchoLane::new(
         NAMES[FLOOR],
         FloorEchoer {
@@ -936,6 +986,22 @@ fn echo(base: PathBuf) {
             tx: small_pong.producer().expect("attach small_pong producer"),
         },
     );
+    let mut spsc_push = SpscEchoer {
+        rx: push_ping.consumer().expect("attach push_ping consumer"),
+        tx: push_pong.producer().expect("attach push_pong producer"),
+    };
+    spsc_push.tx.set_push_on_commit(true);
+    let mut spsc_push = EchoLane::new(NAMES[SPSC_PUSH], spsc_push);
+    let mut topic_push = TopicEchoer {
+        rx: push_ping_topic
+            .subscriber(StartAt::Tail)
+            .expect("attach push_ping subscriber"),
+        tx: push_pong_topic
+            .publisher()
+            .expect("attach push_pong publisher"),
+    };
+    topic_push.tx.set_push_on_commit(true);
+    let mut topic_push = EchoLane::new(NAMES[TOPIC_PUSH], topic_push);
     // SYNC POINT: pairs with the Acquire load of `attached` in `bench`.
     map.lines().attached.0.store(1, Ordering::Release);
 
@@ -946,6 +1012,8 @@ fn echo(base: PathBuf) {
                 SPSC => spsc.serve(),
                 TOPIC => topic.serve(),
                 SPSC_SMALL => small.serve(),
+                SPSC_PUSH => spsc_push.serve(),
+                TOPIC_PUSH => topic_push.serve(),
                 _ => iox.serve(),
             }
         }

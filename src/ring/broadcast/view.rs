@@ -13,8 +13,8 @@ use crate::layout::{
 pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::CorruptionKind;
 use crate::sync::{
-    fence, fence_for_seqcst_accesses, futex_wake_all, monotonic_ns, prefetch_for_write,
-    AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
+    demote_line, demote_lines, fence, fence_for_seqcst_accesses, futex_wake_all, monotonic_ns,
+    prefetch_for_write, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
 };
 
 /// The one check of a committed record slot's header word (hostile bytes),
@@ -203,6 +203,15 @@ impl BroadcastView {
         let i = (seq & self.mask) as usize;
         prefetch_for_write(self.headers.wrapping_add(i * self.header_stride));
         prefetch_for_write(self.payloads.wrapping_add(i * self.payload_stride + 56));
+    }
+
+    /// Pushes `seq`'s header line and the lines of its first `len` payload
+    /// bytes towards a reader on another core: see [`demote_lines`].
+    #[inline(always)]
+    pub(super) fn demote_record(&self, seq: u64, len: usize) {
+        let i = (seq & self.mask) as usize;
+        demote_line(self.headers.wrapping_add(i * self.header_stride));
+        demote_lines(self.payloads.wrapping_add(i * self.payload_stride), len);
     }
 
     #[inline(always)]
