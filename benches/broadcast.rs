@@ -31,9 +31,10 @@
 //! 3. **Throughput** of 1 and 2 publishers into 1 subscriber under
 //!    `Backpressure`, against a crossbeam MPSC channel of `[u8; 64]` with as
 //!    many senders; one publisher both on a topic made for one (`sole`:
-//!    `max_publishers: 1`, claims are plain stores) and on the shared one.
-//!    Publishers share core 0 (the subscriber has core 1) and yield when
-//!    the log or channel is full.
+//!    `max_publishers: 1`, claims are plain stores) and on the shared one,
+//!    and the sole one again with `set_push_on_commit(true)` (what pushing
+//!    every record costs a stream). Publishers share core 0 (the subscriber
+//!    has core 1) and yield when the log or channel is full.
 //!
 //! 4. **Overwrite reads** (part `overwrite`): one spinning subscriber on an
 //!    `Overwrite` topic, reading by borrow (`try_read`) and by copy
@@ -832,12 +833,16 @@ fn count_tagged(name: &str, next: &mut [u64], seq: u64, per: u64, got: &mut u64)
 /// `producers` publishers (core 0) publish `per` records each to one
 /// subscriber (core 1); returns the subscriber's time from start to the
 /// last record.
-fn shm_throughput(topic: &Topic, producers: usize, per: u64) -> Duration {
+fn shm_throughput(topic: &Topic, producers: usize, per: u64, push: bool) -> Duration {
     let mut sub = topic
         .subscriber(StartAt::Tail)
         .expect("attach a subscriber");
     let outs: Vec<ShmOutbox> = (0..producers)
-        .map(|_| ShmOutbox::new(topic, Wait::Yield))
+        .map(|_| {
+            let mut out = ShmOutbox::new(topic, Wait::Yield);
+            out.publisher.set_push_on_commit(push);
+            out
+        })
         .collect();
     let barrier = Barrier::new(producers + 1);
     let barrier = &barrier;
@@ -914,29 +919,32 @@ fn cb_throughput(producers: usize, per: u64) -> Duration {
     })
 }
 
-/// A throughput case: its label, the topic it publishes to, publishers.
-type ThroughputCase<'a> = (&'static str, &'a Topic, usize);
+/// A throughput case: its label, the topic it publishes to, publishers,
+/// and whether they push each record on commit (`set_push_on_commit`).
+type ThroughputCase<'a> = (&'static str, &'a Topic, usize, bool);
 
 fn throughput(topic: &Topic, sole: &Topic, records: u64, repeats: usize) -> Vec<ThroughputRow> {
     // A topic created for one publisher claims with plain stores (no
     // compare-and-swap on the tail); crossbeam has one sender either way.
-    let cases: [ThroughputCase; 3] = [
-        ("1 pub (sole) -> 1 sub", sole, 1),
-        ("1 pub -> 1 sub", topic, 1),
-        ("2 pub -> 1 sub", topic, 2),
+    // The push case shows what `set_push_on_commit` costs a stream.
+    let cases: [ThroughputCase; 4] = [
+        ("1 pub (sole) -> 1 sub", sole, 1, false),
+        ("1 pub -> 1 sub", topic, 1, false),
+        ("2 pub -> 1 sub", topic, 2, false),
+        ("1 pub (sole, push) -> 1 sub", sole, 1, true),
     ];
     let mut times: Vec<[Vec<Duration>; 2]> = cases.iter().map(|_| Default::default()).collect();
     // Each case's floor before its round: which mode the round saw.
     let mut floors: Vec<Vec<u64>> = cases.iter().map(|_| Vec::new()).collect();
     for _ in 0..repeats {
-        for (n, &(_, topic, producers)) in cases.iter().enumerate() {
+        for (n, &(_, topic, producers, push)) in cases.iter().enumerate() {
             let per = records / producers as u64;
             floors[n].push(common::floor_probe_ns(2_000));
-            times[n][0].push(shm_throughput(topic, producers, per));
+            times[n][0].push(shm_throughput(topic, producers, per, push));
             times[n][1].push(cb_throughput(producers, per));
         }
     }
-    for (n, &(label, _, _)) in cases.iter().enumerate() {
+    for (n, &(label, _, _, _)) in cases.iter().enumerate() {
         let secs = |t: &[Duration]| t.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
         common::print_ratio_by_mode(
             &format!("{label}, shmbus / crossbeam"),
@@ -946,7 +954,7 @@ fn throughput(topic: &Topic, sole: &Topic, records: u64, repeats: usize) -> Vec<
         );
     }
     let mut rows = Vec::new();
-    for (n, &(label, _, producers)) in cases.iter().enumerate() {
+    for (n, &(label, _, producers, _)) in cases.iter().enumerate() {
         let per = records / producers as u64;
         for (t, name) in ["shmbus", "crossbeam"].into_iter().enumerate() {
             let samples = &mut times[n][t];

@@ -534,9 +534,7 @@ fn pushing_records_on_commit_delivers_every_record_intact() {
 
     let topic = bus.topic("pushed_topic", &topic_config()).expect("topic");
     let mut publisher = topic.publisher().expect("publisher");
-    let mut subscriber = topic
-        .subscriber(shmbus::StartAt::Tail)
-        .expect("subscriber");
+    let mut subscriber = topic.subscriber(shmbus::StartAt::Tail).expect("subscriber");
     assert!(!publisher.push_on_commit(), "off by default");
     publisher.set_push_on_commit(true);
     for n in 0..100u8 {

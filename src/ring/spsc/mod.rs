@@ -875,10 +875,11 @@ impl Producer {
     /// this core.
     ///
     /// For sporadic, latency-critical records (orders, signals): in the
-    /// cross-process ping-pong bench it lowers the one-way p50 (see the
-    /// README's Measured section). Off by default, because it costs a
+    /// cross-process ping-pong bench it took about 20 % off the one-way p50
+    /// (see the README's Measured section). Off by default, because it costs a
     /// stream of records: the writer pushes away lines it is about to write
-    /// again, and streaming throughput fell to about a quarter.
+    /// again: a stream of records ran at about a fifth of its rate (the
+    /// `broadcast` bench's throughput part).
     pub fn set_push_on_commit(&mut self, push: bool) {
         self.push = push;
     }
