@@ -842,6 +842,14 @@ fn bench() {
                 name: small.name,
                 hist: &small.all,
             },
+            common::LatencyRow {
+                name: spsc_push.name,
+                hist: &spsc_push.all,
+            },
+            common::LatencyRow {
+                name: topic_push.name,
+                hist: &topic_push.all,
+            },
         ],
         FLOOR,
     );

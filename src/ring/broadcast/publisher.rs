@@ -151,9 +151,9 @@ impl Publisher {
     /// another core fetches it from there rather than from this core.
     ///
     /// For sporadic, latency-critical records (orders, signals). In the
-    /// cross-process ping-pong bench it took only about 3 % off a topic
-    /// hop's p50 (and about 20 % off an SPSC channel's; see the README's
-    /// Measured section). Off by default, because it costs a
+    /// cross-process ping-pong bench it made no clear difference to a topic
+    /// hop's p50 (0.97–1.03x), where it took about 18 % off an SPSC
+    /// channel's (see the README's Measured section). Off by default, because it costs a
     /// stream of records: the writer pushes away lines it is about to write
     /// again: a stream of records ran at about a fifth of its rate (the
     /// `broadcast` bench's throughput part).

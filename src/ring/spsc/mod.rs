@@ -875,7 +875,7 @@ impl Producer {
     /// this core.
     ///
     /// For sporadic, latency-critical records (orders, signals): in the
-    /// cross-process ping-pong bench it took about 20 % off the one-way p50
+    /// cross-process ping-pong bench it took 15–19 % off the one-way p50
     /// (see the README's Measured section). Off by default, because it costs a
     /// stream of records: the writer pushes away lines it is about to write
     /// again: a stream of records ran at about a fifth of its rate (the
