@@ -27,6 +27,16 @@ fn topic_config(policy: Policy, slots: u32) -> TopicConfig {
     }
 }
 
+fn queue_config() -> QueueConfig {
+    QueueConfig {
+        slots: 8,
+        max_payload: 64,
+        max_producers: 2,
+        max_consumers: 2,
+        reclaim_after: Duration::from_secs(1),
+    }
+}
+
 /// The counters with the time of last activity cleared (checked apart).
 fn counts(c: CounterValues) -> CounterValues {
     assert_ne!(
@@ -339,14 +349,7 @@ fn a_durable_subscriber_keeps_its_totals_and_a_new_slot_holder_starts_at_zero() 
 fn a_queues_consumers_count_takes_redeliveries_and_acknowledgements() {
     let t = TempNs::new("counters");
     let bus = t.bus();
-    let config = QueueConfig {
-        slots: 8,
-        max_payload: 64,
-        max_producers: 2,
-        max_consumers: 2,
-        reclaim_after: Duration::from_secs(1),
-    };
-    let queue = bus.queue("work", &config).expect("queue");
+    let queue = bus.queue("work", &queue_config()).expect("queue");
     let mut producer = queue.producer().expect("producer");
     let mut a = queue.consumer().expect("consumer");
     let mut b = queue.consumer().expect("consumer");
@@ -531,14 +534,7 @@ fn a_timed_out_claim_counts_at_least_its_timeout_on_every_ring_kind() {
         },
     );
 
-    let config = QueueConfig {
-        slots: 8,
-        max_payload: 64,
-        max_producers: 2,
-        max_consumers: 2,
-        reclaim_after: Duration::from_secs(1),
-    };
-    let queue = bus.queue("work", &config).expect("queue");
+    let queue = bus.queue("work", &queue_config()).expect("queue");
     let mut producer = queue.producer().expect("producer");
     let _consumer = queue.consumer().expect("consumer");
     while producer.try_send(5, &[5; 8]).is_ok() {}
