@@ -154,9 +154,9 @@ impl Publisher {
     /// cross-process ping-pong bench it made no clear difference to a topic
     /// hop's p50 (0.97–1.03x), where it took about 18 % off an SPSC
     /// channel's (see the README's Measured section). Off by default, because it costs a
-    /// stream of records: the writer pushes away lines it is about to write
-    /// again: a stream of records ran at about a fifth of its rate (the
-    /// `broadcast` bench's throughput part).
+    /// stream of records, whose writer pushes away lines it is about to
+    /// write again: a topic streaming with it ran at about a fifth of its
+    /// rate (the `broadcast` bench's throughput part).
     pub fn set_push_on_commit(&mut self, push: bool) {
         self.push = push;
     }

@@ -877,9 +877,9 @@ impl Producer {
     /// For sporadic, latency-critical records (orders, signals): in the
     /// cross-process ping-pong bench it took 15–19 % off the one-way p50
     /// (see the README's Measured section). Off by default, because it costs a
-    /// stream of records: the writer pushes away lines it is about to write
-    /// again: a stream of records ran at about a fifth of its rate (the
-    /// `broadcast` bench's throughput part).
+    /// stream of records, whose writer pushes away lines it is about to
+    /// write again: a topic streaming with it ran at about a fifth of its
+    /// rate (the `broadcast` bench's throughput part).
     pub fn set_push_on_commit(&mut self, push: bool) {
         self.push = push;
     }
