@@ -111,11 +111,14 @@ pub(crate) fn demote_line(addr: *const u8) {
 /// hardware prefetcher follows a longer payload).
 pub(crate) const DEMOTE_MAX_LINES: usize = 4;
 
+/// The unit [`demote_line`] moves: one 64-byte cache line.
+pub(crate) const DEMOTE_LINE: usize = 64;
+
 /// [`demote_line`] for each cache line of `len` bytes at `addr`, at most
 /// [`DEMOTE_MAX_LINES`] of them.
 #[inline(always)]
 pub(crate) fn demote_lines(addr: *const u8, len: usize) {
-    const LINE: usize = 64;
+    const LINE: usize = DEMOTE_LINE;
     let first = addr as usize & !(LINE - 1);
     let end = (addr as usize).saturating_add(len);
     for line in (first..end).step_by(LINE).take(DEMOTE_MAX_LINES) {

@@ -14,7 +14,7 @@ pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::CorruptionKind;
 use crate::sync::{
     demote_line, demote_lines, fence, fence_for_seqcst_accesses, futex_wake_all, monotonic_ns,
-    prefetch_for_write, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
+    prefetch_for_write, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes, DEMOTE_LINE,
 };
 
 /// The one check of a committed record slot's header word (hostile bytes),
@@ -210,8 +210,14 @@ impl BroadcastView {
     #[inline(always)]
     pub(super) fn demote_record(&self, seq: u64, len: usize) {
         let i = (seq & self.mask) as usize;
-        demote_line(self.headers.wrapping_add(i * self.header_stride));
-        demote_lines(self.payloads.wrapping_add(i * self.payload_stride), len);
+        let header = self.headers.wrapping_add(i * self.header_stride);
+        let payload = self.payloads.wrapping_add(i * self.payload_stride);
+        // In a mapped log the header shares its line with the payload's
+        // start: that line is pushed once.
+        if header as usize / DEMOTE_LINE != payload as usize / DEMOTE_LINE {
+            demote_line(header);
+        }
+        demote_lines(payload, len);
     }
 
     #[inline(always)]
