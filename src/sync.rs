@@ -59,6 +59,76 @@ pub(crate) fn fence_for_seqcst_accesses() {
     fence(Ordering::SeqCst);
 }
 
+/// The light side of an asymmetric store-load barrier: between a plain
+/// store and a later load that form one side of a store-buffering (Dekker)
+/// pair whose other side runs [`heavy_barrier`] between its store and its
+/// load (a sole publisher's commit store then its load of the sleeper
+/// count, against a sleeper's count then heavy barrier then stamp load).
+///
+/// It only stops the compiler from reordering: the CPU may still let the
+/// load pass the store, and the heavy barrier makes up for it by running a
+/// full barrier on every CPU that runs a thread of a process registered
+/// with [`register_for_heavy_barriers`] (Linux `membarrier(2)`, command
+/// `MEMBARRIER_CMD_GLOBAL_EXPEDITED`). A thread not running then was
+/// switched out, which is a full barrier too. So either the store is
+/// visible to the heavy side's load, or the light side's load comes after
+/// the heavy side's store. Only a process whose registration succeeded may
+/// use it; others need a `SeqCst` fence. Under loom it is a `SeqCst` fence,
+/// as is the heavy side: loom models the pairing, not the mechanism.
+#[inline(always)]
+pub(crate) fn light_barrier() {
+    #[cfg(not(shmbus_loom))]
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    #[cfg(shmbus_loom)]
+    fence(Ordering::SeqCst);
+}
+
+/// `membarrier(2)` commands (`linux/membarrier.h`).
+#[cfg(not(shmbus_loom))]
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+#[cfg(not(shmbus_loom))]
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+#[cfg(not(shmbus_loom))]
+fn membarrier(cmd: libc::c_int) -> bool {
+    // SAFETY: membarrier(2) takes a command and two integer flags and
+    // touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
+}
+
+/// Registers this process for the heavy side of [`light_barrier`]'s pairs
+/// (once per process; later calls return the first answer). Returns
+/// whether it may use [`light_barrier`]: false where the kernel lacks
+/// `membarrier(2)` or a seccomp filter refuses it.
+pub(crate) fn register_for_heavy_barriers() -> bool {
+    #[cfg(not(shmbus_loom))]
+    {
+        static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *REGISTERED.get_or_init(|| membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED))
+    }
+    #[cfg(shmbus_loom)]
+    true
+}
+
+/// The heavy side of [`light_barrier`]'s pairs: a full barrier here and on
+/// every CPU running a thread of a registered process (one system call,
+/// about a microsecond with no registered process running on another
+/// CPU, a few with an interprocessor interrupt). Returns false if the
+/// kernel refused it: the caller cannot rely on the pairing then.
+#[inline]
+pub(crate) fn heavy_barrier() -> bool {
+    #[cfg(not(shmbus_loom))]
+    {
+        fence(Ordering::SeqCst);
+        membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+    }
+    #[cfg(shmbus_loom)]
+    {
+        fence(Ordering::SeqCst);
+        true
+    }
+}
+
 /// A hint that the caller is spinning on a value another thread will change.
 ///
 /// Under loom, spinning must hand control to the scheduler or a model never

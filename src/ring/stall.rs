@@ -45,6 +45,15 @@ impl Stall {
         now.saturating_sub(self.since_ns)
     }
 
+    /// The timer passed `timeout_ns` but the claim may not be reclaimed
+    /// yet (its claimer lives: see `BroadcastView::may_reclaim`): winds
+    /// the timer back so that it passes `timeout_ns` again in `recheck_ns`,
+    /// which paces the liveness checks of a long stall.
+    pub(crate) fn postpone(&mut self, timeout_ns: u64, recheck_ns: u64) {
+        let due = monotonic_ns().saturating_add(recheck_ns);
+        self.since_ns = due.saturating_sub(timeout_ns).max(1);
+    }
+
     /// Stops the timer (nothing is claimed ahead).
     pub(crate) fn clear(&mut self) {
         self.since_ns = 0;

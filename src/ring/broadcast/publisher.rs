@@ -3,6 +3,7 @@
 use core::ops::Deref;
 use std::time::Duration;
 
+use super::view::StampWrite;
 use super::{BroadcastView, ClaimError, Policy, RegisterError, LOOKS_PER_STALL_CHECK};
 use crate::layout::{
     lock_slot, pack_record_header, participant, split_stamp, stamp, stamp_committed, Counters,
@@ -11,7 +12,7 @@ use crate::layout::{
 use crate::ring::counters::{self, FullWait};
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{fence, monotonic_ns, spin_hint, Ordering};
+use crate::sync::{fence, monotonic_ns, register_for_heavy_barriers, spin_hint, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// A publisher on a broadcast log. Any number may publish at once.
@@ -62,6 +63,9 @@ pub struct Publisher {
     /// Whether commits push the record to the shared cache
     /// ([`Publisher::set_push_on_commit`]).
     push: bool,
+    /// How this publisher writes a commit's stamp: a compare-and-swap, or
+    /// (the sole publisher of a `Backpressure` log) a plain store.
+    commit_write: StampWrite,
 }
 
 /// How many slots ahead of its claim a publisher asks for the lines it
@@ -124,6 +128,25 @@ impl Publisher {
                 Policy::Overwrite => vec![0; ring.max_payload as usize].into_boxed_slice(),
                 Policy::Backpressure => Box::default(),
             };
+            let commit_write = if !ring.commits_by_store() {
+                StampWrite::SeqCstRmw
+            } else if register_for_heavy_barriers() {
+                StampWrite::StoreLight
+            } else {
+                StampWrite::StoreFenced
+            };
+            if ring.commits_by_store() && participant::state(word) != participant::FREE {
+                // The predecessor died, perhaps holding a claim (its last
+                // sequence): nobody else may reclaim it while we hold the
+                // lock (`BroadcastView::may_reclaim`), so we do, before our
+                // first claim. It is dead, so its commit cannot race ours.
+                // SYNC POINT: Acquire pairs with the predecessor's Release
+                // store of `tail` in `reserve`.
+                let tail = ring.control().tail.load(Ordering::Acquire);
+                if let Some(last) = tail.checked_sub(1).filter(|&t| t <= MAX_SEQUENCE) {
+                    ring.reclaim(last);
+                }
+            }
             return Ok(Publisher {
                 ring,
                 slot: j,
@@ -137,6 +160,7 @@ impl Publisher {
                 unusable: None,
                 staging,
                 push: false,
+                commit_write,
             });
         }
         Err(RegisterError::NoFreeSlot {
@@ -471,8 +495,9 @@ impl Publisher {
         } else {
             // SYNC POINT: Release pairs with the Acquire load of `claimed`
             // in `BroadcastView::owner_inside`. An exclusive publisher has
-            // no other publisher to tell: none reuses its slots, and a
-            // reclaim it misses here fails its commit.
+            // no other publisher to tell: none reuses its slots. Under
+            // `Overwrite` a reclaim it misses here fails its commit; under
+            // `Backpressure` nobody reclaims its claims while it lives.
             self.ring
                 .publisher(self.slot)
                 .claimed
@@ -577,7 +602,7 @@ impl Publisher {
                         )
                         .is_ok()
                     {
-                        ring.wake_sleepers();
+                        ring.wake_sleepers(StampWrite::SeqCstRmw);
                         return Err(Lost::Fenced);
                     }
                     continue;
@@ -614,7 +639,10 @@ impl Publisher {
                     if let Some(fault) = ring.fault_slow() {
                         return Err(Lost::Unusable(fault));
                     }
-                    if stall.waited_ns(p, seq) >= ring.reclaim_after_ns && ring.reclaim(p) {
+                    if stall.waited_ns(p, seq) >= ring.reclaim_after_ns
+                        && ring.may_reclaim()
+                        && ring.reclaim(p)
+                    {
                         counters::add(&ring.publisher(self.slot).counters.reclaims, 1);
                     }
                 }
@@ -915,31 +943,36 @@ impl Claim<'_> {
                 Ordering::Relaxed,
             );
         }
-        // SYNC POINT: the commit; its Release half pairs with subscribers'
-        // Acquire load of the stamp in `Subscriber::locate`: header and
-        // payload are visible once they see it. SeqCst: the first half of
-        // the sleeper check in `wake_sleepers` (a locked instruction on x86
-        // whatever the ordering). It fails if `BroadcastView::reclaim` took
-        // the claim.
-        let published = h
-            .stamp
-            .compare_exchange(
-                self.expected,
-                stamp(self.seq, state),
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            )
-            .is_ok();
-        // SYNC POINT: Release pairs with the Acquire load in
-        // `BroadcastView::owner_inside`: all our writes to the slot happen
-        // before a later lap's publisher, seeing this, writes it.
+        let new = stamp(self.seq, state);
+        let published = if self.publisher.commit_write == StampWrite::SeqCstRmw {
+            // SYNC POINT: the commit; its Release half pairs with
+            // subscribers' Acquire load of the stamp in `Subscriber::locate`:
+            // header and payload are visible once they see it. SeqCst: the
+            // first half of the sleeper check in `wake_sleepers` (a locked
+            // instruction on x86 whatever the ordering). It fails if
+            // `BroadcastView::reclaim` took the claim.
+            h.stamp
+                .compare_exchange(self.expected, new, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        } else {
+            // The sole publisher of a `Backpressure` log: nobody else writes
+            // this stamp while we live (`BroadcastView::may_reclaim`), so a
+            // plain store commits, with no locked instruction.
+            // SYNC POINT: the commit; Release pairs with subscribers' Acquire
+            // load of the stamp in `Subscriber::locate`, as above.
+            h.stamp.store(new, Ordering::Release);
+            true
+        };
         if published && self.publisher.push {
             ring.demote_record(self.seq, self.len);
         }
+        // SYNC POINT: Release pairs with the Acquire load in
+        // `BroadcastView::owner_inside`: all our writes to the slot happen
+        // before a later lap's publisher, seeing this, writes it.
         ring.publisher(self.publisher.slot)
             .claimed
             .store(0, Ordering::Release);
-        if published && ring.wake_sleepers() {
+        if published && ring.wake_sleepers(self.publisher.commit_write) {
             counters::add(&ring.publisher(self.publisher.slot).counters.wakes, 1);
         }
         published

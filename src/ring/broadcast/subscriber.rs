@@ -11,8 +11,19 @@ use crate::layout::{lock_slot, participant, Counters, SubscriberSlot, MAX_SEQUEN
 use crate::ring::counters;
 use crate::ring::stall::Stall;
 use crate::ring::{Corruption, CorruptionKind};
-use crate::sync::{fence, futex_wait, futex_wait_until, monotonic_ns, Ordering};
+use crate::sync::{fence, futex_wait, futex_wait_until, heavy_barrier, monotonic_ns, Ordering};
 use crate::wait::{WaitStrategy, Waiter};
+
+/// How often a waiter whose claim timeout passed looks again at whether
+/// the live sole publisher that holds the claim died (one lock query each;
+/// see `BroadcastView::may_reclaim`): how late past the claim timeout a
+/// dead sole publisher's claim is reclaimed.
+const LIVE_CLAIMER_RECHECK_NS: u64 = 10_000_000;
+
+/// Longest sleep when the heavy barrier a sole publisher's commits rely on
+/// was refused (no `membarrier(2)`): no wake-up is then certain, so the
+/// sleeper looks again this often.
+const UNCERTAIN_SLEEP: Duration = Duration::from_millis(1);
 
 /// A subscriber on a broadcast log, with its own cursor.
 ///
@@ -423,6 +434,13 @@ impl Subscriber {
             return Ok(false);
         }
         if self.stall.waited_ns(seq, tail) >= self.ring.reclaim_after_ns {
+            if !self.ring.may_reclaim() {
+                // A live sole publisher's claim: wait on, looking at its
+                // liveness again shortly (it may die holding it).
+                self.stall
+                    .postpone(self.ring.reclaim_after_ns, LIVE_CLAIMER_RECHECK_NS);
+                return Ok(false);
+            }
             let reclaimed = self.ring.reclaim(seq);
             if reclaimed {
                 counters::add(&self.counters().reclaims, 1);
@@ -738,10 +756,23 @@ impl Subscriber {
             .sleeping
             .store(1, Ordering::Relaxed);
         self.ring.control().sleepers.fetch_add(1, Ordering::Relaxed);
-        // SYNC POINT: Dekker pair with the SeqCst fence in
-        // `BroadcastView::wake_sleepers`: either the publisher sees our
-        // sleeper count and wakes us, or we see its commit here.
-        fence(Ordering::SeqCst);
+        // SYNC POINT: Dekker pair with `BroadcastView::wake_sleepers`:
+        // either the publisher sees our sleeper count and wakes us, or we
+        // see its commit here. Against a commit by compare-and-swap (or a
+        // store followed by a SeqCst fence) a SeqCst fence is our half; a
+        // sole publisher's commit by plain store needs the heavy barrier,
+        // which runs that fence first.
+        let certain = if self.ring.commits_by_store() {
+            heavy_barrier()
+        } else {
+            fence(Ordering::SeqCst);
+            true
+        };
+        let (max, until_deadline) = if certain {
+            (max, until_deadline)
+        } else {
+            (max.min(UNCERTAIN_SLEEP), false)
+        };
         if matches!(self.locate(), Err(RecvError::Empty)) {
             let word = &self.ring.control().wake_seq;
             counters::add(&self.counters().sleeps, 1);

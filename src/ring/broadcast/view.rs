@@ -13,8 +13,9 @@ use crate::layout::{
 pub(crate) use crate::ring::liveness::Liveness;
 use crate::ring::CorruptionKind;
 use crate::sync::{
-    demote_line, demote_lines, fence, fence_for_seqcst_accesses, futex_wake_all, monotonic_ns,
-    prefetch_for_write, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes, DEMOTE_LINE,
+    demote_line, demote_lines, fence, fence_for_seqcst_accesses, futex_wake_all, light_barrier,
+    monotonic_ns, prefetch_for_write, AccessTracker, AtomicU32, AtomicU64, Ordering, RacyBytes,
+    DEMOTE_LINE,
 };
 
 /// The one check of a committed record slot's header word (hostile bytes),
@@ -81,6 +82,20 @@ pub(crate) fn still_committed(header: &RecordSlotHeader, seq: u64) -> bool {
     // load below sees it changed.
     fence(Ordering::Acquire);
     header.stamp.load(Ordering::Relaxed) == stamp_committed(seq)
+}
+
+/// How a stamp a subscriber may be waiting on was written, which decides
+/// what [`BroadcastView::wake_sleepers`] needs before its look at the
+/// sleeper count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StampWrite {
+    /// A `SeqCst` read-modify-write (a compare-and-swap).
+    SeqCstRmw,
+    /// A `Release` store by a process registered for heavy barriers
+    /// ([`register_for_heavy_barriers`](crate::sync::register_for_heavy_barriers)).
+    StoreLight,
+    /// A `Release` store by a process that is not.
+    StoreFenced,
 }
 
 /// Everything a handle knows about its log, read once and validated.
@@ -402,7 +417,7 @@ impl BroadcastView {
         self.control()
             .reclaimed_claims
             .fetch_add(1, Ordering::Relaxed);
-        self.wake_sleepers();
+        self.wake_sleepers(StampWrite::SeqCstRmw);
         true
     }
 
@@ -441,19 +456,30 @@ impl BroadcastView {
         })
     }
 
-    /// After a commit (or any `SeqCst` write of a stamp a subscriber may be
-    /// waiting on): wakes sleeping subscribers, with no system call when
-    /// there are none. Returns whether it made the wake call.
+    /// After a commit (or any write of a stamp a subscriber may be waiting
+    /// on), made as `write` says: wakes sleeping subscribers, with no
+    /// system call when there are none. Returns whether it made the wake
+    /// call.
     #[inline(always)]
-    pub(super) fn wake_sleepers(&self) -> bool {
+    pub(super) fn wake_sleepers(&self, write: StampWrite) -> bool {
         let ctl = self.control();
-        // SYNC POINT: Dekker pair with the SeqCst fence in
-        // `Subscriber::sleep`: either we see its sleeper count, or it sees
-        // our commit before it sleeps. Our side is the SeqCst stamp write
-        // every caller made just before (`Claim::finish`, the fenced skip in
-        // `Publisher::enter_slot`, `reclaim`) and this SeqCst load: no fence
-        // on the commit path (see `fence_for_seqcst_accesses`).
-        fence_for_seqcst_accesses();
+        // SYNC POINT: Dekker pair with `Subscriber::sleep`, which counts
+        // itself, runs a SeqCst fence (and, on a log whose sole publisher
+        // commits by store, a heavy barrier), then looks at the stamp:
+        // either we see its sleeper count, or it sees our stamp before it
+        // sleeps. Our side is the stamp write every caller made just before
+        // and this SeqCst load, with between them what `write` needs.
+        match write {
+            // A SeqCst read-modify-write (`Claim::finish` for several
+            // publishers, the fenced skip in `Publisher::enter_slot`,
+            // `reclaim`): no fence (see `fence_for_seqcst_accesses`).
+            StampWrite::SeqCstRmw => fence_for_seqcst_accesses(),
+            // A sole publisher's Release store, its process registered: the
+            // sleeper's heavy barrier makes up for the CPU's reordering.
+            StampWrite::StoreLight => light_barrier(),
+            // A sole publisher's Release store, its process not registered.
+            StampWrite::StoreFenced => fence(Ordering::SeqCst),
+        }
         if ctl.sleepers.load(Ordering::SeqCst) != 0 {
             // SYNC POINT: Release pairs with the sleeper's Acquire load of
             // `wake_seq` before it sleeps.
@@ -464,6 +490,27 @@ impl BroadcastView {
             return true;
         }
         false
+    }
+
+    /// Whether this log's stamps are committed by plain stores: a
+    /// `Backpressure` log with one publisher slot. Its publisher is the
+    /// only writer of a stamp it claimed while it lives (a waiter reclaims
+    /// its claim only once it died: [`BroadcastView::may_reclaim`]), so its
+    /// commit needs no compare-and-swap.
+    #[inline(always)]
+    pub(super) fn commits_by_store(&self) -> bool {
+        self.exclusive && self.policy == Policy::Backpressure
+    }
+
+    /// Whether a waiter whose claim timeout passed may reclaim the claim
+    /// it waits on. Always, except on a log whose sole publisher commits
+    /// by store ([`BroadcastView::commits_by_store`]) and is alive: nobody
+    /// else can publish past its claim, so waiting costs nothing, and its
+    /// late commit (a plain store) must find the slot as it left it. Asks
+    /// the kernel (one lock query), so callers pace it.
+    #[cold]
+    pub(super) fn may_reclaim(&self) -> bool {
+        !(self.commits_by_store() && self.liveness.held_by_other(lock_slot::publisher(0)))
     }
 
     /// A wake found nobody: usually a sleeper between counting itself and
