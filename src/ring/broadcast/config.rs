@@ -65,9 +65,14 @@ pub struct BroadcastConfig {
     pub policy: Policy,
     /// Subscriber slots (1..=4096, [`MAX_SUBSCRIBERS`]).
     pub max_subscribers: u32,
-    /// Publisher slots (1..=1024, [`MAX_PUBLISHERS`]).
+    /// Publisher slots (1..=1024, [`MAX_PUBLISHERS`]). With one, under
+    /// `Backpressure`, the publisher claims and commits with plain stores
+    /// (no locked instruction per record), and its claims are reclaimed
+    /// only once it died.
     pub max_publishers: u32,
-    /// How long a claim may stay uncommitted before a waiter reclaims it.
+    /// How long a claim may stay uncommitted before a waiter reclaims it
+    /// (except the claim of a live sole `Backpressure` publisher, which
+    /// nobody else could publish past: see `max_publishers`).
     pub reclaim_after: Duration,
 }
 

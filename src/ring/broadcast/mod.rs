@@ -32,16 +32,22 @@
 //! one can attach only once the first died (its liveness lock) or left. It
 //! is then the only writer of `tail`, so it claims with a plain store, and
 //! no other publisher can come to its slots a lap later, so it needs no
-//! fence against one before writing: a commit is its one locked
-//! instruction (the stamp compare-and-swap, which a waiter's reclaim of a
-//! stalled claim makes fail).
+//! fence against one before writing. Under `Backpressure` it commits with a
+//! plain store too, and so pays no locked instruction per record: nobody
+//! could publish past its claim, so no waiter reclaims it while it lives
+//! (`BroadcastView::may_reclaim`), and it is the only writer of that stamp.
+//! A dead one's claim is reclaimed by its successor as it registers, or by
+//! a waiter after the claim timeout. Under `Overwrite` the commit stays a
+//! compare-and-swap (a waiter's reclaim of a stalled claim makes it fail).
 //!
-//! **Waking sleepers** costs a publisher no fence either: its commit is a
-//! `SeqCst` compare-and-swap followed by a `SeqCst` load of the sleeper
-//! count, the writer's side of a store-buffering pair whose other side is
-//! the sleeper's count, `SeqCst` fence and look at the stamp (see
-//! `sync::fence_for_seqcst_accesses`); a system call only when someone
-//! sleeps.
+//! **Waking sleepers** costs a publisher no fence either. A commit by
+//! compare-and-swap is `SeqCst` and followed by a `SeqCst` load of the
+//! sleeper count: the writer's side of a store-buffering pair whose other
+//! side is the sleeper's count, `SeqCst` fence and look at the stamp (see
+//! `sync::fence_for_seqcst_accesses`). A commit by plain store is followed
+//! by a compiler barrier only (`sync::light_barrier`), and the sleeper
+//! makes up for it with `membarrier(2)` (`sync::heavy_barrier`) before its
+//! look. A system call on the publisher's side only when someone sleeps.
 //!
 //! **Policies.**
 //! * [`Policy::Backpressure`]: nothing is lost. A publisher never claims a
@@ -60,8 +66,9 @@
 //!
 //! **Crashes.** A publisher killed between claim and commit leaves one
 //! incomplete slot. A reader (or lapping publisher) that has waited on it
-//! for longer than the topic's claim timeout turns it into a skip record,
-//! counted in `reclaimed_claims`, and goes on.
+//! for longer than the topic's claim timeout turns it into a reclaimed
+//! record, counted in `reclaimed_claims` (and missed by readers), and goes
+//! on; so does the successor of a dead exclusive publisher as it registers.
 
 use std::time::Duration;
 

@@ -986,7 +986,8 @@ impl Claim<'_> {
     /// [`ClaimError::Reclaimed`] if this claim stayed uncommitted past the
     /// topic's claim timeout and a waiter reclaimed it: the record was not
     /// published (subscribers count it missed), and nothing it wrote
-    /// reached anyone.
+    /// reached anyone. Never for the sole publisher of a `Backpressure`
+    /// topic, whose claims nobody reclaims while it lives.
     #[inline]
     pub fn commit(mut self) -> Result<u64, ClaimError> {
         let published = self.finish(STAMP_COMMITTED);
