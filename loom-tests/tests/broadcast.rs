@@ -294,14 +294,7 @@ fn futex_sleep_never_misses_an_exclusive_publish() {
 #[test]
 fn a_live_exclusive_publishers_claim_is_left_to_its_commit() {
     model(|| {
-        let log = std::sync::Arc::new(
-            broadcast::heap(BroadcastConfig {
-                max_publishers: 1,
-                ..stalling_config(Policy::Backpressure, 2)
-            })
-            .expect("config"),
-        );
-        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let (log, sub) = sole_stalling_log();
         // This thread is the publisher: it holds seq 0 from the start.
         let mut p = log.publisher().expect("pub");
         let mut claim = p.try_claim(16).expect("room");
@@ -310,39 +303,12 @@ fn a_live_exclusive_publishers_claim_is_left_to_its_commit() {
             let log = log.clone();
             thread::spawn(move || log.reclaim_for_test(0))
         };
-        let reader = thread::spawn(move || {
-            let mut buf = [0u8; 16];
-            let mut read = Vec::new();
-            while read.len() as u64 + sub.missed() < 3 {
-                match sub.try_recv(&mut buf) {
-                    Ok((ty, _)) => {
-                        let n = (ty % 16) as u8;
-                        assert_eq!(buf, record(0, n).1, "torn or mismatched record");
-                        read.push(n);
-                    }
-                    Err(RecvError::Empty) => thread::yield_now(),
-                    Err(e) => panic!("unexpected {e:?}"),
-                }
-            }
-            (read, sub.missed())
-        });
+        let reader = spawn_counting_reader(sub, 3);
         let (ty, payload) = record(0, 0);
         claim.copy_from_slice(&payload);
         claim.set_record_type(ty);
         assert_eq!(claim.commit(), Ok(0));
-        for n in 1..3 {
-            let (ty, payload) = record(0, n);
-            loop {
-                match p.try_send(ty, &payload) {
-                    Ok(seq) => {
-                        assert_eq!(seq, u64::from(n));
-                        break;
-                    }
-                    Err(ClaimError::Full) => thread::yield_now(),
-                    Err(e) => panic!("claim failed: {e:?}"),
-                }
-            }
-        }
+        send_numbered(&mut p, 1..3);
         let (read, missed) = reader.join().expect("reader");
         // The waiter saw the commit (resolved) or left the claim alone.
         waiter.join().expect("waiter");
@@ -360,18 +326,11 @@ fn a_live_exclusive_publishers_claim_is_left_to_its_commit() {
 /// (the subscriber waits forever) with the successor's reclaim taken out of
 /// `Publisher::register`, when the successor registers before the waiter
 /// looks (a waiter leaves the claim alone while the slot is held): a side
-/// that waits `STUCK` rounds fails the model rather than spin forever.
+/// that waits [`STUCK`] rounds fails the model rather than spin forever.
 #[test]
 fn a_dead_exclusive_publishers_claim_is_reclaimed_once() {
     model(|| {
-        let log = std::sync::Arc::new(
-            broadcast::heap(BroadcastConfig {
-                max_publishers: 1,
-                ..stalling_config(Policy::Backpressure, 2)
-            })
-            .expect("config"),
-        );
-        let mut sub = log.subscriber(StartAt::Tail).expect("sub");
+        let (log, sub) = sole_stalling_log();
         let mut dead = log.publisher().expect("pub");
         let claim = dead.try_claim(16).expect("room");
         assert_eq!(claim.sequence(), 0);
@@ -384,46 +343,9 @@ fn a_dead_exclusive_publishers_claim_is_reclaimed_once() {
                 log.reclaim_for_test(0);
             })
         };
-        let reader = thread::spawn(move || {
-            let mut buf = [0u8; 16];
-            let mut read = Vec::new();
-            let mut empty = 0;
-            while read.len() as u64 + sub.missed() < 3 {
-                match sub.try_recv(&mut buf) {
-                    Ok((ty, _)) => {
-                        let n = (ty % 16) as u8;
-                        assert_eq!(buf, record(0, n).1, "torn or mismatched record");
-                        read.push(n);
-                    }
-                    Err(RecvError::Empty) => {
-                        empty += 1;
-                        assert!(empty < STUCK, "the dead claim is never passed");
-                        thread::yield_now();
-                    }
-                    Err(e) => panic!("unexpected {e:?}"),
-                }
-            }
-            (read, sub.missed())
-        });
+        let reader = spawn_counting_reader(sub, 3);
         let mut p = log.publisher().expect("the dead publisher's slot");
-        for n in 1..3 {
-            let (ty, payload) = record(0, n);
-            let mut full = 0;
-            loop {
-                match p.try_send(ty, &payload) {
-                    Ok(seq) => {
-                        assert_eq!(seq, u64::from(n));
-                        break;
-                    }
-                    Err(ClaimError::Full) => {
-                        full += 1;
-                        assert!(full < STUCK, "the log stays full");
-                        thread::yield_now();
-                    }
-                    Err(e) => panic!("claim failed: {e:?}"),
-                }
-            }
-        }
+        send_numbered(&mut p, 1..3);
         waiter.join().expect("waiter");
         let (read, missed) = reader.join().expect("reader");
         assert_eq!(read, vec![1, 2]);
@@ -510,6 +432,76 @@ fn directory_create_again_race() {
 
 /// A log whose claims time out almost at once (the loom clock moves 1 µs
 /// per reading), so stalls are reclaimed within a model.
+/// A two-slot `Backpressure` log for one publisher whose claims time out
+/// at once (`stalling_config`), shared with a waiter thread, and its
+/// subscriber.
+fn sole_stalling_log() -> (std::sync::Arc<broadcast::HeapLog>, Subscriber) {
+    let log = std::sync::Arc::new(
+        broadcast::heap(BroadcastConfig {
+            max_publishers: 1,
+            ..stalling_config(Policy::Backpressure, 2)
+        })
+        .expect("config"),
+    );
+    let sub = log.subscriber(StartAt::Tail).expect("sub");
+    (log, sub)
+}
+
+/// Spawns a subscriber that copies records out until `total` sequences
+/// are accounted for (read or missed), checking each intact; it fails the
+/// model after finding nothing [`STUCK`] times. Returns the numbers of the
+/// records it read, in order, and how many it missed.
+fn spawn_counting_reader(
+    mut sub: Subscriber,
+    total: u64,
+) -> loom::thread::JoinHandle<(Vec<u8>, u64)> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16];
+        let mut read = Vec::new();
+        let mut empty = 0;
+        while read.len() as u64 + sub.missed() < total {
+            match sub.try_recv(&mut buf) {
+                Ok((ty, _)) => {
+                    let n = (ty % 16) as u8;
+                    assert_eq!(buf, record(0, n).1, "torn or mismatched record");
+                    read.push(n);
+                }
+                Err(RecvError::Empty) => {
+                    empty += 1;
+                    assert!(empty < STUCK, "a sequence is never passed");
+                    thread::yield_now();
+                }
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        (read, sub.missed())
+    })
+}
+
+/// Sends publisher 0's records `ns` with `try_send`, checking each gets
+/// its number as its sequence, yielding while the log is full (the model
+/// fails after [`STUCK`] refusals in a row).
+fn send_numbered(p: &mut Publisher, ns: std::ops::Range<u8>) {
+    for n in ns {
+        let (ty, payload) = record(0, n);
+        let mut full = 0;
+        loop {
+            match p.try_send(ty, &payload) {
+                Ok(seq) => {
+                    assert_eq!(seq, u64::from(n));
+                    break;
+                }
+                Err(ClaimError::Full) => {
+                    full += 1;
+                    assert!(full < STUCK, "the log stays full");
+                    thread::yield_now();
+                }
+                Err(e) => panic!("claim failed: {e:?}"),
+            }
+        }
+    }
+}
+
 /// Rounds a model's thread may wait for another before the model fails as
 /// stuck: far more than any interleaving that makes progress needs.
 const STUCK: u32 = 1_000;
