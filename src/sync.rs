@@ -188,10 +188,9 @@ pub(crate) const DEMOTE_LINE: usize = 64;
 /// [`DEMOTE_MAX_LINES`] of them.
 #[inline(always)]
 pub(crate) fn demote_lines(addr: *const u8, len: usize) {
-    const LINE: usize = DEMOTE_LINE;
-    let first = addr as usize & !(LINE - 1);
+    let first = addr as usize & !(DEMOTE_LINE - 1);
     let end = (addr as usize).saturating_add(len);
-    for line in (first..end).step_by(LINE).take(DEMOTE_MAX_LINES) {
+    for line in (first..end).step_by(DEMOTE_LINE).take(DEMOTE_MAX_LINES) {
         demote_line(line as *const u8);
     }
 }

@@ -639,10 +639,10 @@ impl Publisher {
                     if let Some(fault) = ring.fault_slow() {
                         return Err(Lost::Unusable(fault));
                     }
-                    if stall.waited_ns(p, seq) >= ring.reclaim_after_ns
-                        && ring.may_reclaim()
-                        && ring.reclaim(p)
-                    {
+                    // (A sole publisher never waits here on a live claimer:
+                    // the previous lap was its own, committed, or its dead
+                    // predecessor's, reclaimed when it registered.)
+                    if stall.waited_ns(p, seq) >= ring.reclaim_after_ns && ring.reclaim(p) {
                         counters::add(&ring.publisher(self.slot).counters.reclaims, 1);
                     }
                 }
