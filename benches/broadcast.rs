@@ -45,13 +45,15 @@
 //!    the two binaries in turn (interleaved) for a same-run ratio.
 //!
 //! 5. **Fences** (part `fences`): what a store-buffering (Dekker) pair
-//!    costs its sides, as the publisher's sleeper check could pay it: a
+//!    costs its sides, as the publisher's sleeper check pays it: a
 //!    `SeqCst` fence after a compare-and-swap, against the compare-and-swap
-//!    alone (what a commit pays now: its `SeqCst` compare-and-swap and
-//!    load need no fence), and the asymmetric alternative, whose heavy side
-//!    a sleeper would pay on every sleep: `membarrier(2)` with
-//!    `MEMBARRIER_CMD_GLOBAL` (every process, no registration) and
-//!    `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (processes that registered).
+//!    alone (what a commit by compare-and-swap pays: its `SeqCst`
+//!    compare-and-swap and load need no fence), and the asymmetric pair a
+//!    sole publisher's commit by store uses, whose heavy side a sleeper
+//!    pays on every sleep: `membarrier(2)` with `MEMBARRIER_CMD_GLOBAL`
+//!    (every process, no registration) and `MEMBARRIER_CMD_GLOBAL_EXPEDITED`
+//!    (processes that registered), the latter also with a thread of this
+//!    registered process spinning on core 1, which each call interrupts.
 //!
 //! 6. **Phases** (part `phases`): the two sides of a sole topic in turn,
 //!    so each is timed alone: the publisher (core 0) publishes a burst of
@@ -1118,6 +1120,27 @@ fn fence_costs(rounds: usize, calls: u32) -> Vec<(&'static str, f64)> {
                 membarrier(cmd);
             }),
         ));
+    }
+    if registered {
+        // What a sleeper pays while a publisher runs: a thread of this
+        // (registered) process spinning on the other core, which every
+        // call interrupts.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let cost = std::thread::scope(|s| {
+            s.spawn(|| {
+                pin_to(CORE_B);
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            let cost = per_op(calls, &|_| {
+                membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+            });
+            stop.store(true, Ordering::Relaxed);
+            cost
+        });
+        rows.push(("  the same, registered thread spinning on core 1", cost));
     }
     rows
 }

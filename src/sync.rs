@@ -112,8 +112,8 @@ pub(crate) fn register_for_heavy_barriers() -> bool {
 
 /// The heavy side of [`light_barrier`]'s pairs: a full barrier here and on
 /// every CPU running a thread of a registered process (one system call:
-/// about 0.15 µs measured with no registered thread running on another
-/// CPU, about 2.3 µs with one, which it interrupts). Returns false if the
+/// about 0.2 µs measured with no registered thread running on another
+/// CPU, about 2.5 µs with one, which it interrupts). Returns false if the
 /// kernel refused it: the caller cannot rely on the pairing then.
 #[inline]
 pub(crate) fn heavy_barrier() -> bool {
